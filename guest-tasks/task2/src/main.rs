@@ -1,0 +1,155 @@
+//! The lab's Task 2: parallel processing of 1,000,000 random numbers.
+//!
+//! Each element gets the same non-trivial math as the Python lab:
+//! `calc(x) = Σ_{k=0..4} sin(y)·cos(y) + sqrt(|y|) + ln(1 + y²)` with
+//! `y = x + k`. The data (seeded, uniform in [-100, 100)) is put into the
+//! object store once; each chunk task receives it as a dependency plus its
+//! index range, exactly as the Ray lab passes `data_ref` to every chunk.
+//! Sequential and parallel results are checked equal, bit for bit.
+//!
+//! `--per-element N` also runs one task per element over the first N
+//! elements, the pattern many lab students write, to show per-task cost.
+//!
+//! Usage: `raylab-host run task2.wasm -- [--n N] [--chunks C] [--seed S]
+//! [--per-element N] [--no-sequential]`
+
+use std::time::Instant;
+
+use raylab_guest::{cluster_resources, get_all, put, remote, tasks};
+
+/// The per-element work of the lab.
+pub fn calc(x: f64) -> f64 {
+    let mut acc = 0.0;
+    for k in 0..5 {
+        let y = x + k as f64;
+        acc += y.sin() * y.cos() + y.abs().sqrt() + (1.0 + y * y).ln();
+    }
+    acc
+}
+
+remote! {
+    /// Process elements `start..end` of the shared data.
+    pub fn process_chunk(data: Vec<f64>, start: u64, end: u64) -> Result<Vec<f64>, String> {
+        let (start, end) = (start as usize, end as usize);
+        if start > end || end > data.len() {
+            return Err(format!("range {start}..{end} is outside the data (len {})", data.len()));
+        }
+        Ok(data[start..end].iter().map(|&x| calc(x)).collect())
+    }
+
+    /// Process one element.
+    pub fn process_one(x: f64) -> f64 {
+        calc(x)
+    }
+}
+
+tasks!(process_chunk, process_one);
+
+/// SplitMix64: a small, well-mixed seeded generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [lo, hi).
+    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        lo + (hi - lo) * unit
+    }
+}
+
+struct Options {
+    n: usize,
+    chunks: Option<usize>,
+    seed: u64,
+    per_element: usize,
+    sequential: bool,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options { n: 1_000_000, chunks: None, seed: 42, per_element: 0, sequential: true };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut num = |name: &str| -> Result<u64, String> {
+            args.next().ok_or(format!("{name} needs a value"))?.parse().map_err(|e| format!("{name}: {e}"))
+        };
+        match flag.as_str() {
+            "--n" => o.n = num("--n")? as usize,
+            "--chunks" => o.chunks = Some(num("--chunks")?.max(1) as usize),
+            "--seed" => o.seed = num("--seed")?,
+            "--per-element" => o.per_element = num("--per-element")? as usize,
+            "--no-sequential" => o.sequential = false,
+            "-h" | "--help" => {
+                println!("task2 [--n N] [--chunks C] [--seed S] [--per-element N] [--no-sequential]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument `{other}` (try --help)")),
+        }
+    }
+    Ok(o)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let o = parse_args()?;
+    let cpus = cluster_resources().into_iter().find(|(n, _)| n == "CPU").map_or(1.0, |(_, v)| v);
+    let chunks = o.chunks.unwrap_or((cpus.ceil() as usize).max(1) * 2).min(o.n.max(1));
+    println!("Task 2: {} random numbers in [-100, 100), seed {}, {cpus} CPUs", o.n, o.seed);
+
+    let mut rng = Rng(o.seed);
+    let data: Vec<f64> = (0..o.n).map(|_| rng.uniform(-100.0, 100.0)).collect();
+
+    let sequential = if o.sequential {
+        let start = Instant::now();
+        let out: Vec<f64> = data.iter().map(|&x| calc(x)).collect();
+        let t = start.elapsed().as_secs_f64();
+        println!("sequential time: {:.3} s", t);
+        Some((out, t))
+    } else {
+        None
+    };
+
+    let start = Instant::now();
+    let data_ref = put(&data)?;
+    let step = o.n.div_ceil(chunks);
+    let refs: Vec<_> = (0..o.n)
+        .step_by(step.max(1))
+        .map(|s| process_chunk::remote(&data_ref, s as u64, (s + step).min(o.n) as u64))
+        .collect();
+    let parallel: Vec<f64> = get_all(&refs)?.into_iter().flatten().collect();
+    let t_par = start.elapsed().as_secs_f64();
+    println!("parallel time:   {:.3} s ({} chunk tasks)", t_par, refs.len());
+
+    let checksum: f64 = parallel.iter().sum();
+    println!("checksum: {checksum:.6}");
+    if let Some((seq, t_seq)) = &sequential {
+        let equal = seq.len() == parallel.len() && seq.iter().zip(&parallel).all(|(a, b)| a.to_bits() == b.to_bits());
+        if !equal {
+            return Err("parallel results differ from sequential results".into());
+        }
+        println!("results equal: yes");
+        println!("speedup: {:.2}x", t_seq / t_par);
+    }
+
+    if o.per_element > 0 {
+        let m = o.per_element.min(o.n);
+        let start = Instant::now();
+        let refs: Vec<_> = data[..m].iter().map(|&x| process_one::remote(x)).collect();
+        let one_by_one = get_all(&refs)?;
+        let t = start.elapsed().as_secs_f64();
+        let equal = one_by_one.iter().zip(&data[..m]).all(|(r, &x)| r.to_bits() == calc(x).to_bits());
+        if !equal {
+            return Err("one-task-per-element results differ".into());
+        }
+        println!(
+            "one task per element: {m} tasks in {:.3} s, {:.1} us per task, results equal: yes",
+            t,
+            t * 1e6 / m as f64
+        );
+    }
+    Ok(())
+}

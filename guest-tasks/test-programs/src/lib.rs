@@ -1,0 +1,1 @@
+//! Shared remote functions of the test programs.

@@ -1,0 +1,193 @@
+//! The `raylab:runtime/runtime` imports, as host functions.
+//!
+//! They are defined by hand on the linker (rather than through the
+//! `bindgen!` host trait) for two reasons: `get` and `wait` are async and
+//! need the whole store's data, and `get` returns the object's shared bytes
+//! (`Arc<Vec<u8>>`) so that wasmtime copies them straight into guest memory
+//! without an intermediate copy on the host. The record and enum types come
+//! from `bindgen!`, so the signatures still follow `wit/runtime.wit`; a
+//! mismatch fails at link time in every test that instantiates a guest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::StoreContextMut;
+use wasmtime::component::Linker;
+
+use crate::error::{ErrorKind, TaskError};
+use crate::resources::Resources;
+use crate::runtime::{HostState, wit};
+
+/// The versioned name of the interface.
+pub(crate) const RUNTIME_INTERFACE: &str = "raylab:runtime/runtime@0.1.0";
+
+impl From<TaskError> for wit::Error {
+    fn from(e: TaskError) -> Self {
+        use wit::ErrorKind as K;
+        let kind = match e.kind {
+            ErrorKind::TaskFailed => K::TaskFailed,
+            ErrorKind::TaskCrashed => K::TaskCrashed,
+            ErrorKind::DependencyFailed => K::DependencyFailed,
+            ErrorKind::NoSuchFunction => K::NoSuchFunction,
+            ErrorKind::UnknownObject => K::UnknownObject,
+            ErrorKind::ObjectStoreFull => K::ObjectStoreFull,
+            ErrorKind::Timeout => K::Timeout,
+            ErrorKind::InvalidArgument => K::InvalidArgument,
+            ErrorKind::Infeasible => K::Infeasible,
+            ErrorKind::Cancelled => K::Cancelled,
+            ErrorKind::Internal => K::Internal,
+        };
+        wit::Error { kind, task: e.task, message: e.message }
+    }
+}
+
+fn amounts(r: &Resources) -> Vec<wit::ResourceAmount> {
+    r.entries().into_iter().map(|(name, amount)| wit::ResourceAmount { name, amount }).collect()
+}
+
+type WitResult<T> = Result<T, wit::Error>;
+
+/// Add the runtime interface to `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    let mut i = linker.instance(RUNTIME_INTERFACE)?;
+
+    i.func_wrap(
+        "submit",
+        |mut store: StoreContextMut<'_, HostState>,
+         (function, args, options): (String, Vec<u8>, wit::TaskOptions)|
+         -> wasmtime::Result<(WitResult<u64>,)> {
+            let state = store.data_mut();
+            let inner = state.inner.clone();
+            Ok((inner.submit(state, &function, args, options).map_err(Into::into),))
+        },
+    )?;
+
+    i.func_wrap(
+        "put",
+        |mut store: StoreContextMut<'_, HostState>, (data,): (Vec<u8>,)| -> wasmtime::Result<(WitResult<u64>,)> {
+            let state = store.data_mut();
+            let inner = state.inner.clone();
+            Ok((inner.put(state, data).map_err(Into::into),))
+        },
+    )?;
+
+    i.func_wrap_async(
+        "get",
+        |store: StoreContextMut<'_, HostState>, (id, timeout_ms): (u64, Option<u64>)| {
+            Box::new(async move {
+                let state = store.data();
+                let (inner, lendable) = (state.inner.clone(), state.lendable());
+                let r: WitResult<Arc<Vec<u8>>> =
+                    inner.get(lendable, id, timeout_ms.map(Duration::from_millis)).await.map_err(Into::into);
+                Ok((r,))
+            })
+        },
+    )?;
+
+    i.func_wrap_async(
+        "wait",
+        |store: StoreContextMut<'_, HostState>, (ids, num_ready, timeout_ms): (Vec<u64>, u32, Option<u64>)| {
+            Box::new(async move {
+                let state = store.data();
+                let (inner, lendable) = (state.inner.clone(), state.lendable());
+                let r: WitResult<Vec<u64>> = inner
+                    .wait(lendable, &ids, num_ready as usize, timeout_ms.map(Duration::from_millis))
+                    .await
+                    .map_err(Into::into);
+                Ok((r,))
+            })
+        },
+    )?;
+
+    i.func_wrap(
+        "retain",
+        |mut store: StoreContextMut<'_, HostState>, (id,): (u64,)| -> wasmtime::Result<(WitResult<()>,)> {
+            let state = store.data_mut();
+            let r = state.inner.lock().objects.retain(id);
+            if r.is_ok() {
+                state.own(id);
+            }
+            Ok((r.map_err(Into::into),))
+        },
+    )?;
+
+    i.func_wrap("release", |mut store: StoreContextMut<'_, HostState>, (id,): (u64,)| -> wasmtime::Result<()> {
+        let state = store.data_mut();
+        // Only references this instance owns can be released: a guest
+        // cannot free objects that others hold.
+        let owned = match state.owned.get_mut(&id) {
+            Some(n) => {
+                *n -= 1;
+                if *n == 0 {
+                    state.owned.remove(&id);
+                }
+                true
+            }
+            None => false,
+        };
+        if owned {
+            let woken = state.inner.lock().objects.release(id);
+            for w in woken {
+                if let crate::object_store::Waiter::Signal(n) = w {
+                    n.notify_one();
+                }
+            }
+        }
+        Ok(())
+    })?;
+
+    i.func_wrap(
+        "context",
+        |store: StoreContextMut<'_, HostState>, (): ()| -> wasmtime::Result<(wit::TaskContext,)> {
+            let state = store.data();
+            let c = &state.ctx;
+            Ok((wit::TaskContext {
+                task_id: c.id,
+                module: c.module.clone(),
+                function: c.function.clone(),
+                attempt: c.attempt,
+                gpu_ids: Vec::new(),
+                resources: amounts(&c.demand),
+            },))
+        },
+    )?;
+
+    i.func_wrap(
+        "cluster-resources",
+        |store: StoreContextMut<'_, HostState>, (): ()| -> wasmtime::Result<(Vec<wit::ResourceAmount>,)> {
+            Ok((amounts(&store.data().inner.total_resources()),))
+        },
+    )?;
+
+    i.func_wrap(
+        "available-resources",
+        |store: StoreContextMut<'_, HostState>, (): ()| -> wasmtime::Result<(Vec<wit::ResourceAmount>,)> {
+            Ok((amounts(&store.data().inner.available_resources()),))
+        },
+    )?;
+
+    i.func_wrap(
+        "log",
+        |mut store: StoreContextMut<'_, HostState>, (level, message): (wit::LogLevel, String)| -> wasmtime::Result<()> {
+            let state = store.data_mut();
+            let task = state.ctx.name.as_str();
+            let module = state.ctx.module.as_str();
+            match level {
+                wit::LogLevel::Trace => tracing::trace!(target: "raylab::guest", module, task, "{message}"),
+                wit::LogLevel::Debug => tracing::debug!(target: "raylab::guest", module, task, "{message}"),
+                wit::LogLevel::Info => tracing::info!(target: "raylab::guest", module, task, "{message}"),
+                wit::LogLevel::Warn => tracing::warn!(target: "raylab::guest", module, task, "{message}"),
+                wit::LogLevel::Error => {
+                    tracing::debug!(target: "raylab::guest", module, task, "error: {message}");
+                    // Kept to explain a crash that follows (a panic message).
+                    let mut m = message;
+                    m.truncate(4096);
+                    state.last_error = Some(m);
+                }
+            }
+            Ok(())
+        },
+    )?;
+
+    Ok(())
+}

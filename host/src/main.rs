@@ -1,0 +1,179 @@
+//! The `raylab-host` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use raylab_host::{Isolation, Runtime, RuntimeConfig};
+
+/// raylab: Ray-style parallel tasks, each in its own WebAssembly sandbox.
+#[derive(Parser)]
+#[command(name = "raylab-host", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a driver module: its `wasi:cli/run` entry runs here, and every
+    /// remote call it makes runs as a sandboxed task on this node.
+    Run(RunArgs),
+    /// Measure task throughput, latency, start-up, memory, object store
+    /// bandwidth and the lab tasks against native Rust; prints a table.
+    Bench(raylab_host::bench::BenchArgs),
+}
+
+/// Node settings shared by the commands that start a runtime.
+#[derive(Args, Debug, Clone)]
+struct NodeArgs {
+    /// CPU slots: how many tasks run at once [default: number of cores].
+    #[arg(long, value_name = "N")]
+    num_cpus: Option<f64>,
+    /// Custom resources of the node as JSON, e.g. '{"accel": 2}'.
+    #[arg(long, value_name = "JSON")]
+    resources: Option<String>,
+    /// Object store capacity, in bytes or with a suffix (K, M, G)
+    /// [default: 30% of memory].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    object_store_memory: Option<usize>,
+    /// Sandbox policy of remote tasks: a fresh instance per task, or reuse
+    /// warm instances (faster; guest globals survive between tasks).
+    #[arg(long, value_enum, default_value_t = Isolation::Fresh)]
+    isolation: Isolation,
+    /// Directory of the compiled-module cache [default: $RAYLAB_CACHE_DIR,
+    /// $XDG_CACHE_HOME/raylab or ~/.cache/raylab].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile modules every time instead of using the cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The driver module (a component built for wasm32-wasip2).
+    module: PathBuf,
+    /// Load another module whose remote functions the driver calls as
+    /// `NAME/function` (NAME defaults to the file's stem). Repeatable.
+    #[arg(long, value_name = "[NAME=]PATH")]
+    plugin: Vec<String>,
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Print runtime statistics (tasks, objects) to stderr at the end.
+    #[arg(long)]
+    stats: bool,
+    /// With --stats: print them as one JSON object.
+    #[arg(long, requires = "stats")]
+    json: bool,
+    /// Arguments passed to the driver (after `--`).
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let (digits, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let mult: usize = match s[i..].to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+                "" => 1,
+                "K" => 1 << 10,
+                "M" => 1 << 20,
+                "G" => 1 << 30,
+                "T" => 1 << 40,
+                other => return Err(format!("unknown size suffix `{other}` (use K, M, G or T)")),
+            };
+            (&s[..i], mult)
+        }
+        None => (s, 1),
+    };
+    let n: f64 = digits.trim().parse().map_err(|_| format!("`{s}` is not a size"))?;
+    if !n.is_finite() || n < 0.0 {
+        return Err(format!("`{s}` is not a size"));
+    }
+    Ok((n * mult as f64) as usize)
+}
+
+impl NodeArgs {
+    fn config(&self) -> anyhow::Result<RuntimeConfig> {
+        let mut config = RuntimeConfig::default();
+        if let Some(n) = self.num_cpus {
+            if !(n.is_finite() && n > 0.0) {
+                bail!("--num-cpus must be a positive number, got {n}");
+            }
+            config.num_cpus = n;
+        }
+        if let Some(json) = &self.resources {
+            let map: std::collections::BTreeMap<String, f64> =
+                serde_json::from_str(json).context("--resources must be a JSON object of name: amount")?;
+            for name in map.keys() {
+                if matches!(name.as_str(), "CPU" | "GPU" | "memory") {
+                    bail!("--resources: set `{name}` with its own flag");
+                }
+            }
+            config.resources = map.into_iter().collect();
+        }
+        if let Some(m) = self.object_store_memory {
+            config.object_store_memory = m;
+        }
+        config.isolation = self.isolation;
+        if self.no_cache {
+            config.cache_dir = None;
+        } else if let Some(dir) = &self.cache_dir {
+            config.cache_dir = Some(dir.clone());
+        }
+        Ok(config)
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let runtime = Runtime::new(args.node.config()?)?;
+    let name = runtime.load_file(&args.module)?;
+    for spec in &args.plugin {
+        match spec.split_once('=') {
+            Some((plugin, path)) if !plugin.is_empty() && !plugin.contains('/') => {
+                runtime.load_file_as(plugin, std::path::Path::new(path))?
+            }
+            Some(_) => bail!("--plugin `{spec}`: the name before `=` must be non-empty and contain no `/`"),
+            None => {
+                runtime.load_file(std::path::Path::new(spec))?;
+            }
+        }
+    }
+    let code = runtime.run_driver(&name, &args.args)?;
+    if args.stats {
+        let stats = runtime.stats();
+        if args.json {
+            eprintln!("{}", serde_json::to_string(&stats)?);
+        } else {
+            eprintln!(
+                "raylab: {} tasks submitted, {} finished, {} failed; {} objects ({} bytes) left in the store",
+                stats.submitted, stats.finished, stats.failed, stats.objects.objects, stats.objects.bytes
+            );
+        }
+    }
+    Ok(code)
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RAYLAB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Bench(args) => raylab_host::bench::run(args).map(|()| 0),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    };
+    // Exit without waiting for tasks the driver left running (as Ray ends
+    // a job's tasks when its driver exits).
+    std::process::exit(code)
+}

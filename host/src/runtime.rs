@@ -1,0 +1,987 @@
+//! The embedded runtime: loads modules, runs the driver, and executes
+//! remote tasks on worker threads.
+//!
+//! One [`Runtime`] is one node. It owns
+//! * the wasmtime [`Engine`] and a [`Linker`] with WASI 0.2 and the
+//!   `raylab:runtime/runtime` imports ([`crate::host_api`]);
+//! * the loaded modules, each pre-instantiated ([`InstancePre`]) so that a
+//!   fresh sandbox per task costs microseconds;
+//! * the [`Core`]: object store and scheduler under one mutex (critical
+//!   sections are short; bytes are copied outside it);
+//! * a multi-threaded tokio runtime whose worker threads (one per CPU) run
+//!   the tasks. Each task is an async wasmtime call on a fiber: a task
+//!   blocked in `get`/`wait` suspends its fiber, frees its thread and lends
+//!   its CPU to the scheduler, so nested remote calls never deadlock.
+//!
+//! The driver runs on the thread that calls [`Runtime::run_driver`], outside
+//! the worker pool and outside the CPU ledger (as Ray's driver does not hold
+//! a CPU), so a driver busy with its own sequential work never takes a
+//! worker from its tasks.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use wasmtime::component::{Component, ComponentExportIndex, Instance, InstancePre, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::engine::{self, EngineConfig};
+use crate::error::{ErrorKind, LoadError, TaskError};
+use crate::msgpack::{self, ArgsLayout};
+use crate::object_store::{Lookup, ObjectId, ObjectStore, StoreStats, Waiter};
+use crate::resources::Resources;
+use crate::scheduler::{Scheduler, SchedulerCounts, Start, TaskId};
+
+/// Types generated from `wit/` for the host side.
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "task-module",
+    });
+}
+
+pub(crate) use bindings::raylab::runtime::types as wit;
+
+/// Fresh or warm sandboxes for remote tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Isolation {
+    /// A fresh instance per task: nothing survives from one task to the next.
+    #[default]
+    Fresh,
+    /// Reuse warm instances of a module: faster, but a guest's globals and
+    /// heap survive between tasks of the same module. Trapped instances are
+    /// never reused.
+    Warm,
+}
+
+/// Settings of a node.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// CPU slots (default: the machine's cores).
+    pub num_cpus: f64,
+    /// Custom resources of the node.
+    pub resources: Vec<(String, f64)>,
+    /// Object store capacity in bytes.
+    pub object_store_memory: usize,
+    /// Compile cache directory; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Default sandbox policy of remote tasks.
+    pub isolation: Isolation,
+    /// Engine limits.
+    pub engine: EngineConfig,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            num_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
+            resources: Vec::new(),
+            object_store_memory: default_object_store_memory(),
+            cache_dir: engine::default_cache_dir(),
+            isolation: Isolation::Fresh,
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// 30% of the machine's memory, as Ray's default object store.
+pub fn default_object_store_memory() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<usize>().ok())
+            .map(|kb| kb * 1024)
+    });
+    total.map_or(2 << 30, |t| t / 10 * 3)
+}
+
+/// Why a driver run ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The module could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// No module of that name.
+    #[error("no module named `{0}` is loaded")]
+    NoModule(String),
+    /// The driver trapped.
+    #[error("driver `{module}` crashed: {message}")]
+    Crashed {
+        /// The driver's module.
+        module: String,
+        /// The trap and the guest's last error message.
+        message: String,
+    },
+    /// The host failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Counts of the runtime since start.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct RuntimeStats {
+    /// Object store usage.
+    pub objects: StoreStats,
+    /// Tasks by scheduler state.
+    pub tasks: SchedulerCounts,
+    /// Tasks submitted.
+    pub submitted: u64,
+    /// Tasks that finished with a result.
+    pub finished: u64,
+    /// Tasks that failed (after retries).
+    pub failed: u64,
+}
+
+/// Export indices of `raylab:runtime/task`.
+struct TaskExports {
+    call: ComponentExportIndex,
+    functions: ComponentExportIndex,
+}
+
+/// A loaded module.
+pub(crate) struct LoadedModule {
+    pub(crate) name: String,
+    pre: InstancePre<HostState>,
+    task: Option<TaskExports>,
+    run: Option<ComponentExportIndex>,
+    pub(crate) functions: Vec<String>,
+    warm: Mutex<Vec<(Store<HostState>, Instance)>>,
+}
+
+/// What a task is, from submission to completion.
+pub(crate) struct TaskSpec {
+    id: TaskId,
+    module: Arc<LoadedModule>,
+    function: String,
+    name: String,
+    args: Vec<u8>,
+    layout: ArgsLayout,
+    /// References held by the argument list (dependencies and nested).
+    arg_refs: Vec<ObjectId>,
+    result: ObjectId,
+    max_retries: u32,
+    retry_exceptions: bool,
+    isolation: Isolation,
+}
+
+/// Object store and scheduler, under one lock.
+pub(crate) struct Core {
+    pub(crate) objects: ObjectStore,
+    pub(crate) sched: Scheduler<TaskSpec>,
+}
+
+/// Who an instance is running for.
+pub(crate) struct TaskCtx {
+    pub(crate) id: TaskId,
+    pub(crate) module: String,
+    pub(crate) function: String,
+    pub(crate) name: String,
+    pub(crate) attempt: u32,
+    pub(crate) demand: Resources,
+    pub(crate) is_driver: bool,
+}
+
+/// The data of one wasmtime store: one guest instance.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) ctx: TaskCtx,
+    /// References this instance owns, with counts.
+    pub(crate) owned: HashMap<ObjectId, u32>,
+    /// The last error-level log record (a panic message, usually).
+    pub(crate) last_error: Option<String>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl HostState {
+    /// What this instance gives back while blocked in `get`/`wait`: its
+    /// CPU, if it is a task holding one (the driver holds none).
+    pub(crate) fn lendable(&self) -> Option<Resources> {
+        (!self.ctx.is_driver && self.ctx.demand.cpu() > 0.0).then(|| self.ctx.demand.cpu_only())
+    }
+
+    pub(crate) fn own(&mut self, id: ObjectId) {
+        *self.owned.entry(id).or_insert(0) += 1;
+    }
+
+    /// Give back every reference this instance still owns.
+    fn release_owned(&mut self) {
+        if self.owned.is_empty() {
+            return;
+        }
+        let owned = std::mem::take(&mut self.owned);
+        let mut core = self.inner.lock();
+        for (id, n) in owned {
+            for _ in 0..n {
+                let woken = core.objects.release(id);
+                wake_signals(woken);
+            }
+        }
+    }
+}
+
+impl Drop for HostState {
+    fn drop(&mut self) {
+        self.release_owned();
+    }
+}
+
+fn wake_signals(waiters: Vec<Waiter>) {
+    for w in waiters {
+        if let Waiter::Signal(n) = w {
+            n.notify_one();
+        }
+    }
+}
+
+/// Shared state of a node.
+pub(crate) struct Inner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    modules: RwLock<HashMap<String, Arc<LoadedModule>>>,
+    core: Mutex<Core>,
+    handle: tokio::runtime::Handle,
+    config: RuntimeConfig,
+    next_task: AtomicU64,
+    submitted: AtomicU64,
+    finished: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// A node: the embedded raylab runtime.
+pub struct Runtime {
+    inner: Arc<Inner>,
+    workers: tokio::runtime::Runtime,
+}
+
+impl Runtime {
+    /// Start a node.
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Runtime> {
+        let mut total = Resources::none();
+        total.set("CPU", config.num_cpus).map_err(anyhow::Error::msg)?;
+        for (name, amount) in &config.resources {
+            total.set(name, *amount).map_err(anyhow::Error::msg)?;
+        }
+        let threads = (config.num_cpus.ceil() as usize).max(1);
+        let workers = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("raylab-worker")
+            .enable_all()
+            .build()?;
+        let engine = engine::new_engine(&config.engine)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        crate::host_api::add_to_linker(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let inner = Arc::new(Inner {
+            engine,
+            linker,
+            modules: RwLock::new(HashMap::new()),
+            core: Mutex::new(Core {
+                objects: ObjectStore::new(config.object_store_memory),
+                sched: Scheduler::new(total),
+            }),
+            handle: workers.handle().clone(),
+            config,
+            next_task: AtomicU64::new(1),
+            submitted: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        });
+        Ok(Runtime { inner, workers })
+    }
+
+    /// Load a module from a file, named after the file's stem.
+    pub fn load_file(&self, path: &std::path::Path) -> Result<String, LoadError> {
+        let name = path.file_stem().map_or_else(|| "module".into(), |s| s.to_string_lossy().into_owned());
+        self.load_file_as(&name, path)?;
+        Ok(name)
+    }
+
+    /// Load a module from a file under `name`.
+    pub fn load_file_as(&self, name: &str, path: &std::path::Path) -> Result<(), LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+        self.load_bytes(name, &bytes)
+    }
+
+    /// Load a module from its bytes under `name`.
+    pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), LoadError> {
+        if self.inner.modules.read().expect("lock").contains_key(name) {
+            return Err(LoadError::Duplicate { name: name.to_string() });
+        }
+        let inner = self.inner.clone();
+        let module = self.workers.block_on(inner.load(name, bytes))?;
+        self.inner.modules.write().expect("lock").insert(name.to_string(), Arc::new(module));
+        Ok(())
+    }
+
+    /// The remote functions of a loaded module.
+    pub fn functions(&self, module: &str) -> Option<Vec<String>> {
+        self.inner.modules.read().expect("lock").get(module).map(|m| m.functions.clone())
+    }
+
+    /// Run module `name`'s driver (`wasi:cli/run`) with `args` (the guest
+    /// sees them after its own name). Returns the driver's exit code. Blocks
+    /// the calling thread, which runs the driver.
+    pub fn run_driver(&self, name: &str, args: &[String]) -> Result<i32, RunError> {
+        let inner = self.inner.clone();
+        self.workers.block_on(inner.run_driver(name, args))
+    }
+
+    /// Usage and task counts.
+    pub fn stats(&self) -> RuntimeStats {
+        let core = self.inner.lock();
+        RuntimeStats {
+            objects: core.objects.stats(),
+            tasks: core.sched.counts(),
+            submitted: self.inner.submitted.load(Ordering::Relaxed),
+            finished: self.inner.finished.load(Ordering::Relaxed),
+            failed: self.inner.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Wait until no task is queued, running or blocked (tasks a driver
+    /// submitted but never waited for), at most `timeout`.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let c = self.inner.lock().sched.counts();
+            if c.running + c.blocked + c.waiting_for_resources + c.waiting_for_args == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+fn is_export(name: &str, prefix: &str) -> bool {
+    name.starts_with(prefix)
+}
+
+impl Inner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
+        // A panic while holding the lock is a host bug; the state is still
+        // consistent enough to report errors, so keep going.
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn total_resources(&self) -> Resources {
+        self.lock().sched.total().clone()
+    }
+
+    pub(crate) fn available_resources(&self) -> Resources {
+        self.lock().sched.available().clone()
+    }
+
+    async fn load(self: Arc<Self>, name: &str, bytes: &[u8]) -> Result<LoadedModule, LoadError> {
+        let component: Component = engine::compile(&self.engine, name, bytes, self.config.cache_dir.as_deref())?;
+        let ty = component.component_type();
+        let mut task_name = None;
+        let mut run_name = None;
+        let mut exports = Vec::new();
+        for (export, _) in ty.exports(&self.engine) {
+            if is_export(export, "raylab:runtime/task@0.1.") {
+                task_name = Some(export.to_string());
+            } else if is_export(export, "wasi:cli/run@0.2.") {
+                run_name = Some(export.to_string());
+            }
+            exports.push(export.to_string());
+        }
+        if task_name.is_none() && run_name.is_none() {
+            return Err(LoadError::NotRaylab {
+                name: name.to_string(),
+                exports: if exports.is_empty() { "none".into() } else { exports.join(", ") },
+            });
+        }
+        let link_err = |message: String| LoadError::Link { name: name.to_string(), message };
+        let func_index = |iface: &str, func: &str| -> Result<ComponentExportIndex, LoadError> {
+            let (_, inst) = component
+                .get_export(None, iface)
+                .ok_or_else(|| link_err(format!("export `{iface}` not found")))?;
+            let (_, f) = component
+                .get_export(Some(&inst), func)
+                .ok_or_else(|| link_err(format!("`{iface}` does not export `{func}`")))?;
+            Ok(f)
+        };
+        let task = match &task_name {
+            Some(iface) => Some(TaskExports { call: func_index(iface, "call")?, functions: func_index(iface, "functions")? }),
+            None => None,
+        };
+        let run = match &run_name {
+            Some(iface) => Some(func_index(iface, "run")?),
+            None => None,
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| link_err(format!("{e:#}")))?;
+        let mut module = LoadedModule {
+            name: name.to_string(),
+            pre,
+            task,
+            run,
+            functions: Vec::new(),
+            warm: Mutex::new(Vec::new()),
+        };
+        if let Some(task) = &module.task {
+            // Ask the module for its function list, in a throwaway instance.
+            let functions = task.functions;
+            let mut store = self.new_store(self.loader_ctx(name), &[]);
+            let instance = module.pre.instantiate_async(&mut store).await.map_err(|e| link_err(format!("{e:#}")))?;
+            let f = instance
+                .get_typed_func::<(), (Vec<String>,)>(&mut store, &functions)
+                .map_err(|e| link_err(format!("`functions` has the wrong type: {e:#}")))?;
+            let (names,) = f.call_async(&mut store, ()).await.map_err(|e| LoadError::Link {
+                name: name.to_string(),
+                message: format!("listing its remote functions trapped: {}", trap_message(&e, &store.data().last_error)),
+            })?;
+            module.functions = names;
+        }
+        tracing::debug!(module = name, functions = ?module.functions, driver = module.run.is_some(), "loaded");
+        Ok(module)
+    }
+
+    fn loader_ctx(&self, module: &str) -> TaskCtx {
+        TaskCtx {
+            id: 0,
+            module: module.to_string(),
+            function: "functions".into(),
+            name: "load".into(),
+            attempt: 1,
+            demand: Resources::none(),
+            is_driver: true,
+        }
+    }
+
+    fn new_store(self: &Arc<Self>, ctx: TaskCtx, args: &[String]) -> Store<HostState> {
+        let mut b = WasiCtxBuilder::new();
+        b.inherit_stdout().inherit_stderr();
+        if ctx.is_driver {
+            b.arg(&ctx.module);
+            b.args(args);
+        }
+        let state = HostState {
+            wasi: b.build(),
+            table: ResourceTable::new(),
+            inner: self.clone(),
+            ctx,
+            owned: HashMap::new(),
+            last_error: None,
+        };
+        Store::new(&self.engine, state)
+    }
+
+    fn module(&self, name: &str) -> Option<Arc<LoadedModule>> {
+        self.modules.read().expect("lock").get(name).cloned()
+    }
+
+    async fn run_driver(self: Arc<Self>, name: &str, args: &[String]) -> Result<i32, RunError> {
+        let module = self.module(name).ok_or_else(|| RunError::NoModule(name.to_string()))?;
+        let run = module.run.ok_or_else(|| LoadError::NotADriver { name: name.to_string() })?;
+        let ctx = TaskCtx {
+            id: 0,
+            module: name.to_string(),
+            function: "main".into(),
+            name: name.to_string(),
+            attempt: 1,
+            demand: Resources::none(),
+            is_driver: true,
+        };
+        let mut store = self.new_store(ctx, args);
+        let crashed = |message: String| RunError::Crashed { module: name.to_string(), message };
+        let instance = module.pre.instantiate_async(&mut store).await.map_err(|e| crashed(format!("{e:#}")))?;
+        let func = instance
+            .get_typed_func::<(), (Result<(), ()>,)>(&mut store, &run)
+            .map_err(|e| RunError::Internal(format!("{e:#}")))?;
+        let result = func.call_async(&mut store, ()).await;
+        match result {
+            Ok((Ok(()),)) => Ok(0),
+            Ok((Err(()),)) => Ok(1),
+            Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                Some(exit) => Ok(exit.0),
+                None => Err(crashed(trap_message(&e, &store.data().last_error))),
+            },
+        }
+    }
+
+    fn spawn_all(self: &Arc<Self>, starts: Vec<Start<TaskSpec>>) {
+        for start in starts {
+            let inner = self.clone();
+            self.handle.spawn(async move { inner.run_task(start).await });
+        }
+    }
+
+    /// Resolve `function` as seen from module `caller`.
+    fn resolve(&self, caller: &str, function: &str) -> Result<(Arc<LoadedModule>, String), TaskError> {
+        let (module, fname) = match function.split_once('/') {
+            Some((m, f)) => (
+                self.module(m).ok_or_else(|| {
+                    let loaded: Vec<String> = self.modules.read().expect("lock").keys().cloned().collect();
+                    TaskError::new(
+                        ErrorKind::NoSuchFunction,
+                        format!("no module named `{m}` is loaded (loaded: {})", loaded.join(", ")),
+                    )
+                })?,
+                f,
+            ),
+            None => (
+                self.module(caller).ok_or_else(|| {
+                    TaskError::new(ErrorKind::NoSuchFunction, format!("module `{caller}` is still loading"))
+                })?,
+                function,
+            ),
+        };
+        if !module.functions.iter().any(|f| f == fname) {
+            return Err(TaskError::new(
+                ErrorKind::NoSuchFunction,
+                format!(
+                    "module `{}` has no remote function `{fname}` (it has: {})",
+                    module.name,
+                    if module.functions.is_empty() { "none".into() } else { module.functions.join(", ") }
+                ),
+            ));
+        }
+        Ok((module, fname.to_string()))
+    }
+
+    /// `submit` on behalf of `caller`.
+    pub(crate) fn submit(
+        self: &Arc<Self>,
+        caller: &mut HostState,
+        function: &str,
+        args: Vec<u8>,
+        options: wit::TaskOptions,
+    ) -> Result<ObjectId, TaskError> {
+        let (module, fname) = self.resolve(&caller.ctx.module, function)?;
+        let name = options.name.clone().unwrap_or_else(|| fname.clone());
+        let invalid = |m: String| TaskError::for_task(ErrorKind::InvalidArgument, name.clone(), m);
+        let mut demand = Resources::none();
+        demand.set("CPU", options.num_cpus.unwrap_or(1.0)).map_err(invalid)?;
+        demand.set("GPU", options.num_gpus.unwrap_or(0.0)).map_err(invalid)?;
+        if let Some(m) = options.memory {
+            demand.set("memory", m as f64).map_err(invalid)?;
+        }
+        for r in &options.resources {
+            if matches!(r.name.as_str(), "CPU" | "GPU" | "memory") {
+                return Err(invalid(format!("set `{}` with its own option, not as a custom resource", r.name)));
+            }
+            demand.set(&r.name, r.amount).map_err(invalid)?;
+        }
+        let layout = msgpack::parse_args(&args).map_err(|e| invalid(format!("bad argument list: {e}")))?;
+        let mut arg_refs: Vec<ObjectId> = layout.top_refs.iter().map(|(_, id)| *id).collect();
+        arg_refs.extend_from_slice(&layout.nested_refs);
+        let isolation = match options.isolation {
+            Some(wit::Isolation::Fresh) => Isolation::Fresh,
+            Some(wit::Isolation::Warm) => Isolation::Warm,
+            None => self.config.isolation,
+        };
+        let id = self.next_task.fetch_add(1, Ordering::Relaxed);
+        let starts;
+        let result;
+        {
+            let mut core = self.lock();
+            core.sched
+                .check_feasible(&demand)
+                .map_err(|m| TaskError::for_task(ErrorKind::Infeasible, name.clone(), m))?;
+            core.objects.retain_all(&arg_refs)?;
+            result = core.objects.create_pending();
+            let mut unresolved = 0;
+            let mut failed = None;
+            for (_, dep) in &layout.top_refs {
+                match core.objects.lookup(*dep) {
+                    Ok(Lookup::Pending) => {
+                        core.objects.add_waiter(*dep, Waiter::Task(id));
+                        unresolved += 1;
+                    }
+                    Ok(Lookup::Failed(e)) => failed = Some(e),
+                    _ => {}
+                }
+            }
+            let spec = TaskSpec {
+                id,
+                module,
+                function: fname,
+                name,
+                args,
+                layout,
+                arg_refs,
+                result,
+                max_retries: options.max_retries.unwrap_or(3),
+                retry_exceptions: options.retry_exceptions.unwrap_or(false),
+                isolation,
+            };
+            self.submitted.fetch_add(1, Ordering::Relaxed);
+            match failed {
+                Some(e) => {
+                    self.failed.fetch_add(1, Ordering::Relaxed);
+                    let err = dependency_failed(&spec.name, &e);
+                    release_refs(&mut core, &spec.arg_refs);
+                    complete_object(&mut core, spec.result, Err(err), &self.failed);
+                    starts = core.sched.dispatch();
+                }
+                None => {
+                    core.sched.add(id, demand, unresolved, spec);
+                    starts = core.sched.dispatch();
+                }
+            }
+        }
+        caller.own(result);
+        self.spawn_all(starts);
+        Ok(result)
+    }
+
+    /// `put` on behalf of `caller`.
+    pub(crate) fn put(&self, caller: &mut HostState, bytes: Vec<u8>) -> Result<ObjectId, TaskError> {
+        let refs = msgpack::find_refs(&bytes)
+            .map_err(|e| TaskError::new(ErrorKind::InvalidArgument, format!("put: {e}")))?;
+        let id = self.lock().objects.put(bytes, refs)?;
+        caller.own(id);
+        Ok(id)
+    }
+
+    /// Lend `part` (the caller's CPU) to the scheduler while it blocks.
+    fn lend(self: &Arc<Self>, part: Option<Resources>) -> Option<Resources> {
+        let part = part?;
+        let starts = {
+            let mut core = self.lock();
+            core.sched.block(&part);
+            core.sched.dispatch()
+        };
+        self.spawn_all(starts);
+        Some(part)
+    }
+
+    /// Take the lent CPU back, after the tasks that resumed before.
+    async fn reclaim(self: &Arc<Self>, lent: Option<Resources>) {
+        let Some(part) = lent else { return };
+        let (rx, starts) = {
+            let mut core = self.lock();
+            let rx = core.sched.resume(part);
+            (rx, core.sched.dispatch())
+        };
+        self.spawn_all(starts);
+        // The sender lives in the scheduler until granted.
+        let _ = rx.await;
+    }
+
+    /// `get` on behalf of `caller`.
+    pub(crate) async fn get(
+        self: &Arc<Self>,
+        lendable: Option<Resources>,
+        id: ObjectId,
+        timeout: Option<Duration>,
+    ) -> Result<Arc<Vec<u8>>, TaskError> {
+        let notify = Arc::new(Notify::new());
+        {
+            let mut core = self.lock();
+            match core.objects.lookup(id)? {
+                Lookup::Ready(b) => return Ok(b),
+                Lookup::Failed(e) => return Err((*e).clone()),
+                Lookup::Pending => {
+                    core.objects.add_waiter(id, Waiter::Signal(notify.clone()));
+                }
+            }
+        }
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let lent = self.lend(lendable);
+        let result = loop {
+            let woken = match deadline {
+                Some(d) => tokio::time::timeout_at(d, notify.notified()).await.is_ok(),
+                None => {
+                    notify.notified().await;
+                    true
+                }
+            };
+            let state = self.lock().objects.lookup(id);
+            match state {
+                Ok(Lookup::Ready(b)) => break Ok(b),
+                Ok(Lookup::Failed(e)) => break Err((*e).clone()),
+                Err(e) => break Err(e),
+                Ok(Lookup::Pending) if !woken => {
+                    break Err(TaskError::new(
+                        ErrorKind::Timeout,
+                        format!("get: object {id} not ready after {:?}", timeout.unwrap_or_default()),
+                    ));
+                }
+                Ok(Lookup::Pending) => continue,
+            }
+        };
+        self.reclaim(lent).await;
+        result
+    }
+
+    /// `wait` on behalf of `caller`.
+    pub(crate) async fn wait(
+        self: &Arc<Self>,
+        mut lendable: Option<Resources>,
+        ids: &[ObjectId],
+        num_ready: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<ObjectId>, TaskError> {
+        if num_ready > ids.len() {
+            return Err(TaskError::new(
+                ErrorKind::InvalidArgument,
+                format!("wait: num_ready ({num_ready}) is more than the {} objects given", ids.len()),
+            ));
+        }
+        let notify = Arc::new(Notify::new());
+        let mut registered = std::collections::HashSet::new();
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let mut lent = None;
+        let mut blocked = false;
+        let result = loop {
+            let ready = {
+                let mut core = self.lock();
+                let mut ready = Vec::new();
+                let mut err = None;
+                for &id in ids {
+                    match core.objects.lookup(id) {
+                        Ok(Lookup::Pending) => {
+                            if registered.insert(id) {
+                                core.objects.add_waiter(id, Waiter::Signal(notify.clone()));
+                            }
+                        }
+                        Ok(_) => ready.push(id),
+                        Err(e) => err = Some(e),
+                    }
+                }
+                match err {
+                    Some(e) => Err(e),
+                    None => Ok(ready),
+                }
+            };
+            let ready = match ready {
+                Ok(r) => r,
+                Err(e) => break Err(e),
+            };
+            if ready.len() >= num_ready {
+                break Ok(ready);
+            }
+            if !blocked {
+                blocked = true;
+                lent = self.lend(lendable.take());
+            }
+            let woken = match deadline {
+                Some(d) => tokio::time::timeout_at(d, notify.notified()).await.is_ok(),
+                None => {
+                    notify.notified().await;
+                    true
+                }
+            };
+            if !woken {
+                // Out of time: report what is ready now.
+                let core = self.lock();
+                break Ok(ids
+                    .iter()
+                    .copied()
+                    .filter(|id| matches!(core.objects.lookup(*id), Ok(Lookup::Ready(_) | Lookup::Failed(_))))
+                    .collect());
+            }
+        };
+        self.reclaim(lent).await;
+        result
+    }
+
+    /// Run one task to completion, with retries.
+    async fn run_task(self: Arc<Self>, start: Start<TaskSpec>) {
+        let Start { demand, payload: mut spec, .. } = start;
+        let args = match self.resolve_args(&mut spec) {
+            Ok(a) => a,
+            Err(e) => return self.finish(&spec, &demand, Err(e)),
+        };
+        let mut attempt = 1;
+        loop {
+            let ctx = TaskCtx {
+                id: spec.id,
+                module: spec.module.name.clone(),
+                function: spec.function.clone(),
+                name: spec.name.clone(),
+                attempt,
+                demand: demand.clone(),
+                is_driver: false,
+            };
+            let (outcome, store) = self.attempt(&spec, ctx, &args).await;
+            let retry = match &outcome {
+                Ok(_) => false,
+                Err(e) if e.kind == ErrorKind::TaskCrashed => attempt <= spec.max_retries,
+                Err(e) if e.kind == ErrorKind::TaskFailed => spec.retry_exceptions && attempt <= spec.max_retries,
+                Err(_) => false,
+            };
+            if retry {
+                tracing::debug!(task = %spec.name, attempt, "retrying: {}", outcome.as_ref().err().expect("failed"));
+                drop(store);
+                attempt += 1;
+                continue;
+            }
+            // Complete before the instance goes: references in the result
+            // are taken by the object before the instance gives its own back.
+            self.finish(&spec, &demand, outcome);
+            if let Some((mut store, instance)) = store {
+                store.data_mut().release_owned();
+                let mut warm = spec.module.warm.lock().expect("lock");
+                if warm.len() < 2 * self.handle.metrics().num_workers() {
+                    warm.push((store, instance));
+                }
+            }
+            return;
+        }
+    }
+
+    /// The argument list with dependencies replaced by their values.
+    fn resolve_args(&self, spec: &mut TaskSpec) -> Result<Vec<u8>, TaskError> {
+        if spec.layout.top_refs.is_empty() {
+            return Ok(std::mem::take(&mut spec.args));
+        }
+        let values: Vec<Arc<Vec<u8>>> = {
+            let core = self.lock();
+            spec.layout
+                .top_refs
+                .iter()
+                .map(|(_, id)| match core.objects.lookup(*id) {
+                    Ok(Lookup::Ready(b)) => Ok(b),
+                    Ok(Lookup::Failed(e)) => Err(dependency_failed(&spec.name, &e)),
+                    Ok(Lookup::Pending) => Err(TaskError::new(ErrorKind::Internal, "dependency not ready")),
+                    Err(e) => Err(e),
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let slices: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+        Ok(msgpack::substitute(&spec.args, &spec.layout, &slices))
+    }
+
+    /// One attempt. Returns the outcome (result bytes and the references
+    /// they contain) and, when it may be reused, the warm instance.
+    async fn attempt(
+        self: &Arc<Self>,
+        spec: &TaskSpec,
+        ctx: TaskCtx,
+        args: &[u8],
+    ) -> (Result<(Vec<u8>, Vec<ObjectId>), TaskError>, Option<(Store<HostState>, Instance)>) {
+        let Some(exports) = &spec.module.task else {
+            let e = TaskError::for_task(ErrorKind::NoSuchFunction, &spec.name, "module exports no remote functions");
+            return (Err(e), None);
+        };
+        let crashed = |m: String| TaskError::for_task(ErrorKind::TaskCrashed, &spec.name, m);
+        let warm = spec.isolation == Isolation::Warm;
+        let reused = if warm { spec.module.warm.lock().expect("lock").pop() } else { None };
+        let (mut store, instance) = match reused {
+            Some((mut store, instance)) => {
+                store.data_mut().ctx = ctx;
+                store.data_mut().last_error = None;
+                (store, instance)
+            }
+            None => {
+                let mut store = self.new_store(ctx, &[]);
+                match spec.module.pre.instantiate_async(&mut store).await {
+                    Ok(i) => (store, i),
+                    Err(e) => return (Err(crashed(format!("cannot instantiate: {e:#}"))), None),
+                }
+            }
+        };
+        let call = match instance.get_typed_func::<(&str, &[u8]), (Result<Vec<u8>, String>,)>(&mut store, &exports.call) {
+            Ok(f) => f,
+            Err(e) => return (Err(crashed(format!("bad `call` export: {e:#}"))), None),
+        };
+        match call.call_async(&mut store, (&spec.function, args)).await {
+            Ok((Ok(bytes),)) => match msgpack::find_refs(&bytes) {
+                Ok(refs) => (Ok((bytes, refs)), warm.then_some((store, instance))),
+                Err(e) => (Err(crashed(format!("returned a malformed result: {e}"))), None),
+            },
+            Ok((Err(message),)) => {
+                let e = TaskError::for_task(ErrorKind::TaskFailed, &spec.name, message);
+                (Err(e), warm.then_some((store, instance)))
+            }
+            Err(trap) => {
+                let message = trap_message(&trap, &store.data().last_error);
+                (Err(crashed(format!("crashed: {message}"))), None)
+            }
+        }
+    }
+
+    /// Record the outcome of a task and start what can run now.
+    fn finish(self: &Arc<Self>, spec: &TaskSpec, demand: &Resources, outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>) {
+        let ok = outcome.is_ok();
+        if let Err(e) = &outcome {
+            tracing::debug!(task = %spec.name, "failed: {e}");
+        }
+        let starts = {
+            let mut core = self.lock();
+            core.sched.finish(demand);
+            complete_object(&mut core, spec.result, outcome, &self.failed);
+            release_refs(&mut core, &spec.arg_refs);
+            core.sched.dispatch()
+        };
+        if ok {
+            self.finished.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.spawn_all(starts);
+    }
+}
+
+fn dependency_failed(task: &str, cause: &TaskError) -> TaskError {
+    TaskError::for_task(ErrorKind::DependencyFailed, task, format!("not run because an argument failed: {cause}"))
+}
+
+fn release_refs(core: &mut Core, ids: &[ObjectId]) {
+    for id in ids {
+        let woken = core.objects.release(*id);
+        wake_signals(woken);
+    }
+}
+
+/// Complete an object, wake its waiters, and fail (without running them)
+/// the tasks that depended on it if it failed, transitively.
+fn complete_object(
+    core: &mut Core,
+    id: ObjectId,
+    outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
+    failed_count: &AtomicU64,
+) {
+    let mut work = vec![(id, outcome)];
+    while let Some((id, outcome)) = work.pop() {
+        let waiters = core.objects.complete(id, outcome);
+        let failure = match core.objects.lookup(id) {
+            Ok(Lookup::Failed(e)) => Some(e),
+            _ => None,
+        };
+        for w in waiters {
+            match w {
+                Waiter::Signal(n) => n.notify_one(),
+                Waiter::Task(t) => match &failure {
+                    None => core.sched.dependency_ready(t),
+                    Some(e) => {
+                        if let Some(spec) = core.sched.remove_waiting(t) {
+                            failed_count.fetch_add(1, Ordering::Relaxed);
+                            release_refs(core, &spec.arg_refs);
+                            work.push((spec.result, Err(dependency_failed(&spec.name, e))));
+                        }
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// The trap's own message plus the guest's last error record.
+fn trap_message(e: &wasmtime::Error, last_error: &Option<String>) -> String {
+    let trap = match e.downcast_ref::<wasmtime::Trap>() {
+        Some(t) => format!("wasm trap: {t}"),
+        None => format!("{}", e.root_cause()),
+    };
+    match last_error {
+        Some(guest) => format!("{trap}; the guest reported: {guest}"),
+        None => trap,
+    }
+}

@@ -1,0 +1,287 @@
+//! The scheduler: which task runs next. It owns the resource ledger, the
+//! tasks waiting for their arguments, the queue of tasks waiting for
+//! resources, and the tasks that blocked in `get`/`wait` and want their CPU
+//! back. It knows nothing of wasm: a task is an id, a demand and a payload,
+//! so the policy is unit-tested on its own.
+//!
+//! Policy:
+//! * a task enters the resource queue when its last dependency is ready;
+//! * a demand the node can never meet is refused at submission
+//!   ([`Scheduler::check_feasible`]), so nothing waits for ever;
+//! * a task blocked in `get`/`wait` gives its CPU back
+//!   ([`Scheduler::block`]); when it wakes it asks for it again
+//!   ([`Scheduler::resume`]) and is served before new tasks, so nested
+//!   remote calls cannot deadlock even with one CPU;
+//! * dispatch is first-fit over the queue in submission order, so a small
+//!   task is not starved behind a large one at the head.
+
+use std::collections::{HashMap, VecDeque};
+
+use tokio::sync::oneshot;
+
+use crate::resources::Resources;
+
+/// Identifies a task.
+pub type TaskId = u64;
+
+struct Queued<P> {
+    id: TaskId,
+    demand: Resources,
+    payload: P,
+}
+
+/// A decision of the scheduler: start a task, with its resources already
+/// taken from the ledger.
+#[derive(Debug)]
+pub struct Start<P> {
+    /// The task.
+    pub id: TaskId,
+    /// What it holds.
+    pub demand: Resources,
+    /// What was submitted with it.
+    pub payload: P,
+}
+
+/// The scheduler's state.
+pub struct Scheduler<P> {
+    total: Resources,
+    available: Resources,
+    waiting_args: HashMap<TaskId, (usize, Queued<P>)>,
+    queue: VecDeque<Queued<P>>,
+    resuming: VecDeque<(Resources, oneshot::Sender<()>)>,
+    running: usize,
+    blocked: usize,
+}
+
+/// Counts of tasks by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SchedulerCounts {
+    /// Waiting for their arguments.
+    pub waiting_for_args: usize,
+    /// Waiting for resources.
+    pub waiting_for_resources: usize,
+    /// Running (holding resources).
+    pub running: usize,
+    /// Blocked in `get`/`wait` (CPU given back).
+    pub blocked: usize,
+}
+
+impl<P> Scheduler<P> {
+    /// A scheduler for a node with `total` resources.
+    pub fn new(total: Resources) -> Self {
+        Scheduler {
+            available: total.clone(),
+            total,
+            waiting_args: HashMap::new(),
+            queue: VecDeque::new(),
+            resuming: VecDeque::new(),
+            running: 0,
+            blocked: 0,
+        }
+    }
+
+    /// The node's total resources.
+    pub fn total(&self) -> &Resources {
+        &self.total
+    }
+
+    /// Resources not held right now.
+    pub fn available(&self) -> &Resources {
+        &self.available
+    }
+
+    /// Task counts by state.
+    pub fn counts(&self) -> SchedulerCounts {
+        SchedulerCounts {
+            waiting_for_args: self.waiting_args.len(),
+            waiting_for_resources: self.queue.len(),
+            running: self.running,
+            blocked: self.blocked,
+        }
+    }
+
+    /// Refuse a demand the node can never meet, naming the resource.
+    pub fn check_feasible(&self, demand: &Resources) -> Result<(), String> {
+        match self.total.shortfall(demand) {
+            None => Ok(()),
+            Some((name, want, have)) => Err(format!(
+                "demands {want} {name} but the node has {have} {name} in total; it can never run"
+            )),
+        }
+    }
+
+    /// Add a task that waits for `unresolved` dependencies (0: ready now).
+    pub fn add(&mut self, id: TaskId, demand: Resources, unresolved: usize, payload: P) {
+        let q = Queued { id, demand, payload };
+        if unresolved == 0 {
+            self.queue.push_back(q);
+        } else {
+            self.waiting_args.insert(id, (unresolved, q));
+        }
+    }
+
+    /// One dependency of `id` became ready.
+    pub fn dependency_ready(&mut self, id: TaskId) {
+        if let Some((left, _)) = self.waiting_args.get_mut(&id) {
+            *left -= 1;
+            if *left == 0 {
+                let (_, q) = self.waiting_args.remove(&id).expect("present");
+                self.queue.push_back(q);
+            }
+        }
+    }
+
+    /// Remove a task that waits for its arguments (a dependency failed).
+    pub fn remove_waiting(&mut self, id: TaskId) -> Option<P> {
+        self.waiting_args.remove(&id).map(|(_, q)| q.payload)
+    }
+
+    /// Start whatever fits now: blocked tasks resuming first, then queued
+    /// tasks first-fit in submission order.
+    pub fn dispatch(&mut self) -> Vec<Start<P>> {
+        while let Some((demand, _)) = self.resuming.front() {
+            if !self.available.fits(demand) {
+                // Resuming tasks keep their order; nothing new may overtake
+                // them while the first one waits.
+                return Vec::new();
+            }
+            let (demand, tx) = self.resuming.pop_front().expect("front");
+            self.blocked -= 1;
+            if tx.send(()).is_ok() {
+                self.available.subtract(&demand);
+                self.running += 1;
+            }
+            // A closed channel means the task went away while blocked; it
+            // held nothing, so there is nothing to undo.
+        }
+        let mut started = Vec::new();
+        let mut i = 0;
+        while i < self.queue.len() {
+            if self.available.fits(&self.queue[i].demand) {
+                let q = self.queue.remove(i).expect("index in range");
+                self.available.subtract(&q.demand);
+                self.running += 1;
+                started.push(Start { id: q.id, demand: q.demand, payload: q.payload });
+            } else {
+                i += 1;
+            }
+        }
+        started
+    }
+
+    /// A running task finished: its resources return to the pool.
+    pub fn finish(&mut self, demand: &Resources) {
+        self.available.add(demand);
+        self.running -= 1;
+    }
+
+    /// A running task blocked in `get`/`wait`: it gives `part` (its CPU)
+    /// back until it resumes.
+    pub fn block(&mut self, part: &Resources) {
+        self.available.add(part);
+        self.running -= 1;
+        self.blocked += 1;
+    }
+
+    /// A blocked task wants `part` back. The receiver fires once it is
+    /// granted (by a later [`Scheduler::dispatch`]).
+    pub fn resume(&mut self, part: Resources) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.resuming.push_back((part, tx));
+        rx
+    }
+
+    /// A blocked task went away without asking to resume.
+    pub fn unblock_gone(&mut self) {
+        self.blocked -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cpu(n: f64) -> Resources {
+        Resources::none().with("CPU", n)
+    }
+
+    fn ids<P>(starts: &[Start<P>]) -> Vec<TaskId> {
+        starts.iter().map(|s| s.id).collect()
+    }
+
+    #[test]
+    fn runs_no_more_than_the_cpus() {
+        let mut s = Scheduler::new(cpu(2.0));
+        for id in 1..=3 {
+            s.add(id, cpu(1.0), 0, ());
+        }
+        let first = s.dispatch();
+        assert_eq!(ids(&first), vec![1, 2]);
+        assert!(s.dispatch().is_empty());
+        s.finish(&first[0].demand);
+        assert_eq!(ids(&s.dispatch()), vec![3]);
+        assert_eq!(s.counts().running, 2);
+    }
+
+    #[test]
+    fn waits_for_dependencies() {
+        let mut s = Scheduler::new(cpu(1.0));
+        s.add(1, cpu(1.0), 2, "t");
+        assert!(s.dispatch().is_empty());
+        assert_eq!(s.counts().waiting_for_args, 1);
+        s.dependency_ready(1);
+        assert!(s.dispatch().is_empty());
+        s.dependency_ready(1);
+        assert_eq!(ids(&s.dispatch()), vec![1]);
+    }
+
+    #[test]
+    fn failed_dependency_removes_the_task() {
+        let mut s = Scheduler::new(cpu(1.0));
+        s.add(1, cpu(1.0), 1, "payload");
+        assert_eq!(s.remove_waiting(1), Some("payload"));
+        s.dependency_ready(1); // late notification is harmless
+        assert!(s.dispatch().is_empty());
+    }
+
+    #[test]
+    fn small_tasks_are_not_starved_behind_a_large_one() {
+        let mut s = Scheduler::new(cpu(2.0));
+        s.add(1, cpu(1.0), 0, ());
+        assert_eq!(ids(&s.dispatch()), vec![1]);
+        s.add(2, cpu(2.0), 0, ()); // does not fit while 1 runs
+        s.add(3, cpu(1.0), 0, ());
+        assert_eq!(ids(&s.dispatch()), vec![3]);
+    }
+
+    #[test]
+    fn infeasible_demand_names_the_resource() {
+        let s: Scheduler<()> = Scheduler::new(cpu(2.0));
+        let err = s.check_feasible(&Resources::none().with("GPU", 1.0)).unwrap_err();
+        assert!(err.contains("GPU"), "{err}");
+        assert!(s.check_feasible(&cpu(2.0)).is_ok());
+    }
+
+    #[test]
+    fn blocked_task_lends_its_cpu_and_resumes_first() {
+        let mut s = Scheduler::new(cpu(1.0));
+        s.add(1, cpu(1.0), 0, ());
+        let started = s.dispatch();
+        assert_eq!(ids(&started), vec![1]);
+        // Task 1 blocks in get; its child 2 can run on the lent CPU.
+        s.block(&cpu(1.0));
+        s.add(2, cpu(1.0), 0, ());
+        let child = s.dispatch();
+        assert_eq!(ids(&child), vec![2]);
+        // Task 1 wants to resume while 3 is queued: 1 goes first.
+        let mut rx = s.resume(cpu(1.0));
+        s.add(3, cpu(1.0), 0, ());
+        assert!(s.dispatch().is_empty());
+        assert!(rx.try_recv().is_err());
+        s.finish(&child[0].demand);
+        assert!(s.dispatch().is_empty(), "the freed CPU goes to the resuming task");
+        assert!(rx.try_recv().is_ok());
+        s.finish(&cpu(1.0));
+        assert_eq!(ids(&s.dispatch()), vec![3]);
+    }
+}
