@@ -296,7 +296,7 @@ mod tests {
     #[test]
     fn skips_every_scalar_kind() {
         let value = [
-            0x9f, // fixarray of 15
+            0xdc, 0x00, 0x11, // array of 17
             0xc0, 0xc2, 0xc3, 0x7f, 0xe0, // nil false true fixints
             0xcc, 0x01, 0xcd, 0x00, 0x01, 0xce, 0, 0, 0, 1, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1, // uints
             0xca, 0, 0, 0, 0, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0, // floats

@@ -169,6 +169,16 @@ pub(crate) struct TaskSpec {
     isolation: Isolation,
 }
 
+/// The result of one attempt of a task.
+struct Attempt {
+    outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
+    /// The instance's store, dropped (releasing what it owns) only after
+    /// the outcome is recorded.
+    store: Option<Store<HostState>>,
+    /// The instance, when it may serve another task (warm isolation).
+    reusable: Option<Instance>,
+}
+
 /// Object store and scheduler, under one lock.
 pub(crate) struct Core {
     pub(crate) objects: ObjectStore,
@@ -810,7 +820,7 @@ impl Inner {
                 demand: demand.clone(),
                 is_driver: false,
             };
-            let (outcome, store) = self.attempt(&spec, ctx, &args).await;
+            let Attempt { outcome, store, reusable } = self.attempt(&spec, ctx, &args).await;
             let retry = match &outcome {
                 Ok(_) => false,
                 Err(e) if e.kind == ErrorKind::TaskCrashed => attempt <= spec.max_retries,
@@ -826,7 +836,7 @@ impl Inner {
             // Complete before the instance goes: references in the result
             // are taken by the object before the instance gives its own back.
             self.finish(&spec, &demand, outcome);
-            if let Some((mut store, instance)) = store {
+            if let (Some(mut store), Some(instance)) = (store, reusable) {
                 store.data_mut().release_owned();
                 let mut warm = spec.module.warm.lock().expect("lock");
                 if warm.len() < 2 * self.handle.metrics().num_workers() {
@@ -860,18 +870,15 @@ impl Inner {
     }
 
     /// One attempt. Returns the outcome (result bytes and the references
-    /// they contain) and, when it may be reused, the warm instance.
-    async fn attempt(
-        self: &Arc<Self>,
-        spec: &TaskSpec,
-        ctx: TaskCtx,
-        args: &[u8],
-    ) -> (Result<(Vec<u8>, Vec<ObjectId>), TaskError>, Option<(Store<HostState>, Instance)>) {
+    /// they contain) and the instance used. The instance must outlive the
+    /// completion of the result object, because references in the result
+    /// are owned by the instance until the object takes them.
+    async fn attempt(self: &Arc<Self>, spec: &TaskSpec, ctx: TaskCtx, args: &[u8]) -> Attempt {
+        let crashed = |m: String| TaskError::for_task(ErrorKind::TaskCrashed, &spec.name, m);
         let Some(exports) = &spec.module.task else {
             let e = TaskError::for_task(ErrorKind::NoSuchFunction, &spec.name, "module exports no remote functions");
-            return (Err(e), None);
+            return Attempt { outcome: Err(e), store: None, reusable: None };
         };
-        let crashed = |m: String| TaskError::for_task(ErrorKind::TaskCrashed, &spec.name, m);
         let warm = spec.isolation == Isolation::Warm;
         let reused = if warm { spec.module.warm.lock().expect("lock").pop() } else { None };
         let (mut store, instance) = match reused {
@@ -884,28 +891,34 @@ impl Inner {
                 let mut store = self.new_store(ctx, &[]);
                 match spec.module.pre.instantiate_async(&mut store).await {
                     Ok(i) => (store, i),
-                    Err(e) => return (Err(crashed(format!("cannot instantiate: {e:#}"))), None),
+                    Err(e) => {
+                        let outcome = Err(crashed(format!("cannot instantiate: {e:#}")));
+                        return Attempt { outcome, store: Some(store), reusable: None };
+                    }
                 }
             }
         };
-        let call = match instance.get_typed_func::<(&str, &[u8]), (Result<Vec<u8>, String>,)>(&mut store, &exports.call) {
+        let call = instance.get_typed_func::<(&str, &[u8]), (Result<Vec<u8>, String>,)>(&mut store, &exports.call);
+        let call = match call {
             Ok(f) => f,
-            Err(e) => return (Err(crashed(format!("bad `call` export: {e:#}"))), None),
-        };
-        match call.call_async(&mut store, (&spec.function, args)).await {
-            Ok((Ok(bytes),)) => match msgpack::find_refs(&bytes) {
-                Ok(refs) => (Ok((bytes, refs)), warm.then_some((store, instance))),
-                Err(e) => (Err(crashed(format!("returned a malformed result: {e}"))), None),
-            },
-            Ok((Err(message),)) => {
-                let e = TaskError::for_task(ErrorKind::TaskFailed, &spec.name, message);
-                (Err(e), warm.then_some((store, instance)))
+            Err(e) => {
+                let outcome = Err(crashed(format!("bad `call` export: {e:#}")));
+                return Attempt { outcome, store: Some(store), reusable: None };
             }
+        };
+        let (outcome, healthy) = match call.call_async(&mut store, (&spec.function, args)).await {
+            Ok((Ok(bytes),)) => match msgpack::find_refs(&bytes) {
+                Ok(refs) => (Ok((bytes, refs)), true),
+                Err(e) => (Err(crashed(format!("returned a malformed result: {e}"))), false),
+            },
+            Ok((Err(message),)) => (Err(TaskError::for_task(ErrorKind::TaskFailed, &spec.name, message)), true),
             Err(trap) => {
                 let message = trap_message(&trap, &store.data().last_error);
-                (Err(crashed(format!("crashed: {message}"))), None)
+                (Err(crashed(format!("crashed: {message}"))), false)
             }
-        }
+        };
+        let reusable = (warm && healthy).then_some(instance);
+        Attempt { outcome, store: Some(store), reusable }
     }
 
     /// Record the outcome of a task and start what can run now.
@@ -977,7 +990,7 @@ fn complete_object(
 /// The trap's own message plus the guest's last error record.
 fn trap_message(e: &wasmtime::Error, last_error: &Option<String>) -> String {
     let trap = match e.downcast_ref::<wasmtime::Trap>() {
-        Some(t) => format!("wasm trap: {t}"),
+        Some(t) => t.to_string(),
         None => format!("{}", e.root_cause()),
     };
     match last_error {

@@ -595,6 +595,8 @@ pub mod __private {
         args: &[u8],
     ) -> std::result::Result<Vec<u8>, String> {
         install_panic_hook();
+        // The previous call's result may be dropped now (see `keep_alive`).
+        drop(KEPT.with(|k| k.borrow_mut().take()));
         match table.iter().find(|(name, _)| *name == function) {
             Some((_, f)) => f(args),
             None => Err(format!(
@@ -624,6 +626,20 @@ pub mod __private {
                 _ => Err(e),
             })
             .map_err(|e| format!("bad arguments for `{function}`: {e}"))
+    }
+
+    thread_local! {
+        static KEPT: std::cell::RefCell<Option<Box<dyn std::any::Any>>> = const { std::cell::RefCell::new(None) };
+    }
+
+    /// Keep a function's result alive until the next call. Object refs in
+    /// it must not be released before the host has taken them into the
+    /// result object; the host takes them once `call` returns, and it gives
+    /// back everything a finished instance still owns, so dropping the value
+    /// at the start of the next call (warm instances) or never (fresh ones)
+    /// is safe and leaks nothing.
+    pub fn keep_alive<T: 'static>(value: T) {
+        KEPT.with(|k| *k.borrow_mut() = Some(Box::new(value)));
     }
 
     /// Encode a function's result.
@@ -733,7 +749,9 @@ macro_rules! remote {
                 let ($($arg,)*): ($($ty,)*) = $crate::__private::decode_args(NAME, args)?;
                 let conv = $conv;
                 let out = conv(super::$name($($arg),*))?;
-                $crate::__private::encode_result(NAME, &out)
+                let bytes = $crate::__private::encode_result(NAME, &out);
+                $crate::__private::keep_alive(out);
+                bytes
             }
         }
     };
