@@ -26,7 +26,11 @@ fn main() {
     for entry in std::fs::read_dir(&release).expect("guest output directory") {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "wasm") {
-            let stem = path.file_stem().unwrap().to_string_lossy().replace('-', "_");
+            let stem = path
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .replace('-', "_");
             guests.push((stem, path));
         }
     }
@@ -51,10 +55,17 @@ fn main() {
 fn build_workspace(manifest: &Path, target_dir: &Path) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--target", "wasm32-wasip2", "--workspace", "--manifest-path"])
-        .arg(manifest)
-        .arg("--target-dir")
-        .arg(target_dir);
+    cmd.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--workspace",
+        "--manifest-path",
+    ])
+    .arg(manifest)
+    .arg("--target-dir")
+    .arg(target_dir);
     // The outer build's settings must not leak into the guest build (and a
     // shared target dir would deadlock on cargo's lock).
     for var in [
@@ -80,7 +91,9 @@ fn build_workspace(manifest: &Path, target_dir: &Path) {
 }
 
 fn rerun_if_changed_tree(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();

@@ -47,12 +47,20 @@ pub struct TaskError {
 impl TaskError {
     /// An error not tied to a task.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        TaskError { kind, task: None, message: message.into() }
+        TaskError {
+            kind,
+            task: None,
+            message: message.into(),
+        }
     }
 
     /// An error about task `task`.
     pub fn for_task(kind: ErrorKind, task: impl Into<String>, message: impl Into<String>) -> Self {
-        TaskError { kind, task: Some(task.into()), message: message.into() }
+        TaskError {
+            kind,
+            task: Some(task.into()),
+            message: message.into(),
+        }
     }
 
     /// `get` or `submit` referenced an object that does not exist.
@@ -129,7 +137,9 @@ pub enum LoadError {
         message: String,
     },
     /// A driver was asked for but the module has no `wasi:cli/run`.
-    #[error("{name}: has no driver entry point (`wasi:cli/run`); it can only be loaded as a plugin")]
+    #[error(
+        "{name}: has no driver entry point (`wasi:cli/run`); it can only be loaded as a plugin"
+    )]
     NotADriver {
         /// The module's name.
         name: String,

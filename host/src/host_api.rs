@@ -37,12 +37,19 @@ impl From<TaskError> for wit::Error {
             ErrorKind::Cancelled => K::Cancelled,
             ErrorKind::Internal => K::Internal,
         };
-        wit::Error { kind, task: e.task, message: e.message }
+        wit::Error {
+            kind,
+            task: e.task,
+            message: e.message,
+        }
     }
 }
 
 fn amounts(r: &Resources) -> Vec<wit::ResourceAmount> {
-    r.entries().into_iter().map(|(name, amount)| wit::ResourceAmount { name, amount }).collect()
+    r.entries()
+        .into_iter()
+        .map(|(name, amount)| wit::ResourceAmount { name, amount })
+        .collect()
 }
 
 type WitResult<T> = Result<T, wit::Error>;
@@ -58,13 +65,17 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          -> wasmtime::Result<(WitResult<u64>,)> {
             let state = store.data_mut();
             let inner = state.inner.clone();
-            Ok((inner.submit(state, &function, args, options).map_err(Into::into),))
+            Ok((inner
+                .submit(state, &function, args, options)
+                .map_err(Into::into),))
         },
     )?;
 
     i.func_wrap(
         "put",
-        |mut store: StoreContextMut<'_, HostState>, (data,): (Vec<u8>,)| -> wasmtime::Result<(WitResult<u64>,)> {
+        |mut store: StoreContextMut<'_, HostState>,
+         (data,): (Vec<u8>,)|
+         -> wasmtime::Result<(WitResult<u64>,)> {
             let state = store.data_mut();
             let inner = state.inner.clone();
             Ok((inner.put(state, data).map_err(Into::into),))
@@ -77,8 +88,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             Box::new(async move {
                 let state = store.data();
                 let (inner, lendable) = (state.inner.clone(), state.lendable());
-                let r: WitResult<Arc<Vec<u8>>> =
-                    inner.get(lendable, id, timeout_ms.map(Duration::from_millis)).await.map_err(Into::into);
+                let r: WitResult<Arc<Vec<u8>>> = inner
+                    .get(lendable, id, timeout_ms.map(Duration::from_millis))
+                    .await
+                    .map_err(Into::into);
                 Ok((r,))
             })
         },
@@ -86,12 +99,18 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
 
     i.func_wrap_async(
         "wait",
-        |store: StoreContextMut<'_, HostState>, (ids, num_ready, timeout_ms): (Vec<u64>, u32, Option<u64>)| {
+        |store: StoreContextMut<'_, HostState>,
+         (ids, num_ready, timeout_ms): (Vec<u64>, u32, Option<u64>)| {
             Box::new(async move {
                 let state = store.data();
                 let (inner, lendable) = (state.inner.clone(), state.lendable());
                 let r: WitResult<Vec<u64>> = inner
-                    .wait(lendable, &ids, num_ready as usize, timeout_ms.map(Duration::from_millis))
+                    .wait(
+                        lendable,
+                        &ids,
+                        num_ready as usize,
+                        timeout_ms.map(Duration::from_millis),
+                    )
                     .await
                     .map_err(Into::into);
                 Ok((r,))
@@ -101,7 +120,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
 
     i.func_wrap(
         "retain",
-        |mut store: StoreContextMut<'_, HostState>, (id,): (u64,)| -> wasmtime::Result<(WitResult<()>,)> {
+        |mut store: StoreContextMut<'_, HostState>,
+         (id,): (u64,)|
+         -> wasmtime::Result<(WitResult<()>,)> {
             let state = store.data_mut();
             let r = state.inner.lock().objects.retain(id);
             if r.is_ok() {
@@ -111,30 +132,29 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         },
     )?;
 
-    i.func_wrap("release", |mut store: StoreContextMut<'_, HostState>, (id,): (u64,)| -> wasmtime::Result<()> {
-        let state = store.data_mut();
-        // Only references this instance owns can be released: a guest
-        // cannot free objects that others hold.
-        let owned = match state.owned.get_mut(&id) {
-            Some(n) => {
-                *n -= 1;
-                if *n == 0 {
-                    state.owned.remove(&id);
+    i.func_wrap(
+        "release",
+        |mut store: StoreContextMut<'_, HostState>, (id,): (u64,)| -> wasmtime::Result<()> {
+            let state = store.data_mut();
+            // Only references this instance owns can be released: a guest
+            // cannot free objects that others hold.
+            let owned = match state.owned.get_mut(&id) {
+                Some(n) => {
+                    *n -= 1;
+                    if *n == 0 {
+                        state.owned.remove(&id);
+                    }
+                    true
                 }
-                true
+                None => false,
+            };
+            if owned {
+                let woken = state.inner.lock().objects.release(id);
+                crate::object_store::hit_signals(woken);
             }
-            None => false,
-        };
-        if owned {
-            let woken = state.inner.lock().objects.release(id);
-            for w in woken {
-                if let crate::object_store::Waiter::Signal(n) = w {
-                    n.notify_one();
-                }
-            }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
 
     i.func_wrap(
         "context",
@@ -154,29 +174,43 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
 
     i.func_wrap(
         "cluster-resources",
-        |store: StoreContextMut<'_, HostState>, (): ()| -> wasmtime::Result<(Vec<wit::ResourceAmount>,)> {
+        |store: StoreContextMut<'_, HostState>,
+         (): ()|
+         -> wasmtime::Result<(Vec<wit::ResourceAmount>,)> {
             Ok((amounts(&store.data().inner.total_resources()),))
         },
     )?;
 
     i.func_wrap(
         "available-resources",
-        |store: StoreContextMut<'_, HostState>, (): ()| -> wasmtime::Result<(Vec<wit::ResourceAmount>,)> {
+        |store: StoreContextMut<'_, HostState>,
+         (): ()|
+         -> wasmtime::Result<(Vec<wit::ResourceAmount>,)> {
             Ok((amounts(&store.data().inner.available_resources()),))
         },
     )?;
 
     i.func_wrap(
         "log",
-        |mut store: StoreContextMut<'_, HostState>, (level, message): (wit::LogLevel, String)| -> wasmtime::Result<()> {
+        |mut store: StoreContextMut<'_, HostState>,
+         (level, message): (wit::LogLevel, String)|
+         -> wasmtime::Result<()> {
             let state = store.data_mut();
             let task = state.ctx.name.as_str();
             let module = state.ctx.module.as_str();
             match level {
-                wit::LogLevel::Trace => tracing::trace!(target: "raylab::guest", module, task, "{message}"),
-                wit::LogLevel::Debug => tracing::debug!(target: "raylab::guest", module, task, "{message}"),
-                wit::LogLevel::Info => tracing::info!(target: "raylab::guest", module, task, "{message}"),
-                wit::LogLevel::Warn => tracing::warn!(target: "raylab::guest", module, task, "{message}"),
+                wit::LogLevel::Trace => {
+                    tracing::trace!(target: "raylab::guest", module, task, "{message}")
+                }
+                wit::LogLevel::Debug => {
+                    tracing::debug!(target: "raylab::guest", module, task, "{message}")
+                }
+                wit::LogLevel::Info => {
+                    tracing::info!(target: "raylab::guest", module, task, "{message}")
+                }
+                wit::LogLevel::Warn => {
+                    tracing::warn!(target: "raylab::guest", module, task, "{message}")
+                }
                 wit::LogLevel::Error => {
                     tracing::debug!(target: "raylab::guest", module, task, "error: {message}");
                     // Kept to explain a crash that follows (a panic message).

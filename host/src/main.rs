@@ -76,7 +76,11 @@ fn parse_size(s: &str) -> Result<usize, String> {
     let s = s.trim();
     let (digits, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((i, _)) => {
-            let mult: usize = match s[i..].to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+            let mult: usize = match s[i..]
+                .to_ascii_uppercase()
+                .trim_end_matches("IB")
+                .trim_end_matches('B')
+            {
                 "" => 1,
                 "K" => 1 << 10,
                 "M" => 1 << 20,
@@ -88,7 +92,10 @@ fn parse_size(s: &str) -> Result<usize, String> {
         }
         None => (s, 1),
     };
-    let n: f64 = digits.trim().parse().map_err(|_| format!("`{s}` is not a size"))?;
+    let n: f64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size"))?;
     if !n.is_finite() || n < 0.0 {
         return Err(format!("`{s}` is not a size"));
     }
@@ -105,8 +112,8 @@ impl NodeArgs {
             config.num_cpus = n;
         }
         if let Some(json) = &self.resources {
-            let map: std::collections::BTreeMap<String, f64> =
-                serde_json::from_str(json).context("--resources must be a JSON object of name: amount")?;
+            let map: std::collections::BTreeMap<String, f64> = serde_json::from_str(json)
+                .context("--resources must be a JSON object of name: amount")?;
             for name in map.keys() {
                 if matches!(name.as_str(), "CPU" | "GPU" | "memory") {
                     bail!("--resources: set `{name}` with its own flag");
@@ -135,7 +142,9 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
             Some((plugin, path)) if !plugin.is_empty() && !plugin.contains('/') => {
                 runtime.load_file_as(plugin, std::path::Path::new(path))?
             }
-            Some(_) => bail!("--plugin `{spec}`: the name before `=` must be non-empty and contain no `/`"),
+            Some(_) => {
+                bail!("--plugin `{spec}`: the name before `=` must be non-empty and contain no `/`")
+            }
             None => {
                 runtime.load_file(std::path::Path::new(spec))?;
             }
@@ -149,7 +158,11 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         } else {
             eprintln!(
                 "raylab: {} tasks submitted, {} finished, {} failed; {} objects ({} bytes) left in the store",
-                stats.submitted, stats.finished, stats.failed, stats.objects.objects, stats.objects.bytes
+                stats.submitted,
+                stats.finished,
+                stats.failed,
+                stats.objects.objects,
+                stats.objects.bytes
             );
         }
     }
@@ -159,7 +172,10 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAYLAB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
     let cli = Cli::parse();
     let result = match cli.command {

@@ -137,7 +137,9 @@ fn skip_value(r: &mut Reader<'_>, on_ref: &mut dyn FnMut(u64)) -> Result<(), Msg
             }
             0xc1 => return Err(err(at, "reserved marker 0xc1")),
         };
-        pending = pending.checked_add(add).ok_or(err(at, "too many elements"))?;
+        pending = pending
+            .checked_add(add)
+            .ok_or(err(at, "too many elements"))?;
     }
     Ok(())
 }
@@ -298,7 +300,8 @@ mod tests {
         let value = [
             0xdc, 0x00, 0x11, // array of 17
             0xc0, 0xc2, 0xc3, 0x7f, 0xe0, // nil false true fixints
-            0xcc, 0x01, 0xcd, 0x00, 0x01, 0xce, 0, 0, 0, 1, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1, // uints
+            0xcc, 0x01, 0xcd, 0x00, 0x01, 0xce, 0, 0, 0, 1, 0xcf, 0, 0, 0, 0, 0, 0, 0,
+            1, // uints
             0xca, 0, 0, 0, 0, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0, // floats
             0xa1, b'x', 0xd9, 0x01, b'y', // strings
             0xc4, 0x01, 0x00, // bin

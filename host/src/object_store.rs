@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
@@ -26,7 +27,49 @@ pub enum Waiter {
     /// A task whose argument this is.
     Task(TaskId),
     /// A guest blocked in `get`/`wait`.
-    Signal(Arc<Notify>),
+    Signal(Arc<Signal>),
+}
+
+/// Wakes a guest blocked in `get`/`wait` once `n` of the objects it waits
+/// for have completed: one wake-up per call, however many objects.
+#[derive(Debug)]
+pub struct Signal {
+    left: AtomicUsize,
+    notify: Notify,
+}
+
+impl Signal {
+    /// A signal that fires after `n` hits.
+    pub fn new(n: usize) -> Arc<Signal> {
+        Arc::new(Signal {
+            left: AtomicUsize::new(n),
+            notify: Notify::new(),
+        })
+    }
+
+    /// One awaited object completed (or went away).
+    pub fn hit(&self) {
+        let prev = self
+            .left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        if prev == Ok(1) {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Wait until the signal fires.
+    pub async fn fired(&self) {
+        self.notify.notified().await;
+    }
+}
+
+/// Wake the guests among `waiters` (tasks are woken by the scheduler).
+pub fn hit_signals(waiters: Vec<Waiter>) {
+    for w in waiters {
+        if let Waiter::Signal(s) = w {
+            s.hit();
+        }
+    }
 }
 
 /// The state of an object as seen by a reader.
@@ -82,7 +125,13 @@ pub struct ObjectStore {
 impl ObjectStore {
     /// An empty store holding at most `capacity` bytes.
     pub fn new(capacity: usize) -> Self {
-        ObjectStore { entries: HashMap::new(), next_id: 1, capacity, used: 0, freed: 0 }
+        ObjectStore {
+            entries: HashMap::new(),
+            next_id: 1,
+            capacity,
+            used: 0,
+            freed: 0,
+        }
     }
 
     /// Usage figures.
@@ -118,8 +167,14 @@ impl ObjectStore {
     pub fn create_pending(&mut self) -> ObjectId {
         let id = self.next_id;
         self.next_id += 1;
-        self.entries
-            .insert(id, Entry { refs: 1, state: State::Pending(Vec::new()), contained: Vec::new() });
+        self.entries.insert(
+            id,
+            Entry {
+                refs: 1,
+                state: State::Pending(Vec::new()),
+                contained: Vec::new(),
+            },
+        );
         id
     }
 
@@ -131,8 +186,14 @@ impl ObjectStore {
         let id = self.next_id;
         self.next_id += 1;
         self.used += bytes.len();
-        self.entries
-            .insert(id, Entry { refs: 1, state: State::Ready(Arc::new(bytes)), contained });
+        self.entries.insert(
+            id,
+            Entry {
+                refs: 1,
+                state: State::Ready(Arc::new(bytes)),
+                contained,
+            },
+        );
         Ok(id)
     }
 
@@ -159,7 +220,9 @@ impl ObjectStore {
         let mut woken = Vec::new();
         let mut work = vec![id];
         while let Some(id) = work.pop() {
-            let Some(entry) = self.entries.get_mut(&id) else { continue };
+            let Some(entry) = self.entries.get_mut(&id) else {
+                continue;
+            };
             entry.refs -= 1;
             if entry.refs > 0 {
                 continue;
@@ -192,7 +255,10 @@ impl ObjectStore {
     /// nothing) when the object is not pending.
     pub fn add_waiter(&mut self, id: ObjectId, waiter: Waiter) -> bool {
         match self.entries.get_mut(&id) {
-            Some(Entry { state: State::Pending(w), .. }) => {
+            Some(Entry {
+                state: State::Pending(w),
+                ..
+            }) => {
                 w.push(waiter);
                 true
             }
@@ -213,7 +279,10 @@ impl ObjectStore {
                 if !self.entries.contains_key(&id) {
                     return Vec::new();
                 }
-                match self.check_room(bytes.len()).and_then(|()| self.retain_all(&contained)) {
+                match self
+                    .check_room(bytes.len())
+                    .and_then(|()| self.retain_all(&contained))
+                {
                     Ok(()) => {
                         self.used += bytes.len();
                         self.entries.get_mut(&id).expect("present").contained = contained;
@@ -274,7 +343,9 @@ mod tests {
         // A task result that does not fit fails its object instead.
         let id = s.create_pending();
         s.complete(id, Ok((vec![0; 8], vec![])));
-        assert!(matches!(s.lookup(id), Ok(Lookup::Failed(e)) if e.kind == ErrorKind::ObjectStoreFull));
+        assert!(
+            matches!(s.lookup(id), Ok(Lookup::Failed(e)) if e.kind == ErrorKind::ObjectStoreFull)
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ pub struct Resources {
 /// Convert a user-given amount, rejecting negative and non-finite values.
 pub fn to_fixed(name: &str, amount: f64) -> Result<u64, String> {
     if !amount.is_finite() || amount < 0.0 {
-        return Err(format!("resource `{name}` must be a non-negative number, got {amount}"));
+        return Err(format!(
+            "resource `{name}` must be a non-negative number, got {amount}"
+        ));
     }
     Ok((amount * SCALE).round() as u64)
 }
@@ -66,25 +68,40 @@ impl Resources {
 
     /// Only the CPU part of this set.
     pub fn cpu_only(&self) -> Resources {
-        Resources { cpu: self.cpu, ..Default::default() }
+        Resources {
+            cpu: self.cpu,
+            ..Default::default()
+        }
     }
 
     /// Every non-zero amount, by name.
     pub fn entries(&self) -> Vec<(String, f64)> {
         let mut out = Vec::new();
-        for (name, v) in [("CPU", self.cpu), ("GPU", self.gpu), ("memory", self.memory)] {
+        for (name, v) in [
+            ("CPU", self.cpu),
+            ("GPU", self.gpu),
+            ("memory", self.memory),
+        ] {
             if v > 0 {
                 out.push((name.to_string(), v as f64 / SCALE));
             }
         }
-        out.extend(self.custom.iter().map(|(k, v)| (k.clone(), *v as f64 / SCALE)));
+        out.extend(
+            self.custom
+                .iter()
+                .map(|(k, v)| (k.clone(), *v as f64 / SCALE)),
+        );
         out
     }
 
     fn amounts(&self) -> impl Iterator<Item = (&str, u64)> {
-        [("CPU", self.cpu), ("GPU", self.gpu), ("memory", self.memory)]
-            .into_iter()
-            .chain(self.custom.iter().map(|(k, v)| (k.as_str(), *v)))
+        [
+            ("CPU", self.cpu),
+            ("GPU", self.gpu),
+            ("memory", self.memory),
+        ]
+        .into_iter()
+        .chain(self.custom.iter().map(|(k, v)| (k.as_str(), *v)))
     }
 
     fn get_fixed(&self, name: &str) -> u64 {
@@ -104,9 +121,16 @@ impl Resources {
     /// The first resource of `demand` that `self` can never satisfy, as
     /// `(name, demanded, available)`.
     pub fn shortfall(&self, demand: &Resources) -> Option<(String, f64, f64)> {
-        demand.amounts().find(|(name, v)| *v > self.get_fixed(name)).map(|(name, v)| {
-            (name.to_string(), v as f64 / SCALE, self.get_fixed(name) as f64 / SCALE)
-        })
+        demand
+            .amounts()
+            .find(|(name, v)| *v > self.get_fixed(name))
+            .map(|(name, v)| {
+                (
+                    name.to_string(),
+                    v as f64 / SCALE,
+                    self.get_fixed(name) as f64 / SCALE,
+                )
+            })
     }
 
     /// Take `demand` out of `self` (which must fit).
@@ -138,9 +162,19 @@ impl fmt::Display for Resources {
         let parts: Vec<String> = self
             .entries()
             .into_iter()
-            .map(|(k, v)| if k == "memory" { format!("{k}={v:.0}") } else { format!("{k}={v}") })
+            .map(|(k, v)| {
+                if k == "memory" {
+                    format!("{k}={v:.0}")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
             .collect();
-        if parts.is_empty() { f.write_str("nothing") } else { f.write_str(&parts.join(", ")) }
+        if parts.is_empty() {
+            f.write_str("nothing")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
     }
 }
 

@@ -13,10 +13,10 @@
 //!   blocked in `get`/`wait` suspends its fiber, frees its thread and lends
 //!   its CPU to the scheduler, so nested remote calls never deadlock.
 //!
-//! The driver runs on the thread that calls [`Runtime::run_driver`], outside
-//! the worker pool and outside the CPU ledger (as Ray's driver does not hold
-//! a CPU), so a driver busy with its own sequential work never takes a
-//! worker from its tasks.
+//! The driver runs on the worker pool too, outside the CPU ledger (as Ray's
+//! driver holds no CPU); the pool has one thread more than CPU slots, so a
+//! driver busy with its own sequential work never takes a thread from its
+//! tasks.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,15 +24,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
-use wasmtime::component::{Component, ComponentExportIndex, Instance, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{
+    Component, ComponentExportIndex, Instance, InstancePre, Linker, ResourceTable,
+};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::engine::{self, EngineConfig};
 use crate::error::{ErrorKind, LoadError, TaskError};
 use crate::msgpack::{self, ArgsLayout};
-use crate::object_store::{Lookup, ObjectId, ObjectStore, StoreStats, Waiter};
+use crate::object_store::{Lookup, ObjectId, ObjectStore, Signal, StoreStats, Waiter, hit_signals};
 use crate::resources::Resources;
 use crate::scheduler::{Scheduler, SchedulerCounts, Start, TaskId};
 
@@ -210,7 +211,10 @@ pub(crate) struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -235,7 +239,7 @@ impl HostState {
         for (id, n) in owned {
             for _ in 0..n {
                 let woken = core.objects.release(id);
-                wake_signals(woken);
+                hit_signals(woken);
             }
         }
     }
@@ -244,14 +248,6 @@ impl HostState {
 impl Drop for HostState {
     fn drop(&mut self) {
         self.release_owned();
-    }
-}
-
-fn wake_signals(waiters: Vec<Waiter>) {
-    for w in waiters {
-        if let Waiter::Signal(n) = w {
-            n.notify_one();
-        }
     }
 }
 
@@ -279,11 +275,15 @@ impl Runtime {
     /// Start a node.
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Runtime> {
         let mut total = Resources::none();
-        total.set("CPU", config.num_cpus).map_err(anyhow::Error::msg)?;
+        total
+            .set("CPU", config.num_cpus)
+            .map_err(anyhow::Error::msg)?;
         for (name, amount) in &config.resources {
             total.set(name, *amount).map_err(anyhow::Error::msg)?;
         }
-        let threads = (config.num_cpus.ceil() as usize).max(1);
+        // One worker per CPU slot, plus one for the driver, which runs on
+        // the pool too (see `spawn_all`) but holds no CPU slot.
+        let threads = (config.num_cpus.ceil() as usize).max(1) + 1;
         let workers = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("raylab-worker")
@@ -291,7 +291,8 @@ impl Runtime {
             .build()?;
         let engine = engine::new_engine(&config.engine)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         crate::host_api::add_to_linker(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let inner = Arc::new(Inner {
             engine,
@@ -313,31 +314,47 @@ impl Runtime {
 
     /// Load a module from a file, named after the file's stem.
     pub fn load_file(&self, path: &std::path::Path) -> Result<String, LoadError> {
-        let name = path.file_stem().map_or_else(|| "module".into(), |s| s.to_string_lossy().into_owned());
+        let name = path
+            .file_stem()
+            .map_or_else(|| "module".into(), |s| s.to_string_lossy().into_owned());
         self.load_file_as(&name, path)?;
         Ok(name)
     }
 
     /// Load a module from a file under `name`.
     pub fn load_file_as(&self, name: &str, path: &std::path::Path) -> Result<(), LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         self.load_bytes(name, &bytes)
     }
 
     /// Load a module from its bytes under `name`.
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), LoadError> {
         if self.inner.modules.read().expect("lock").contains_key(name) {
-            return Err(LoadError::Duplicate { name: name.to_string() });
+            return Err(LoadError::Duplicate {
+                name: name.to_string(),
+            });
         }
         let inner = self.inner.clone();
         let module = self.workers.block_on(inner.load(name, bytes))?;
-        self.inner.modules.write().expect("lock").insert(name.to_string(), Arc::new(module));
+        self.inner
+            .modules
+            .write()
+            .expect("lock")
+            .insert(name.to_string(), Arc::new(module));
         Ok(())
     }
 
     /// The remote functions of a loaded module.
     pub fn functions(&self, module: &str) -> Option<Vec<String>> {
-        self.inner.modules.read().expect("lock").get(module).map(|m| m.functions.clone())
+        self.inner
+            .modules
+            .read()
+            .expect("lock")
+            .get(module)
+            .map(|m| m.functions.clone())
     }
 
     /// Run module `name`'s driver (`wasi:cli/run`) with `args` (the guest
@@ -345,7 +362,16 @@ impl Runtime {
     /// the calling thread, which runs the driver.
     pub fn run_driver(&self, name: &str, args: &[String]) -> Result<i32, RunError> {
         let inner = self.inner.clone();
-        self.workers.block_on(inner.run_driver(name, args))
+        let (name, args) = (name.to_string(), args.to_vec());
+        let driver = self
+            .inner
+            .handle
+            .spawn(async move { inner.run_driver(&name, &args).await });
+        self.workers.block_on(driver).unwrap_or_else(|e| {
+            Err(RunError::Internal(format!(
+                "the driver's thread failed: {e}"
+            )))
+        })
     }
 
     /// Usage and task counts.
@@ -397,7 +423,8 @@ impl Inner {
     }
 
     async fn load(self: Arc<Self>, name: &str, bytes: &[u8]) -> Result<LoadedModule, LoadError> {
-        let component: Component = engine::compile(&self.engine, name, bytes, self.config.cache_dir.as_deref())?;
+        let component: Component =
+            engine::compile(&self.engine, name, bytes, self.config.cache_dir.as_deref())?;
         let ty = component.component_type();
         let mut task_name = None;
         let mut run_name = None;
@@ -413,10 +440,17 @@ impl Inner {
         if task_name.is_none() && run_name.is_none() {
             return Err(LoadError::NotRaylab {
                 name: name.to_string(),
-                exports: if exports.is_empty() { "none".into() } else { exports.join(", ") },
+                exports: if exports.is_empty() {
+                    "none".into()
+                } else {
+                    exports.join(", ")
+                },
             });
         }
-        let link_err = |message: String| LoadError::Link { name: name.to_string(), message };
+        let link_err = |message: String| LoadError::Link {
+            name: name.to_string(),
+            message,
+        };
         let func_index = |iface: &str, func: &str| -> Result<ComponentExportIndex, LoadError> {
             let (_, inst) = component
                 .get_export(None, iface)
@@ -427,14 +461,20 @@ impl Inner {
             Ok(f)
         };
         let task = match &task_name {
-            Some(iface) => Some(TaskExports { call: func_index(iface, "call")?, functions: func_index(iface, "functions")? }),
+            Some(iface) => Some(TaskExports {
+                call: func_index(iface, "call")?,
+                functions: func_index(iface, "functions")?,
+            }),
             None => None,
         };
         let run = match &run_name {
             Some(iface) => Some(func_index(iface, "run")?),
             None => None,
         };
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| link_err(format!("{e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| link_err(format!("{e:#}")))?;
         let mut module = LoadedModule {
             name: name.to_string(),
             pre,
@@ -447,14 +487,24 @@ impl Inner {
             // Ask the module for its function list, in a throwaway instance.
             let functions = task.functions;
             let mut store = self.new_store(self.loader_ctx(name), &[]);
-            let instance = module.pre.instantiate_async(&mut store).await.map_err(|e| link_err(format!("{e:#}")))?;
+            let instance = module
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| link_err(format!("{e:#}")))?;
             let f = instance
                 .get_typed_func::<(), (Vec<String>,)>(&mut store, &functions)
                 .map_err(|e| link_err(format!("`functions` has the wrong type: {e:#}")))?;
-            let (names,) = f.call_async(&mut store, ()).await.map_err(|e| LoadError::Link {
-                name: name.to_string(),
-                message: format!("listing its remote functions trapped: {}", trap_message(&e, &store.data().last_error)),
-            })?;
+            let (names,) = f
+                .call_async(&mut store, ())
+                .await
+                .map_err(|e| LoadError::Link {
+                    name: name.to_string(),
+                    message: format!(
+                        "listing its remote functions trapped: {}",
+                        trap_message(&e, &store.data().last_error)
+                    ),
+                })?;
             module.functions = names;
         }
         tracing::debug!(module = name, functions = ?module.functions, driver = module.run.is_some(), "loaded");
@@ -496,8 +546,12 @@ impl Inner {
     }
 
     async fn run_driver(self: Arc<Self>, name: &str, args: &[String]) -> Result<i32, RunError> {
-        let module = self.module(name).ok_or_else(|| RunError::NoModule(name.to_string()))?;
-        let run = module.run.ok_or_else(|| LoadError::NotADriver { name: name.to_string() })?;
+        let module = self
+            .module(name)
+            .ok_or_else(|| RunError::NoModule(name.to_string()))?;
+        let run = module.run.ok_or_else(|| LoadError::NotADriver {
+            name: name.to_string(),
+        })?;
         let ctx = TaskCtx {
             id: 0,
             module: name.to_string(),
@@ -508,8 +562,15 @@ impl Inner {
             is_driver: true,
         };
         let mut store = self.new_store(ctx, args);
-        let crashed = |message: String| RunError::Crashed { module: name.to_string(), message };
-        let instance = module.pre.instantiate_async(&mut store).await.map_err(|e| crashed(format!("{e:#}")))?;
+        let crashed = |message: String| RunError::Crashed {
+            module: name.to_string(),
+            message,
+        };
+        let instance = module
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| crashed(format!("{e:#}")))?;
         let func = instance
             .get_typed_func::<(), (Result<(), ()>,)>(&mut store, &run)
             .map_err(|e| RunError::Internal(format!("{e:#}")))?;
@@ -524,29 +585,54 @@ impl Inner {
         }
     }
 
-    fn spawn_all(self: &Arc<Self>, starts: Vec<Start<TaskSpec>>) {
+    /// Start tasks on the worker pool.
+    ///
+    /// tokio puts a task spawned from a worker into that worker's LIFO
+    /// slot, which other workers cannot steal. That is what makes a sync
+    /// round trip cheap (the caller blocks in `get` and its thread runs the
+    /// task next, with no thread wake-up), but when the spawning guest goes
+    /// on computing, the task would wait for it. So each spawn from inside
+    /// a guest call is followed by an empty one that pushes the real task
+    /// into the stealable run queue (and wakes an idle worker to take it).
+    fn spawn_all(self: &Arc<Self>, starts: Vec<Start<TaskSpec>>, from_guest: bool) {
+        let any = !starts.is_empty();
         for start in starts {
             let inner = self.clone();
-            self.handle.spawn(async move { inner.run_task(start).await });
+            self.handle
+                .spawn(async move { inner.run_task(start).await });
+        }
+        if any && from_guest {
+            self.handle.spawn(async {});
         }
     }
 
     /// Resolve `function` as seen from module `caller`.
-    fn resolve(&self, caller: &str, function: &str) -> Result<(Arc<LoadedModule>, String), TaskError> {
+    fn resolve(
+        &self,
+        caller: &str,
+        function: &str,
+    ) -> Result<(Arc<LoadedModule>, String), TaskError> {
         let (module, fname) = match function.split_once('/') {
             Some((m, f)) => (
                 self.module(m).ok_or_else(|| {
-                    let loaded: Vec<String> = self.modules.read().expect("lock").keys().cloned().collect();
+                    let loaded: Vec<String> =
+                        self.modules.read().expect("lock").keys().cloned().collect();
                     TaskError::new(
                         ErrorKind::NoSuchFunction,
-                        format!("no module named `{m}` is loaded (loaded: {})", loaded.join(", ")),
+                        format!(
+                            "no module named `{m}` is loaded (loaded: {})",
+                            loaded.join(", ")
+                        ),
                     )
                 })?,
                 f,
             ),
             None => (
                 self.module(caller).ok_or_else(|| {
-                    TaskError::new(ErrorKind::NoSuchFunction, format!("module `{caller}` is still loading"))
+                    TaskError::new(
+                        ErrorKind::NoSuchFunction,
+                        format!("module `{caller}` is still loading"),
+                    )
                 })?,
                 function,
             ),
@@ -557,7 +643,11 @@ impl Inner {
                 format!(
                     "module `{}` has no remote function `{fname}` (it has: {})",
                     module.name,
-                    if module.functions.is_empty() { "none".into() } else { module.functions.join(", ") }
+                    if module.functions.is_empty() {
+                        "none".into()
+                    } else {
+                        module.functions.join(", ")
+                    }
                 ),
             ));
         }
@@ -576,18 +666,26 @@ impl Inner {
         let name = options.name.clone().unwrap_or_else(|| fname.clone());
         let invalid = |m: String| TaskError::for_task(ErrorKind::InvalidArgument, name.clone(), m);
         let mut demand = Resources::none();
-        demand.set("CPU", options.num_cpus.unwrap_or(1.0)).map_err(invalid)?;
-        demand.set("GPU", options.num_gpus.unwrap_or(0.0)).map_err(invalid)?;
+        demand
+            .set("CPU", options.num_cpus.unwrap_or(1.0))
+            .map_err(invalid)?;
+        demand
+            .set("GPU", options.num_gpus.unwrap_or(0.0))
+            .map_err(invalid)?;
         if let Some(m) = options.memory {
             demand.set("memory", m as f64).map_err(invalid)?;
         }
         for r in &options.resources {
             if matches!(r.name.as_str(), "CPU" | "GPU" | "memory") {
-                return Err(invalid(format!("set `{}` with its own option, not as a custom resource", r.name)));
+                return Err(invalid(format!(
+                    "set `{}` with its own option, not as a custom resource",
+                    r.name
+                )));
             }
             demand.set(&r.name, r.amount).map_err(invalid)?;
         }
-        let layout = msgpack::parse_args(&args).map_err(|e| invalid(format!("bad argument list: {e}")))?;
+        let layout =
+            msgpack::parse_args(&args).map_err(|e| invalid(format!("bad argument list: {e}")))?;
         let mut arg_refs: Vec<ObjectId> = layout.top_refs.iter().map(|(_, id)| *id).collect();
         arg_refs.extend_from_slice(&layout.nested_refs);
         let isolation = match options.isolation {
@@ -646,12 +744,16 @@ impl Inner {
             }
         }
         caller.own(result);
-        self.spawn_all(starts);
+        self.spawn_all(starts, true);
         Ok(result)
     }
 
     /// `put` on behalf of `caller`.
-    pub(crate) fn put(&self, caller: &mut HostState, bytes: Vec<u8>) -> Result<ObjectId, TaskError> {
+    pub(crate) fn put(
+        &self,
+        caller: &mut HostState,
+        bytes: Vec<u8>,
+    ) -> Result<ObjectId, TaskError> {
         let refs = msgpack::find_refs(&bytes)
             .map_err(|e| TaskError::new(ErrorKind::InvalidArgument, format!("put: {e}")))?;
         let id = self.lock().objects.put(bytes, refs)?;
@@ -667,7 +769,7 @@ impl Inner {
             core.sched.block(&part);
             core.sched.dispatch()
         };
-        self.spawn_all(starts);
+        self.spawn_all(starts, true);
         Some(part)
     }
 
@@ -679,61 +781,44 @@ impl Inner {
             let rx = core.sched.resume(part);
             (rx, core.sched.dispatch())
         };
-        self.spawn_all(starts);
+        self.spawn_all(starts, true);
         // The sender lives in the scheduler until granted.
         let _ = rx.await;
     }
 
-    /// `get` on behalf of `caller`.
+    /// `get` on behalf of `caller`: the bytes of one object.
     pub(crate) async fn get(
         self: &Arc<Self>,
         lendable: Option<Resources>,
         id: ObjectId,
         timeout: Option<Duration>,
     ) -> Result<Arc<Vec<u8>>, TaskError> {
-        let notify = Arc::new(Notify::new());
-        {
-            let mut core = self.lock();
-            match core.objects.lookup(id)? {
-                Lookup::Ready(b) => return Ok(b),
-                Lookup::Failed(e) => return Err((*e).clone()),
-                Lookup::Pending => {
-                    core.objects.add_waiter(id, Waiter::Signal(notify.clone()));
-                }
-            }
+        let ready = self.wait(lendable, &[id], 1, timeout).await?;
+        if ready.is_empty() {
+            return Err(TaskError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "get: object {id} not ready after {:?}",
+                    timeout.unwrap_or_default()
+                ),
+            ));
         }
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-        let lent = self.lend(lendable);
-        let result = loop {
-            let woken = match deadline {
-                Some(d) => tokio::time::timeout_at(d, notify.notified()).await.is_ok(),
-                None => {
-                    notify.notified().await;
-                    true
-                }
-            };
-            let state = self.lock().objects.lookup(id);
-            match state {
-                Ok(Lookup::Ready(b)) => break Ok(b),
-                Ok(Lookup::Failed(e)) => break Err((*e).clone()),
-                Err(e) => break Err(e),
-                Ok(Lookup::Pending) if !woken => {
-                    break Err(TaskError::new(
-                        ErrorKind::Timeout,
-                        format!("get: object {id} not ready after {:?}", timeout.unwrap_or_default()),
-                    ));
-                }
-                Ok(Lookup::Pending) => continue,
-            }
-        };
-        self.reclaim(lent).await;
-        result
+        match self.lock().objects.lookup(id)? {
+            Lookup::Ready(b) => Ok(b),
+            Lookup::Failed(e) => Err((*e).clone()),
+            Lookup::Pending => Err(TaskError::new(
+                ErrorKind::Internal,
+                format!("object {id} pending after wait"),
+            )),
+        }
     }
 
-    /// `wait` on behalf of `caller`.
+    /// `wait` on behalf of `caller`: block until `num_ready` of `ids` are
+    /// ready (finished or failed) or the timeout passes; the ready ids, in
+    /// order. While blocked, the caller's CPU is lent to the scheduler.
     pub(crate) async fn wait(
         self: &Arc<Self>,
-        mut lendable: Option<Resources>,
+        lendable: Option<Resources>,
         ids: &[ObjectId],
         num_ready: usize,
         timeout: Option<Duration>,
@@ -741,73 +826,56 @@ impl Inner {
         if num_ready > ids.len() {
             return Err(TaskError::new(
                 ErrorKind::InvalidArgument,
-                format!("wait: num_ready ({num_ready}) is more than the {} objects given", ids.len()),
+                format!(
+                    "wait: num_ready ({num_ready}) is more than the {} objects given",
+                    ids.len()
+                ),
             ));
         }
-        let notify = Arc::new(Notify::new());
-        let mut registered = std::collections::HashSet::new();
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-        let mut lent = None;
-        let mut blocked = false;
-        let result = loop {
-            let ready = {
-                let mut core = self.lock();
-                let mut ready = Vec::new();
-                let mut err = None;
-                for &id in ids {
-                    match core.objects.lookup(id) {
-                        Ok(Lookup::Pending) => {
-                            if registered.insert(id) {
-                                core.objects.add_waiter(id, Waiter::Signal(notify.clone()));
-                            }
-                        }
-                        Ok(_) => ready.push(id),
-                        Err(e) => err = Some(e),
-                    }
+        let ready_now = |core: &Core| -> Result<Vec<ObjectId>, TaskError> {
+            let mut ready = Vec::new();
+            for &id in ids {
+                if !matches!(core.objects.lookup(id)?, Lookup::Pending) {
+                    ready.push(id);
                 }
-                match err {
-                    Some(e) => Err(e),
-                    None => Ok(ready),
-                }
-            };
-            let ready = match ready {
-                Ok(r) => r,
-                Err(e) => break Err(e),
-            };
-            if ready.len() >= num_ready {
-                break Ok(ready);
             }
-            if !blocked {
-                blocked = true;
-                lent = self.lend(lendable.take());
-            }
-            let woken = match deadline {
-                Some(d) => tokio::time::timeout_at(d, notify.notified()).await.is_ok(),
-                None => {
-                    notify.notified().await;
-                    true
-                }
-            };
-            if !woken {
-                // Out of time: report what is ready now.
-                let core = self.lock();
-                break Ok(ids
-                    .iter()
-                    .copied()
-                    .filter(|id| matches!(core.objects.lookup(*id), Ok(Lookup::Ready(_) | Lookup::Failed(_))))
-                    .collect());
-            }
+            Ok(ready)
         };
+        let signal = {
+            let mut core = self.lock();
+            let ready = ready_now(&core)?;
+            if ready.len() >= num_ready {
+                return Ok(ready);
+            }
+            // Fire once enough of the pending ones complete. A duplicate id
+            // registers twice and completes twice, so the count holds.
+            let signal = Signal::new(num_ready - ready.len());
+            for &id in ids {
+                core.objects.add_waiter(id, Waiter::Signal(signal.clone()));
+            }
+            signal
+        };
+        let lent = self.lend(lendable);
+        match timeout {
+            Some(t) => {
+                let _ = tokio::time::timeout(t, signal.fired()).await;
+            }
+            None => signal.fired().await,
+        }
         self.reclaim(lent).await;
-        result
+        ready_now(&self.lock())
     }
 
     /// Run one task to completion, with retries.
     async fn run_task(self: Arc<Self>, start: Start<TaskSpec>) {
-        let Start { demand, payload: mut spec, .. } = start;
+        let Start {
+            demand,
+            payload: mut spec,
+            ..
+        } = start;
         let args = match self.resolve_args(&mut spec) {
             Ok(a) => a,
-            Err(e) => return self.finish(&spec, &demand, Err(e)),
+            Err(e) => return self.finish(&spec, &demand, Err(e), HashMap::new()),
         };
         let mut attempt = 1;
         loop {
@@ -820,24 +888,34 @@ impl Inner {
                 demand: demand.clone(),
                 is_driver: false,
             };
-            let Attempt { outcome, store, reusable } = self.attempt(&spec, ctx, &args).await;
+            let Attempt {
+                outcome,
+                mut store,
+                reusable,
+            } = self.attempt(&spec, ctx, &args).await;
             let retry = match &outcome {
                 Ok(_) => false,
                 Err(e) if e.kind == ErrorKind::TaskCrashed => attempt <= spec.max_retries,
-                Err(e) if e.kind == ErrorKind::TaskFailed => spec.retry_exceptions && attempt <= spec.max_retries,
+                Err(e) if e.kind == ErrorKind::TaskFailed => {
+                    spec.retry_exceptions && attempt <= spec.max_retries
+                }
                 Err(_) => false,
             };
-            if retry {
-                tracing::debug!(task = %spec.name, attempt, "retrying: {}", outcome.as_ref().err().expect("failed"));
+            if let (true, Err(e)) = (retry, &outcome) {
+                tracing::debug!(task = %spec.name, attempt, "retrying: {e}");
                 drop(store);
                 attempt += 1;
                 continue;
             }
-            // Complete before the instance goes: references in the result
-            // are taken by the object before the instance gives its own back.
-            self.finish(&spec, &demand, outcome);
-            if let (Some(mut store), Some(instance)) = (store, reusable) {
-                store.data_mut().release_owned();
+            // The references the instance still owns are given back in the
+            // same step that completes the result object, after the object
+            // took the references inside it.
+            let owned = store
+                .as_mut()
+                .map(|s| std::mem::take(&mut s.data_mut().owned))
+                .unwrap_or_default();
+            self.finish(&spec, &demand, outcome, owned);
+            if let (Some(store), Some(instance)) = (store, reusable) {
                 let mut warm = spec.module.warm.lock().expect("lock");
                 if warm.len() < 2 * self.handle.metrics().num_workers() {
                     warm.push((store, instance));
@@ -860,7 +938,9 @@ impl Inner {
                 .map(|(_, id)| match core.objects.lookup(*id) {
                     Ok(Lookup::Ready(b)) => Ok(b),
                     Ok(Lookup::Failed(e)) => Err(dependency_failed(&spec.name, &e)),
-                    Ok(Lookup::Pending) => Err(TaskError::new(ErrorKind::Internal, "dependency not ready")),
+                    Ok(Lookup::Pending) => {
+                        Err(TaskError::new(ErrorKind::Internal, "dependency not ready"))
+                    }
                     Err(e) => Err(e),
                 })
                 .collect::<Result<_, _>>()?
@@ -876,11 +956,23 @@ impl Inner {
     async fn attempt(self: &Arc<Self>, spec: &TaskSpec, ctx: TaskCtx, args: &[u8]) -> Attempt {
         let crashed = |m: String| TaskError::for_task(ErrorKind::TaskCrashed, &spec.name, m);
         let Some(exports) = &spec.module.task else {
-            let e = TaskError::for_task(ErrorKind::NoSuchFunction, &spec.name, "module exports no remote functions");
-            return Attempt { outcome: Err(e), store: None, reusable: None };
+            let e = TaskError::for_task(
+                ErrorKind::NoSuchFunction,
+                &spec.name,
+                "module exports no remote functions",
+            );
+            return Attempt {
+                outcome: Err(e),
+                store: None,
+                reusable: None,
+            };
         };
         let warm = spec.isolation == Isolation::Warm;
-        let reused = if warm { spec.module.warm.lock().expect("lock").pop() } else { None };
+        let reused = if warm {
+            spec.module.warm.lock().expect("lock").pop()
+        } else {
+            None
+        };
         let (mut store, instance) = match reused {
             Some((mut store, instance)) => {
                 store.data_mut().ctx = ctx;
@@ -893,36 +985,65 @@ impl Inner {
                     Ok(i) => (store, i),
                     Err(e) => {
                         let outcome = Err(crashed(format!("cannot instantiate: {e:#}")));
-                        return Attempt { outcome, store: Some(store), reusable: None };
+                        return Attempt {
+                            outcome,
+                            store: Some(store),
+                            reusable: None,
+                        };
                     }
                 }
             }
         };
-        let call = instance.get_typed_func::<(&str, &[u8]), (Result<Vec<u8>, String>,)>(&mut store, &exports.call);
+        let call = instance
+            .get_typed_func::<(&str, &[u8]), (Result<Vec<u8>, String>,)>(&mut store, &exports.call);
         let call = match call {
             Ok(f) => f,
             Err(e) => {
                 let outcome = Err(crashed(format!("bad `call` export: {e:#}")));
-                return Attempt { outcome, store: Some(store), reusable: None };
+                return Attempt {
+                    outcome,
+                    store: Some(store),
+                    reusable: None,
+                };
             }
         };
         let (outcome, healthy) = match call.call_async(&mut store, (&spec.function, args)).await {
             Ok((Ok(bytes),)) => match msgpack::find_refs(&bytes) {
                 Ok(refs) => (Ok((bytes, refs)), true),
-                Err(e) => (Err(crashed(format!("returned a malformed result: {e}"))), false),
+                Err(e) => (
+                    Err(crashed(format!("returned a malformed result: {e}"))),
+                    false,
+                ),
             },
-            Ok((Err(message),)) => (Err(TaskError::for_task(ErrorKind::TaskFailed, &spec.name, message)), true),
+            Ok((Err(message),)) => (
+                Err(TaskError::for_task(
+                    ErrorKind::TaskFailed,
+                    &spec.name,
+                    message,
+                )),
+                true,
+            ),
             Err(trap) => {
                 let message = trap_message(&trap, &store.data().last_error);
                 (Err(crashed(format!("crashed: {message}"))), false)
             }
         };
         let reusable = (warm && healthy).then_some(instance);
-        Attempt { outcome, store: Some(store), reusable }
+        Attempt {
+            outcome,
+            store: Some(store),
+            reusable,
+        }
     }
 
     /// Record the outcome of a task and start what can run now.
-    fn finish(self: &Arc<Self>, spec: &TaskSpec, demand: &Resources, outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>) {
+    fn finish(
+        self: &Arc<Self>,
+        spec: &TaskSpec,
+        demand: &Resources,
+        outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
+        owned: HashMap<ObjectId, u32>,
+    ) {
         let ok = outcome.is_ok();
         if let Err(e) = &outcome {
             tracing::debug!(task = %spec.name, "failed: {e}");
@@ -932,6 +1053,11 @@ impl Inner {
             core.sched.finish(demand);
             complete_object(&mut core, spec.result, outcome, &self.failed);
             release_refs(&mut core, &spec.arg_refs);
+            for (id, n) in owned {
+                for _ in 0..n {
+                    hit_signals(core.objects.release(id));
+                }
+            }
             core.sched.dispatch()
         };
         if ok {
@@ -939,18 +1065,22 @@ impl Inner {
         } else {
             self.failed.fetch_add(1, Ordering::Relaxed);
         }
-        self.spawn_all(starts);
+        self.spawn_all(starts, false);
     }
 }
 
 fn dependency_failed(task: &str, cause: &TaskError) -> TaskError {
-    TaskError::for_task(ErrorKind::DependencyFailed, task, format!("not run because an argument failed: {cause}"))
+    TaskError::for_task(
+        ErrorKind::DependencyFailed,
+        task,
+        format!("not run because an argument failed: {cause}"),
+    )
 }
 
 fn release_refs(core: &mut Core, ids: &[ObjectId]) {
     for id in ids {
         let woken = core.objects.release(*id);
-        wake_signals(woken);
+        hit_signals(woken);
     }
 }
 
@@ -971,7 +1101,7 @@ fn complete_object(
         };
         for w in waiters {
             match w {
-                Waiter::Signal(n) => n.notify_one(),
+                Waiter::Signal(s) => s.hit(),
                 Waiter::Task(t) => match &failure {
                     None => core.sched.dependency_ready(t),
                     Some(e) => {

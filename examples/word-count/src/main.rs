@@ -36,12 +36,16 @@ tasks!(count_words, merge);
 fn main() -> Result<(), raylab_guest::Error> {
     let mut lines: Vec<String> = std::env::args().skip(1).collect();
     if lines.is_empty() {
-        lines = vec!["the quick brown fox".into(), "jumps over the lazy dog".into(), "The End".into()];
+        lines = vec![
+            "the quick brown fox".into(),
+            "jumps over the lazy dog".into(),
+            "The End".into(),
+        ];
     }
     // Map: one task per line; each line goes through the object store.
     let mut partials: Vec<_> = lines
         .iter()
-        .map(|line| put(line).map(|r| count_words::remote(r)))
+        .map(|line| put(line).map(count_words::remote))
         .collect::<Result<_, _>>()?;
     // Reduce: a tree of merges, each waiting on its two inputs.
     while partials.len() > 1 {

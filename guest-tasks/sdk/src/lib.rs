@@ -66,9 +66,9 @@ pub mod bindings {
 }
 
 #[doc(hidden)]
-pub use wit_bindgen::rt as __wit_bindgen_rt;
-#[doc(hidden)]
 pub use rmp_serde as __rmp_serde;
+#[doc(hidden)]
+pub use wit_bindgen::rt as __wit_bindgen_rt;
 
 use bindings::raylab::runtime::runtime as rt;
 use bindings::raylab::runtime::types as wit;
@@ -124,7 +124,11 @@ pub struct Error {
 
 impl Error {
     fn codec(message: impl fmt::Display) -> Self {
-        Error { kind: ErrorKind::Codec, task: None, message: message.to_string() }
+        Error {
+            kind: ErrorKind::Codec,
+            task: None,
+            message: message.to_string(),
+        }
     }
 }
 
@@ -155,7 +159,11 @@ impl From<wit::Error> for Error {
             K::Cancelled => ErrorKind::Cancelled,
             K::Internal => ErrorKind::Internal,
         };
-        Error { kind, task: e.task, message: e.message }
+        Error {
+            kind,
+            task: e.task,
+            message: e.message,
+        }
     }
 }
 
@@ -193,7 +201,10 @@ impl<T> ObjectRef<T> {
     /// Adopt a reference the caller already owns (as returned by the raw
     /// `submit`/`put` bindings).
     pub fn from_owned_id(id: u64) -> Self {
-        ObjectRef { id, _type: PhantomData }
+        ObjectRef {
+            id,
+            _type: PhantomData,
+        }
     }
 
     /// The object's id.
@@ -466,7 +477,10 @@ impl TaskOptions {
             resources: self
                 .resources
                 .iter()
-                .map(|(name, amount)| wit::ResourceAmount { name: name.clone(), amount: *amount })
+                .map(|(name, amount)| wit::ResourceAmount {
+                    name: name.clone(),
+                    amount: *amount,
+                })
                 .collect(),
             max_retries: self.max_retries,
             retry_exceptions: self.retry_exceptions,
@@ -493,7 +507,11 @@ pub fn submit_raw<T>(function: &str, args: &[u8], options: &TaskOptions) -> Resu
 }
 
 /// Submit a remote call by name, encoding `args` (a tuple) for it.
-pub fn submit<A: Serialize, T>(function: &str, args: &A, options: &TaskOptions) -> Result<ObjectRef<T>> {
+pub fn submit<A: Serialize, T>(
+    function: &str,
+    args: &A,
+    options: &TaskOptions,
+) -> Result<ObjectRef<T>> {
     submit_raw(function, &encode(args)?, options)
 }
 
@@ -514,8 +532,14 @@ pub fn get<T: DeserializeOwned>(r: &ObjectRef<T>) -> Result<T> {
 
 /// Wait for all objects and decode them, in order (`ray.get(list)`).
 pub fn get_all<T: DeserializeOwned>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
+    // Block once for all of them rather than once per object.
+    let ids: Vec<u64> = refs.iter().map(|r| r.id).collect();
+    rt::wait(&ids, ids.len() as u32, None)?;
     refs.iter().map(get).collect()
 }
+
+/// `(ready, not_ready)` references, as [`wait`] returns them.
+pub type WaitResult<T> = (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>);
 
 /// Wait until `num_ready` of `refs` are ready (finished or failed) or
 /// `timeout` passes (`ray.wait`). Returns `(ready, not_ready)`, each in the
@@ -524,9 +548,13 @@ pub fn wait<T>(
     refs: Vec<ObjectRef<T>>,
     num_ready: usize,
     timeout: Option<Duration>,
-) -> Result<(Vec<ObjectRef<T>>, Vec<ObjectRef<T>>)> {
+) -> Result<WaitResult<T>> {
     let ids: Vec<u64> = refs.iter().map(|r| r.id).collect();
-    let ready_ids = rt::wait(&ids, num_ready.min(u32::MAX as usize) as u32, timeout.map(|t| t.as_millis() as u64))?;
+    let ready_ids = rt::wait(
+        &ids,
+        num_ready.min(u32::MAX as usize) as u32,
+        timeout.map(|t| t.as_millis() as u64),
+    )?;
     let (ready, not_ready) = refs.into_iter().partition(|r| ready_ids.contains(&r.id));
     Ok((ready, not_ready))
 }
@@ -540,7 +568,11 @@ pub fn context() -> TaskContext {
         function: c.function,
         attempt: c.attempt,
         gpu_ids: c.gpu_ids,
-        resources: c.resources.into_iter().map(|r| (r.name, r.amount)).collect(),
+        resources: c
+            .resources
+            .into_iter()
+            .map(|r| (r.name, r.amount))
+            .collect(),
     }
 }
 
@@ -563,12 +595,18 @@ pub struct TaskContext {
 
 /// Total resources of the cluster (`ray.cluster_resources()`).
 pub fn cluster_resources() -> Vec<(String, f64)> {
-    rt::cluster_resources().into_iter().map(|r| (r.name, r.amount)).collect()
+    rt::cluster_resources()
+        .into_iter()
+        .map(|r| (r.name, r.amount))
+        .collect()
 }
 
 /// Resources free right now (`ray.available_resources()`).
 pub fn available_resources() -> Vec<(String, f64)> {
-    rt::available_resources().into_iter().map(|r| (r.name, r.amount)).collect()
+    rt::available_resources()
+        .into_iter()
+        .map(|r| (r.name, r.amount))
+        .collect()
 }
 
 /// Send a log record to the host, attributed to this task.
@@ -618,7 +656,10 @@ pub mod __private {
     }
 
     /// Decode the argument tuple of `function`.
-    pub fn decode_args<A: DeserializeOwned>(function: &str, args: &[u8]) -> std::result::Result<A, String> {
+    pub fn decode_args<A: DeserializeOwned>(
+        function: &str,
+        args: &[u8],
+    ) -> std::result::Result<A, String> {
         rmp_serde::from_slice(args)
             .or_else(|e| match args {
                 // A function without arguments gets an empty array.
@@ -643,12 +684,20 @@ pub mod __private {
     }
 
     /// Encode a function's result.
-    pub fn encode_result<T: Serialize>(function: &str, value: &T) -> std::result::Result<Vec<u8>, String> {
-        rmp_serde::to_vec_named(value).map_err(|e| format!("cannot encode the result of `{function}`: {e}"))
+    pub fn encode_result<T: Serialize>(
+        function: &str,
+        value: &T,
+    ) -> std::result::Result<Vec<u8>, String> {
+        rmp_serde::to_vec_named(value)
+            .map_err(|e| format!("cannot encode the result of `{function}`: {e}"))
     }
 
     /// Submit with a typed argument tuple.
-    pub fn submit_typed<A: Serialize, T>(function: &str, args: &A, options: &TaskOptions) -> ObjectRef<T> {
+    pub fn submit_typed<A: Serialize, T>(
+        function: &str,
+        args: &A,
+        options: &TaskOptions,
+    ) -> ObjectRef<T> {
         let mut bytes = match encode(args) {
             Ok(b) => b,
             Err(e) => panic!("cannot encode the arguments of `{function}`: {e}"),

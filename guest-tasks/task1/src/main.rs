@@ -31,14 +31,19 @@ struct Options {
 }
 
 fn parse_args() -> Result<Options, String> {
-    let mut opts = Options { n: 10, work_ms: 100 };
+    let mut opts = Options {
+        n: 10,
+        work_ms: 100,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match flag.as_str() {
             "--n" => opts.n = value("--n")?.parse().map_err(|e| format!("--n: {e}"))?,
             "--work-ms" => {
-                opts.work_ms = value("--work-ms")?.parse().map_err(|e| format!("--work-ms: {e}"))?
+                opts.work_ms = value("--work-ms")?
+                    .parse()
+                    .map_err(|e| format!("--work-ms: {e}"))?
             }
             "-h" | "--help" => {
                 println!("task1 [--n N] [--work-ms MS]");
@@ -87,11 +92,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!();
         println!("With {} ms of simulated work per call:", opts.work_ms);
         let start = Instant::now();
-        let sequential: Vec<i64> = numbers.iter().map(|&x| slow_square(x, opts.work_ms)).collect();
+        let sequential: Vec<i64> = numbers
+            .iter()
+            .map(|&x| slow_square(x, opts.work_ms))
+            .collect();
         let seq_time = start.elapsed();
 
         let start = Instant::now();
-        let refs: Vec<_> = numbers.iter().map(|&x| slow_square::remote(x, opts.work_ms)).collect();
+        let refs: Vec<_> = numbers
+            .iter()
+            .map(|&x| slow_square::remote(x, opts.work_ms))
+            .collect();
         let parallel = get_all(&refs)?;
         let par_time = start.elapsed();
         if sequential != parallel {
@@ -100,7 +111,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("results equal: yes");
         println!("sequential time: {:.1} ms", ms(seq_time));
         println!("parallel time:   {:.1} ms", ms(par_time));
-        println!("speedup: {:.2}x", seq_time.as_secs_f64() / par_time.as_secs_f64());
+        println!(
+            "speedup: {:.2}x",
+            seq_time.as_secs_f64() / par_time.as_secs_f64()
+        );
     }
     Ok(())
 }

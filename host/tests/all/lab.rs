@@ -5,7 +5,15 @@ use crate::{field, guests, raylab, run_ok, show, stats};
 #[test]
 fn task1_squares_match_and_parallel_work_overlaps() {
     let out = run_ok(&[
-        "run", guests::TASK1, "--num-cpus", "2", "--", "--n", "6", "--work-ms", "200",
+        "run",
+        guests::TASK1,
+        "--num-cpus",
+        "2",
+        "--",
+        "--n",
+        "6",
+        "--work-ms",
+        "200",
     ]);
     assert_eq!(field(&out, "sequential results:"), "[0, 1, 4, 9, 16, 25]");
     assert_eq!(field(&out, "parallel results:"), "[0, 1, 4, 9, 16, 25]");
@@ -26,24 +34,72 @@ fn task1_squares_match_and_parallel_work_overlaps() {
 
 #[test]
 fn task2_parallel_equals_sequential_on_the_full_million() {
-    let out = raylab(&["run", guests::TASK2, "--stats", "--json", "--", "--chunks", "5", "--per-element", "300"]);
+    let out = raylab(&[
+        "run",
+        guests::TASK2,
+        "--stats",
+        "--json",
+        "--",
+        "--chunks",
+        "5",
+        "--per-element",
+        "300",
+    ]);
     assert!(out.status.success(), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("Task 2: 1000000 random numbers"), "{stdout}");
+    assert!(
+        stdout.contains("Task 2: 1000000 random numbers"),
+        "{stdout}"
+    );
     assert!(stdout.contains("(5 chunk tasks)"), "{stdout}");
     assert!(stdout.contains("results equal: yes"), "{stdout}");
-    assert!(stdout.contains("one task per element: 300 tasks"), "{stdout}");
+    assert!(
+        stdout.contains("one task per element: 300 tasks"),
+        "{stdout}"
+    );
     let s = stats(&out);
     assert_eq!(s["submitted"], 305);
     assert_eq!(s["failed"], 0);
-    assert_eq!(s["objects"]["objects"], 0, "every object freed at the end: {s}");
+    assert_eq!(
+        s["objects"]["objects"], 0,
+        "every object freed at the end: {s}"
+    );
 }
 
 #[test]
 fn task2_checksum_depends_only_on_the_seed() {
-    let a = run_ok(&["run", guests::TASK2, "--", "--n", "20000", "--chunks", "3", "--no-sequential"]);
-    let b = run_ok(&["run", guests::TASK2, "--num-cpus", "1", "--", "--n", "20000", "--chunks", "7", "--no-sequential"]);
-    let c = run_ok(&["run", guests::TASK2, "--", "--n", "20000", "--seed", "7", "--no-sequential"]);
+    let a = run_ok(&[
+        "run",
+        guests::TASK2,
+        "--",
+        "--n",
+        "20000",
+        "--chunks",
+        "3",
+        "--no-sequential",
+    ]);
+    let b = run_ok(&[
+        "run",
+        guests::TASK2,
+        "--num-cpus",
+        "1",
+        "--",
+        "--n",
+        "20000",
+        "--chunks",
+        "7",
+        "--no-sequential",
+    ]);
+    let c = run_ok(&[
+        "run",
+        guests::TASK2,
+        "--",
+        "--n",
+        "20000",
+        "--seed",
+        "7",
+        "--no-sequential",
+    ]);
     assert_eq!(field(&a, "checksum:"), field(&b, "checksum:"));
     assert_ne!(field(&a, "checksum:"), field(&c, "checksum:"));
 }
@@ -57,19 +113,44 @@ fn word_count_example_maps_and_reduces() {
 #[test]
 fn plugins_are_callable_by_name() {
     let plugin = format!("stats={}", guests::STATS_PLUGIN);
-    let out = run_ok(&["run", guests::STATS_CLIENT, "--plugin", &plugin, "--", "2", "4", "6"]);
+    let out = run_ok(&[
+        "run",
+        guests::STATS_CLIENT,
+        "--plugin",
+        &plugin,
+        "--",
+        "2",
+        "4",
+        "6",
+    ]);
     assert_eq!(out.trim(), "mean=4 variance=2.6666666666666665");
     // The plugin's own error reaches the driver, which exits non-zero.
-    let out = raylab(&["run", guests::STATS_CLIENT, "--plugin", &plugin, "--", "nan-not-a-number"]);
+    let out = raylab(&[
+        "run",
+        guests::STATS_CLIENT,
+        "--plugin",
+        &plugin,
+        "--",
+        "nan-not-a-number",
+    ]);
     assert!(!out.status.success(), "{}", show(&out));
 }
 
 #[test]
 fn plugin_name_defaults_to_the_file_stem() {
-    let out = raylab(&["run", guests::STATS_CLIENT, "--plugin", guests::STATS_PLUGIN]);
+    let out = raylab(&[
+        "run",
+        guests::STATS_CLIENT,
+        "--plugin",
+        guests::STATS_PLUGIN,
+    ]);
     // Loaded as `stats_plugin`, so `stats/mean` is not found: a clear error.
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no module named `stats` is loaded"), "{}", show(&out));
+    assert!(
+        stderr.contains("no module named `stats` is loaded"),
+        "{}",
+        show(&out)
+    );
     assert!(stderr.contains("stats_plugin"), "{}", show(&out));
 }

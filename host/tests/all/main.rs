@@ -52,6 +52,10 @@ pub fn field<'a>(stdout: &'a str, key: &str) -> &'a str {
 /// The runtime statistics a `--stats --json` run printed on stderr.
 pub fn stats(out: &Output) -> serde_json::Value {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = stderr.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no stats in {}", show(out)));
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no stats in {}", show(out)));
     serde_json::from_str(line).expect("stats JSON")
 }

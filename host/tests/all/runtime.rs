@@ -10,18 +10,37 @@ fn nested_tasks_do_not_deadlock_on_one_cpu() {
 
 #[test]
 fn nested_tasks_with_warm_instances() {
-    let out = run_ok(&["run", guests::NESTED, "--num-cpus", "2", "--isolation", "warm", "--", "10"]);
+    let out = run_ok(&[
+        "run",
+        guests::NESTED,
+        "--num-cpus",
+        "2",
+        "--isolation",
+        "warm",
+        "--",
+        "10",
+    ]);
     assert_eq!(field(&out, "fib(10)="), "55");
 }
 
 #[test]
 fn refs_as_arguments_are_dependencies() {
-    let out = raylab(&["run", guests::DEPENDENCIES, "--num-cpus", "1", "--stats", "--json"]);
+    let out = raylab(&[
+        "run",
+        guests::DEPENDENCIES,
+        "--num-cpus",
+        "1",
+        "--stats",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(field(&stdout, "chain="), "46");
     assert_eq!(field(&stdout, "both="), "106");
-    assert!(stdout.contains("not run because an argument failed"), "{stdout}");
+    assert!(
+        stdout.contains("not run because an argument failed"),
+        "{stdout}"
+    );
     let s = stats(&out);
     // fail, and its two dependents, never ran: three failures.
     assert_eq!(s["failed"], 3, "{s}");
@@ -58,19 +77,42 @@ fn object_store_capacity_is_enforced() {
     // ...but not in 50 kB: the task's result is refused with a clear error.
     let out = raylab(&["run", guests::REFCOUNT, "--object-store-memory", "50K"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("object store full"), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("object store full"),
+        "{}",
+        show(&out)
+    );
 }
 
 #[test]
 fn task_errors_are_values_naming_the_task() {
-    let out = raylab(&["run", guests::FAILURES, "--num-cpus", "2", "--stats", "--json"]);
+    let out = raylab(&[
+        "run",
+        guests::FAILURES,
+        "--num-cpus",
+        "2",
+        "--stats",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("failed: task `divide`: cannot divide 1 by zero"), "{stdout}");
-    assert!(stdout.contains("crashed: task `boom`: crashed: wasm trap"), "{stdout}");
+    assert!(
+        stdout.contains("failed: task `divide`: cannot divide 1 by zero"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("crashed: task `boom`: crashed: wasm trap"),
+        "{stdout}"
+    );
     assert!(stdout.contains("kaboom"), "{stdout}");
-    assert!(stdout.contains("missing: module `failures` has no remote function `nope`"), "{stdout}");
-    assert!(stdout.contains("infeasible: task `divide`: demands 64 CPU"), "{stdout}");
+    assert!(
+        stdout.contains("missing: module `failures` has no remote function `nope`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("infeasible: task `divide`: demands 64 CPU"),
+        "{stdout}"
+    );
     assert!(stdout.ends_with("ok\n"), "{stdout}");
 }
 
@@ -90,7 +132,10 @@ fn compile_cache_is_used_and_survives_corruption() {
     let cache = dir.path().to_str().unwrap();
     let args = ["run", guests::SMOKE, "--cache-dir", cache];
     assert_eq!(run_ok(&args), "sum=5\n");
-    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(entries.len(), 1, "one compiled artefact: {entries:?}");
     assert!(entries[0].extension().is_some_and(|e| e == "cwasm"));
     assert_eq!(run_ok(&args), "sum=5\n");

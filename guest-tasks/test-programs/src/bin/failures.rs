@@ -17,7 +17,10 @@ fn main() {
     assert!(e.message.contains("cannot divide 1 by zero"), "{e}");
     println!("failed: {e}");
 
-    let e = boom::options(TaskOptions::new().max_retries(0)).remote("kaboom".to_string()).get().unwrap_err();
+    let e = boom::options(TaskOptions::new().max_retries(0))
+        .remote("kaboom".to_string())
+        .get()
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::TaskCrashed, "{e}");
     assert!(e.message.contains("kaboom"), "{e}");
     println!("crashed: {e}");
@@ -34,7 +37,10 @@ fn main() {
     println!("infeasible: {e}");
 
     // Bad arguments for the function: an error, not a crash of the host.
-    let e = submit::<_, i64>("divide", &("x",), &TaskOptions::new()).unwrap().get().unwrap_err();
+    let e = submit::<_, i64>("divide", &("x",), &TaskOptions::new())
+        .unwrap()
+        .get()
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::TaskFailed);
     println!("bad args: {e}");
 

@@ -17,14 +17,30 @@ fn main() {
     let (ready, not_ready) = wait(vec![fast.clone(), slow.clone()], 1, None).unwrap();
     assert_eq!(ready, vec![fast.clone()]);
     assert_eq!(not_ready, vec![slow.clone()]);
-    println!("wait(1): ready={} not_ready={}", ready.len(), not_ready.len());
+    println!(
+        "wait(1): ready={} not_ready={}",
+        ready.len(),
+        not_ready.len()
+    );
 
     let start = Instant::now();
-    let (ready, not_ready) = wait(vec![fast.clone(), slow.clone()], 2, Some(Duration::from_millis(100))).unwrap();
+    let (ready, not_ready) = wait(
+        vec![fast.clone(), slow.clone()],
+        2,
+        Some(Duration::from_millis(100)),
+    )
+    .unwrap();
     let waited = start.elapsed();
     assert_eq!((ready.len(), not_ready.len()), (1, 1));
-    assert!(waited >= Duration::from_millis(100) && waited < Duration::from_millis(1400), "{waited:?}");
-    println!("wait(2, 100ms): ready={} not_ready={}", ready.len(), not_ready.len());
+    assert!(
+        waited >= Duration::from_millis(100) && waited < Duration::from_millis(1400),
+        "{waited:?}"
+    );
+    println!(
+        "wait(2, 100ms): ready={} not_ready={}",
+        ready.len(),
+        not_ready.len()
+    );
 
     let e = slow.get_timeout(Duration::from_millis(50)).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Timeout, "{e}");

@@ -1,0 +1,71 @@
+//! The guest side of `raylab-host bench`: each mode prints one
+//! `result: <number>` line that the host parses.
+//!
+//! * `throughput N`: submit N no-op tasks, then get them all; tasks/s.
+//! * `latency N`: N times submit one no-op task and get it; µs per round trip.
+//! * `put MB` / `get MB`: store / fetch an MB-megabyte object; GB/s.
+//! * `idle MS`: do nothing for MS milliseconds (the host samples RSS).
+use std::time::{Duration, Instant};
+
+use raylab_guest::bindings::raylab::runtime::runtime as raw;
+use raylab_guest::{get_all, remote, tasks};
+
+remote! {
+    fn noop() -> () {}
+}
+tasks!(noop);
+
+/// A MessagePack `bin 32` of `n` bytes.
+fn bin(n: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(n + 5);
+    v.push(0xc6);
+    v.extend_from_slice(&(n as u32).to_be_bytes());
+    v.resize(n + 5, 0xab);
+    v
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().expect("mode");
+    let n: u64 = args.next().expect("count").parse().expect("number");
+    let result = match mode.as_str() {
+        "throughput" => {
+            // Warm up the module's instance pool and the host's caches.
+            get_all(&(0..100).map(|_| noop::remote()).collect::<Vec<_>>()).unwrap();
+            let start = Instant::now();
+            let refs: Vec<_> = (0..n).map(|_| noop::remote()).collect();
+            get_all(&refs).unwrap();
+            n as f64 / start.elapsed().as_secs_f64()
+        }
+        "latency" => {
+            for _ in 0..100 {
+                noop::remote().get().unwrap();
+            }
+            let start = Instant::now();
+            for _ in 0..n {
+                noop::remote().get().unwrap();
+            }
+            start.elapsed().as_secs_f64() * 1e6 / n as f64
+        }
+        "put" | "get" => {
+            let blob = bin(n as usize * 1_000_000);
+            let start = Instant::now();
+            let id = raw::put(&blob).unwrap();
+            let t_put = start.elapsed().as_secs_f64();
+            drop(blob);
+            let start = Instant::now();
+            let back = raw::get(id, None).unwrap();
+            let t_get = start.elapsed().as_secs_f64();
+            assert_eq!(back.len(), n as usize * 1_000_000 + 5);
+            raw::release(id);
+            let t = if mode == "put" { t_put } else { t_get };
+            n as f64 / 1000.0 / t
+        }
+        "idle" => {
+            std::thread::sleep(Duration::from_millis(n));
+            0.0
+        }
+        other => panic!("unknown mode {other}"),
+    };
+    println!("result: {result}");
+}
