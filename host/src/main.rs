@@ -7,6 +7,12 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use raylab_host::{Isolation, Runtime, RuntimeConfig};
 
+/// mimalloc keeps freed large blocks for reuse, where glibc returns each
+/// one to the kernel: with glibc every 100 MB `put` paid ~25,000 page
+/// faults again (1.2 GB/s); see BENCHMARKS.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// raylab: Ray-style parallel tasks, each in its own WebAssembly sandbox.
 #[derive(Parser)]
 #[command(name = "raylab-host", version, about, long_about = None)]

@@ -873,6 +873,7 @@ impl Inner {
             payload: mut spec,
             ..
         } = start;
+        tracing::debug!(task = %spec.name, id = spec.id, "started");
         let args = match self.resolve_args(&mut spec) {
             Ok(a) => a,
             Err(e) => return self.finish(&spec, &demand, Err(e), HashMap::new()),
@@ -1045,8 +1046,11 @@ impl Inner {
         owned: HashMap<ObjectId, u32>,
     ) {
         let ok = outcome.is_ok();
-        if let Err(e) = &outcome {
-            tracing::debug!(task = %spec.name, "failed: {e}");
+        match &outcome {
+            Ok((bytes, _)) => {
+                tracing::debug!(task = %spec.name, id = spec.id, bytes = bytes.len(), "finished")
+            }
+            Err(e) => tracing::debug!(task = %spec.name, id = spec.id, "failed: {e}"),
         }
         let starts = {
             let mut core = self.lock();

@@ -185,6 +185,132 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 }
 
 // ---------------------------------------------------------------------------
+// Packed numeric vectors
+// ---------------------------------------------------------------------------
+
+/// A number type that [`PackedVec`] can hold.
+pub trait Packable: Copy + Default + 'static {
+    /// Bytes per element.
+    const SIZE: usize;
+    /// Append the little-endian bytes of `self`.
+    fn put_le(self, out: &mut Vec<u8>);
+    /// Read one element from exactly `SIZE` little-endian bytes.
+    fn get_le(bytes: &[u8]) -> Self;
+}
+
+macro_rules! packable {
+    ($($t:ty),*) => {$(
+        impl Packable for $t {
+            const SIZE: usize = std::mem::size_of::<$t>();
+            fn put_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn get_le(bytes: &[u8]) -> Self {
+                <$t>::from_le_bytes(bytes.try_into().expect("element size"))
+            }
+        }
+    )*};
+}
+packable!(f64, f32, i64, u64, i32, u32, i16, u16, i8, u8);
+
+/// A vector of numbers that travels as one MessagePack `bin` of
+/// little-endian elements instead of an array of MessagePack numbers.
+/// Encoding and decoding are a copy, so large numeric data (a dataset put
+/// once and read by many tasks) moves at memory speed. It dereferences to
+/// `Vec<T>`. It also decodes from a plain MessagePack array of numbers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PackedVec<T>(pub Vec<T>);
+
+impl<T> std::ops::Deref for PackedVec<T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for PackedVec<T> {
+    fn deref_mut(&mut self) -> &mut Vec<T> {
+        &mut self.0
+    }
+}
+
+impl<T> From<Vec<T>> for PackedVec<T> {
+    fn from(v: Vec<T>) -> Self {
+        PackedVec(v)
+    }
+}
+
+impl<T> IntoIterator for PackedVec<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<T> FromIterator<T> for PackedVec<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        PackedVec(iter.into_iter().collect())
+    }
+}
+
+impl<T: Packable> Serialize for PackedVec<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut bytes = Vec::with_capacity(self.0.len() * T::SIZE);
+        for &x in &self.0 {
+            x.put_le(&mut bytes);
+        }
+        s.serialize_bytes(&bytes)
+    }
+}
+
+impl<'de, T: Packable + Deserialize<'de>> Deserialize<'de> for PackedVec<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Packable + Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = PackedVec<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    f,
+                    "packed little-endian numbers of {} bytes, or an array",
+                    T::SIZE
+                )
+            }
+            fn visit_bytes<E: serde::de::Error>(
+                self,
+                v: &[u8],
+            ) -> std::result::Result<Self::Value, E> {
+                if v.len() % T::SIZE != 0 {
+                    return Err(E::custom(format!(
+                        "{} bytes is not a whole number of {}-byte elements",
+                        v.len(),
+                        T::SIZE
+                    )));
+                }
+                Ok(PackedVec(v.chunks_exact(T::SIZE).map(T::get_le).collect()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(
+                self,
+                v: Vec<u8>,
+            ) -> std::result::Result<Self::Value, E> {
+                self.visit_bytes(&v)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while let Some(x) = seq.next_element()? {
+                    out.push(x);
+                }
+                Ok(PackedVec(out))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Object references
 // ---------------------------------------------------------------------------
 

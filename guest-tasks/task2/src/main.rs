@@ -5,6 +5,10 @@
 //! `y = x + k`. The data (seeded, uniform in [-100, 100)) is put into the
 //! object store once; each chunk task receives it as a dependency plus its
 //! index range, exactly as the Ray lab passes `data_ref` to every chunk.
+//! The data travels as a [`PackedVec`] (one MessagePack `bin`), the
+//! counterpart of the numpy array the Ray lab ships: decoding it is a copy,
+//! where an array of a million MessagePack floats costs milliseconds per
+//! task.
 //! Sequential and parallel results are checked equal, bit for bit.
 //!
 //! `--per-element N` also runs one task per element over the first N
@@ -15,7 +19,7 @@
 
 use std::time::Instant;
 
-use raylab_guest::{cluster_resources, get_all, put, remote, tasks};
+use raylab_guest::{PackedVec, cluster_resources, get_all, put, remote, tasks};
 
 /// The per-element work of the lab.
 pub fn calc(x: f64) -> f64 {
@@ -29,7 +33,7 @@ pub fn calc(x: f64) -> f64 {
 
 remote! {
     /// Process elements `start..end` of the shared data.
-    pub fn process_chunk(data: Vec<f64>, start: u64, end: u64) -> Result<Vec<f64>, String> {
+    pub fn process_chunk(data: PackedVec<f64>, start: u64, end: u64) -> Result<PackedVec<f64>, String> {
         let (start, end) = (start as usize, end as usize);
         if start > end || end > data.len() {
             return Err(format!("range {start}..{end} is outside the data (len {})", data.len()));
@@ -111,9 +115,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into_iter()
         .find(|(n, _)| n == "CPU")
         .map_or(1.0, |(_, v)| v);
+    // One chunk per CPU: every chunk task copies the whole dataset into its
+    // sandbox (as every Ray task maps the whole array), so more chunks only
+    // add copies (see BENCHMARKS.md).
     let chunks = o
         .chunks
-        .unwrap_or((cpus.ceil() as usize).max(1) * 2)
+        .unwrap_or((cpus.ceil() as usize).max(1))
         .min(o.n.max(1));
     println!(
         "Task 2: {} random numbers in [-100, 100), seed {}, {cpus} CPUs",
@@ -121,7 +128,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let mut rng = Rng(o.seed);
-    let data: Vec<f64> = (0..o.n).map(|_| rng.uniform(-100.0, 100.0)).collect();
+    let data: PackedVec<f64> = (0..o.n).map(|_| rng.uniform(-100.0, 100.0)).collect();
 
     let sequential = if o.sequential {
         let start = Instant::now();

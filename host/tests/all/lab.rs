@@ -154,3 +154,9 @@ fn plugin_name_defaults_to_the_file_stem() {
     );
     assert!(stderr.contains("stats_plugin"), "{}", show(&out));
 }
+
+#[test]
+fn readme_quickstart_runs() {
+    let out = run_ok(&["run", guests::QUICKSTART]);
+    assert_eq!(out, "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]\n3\n");
+}

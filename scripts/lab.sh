@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set everything up on a fresh machine and run the lab: build raylab-host and
+# the lab's guest tasks, then run each task. Extra arguments go to task2.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target add wasm32-wasip2
+cargo build --release --locked -p raylab-host
+cargo build --release --target wasm32-wasip2 --manifest-path guest-tasks/Cargo.toml
+
+host=./target/release/raylab-host
+tasks=guest-tasks/target/wasm32-wasip2/release
+
+echo
+echo "== Task 1: basic parallel execution =="
+"$host" run "$tasks/task1.wasm"
+echo
+echo "== Task 2: 1,000,000 elements in parallel =="
+"$host" run "$tasks/task2.wasm" -- --per-element 10000 "$@"
