@@ -220,6 +220,20 @@ fn native_task2_seconds(runs: usize) -> (f64, f64) {
     (median(xs), checksum)
 }
 
+/// Bandwidth of a plain copy of 100 MB between warm buffers.
+fn memcpy_gbps(runs: usize) -> f64 {
+    let src = vec![0xabu8; 100_000_000];
+    let mut dst = vec![0u8; src.len()];
+    let mut xs = Vec::new();
+    for _ in 0..runs.max(3) {
+        let start = Instant::now();
+        dst.copy_from_slice(std::hint::black_box(&src));
+        xs.push(0.1 / start.elapsed().as_secs_f64());
+        std::hint::black_box(&dst);
+    }
+    median(xs)
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -338,6 +352,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         });
     }
     if wanted("put") {
+        let copy = memcpy_gbps(args.runs);
+        add(Figure {
+            name: "memcpy of 100 MB (baseline)",
+            value: copy,
+            unit: "GB/s",
+            better: Better::Higher,
+            target: None,
+            ray: None,
+            note: "warm buffers, this process".into(),
+        });
         for (name, mode) in [("put of 100 MB", "put"), ("get of 100 MB", "get")] {
             let v = b.guest(&[], &[mode, "100"])?;
             add(Figure {
@@ -347,7 +371,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 better: Better::Higher,
                 target: Some(10.0),
                 ray: Some("1.4 GB/s (ray.put)"),
-                note: format!("{:.1}x Ray", v / 1.4),
+                note: format!("{:.1}x Ray, {:.2}x memcpy", v / 1.4, v / copy),
             });
         }
     }

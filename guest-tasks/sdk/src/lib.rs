@@ -280,7 +280,7 @@ impl<'de, T: Packable + Deserialize<'de>> Deserialize<'de> for PackedVec<T> {
                 self,
                 v: &[u8],
             ) -> std::result::Result<Self::Value, E> {
-                if v.len() % T::SIZE != 0 {
+                if !v.len().is_multiple_of(T::SIZE) {
                     return Err(E::custom(format!(
                         "{} bytes is not a whole number of {}-byte elements",
                         v.len(),
@@ -786,13 +786,13 @@ pub mod __private {
         function: &str,
         args: &[u8],
     ) -> std::result::Result<A, String> {
-        rmp_serde::from_slice(args)
-            .or_else(|e| match args {
-                // A function without arguments gets an empty array.
-                [0x90] => rmp_serde::from_slice(&[0xc0]),
-                _ => Err(e),
-            })
-            .map_err(|e| format!("bad arguments for `{function}`: {e}"))
+        if args == [0x90] {
+            // A function without arguments gets `[]`; `()` decodes from nil.
+            if let Ok(unit) = rmp_serde::from_slice(&[0xc0]) {
+                return Ok(unit);
+            }
+        }
+        rmp_serde::from_slice(args).map_err(|e| format!("bad arguments for `{function}`: {e}"))
     }
 
     thread_local! {
