@@ -411,6 +411,27 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             ray: None,
             note: format!("{:.2}x native", seq / native),
         });
+        // The cost of preemption (epoch checks compiled into guest code,
+        // which time limits and cancel rely on): the same guest run without.
+        let mut unchecked = Vec::new();
+        for _ in 0..args.runs {
+            let out = b.output(
+                "task2",
+                &["--no-preemption"],
+                &["--n", "1000000", "--chunks", "1"],
+            )?;
+            unchecked.push(parse_after(&out, "sequential time:")?);
+        }
+        let unchecked = median(unchecked);
+        add(Figure {
+            name: "task2 sequential in guest, no preemption",
+            value: unchecked * 1e3,
+            unit: "ms",
+            better: Better::Lower,
+            target: None,
+            ray: None,
+            note: format!("preemption costs {:+.1}%", (seq / unchecked - 1.0) * 100.0),
+        });
         add(Figure {
             name: "task2 parallel / native sequential",
             value: par / native,

@@ -30,6 +30,8 @@ pub struct EngineConfig {
     pub max_instances: u32,
     /// Largest linear memory of any instance, in bytes.
     pub max_memory_bytes: usize,
+    /// Compile epoch checks into guest code (preemption, time limits).
+    pub epoch_interruption: bool,
 }
 
 impl Default for EngineConfig {
@@ -37,6 +39,7 @@ impl Default for EngineConfig {
         EngineConfig {
             max_instances: 1000,
             max_memory_bytes: 4 << 30,
+            epoch_interruption: true,
         }
     }
 }
@@ -48,6 +51,7 @@ const KEEP_RESIDENT: usize = 2 << 20;
 pub fn new_engine(cfg: &EngineConfig) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    config.epoch_interruption(cfg.epoch_interruption);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     let mut pool = PoolingAllocationConfig::default();
     let n = cfg.max_instances;

@@ -29,6 +29,12 @@ pub enum ErrorKind {
     Infeasible,
     /// The task was cancelled.
     Cancelled,
+    /// The task grew its memory past its quota.
+    MemoryQuotaExceeded,
+    /// An attempt ran longer than its time limit.
+    TimeLimitExceeded,
+    /// Too many tasks are pending.
+    TooManyTasks,
     /// A failure of the host itself.
     Internal,
 }
@@ -135,6 +141,16 @@ pub enum LoadError {
         name: String,
         /// wasmtime's message, naming the import.
         message: String,
+    },
+    /// An import raylab does not grant.
+    #[error("{name}: imports `{import}`, which is not allowed: {why}")]
+    Forbidden {
+        /// The module's name.
+        name: String,
+        /// The import.
+        import: String,
+        /// Why it is refused.
+        why: String,
     },
     /// A driver was asked for but the module has no `wasi:cli/run`.
     #[error(

@@ -35,6 +35,9 @@ impl From<TaskError> for wit::Error {
             ErrorKind::InvalidArgument => K::InvalidArgument,
             ErrorKind::Infeasible => K::Infeasible,
             ErrorKind::Cancelled => K::Cancelled,
+            ErrorKind::MemoryQuotaExceeded => K::MemoryQuotaExceeded,
+            ErrorKind::TimeLimitExceeded => K::TimeLimitExceeded,
+            ErrorKind::TooManyTasks => K::TooManyTasks,
             ErrorKind::Internal => K::Internal,
         };
         wit::Error {
@@ -119,6 +122,16 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )?;
 
     i.func_wrap(
+        "cancel",
+        |store: StoreContextMut<'_, HostState>,
+         (id,): (u64,)|
+         -> wasmtime::Result<(WitResult<()>,)> {
+            let inner = store.data().inner.clone();
+            Ok((inner.cancel(id).map_err(Into::into),))
+        },
+    )?;
+
+    i.func_wrap(
         "retain",
         |mut store: StoreContextMut<'_, HostState>,
          (id,): (u64,)|
@@ -166,7 +179,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 module: c.module.clone(),
                 function: c.function.clone(),
                 attempt: c.attempt,
-                gpu_ids: Vec::new(),
+                gpu_ids: c.gpu_ids.clone(),
                 resources: amounts(&c.demand),
             },))
         },

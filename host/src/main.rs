@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -55,6 +56,37 @@ struct NodeArgs {
     /// Compile modules every time instead of using the cache.
     #[arg(long)]
     no_cache: bool,
+    /// Logical GPUs of the node (ids 0..N), like Ray's `--num-gpus`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    num_gpus: u32,
+    /// Memory quota of a remote task that sets no `memory` option; a task
+    /// growing past it fails with `memory-quota-exceeded`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1G")]
+    task_memory: usize,
+    /// Time limit of one attempt of a remote task that sets no `timeout`,
+    /// in seconds (fractions allowed); 0 for none.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    task_timeout: f64,
+    /// Compile guests without preemption checks: slightly faster guest
+    /// code, but no time limits, no stopping of running tasks by `cancel`,
+    /// and no time slicing between tasks on a worker.
+    #[arg(long)]
+    no_preemption: bool,
+    /// Most tasks alive at once (waiting, queued, running or blocked); a
+    /// `submit` beyond fails with `too-many-tasks`.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    max_pending_tasks: usize,
+    /// Grant every guest a host directory, read-write, as GUEST (default:
+    /// the same path). Guests see no filesystem otherwise. Repeatable.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    dir: Vec<String>,
+    /// Grant every guest a host directory, read-only. Repeatable.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    dir_readonly: Vec<String>,
+    /// Give every guest an environment variable (NAME alone copies the
+    /// host's value). Guests see no environment otherwise. Repeatable.
+    #[arg(long, value_name = "NAME[=VALUE]")]
+    env: Vec<String>,
 }
 
 #[derive(Args)]
@@ -131,6 +163,40 @@ impl NodeArgs {
             config.object_store_memory = m;
         }
         config.isolation = self.isolation;
+        config.num_gpus = self.num_gpus;
+        config.task_memory = self.task_memory as u64;
+        if !(self.task_timeout.is_finite() && self.task_timeout >= 0.0) {
+            bail!(
+                "--task-timeout must be a number of seconds, got {}",
+                self.task_timeout
+            );
+        }
+        config.task_timeout =
+            (self.task_timeout > 0.0).then(|| Duration::from_secs_f64(self.task_timeout));
+        config.preemption = !self.no_preemption;
+        config.max_pending_tasks = self.max_pending_tasks;
+        for (specs, readonly) in [(&self.dir, false), (&self.dir_readonly, true)] {
+            for spec in specs {
+                let (host, guest) = match spec.split_once("::") {
+                    Some((h, g)) => (h, g),
+                    None => (spec.as_str(), spec.as_str()),
+                };
+                config
+                    .dirs
+                    .push((PathBuf::from(host), guest.to_string(), readonly));
+            }
+        }
+        for spec in &self.env {
+            let (name, value) = match spec.split_once('=') {
+                Some((n, v)) => (n.to_string(), v.to_string()),
+                None => (
+                    spec.clone(),
+                    std::env::var(spec)
+                        .with_context(|| format!("--env {spec}: not set on the host"))?,
+                ),
+            };
+            config.envs.push((name, value));
+        }
         if self.no_cache {
             config.cache_dir = None;
         } else if let Some(dir) = &self.cache_dir {

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// Fixed-point scale: amounts are stored in units of 1/10,000.
-const SCALE: f64 = 10_000.0;
+pub(crate) const SCALE: f64 = 10_000.0;
+
+/// One whole unit in fixed point.
+pub(crate) const ONE: u64 = 10_000;
 
 /// A set of resource amounts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,6 +67,11 @@ impl Resources {
     /// The GPU amount.
     pub fn gpu(&self) -> f64 {
         self.gpu as f64 / SCALE
+    }
+
+    /// The GPU amount in fixed point.
+    pub(crate) fn gpu_fixed(&self) -> u64 {
+        self.gpu
     }
 
     /// Only the CPU part of this set.

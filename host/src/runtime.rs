@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -74,7 +74,28 @@ pub struct RuntimeConfig {
     pub isolation: Isolation,
     /// Engine limits.
     pub engine: EngineConfig,
+    /// Logical GPUs of the node (whole number; GPU ids 0..n).
+    pub num_gpus: u32,
+    /// Memory quota of a remote task that sets no `memory` option, bytes.
+    pub task_memory: u64,
+    /// Time limit of a task attempt that sets no `timeout`; `None`: none.
+    pub task_timeout: Option<Duration>,
+    /// Preemption: an epoch tick every 10 ms lets running guests yield,
+    /// enforces time limits and stops cancelled tasks. Off saves the
+    /// epoch checks in compiled code (measured in BENCHMARKS.md) but
+    /// leaves runaway tasks running for ever.
+    pub preemption: bool,
+    /// Most tasks alive at once (waiting, queued, running, blocked): a
+    /// fork-bomb guard.
+    pub max_pending_tasks: usize,
+    /// Host directories granted to every guest: (host, guest, read-only).
+    pub dirs: Vec<(PathBuf, String, bool)>,
+    /// Environment variables granted to every guest.
+    pub envs: Vec<(String, String)>,
 }
+
+/// Period of the epoch tick that drives preemption and time limits.
+pub const TICK: Duration = Duration::from_millis(10);
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
@@ -85,20 +106,31 @@ impl Default for RuntimeConfig {
             cache_dir: engine::default_cache_dir(),
             isolation: Isolation::Fresh,
             engine: EngineConfig::default(),
+            num_gpus: 0,
+            task_memory: 1 << 30,
+            task_timeout: Some(Duration::from_secs(300)),
+            preemption: true,
+            max_pending_tasks: 1_000_000,
+            dirs: Vec::new(),
+            envs: Vec::new(),
         }
     }
 }
 
 /// 30% of the machine's memory, as Ray's default object store.
 pub fn default_object_store_memory() -> usize {
-    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+    machine_memory().map_or(2 << 30, |t| t / 10 * 3)
+}
+
+/// The machine's memory in bytes, from /proc/meminfo.
+fn machine_memory() -> Option<usize> {
+    std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
         s.lines()
             .find(|l| l.starts_with("MemTotal:"))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|kb| kb.parse::<usize>().ok())
             .map(|kb| kb * 1024)
-    });
-    total.map_or(2 << 30, |t| t / 10 * 3)
+    })
 }
 
 /// Why a driver run ended badly.
@@ -168,6 +200,9 @@ pub(crate) struct TaskSpec {
     max_retries: u32,
     retry_exceptions: bool,
     isolation: Isolation,
+    memory_cap: u64,
+    timeout: Option<Duration>,
+    cancelled: Arc<AtomicBool>,
 }
 
 /// The result of one attempt of a task.
@@ -194,7 +229,65 @@ pub(crate) struct TaskCtx {
     pub(crate) name: String,
     pub(crate) attempt: u32,
     pub(crate) demand: Resources,
+    pub(crate) gpu_ids: Vec<u32>,
     pub(crate) is_driver: bool,
+    /// Memory quota of the instance, bytes (`None`: the engine's maximum).
+    pub(crate) memory_cap: Option<u64>,
+    /// When this attempt must stop, and its limit.
+    pub(crate) deadline: Option<(Instant, Duration)>,
+    /// Set by `cancel`.
+    pub(crate) cancelled: Arc<AtomicBool>,
+}
+
+/// A sandbox limit a guest ran into; the trap's error value.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SandboxLimit {
+    #[error("exceeded its memory quota of {} MiB", .0 / (1 << 20))]
+    Memory(u64),
+    #[error("exceeded its time limit of {} s", .0.as_secs_f64())]
+    Time(Duration),
+    #[error("was cancelled")]
+    Cancelled,
+}
+
+impl SandboxLimit {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SandboxLimit::Memory(_) => ErrorKind::MemoryQuotaExceeded,
+            SandboxLimit::Time(_) => ErrorKind::TimeLimitExceeded,
+            SandboxLimit::Cancelled => ErrorKind::Cancelled,
+        }
+    }
+}
+
+/// Enforces the memory quota of one instance.
+pub(crate) struct Limiter {
+    cap: Option<u64>,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        match self.cap {
+            Some(cap) if desired as u64 > cap => {
+                Err(wasmtime::Error::new(SandboxLimit::Memory(cap)))
+            }
+            _ => Ok(true),
+        }
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
 }
 
 /// The data of one wasmtime store: one guest instance.
@@ -207,6 +300,7 @@ pub(crate) struct HostState {
     pub(crate) owned: HashMap<ObjectId, u32>,
     /// The last error-level log record (a panic message, usually).
     pub(crate) last_error: Option<String>,
+    limiter: Limiter,
 }
 
 impl WasiView for HostState {
@@ -251,6 +345,9 @@ impl Drop for HostState {
     }
 }
 
+/// The task producing an object, for `cancel`: (task, name, cancel flag).
+type Producer = (TaskId, String, Arc<AtomicBool>);
+
 /// Shared state of a node.
 pub(crate) struct Inner {
     engine: Engine,
@@ -263,12 +360,21 @@ pub(crate) struct Inner {
     submitted: AtomicU64,
     finished: AtomicU64,
     failed: AtomicU64,
+    /// Result object -> (task, cancel flag) of tasks not finished.
+    producers: Mutex<HashMap<ObjectId, Producer>>,
+    stopped: AtomicBool,
 }
 
 /// A node: the embedded raylab runtime.
 pub struct Runtime {
     inner: Arc<Inner>,
     workers: tokio::runtime::Runtime,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.inner.stopped.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Runtime {
@@ -281,6 +387,23 @@ impl Runtime {
         for (name, amount) in &config.resources {
             total.set(name, *amount).map_err(anyhow::Error::msg)?;
         }
+        total
+            .set("GPU", config.num_gpus as f64)
+            .map_err(anyhow::Error::msg)?;
+        // Memory tasks may reserve: the machine's, less the object store.
+        let memory = machine_memory()
+            .unwrap_or(8 << 30)
+            .saturating_sub(config.object_store_memory);
+        total
+            .set("memory", memory as f64)
+            .map_err(anyhow::Error::msg)?;
+        for (host, _, _) in &config.dirs {
+            if !host.is_dir() {
+                anyhow::bail!("--dir {}: not a directory", host.display());
+            }
+        }
+        let mut engine_config = config.engine.clone();
+        engine_config.epoch_interruption = config.preemption;
         // One worker per CPU slot, plus one for the driver, which runs on
         // the pool too (see `spawn_all`) but holds no CPU slot.
         let threads = (config.num_cpus.ceil() as usize).max(1) + 1;
@@ -289,7 +412,7 @@ impl Runtime {
             .thread_name("raylab-worker")
             .enable_all()
             .build()?;
-        let engine = engine::new_engine(&config.engine)?;
+        let engine = engine::new_engine(&engine_config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
@@ -308,7 +431,26 @@ impl Runtime {
             submitted: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            producers: Mutex::new(HashMap::new()),
+            stopped: AtomicBool::new(false),
         });
+        if inner.config.preemption {
+            // The epoch ticker: it holds only a weak reference, and stops
+            // with the runtime.
+            let weak = Arc::downgrade(&inner);
+            std::thread::Builder::new()
+                .name("raylab-ticker".into())
+                .spawn(move || {
+                    while let Some(inner) = weak.upgrade() {
+                        if inner.stopped.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        inner.engine.increment_epoch();
+                        drop(inner);
+                        std::thread::sleep(TICK);
+                    }
+                })?;
+        }
         Ok(Runtime { inner, workers })
     }
 
@@ -447,6 +589,19 @@ impl Inner {
                 },
             });
         }
+        // Deny by default: no network. wasmtime-wasi could link sockets
+        // (and refuse every address at run time); refusing the module at
+        // load says so up front, naming the import.
+        if let Some((import, _)) = ty
+            .imports(&self.engine)
+            .find(|(i, _)| i.starts_with("wasi:sockets/"))
+        {
+            return Err(LoadError::Forbidden {
+                name: name.to_string(),
+                import: import.to_string(),
+                why: "raylab grants guests no network access".into(),
+            });
+        }
         let link_err = |message: String| LoadError::Link {
             name: name.to_string(),
             message,
@@ -519,7 +674,14 @@ impl Inner {
             name: "load".into(),
             attempt: 1,
             demand: Resources::none(),
+            gpu_ids: Vec::new(),
             is_driver: true,
+            memory_cap: Some(self.config.task_memory),
+            deadline: Some((
+                Instant::now() + Duration::from_secs(10),
+                Duration::from_secs(10),
+            )),
+            cancelled: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -530,6 +692,24 @@ impl Inner {
             b.arg(&ctx.module);
             b.args(args);
         }
+        for (name, value) in &self.config.envs {
+            b.env(name, value);
+        }
+        for (host, guest, readonly) in &self.config.dirs {
+            let perms = if *readonly {
+                wasmtime_wasi::FsPerms::ReadOnly
+            } else {
+                wasmtime_wasi::FsPerms::ReadWrite
+            };
+            // Checked when the runtime started; a directory that vanished
+            // since is simply not granted.
+            if let Err(e) = b.preopened_dir(host, guest, perms) {
+                tracing::warn!("cannot grant {}: {e:#}", host.display());
+            }
+        }
+        let limiter = Limiter {
+            cap: ctx.memory_cap,
+        };
         let state = HostState {
             wasi: b.build(),
             table: ResourceTable::new(),
@@ -537,8 +717,27 @@ impl Inner {
             ctx,
             owned: HashMap::new(),
             last_error: None,
+            limiter,
         };
-        Store::new(&self.engine, state)
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        if self.config.preemption {
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(|ctx| {
+                let task = &ctx.data().ctx;
+                if task.cancelled.load(Ordering::Relaxed) {
+                    return Err(wasmtime::Error::new(SandboxLimit::Cancelled));
+                }
+                if let Some((deadline, limit)) = task.deadline
+                    && Instant::now() >= deadline
+                {
+                    return Err(wasmtime::Error::new(SandboxLimit::Time(limit)));
+                }
+                // Let other tasks on this worker run, then carry on.
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            });
+        }
+        store
     }
 
     fn module(&self, name: &str) -> Option<Arc<LoadedModule>> {
@@ -559,7 +758,13 @@ impl Inner {
             name: name.to_string(),
             attempt: 1,
             demand: Resources::none(),
+            gpu_ids: Vec::new(),
             is_driver: true,
+            // The driver is the user's own program: no quota beyond the
+            // engine's, and no time limit (Ctrl-C stops it).
+            memory_cap: None,
+            deadline: None,
+            cancelled: Arc::new(AtomicBool::new(false)),
         };
         let mut store = self.new_store(ctx, args);
         let crashed = |message: String| RunError::Crashed {
@@ -694,6 +899,7 @@ impl Inner {
             None => self.config.isolation,
         };
         let id = self.next_task.fetch_add(1, Ordering::Relaxed);
+        let cancelled = Arc::new(AtomicBool::new(false));
         let starts;
         let result;
         {
@@ -701,8 +907,22 @@ impl Inner {
             core.sched
                 .check_feasible(&demand)
                 .map_err(|m| TaskError::for_task(ErrorKind::Infeasible, name.clone(), m))?;
+            let alive = core.sched.alive();
+            if alive >= self.config.max_pending_tasks {
+                return Err(TaskError::for_task(
+                    ErrorKind::TooManyTasks,
+                    name.clone(),
+                    format!(
+                        "not submitted: {alive} tasks are already pending (the limit; raise --max-pending-tasks)"
+                    ),
+                ));
+            }
             core.objects.retain_all(&arg_refs)?;
             result = core.objects.create_pending();
+            self.producers
+                .lock()
+                .expect("lock")
+                .insert(result, (id, name.clone(), cancelled.clone()));
             let mut unresolved = 0;
             let mut failed = None;
             for (_, dep) in &layout.top_refs {
@@ -727,6 +947,13 @@ impl Inner {
                 max_retries: options.max_retries.unwrap_or(3),
                 retry_exceptions: options.retry_exceptions.unwrap_or(false),
                 isolation,
+                memory_cap: options.memory.unwrap_or(self.config.task_memory),
+                timeout: match options.timeout_ms {
+                    Some(0) => None,
+                    Some(ms) => Some(Duration::from_millis(ms)),
+                    None => self.config.task_timeout,
+                },
+                cancelled: cancelled.clone(),
             };
             self.submitted.fetch_add(1, Ordering::Relaxed);
             match failed {
@@ -746,6 +973,40 @@ impl Inner {
         caller.own(result);
         self.spawn_all(starts, true);
         Ok(result)
+    }
+
+    /// `cancel` of the task producing object `id`.
+    pub(crate) fn cancel(self: &Arc<Self>, id: ObjectId) -> Result<(), TaskError> {
+        let starts = {
+            let mut core = self.lock();
+            let Some((task, name, flag)) = self.producers.lock().expect("lock").get(&id).cloned()
+            else {
+                // Finished (nothing to do) or never a task result.
+                return core.objects.lookup(id).map(|_| ());
+            };
+            flag.store(true, Ordering::Relaxed);
+            let err = |name: &str| {
+                TaskError::for_task(ErrorKind::Cancelled, name, "cancelled before it finished")
+            };
+            match core.sched.remove(task) {
+                Some(spec) => {
+                    // Never started: it is done now.
+                    self.producers.lock().expect("lock").remove(&id);
+                    self.failed.fetch_add(1, Ordering::Relaxed);
+                    release_refs(&mut core, &spec.arg_refs);
+                    complete_object(&mut core, spec.result, Err(err(&spec.name)), &self.failed);
+                }
+                None => {
+                    // Running or blocked: its result is decided now; the
+                    // instance traps at its next preemption tick, and its
+                    // late outcome is ignored.
+                    complete_object(&mut core, id, Err(err(&name)), &self.failed);
+                }
+            }
+            core.sched.dispatch()
+        };
+        self.spawn_all(starts, true);
+        Ok(())
     }
 
     /// `put` on behalf of `caller`.
@@ -870,13 +1131,14 @@ impl Inner {
     async fn run_task(self: Arc<Self>, start: Start<TaskSpec>) {
         let Start {
             demand,
+            gpus,
             payload: mut spec,
             ..
         } = start;
         tracing::debug!(task = %spec.name, id = spec.id, "started");
         let args = match self.resolve_args(&mut spec) {
             Ok(a) => a,
-            Err(e) => return self.finish(&spec, &demand, Err(e), HashMap::new()),
+            Err(e) => return self.finish(&spec, &demand, &gpus, Err(e), HashMap::new()),
         };
         let mut attempt = 1;
         loop {
@@ -887,7 +1149,11 @@ impl Inner {
                 name: spec.name.clone(),
                 attempt,
                 demand: demand.clone(),
+                gpu_ids: gpus.iter().map(|(id, _)| *id).collect(),
                 is_driver: false,
+                memory_cap: Some(spec.memory_cap),
+                deadline: spec.timeout.map(|t| (Instant::now() + t, t)),
+                cancelled: spec.cancelled.clone(),
             };
             let Attempt {
                 outcome,
@@ -915,7 +1181,7 @@ impl Inner {
                 .as_mut()
                 .map(|s| std::mem::take(&mut s.data_mut().owned))
                 .unwrap_or_default();
-            self.finish(&spec, &demand, outcome, owned);
+            self.finish(&spec, &demand, &gpus, outcome, owned);
             if let (Some(store), Some(instance)) = (store, reusable) {
                 let mut warm = spec.module.warm.lock().expect("lock");
                 if warm.len() < 2 * self.handle.metrics().num_workers() {
@@ -976,8 +1242,14 @@ impl Inner {
         };
         let (mut store, instance) = match reused {
             Some((mut store, instance)) => {
+                store.data_mut().limiter = Limiter {
+                    cap: ctx.memory_cap,
+                };
                 store.data_mut().ctx = ctx;
                 store.data_mut().last_error = None;
+                if self.config.preemption {
+                    store.set_epoch_deadline(1);
+                }
                 (store, instance)
             }
             None => {
@@ -985,7 +1257,12 @@ impl Inner {
                 match spec.module.pre.instantiate_async(&mut store).await {
                     Ok(i) => (store, i),
                     Err(e) => {
-                        let outcome = Err(crashed(format!("cannot instantiate: {e:#}")));
+                        let outcome = Err(match e.downcast_ref::<SandboxLimit>() {
+                            Some(limit) => {
+                                TaskError::for_task(limit.kind(), &spec.name, limit.to_string())
+                            }
+                            None => crashed(format!("cannot instantiate: {e:#}")),
+                        });
                         return Attempt {
                             outcome,
                             store: Some(store),
@@ -1024,10 +1301,10 @@ impl Inner {
                 )),
                 true,
             ),
-            Err(trap) => {
-                let message = trap_message(&trap, &store.data().last_error);
-                (Err(crashed(format!("crashed: {message}"))), false)
-            }
+            Err(trap) => (
+                Err(classify_trap(&spec.name, &trap, &store.data().last_error)),
+                false,
+            ),
         };
         let reusable = (warm && healthy).then_some(instance);
         Attempt {
@@ -1042,9 +1319,11 @@ impl Inner {
         self: &Arc<Self>,
         spec: &TaskSpec,
         demand: &Resources,
+        gpus: &[(u32, u64)],
         outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
         owned: HashMap<ObjectId, u32>,
     ) {
+        self.producers.lock().expect("lock").remove(&spec.result);
         let ok = outcome.is_ok();
         match &outcome {
             Ok((bytes, _)) => {
@@ -1054,7 +1333,7 @@ impl Inner {
         }
         let starts = {
             let mut core = self.lock();
-            core.sched.finish(demand);
+            core.sched.finish(demand, gpus);
             complete_object(&mut core, spec.result, outcome, &self.failed);
             release_refs(&mut core, &spec.arg_refs);
             for (id, n) in owned {
@@ -1118,6 +1397,19 @@ fn complete_object(
                 },
             }
         }
+    }
+}
+
+/// The error of an attempt that trapped: a sandbox limit, or a crash with
+/// the trap's message and the guest's own last words.
+fn classify_trap(task: &str, trap: &wasmtime::Error, last_error: &Option<String>) -> TaskError {
+    match trap.downcast_ref::<SandboxLimit>() {
+        Some(limit) => TaskError::for_task(limit.kind(), task, limit.to_string()),
+        None => TaskError::for_task(
+            ErrorKind::TaskCrashed,
+            task,
+            format!("crashed: {}", trap_message(trap, last_error)),
+        ),
     }
 }
 

@@ -12,6 +12,10 @@
 //!   ([`Scheduler::block`]); when it wakes it asks for it again
 //!   ([`Scheduler::resume`]) and is served before new tasks, so nested
 //!   remote calls cannot deadlock even with one CPU;
+//! * GPUs are individual devices with ids: a demand below one GPU is
+//!   placed on one device that has that much left (so two `num_gpus = 0.5`
+//!   tasks share a device), a demand of n ≥ 1 (whole numbers only) takes n
+//!   free devices; the ids go to the task (like `ray.get_gpu_ids()`);
 //! * dispatch is first-fit in submission order, so a small task is not
 //!   starved behind a large one at the head. Queued tasks are grouped by
 //!   demand ("scheduling classes", as in Ray): tasks of one class are
@@ -23,7 +27,7 @@ use std::collections::{HashMap, VecDeque};
 
 use tokio::sync::oneshot;
 
-use crate::resources::Resources;
+use crate::resources::{ONE, Resources};
 
 /// Identifies a task.
 pub type TaskId = u64;
@@ -50,6 +54,8 @@ pub struct Start<P> {
     pub id: TaskId,
     /// What it holds.
     pub demand: Resources,
+    /// The GPU devices it holds, with the share of each (fixed point).
+    pub gpus: Vec<(u32, u64)>,
     /// What was submitted with it.
     pub payload: P,
 }
@@ -63,6 +69,8 @@ pub struct Scheduler<P> {
     queued: usize,
     next_seq: u64,
     resuming: VecDeque<(Resources, oneshot::Sender<()>)>,
+    /// Free share of each GPU device, by id (fixed point, `ONE` = whole).
+    gpu_free: Vec<u64>,
     running: usize,
     blocked: usize,
 }
@@ -83,7 +91,9 @@ pub struct SchedulerCounts {
 impl<P> Scheduler<P> {
     /// A scheduler for a node with `total` resources.
     pub fn new(total: Resources) -> Self {
+        let devices = (total.gpu_fixed() / ONE) as usize;
         Scheduler {
+            gpu_free: vec![ONE; devices],
             available: total.clone(),
             total,
             waiting_args: HashMap::new(),
@@ -118,6 +128,13 @@ impl<P> Scheduler<P> {
 
     /// Refuse a demand the node can never meet, naming the resource.
     pub fn check_feasible(&self, demand: &Resources) -> Result<(), String> {
+        let g = demand.gpu_fixed();
+        if g > ONE && !g.is_multiple_of(ONE) {
+            return Err(format!(
+                "num_gpus above 1 must be a whole number, got {}",
+                demand.gpu()
+            ));
+        }
         match self.total.shortfall(demand) {
             None => Ok(()),
             Some((name, want, have)) => Err(format!(
@@ -173,6 +190,40 @@ impl<P> Scheduler<P> {
         self.waiting_args.remove(&id).map(|(_, q)| q.payload)
     }
 
+    /// Whether `demand` can start now, GPUs placed on devices included.
+    fn fits(&self, demand: &Resources) -> bool {
+        self.available.fits(demand) && self.place_gpus(demand.gpu_fixed()).is_some()
+    }
+
+    /// Devices for a GPU demand: one device with room for a fraction, or
+    /// whole free devices.
+    fn place_gpus(&self, g: u64) -> Option<Vec<(u32, u64)>> {
+        if g == 0 {
+            return Some(Vec::new());
+        }
+        if g < ONE {
+            // Best fit: the fullest device that still has room, so that
+            // fractions pack together and whole devices stay free.
+            return self
+                .gpu_free
+                .iter()
+                .enumerate()
+                .filter(|(_, free)| **free >= g)
+                .min_by_key(|(_, free)| **free)
+                .map(|(id, _)| vec![(id as u32, g)]);
+        }
+        let want = (g / ONE) as usize;
+        let free: Vec<(u32, u64)> = self
+            .gpu_free
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| **f == ONE)
+            .map(|(id, _)| (id as u32, ONE))
+            .take(want)
+            .collect();
+        (free.len() == want).then_some(free)
+    }
+
     /// Start whatever fits now: blocked tasks resuming first, then queued
     /// tasks first-fit in submission order.
     pub fn dispatch(&mut self) -> Vec<Start<P>> {
@@ -198,7 +249,7 @@ impl<P> Scheduler<P> {
                 .classes
                 .iter()
                 .enumerate()
-                .filter(|(_, c)| self.available.fits(&c.demand))
+                .filter(|(_, c)| self.fits(&c.demand))
                 .filter_map(|(i, c)| c.tasks.front().map(|q| (q.seq, i)))
                 .min();
             let Some((_, i)) = pick else { break };
@@ -207,11 +258,18 @@ impl<P> Scheduler<P> {
                 self.classes.swap_remove(i);
             }
             self.queued -= 1;
+            let gpus = self
+                .place_gpus(q.demand.gpu_fixed())
+                .expect("checked by fits");
+            for (id, share) in &gpus {
+                self.gpu_free[*id as usize] -= share;
+            }
             self.available.subtract(&q.demand);
             self.running += 1;
             started.push(Start {
                 id: q.id,
                 demand: q.demand,
+                gpus,
                 payload: q.payload,
             });
         }
@@ -219,9 +277,35 @@ impl<P> Scheduler<P> {
     }
 
     /// A running task finished: its resources return to the pool.
-    pub fn finish(&mut self, demand: &Resources) {
+    pub fn finish(&mut self, demand: &Resources, gpus: &[(u32, u64)]) {
         self.available.add(demand);
+        for (id, share) in gpus {
+            self.gpu_free[*id as usize] += share;
+        }
         self.running -= 1;
+    }
+
+    /// Take a task that has not started out of the scheduler (cancel).
+    pub fn remove(&mut self, id: TaskId) -> Option<P> {
+        if let Some(p) = self.remove_waiting(id) {
+            return Some(p);
+        }
+        let (ci, ti) = self
+            .classes
+            .iter()
+            .enumerate()
+            .find_map(|(ci, c)| c.tasks.iter().position(|q| q.id == id).map(|ti| (ci, ti)))?;
+        let q = self.classes[ci].tasks.remove(ti).expect("found");
+        if self.classes[ci].tasks.is_empty() {
+            self.classes.swap_remove(ci);
+        }
+        self.queued -= 1;
+        Some(q.payload)
+    }
+
+    /// Tasks not finished: waiting, queued, running or blocked.
+    pub fn alive(&self) -> usize {
+        self.waiting_args.len() + self.queued + self.running + self.blocked
     }
 
     /// A running task blocked in `get`/`wait`: it gives `part` (its CPU)
@@ -267,7 +351,7 @@ mod tests {
         let first = s.dispatch();
         assert_eq!(ids(&first), vec![1, 2]);
         assert!(s.dispatch().is_empty());
-        s.finish(&first[0].demand);
+        s.finish(&first[0].demand, &first[0].gpus);
         assert_eq!(ids(&s.dispatch()), vec![3]);
         assert_eq!(s.counts().running, 2);
     }
@@ -304,6 +388,58 @@ mod tests {
     }
 
     #[test]
+    fn gpus_are_devices_with_ids() {
+        let total = cpu(8.0).with("GPU", 2.0);
+        let mut s = Scheduler::new(total);
+        let gpu = |n: f64| cpu(1.0).with("GPU", n);
+        for id in 1..=3 {
+            s.add(id, gpu(1.0), 0, ());
+        }
+        let first = s.dispatch();
+        assert_eq!(ids(&first), vec![1, 2], "two devices, two tasks");
+        let devices: Vec<u32> = first
+            .iter()
+            .flat_map(|t| t.gpus.iter().map(|g| g.0))
+            .collect();
+        assert_eq!(devices, vec![0, 1]);
+        s.finish(&first[1].demand, &first[1].gpus);
+        let third = s.dispatch();
+        assert_eq!(third[0].gpus, vec![(1, ONE)], "gets the freed device");
+        s.finish(&first[0].demand, &first[0].gpus);
+        s.finish(&third[0].demand, &third[0].gpus);
+        // Halves share a device; a whole GPU still finds a free one.
+        for id in 10..=12 {
+            s.add(id, gpu(if id == 12 { 1.0 } else { 0.5 }), 0, ());
+        }
+        let mixed = s.dispatch();
+        assert_eq!(ids(&mixed), vec![10, 11, 12]);
+        assert_eq!(
+            mixed[0].gpus[0].0, mixed[1].gpus[0].0,
+            "the two halves share one device"
+        );
+        assert_ne!(mixed[2].gpus[0].0, mixed[0].gpus[0].0);
+        assert!(
+            s.check_feasible(&gpu(1.5)).is_err(),
+            "fractions above 1 are refused"
+        );
+        assert!(s.check_feasible(&gpu(3.0)).is_err());
+    }
+
+    #[test]
+    fn queued_and_waiting_tasks_can_be_removed() {
+        let mut s = Scheduler::new(cpu(1.0));
+        s.add(1, cpu(1.0), 0, "running");
+        s.add(2, cpu(1.0), 0, "queued");
+        s.add(3, cpu(1.0), 1, "waiting");
+        assert_eq!(ids(&s.dispatch()), vec![1]);
+        assert_eq!(s.alive(), 3);
+        assert_eq!(s.remove(2), Some("queued"));
+        assert_eq!(s.remove(3), Some("waiting"));
+        assert_eq!(s.remove(1), None, "running tasks are not in the queues");
+        assert_eq!(s.alive(), 1);
+    }
+
+    #[test]
     fn infeasible_demand_names_the_resource() {
         let s: Scheduler<()> = Scheduler::new(cpu(2.0));
         let err = s
@@ -329,13 +465,13 @@ mod tests {
         s.add(3, cpu(1.0), 0, ());
         assert!(s.dispatch().is_empty());
         assert!(rx.try_recv().is_err());
-        s.finish(&child[0].demand);
+        s.finish(&child[0].demand, &[]);
         assert!(
             s.dispatch().is_empty(),
             "the freed CPU goes to the resuming task"
         );
         assert!(rx.try_recv().is_ok());
-        s.finish(&cpu(1.0));
+        s.finish(&cpu(1.0), &[]);
         assert_eq!(ids(&s.dispatch()), vec![3]);
     }
 }

@@ -105,6 +105,12 @@ pub enum ErrorKind {
     Infeasible,
     /// The task was cancelled.
     Cancelled,
+    /// The task grew its memory past its quota.
+    MemoryQuotaExceeded,
+    /// An attempt ran longer than its time limit.
+    TimeLimitExceeded,
+    /// Too many tasks are pending (fork-bomb guard).
+    TooManyTasks,
     /// A failure of the host itself.
     Internal,
     /// Encoding or decoding MessagePack failed inside the guest.
@@ -157,6 +163,9 @@ impl From<wit::Error> for Error {
             K::InvalidArgument => ErrorKind::InvalidArgument,
             K::Infeasible => ErrorKind::Infeasible,
             K::Cancelled => ErrorKind::Cancelled,
+            K::MemoryQuotaExceeded => ErrorKind::MemoryQuotaExceeded,
+            K::TimeLimitExceeded => ErrorKind::TimeLimitExceeded,
+            K::TooManyTasks => ErrorKind::TooManyTasks,
             K::Internal => ErrorKind::Internal,
         };
         Error {
@@ -355,6 +364,15 @@ impl<T: DeserializeOwned> ObjectRef<T> {
     /// Like [`ObjectRef::get`], giving up after `timeout`.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
         decode(&get_bytes(self.id, Some(timeout))?)
+    }
+}
+
+impl<T> ObjectRef<T> {
+    /// Cancel the task that produces this object (`ray.cancel`): a waiting
+    /// task never runs, a running one is stopped; `get` then fails with
+    /// [`ErrorKind::Cancelled`].
+    pub fn cancel(&self) -> Result<()> {
+        Ok(rt::cancel(self.id)?)
     }
 }
 
@@ -592,6 +610,26 @@ impl TaskOptions {
     pub fn isolation(mut self, i: Isolation) -> Self {
         self.isolation = Some(i);
         self
+    }
+
+    /// These options, with every unset field taken from `base`.
+    pub fn or(self, base: TaskOptions) -> TaskOptions {
+        let mut resources = base.resources;
+        for (name, amount) in self.resources {
+            resources.retain(|(n, _)| *n != name);
+            resources.push((name, amount));
+        }
+        TaskOptions {
+            name: self.name.or(base.name),
+            num_cpus: self.num_cpus.or(base.num_cpus),
+            num_gpus: self.num_gpus.or(base.num_gpus),
+            memory: self.memory.or(base.memory),
+            resources,
+            max_retries: self.max_retries.or(base.max_retries),
+            retry_exceptions: self.retry_exceptions.or(base.retry_exceptions),
+            timeout: self.timeout.or(base.timeout),
+            isolation: self.isolation.or(base.isolation),
+        }
     }
 
     fn to_wit(&self) -> wit::TaskOptions {
@@ -850,6 +888,9 @@ pub mod __private {
 /// * `name::options(TaskOptions)` → a caller with the same `.remote(..)`;
 /// * `name::NAME`, the name the function is registered under.
 ///
+/// Default options go first, before doc comments, as
+/// `#[options(TaskOptions::new().num_gpus(1.0))]` (`@ray.remote(num_gpus=1)`).
+///
 /// A function returning `Result<T, E>` (written literally so) with
 /// `E: Display` fails the remote task with `E`'s message; its ref is
 /// `ObjectRef<T>`. Generic functions are not supported. Every function must
@@ -860,36 +901,39 @@ pub mod __private {
 #[macro_export]
 macro_rules! remote {
     () => {};
-    (
+    (#[options($opts:expr)] $($rest:tt)*) => {
+        $crate::remote!(@with [$opts] $($rest)*);
+    };
+    (@with [$opts:expr]
         $(#[$meta:meta])*
         $vis:vis fn $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) -> Result<$ok:ty, $err:ty> $body:block
         $($rest:tt)*
     ) => {
         $(#[$meta])*
         $vis fn $name($($arg: $ty),*) -> ::std::result::Result<$ok, $err> $body
-        $crate::remote!(@module $vis $name ($($arg : $ty),*) -> $ok;
+        $crate::remote!(@module $vis $name [$opts] ($($arg : $ty),*) -> $ok;
             |r: ::std::result::Result<$ok, $err>| r.map_err(|e| e.to_string()));
         $crate::remote! { $($rest)* }
     };
-    (
+    (@with [$opts:expr]
         $(#[$meta:meta])*
         $vis:vis fn $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) -> $ret:ty $body:block
         $($rest:tt)*
     ) => {
         $(#[$meta])*
         $vis fn $name($($arg: $ty),*) -> $ret $body
-        $crate::remote!(@module $vis $name ($($arg : $ty),*) -> $ret;
+        $crate::remote!(@module $vis $name [$opts] ($($arg : $ty),*) -> $ret;
             |r: $ret| ::std::result::Result::<$ret, ::std::string::String>::Ok(r));
         $crate::remote! { $($rest)* }
     };
-    (
+    (@with [$opts:expr]
         $(#[$meta:meta])*
         $vis:vis fn $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) $body:block
         $($rest:tt)*
     ) => {
-        $crate::remote! { $(#[$meta])* $vis fn $name($($arg: $ty),*) -> () $body $($rest)* }
+        $crate::remote! { @with [$opts] $(#[$meta])* $vis fn $name($($arg: $ty),*) -> () $body $($rest)* }
     };
-    (@module $vis:vis $name:ident ($($arg:ident : $ty:ty),*) -> $out:ty; $conv:expr) => {
+    (@module $vis:vis $name:ident [$opts:expr] ($($arg:ident : $ty:ty),*) -> $out:ty; $conv:expr) => {
         #[doc = concat!("Remote calls of [`", stringify!($name), "`](fn@", stringify!($name), ").")]
         #[allow(non_snake_case, dead_code, unused_imports, clippy::all)]
         $vis mod $name {
@@ -898,14 +942,20 @@ macro_rules! remote {
             /// The name this function is registered under.
             pub const NAME: &str = stringify!($name);
 
-            /// Submit a remote call with default options.
-            pub fn remote($($arg: impl ::std::convert::Into<$crate::Arg<$ty>>),*) -> $crate::ObjectRef<$out> {
-                options($crate::TaskOptions::default()).remote($($arg),*)
+            /// The options declared with the function (`#[options(..)]`).
+            pub fn default_options() -> $crate::TaskOptions {
+                $opts
             }
 
-            /// A remote call with options.
+            /// Submit a remote call with the declared options.
+            pub fn remote($($arg: impl ::std::convert::Into<$crate::Arg<$ty>>),*) -> $crate::ObjectRef<$out> {
+                Caller(default_options()).remote($($arg),*)
+            }
+
+            /// A remote call with options: those set here override the
+            /// declared ones (`.options(...)` in Ray).
             pub fn options(options: $crate::TaskOptions) -> Caller {
-                Caller(options)
+                Caller(options.or(default_options()))
             }
 
             /// A remote caller holding task options.
@@ -929,6 +979,9 @@ macro_rules! remote {
                 bytes
             }
         }
+    };
+    ($($rest:tt)+) => {
+        $crate::remote!(@with [$crate::TaskOptions::default()] $($rest)+);
     };
 }
 

@@ -4,6 +4,7 @@
 mod cli;
 mod lab;
 mod runtime;
+mod sandbox;
 
 /// Paths of the guest components.
 pub mod guests {

@@ -1,0 +1,225 @@
+//! Hostile tasks, one scenario per run (`hostile <scenario>`): each bad
+//! task must fail with its exact error class while well-behaved tasks
+//! running at the same time return correct results, and every resource
+//! must be back in the pool afterwards.
+use std::time::{Duration, Instant};
+
+use raylab_guest::{
+    ErrorKind, ObjectRef, TaskOptions, available_resources, cluster_resources, context, get_all,
+    remote, submit, tasks,
+};
+
+remote! {
+    fn square(x: i64) -> i64 { x * x }
+
+    fn spin() -> u64 {
+        let mut n = 0u64;
+        loop {
+            n = std::hint::black_box(n.wrapping_add(1));
+        }
+    }
+
+    fn memory_bomb() -> u64 {
+        let mut hoard: Vec<Vec<u8>> = Vec::new();
+        loop {
+            hoard.push(vec![1u8; 1 << 20]);
+        }
+    }
+
+    /// A 2 GiB result, built in 1 MiB pieces.
+    fn huge_result() -> Vec<raylab_guest::PackedVec<u8>> {
+        (0..2048).map(|_| raylab_guest::PackedVec(vec![7u8; 1 << 20])).collect()
+    }
+
+    fn deep(n: u64) -> u64 { recurse(n) }
+
+    fn fork() -> Result<u64, String> {
+        let mut children: Vec<ObjectRef<u64>> = Vec::new();
+        loop {
+            match submit("fork", &(), &TaskOptions::new().num_cpus(0.0)) {
+                Ok(r) => children.push(r),
+                Err(e) if e.kind == ErrorKind::TooManyTasks => return Err(e.to_string()),
+                Err(e) => return Err(format!("unexpected: {e}")),
+            }
+        }
+    }
+
+    fn flaky() -> u32 {
+        let attempt = context().attempt;
+        if attempt < 3 {
+            panic!("attempt {attempt} fails");
+        }
+        attempt
+    }
+
+    fn fails_twice() -> Result<u32, String> {
+        let attempt = context().attempt;
+        if attempt < 3 { Err(format!("attempt {attempt} fails")) } else { Ok(attempt) }
+    }
+
+    fn gpu_ids() -> Vec<u32> {
+        std::thread::sleep(Duration::from_millis(100));
+        context().gpu_ids
+    }
+}
+
+remote! {
+    #[options(TaskOptions::new().num_gpus(1.0).name("declared"))]
+    /// Declares its GPU like `@ray.remote(num_gpus=1)`.
+    fn declared_gpu() -> (String, Vec<u32>, f64) {
+        let c = context();
+        let gpus = c.resources.iter().find(|(n, _)| n == "GPU").map_or(0.0, |r| r.1);
+        (c.function, c.gpu_ids, gpus)
+    }
+}
+
+fn recurse(n: u64) -> u64 {
+    if n == 0 {
+        0
+    } else {
+        1 + recurse(std::hint::black_box(n - 1))
+    }
+}
+
+tasks!(
+    square,
+    spin,
+    memory_bomb,
+    huge_result,
+    deep,
+    fork,
+    flaky,
+    fails_twice,
+    gpu_ids,
+    declared_gpu
+);
+
+/// Squares computed while the bad task runs: all must be right.
+fn healthy() -> Vec<ObjectRef<i64>> {
+    (0..20i64).map(square::remote).collect()
+}
+
+fn check_healthy(refs: Vec<ObjectRef<i64>>) {
+    let got = get_all(&refs).expect("well-behaved tasks succeed");
+    assert_eq!(got, (0..20i64).map(|x| x * x).collect::<Vec<_>>());
+    println!("healthy: ok");
+}
+
+/// Every resource returns to the pool (the next job runs at full capacity).
+fn check_pool() {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while available_resources() != cluster_resources() {
+        assert!(
+            Instant::now() < deadline,
+            "resources not returned: {:?}",
+            available_resources()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("pool: full");
+}
+
+fn expect_err<T: std::fmt::Debug>(what: &str, r: Result<T, raylab_guest::Error>, kind: ErrorKind) {
+    let e = r.expect_err(what);
+    assert_eq!(e.kind, kind, "{what}: {e}");
+    println!("{what}: {:?}: {e}", e.kind);
+}
+
+fn main() {
+    let scenario = std::env::args().nth(1).expect("scenario");
+    let good = healthy();
+    match scenario.as_str() {
+        "loop" => {
+            let r = spin::options(TaskOptions::new().timeout(Duration::from_millis(300))).remote();
+            expect_err("loop", r.get(), ErrorKind::TimeLimitExceeded);
+        }
+        "memory" => {
+            let r = memory_bomb::options(TaskOptions::new().memory(64 << 20)).remote();
+            expect_err("memory", r.get(), ErrorKind::MemoryQuotaExceeded);
+        }
+        "huge-result" => expect_err(
+            "huge-result",
+            huge_result::remote().get(),
+            ErrorKind::MemoryQuotaExceeded,
+        ),
+        "stack" => {
+            let r = deep::options(TaskOptions::new().max_retries(0)).remote(100_000_000);
+            expect_err("stack", r.get(), ErrorKind::TaskCrashed);
+        }
+        "fork" => expect_err("fork", fork::remote().get(), ErrorKind::TaskFailed),
+        "retry" => {
+            assert_eq!(flaky::remote().get().unwrap(), 3);
+            println!("retry: succeeded on attempt 3");
+            expect_err(
+                "retry-exhausted",
+                flaky::options(TaskOptions::new().max_retries(1))
+                    .remote()
+                    .get(),
+                ErrorKind::TaskCrashed,
+            );
+            expect_err(
+                "no-retry-on-error",
+                fails_twice::remote().get(),
+                ErrorKind::TaskFailed,
+            );
+            assert_eq!(
+                fails_twice::options(TaskOptions::new().retry_exceptions(true))
+                    .remote()
+                    .get()
+                    .unwrap(),
+                3
+            );
+            println!("retry-exceptions: succeeded on attempt 3");
+        }
+        "cancel" => {
+            let cpus = cluster_resources()
+                .iter()
+                .find(|(n, _)| n == "CPU")
+                .map_or(1.0, |r| r.1);
+            // Running: stopped within a tick or so.
+            let running = spin::options(TaskOptions::new().num_cpus(cpus)).remote();
+            let queued = square::options(TaskOptions::new().num_cpus(cpus)).remote(3);
+            std::thread::sleep(Duration::from_millis(100));
+            let start = Instant::now();
+            queued.cancel().unwrap();
+            running.cancel().unwrap();
+            expect_err("cancel-running", running.get(), ErrorKind::Cancelled);
+            expect_err("cancel-queued", queued.get(), ErrorKind::Cancelled);
+            assert!(start.elapsed() < Duration::from_secs(2));
+        }
+        "gpus" => {
+            let refs: Vec<_> = (0..4)
+                .map(|_| gpu_ids::options(TaskOptions::new().num_gpus(1.0)).remote())
+                .collect();
+            let ids: Vec<Vec<u32>> = get_all(&refs).unwrap();
+            for i in &ids {
+                assert_eq!(i.len(), 1);
+                assert!(i[0] < 2, "{ids:?}");
+            }
+            let halves: Vec<_> = (0..2)
+                .map(|_| gpu_ids::options(TaskOptions::new().num_gpus(0.5)).remote())
+                .collect();
+            println!("gpus: whole {ids:?} halves {:?}", get_all(&halves).unwrap());
+            let (function, ids, amount) = declared_gpu::remote().get().unwrap();
+            assert_eq!(
+                (function.as_str(), ids.len(), amount),
+                ("declared_gpu", 1, 1.0)
+            );
+            // `.options()` overrides the declared amount, keeps the rest.
+            let (_, _, amount) = declared_gpu::options(TaskOptions::new().num_gpus(0.5))
+                .remote()
+                .get()
+                .unwrap();
+            assert_eq!(amount, 0.5);
+            println!("gpus: declared options ok");
+            expect_err(
+                "gpus-infeasible",
+                submit::<_, Vec<u32>>("gpu_ids", &(), &TaskOptions::new().num_gpus(3.0)),
+                ErrorKind::Infeasible,
+            );
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+    check_healthy(good);
+    check_pool();
+}
