@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set everything up on a fresh machine and run the lab: build raylab-host and
-# the lab's guest tasks, then run each task. Extra arguments go to task2.
+# the lab's guest tasks, then run each task.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,4 +16,10 @@ echo "== Task 1: basic parallel execution =="
 "$host" run "$tasks/task1.wasm"
 echo
 echo "== Task 2: 1,000,000 elements in parallel =="
-"$host" run "$tasks/task2.wasm" -- --per-element 10000 "$@"
+"$host" run "$tasks/task2.wasm" -- --per-element 10000
+echo
+echo "== Task 4: parallel 5-fold cross-validation (linfa) =="
+"$host" run "$tasks/task4.wasm"
+echo
+echo "== Task 4 beyond the lab: parallel model search =="
+"$host" run "$tasks/task4.wasm" -- --search

@@ -26,6 +26,10 @@ const TASK2_WASM: &[u8] = include_bytes!(concat!(
     env!("OUT_DIR"),
     "/guests/wasm32-wasip2/release/task2.wasm"
 ));
+const TASK4_WASM: &[u8] = include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/guests/wasm32-wasip2/release/task4.wasm"
+));
 
 /// Options of `raylab-host bench`.
 #[derive(Debug, clap::Args)]
@@ -263,11 +267,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         ("bench", BENCH_WASM),
         ("task1", TASK1_WASM),
         ("task2", TASK2_WASM),
+        ("task4", TASK4_WASM),
     ] {
         std::fs::write(b.wasm(name), bytes)?;
     }
     // Fill the compile cache once.
-    for m in ["bench", "task1", "task2"] {
+    for m in ["bench", "task1", "task2", "task4"] {
         let mut cmd = b.command(m, &[], &["--help"]);
         cmd.stdout(Stdio::null()).stderr(Stdio::null()).status()?;
     }
@@ -453,6 +458,36 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             target: Some(20.0),
             ray: Some("550 us/task"),
             note: format!("{:.0}x less than Ray", 550.0 / each),
+        });
+    }
+
+    if wanted("task4") {
+        let e2e = b.wall_ms("task4", &[], &["--no-sequential"])?;
+        let mut par = Vec::new();
+        let mut seq = Vec::new();
+        for _ in 0..args.runs {
+            let out = b.output("task4", &[], &[])?;
+            par.push(parse_after(&out, "parallel time:")?);
+            seq.push(parse_after(&out, "sequential time:")?);
+        }
+        let (par, seq) = (median(par), median(seq));
+        add(Figure {
+            name: "task4 end to end (process start to result)",
+            value: e2e,
+            unit: "ms",
+            better: Better::Lower,
+            target: Some(100.0),
+            ray: Some("850-1700 ms first, ~100 ms warm"),
+            note: "5-fold CV, warm compile cache".into(),
+        });
+        add(Figure {
+            name: "task4 5 fold tasks / same work in-guest",
+            value: par / seq,
+            unit: "x",
+            better: Better::Lower,
+            target: None,
+            ray: Some("sklearn sequential 50 ms"),
+            note: format!("{par:.1} ms parallel vs {seq:.1} ms sequential in the guest"),
         });
     }
 

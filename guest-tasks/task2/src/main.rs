@@ -109,7 +109,7 @@ fn parse_args() -> Result<Options, String> {
     Ok(o)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let o = parse_args()?;
     let cpus = cluster_resources()
         .into_iter()
@@ -187,4 +187,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("per-task time: {:.1} us", t * 1e6 / m as f64);
     }
     Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
 }

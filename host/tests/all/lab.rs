@@ -160,3 +160,104 @@ fn readme_quickstart_runs() {
     let out = run_ok(&["run", guests::QUICKSTART]);
     assert_eq!(out, "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]\n3\n");
 }
+
+#[test]
+fn task4_linfa_matches_scikit_learn_on_its_folds() {
+    let out = raylab(&["run", guests::TASK4, "--stats", "--json"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("fold sizes: [30, 30, 30, 30, 30] (a partition of 150 samples)"),
+        "{stdout}"
+    );
+    // linfa's logistic regression, fold by fold, beside scikit-learn's.
+    for (fold, acc) in [
+        (0, "1.0000"),
+        (1, "1.0000"),
+        (2, "0.9333"),
+        (3, "0.9667"),
+        (4, "0.9667"),
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{fold} ")))
+            .expect("fold line");
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            (cols[1], cols[2]),
+            (acc, acc),
+            "linfa vs sklearn on fold {fold}: {line}"
+        );
+    }
+    assert!(
+        stdout.contains("mean accuracy: 0.9733 ± 0.0249"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("same scores: yes"), "{stdout}");
+    // The dataset is stored once: one put, then one result per fold task.
+    let s = stats(&out);
+    assert_eq!(s["submitted"], 5, "{s}");
+    assert_eq!(
+        s["objects"]["created"], 6,
+        "one dataset object + five results: {s}"
+    );
+    assert_eq!(s["objects"]["objects"], 0, "{s}");
+}
+
+#[test]
+fn task4_seeded_folds_and_model_search() {
+    let a = run_ok(&["run", guests::TASK4, "--", "--seed", "7", "--no-sequential"]);
+    let b = run_ok(&["run", guests::TASK4, "--", "--seed", "7", "--no-sequential"]);
+    assert!(a.contains("random folds (seed 7)"), "{a}");
+    assert!(a.contains("(a partition of 150 samples)"), "{a}");
+    assert_eq!(field(&a, "mean accuracy:"), field(&b, "mean accuracy:"));
+    let out = run_ok(&["run", guests::TASK4, "--", "--search", "--no-sequential"]);
+    assert!(out.contains("9 models x 5 folds = 45 tasks"), "{out}");
+    let ranks: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()) && l.contains('('))
+        .collect();
+    assert_eq!(ranks.len(), 9, "{out}");
+    for family in ["logistic(", "tree(", "naive_bayes("] {
+        assert!(
+            ranks.iter().any(|l| l.contains(family)),
+            "{family} ranked: {out}"
+        );
+    }
+    let out = run_ok(&[
+        "run",
+        guests::TASK4,
+        "--",
+        "--synthetic",
+        "600",
+        "--model",
+        "nb",
+        "--no-sequential",
+    ]);
+    assert!(out.contains("synthetic: 600 samples"), "{out}");
+}
+
+#[test]
+fn task4_bad_hyperparameter_is_an_error_naming_it() {
+    let out = raylab(&[
+        "run",
+        guests::TASK4,
+        "--",
+        "--model",
+        "tree",
+        "--param",
+        "max_depth=0",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid hyperparameter max_depth=0"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        stderr.contains("task `evaluate`"),
+        "the failing task is named: {}",
+        show(&out)
+    );
+}
