@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rustup target add wasm32-wasip2
+./scripts/setup.sh
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 cargo build --release --locked -p raylab-host
 cargo build --release --target wasm32-wasip2 --manifest-path guest-tasks/Cargo.toml
 
@@ -17,6 +18,10 @@ echo "== Task 1: basic parallel execution =="
 echo
 echo "== Task 2: 1,000,000 elements in parallel =="
 "$host" run "$tasks/task2.wasm" -- --per-element 10000
+echo
+echo "== Task 3: GPU resource scheduling with real GPU compute =="
+"$host" gpus
+"$host" run "$tasks/task3.wasm"
 echo
 echo "== Task 4: parallel 5-fold cross-validation (linfa) =="
 "$host" run "$tasks/task4.wasm"

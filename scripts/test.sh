@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Guests are WebAssembly components built for wasm32-wasip2 by host/build.rs.
-rustup target add wasm32-wasip2
+# Guests are WebAssembly components built for wasm32-wasip2 by host/build.rs;
+# GPU tests run on lavapipe (software Vulkan) where there is no GPU.
+./scripts/setup.sh
+# Mesa wants a private runtime directory (mktemp -d makes it 0700).
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
 cargo test --workspace --locked

@@ -20,6 +20,8 @@ use crate::runtime::{HostState, wit};
 
 /// The versioned name of the interface.
 pub(crate) const RUNTIME_INTERFACE: &str = "raylab:runtime/runtime@0.1.0";
+/// The versioned name of the GPU interface.
+pub(crate) const GPU_INTERFACE: &str = "raylab:runtime/gpu@0.1.0";
 
 impl From<TaskError> for wit::Error {
     fn from(e: TaskError) -> Self {
@@ -236,5 +238,92 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         },
     )?;
 
+    add_gpu_to_linker(linker)?;
+    Ok(())
+}
+
+use crate::runtime::bindings::raylab::runtime::gpu as gpu_api;
+
+fn to_spec(work: gpu_api::Dispatch) -> crate::gpu::DispatchSpec {
+    use crate::gpu::{BufferKind, BufferSpec};
+    crate::gpu::DispatchSpec {
+        wgsl: work.wgsl,
+        entry_point: work.entry_point,
+        buffers: work
+            .buffers
+            .into_iter()
+            .map(|b| BufferSpec {
+                binding: b.binding,
+                kind: match b.kind {
+                    gpu_api::BufferKind::Uniform => BufferKind::Uniform,
+                    gpu_api::BufferKind::Input => BufferKind::Input,
+                    gpu_api::BufferKind::Output => BufferKind::Output,
+                    gpu_api::BufferKind::InputOutput => BufferKind::InputOutput,
+                },
+                data: b.data,
+                size: b.size,
+            })
+            .collect(),
+        workgroups: work.workgroups,
+    }
+}
+
+fn from_gpu_error(e: crate::gpu::GpuError) -> gpu_api::GpuError {
+    use crate::gpu::GpuError as E;
+    match e {
+        E::NoGpu(m) => gpu_api::GpuError::NoGpu(m),
+        E::InvalidShader(m) => gpu_api::GpuError::InvalidShader(m),
+        E::BindingMismatch(m) => gpu_api::GpuError::BindingMismatch(m),
+        E::OverQuota(m) => gpu_api::GpuError::OverQuota(m),
+        E::DeviceLost(m) => gpu_api::GpuError::DeviceLost(m),
+        E::Timeout(m) => gpu_api::GpuError::Timeout(m),
+    }
+}
+
+/// The `raylab:runtime/gpu` imports.
+fn add_gpu_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    let mut i = linker.instance(GPU_INTERFACE)?;
+    i.func_wrap_async(
+        "run",
+        |store: StoreContextMut<'_, HostState>, (work,): (gpu_api::Dispatch,)| {
+            let state = store.data();
+            let inner = state.inner.clone();
+            let gpu = state.ctx.gpu_ids.first().copied();
+            let task = state.ctx.name.clone();
+            let deadline = state.ctx.deadline.map(|(d, _)| d);
+            Box::new(async move {
+                let Some(id) = gpu else {
+                    let e = gpu_api::GpuError::NoGpu(format!(
+                        "task `{task}` holds no GPU; declare one with the num_gpus option"
+                    ));
+                    return Ok((Err(e),));
+                };
+                let quota = inner.gpu_memory_quota();
+                let r = inner
+                    .gpu()
+                    .run(id, to_spec(work), quota, deadline)
+                    .await
+                    .map_err(from_gpu_error);
+                Ok((r,))
+            })
+        },
+    )?;
+    i.func_wrap(
+        "device",
+        |store: StoreContextMut<'_, HostState>,
+         (): ()|
+         -> wasmtime::Result<(Option<gpu_api::GpuInfo>,)> {
+            let state = store.data();
+            let info = state.ctx.gpu_ids.first().and_then(|id| {
+                state.inner.gpu().device_for(*id).map(|d| gpu_api::GpuInfo {
+                    id: *id,
+                    name: d.name,
+                    backend: d.backend,
+                    device_type: d.device_type,
+                })
+            });
+            Ok((info,))
+        },
+    )?;
     Ok(())
 }

@@ -14,6 +14,7 @@
 //! * [`resources`]: fixed-point resource amounts;
 //! * [`msgpack`]: finding object references in MessagePack without decoding;
 //! * [`engine`]: wasmtime configuration and the compile cache;
+//! * [`gpu`]: the wgpu broker that runs guests' compute shaders;
 //! * `host_api`: the `raylab:runtime/runtime` host functions;
 //! * [`bench`]: the `raylab-host bench` measurements;
 //! * [`error`]: error types.
@@ -23,6 +24,7 @@
 pub mod bench;
 pub mod engine;
 pub mod error;
+pub mod gpu;
 mod host_api;
 pub mod msgpack;
 pub mod object_store;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use raylab_host::gpu::{GpuBackend, GpuBroker};
 use raylab_host::{Isolation, Runtime, RuntimeConfig};
 
 /// mimalloc keeps freed large blocks for reuse, where glibc returns each
@@ -27,6 +28,8 @@ enum Command {
     /// Run a driver module: its `wasi:cli/run` entry runs here, and every
     /// remote call it makes runs as a sandboxed task on this node.
     Run(RunArgs),
+    /// List the GPU adapters this node would use (name, backend, type).
+    Gpus(GpusArgs),
     /// Measure task throughput, latency, start-up, memory, object store
     /// bandwidth and the lab tasks against native Rust; prints a table.
     Bench(raylab_host::bench::BenchArgs),
@@ -56,9 +59,18 @@ struct NodeArgs {
     /// Compile modules every time instead of using the cache.
     #[arg(long)]
     no_cache: bool,
-    /// Logical GPUs of the node (ids 0..N), like Ray's `--num-gpus`.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    num_gpus: u32,
+    /// GPUs of the node (ids 0..N) [default: one per GPU adapter wgpu
+    /// finds, probed when a loaded module imports the GPU interface, else
+    /// 0]. More than the adapters declares logical GPUs sharing them, as
+    /// Ray allows.
+    #[arg(long, value_name = "N")]
+    num_gpus: Option<u32>,
+    /// wgpu backends to use for GPUs.
+    #[arg(long, value_enum, default_value_t = GpuBackend::Auto)]
+    gpu_backend: GpuBackend,
+    /// GPU buffer memory one dispatch of a task may use.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "256M")]
+    gpu_memory: usize,
     /// Memory quota of a remote task that sets no `memory` option; a task
     /// growing past it fails with `memory-quota-exceeded`.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1G")]
@@ -87,6 +99,33 @@ struct NodeArgs {
     /// host's value). Guests see no environment otherwise. Repeatable.
     #[arg(long, value_name = "NAME[=VALUE]")]
     env: Vec<String>,
+}
+
+#[derive(Args)]
+struct GpusArgs {
+    /// wgpu backends to probe.
+    #[arg(long, value_enum, default_value_t = GpuBackend::Auto)]
+    gpu_backend: GpuBackend,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn gpus(args: GpusArgs) -> anyhow::Result<i32> {
+    let devices = GpuBroker::probe(args.gpu_backend).devices();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&devices)?);
+    } else if devices.is_empty() {
+        println!("no GPU adapter found (install mesa-vulkan-drivers for a software one)");
+    } else {
+        for d in &devices {
+            println!(
+                "GPU {}: {} ({}, {})",
+                d.id, d.name, d.backend, d.device_type
+            );
+        }
+    }
+    Ok(0)
 }
 
 #[derive(Args)]
@@ -164,6 +203,8 @@ impl NodeArgs {
         }
         config.isolation = self.isolation;
         config.num_gpus = self.num_gpus;
+        config.gpu_backend = self.gpu_backend;
+        config.gpu_memory = self.gpu_memory as u64;
         config.task_memory = self.task_memory as u64;
         if !(self.task_timeout.is_finite() && self.task_timeout >= 0.0) {
             bail!(
@@ -222,6 +263,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
             }
         }
     }
+    runtime.prepare_gpus();
     let code = runtime.run_driver(&name, &args.args)?;
     if args.stats {
         let stats = runtime.stats();
@@ -243,7 +285,9 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
 
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAYLAB_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // wgpu-hal reports probing failures (no EGL display, say) as errors;
+        // they are not the user's. RAYLAB_LOG=wgpu_hal=warn shows them.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wgpu_hal=off"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -253,6 +297,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Bench(args) => raylab_host::bench::run(args).map(|()| 0),
+        Command::Gpus(args) => gpus(args),
     };
     let code = match result {
         Ok(code) => code,

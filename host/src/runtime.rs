@@ -74,8 +74,14 @@ pub struct RuntimeConfig {
     pub isolation: Isolation,
     /// Engine limits.
     pub engine: EngineConfig,
-    /// Logical GPUs of the node (whole number; GPU ids 0..n).
-    pub num_gpus: u32,
+    /// GPUs of the node (ids 0..n); `None`: one per adapter wgpu finds
+    /// (probed only when a loaded module imports `raylab:runtime/gpu`).
+    /// More than the adapters declares logical GPUs sharing them.
+    pub num_gpus: Option<u32>,
+    /// wgpu backends to probe.
+    pub gpu_backend: crate::gpu::GpuBackend,
+    /// GPU buffer bytes one dispatch of a task may use.
+    pub gpu_memory: u64,
     /// Memory quota of a remote task that sets no `memory` option, bytes.
     pub task_memory: u64,
     /// Time limit of a task attempt that sets no `timeout`; `None`: none.
@@ -106,7 +112,9 @@ impl Default for RuntimeConfig {
             cache_dir: engine::default_cache_dir(),
             isolation: Isolation::Fresh,
             engine: EngineConfig::default(),
-            num_gpus: 0,
+            num_gpus: None,
+            gpu_backend: crate::gpu::GpuBackend::Auto,
+            gpu_memory: 256 << 20,
             task_memory: 1 << 30,
             task_timeout: Some(Duration::from_secs(300)),
             preemption: true,
@@ -183,6 +191,8 @@ pub(crate) struct LoadedModule {
     task: Option<TaskExports>,
     run: Option<ComponentExportIndex>,
     pub(crate) functions: Vec<String>,
+    /// Whether it imports the GPU broker.
+    uses_gpu: bool,
     warm: Mutex<Vec<(Store<HostState>, Instance)>>,
 }
 
@@ -363,6 +373,7 @@ pub(crate) struct Inner {
     /// Result object -> (task, cancel flag) of tasks not finished.
     producers: Mutex<HashMap<ObjectId, Producer>>,
     stopped: AtomicBool,
+    gpu: RwLock<Arc<crate::gpu::GpuBroker>>,
 }
 
 /// A node: the embedded raylab runtime.
@@ -388,7 +399,7 @@ impl Runtime {
             total.set(name, *amount).map_err(anyhow::Error::msg)?;
         }
         total
-            .set("GPU", config.num_gpus as f64)
+            .set("GPU", config.num_gpus.unwrap_or(0) as f64)
             .map_err(anyhow::Error::msg)?;
         // Memory tasks may reserve: the machine's, less the object store.
         let memory = machine_memory()
@@ -433,6 +444,7 @@ impl Runtime {
             failed: AtomicU64::new(0),
             producers: Mutex::new(HashMap::new()),
             stopped: AtomicBool::new(false),
+            gpu: RwLock::new(Arc::new(crate::gpu::GpuBroker::none())),
         });
         if inner.config.preemption {
             // The epoch ticker: it holds only a weak reference, and stops
@@ -487,6 +499,29 @@ impl Runtime {
             .expect("lock")
             .insert(name.to_string(), Arc::new(module));
         Ok(())
+    }
+
+    /// Give the node its GPUs: probe the adapters if a loaded module
+    /// imports `raylab:runtime/gpu`, and size the GPU resource (`num_gpus`,
+    /// else one per adapter). Call after loading modules, before running.
+    pub fn prepare_gpus(&self) -> Vec<crate::gpu::GpuInfo> {
+        let needed = self
+            .inner
+            .modules
+            .read()
+            .expect("lock")
+            .values()
+            .any(|m| m.uses_gpu);
+        let broker = if needed {
+            crate::gpu::GpuBroker::probe(self.inner.config.gpu_backend)
+        } else {
+            crate::gpu::GpuBroker::none()
+        };
+        let devices = broker.devices();
+        let n = self.inner.config.num_gpus.unwrap_or(devices.len() as u32);
+        self.inner.lock().sched.set_gpus(n);
+        *self.inner.gpu.write().expect("lock") = Arc::new(broker);
+        devices
     }
 
     /// The remote functions of a loaded module.
@@ -554,6 +589,14 @@ impl Inner {
         // A panic while holding the lock is a host bug; the state is still
         // consistent enough to report errors, so keep going.
         self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn gpu_memory_quota(&self) -> u64 {
+        self.config.gpu_memory
+    }
+
+    pub(crate) fn gpu(&self) -> Arc<crate::gpu::GpuBroker> {
+        self.gpu.read().expect("lock").clone()
     }
 
     pub(crate) fn total_resources(&self) -> Resources {
@@ -636,6 +679,9 @@ impl Inner {
             task,
             run,
             functions: Vec::new(),
+            uses_gpu: ty
+                .imports(&self.engine)
+                .any(|(i, _)| i.starts_with("raylab:runtime/gpu@")),
             warm: Mutex::new(Vec::new()),
         };
         if let Some(task) = &module.task {

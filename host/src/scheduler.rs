@@ -106,6 +106,13 @@ impl<P> Scheduler<P> {
         }
     }
 
+    /// Set the number of GPUs (before any task holds one).
+    pub fn set_gpus(&mut self, n: u32) {
+        self.total.set("GPU", n as f64).expect("whole number");
+        self.available.set("GPU", n as f64).expect("whole number");
+        self.gpu_free = vec![ONE; n as usize];
+    }
+
     /// The node's total resources.
     pub fn total(&self) -> &Resources {
         &self.total

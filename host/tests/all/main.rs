@@ -2,6 +2,7 @@
 //! `build.rs`) run by the real `raylab-host` binary and library.
 
 mod cli;
+mod gpu;
 mod lab;
 mod runtime;
 mod sandbox;
