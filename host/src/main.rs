@@ -27,7 +27,7 @@ struct Cli {
 enum Command {
     /// Run a driver module: its `wasi:cli/run` entry runs here, and every
     /// remote call it makes runs as a sandboxed task on this node.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the GPU adapters this node would use (name, backend, type).
     Gpus(GpusArgs),
     /// Measure task throughput, latency, start-up, memory, object store
@@ -295,7 +295,7 @@ fn main() -> ExitCode {
 
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Bench(args) => raylab_host::bench::run(args).map(|()| 0),
         Command::Gpus(args) => gpus(args),
     };
