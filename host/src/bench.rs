@@ -268,26 +268,52 @@ fn gpu_figures(b: &Bench, runs: usize, add: &mut dyn FnMut(Figure)) -> anyhow::R
     };
     let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     for n in [64usize, 128, 256, 512] {
-        let a: Vec<f32> = (0..n * n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
-        let bm: Vec<f32> = (0..n * n).map(|i| ((i * 104729) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let a: Vec<f32> = (0..n * n)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let bm: Vec<f32> = (0..n * n)
+            .map(|i| ((i * 104729) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
         let spec = DispatchSpec {
             wgsl: MATMUL_WGSL.into(),
             entry_point: "main".into(),
             buffers: vec![
-                BufferSpec { binding: 0, kind: BufferKind::Uniform, data: bytes_u32(&[n as u32, 0, 0, 0]), size: 16 },
-                BufferSpec { binding: 1, kind: BufferKind::Input, data: bytes(&a), size: 0 },
-                BufferSpec { binding: 2, kind: BufferKind::Input, data: bytes(&bm), size: 0 },
-                BufferSpec { binding: 3, kind: BufferKind::Output, data: Vec::new(), size: (4 * n * n) as u64 },
+                BufferSpec {
+                    binding: 0,
+                    kind: BufferKind::Uniform,
+                    data: bytes_u32(&[n as u32, 0, 0, 0]),
+                    size: 16,
+                },
+                BufferSpec {
+                    binding: 1,
+                    kind: BufferKind::Input,
+                    data: bytes(&a),
+                    size: 0,
+                },
+                BufferSpec {
+                    binding: 2,
+                    kind: BufferKind::Input,
+                    data: bytes(&bm),
+                    size: 0,
+                },
+                BufferSpec {
+                    binding: 3,
+                    kind: BufferKind::Output,
+                    data: Vec::new(),
+                    size: (4 * n * n) as u64,
+                },
             ],
             workgroups: (n.div_ceil(8) as u32, n.div_ceil(8) as u32, 1),
         };
         // Warm-up compiles and caches the pipeline.
-        pollster::block_on(broker.run(0, spec.clone(), u64::MAX, None)).map_err(anyhow::Error::msg)?;
+        pollster::block_on(broker.run(0, spec.clone(), u64::MAX, None))
+            .map_err(anyhow::Error::msg)?;
         let mut gpu = Vec::new();
         let mut cpu = Vec::new();
         for _ in 0..runs {
             let t = Instant::now();
-            pollster::block_on(broker.run(0, spec.clone(), u64::MAX, None)).map_err(anyhow::Error::msg)?;
+            pollster::block_on(broker.run(0, spec.clone(), u64::MAX, None))
+                .map_err(anyhow::Error::msg)?;
             gpu.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
             std::hint::black_box(cpu_matmul(&a, &bm, n));
@@ -306,7 +332,12 @@ fn gpu_figures(b: &Bench, runs: usize, add: &mut dyn FnMut(Figure)) -> anyhow::R
             better: Better::Lower,
             target: None,
             ray: None,
-            note: format!("CPU {c:.2} ms, GPU/CPU {:.2}x on {} ({})", g / c, dev.name, dev.device_type),
+            note: format!(
+                "CPU {c:.2} ms, GPU/CPU {:.2}x on {} ({})",
+                g / c,
+                dev.name,
+                dev.device_type
+            ),
         });
     }
     let tiny = DispatchSpec {
@@ -319,7 +350,8 @@ fn gpu_figures(b: &Bench, runs: usize, add: &mut dyn FnMut(Figure)) -> anyhow::R
     let mut xs = Vec::new();
     for _ in 0..runs.max(20) {
         let t = Instant::now();
-        pollster::block_on(broker.run(0, tiny.clone(), u64::MAX, None)).map_err(anyhow::Error::msg)?;
+        pollster::block_on(broker.run(0, tiny.clone(), u64::MAX, None))
+            .map_err(anyhow::Error::msg)?;
         xs.push(t.elapsed().as_secs_f64() * 1e6);
     }
     add(Figure {
@@ -334,12 +366,24 @@ fn gpu_figures(b: &Bench, runs: usize, add: &mut dyn FnMut(Figure)) -> anyhow::R
     // task3's four GPU tasks on one GPU: the wall time beyond their work.
     let mut overhead = Vec::new();
     for _ in 0..runs {
-        let out = b.output("task3", &["--num-gpus", "1"], &["--tasks", "4", "--size", "64", "--repeat", "2"])?;
-        let round: Vec<&str> = out.lines().skip_while(|l| !l.starts_with("num_gpus = 1")).take_while(|l| !l.starts_with("total:")).collect();
+        let out = b.output(
+            "task3",
+            &["--num-gpus", "1"],
+            &["--tasks", "4", "--size", "64", "--repeat", "2"],
+        )?;
+        let round: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !l.starts_with("num_gpus = 1"))
+            .take_while(|l| !l.starts_with("total:"))
+            .collect();
         let work: f64 = round
             .iter()
             .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
-            .filter_map(|l| l.split_whitespace().nth(4).and_then(|v| v.parse::<f64>().ok()))
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .nth(4)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
             .sum();
         overhead.push(parse_after(&out, "total:")? - work);
     }
