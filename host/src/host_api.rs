@@ -92,9 +92,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         |store: StoreContextMut<'_, HostState>, (id, timeout_ms): (u64, Option<u64>)| {
             Box::new(async move {
                 let state = store.data();
-                let (inner, lendable) = (state.inner.clone(), state.lendable());
+                let (inner, caller) = (state.inner.clone(), state.caller());
                 let r: WitResult<Arc<Vec<u8>>> = inner
-                    .get(lendable, id, timeout_ms.map(Duration::from_millis))
+                    .get(caller, id, timeout_ms.map(Duration::from_millis))
                     .await
                     .map_err(Into::into);
                 Ok((r,))
@@ -108,10 +108,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          (ids, num_ready, timeout_ms): (Vec<u64>, u32, Option<u64>)| {
             Box::new(async move {
                 let state = store.data();
-                let (inner, lendable) = (state.inner.clone(), state.lendable());
+                let (inner, caller) = (state.inner.clone(), state.caller());
                 let r: WitResult<Vec<u64>> = inner
                     .wait(
-                        lendable,
+                        caller,
                         &ids,
                         num_ready as usize,
                         timeout_ms.map(Duration::from_millis),
@@ -128,8 +128,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         |store: StoreContextMut<'_, HostState>,
          (id,): (u64,)|
          -> wasmtime::Result<(WitResult<()>,)> {
-            let inner = store.data().inner.clone();
-            Ok((inner.cancel(id).map_err(Into::into),))
+            let (inner, job) = (store.data().inner.clone(), store.data().ctx.job);
+            Ok((inner.cancel(id, job).map_err(Into::into),))
         },
     )?;
 
@@ -139,7 +139,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          (id,): (u64,)|
          -> wasmtime::Result<(WitResult<()>,)> {
             let state = store.data_mut();
-            let r = state.inner.lock().objects.retain(id);
+            let r = state.inner.retain(id, state.ctx.job);
             if r.is_ok() {
                 state.own(id);
             }

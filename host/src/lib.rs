@@ -15,6 +15,7 @@
 //! * [`msgpack`]: finding object references in MessagePack without decoding;
 //! * [`engine`]: wasmtime configuration and the compile cache;
 //! * [`gpu`]: the wgpu broker that runs guests' compute shaders;
+//! * [`head`]: the long-running head's HTTP API, dashboard and client;
 //! * `host_api`: the `raylab:runtime/runtime` host functions;
 //! * [`bench`]: the `raylab-host bench` measurements;
 //! * [`error`]: error types.
@@ -25,6 +26,7 @@ pub mod bench;
 pub mod engine;
 pub mod error;
 pub mod gpu;
+pub mod head;
 mod host_api;
 pub mod msgpack;
 pub mod object_store;

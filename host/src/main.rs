@@ -28,6 +28,16 @@ enum Command {
     /// Run a driver module: its `wasi:cli/run` entry runs here, and every
     /// remote call it makes runs as a sandboxed task on this node.
     Run(Box<RunArgs>),
+    /// Start a long-running head: a node with an HTTP API for jobs, status,
+    /// metrics and a dashboard (foreground; stop it with `stop` or Ctrl-C).
+    Start(StartArgs),
+    /// Run a module as a job on a head, stream its output, exit with its
+    /// status.
+    Submit(SubmitArgs),
+    /// Check the connection to a head and print its status.
+    Status(StatusArgs),
+    /// Stop a head (its running jobs are stopped and reported).
+    Stop(StopArgs),
     /// List the GPU adapters this node would use (name, backend, type).
     Gpus(GpusArgs),
     /// Measure task throughput, latency, start-up, memory, object store
@@ -99,6 +109,111 @@ struct NodeArgs {
     /// host's value). Guests see no environment otherwise. Repeatable.
     #[arg(long, value_name = "NAME[=VALUE]")]
     env: Vec<String>,
+}
+
+/// Where the head is.
+#[derive(Args, Debug, Clone)]
+struct AddressArgs {
+    /// The head's address.
+    #[arg(long, env = "RAYLAB_ADDRESS", default_value = "http://127.0.0.1:8265")]
+    address: String,
+    /// Bearer token of a head that requires one.
+    #[arg(long, env = "RAYLAB_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Args)]
+struct StartArgs {
+    /// Port of the HTTP API and dashboard (0: any free port).
+    #[arg(long, default_value_t = 8265)]
+    port: u16,
+    /// Address to bind; anything but loopback requires --token.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Token every request must carry (`Authorization: Bearer ...`).
+    #[arg(long, env = "RAYLAB_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Largest module a job may upload.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64M")]
+    max_upload: usize,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(Args)]
+struct SubmitArgs {
+    /// The driver module to run as a job.
+    module: PathBuf,
+    #[command(flatten)]
+    address: AddressArgs,
+    /// Arguments passed to the driver (after `--`).
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    address: AddressArgs,
+    /// Print the status as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct StopArgs {
+    #[command(flatten)]
+    address: AddressArgs,
+}
+
+fn start(args: StartArgs) -> anyhow::Result<i32> {
+    let config = args.node.config()?;
+    let runtime = std::sync::Arc::new(Runtime::new(config)?);
+    // A head serves modules it has not seen yet: probe the GPUs now.
+    runtime.probe_gpus();
+    let cfg = raylab_host::head::HeadConfig {
+        addr: std::net::SocketAddr::new(args.host, args.port),
+        token: args.token,
+        max_upload: args.max_upload,
+    };
+    raylab_host::head::serve(runtime, cfg)?;
+    Ok(0)
+}
+
+fn submit(args: SubmitArgs) -> anyhow::Result<i32> {
+    let bytes = std::fs::read(&args.module)
+        .with_context(|| format!("cannot read {}", args.module.display()))?;
+    let name = args
+        .module
+        .file_stem()
+        .map_or_else(|| "job".into(), |s| s.to_string_lossy().into_owned());
+    let client = raylab_host::head::Client::new(&args.address.address, args.address.token);
+    client.submit_and_follow(&name, &bytes, &args.args)
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<i32> {
+    let client = raylab_host::head::Client::new(&args.address.address, args.address.token);
+    let v = client.status()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!(
+            "{}",
+            raylab_host::head::format_status(&v, &args.address.address)
+        );
+    }
+    Ok(0)
+}
+
+fn stop(args: StopArgs) -> anyhow::Result<i32> {
+    let client = raylab_host::head::Client::new(&args.address.address, args.address.token);
+    let v = client.shutdown()?;
+    let stopped = v["stopped_jobs"].as_array().map_or(0, |a| a.len());
+    println!(
+        "raylab head at {} stopping ({stopped} running jobs stopped)",
+        args.address.address
+    );
+    Ok(0)
 }
 
 #[derive(Args)]
@@ -298,6 +413,10 @@ fn main() -> ExitCode {
         Command::Run(args) => run(*args),
         Command::Bench(args) => raylab_host::bench::run(args).map(|()| 0),
         Command::Gpus(args) => gpus(args),
+        Command::Start(args) => start(args),
+        Command::Submit(args) => submit(args),
+        Command::Status(args) => status(args),
+        Command::Stop(args) => stop(args),
     };
     let code = match result {
         Ok(code) => code,

@@ -92,6 +92,8 @@ enum State {
 
 #[derive(Debug)]
 struct Entry {
+    /// The job that created it; other jobs cannot see it.
+    job: u64,
     refs: u32,
     state: State,
     contained: Vec<ObjectId>,
@@ -165,11 +167,22 @@ impl ObjectStore {
 
     /// A new pending object with one reference (held by the submitter).
     pub fn create_pending(&mut self) -> ObjectId {
+        self.create_pending_for(0)
+    }
+
+    /// The job that created `id`, if it exists.
+    pub fn owner(&self, id: ObjectId) -> Option<u64> {
+        self.entries.get(&id).map(|e| e.job)
+    }
+
+    /// A new pending object of `job`, with one reference.
+    pub fn create_pending_for(&mut self, job: u64) -> ObjectId {
         let id = self.next_id;
         self.next_id += 1;
         self.entries.insert(
             id,
             Entry {
+                job,
                 refs: 1,
                 state: State::Pending(Vec::new()),
                 contained: Vec::new(),
@@ -181,6 +194,16 @@ impl ObjectStore {
     /// Store ready bytes that contain references `contained` (which must
     /// exist; they are retained). One reference, held by the caller.
     pub fn put(&mut self, bytes: Vec<u8>, contained: Vec<ObjectId>) -> Result<ObjectId, TaskError> {
+        self.put_for(bytes, contained, 0)
+    }
+
+    /// [`ObjectStore::put`] on behalf of `job`.
+    pub fn put_for(
+        &mut self,
+        bytes: Vec<u8>,
+        contained: Vec<ObjectId>,
+        job: u64,
+    ) -> Result<ObjectId, TaskError> {
         self.check_room(bytes.len())?;
         self.retain_all(&contained)?;
         let id = self.next_id;
@@ -189,6 +212,7 @@ impl ObjectStore {
         self.entries.insert(
             id,
             Entry {
+                job,
                 refs: 1,
                 state: State::Ready(Arc::new(bytes)),
                 contained,

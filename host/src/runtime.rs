@@ -199,6 +199,7 @@ pub(crate) struct LoadedModule {
 /// What a task is, from submission to completion.
 pub(crate) struct TaskSpec {
     id: TaskId,
+    job: JobId,
     module: Arc<LoadedModule>,
     function: String,
     name: String,
@@ -234,6 +235,7 @@ pub(crate) struct Core {
 /// Who an instance is running for.
 pub(crate) struct TaskCtx {
     pub(crate) id: TaskId,
+    pub(crate) job: JobId,
     pub(crate) module: String,
     pub(crate) function: String,
     pub(crate) name: String,
@@ -300,6 +302,79 @@ impl wasmtime::ResourceLimiter for Limiter {
     }
 }
 
+/// Resource amounts by name.
+pub type ResourceList = Vec<(String, f64)>;
+
+/// Most bytes of output kept per job.
+pub const JOB_LOG_BYTES: usize = 16 << 20;
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum JobStatus {
+    /// Its driver is running.
+    Running,
+    /// The driver exited with status 0.
+    Succeeded,
+    /// The driver exited non-zero or crashed.
+    Failed,
+    /// Stopped on request.
+    Stopped,
+}
+
+/// What the head reports of a job.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobInfo {
+    /// Job id.
+    pub id: JobId,
+    /// Name (the module's file stem).
+    pub name: String,
+    /// Status.
+    pub status: JobStatus,
+    /// The driver's exit status, once it exited.
+    pub exit_code: Option<i32>,
+    /// Why it failed, when the driver crashed.
+    pub error: Option<String>,
+    /// Submission time, ms since the Unix epoch.
+    pub submitted_at: f64,
+    /// End time, ms since the Unix epoch.
+    pub ended_at: Option<f64>,
+}
+
+struct Job {
+    info: JobInfo,
+    output: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
+    stop: Arc<AtomicBool>,
+}
+
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// A guest calling the runtime, as far as blocking calls need to know.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub(crate) lendable: Option<Resources>,
+    pub(crate) job: JobId,
+}
+
+/// Identifies a job: a driver run and the tasks it submits. Job 0 is the
+/// driver of `raylab-host run`; the head numbers submitted jobs from 1.
+pub type JobId = u64;
+
+/// Objects of other jobs are invisible: they look as if they never existed.
+fn check_visible(core: &Core, ids: &[ObjectId], job: JobId) -> Result<(), TaskError> {
+    match ids
+        .iter()
+        .find(|id| core.objects.owner(**id).is_some_and(|j| j != job))
+    {
+        Some(&id) => Err(TaskError::unknown_object(id, false)),
+        None => Ok(()),
+    }
+}
+
 /// The data of one wasmtime store: one guest instance.
 pub(crate) struct HostState {
     wasi: WasiCtx,
@@ -323,10 +398,15 @@ impl WasiView for HostState {
 }
 
 impl HostState {
-    /// What this instance gives back while blocked in `get`/`wait`: its
-    /// CPU, if it is a task holding one (the driver holds none).
-    pub(crate) fn lendable(&self) -> Option<Resources> {
-        (!self.ctx.is_driver && self.ctx.demand.cpu() > 0.0).then(|| self.ctx.demand.cpu_only())
+    /// Who is calling: its job, and what it gives back while blocked in
+    /// `get`/`wait` (its CPU, if it is a task holding one; the driver holds
+    /// none).
+    pub(crate) fn caller(&self) -> Caller {
+        Caller {
+            lendable: (!self.ctx.is_driver && self.ctx.demand.cpu() > 0.0)
+                .then(|| self.ctx.demand.cpu_only()),
+            job: self.ctx.job,
+        }
     }
 
     pub(crate) fn own(&mut self, id: ObjectId) {
@@ -356,7 +436,7 @@ impl Drop for HostState {
 }
 
 /// The task producing an object, for `cancel`: (task, name, cancel flag).
-type Producer = (TaskId, String, Arc<AtomicBool>);
+type Producer = (TaskId, String, Arc<AtomicBool>, JobId);
 
 /// Shared state of a node.
 pub(crate) struct Inner {
@@ -372,6 +452,8 @@ pub(crate) struct Inner {
     failed: AtomicU64,
     /// Result object -> (task, cancel flag) of tasks not finished.
     producers: Mutex<HashMap<ObjectId, Producer>>,
+    jobs: Mutex<HashMap<JobId, Job>>,
+    next_job: AtomicU64,
     stopped: AtomicBool,
     gpu: RwLock<Arc<crate::gpu::GpuBroker>>,
 }
@@ -443,6 +525,8 @@ impl Runtime {
             finished: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             producers: Mutex::new(HashMap::new()),
+            jobs: Mutex::new(HashMap::new()),
+            next_job: AtomicU64::new(1),
             stopped: AtomicBool::new(false),
             gpu: RwLock::new(Arc::new(crate::gpu::GpuBroker::none())),
         });
@@ -512,6 +596,15 @@ impl Runtime {
             .expect("lock")
             .values()
             .any(|m| m.uses_gpu);
+        self.set_up_gpus(needed)
+    }
+
+    /// Probe the GPU adapters now, whatever the modules (the head).
+    pub fn probe_gpus(&self) -> Vec<crate::gpu::GpuInfo> {
+        self.set_up_gpus(true)
+    }
+
+    fn set_up_gpus(&self, needed: bool) -> Vec<crate::gpu::GpuInfo> {
         let broker = if needed {
             crate::gpu::GpuBroker::probe(self.inner.config.gpu_backend)
         } else {
@@ -538,17 +631,176 @@ impl Runtime {
     /// sees them after its own name). Returns the driver's exit code. Blocks
     /// the calling thread, which runs the driver.
     pub fn run_driver(&self, name: &str, args: &[String]) -> Result<i32, RunError> {
+        self.run_driver_in(name, args, 0, Arc::new(AtomicBool::new(false)))
+    }
+
+    fn run_driver_in(
+        &self,
+        name: &str,
+        args: &[String],
+        job: JobId,
+        stop: Arc<AtomicBool>,
+    ) -> Result<i32, RunError> {
         let inner = self.inner.clone();
         let (name, args) = (name.to_string(), args.to_vec());
         let driver = self
             .inner
             .handle
-            .spawn(async move { inner.run_driver(&name, &args).await });
+            .spawn(async move { inner.run_driver(&name, &args, job, stop).await });
         self.workers.block_on(driver).unwrap_or_else(|e| {
             Err(RunError::Internal(format!(
                 "the driver's thread failed: {e}"
             )))
         })
+    }
+
+    /// Submit a job: load `bytes` as a module and run its driver on a
+    /// thread of its own; its output goes to the job's log (at most
+    /// `JOB_LOG_BYTES`). Returns at once.
+    pub fn submit_job(
+        self: &Arc<Self>,
+        name: &str,
+        bytes: &[u8],
+        args: Vec<String>,
+    ) -> Result<JobId, LoadError> {
+        let id = self.inner.next_job.fetch_add(1, Ordering::Relaxed);
+        let module = format!("{name}-{id}");
+        self.load_bytes(&module, bytes)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let info = JobInfo {
+            id,
+            name: name.to_string(),
+            status: JobStatus::Running,
+            exit_code: None,
+            error: None,
+            submitted_at: unix_ms(),
+            ended_at: None,
+        };
+        let output = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(JOB_LOG_BYTES);
+        self.inner.jobs.lock().expect("lock").insert(
+            id,
+            Job {
+                info,
+                output,
+                stop: stop.clone(),
+            },
+        );
+        let rt = self.clone();
+        std::thread::Builder::new()
+            .name(format!("raylab-job-{id}"))
+            .spawn(move || {
+                let result = rt.run_driver_in(&module, &args, id, stop.clone());
+                let mut jobs = rt.inner.jobs.lock().expect("lock");
+                if let Some(job) = jobs.get_mut(&id) {
+                    job.info.ended_at = Some(unix_ms());
+                    match result {
+                        _ if stop.load(Ordering::Relaxed) => job.info.status = JobStatus::Stopped,
+                        Ok(0) => {
+                            job.info.status = JobStatus::Succeeded;
+                            job.info.exit_code = Some(0);
+                        }
+                        Ok(code) => {
+                            job.info.status = JobStatus::Failed;
+                            job.info.exit_code = Some(code);
+                        }
+                        Err(e) => {
+                            job.info.status = JobStatus::Failed;
+                            job.info.error = Some(e.to_string());
+                        }
+                    }
+                }
+            })
+            .map_err(|e| LoadError::Link {
+                name: name.to_string(),
+                message: format!("cannot start the job: {e}"),
+            })?;
+        Ok(id)
+    }
+
+    /// Total and available resources of the node, by name.
+    pub fn resources(&self) -> (ResourceList, ResourceList) {
+        let core = self.inner.lock();
+        let total = core.sched.total().entries();
+        let available = core.sched.available();
+        let avail = total
+            .iter()
+            .map(|(k, _)| {
+                (
+                    k.clone(),
+                    available
+                        .entries()
+                        .into_iter()
+                        .find(|(n, _)| n == k)
+                        .map_or(0.0, |(_, v)| v),
+                )
+            })
+            .collect();
+        (total, avail)
+    }
+
+    /// Every job, oldest first.
+    pub fn jobs(&self) -> Vec<JobInfo> {
+        let mut v: Vec<JobInfo> = self
+            .inner
+            .jobs
+            .lock()
+            .expect("lock")
+            .values()
+            .map(|j| j.info.clone())
+            .collect();
+        v.sort_by_key(|j| j.id);
+        v
+    }
+
+    /// One job.
+    pub fn job(&self, id: JobId) -> Option<JobInfo> {
+        self.inner
+            .jobs
+            .lock()
+            .expect("lock")
+            .get(&id)
+            .map(|j| j.info.clone())
+    }
+
+    /// A job's log from byte `offset` on.
+    pub fn job_log(&self, id: JobId, offset: usize) -> Option<Vec<u8>> {
+        let jobs = self.inner.jobs.lock().expect("lock");
+        let all = jobs.get(&id)?.output.contents();
+        Some(
+            all.get(offset.min(all.len())..)
+                .unwrap_or_default()
+                .to_vec(),
+        )
+    }
+
+    /// Stop a job: its driver and every task of it stop at their next
+    /// preemption tick; tasks not started never run. Other jobs' results
+    /// are untouched. False if there is no such job.
+    pub fn stop_job(&self, id: JobId) -> bool {
+        let Some(stop) = self
+            .inner
+            .jobs
+            .lock()
+            .expect("lock")
+            .get(&id)
+            .map(|j| j.stop.clone())
+        else {
+            return false;
+        };
+        stop.store(true, Ordering::Relaxed);
+        let results: Vec<ObjectId> = self
+            .inner
+            .producers
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(_, p)| p.3 == id)
+            .map(|(r, _)| *r)
+            .collect();
+        for r in results {
+            let _ = self.inner.cancel(r, id);
+        }
+        true
     }
 
     /// Usage and task counts.
@@ -715,6 +967,7 @@ impl Inner {
     fn loader_ctx(&self, module: &str) -> TaskCtx {
         TaskCtx {
             id: 0,
+            job: 0,
             module: module.to_string(),
             function: "functions".into(),
             name: "load".into(),
@@ -733,7 +986,16 @@ impl Inner {
 
     fn new_store(self: &Arc<Self>, ctx: TaskCtx, args: &[String]) -> Store<HostState> {
         let mut b = WasiCtxBuilder::new();
-        b.inherit_stdout().inherit_stderr();
+        // A job submitted to the head writes to its own log; `run` (job 0)
+        // writes to the terminal.
+        match self.jobs.lock().expect("lock").get(&ctx.job) {
+            Some(job) => {
+                b.stdout(job.output.clone()).stderr(job.output.clone());
+            }
+            None => {
+                b.inherit_stdout().inherit_stderr();
+            }
+        }
         if ctx.is_driver {
             b.arg(&ctx.module);
             b.args(args);
@@ -790,7 +1052,13 @@ impl Inner {
         self.modules.read().expect("lock").get(name).cloned()
     }
 
-    async fn run_driver(self: Arc<Self>, name: &str, args: &[String]) -> Result<i32, RunError> {
+    async fn run_driver(
+        self: Arc<Self>,
+        name: &str,
+        args: &[String],
+        job: JobId,
+        stop: Arc<AtomicBool>,
+    ) -> Result<i32, RunError> {
         let module = self
             .module(name)
             .ok_or_else(|| RunError::NoModule(name.to_string()))?;
@@ -799,6 +1067,7 @@ impl Inner {
         })?;
         let ctx = TaskCtx {
             id: 0,
+            job,
             module: name.to_string(),
             function: "main".into(),
             name: name.to_string(),
@@ -810,7 +1079,7 @@ impl Inner {
             // engine's, and no time limit (Ctrl-C stops it).
             memory_cap: None,
             deadline: None,
-            cancelled: Arc::new(AtomicBool::new(false)),
+            cancelled: stop,
         };
         let mut store = self.new_store(ctx, args);
         let crashed = |message: String| RunError::Crashed {
@@ -963,12 +1232,13 @@ impl Inner {
                     ),
                 ));
             }
+            check_visible(&core, &arg_refs, caller.ctx.job)?;
             core.objects.retain_all(&arg_refs)?;
-            result = core.objects.create_pending();
-            self.producers
-                .lock()
-                .expect("lock")
-                .insert(result, (id, name.clone(), cancelled.clone()));
+            result = core.objects.create_pending_for(caller.ctx.job);
+            self.producers.lock().expect("lock").insert(
+                result,
+                (id, name.clone(), cancelled.clone(), caller.ctx.job),
+            );
             let mut unresolved = 0;
             let mut failed = None;
             for (_, dep) in &layout.top_refs {
@@ -983,6 +1253,7 @@ impl Inner {
             }
             let spec = TaskSpec {
                 id,
+                job: caller.ctx.job,
                 module,
                 function: fname,
                 name,
@@ -1022,10 +1293,12 @@ impl Inner {
     }
 
     /// `cancel` of the task producing object `id`.
-    pub(crate) fn cancel(self: &Arc<Self>, id: ObjectId) -> Result<(), TaskError> {
+    pub(crate) fn cancel(self: &Arc<Self>, id: ObjectId, job: JobId) -> Result<(), TaskError> {
         let starts = {
             let mut core = self.lock();
-            let Some((task, name, flag)) = self.producers.lock().expect("lock").get(&id).cloned()
+            check_visible(&core, &[id], job)?;
+            let Some((task, name, flag, _)) =
+                self.producers.lock().expect("lock").get(&id).cloned()
             else {
                 // Finished (nothing to do) or never a task result.
                 return core.objects.lookup(id).map(|_| ());
@@ -1055,6 +1328,13 @@ impl Inner {
         Ok(())
     }
 
+    /// `retain` on behalf of a guest of `job`.
+    pub(crate) fn retain(&self, id: ObjectId, job: JobId) -> Result<(), TaskError> {
+        let mut core = self.lock();
+        check_visible(&core, &[id], job)?;
+        core.objects.retain(id)
+    }
+
     /// `put` on behalf of `caller`.
     pub(crate) fn put(
         &self,
@@ -1063,7 +1343,11 @@ impl Inner {
     ) -> Result<ObjectId, TaskError> {
         let refs = msgpack::find_refs(&bytes)
             .map_err(|e| TaskError::new(ErrorKind::InvalidArgument, format!("put: {e}")))?;
-        let id = self.lock().objects.put(bytes, refs)?;
+        let id = {
+            let mut core = self.lock();
+            check_visible(&core, &refs, caller.ctx.job)?;
+            core.objects.put_for(bytes, refs, caller.ctx.job)?
+        };
         caller.own(id);
         Ok(id)
     }
@@ -1096,11 +1380,11 @@ impl Inner {
     /// `get` on behalf of `caller`: the bytes of one object.
     pub(crate) async fn get(
         self: &Arc<Self>,
-        lendable: Option<Resources>,
+        caller: Caller,
         id: ObjectId,
         timeout: Option<Duration>,
     ) -> Result<Arc<Vec<u8>>, TaskError> {
-        let ready = self.wait(lendable, &[id], 1, timeout).await?;
+        let ready = self.wait(caller, &[id], 1, timeout).await?;
         if ready.is_empty() {
             return Err(TaskError::new(
                 ErrorKind::Timeout,
@@ -1125,7 +1409,7 @@ impl Inner {
     /// order. While blocked, the caller's CPU is lent to the scheduler.
     pub(crate) async fn wait(
         self: &Arc<Self>,
-        lendable: Option<Resources>,
+        caller: Caller,
         ids: &[ObjectId],
         num_ready: usize,
         timeout: Option<Duration>,
@@ -1139,9 +1423,11 @@ impl Inner {
                 ),
             ));
         }
+        let Caller { lendable, job } = caller;
         let ready_now = |core: &Core| -> Result<Vec<ObjectId>, TaskError> {
             let mut ready = Vec::new();
             for &id in ids {
+                check_visible(core, &[id], job)?;
                 if !matches!(core.objects.lookup(id)?, Lookup::Pending) {
                     ready.push(id);
                 }
@@ -1190,6 +1476,7 @@ impl Inner {
         loop {
             let ctx = TaskCtx {
                 id: spec.id,
+                job: spec.job,
                 module: spec.module.name.clone(),
                 function: spec.function.clone(),
                 name: spec.name.clone(),

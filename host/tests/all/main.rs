@@ -3,6 +3,7 @@
 
 mod cli;
 mod gpu;
+mod head;
 mod lab;
 mod runtime;
 mod sandbox;

@@ -1,0 +1,235 @@
+//! The head: jobs over HTTP, status, metrics, isolation between jobs.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use raylab_host::head::Client;
+use raylab_host::{Runtime, RuntimeConfig};
+
+use crate::{guests, raylab, show};
+
+/// A head on a free port, stopped when dropped.
+struct Head {
+    child: Child,
+    address: String,
+}
+
+impl Head {
+    fn start() -> Head {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
+            .args(["start", "--port", "0", "--num-cpus", "2"])
+            .env(
+                "RAYLAB_CACHE_DIR",
+                std::env::temp_dir().join("raylab-test-cache"),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .trim()
+            .strip_prefix("raylab head listening on ")
+            .expect("address line")
+            .to_string();
+        Head { child, address }
+    }
+}
+
+impl Drop for Head {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn status_without_a_head_fails_clearly() {
+    let out = raylab(&["status", "--address", "http://127.0.0.1:9"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no raylab head at http://127.0.0.1:9"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn jobs_run_on_the_head_and_status_reports_them() {
+    let head = Head::start();
+    let a = head.address.as_str();
+    let out = raylab(&[
+        "submit",
+        "--address",
+        a,
+        guests::TASK1,
+        "--",
+        "--n",
+        "4",
+        "--work-ms",
+        "20",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("results equal: yes"),
+        "{}",
+        show(&out)
+    );
+    let out = raylab(&["submit", "--address", a, guests::DRIVER_PANIC]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("crashed"),
+        "{}",
+        show(&out)
+    );
+
+    let out = raylab(&["status", "--address", a, "--json"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["resources"]["total"]["CPU"], 2.0, "{s}");
+    let statuses: Vec<&str> = s["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["SUCCEEDED", "FAILED"], "{s}");
+    assert_eq!(s["tasks_finished"], 8, "{s}");
+    let human = raylab(&["status", "--address", a]);
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains("jobs: 2 (0 running)"),
+        "{}",
+        show(&human)
+    );
+
+    // Prometheus metrics.
+    let metrics = ureq::get(&format!("{a}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    for m in [
+        "raylab_tasks{state=\"running\"} 0",
+        "raylab_tasks_total{outcome=\"finished\"} 8",
+        "raylab_jobs{status=\"FAILED\"} 1",
+        "raylab_resources_total{resource=\"CPU\"} 2",
+    ] {
+        assert!(metrics.contains(m), "{m} in:\n{metrics}");
+    }
+    // The dashboard page.
+    let page = ureq::get(&format!("{a}/"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        page.contains("raylab dashboard") && page.contains("/api/status"),
+        "{page}"
+    );
+
+    // A non-component upload is a 400 with the reason.
+    let f = tempfile::Builder::new().suffix(".wasm").tempfile().unwrap();
+    std::fs::write(f.path(), b"not wasm").unwrap();
+    let out = raylab(&["submit", "--address", a, f.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("400") && stderr.contains("not a WebAssembly file"),
+        "{}",
+        show(&out)
+    );
+
+    let out = raylab(&["stop", "--address", a]);
+    assert!(out.status.success(), "{}", show(&out));
+}
+
+#[test]
+fn status_requests_do_not_disturb_a_running_job() {
+    let head = Head::start();
+    let a = head.address.clone();
+    let job = std::thread::spawn({
+        let a = a.clone();
+        move || {
+            raylab(&[
+                "submit",
+                "--address",
+                &a,
+                guests::TASK1,
+                "--",
+                "--n",
+                "6",
+                "--work-ms",
+                "100",
+            ])
+        }
+    });
+    let pollers: Vec<_> = (0..100)
+        .map(|_| {
+            let c = Client::new(&a, None);
+            std::thread::spawn(move || c.status().map(|s| s["version"].is_string()))
+        })
+        .collect();
+    for p in pollers {
+        assert!(p.join().unwrap().unwrap());
+    }
+    let out = job.join().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("results equal: yes"));
+}
+
+fn wait_for(cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn jobs_cannot_see_each_others_objects_and_stop_spares_other_jobs() {
+    let config = RuntimeConfig {
+        cache_dir: Some(std::env::temp_dir().join("raylab-test-cache")),
+        num_cpus: 2.0,
+        ..Default::default()
+    };
+    let rt = Arc::new(Runtime::new(config).unwrap());
+    let bytes = std::fs::read(guests::PEEK).unwrap();
+    let log = |id| String::from_utf8(rt.job_log(id, 0).unwrap()).unwrap();
+
+    let holder = rt.submit_job("peek", &bytes, vec!["hold".into()]).unwrap();
+    wait_for(|| log(holder).contains("id="));
+    let object: String = log(holder)
+        .lines()
+        .find_map(|l| l.strip_prefix("id="))
+        .unwrap()
+        .to_string();
+    let peeker = rt
+        .submit_job("peek", &bytes, vec!["peek".into(), object])
+        .unwrap();
+    wait_for(|| rt.job(peeker).unwrap().status != raylab_host::runtime::JobStatus::Running);
+    assert_eq!(log(peeker), "peek: UnknownObject: refused\n");
+
+    // Stopping one job leaves the others' results alone.
+    let forever = rt
+        .submit_job("peek", &bytes, vec!["forever".into()])
+        .unwrap();
+    wait_for(|| rt.job(holder).unwrap().status != raylab_host::runtime::JobStatus::Running);
+    assert!(rt.stop_job(forever));
+    wait_for(|| rt.job(forever).unwrap().status == raylab_host::runtime::JobStatus::Stopped);
+    assert_eq!(
+        rt.job(holder).unwrap().status,
+        raylab_host::runtime::JobStatus::Succeeded
+    );
+    assert!(log(holder).contains("still mine: 42"), "{}", log(holder));
+    assert_eq!(
+        rt.job(peeker).unwrap().status,
+        raylab_host::runtime::JobStatus::Succeeded
+    );
+}
