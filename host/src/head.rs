@@ -12,6 +12,7 @@
 //! | `POST /api/jobs/{id}/stop` | stop a job |
 //! | `GET /api/status` | version, resources, jobs, tasks by state, object store |
 //! | `GET /metrics` | Prometheus text format |
+//! | `GET /api/timeline?job=N` | Chrome trace events (Perfetto, chrome://tracing) |
 //! | `POST /api/shutdown` | stop running jobs and exit |
 //! | `GET /` | the dashboard page (refreshes itself) |
 //!
@@ -117,6 +118,7 @@ pub fn serve(runtime: Arc<Runtime>, cfg: HeadConfig) -> anyhow::Result<()> {
             .route("/api/jobs/{id}/stop", post(stop_job))
             .route("/api/shutdown", post(shutdown))
             .route("/metrics", get(metrics))
+            .route("/api/timeline", get(timeline))
             .layer(DefaultBodyLimit::max(cfg.max_upload))
             .with_state(app.clone());
         let app2 = app.clone();
@@ -204,6 +206,20 @@ async fn submit_job(
         json(serde_json::json!({ "job_id": id })),
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+struct TimelineQuery {
+    job: Option<u64>,
+}
+
+async fn timeline(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<TimelineQuery>,
+) -> Reply {
+    authorize(&app, &headers)?;
+    Ok(json(app.runtime.timeline(q.job)))
 }
 
 async fn list_jobs(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {

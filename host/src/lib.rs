@@ -18,6 +18,7 @@
 //! * [`head`]: the long-running head's HTTP API, dashboard and client;
 //! * `host_api`: the `raylab:runtime/runtime` host functions;
 //! * [`bench`]: the `raylab-host bench` measurements;
+//! * [`timeline`]: task slices as Chrome trace events;
 //! * [`error`]: error types.
 
 #![deny(unsafe_code)]
@@ -33,6 +34,7 @@ pub mod object_store;
 pub mod resources;
 pub mod runtime;
 pub mod scheduler;
+pub mod timeline;
 
 pub use error::{ErrorKind, LoadError, TaskError};
 pub use runtime::{Isolation, RunError, Runtime, RuntimeConfig, RuntimeStats};

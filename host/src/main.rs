@@ -256,6 +256,10 @@ struct RunArgs {
     /// Print runtime statistics (tasks, objects) to stderr at the end.
     #[arg(long)]
     stats: bool,
+    /// Write the task timeline (Chrome trace events, for Perfetto or
+    /// chrome://tracing) to FILE when the driver exits.
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
     /// With --stats: print them as one JSON object.
     #[arg(long, requires = "stats")]
     json: bool,
@@ -380,6 +384,11 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     runtime.prepare_gpus();
     let code = runtime.run_driver(&name, &args.args)?;
+    if let Some(path) = &args.timeline {
+        let trace = serde_json::to_vec(&runtime.timeline(None))?;
+        std::fs::write(path, trace)
+            .with_context(|| format!("cannot write the timeline to {}", path.display()))?;
+    }
     if args.stats {
         let stats = runtime.stats();
         if args.json {

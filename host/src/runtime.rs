@@ -452,6 +452,7 @@ pub(crate) struct Inner {
     failed: AtomicU64,
     /// Result object -> (task, cancel flag) of tasks not finished.
     producers: Mutex<HashMap<ObjectId, Producer>>,
+    timeline: crate::timeline::Timeline,
     jobs: Mutex<HashMap<JobId, Job>>,
     next_job: AtomicU64,
     stopped: AtomicBool,
@@ -525,6 +526,7 @@ impl Runtime {
             finished: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             producers: Mutex::new(HashMap::new()),
+            timeline: crate::timeline::Timeline::default(),
             jobs: Mutex::new(HashMap::new()),
             next_job: AtomicU64::new(1),
             stopped: AtomicBool::new(false),
@@ -736,6 +738,11 @@ impl Runtime {
             })
             .collect();
         (total, avail)
+    }
+
+    /// The task timeline as Chrome trace events (of one job, or all).
+    pub fn timeline(&self, job: Option<JobId>) -> serde_json::Value {
+        self.inner.timeline.chrome_trace(job)
     }
 
     /// Every job, oldest first.
@@ -1468,9 +1475,18 @@ impl Inner {
             ..
         } = start;
         tracing::debug!(task = %spec.name, id = spec.id, "started");
+        let (lane, started_us) = (self.timeline.lane(), self.timeline.now_us());
+        let (name, job, id) = (spec.name.clone(), spec.job, spec.id);
+        let record = |state: &'static str| {
+            self.timeline
+                .record(&name, job, id, lane, started_us, state)
+        };
         let args = match self.resolve_args(&mut spec) {
             Ok(a) => a,
-            Err(e) => return self.finish(&spec, &demand, &gpus, Err(e), HashMap::new()),
+            Err(e) => {
+                record("failed");
+                return self.finish(&spec, &demand, &gpus, Err(e), HashMap::new());
+            }
         };
         let mut attempt = 1;
         loop {
@@ -1514,6 +1530,11 @@ impl Inner {
                 .as_mut()
                 .map(|s| std::mem::take(&mut s.data_mut().owned))
                 .unwrap_or_default();
+            record(if outcome.is_ok() {
+                "finished"
+            } else {
+                "failed"
+            });
             self.finish(&spec, &demand, &gpus, outcome, owned);
             if let (Some(store), Some(instance)) = (store, reusable) {
                 let mut warm = spec.module.warm.lock().expect("lock");

@@ -122,6 +122,23 @@ fn jobs_run_on_the_head_and_status_reports_them() {
     ] {
         assert!(metrics.contains(m), "{m} in:\n{metrics}");
     }
+    // The timeline of the first job.
+    let trace: serde_json::Value = serde_json::from_str(
+        &ureq::get(&format!("{a}/api/timeline?job=1"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let slices = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .count();
+    assert_eq!(slices, 8, "{trace}");
     // The dashboard page.
     let page = ureq::get(&format!("{a}/"))
         .call()

@@ -144,3 +144,51 @@ fn compile_cache_is_used_and_survives_corruption() {
     assert_eq!(run_ok(&args), "sum=5\n");
     assert_eq!(run_ok(&["run", guests::SMOKE, "--no-cache"]), "sum=5\n");
 }
+
+#[test]
+fn timeline_is_a_chrome_trace_with_a_slice_per_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trace.json");
+    let p = path.to_str().unwrap();
+    run_ok(&[
+        "run",
+        guests::TASK1,
+        "--num-cpus",
+        "2",
+        "--timeline",
+        p,
+        "--",
+        "--n",
+        "4",
+        "--work-ms",
+        "50",
+    ]);
+    let trace: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let slices: Vec<&serde_json::Value> = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .collect();
+    assert_eq!(slices.len(), 8, "4 square + 4 slow_square tasks: {trace}");
+    let slow: Vec<_> = slices
+        .iter()
+        .filter(|e| e["name"] == "slow_square")
+        .collect();
+    assert_eq!(slow.len(), 4);
+    assert!(
+        slow.iter()
+            .all(|e| e["dur"].as_u64().unwrap() >= 50_000 && e["args"]["state"] == "finished")
+    );
+    let lanes: std::collections::BTreeSet<u64> =
+        slow.iter().map(|e| e["tid"].as_u64().unwrap()).collect();
+    assert!(lanes.len() >= 2, "two CPUs, two lanes at least: {lanes:?}");
+    assert!(
+        trace["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["ph"] == "M"),
+        "lanes are named"
+    );
+}
