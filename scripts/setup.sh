@@ -2,17 +2,26 @@
 # Install what building and testing raylab needs on a fresh Debian machine
 # with rustup: the wasm32-wasip2 target for the guests, and Mesa's lavapipe
 # (software Vulkan) so that GPU tasks have a real wgpu device without a GPU.
+# With --with-browser, also Debian's Chromium, which the dashboard test drives.
 set -euo pipefail
+
+packages=()
 
 rustup target add wasm32-wasip2
 
 if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
+    packages+=(mesa-vulkan-drivers)
+fi
+if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null 2>&1; then
+    packages+=(chromium)
+fi
+if [ ${#packages[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1; then
         SUDO=""
         if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
         $SUDO apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mesa-vulkan-drivers >/dev/null
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}" >/dev/null
     else
-        echo "warning: cannot install mesa-vulkan-drivers (no apt-get); GPU tests need a Vulkan driver" >&2
+        echo "warning: cannot install ${packages[*]} (no apt-get)" >&2
     fi
 fi

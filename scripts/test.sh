@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Guests are WebAssembly components built for wasm32-wasip2 by host/build.rs;
-# GPU tests run on lavapipe (software Vulkan) where there is no GPU.
-./scripts/setup.sh
+# GPU tests run on lavapipe (software Vulkan) where there is no GPU; the
+# dashboard test drives headless Chromium.
+./scripts/setup.sh --with-browser
 # Mesa wants a private runtime directory (mktemp -d makes it 0700).
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 

@@ -569,7 +569,9 @@ const DASHBOARD: &str = r#"<!doctype html>
 <style>
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 h1{font-size:1.4em} table{border-collapse:collapse;margin:1em 0} td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}
-.RUNNING{color:#b60}.SUCCEEDED{color:#080}.FAILED{color:#c00}.STOPPED{color:#666}
+.RUNNING{color:#b60}.SUCCEEDED{color:#080}.FAILED{color:#c00}.STOPPED{color:#666}.finished{color:#080}.failed{color:#c00}
+.lane{position:relative;height:18px;border-bottom:1px solid #eee;width:800px}.slice{position:absolute;height:14px;top:2px;background:#58a;opacity:.8}
+.slice.failed{background:#c44}.lanelabel{font-size:11px;color:#666}
 </style></head><body>
 <h1>raylab dashboard</h1>
 <p id="version"></p>
@@ -577,6 +579,8 @@ h1{font-size:1.4em} table{border-collapse:collapse;margin:1em 0} td,th{border:1p
 <h2>Tasks</h2><table id="tasks"></table>
 <h2>Object store</h2><p id="objects"></p>
 <h2>Jobs</h2><table id="jobs"><tr><th>id</th><th>name</th><th>status</th><th>exit</th></tr></table>
+<h2>Recent tasks</h2><table id="recent"><tr><th>task</th><th>name</th><th>job</th><th>worker</th><th>state</th><th>ms</th></tr></table>
+<h2>Timeline (last 10 s, one lane per worker)</h2><div id="timeline"></div>
 <script>
 const token = new URLSearchParams(location.search).get('token');
 const opts = token ? {headers: {Authorization: 'Bearer ' + token}} : {};
@@ -595,6 +599,22 @@ async function refresh() {
     document.getElementById('objects').textContent = s.object_store.objects + ' objects, ' + s.object_store.bytes + ' of ' + s.object_store.capacity + ' bytes';
     const j = reset('jobs', '<tr><th>id</th><th>name</th><th>status</th><th>exit</th></tr>');
     for (const job of s.jobs) { const tr = row([job.id, job.name, job.status, job.exit_code ?? '']); tr.children[2].className = job.status; j.appendChild(tr); }
+    const tl = await (await fetch('/api/timeline', opts)).json();
+    const slices = tl.traceEvents.filter(e => e.ph === 'X');
+    const rt = reset('recent', '<tr><th>task</th><th>name</th><th>job</th><th>worker</th><th>state</th><th>ms</th></tr>');
+    for (const e of slices.slice(-20).reverse()) { const tr = row([e.args.task_id, e.name, e.args.job, e.tid, e.args.state, (e.dur / 1000).toFixed(1)]); tr.children[4].className = e.args.state; rt.appendChild(tr); }
+    const end = Math.max(0, ...slices.map(e => e.ts + e.dur)), start = end - 10e6;
+    const box = document.getElementById('timeline'); box.innerHTML = '';
+    const lanes = [...new Set(slices.map(e => e.tid))].sort((a, b) => a - b);
+    for (const lane of lanes) {
+      const label = document.createElement('div'); label.className = 'lanelabel'; label.textContent = 'worker ' + lane; box.appendChild(label);
+      const div = document.createElement('div'); div.className = 'lane';
+      for (const e of slices.filter(x => x.tid === lane && x.ts + x.dur > start)) {
+        const b = document.createElement('div'); b.className = 'slice ' + e.args.state; b.title = e.name + ' (task ' + e.args.task_id + ')';
+        b.style.left = (Math.max(0, e.ts - start) / 10e6 * 800) + 'px'; b.style.width = Math.max(1, e.dur / 10e6 * 800) + 'px'; div.appendChild(b);
+      }
+      box.appendChild(div);
+    }
   } catch (e) { document.getElementById('version').textContent = 'head unreachable: ' + e; }
 }
 refresh(); setInterval(refresh, 1000);

@@ -256,6 +256,9 @@ struct RunArgs {
     /// Print runtime statistics (tasks, objects) to stderr at the end.
     #[arg(long)]
     stats: bool,
+    /// No progress display (tasks finished / submitted) on stderr.
+    #[arg(long, short)]
+    quiet: bool,
     /// Write the task timeline (Chrome trace events, for Perfetto or
     /// chrome://tracing) to FILE when the driver exits.
     #[arg(long, value_name = "FILE")]
@@ -383,7 +386,15 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
     runtime.prepare_gpus();
-    let code = runtime.run_driver(&name, &args.args)?;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let code = std::thread::scope(|s| {
+        if !args.quiet {
+            s.spawn(|| show_progress(&runtime, &done));
+        }
+        let code = runtime.run_driver(&name, &args.args);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        code
+    })?;
     if let Some(path) = &args.timeline {
         let trace = serde_json::to_vec(&runtime.timeline(None))?;
         std::fs::write(path, trace)
@@ -405,6 +416,55 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(code)
+}
+
+/// Tasks finished / submitted while the driver runs: a bar on a terminal,
+/// a plain line a second otherwise (nothing for runs with no tasks).
+fn show_progress(runtime: &Runtime, done: &std::sync::atomic::AtomicBool) {
+    use std::io::IsTerminal;
+    use std::sync::atomic::Ordering;
+    let tick = Duration::from_millis(100);
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::hidden();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos}/{len} tasks done {wide_bar} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let mut shown = false;
+        while !done.load(Ordering::Relaxed) {
+            let s = runtime.stats();
+            if s.submitted > 0 && !shown {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                shown = true;
+            }
+            bar.set_length(s.submitted);
+            bar.set_position(s.finished + s.failed);
+            bar.set_message(format!("{} running, {} failed", s.tasks.running, s.failed));
+            std::thread::sleep(tick);
+        }
+        bar.finish_and_clear();
+    } else {
+        let mut last = (0, 0);
+        let mut waited = Duration::ZERO;
+        while !done.load(Ordering::Relaxed) {
+            std::thread::sleep(tick);
+            waited += tick;
+            if waited >= Duration::from_secs(1) {
+                waited = Duration::ZERO;
+                let s = runtime.stats();
+                let now = (s.finished + s.failed, s.submitted);
+                if s.submitted > 0 && now != last {
+                    eprintln!(
+                        "raylab: {}/{} tasks done ({} running, {} failed)",
+                        now.0, now.1, s.tasks.running, s.failed
+                    );
+                    last = now;
+                }
+            }
+        }
+    }
 }
 
 fn main() -> ExitCode {

@@ -250,3 +250,63 @@ fn jobs_cannot_see_each_others_objects_and_stop_spares_other_jobs() {
         raylab_host::runtime::JobStatus::Succeeded
     );
 }
+
+#[test]
+fn dashboard_in_a_real_browser_shows_the_job_and_its_tasks() {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("headless Chromium is needed for this test: scripts/setup.sh --with-browser installs it");
+    let head = Head::start();
+    let a = head.address.as_str();
+    let out = raylab(&[
+        "submit",
+        "--address",
+        a,
+        guests::TASK1,
+        "--",
+        "--n",
+        "3",
+        "--work-ms",
+        "10",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let profile = tempfile::tempdir().unwrap();
+    let dom = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("{a}/"))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    // Rendered by the page's script from the live API, not in the HTML.
+    assert!(dom.contains("<td>task1</td>"), "the job: {dom}");
+    assert!(
+        dom.contains(r#"<td class="SUCCEEDED">SUCCEEDED</td>"#),
+        "its status: {dom}"
+    );
+    assert_eq!(
+        dom.matches("<td>slow_square</td>").count(),
+        3,
+        "its tasks: {dom}"
+    );
+    assert!(
+        dom.contains(r#"<td class="finished">finished</td>"#),
+        "task states: {dom}"
+    );
+    assert!(
+        dom.contains("class=\"slice finished\""),
+        "the timeline: {dom}"
+    );
+}
