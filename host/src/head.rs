@@ -155,6 +155,7 @@ fn status_value(rt: &Runtime) -> serde_json::Value {
     serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "resources": { "total": as_map(total), "available": as_map(available) },
+        "pending_demand": as_map(rt.pending_demand()),
         "tasks": stats.tasks,
         "tasks_submitted": stats.submitted,
         "tasks_finished": stats.finished,
@@ -477,14 +478,24 @@ impl Client {
         let id = job["job_id"].as_u64().context("no job id in the answer")?;
         eprintln!("raylab: submitted job {id}");
         let mut offset = 0usize;
+        let progress = Progress::new();
         loop {
             let info = self.json("GET", &format!("/api/jobs/{id}"), None)?;
             let (_, log) =
                 self.request("GET", &format!("/api/jobs/{id}/logs?offset={offset}"), None)?;
             offset += log.len();
             use std::io::Write;
-            std::io::stdout().write_all(&log)?;
-            std::io::stdout().flush()?;
+            progress.suspend(|| -> std::io::Result<()> {
+                std::io::stdout().write_all(&log)?;
+                std::io::stdout().flush()
+            })?;
+            progress.update(
+                info["tasks_done"].as_u64().unwrap_or(0),
+                info["tasks_submitted"].as_u64().unwrap_or(0),
+            );
+            if info["status"].as_str() != Some("RUNNING") {
+                progress.finish();
+            }
             match info["status"].as_str() {
                 Some("RUNNING") => std::thread::sleep(std::time::Duration::from_millis(50)),
                 Some("SUCCEEDED") => return Ok(0),
@@ -500,6 +511,66 @@ impl Client {
                 }
                 None => bail!("unexpected job record: {info}"),
             }
+        }
+    }
+}
+
+/// Tasks done / submitted of a followed job: a bar on a terminal, a line a
+/// second otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: std::cell::Cell<(std::time::Instant, u64, u64)>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {pos}/{len} tasks done {wide_bar}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            last_line: std::cell::Cell::new((std::time::Instant::now(), 0, 0)),
+        }
+    }
+
+    fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn update(&self, done: u64, submitted: u64) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(submitted);
+                bar.set_position(done);
+            }
+            None => {
+                let (at, d, s) = self.last_line.get();
+                if submitted > 0
+                    && (d, s) != (done, submitted)
+                    && at.elapsed() >= std::time::Duration::from_secs(1)
+                {
+                    eprintln!("raylab: {done}/{submitted} tasks done");
+                    self.last_line
+                        .set((std::time::Instant::now(), done, submitted));
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 }
@@ -536,6 +607,10 @@ pub fn format_status(v: &serde_json::Value, address: &str) -> String {
                 out.push_str(&format!("  {name}: {} / {t}\n", t - a));
             }
         }
+    }
+    if let Some(pending) = v["pending_demand"].as_object().filter(|p| !p.is_empty()) {
+        let parts: Vec<String> = pending.iter().map(|(k, a)| format!("{k}={a}")).collect();
+        out.push_str(&format!("pending demand: {}\n", parts.join(", ")));
     }
     let t = &v["tasks"];
     out.push_str(&format!(

@@ -339,6 +339,10 @@ pub struct JobInfo {
     pub submitted_at: f64,
     /// End time, ms since the Unix epoch.
     pub ended_at: Option<f64>,
+    /// Tasks the job submitted.
+    pub tasks_submitted: u64,
+    /// Of those, finished or failed.
+    pub tasks_done: u64,
 }
 
 struct Job {
@@ -677,6 +681,8 @@ impl Runtime {
             error: None,
             submitted_at: unix_ms(),
             ended_at: None,
+            tasks_submitted: 0,
+            tasks_done: 0,
         };
         let output = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(JOB_LOG_BYTES);
         self.inner.jobs.lock().expect("lock").insert(
@@ -717,6 +723,11 @@ impl Runtime {
                 message: format!("cannot start the job: {e}"),
             })?;
         Ok(id)
+    }
+
+    /// What waiting tasks will demand, by name.
+    pub fn pending_demand(&self) -> ResourceList {
+        self.inner.lock().sched.pending_demand().entries()
     }
 
     /// Total and available resources of the node, by name.
@@ -1280,6 +1291,9 @@ impl Inner {
                 cancelled: cancelled.clone(),
             };
             self.submitted.fetch_add(1, Ordering::Relaxed);
+            if let Some(job) = self.jobs.lock().expect("lock").get_mut(&caller.ctx.job) {
+                job.info.tasks_submitted += 1;
+            }
             match failed {
                 Some(e) => {
                     self.failed.fetch_add(1, Ordering::Relaxed);
@@ -1678,6 +1692,9 @@ impl Inner {
         owned: HashMap<ObjectId, u32>,
     ) {
         self.producers.lock().expect("lock").remove(&spec.result);
+        if let Some(job) = self.jobs.lock().expect("lock").get_mut(&spec.job) {
+            job.info.tasks_done += 1;
+        }
         let ok = outcome.is_ok();
         match &outcome {
             Ok((bytes, _)) => {

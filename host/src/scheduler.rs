@@ -310,6 +310,21 @@ impl<P> Scheduler<P> {
         Some(q.payload)
     }
 
+    /// What waiting tasks (for arguments or for resources) will demand,
+    /// summed.
+    pub fn pending_demand(&self) -> Resources {
+        let mut sum = Resources::none();
+        for class in &self.classes {
+            for _ in 0..class.tasks.len() {
+                sum.add(&class.demand);
+            }
+        }
+        for (_, q) in self.waiting_args.values() {
+            sum.add(&q.demand);
+        }
+        sum
+    }
+
     /// Tasks not finished: waiting, queued, running or blocked.
     pub fn alive(&self) -> usize {
         self.waiting_args.len() + self.queued + self.running + self.blocked

@@ -18,8 +18,13 @@ struct Head {
 
 impl Head {
     fn start() -> Head {
+        Head::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Head {
         let mut child = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
             .args(["start", "--port", "0", "--num-cpus", "2"])
+            .args(extra)
             .env(
                 "RAYLAB_CACHE_DIR",
                 std::env::temp_dir().join("raylab-test-cache"),
@@ -100,6 +105,15 @@ fn jobs_run_on_the_head_and_status_reports_them() {
         .collect();
     assert_eq!(statuses, vec!["SUCCEEDED", "FAILED"], "{s}");
     assert_eq!(s["tasks_finished"], 8, "{s}");
+    assert!(s["pending_demand"].is_object(), "{s}");
+    assert_eq!(
+        (
+            s["jobs"][0]["tasks_submitted"].as_u64(),
+            s["jobs"][0]["tasks_done"].as_u64()
+        ),
+        (Some(8), Some(8)),
+        "{s}"
+    );
     let human = raylab(&["status", "--address", a]);
     assert!(
         String::from_utf8_lossy(&human.stdout).contains("jobs: 2 (0 running)"),
@@ -308,5 +322,35 @@ fn dashboard_in_a_real_browser_shows_the_job_and_its_tasks() {
     assert!(
         dom.contains("class=\"slice finished\""),
         "the timeline: {dom}"
+    );
+}
+
+#[test]
+fn token_and_upload_limit_are_enforced() {
+    let head = Head::start_with(&["--token", "s3cret", "--max-upload", "1K"]);
+    let a = head.address.as_str();
+    let out = raylab(&["status", "--address", a]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{}",
+        show(&out)
+    );
+    let out = raylab(&["status", "--address", a, "--token", "s3cret"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = raylab(&["submit", "--address", a, "--token", "s3cret", guests::SMOKE]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("413"),
+        "over --max-upload: {}",
+        show(&out)
+    );
+    // Off loopback, a token is mandatory.
+    let out = raylab(&["start", "--host", "0.0.0.0", "--port", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("requires --token"),
+        "{}",
+        show(&out)
     );
 }
