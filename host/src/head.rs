@@ -51,6 +51,7 @@ pub struct HeadConfig {
 struct App {
     runtime: Arc<Runtime>,
     token: Option<String>,
+    max_upload: usize,
     shutdown: tokio::sync::Notify,
 }
 
@@ -97,6 +98,7 @@ pub fn serve(runtime: Arc<Runtime>, cfg: HeadConfig) -> anyhow::Result<()> {
     let app = Arc::new(App {
         runtime,
         token: cfg.token.clone(),
+        max_upload: cfg.max_upload,
         shutdown: tokio::sync::Notify::new(),
     });
     http.block_on(async move {
@@ -104,10 +106,13 @@ pub fn serve(runtime: Arc<Runtime>, cfg: HeadConfig) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", cfg.addr))?;
         let addr = listener.local_addr()?;
-        println!("raylab head listening on http://{addr}");
-        println!("dashboard: http://{addr}/");
+        // Whoever started the head may have stopped reading its output:
+        // a closed stdout must not take the head down.
         use std::io::Write;
-        let _ = std::io::stdout().flush();
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "raylab head listening on http://{addr}");
+        let _ = writeln!(out, "dashboard: http://{addr}/");
+        let _ = out.flush();
         let router = Router::new()
             .route("/", get(dashboard))
             .route("/api/version", get(version))
@@ -119,7 +124,10 @@ pub fn serve(runtime: Arc<Runtime>, cfg: HeadConfig) -> anyhow::Result<()> {
             .route("/api/shutdown", post(shutdown))
             .route("/metrics", get(metrics))
             .route("/api/timeline", get(timeline))
-            .layer(DefaultBodyLimit::max(cfg.max_upload))
+            // Uploads are counted in `submit_job`, which reads an oversized
+            // one to its end before answering 413: a server that hangs up
+            // mid-upload leaves the client with a broken pipe, not a reason.
+            .layer(DefaultBodyLimit::disable())
             .with_state(app.clone());
         let app2 = app.clone();
         axum::serve(listener, router)
@@ -129,7 +137,8 @@ pub fn serve(runtime: Arc<Runtime>, cfg: HeadConfig) -> anyhow::Result<()> {
     })?;
     drop(http);
     drop(node);
-    println!("raylab head stopped");
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "raylab head stopped");
     Ok(())
 }
 
@@ -181,9 +190,30 @@ async fn submit_job(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Query(q): Query<SubmitQuery>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Reply {
     authorize(&app, &headers)?;
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| (StatusCode::BAD_REQUEST, format!("upload failed: {e}")))?;
+        total += chunk.len();
+        if total <= app.max_upload {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    if total > app.max_upload {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the module has {total} bytes; this head accepts at most {} (--max-upload)",
+                app.max_upload
+            ),
+        ));
+    }
+    let body = Bytes::from(bytes);
     let bad = |m: String| (StatusCode::BAD_REQUEST, m);
     let args: Vec<String> = match &q.args {
         Some(a) => serde_json::from_str(a)

@@ -14,7 +14,9 @@ fn overlap(out: &str, round: usize) -> usize {
 
 #[test]
 fn task3_queues_gpu_tasks_and_checks_results() {
-    let out = run_ok(&["run", guests::TASK3, "--", "--size", "32", "--repeat", "2"]);
+    // Tasks long enough (tens of ms each) that the two halves' overlap does
+    // not depend on how fast the second one is scheduled.
+    let out = run_ok(&["run", guests::TASK3, "--", "--size", "64", "--repeat", "8"]);
     assert!(
         out.contains("Task 3: GPU resource scheduling (1 GPUs on this node)"),
         "{out}"

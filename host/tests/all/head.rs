@@ -14,6 +14,8 @@ use crate::{guests, raylab, show};
 struct Head {
     child: Child,
     address: String,
+    /// Kept open so that the head's later output has a reader.
+    _stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl Head {
@@ -34,15 +36,18 @@ impl Head {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).unwrap();
         let address = line
             .trim()
             .strip_prefix("raylab head listening on ")
             .expect("address line")
             .to_string();
-        Head { child, address }
+        Head {
+            child,
+            address,
+            _stdout: stdout,
+        }
     }
 }
 
