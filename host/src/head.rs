@@ -498,6 +498,7 @@ impl Client {
         name: &str,
         module: &[u8],
         args: &[String],
+        show_progress: bool,
     ) -> anyhow::Result<i32> {
         let q = format!(
             "/api/jobs?name={}&args={}",
@@ -508,7 +509,7 @@ impl Client {
         let id = job["job_id"].as_u64().context("no job id in the answer")?;
         eprintln!("raylab: submitted job {id}");
         let mut offset = 0usize;
-        let progress = Progress::new();
+        let progress = Progress::new(show_progress);
         loop {
             let info = self.json("GET", &format!("/api/jobs/{id}"), None)?;
             let (_, log) =
@@ -548,14 +549,15 @@ impl Client {
 /// Tasks done / submitted of a followed job: a bar on a terminal, a line a
 /// second otherwise.
 struct Progress {
+    enabled: bool,
     bar: Option<indicatif::ProgressBar>,
     last_line: std::cell::Cell<(std::time::Instant, u64, u64)>,
 }
 
 impl Progress {
-    fn new() -> Self {
+    fn new(enabled: bool) -> Self {
         use std::io::IsTerminal;
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
@@ -566,6 +568,7 @@ impl Progress {
             bar
         });
         Progress {
+            enabled,
             bar,
             last_line: std::cell::Cell::new((std::time::Instant::now(), 0, 0)),
         }
@@ -579,6 +582,9 @@ impl Progress {
     }
 
     fn update(&self, done: u64, submitted: u64) {
+        if !self.enabled {
+            return;
+        }
         match &self.bar {
             Some(bar) => {
                 bar.set_length(submitted);

@@ -144,6 +144,9 @@ struct StartArgs {
 struct SubmitArgs {
     /// The driver module to run as a job.
     module: PathBuf,
+    /// No progress display (the job's tasks done / submitted) on stderr.
+    #[arg(long, short)]
+    quiet: bool,
     #[command(flatten)]
     address: AddressArgs,
     /// Arguments passed to the driver (after `--`).
@@ -188,7 +191,7 @@ fn submit(args: SubmitArgs) -> anyhow::Result<i32> {
         .file_stem()
         .map_or_else(|| "job".into(), |s| s.to_string_lossy().into_owned());
     let client = raylab_host::head::Client::new(&args.address.address, args.address.token);
-    client.submit_and_follow(&name, &bytes, &args.args)
+    client.submit_and_follow(&name, &bytes, &args.args, !args.quiet)
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<i32> {
