@@ -94,10 +94,14 @@ struct NodeArgs {
     /// and no time slicing between tasks on a worker.
     #[arg(long)]
     no_preemption: bool,
-    /// Most tasks alive at once (waiting, queued, running or blocked); a
-    /// `submit` beyond fails with `too-many-tasks`.
+    /// Most tasks alive at once per job (waiting, queued, running or
+    /// blocked); a `submit` beyond fails with `too-many-tasks`.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     max_pending_tasks: usize,
+    /// Most object-store bytes one job may hold [default: the whole
+    /// store]; over it, `put` and results fail with `object-store-full`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    job_object_store_memory: Option<usize>,
     /// Grant every guest a host directory, read-write, as GUEST (default:
     /// the same path). Guests see no filesystem otherwise. Repeatable.
     #[arg(long, value_name = "HOST[::GUEST]")]
@@ -341,6 +345,7 @@ impl NodeArgs {
             (self.task_timeout > 0.0).then(|| Duration::from_secs_f64(self.task_timeout));
         config.preemption = !self.no_preemption;
         config.max_pending_tasks = self.max_pending_tasks;
+        config.job_object_store_memory = self.job_object_store_memory;
         for (specs, readonly) in [(&self.dir, false), (&self.dir_readonly, true)] {
             for spec in specs {
                 let (host, guest) = match spec.split_once("::") {

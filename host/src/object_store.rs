@@ -118,6 +118,9 @@ pub struct StoreStats {
 #[derive(Debug)]
 pub struct ObjectStore {
     entries: HashMap<ObjectId, Entry>,
+    /// Bytes of ready objects per job, and the most one job may hold.
+    job_used: HashMap<u64, usize>,
+    job_capacity: usize,
     next_id: ObjectId,
     capacity: usize,
     used: usize,
@@ -129,6 +132,8 @@ impl ObjectStore {
     pub fn new(capacity: usize) -> Self {
         ObjectStore {
             entries: HashMap::new(),
+            job_used: HashMap::new(),
+            job_capacity: capacity,
             next_id: 1,
             capacity,
             used: 0,
@@ -151,7 +156,24 @@ impl ObjectStore {
         TaskError::unknown_object(id, id > 0 && id < self.next_id)
     }
 
-    fn check_room(&self, len: usize) -> Result<(), TaskError> {
+    /// Limit what one job may hold (default: the whole store).
+    pub fn with_job_capacity(mut self, bytes: usize) -> Self {
+        self.job_capacity = bytes;
+        self
+    }
+
+    fn check_room(&self, len: usize, job: u64) -> Result<(), TaskError> {
+        let held = self.job_used.get(&job).copied().unwrap_or(0);
+        if held.saturating_add(len) > self.job_capacity {
+            return Err(TaskError::new(
+                ErrorKind::ObjectStoreFull,
+                format!(
+                    "object store full for this job: an object of {len} bytes does not fit \
+                     (the job holds {held} of its {} bytes; raise --job-object-store-memory)",
+                    self.job_capacity
+                ),
+            ));
+        }
         if self.used.saturating_add(len) > self.capacity {
             return Err(TaskError::new(
                 ErrorKind::ObjectStoreFull,
@@ -204,11 +226,12 @@ impl ObjectStore {
         contained: Vec<ObjectId>,
         job: u64,
     ) -> Result<ObjectId, TaskError> {
-        self.check_room(bytes.len())?;
+        self.check_room(bytes.len(), job)?;
         self.retain_all(&contained)?;
         let id = self.next_id;
         self.next_id += 1;
         self.used += bytes.len();
+        *self.job_used.entry(job).or_insert(0) += bytes.len();
         self.entries.insert(
             id,
             Entry {
@@ -254,7 +277,12 @@ impl ObjectStore {
             let entry = self.entries.remove(&id).expect("present");
             self.freed += 1;
             match entry.state {
-                State::Ready(bytes) => self.used -= bytes.len(),
+                State::Ready(bytes) => {
+                    self.used -= bytes.len();
+                    if let Some(held) = self.job_used.get_mut(&entry.job) {
+                        *held -= bytes.len();
+                    }
+                }
                 State::Pending(w) => woken.extend(w),
                 State::Failed(_) => {}
             }
@@ -300,15 +328,16 @@ impl ObjectStore {
     ) -> Vec<Waiter> {
         let state = match outcome {
             Ok((bytes, contained)) => {
-                if !self.entries.contains_key(&id) {
+                let Some(job) = self.entries.get(&id).map(|e| e.job) else {
                     return Vec::new();
-                }
+                };
                 match self
-                    .check_room(bytes.len())
+                    .check_room(bytes.len(), job)
                     .and_then(|()| self.retain_all(&contained))
                 {
                     Ok(()) => {
                         self.used += bytes.len();
+                        *self.job_used.entry(job).or_insert(0) += bytes.len();
                         self.entries.get_mut(&id).expect("present").contained = contained;
                         State::Ready(Arc::new(bytes))
                     }
@@ -370,6 +399,18 @@ mod tests {
         assert!(
             matches!(s.lookup(id), Ok(Lookup::Failed(e)) if e.kind == ErrorKind::ObjectStoreFull)
         );
+    }
+
+    #[test]
+    fn each_job_has_its_share_of_the_store() {
+        let mut s = ObjectStore::new(100).with_job_capacity(10);
+        s.put_for(vec![0; 8], vec![], 1).unwrap();
+        let err = s.put_for(vec![0; 8], vec![], 1).unwrap_err();
+        assert!(err.message.contains("for this job"), "{err}");
+        // Another job still has room, and freeing gives the room back.
+        let other = s.put_for(vec![0; 8], vec![], 2).unwrap();
+        s.release(other);
+        s.put_for(vec![0; 8], vec![], 2).unwrap();
     }
 
     #[test]

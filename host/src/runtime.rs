@@ -91,9 +91,12 @@ pub struct RuntimeConfig {
     /// epoch checks in compiled code (measured in BENCHMARKS.md) but
     /// leaves runaway tasks running for ever.
     pub preemption: bool,
-    /// Most tasks alive at once (waiting, queued, running, blocked): a
-    /// fork-bomb guard.
+    /// Most tasks alive at once per job (waiting, queued, running,
+    /// blocked): a fork-bomb guard.
     pub max_pending_tasks: usize,
+    /// Most object-store bytes one job may hold (`None`: the whole store):
+    /// a memory-bomb guard between jobs.
+    pub job_object_store_memory: Option<usize>,
     /// Host directories granted to every guest: (host, guest, read-only).
     pub dirs: Vec<(PathBuf, String, bool)>,
     /// Environment variables granted to every guest.
@@ -119,6 +122,7 @@ impl Default for RuntimeConfig {
             task_timeout: Some(Duration::from_secs(300)),
             preemption: true,
             max_pending_tasks: 1_000_000,
+            job_object_store_memory: None,
             dirs: Vec::new(),
             envs: Vec::new(),
         }
@@ -230,6 +234,29 @@ struct Attempt {
 pub(crate) struct Core {
     pub(crate) objects: ObjectStore,
     pub(crate) sched: Scheduler<TaskSpec>,
+    /// Result object -> the task producing it, for tasks not finished.
+    producers: HashMap<ObjectId, Producer>,
+    /// Tasks not finished, per job (the pending-task cap is per job).
+    alive: HashMap<JobId, usize>,
+}
+
+impl Core {
+    fn add_producer(&mut self, result: ObjectId, p: Producer) {
+        *self.alive.entry(p.3).or_insert(0) += 1;
+        self.producers.insert(result, p);
+    }
+
+    fn remove_producer(&mut self, result: ObjectId) {
+        if let Some(p) = self.producers.remove(&result)
+            && let Some(n) = self.alive.get_mut(&p.3)
+        {
+            *n -= 1;
+        }
+    }
+
+    fn alive(&self, job: JobId) -> usize {
+        self.alive.get(&job).copied().unwrap_or(0)
+    }
 }
 
 /// Who an instance is running for.
@@ -455,7 +482,6 @@ pub(crate) struct Inner {
     finished: AtomicU64,
     failed: AtomicU64,
     /// Result object -> (task, cancel flag) of tasks not finished.
-    producers: Mutex<HashMap<ObjectId, Producer>>,
     timeline: crate::timeline::Timeline,
     jobs: Mutex<HashMap<JobId, Job>>,
     next_job: AtomicU64,
@@ -520,8 +546,14 @@ impl Runtime {
             linker,
             modules: RwLock::new(HashMap::new()),
             core: Mutex::new(Core {
-                objects: ObjectStore::new(config.object_store_memory),
+                objects: ObjectStore::new(config.object_store_memory).with_job_capacity(
+                    config
+                        .job_object_store_memory
+                        .unwrap_or(config.object_store_memory),
+                ),
                 sched: Scheduler::new(total),
+                producers: HashMap::new(),
+                alive: HashMap::new(),
             }),
             handle: workers.handle().clone(),
             config,
@@ -529,7 +561,6 @@ impl Runtime {
             submitted: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             failed: AtomicU64::new(0),
-            producers: Mutex::new(HashMap::new()),
             timeline: crate::timeline::Timeline::default(),
             jobs: Mutex::new(HashMap::new()),
             next_job: AtomicU64::new(1),
@@ -808,9 +839,8 @@ impl Runtime {
         stop.store(true, Ordering::Relaxed);
         let results: Vec<ObjectId> = self
             .inner
-            .producers
             .lock()
-            .expect("lock")
+            .producers
             .iter()
             .filter(|(_, p)| p.3 == id)
             .map(|(r, _)| *r)
@@ -1240,20 +1270,20 @@ impl Inner {
             core.sched
                 .check_feasible(&demand)
                 .map_err(|m| TaskError::for_task(ErrorKind::Infeasible, name.clone(), m))?;
-            let alive = core.sched.alive();
+            let alive = core.alive(caller.ctx.job);
             if alive >= self.config.max_pending_tasks {
                 return Err(TaskError::for_task(
                     ErrorKind::TooManyTasks,
                     name.clone(),
                     format!(
-                        "not submitted: {alive} tasks are already pending (the limit; raise --max-pending-tasks)"
+                        "not submitted: {alive} tasks of this job are already pending (the limit; raise --max-pending-tasks)"
                     ),
                 ));
             }
             check_visible(&core, &arg_refs, caller.ctx.job)?;
             core.objects.retain_all(&arg_refs)?;
             result = core.objects.create_pending_for(caller.ctx.job);
-            self.producers.lock().expect("lock").insert(
+            core.add_producer(
                 result,
                 (id, name.clone(), cancelled.clone(), caller.ctx.job),
             );
@@ -1298,6 +1328,7 @@ impl Inner {
                 Some(e) => {
                     self.failed.fetch_add(1, Ordering::Relaxed);
                     let err = dependency_failed(&spec.name, &e);
+                    core.remove_producer(spec.result);
                     release_refs(&mut core, &spec.arg_refs);
                     complete_object(&mut core, spec.result, Err(err), &self.failed);
                     starts = core.sched.dispatch();
@@ -1318,9 +1349,7 @@ impl Inner {
         let starts = {
             let mut core = self.lock();
             check_visible(&core, &[id], job)?;
-            let Some((task, name, flag, _)) =
-                self.producers.lock().expect("lock").get(&id).cloned()
-            else {
+            let Some((task, name, flag, _)) = core.producers.get(&id).cloned() else {
                 // Finished (nothing to do) or never a task result.
                 return core.objects.lookup(id).map(|_| ());
             };
@@ -1331,7 +1360,7 @@ impl Inner {
             match core.sched.remove(task) {
                 Some(spec) => {
                     // Never started: it is done now.
-                    self.producers.lock().expect("lock").remove(&id);
+                    core.remove_producer(id);
                     self.failed.fetch_add(1, Ordering::Relaxed);
                     release_refs(&mut core, &spec.arg_refs);
                     complete_object(&mut core, spec.result, Err(err(&spec.name)), &self.failed);
@@ -1691,7 +1720,6 @@ impl Inner {
         outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
         owned: HashMap<ObjectId, u32>,
     ) {
-        self.producers.lock().expect("lock").remove(&spec.result);
         if let Some(job) = self.jobs.lock().expect("lock").get_mut(&spec.job) {
             job.info.tasks_done += 1;
         }
@@ -1705,6 +1733,7 @@ impl Inner {
         let starts = {
             let mut core = self.lock();
             core.sched.finish(demand, gpus);
+            core.remove_producer(spec.result);
             complete_object(&mut core, spec.result, outcome, &self.failed);
             release_refs(&mut core, &spec.arg_refs);
             for (id, n) in owned {
@@ -1760,6 +1789,7 @@ fn complete_object(
                     None => core.sched.dependency_ready(t),
                     Some(e) => {
                         if let Some(spec) = core.sched.remove_waiting(t) {
+                            core.remove_producer(spec.result);
                             failed_count.fetch_add(1, Ordering::Relaxed);
                             release_refs(core, &spec.arg_refs);
                             work.push((spec.result, Err(dependency_failed(&spec.name, e))));

@@ -359,3 +359,56 @@ fn token_and_upload_limit_are_enforced() {
         show(&out)
     );
 }
+
+#[test]
+fn a_fork_bomb_in_one_job_leaves_room_for_the_others() {
+    let config = RuntimeConfig {
+        cache_dir: Some(std::env::temp_dir().join("raylab-test-cache")),
+        num_cpus: 2.0,
+        max_pending_tasks: 200,
+        job_object_store_memory: Some(64 << 20),
+        ..Default::default()
+    };
+    let rt = Arc::new(Runtime::new(config).unwrap());
+    let bomb = rt
+        .submit_job(
+            "hostile",
+            &std::fs::read(guests::HOSTILE).unwrap(),
+            vec!["fork".into()],
+        )
+        .unwrap();
+    let task1 = std::fs::read(guests::TASK1).unwrap();
+    let good = rt
+        .submit_job(
+            "task1",
+            &task1,
+            vec!["--n".into(), "20".into(), "--work-ms".into(), "5".into()],
+        )
+        .unwrap();
+    use raylab_host::runtime::JobStatus;
+    wait_for(|| {
+        [bomb, good]
+            .iter()
+            .all(|j| rt.job(*j).unwrap().status != JobStatus::Running)
+    });
+    let log = |id| String::from_utf8(rt.job_log(id, 0).unwrap()).unwrap();
+    assert_eq!(
+        rt.job(good).unwrap().status,
+        JobStatus::Succeeded,
+        "{}",
+        log(good)
+    );
+    assert!(log(good).contains("results equal: yes"));
+    // The bomb was stopped by its own job's limit, and its driver saw it.
+    assert_eq!(
+        rt.job(bomb).unwrap().status,
+        JobStatus::Succeeded,
+        "{}",
+        log(bomb)
+    );
+    assert!(
+        log(bomb).contains("200 tasks of this job are already pending"),
+        "{}",
+        log(bomb)
+    );
+}

@@ -56,7 +56,10 @@ fn stack_overflow_is_a_crash_not_a_host_failure() {
 #[test]
 fn fork_bomb_is_stopped_by_the_pending_task_limit() {
     let out = scenario(&["--max-pending-tasks", "200"], "fork");
-    assert!(out.contains("200 tasks are already pending"), "{out}");
+    assert!(
+        out.contains("200 tasks of this job are already pending"),
+        "{out}"
+    );
 }
 
 #[test]
