@@ -118,11 +118,27 @@ struct Job {
 struct Device {
     info: GpuInfo,
     jobs: mpsc::Sender<Job>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// The node's GPUs.
 pub struct GpuBroker {
     devices: Vec<Device>,
+}
+
+impl Drop for GpuBroker {
+    /// Close every device's queue and wait for its thread to finish the
+    /// request in hand and release the device. Process exit must not race
+    /// a live device: Mesa's teardown under a running lavapipe thread
+    /// crashes.
+    fn drop(&mut self) {
+        for mut d in self.devices.drain(..) {
+            drop(d.jobs);
+            if let Some(t) = d.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 impl GpuBroker {
@@ -193,11 +209,12 @@ impl GpuBroker {
                     let _ = job.reply.send(result);
                 }
             });
-            if spawned.is_ok() {
+            if let Ok(handle) = spawned {
                 tracing::debug!(id, adapter = %gpu.name, backend = %gpu.backend, "GPU ready");
                 devices.push(Device {
                     info: gpu,
                     jobs: tx,
+                    thread: Some(handle),
                 });
             }
         }

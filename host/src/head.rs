@@ -136,6 +136,7 @@ pub fn serve(runtime: Arc<Runtime>, cfg: HeadConfig) -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     drop(http);
+    node.shutdown_gpus();
     drop(node);
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "raylab head stopped");

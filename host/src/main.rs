@@ -402,7 +402,10 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         let code = runtime.run_driver(&name, &args.args);
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         code
-    })?;
+    });
+    // Before the process exits, whatever the outcome: see GpuBroker's Drop.
+    runtime.shutdown_gpus();
+    let code = code?;
     if let Some(path) = &args.timeline {
         let trace = serde_json::to_vec(&runtime.timeline(None))?;
         std::fs::write(path, trace)

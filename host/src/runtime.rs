@@ -636,6 +636,14 @@ impl Runtime {
         self.set_up_gpus(needed)
     }
 
+    /// Release the GPU devices (waiting for requests in flight). Call
+    /// before the process exits.
+    pub fn shutdown_gpus(&self) {
+        let none = Arc::new(crate::gpu::GpuBroker::none());
+        let old = std::mem::replace(&mut *self.inner.gpu.write().expect("lock"), none);
+        drop(old);
+    }
+
     /// Probe the GPU adapters now, whatever the modules (the head).
     pub fn probe_gpus(&self) -> Vec<crate::gpu::GpuInfo> {
         self.set_up_gpus(true)
