@@ -228,20 +228,8 @@ fn native_task2_seconds(runs: usize) -> (f64, f64) {
     (median(xs), checksum)
 }
 
-const MATMUL_WGSL: &str = r#"
-@group(0) @binding(0) var<uniform> dims: vec4<u32>;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@compute @workgroup_size(8, 8)
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-    let n = dims.x;
-    if (id.y >= n || id.x >= n) { return; }
-    var acc = 0.0;
-    for (var k = 0u; k < n; k = k + 1u) { acc = acc + a[id.y * n + k] * b[k * n + id.x]; }
-    c[id.y * n + id.x] = acc;
-}
-"#;
+/// task3's shader, measured through the broker.
+const MATMUL_WGSL: &str = include_str!("../../guest-tasks/task3/src/matmul.wgsl");
 
 fn cpu_matmul(a: &[f32], b: &[f32], n: usize) -> Vec<f32> {
     let mut c = vec![0.0f32; n * n];

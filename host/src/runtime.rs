@@ -450,13 +450,7 @@ impl HostState {
             return;
         }
         let owned = std::mem::take(&mut self.owned);
-        let mut core = self.inner.lock();
-        for (id, n) in owned {
-            for _ in 0..n {
-                let woken = core.objects.release(id);
-                hit_signals(woken);
-            }
-        }
+        release_owned_refs(&mut self.inner.lock(), owned);
     }
 }
 
@@ -1744,11 +1738,7 @@ impl Inner {
             core.remove_producer(spec.result);
             complete_object(&mut core, spec.result, outcome, &self.failed);
             release_refs(&mut core, &spec.arg_refs);
-            for (id, n) in owned {
-                for _ in 0..n {
-                    hit_signals(core.objects.release(id));
-                }
-            }
+            release_owned_refs(&mut core, owned);
             core.sched.dispatch()
         };
         if ok {
@@ -1766,6 +1756,15 @@ fn dependency_failed(task: &str, cause: &TaskError) -> TaskError {
         task,
         format!("not run because an argument failed: {cause}"),
     )
+}
+
+/// Give back the references an instance owned, `n` of each id.
+fn release_owned_refs(core: &mut Core, owned: HashMap<ObjectId, u32>) {
+    for (id, n) in owned {
+        for _ in 0..n {
+            hit_signals(core.objects.release(id));
+        }
+    }
 }
 
 fn release_refs(core: &mut Core, ids: &[ObjectId]) {

@@ -18,27 +18,8 @@ use raylab_guest::gpu::{Kernel, bytes_f32, f32_bytes, u32_bytes};
 use raylab_guest::{TaskOptions, cluster_resources, context, get_all, remote, tasks};
 use serde::{Deserialize, Serialize};
 
-const MATMUL: &str = r#"
-@group(0) @binding(0) var<uniform> dims: vec4<u32>;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-
-@compute @workgroup_size(8, 8)
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-    let n = dims.x;
-    let row = id.y;
-    let col = id.x;
-    if (row >= n || col >= n) {
-        return;
-    }
-    var acc = 0.0;
-    for (var k = 0u; k < n; k = k + 1u) {
-        acc = acc + a[row * n + k] * b[k * n + col];
-    }
-    c[row * n + col] = acc;
-}
-"#;
+/// The shader (shared with `raylab-host bench`, which times it natively).
+const MATMUL: &str = include_str!("matmul.wgsl");
 
 /// What one task reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
