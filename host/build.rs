@@ -16,6 +16,11 @@ fn main() {
     for dir in ["guest-tasks", "examples", "wit"] {
         rerun_if_changed_tree(&root.join(dir));
     }
+    // The guests' rustflags (simd128) live there.
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join(".cargo").join("config.toml").display()
+    );
 
     let mut guests = Vec::new();
     for workspace in ["guest-tasks", "examples"] {

@@ -586,16 +586,30 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         });
         // The cost of preemption (epoch checks compiled into guest code,
         // which time limits and cancel rely on): the same guest run without.
-        let mut unchecked = Vec::new();
+        // And the same math on wasi-libc's sin, cos and ln instead of the
+        // SDK's (`raylab_guest::math`).
+        let (mut unchecked, mut libc) = (Vec::new(), Vec::new());
         for _ in 0..args.runs {
-            let out = b.output(
-                "task2",
-                &["--no-preemption"],
-                &["--n", "1000000", "--chunks", "1"],
-            )?;
+            let guest = ["--n", "1000000", "--chunks", "1"];
+            let out = b.output("task2", &["--no-preemption"], &guest)?;
             unchecked.push(parse_after(&out, "sequential time:")?);
+            let out = b.output("task2", &[], &[&guest[..], &["--std-math"]].concat())?;
+            libc.push(parse_after(&out, "sequential time:")?);
         }
-        let unchecked = median(unchecked);
+        let (unchecked, libc) = (median(unchecked), median(libc));
+        add(Figure {
+            name: "task2 sequential in guest, wasi-libc math",
+            value: libc * 1e3,
+            unit: "ms",
+            better: Better::Lower,
+            target: None,
+            ray: None,
+            note: format!(
+                "{:.2}x native; the SDK's math is {:.1}x faster",
+                libc / native,
+                libc / seq
+            ),
+        });
         add(Figure {
             name: "task2 sequential in guest, no preemption",
             value: unchecked * 1e3,

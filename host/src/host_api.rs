@@ -103,6 +103,31 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )?;
 
     i.func_wrap_async(
+        "get-range",
+        |store: StoreContextMut<'_, HostState>,
+         (id, offset, len, timeout_ms): (u64, u64, u64, Option<u64>)| {
+            Box::new(async move {
+                let state = store.data();
+                let (inner, caller) = (state.inner.clone(), state.caller());
+                let r: WitResult<Vec<u8>> = inner
+                    .get(caller, id, timeout_ms.map(Duration::from_millis))
+                    .await
+                    .map(|bytes| {
+                        let start = usize::try_from(offset)
+                            .unwrap_or(usize::MAX)
+                            .min(bytes.len());
+                        let end = start
+                            .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+                            .min(bytes.len());
+                        bytes[start..end].to_vec()
+                    })
+                    .map_err(Into::into);
+                Ok((r,))
+            })
+        },
+    )?;
+
+    i.func_wrap_async(
         "wait",
         |store: StoreContextMut<'_, HostState>,
          (ids, num_ready, timeout_ms): (Vec<u64>, u32, Option<u64>)| {

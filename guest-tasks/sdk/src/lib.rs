@@ -65,6 +65,8 @@ pub mod bindings {
     });
 }
 
+pub mod math;
+
 #[doc(hidden)]
 pub use rmp_serde as __rmp_serde;
 #[doc(hidden)]
@@ -205,17 +207,35 @@ pub trait Packable: Copy + Default + 'static {
     fn put_le(self, out: &mut Vec<u8>);
     /// Read one element from exactly `SIZE` little-endian bytes.
     fn get_le(bytes: &[u8]) -> Self;
+    /// The little-endian bytes of `xs` without a copy, where the memory
+    /// already holds exactly those (a little-endian target).
+    fn slice_as_le_bytes(xs: &[Self]) -> Option<&[u8]> {
+        let _ = xs;
+        None
+    }
 }
 
 macro_rules! packable {
     ($($t:ty),*) => {$(
         impl Packable for $t {
             const SIZE: usize = std::mem::size_of::<$t>();
+            #[inline]
             fn put_le(self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
             }
+            #[inline]
             fn get_le(bytes: &[u8]) -> Self {
                 <$t>::from_le_bytes(bytes.try_into().expect("element size"))
+            }
+            #[cfg(target_endian = "little")]
+            fn slice_as_le_bytes(xs: &[Self]) -> Option<&[u8]> {
+                // SAFETY: a primitive number has no padding and every bit
+                // pattern is a valid u8; the length covers exactly `xs`,
+                // which the result borrows.
+                #[allow(unsafe_code)]
+                Some(unsafe {
+                    std::slice::from_raw_parts(xs.as_ptr().cast::<u8>(), std::mem::size_of_val(xs))
+                })
             }
         }
     )*};
@@ -265,6 +285,9 @@ impl<T> FromIterator<T> for PackedVec<T> {
 
 impl<T: Packable> Serialize for PackedVec<T> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if let Some(bytes) = T::slice_as_le_bytes(&self.0) {
+            return s.serialize_bytes(bytes);
+        }
         let mut bytes = Vec::with_capacity(self.0.len() * T::SIZE);
         for &x in &self.0 {
             x.put_le(&mut bytes);
@@ -521,6 +544,110 @@ impl<T: Serialize> Serialize for Arg<T> {
             Arg::Value(v) => v.serialize(s),
             Arg::Ref(r) => r.serialize(s),
         }
+    }
+}
+
+/// A parameter that receives the [`ObjectRef`] itself rather than its value:
+/// the host does not resolve it before the task starts, and the task reads
+/// what it needs, e.g. a slice of a large [`PackedVec`] with
+/// [`ObjectRef::get_range`]. Ray's way of saying the same is to pass a ref
+/// nested in a list, and that is how it travels: a one-element array.
+///
+/// ```ignore
+/// remote! {
+///     pub fn head(data: ByRef<PackedVec<f64>>, n: u64) -> Result<Vec<f64>, String> {
+///         data.get_range(0..n as usize).map_err(|e| e.to_string())
+///     }
+/// }
+/// // The caller passes the ref as usual: `head::remote(&data_ref, 10)`.
+/// ```
+pub struct ByRef<T>(pub ObjectRef<T>);
+
+impl<T> std::ops::Deref for ByRef<T> {
+    type Target = ObjectRef<T>;
+    fn deref(&self) -> &ObjectRef<T> {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for ByRef<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ByRef({})", self.0.id)
+    }
+}
+
+impl<T> From<ObjectRef<T>> for ByRef<T> {
+    fn from(r: ObjectRef<T>) -> Self {
+        ByRef(r)
+    }
+}
+
+impl<T> From<&ObjectRef<T>> for Arg<ByRef<T>> {
+    fn from(r: &ObjectRef<T>) -> Self {
+        Arg::Value(ByRef(r.clone()))
+    }
+}
+
+impl<T> From<ObjectRef<T>> for Arg<ByRef<T>> {
+    fn from(r: ObjectRef<T>) -> Self {
+        Arg::Value(ByRef(r))
+    }
+}
+
+impl<T> Serialize for ByRef<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        (&self.0,).serialize(s)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for ByRef<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let (r,): (ObjectRef<T>,) = Deserialize::deserialize(d)?;
+        Ok(ByRef(r))
+    }
+}
+
+impl<T: Packable + DeserializeOwned> ObjectRef<PackedVec<T>> {
+    /// Elements `range` of a packed vector, copying only those bytes into
+    /// this sandbox (the rest of the object stays in the store). Waits for
+    /// the object like [`get`]. A range outside the vector is an
+    /// [`ErrorKind::InvalidArgument`] error.
+    pub fn get_range(&self, range: std::ops::Range<usize>) -> Result<Vec<T>> {
+        let invalid = |message: String| Error {
+            kind: ErrorKind::InvalidArgument,
+            task: None,
+            message,
+        };
+        // The MessagePack `bin` header: marker and big-endian length.
+        let head = rt::get_range(self.id, 0, 5, None)?;
+        let (skip, len) = match head.as_slice() {
+            [0xc4, n, ..] => (2, *n as usize),
+            [0xc5, a, b, ..] => (3, u16::from_be_bytes([*a, *b]) as usize),
+            [0xc6, a, b, c, d] => (5, u32::from_be_bytes([*a, *b, *c, *d]) as usize),
+            // Not packed (a plain array of numbers): decode it all.
+            _ => {
+                let all = self.get()?;
+                return all.get(range.clone()).map(<[T]>::to_vec).ok_or_else(|| {
+                    invalid(format!(
+                        "range {range:?} is outside the vector (len {})",
+                        all.len()
+                    ))
+                });
+            }
+        };
+        let count = len / T::SIZE;
+        if range.start > range.end || range.end > count {
+            return Err(invalid(format!(
+                "range {range:?} is outside the vector (len {count})"
+            )));
+        }
+        let bytes = rt::get_range(
+            self.id,
+            (skip + range.start * T::SIZE) as u64,
+            (range.len() * T::SIZE) as u64,
+            None,
+        )?;
+        Ok(bytes.chunks_exact(T::SIZE).map(T::get_le).collect())
     }
 }
 

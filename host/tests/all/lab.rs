@@ -105,6 +105,47 @@ fn task2_checksum_depends_only_on_the_seed() {
 }
 
 #[test]
+fn task2_fast_math_agrees_with_wasi_libc() {
+    // The SDK's sin_cos and ln against wasi-libc's, over millions of inputs
+    // and the special values, and its SIMD form against its scalar form.
+    let out = run_ok(&["run", guests::MATH]);
+    assert_eq!(
+        field(&out, "simd:"),
+        "true",
+        "guests are built with simd128"
+    );
+    for f in ["sin:", "cos:", "ln:"] {
+        let ulps: u64 = field(&out, f)
+            .strip_prefix("max ")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(ulps <= 1, "{f} {ulps} ulp from wasi-libc\n{out}");
+    }
+    assert_eq!(field(&out, "F64x2 lanes differing from scalar:"), "0");
+
+    // Task 2 itself, on both: the same checksum.
+    let args = |extra: &'static [&'static str]| {
+        let mut a = vec!["run", guests::TASK2, "--", "--n", "50001", "--chunks", "3"];
+        a.extend_from_slice(extra);
+        run_ok(&a)
+    };
+    let fast = args(&[]);
+    let std = args(&["--std-math"]);
+    assert!(
+        fast.contains("math: raylab_guest::math (SIMD, 2 lanes)"),
+        "{fast}"
+    );
+    assert!(std.contains("math: wasi-libc"), "{std}");
+    assert!(fast.contains("results equal: yes") && std.contains("results equal: yes"));
+    let (a, b): (f64, f64) = (
+        field(&fast, "checksum:").parse().unwrap(),
+        field(&std, "checksum:").parse().unwrap(),
+    );
+    assert!((a - b).abs() <= 1e-9 * a.abs(), "{a} vs {b}");
+}
+
+#[test]
 fn word_count_example_maps_and_reduces() {
     let out = run_ok(&["run", guests::WORD_COUNT, "--", "a b a", "b c", "a"]);
     assert_eq!(out, "a: 3\nb: 2\nc: 1\n");

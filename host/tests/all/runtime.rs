@@ -41,9 +41,31 @@ fn refs_as_arguments_are_dependencies() {
         stdout.contains("not run because an argument failed"),
         "{stdout}"
     );
+    // ByRef parameters get the ref and read slices, whatever the header.
+    for n in [10, 1000, 100_000] {
+        assert_eq!(
+            field(&stdout, &format!("slice{n}=")),
+            format!(
+                "[3.0, 4.0, 5.0, 6.0] empty=0 tail=[{}.0, {}.0]",
+                n - 2,
+                n - 1
+            )
+        );
+        assert_eq!(
+            field(&stdout, &format!("slice{n} outside:")),
+            format!(
+                "InvalidArgument: range {}..{} is outside the vector (len {n})",
+                n - 1,
+                n + 1
+            )
+        );
+    }
+    // On one CPU, a ByRef task waiting in get_range lets the producer run.
+    assert_eq!(field(&stdout, "waited="), "[6.0, 7.0]");
     let s = stats(&out);
-    // fail, and its two dependents, never ran: three failures.
-    assert_eq!(s["failed"], 3, "{s}");
+    // fail, and its two dependents, never ran: three failures; and the
+    // three out-of-range slices.
+    assert_eq!(s["failed"], 6, "{s}");
     assert_eq!(s["objects"]["objects"], 0, "{s}");
 }
 
