@@ -394,13 +394,15 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
     runtime.prepare_gpus();
-    let done = std::sync::atomic::AtomicBool::new(false);
+    // Dropping `done` (or sending on it) stops the progress thread at once:
+    // it waits on the channel, so the run's exit never waits for its tick.
+    let (done, finished) = std::sync::mpsc::channel::<()>();
     let code = std::thread::scope(|s| {
         if !args.quiet {
-            s.spawn(|| show_progress(&runtime, &done));
+            s.spawn(|| show_progress(&runtime, finished));
         }
         let code = runtime.run_driver(&name, &args.args);
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(done);
         code
     });
     // Before the process exits, whatever the outcome: see GpuBroker's Drop.
@@ -430,11 +432,14 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
 }
 
 /// Tasks finished / submitted while the driver runs: a bar on a terminal,
-/// a plain line a second otherwise (nothing for runs with no tasks).
-fn show_progress(runtime: &Runtime, done: &std::sync::atomic::AtomicBool) {
+/// a plain line a second otherwise (nothing for runs with no tasks). Runs
+/// until `finished` disconnects.
+fn show_progress(runtime: &Runtime, finished: std::sync::mpsc::Receiver<()>) {
     use std::io::IsTerminal;
-    use std::sync::atomic::Ordering;
+    use std::sync::mpsc::RecvTimeoutError;
     let tick = Duration::from_millis(100);
+    // Waits one tick; false once the run is over.
+    let wait = || matches!(finished.recv_timeout(tick), Err(RecvTimeoutError::Timeout));
     if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::hidden();
         bar.set_style(
@@ -444,7 +449,7 @@ fn show_progress(runtime: &Runtime, done: &std::sync::atomic::AtomicBool) {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         let mut shown = false;
-        while !done.load(Ordering::Relaxed) {
+        loop {
             let s = runtime.stats();
             if s.submitted > 0 && !shown {
                 bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
@@ -453,14 +458,15 @@ fn show_progress(runtime: &Runtime, done: &std::sync::atomic::AtomicBool) {
             bar.set_length(s.submitted);
             bar.set_position(s.finished + s.failed);
             bar.set_message(format!("{} running, {} failed", s.tasks.running, s.failed));
-            std::thread::sleep(tick);
+            if !wait() {
+                break;
+            }
         }
         bar.finish_and_clear();
     } else {
         let mut last = (0, 0);
         let mut waited = Duration::ZERO;
-        while !done.load(Ordering::Relaxed) {
-            std::thread::sleep(tick);
+        while wait() {
             waited += tick;
             if waited >= Duration::from_secs(1) {
                 waited = Duration::ZERO;
