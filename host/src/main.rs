@@ -140,6 +140,11 @@ struct StartArgs {
     /// Largest module a job may upload.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64M")]
     max_upload: usize,
+    /// Finished jobs the head remembers (status and log); older ones are
+    /// forgotten.
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    keep_finished_jobs: u32,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -174,7 +179,8 @@ struct StopArgs {
 }
 
 fn start(args: StartArgs) -> anyhow::Result<i32> {
-    let config = args.node.config()?;
+    let mut config = args.node.config()?;
+    config.keep_finished_jobs = args.keep_finished_jobs as usize;
     let runtime = std::sync::Arc::new(Runtime::new(config)?);
     // A head serves modules it has not seen yet: probe the GPUs now.
     runtime.probe_gpus();

@@ -101,6 +101,9 @@ pub struct RuntimeConfig {
     pub dirs: Vec<(PathBuf, String, bool)>,
     /// Environment variables granted to every guest.
     pub envs: Vec<(String, String)>,
+    /// Finished jobs a head remembers (status and log); the oldest are
+    /// forgotten beyond this, so a long-running head stays bounded.
+    pub keep_finished_jobs: usize,
 }
 
 /// Period of the epoch tick that drives preemption and time limits.
@@ -125,6 +128,7 @@ impl Default for RuntimeConfig {
             job_object_store_memory: None,
             dirs: Vec::new(),
             envs: Vec::new(),
+            keep_finished_jobs: 100,
         }
     }
 }
@@ -376,6 +380,23 @@ struct Job {
     info: JobInfo,
     output: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
     stop: Arc<AtomicBool>,
+}
+
+/// Forget the oldest finished jobs so that, with the one about to finish,
+/// at most `keep` finished jobs remain.
+fn forget_old_jobs(jobs: &mut HashMap<JobId, Job>, keep: usize) {
+    let mut finished: Vec<JobId> = jobs
+        .values()
+        .filter(|j| j.info.status != JobStatus::Running)
+        .map(|j| j.info.id)
+        .collect();
+    let excess = (finished.len() + 1)
+        .saturating_sub(keep)
+        .min(finished.len());
+    finished.sort_unstable();
+    for id in &finished[..excess] {
+        jobs.remove(id);
+    }
 }
 
 fn unix_ms() -> f64 {
@@ -731,7 +752,13 @@ impl Runtime {
             .name(format!("raylab-job-{id}"))
             .spawn(move || {
                 let result = rt.run_driver_in(&module, &args, id, stop.clone());
+                // As in Ray, a job's tasks end with its driver: cancel what
+                // is left, then unload the job's module (tasks still winding
+                // down hold their own reference to it).
+                rt.cancel_job_tasks(id);
+                rt.inner.modules.write().expect("lock").remove(&module);
                 let mut jobs = rt.inner.jobs.lock().expect("lock");
+                forget_old_jobs(&mut jobs, rt.inner.config.keep_finished_jobs);
                 if let Some(job) = jobs.get_mut(&id) {
                     job.info.ended_at = Some(unix_ms());
                     match result {
@@ -839,6 +866,12 @@ impl Runtime {
             return false;
         };
         stop.store(true, Ordering::Relaxed);
+        self.cancel_job_tasks(id);
+        true
+    }
+
+    /// Cancel every task of job `id` that has not finished.
+    fn cancel_job_tasks(&self, id: JobId) {
         let results: Vec<ObjectId> = self
             .inner
             .lock()
@@ -850,7 +883,16 @@ impl Runtime {
         for r in results {
             let _ = self.inner.cancel(r, id);
         }
-        true
+    }
+
+    /// Whether a module of that name is loaded (a job's is `NAME-ID`
+    /// while the job runs).
+    pub fn is_loaded(&self, module: &str) -> bool {
+        self.inner
+            .modules
+            .read()
+            .expect("lock")
+            .contains_key(module)
     }
 
     /// Usage and task counts.

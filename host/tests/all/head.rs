@@ -271,6 +271,41 @@ fn jobs_cannot_see_each_others_objects_and_stop_spares_other_jobs() {
 }
 
 #[test]
+fn a_jobs_tasks_end_with_its_driver_and_old_jobs_are_forgotten() {
+    use raylab_host::runtime::JobStatus;
+    let config = RuntimeConfig {
+        cache_dir: Some(std::env::temp_dir().join("raylab-test-cache")),
+        num_cpus: 2.0,
+        keep_finished_jobs: 2,
+        ..Default::default()
+    };
+    let rt = Arc::new(Runtime::new(config).unwrap());
+    let bytes = std::fs::read(guests::PEEK).unwrap();
+
+    // The driver leaves a task spinning for ever and exits: the task is
+    // cancelled and the job's module unloaded.
+    let orphan = rt
+        .submit_job("peek", &bytes, vec!["orphan".into()])
+        .unwrap();
+    wait_for(|| rt.job(orphan).unwrap().status != JobStatus::Running);
+    assert_eq!(rt.job(orphan).unwrap().status, JobStatus::Succeeded);
+    assert!(rt.wait_idle(Duration::from_secs(10)), "{:?}", rt.stats());
+    assert!(!rt.is_loaded(&format!("peek-{orphan}")));
+    assert_eq!(rt.stats().objects.objects, 0, "{:?}", rt.stats());
+
+    // Only the last two finished jobs are remembered.
+    let mut ids = vec![orphan];
+    for _ in 0..3 {
+        let id = rt.submit_job("peek", &bytes, vec!["hold".into()]).unwrap();
+        wait_for(|| rt.job(id).unwrap().status != JobStatus::Running);
+        ids.push(id);
+    }
+    let known: Vec<u64> = rt.jobs().iter().map(|j| j.id).collect();
+    assert_eq!(known, ids[2..].to_vec());
+    assert!(rt.job(ids[0]).is_none() && rt.job_log(ids[1], 0).is_none());
+}
+
+#[test]
 fn dashboard_in_a_real_browser_shows_the_job_and_its_tasks() {
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
