@@ -221,7 +221,7 @@ pub(crate) struct TaskSpec {
     isolation: Isolation,
     memory_cap: u64,
     timeout: Option<Duration>,
-    cancelled: Arc<AtomicBool>,
+    cancelled: Arc<CancelFlag>,
 }
 
 /// The result of one attempt of a task.
@@ -279,7 +279,7 @@ pub(crate) struct TaskCtx {
     /// When this attempt must stop, and its limit.
     pub(crate) deadline: Option<(Instant, Duration)>,
     /// Set by `cancel`.
-    pub(crate) cancelled: Arc<AtomicBool>,
+    pub(crate) cancelled: Arc<CancelFlag>,
 }
 
 /// A sandbox limit a guest ran into; the trap's error value.
@@ -379,7 +379,7 @@ pub struct JobInfo {
 struct Job {
     info: JobInfo,
     output: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
-    stop: Arc<AtomicBool>,
+    stop: Arc<CancelFlag>,
 }
 
 /// Forget the oldest finished jobs so that, with the one about to finish,
@@ -405,11 +405,47 @@ fn unix_ms() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
+/// A task's (or a job driver's) cancellation: a flag that the preemption
+/// tick checks while guest code runs, and a notification that wakes the
+/// task at once where it is blocked in the host (`get`, `wait`).
+#[derive(Debug, Default)]
+pub(crate) struct CancelFlag {
+    set: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl CancelFlag {
+    pub(crate) fn set(&self) {
+        self.set.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.set.load(Ordering::SeqCst)
+    }
+
+    /// Completes once the flag is set.
+    pub(crate) async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a `set` in between still wakes us.
+            notified.as_mut().enable();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// A guest calling the runtime, as far as blocking calls need to know.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
     pub(crate) lendable: Option<Resources>,
     pub(crate) job: JobId,
+    /// Ends a blocking call early when the caller is cancelled.
+    pub(crate) cancel: Arc<CancelFlag>,
 }
 
 /// Identifies a job: a driver run and the tasks it submits. Job 0 is the
@@ -458,6 +494,7 @@ impl HostState {
             lendable: (!self.ctx.is_driver && self.ctx.demand.cpu() > 0.0)
                 .then(|| self.ctx.demand.cpu_only()),
             job: self.ctx.job,
+            cancel: self.ctx.cancelled.clone(),
         }
     }
 
@@ -482,7 +519,7 @@ impl Drop for HostState {
 }
 
 /// The task producing an object, for `cancel`: (task, name, cancel flag).
-type Producer = (TaskId, String, Arc<AtomicBool>, JobId);
+type Producer = (TaskId, String, Arc<CancelFlag>, JobId);
 
 /// Shared state of a node.
 pub(crate) struct Inner {
@@ -500,19 +537,36 @@ pub(crate) struct Inner {
     timeline: crate::timeline::Timeline,
     jobs: Mutex<HashMap<JobId, Job>>,
     next_job: AtomicU64,
+    /// Set when the node shuts down: every guest still running traps at
+    /// its next preemption tick.
     stopped: AtomicBool,
+    /// Set once the workers are gone: the epoch ticker ends.
+    ticker_done: AtomicBool,
     gpu: RwLock<Arc<crate::gpu::GpuBroker>>,
 }
 
 /// A node: the embedded raylab runtime.
 pub struct Runtime {
     inner: Arc<Inner>,
-    workers: tokio::runtime::Runtime,
+    /// Always `Some` until dropped.
+    workers: Option<tokio::runtime::Runtime>,
 }
+
+/// How long shutting a node down waits for guest code still running.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.inner.stopped.store(true, Ordering::Relaxed);
+        // Tasks still running guest code (a driver may exit, or crash, with
+        // tasks in flight) are stopped by the epoch ticker, which keeps
+        // ticking until the workers are gone. Without preemption nothing
+        // can stop them: the grace period bounds the wait, and the process
+        // exit ends them.
+        self.inner.stopped.store(true, Ordering::SeqCst);
+        if let Some(workers) = self.workers.take() {
+            workers.shutdown_timeout(SHUTDOWN_GRACE);
+        }
+        self.inner.ticker_done.store(true, Ordering::SeqCst);
     }
 }
 
@@ -580,17 +634,18 @@ impl Runtime {
             jobs: Mutex::new(HashMap::new()),
             next_job: AtomicU64::new(1),
             stopped: AtomicBool::new(false),
+            ticker_done: AtomicBool::new(false),
             gpu: RwLock::new(Arc::new(crate::gpu::GpuBroker::none())),
         });
         if inner.config.preemption {
             // The epoch ticker: it holds only a weak reference, and stops
-            // with the runtime.
+            // once the runtime and its workers are gone.
             let weak = Arc::downgrade(&inner);
             std::thread::Builder::new()
                 .name("raylab-ticker".into())
                 .spawn(move || {
                     while let Some(inner) = weak.upgrade() {
-                        if inner.stopped.load(Ordering::Relaxed) {
+                        if inner.ticker_done.load(Ordering::SeqCst) {
                             break;
                         }
                         inner.engine.increment_epoch();
@@ -599,7 +654,14 @@ impl Runtime {
                     }
                 })?;
         }
-        Ok(Runtime { inner, workers })
+        Ok(Runtime {
+            inner,
+            workers: Some(workers),
+        })
+    }
+
+    fn workers(&self) -> &tokio::runtime::Runtime {
+        self.workers.as_ref().expect("workers live until drop")
     }
 
     /// Load a module from a file, named after the file's stem.
@@ -628,7 +690,7 @@ impl Runtime {
             });
         }
         let inner = self.inner.clone();
-        let module = self.workers.block_on(inner.load(name, bytes))?;
+        let module = self.workers().block_on(inner.load(name, bytes))?;
         self.inner
             .modules
             .write()
@@ -691,7 +753,7 @@ impl Runtime {
     /// sees them after its own name). Returns the driver's exit code. Blocks
     /// the calling thread, which runs the driver.
     pub fn run_driver(&self, name: &str, args: &[String]) -> Result<i32, RunError> {
-        self.run_driver_in(name, args, 0, Arc::new(AtomicBool::new(false)))
+        self.run_driver_in(name, args, 0, Arc::new(CancelFlag::default()))
     }
 
     fn run_driver_in(
@@ -699,7 +761,7 @@ impl Runtime {
         name: &str,
         args: &[String],
         job: JobId,
-        stop: Arc<AtomicBool>,
+        stop: Arc<CancelFlag>,
     ) -> Result<i32, RunError> {
         let inner = self.inner.clone();
         let (name, args) = (name.to_string(), args.to_vec());
@@ -707,7 +769,7 @@ impl Runtime {
             .inner
             .handle
             .spawn(async move { inner.run_driver(&name, &args, job, stop).await });
-        self.workers.block_on(driver).unwrap_or_else(|e| {
+        self.workers().block_on(driver).unwrap_or_else(|e| {
             Err(RunError::Internal(format!(
                 "the driver's thread failed: {e}"
             )))
@@ -726,7 +788,7 @@ impl Runtime {
         let id = self.inner.next_job.fetch_add(1, Ordering::Relaxed);
         let module = format!("{name}-{id}");
         self.load_bytes(&module, bytes)?;
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(CancelFlag::default());
         let info = JobInfo {
             id,
             name: name.to_string(),
@@ -762,7 +824,7 @@ impl Runtime {
                 if let Some(job) = jobs.get_mut(&id) {
                     job.info.ended_at = Some(unix_ms());
                     match result {
-                        _ if stop.load(Ordering::Relaxed) => job.info.status = JobStatus::Stopped,
+                        _ if stop.is_set() => job.info.status = JobStatus::Stopped,
                         Ok(0) => {
                             job.info.status = JobStatus::Succeeded;
                             job.info.exit_code = Some(0);
@@ -865,7 +927,7 @@ impl Runtime {
         else {
             return false;
         };
-        stop.store(true, Ordering::Relaxed);
+        stop.set();
         self.cancel_job_tasks(id);
         true
     }
@@ -1072,7 +1134,7 @@ impl Inner {
                 Instant::now() + Duration::from_secs(10),
                 Duration::from_secs(10),
             )),
-            cancelled: Arc::new(AtomicBool::new(false)),
+            cancelled: Arc::new(CancelFlag::default()),
         }
     }
 
@@ -1125,7 +1187,7 @@ impl Inner {
             store.set_epoch_deadline(1);
             store.epoch_deadline_callback(|ctx| {
                 let task = &ctx.data().ctx;
-                if task.cancelled.load(Ordering::Relaxed) {
+                if task.cancelled.is_set() || ctx.data().inner.stopped.load(Ordering::Relaxed) {
                     return Err(wasmtime::Error::new(SandboxLimit::Cancelled));
                 }
                 if let Some((deadline, limit)) = task.deadline
@@ -1149,7 +1211,7 @@ impl Inner {
         name: &str,
         args: &[String],
         job: JobId,
-        stop: Arc<AtomicBool>,
+        stop: Arc<CancelFlag>,
     ) -> Result<i32, RunError> {
         let module = self
             .module(name)
@@ -1306,7 +1368,7 @@ impl Inner {
             None => self.config.isolation,
         };
         let id = self.next_task.fetch_add(1, Ordering::Relaxed);
-        let cancelled = Arc::new(AtomicBool::new(false));
+        let cancelled = Arc::new(CancelFlag::default());
         let starts;
         let result;
         {
@@ -1397,7 +1459,7 @@ impl Inner {
                 // Finished (nothing to do) or never a task result.
                 return core.objects.lookup(id).map(|_| ());
             };
-            flag.store(true, Ordering::Relaxed);
+            flag.set();
             let err = |name: &str| {
                 TaskError::for_task(ErrorKind::Cancelled, name, "cancelled before it finished")
             };
@@ -1517,7 +1579,11 @@ impl Inner {
                 ),
             ));
         }
-        let Caller { lendable, job } = caller;
+        let Caller {
+            lendable,
+            job,
+            cancel,
+        } = caller;
         let ready_now = |core: &Core| -> Result<Vec<ObjectId>, TaskError> {
             let mut ready = Vec::new();
             for &id in ids {
@@ -1543,13 +1609,27 @@ impl Inner {
             signal
         };
         let lent = self.lend(lendable);
-        match timeout {
-            Some(t) => {
-                let _ = tokio::time::timeout(t, signal.fired()).await;
+        let ready = async {
+            match timeout {
+                Some(t) => {
+                    let _ = tokio::time::timeout(t, signal.fired()).await;
+                }
+                None => signal.fired().await,
             }
-            None => signal.fired().await,
-        }
+        };
+        // A cancelled caller stops waiting at once (and traps at its next
+        // preemption tick if it carries on running guest code).
+        let cancelled = tokio::select! {
+            () = ready => false,
+            () = cancel.wait() => true,
+        };
         self.reclaim(lent).await;
+        if cancelled {
+            return Err(TaskError::new(
+                ErrorKind::Cancelled,
+                "cancelled while waiting for objects",
+            ));
+        }
         ready_now(&self.lock())
     }
 

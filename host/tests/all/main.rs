@@ -15,15 +15,34 @@ pub mod guests {
 
 use std::process::{Command, Output};
 
+/// Longest a `raylab-host` command may take in a test before it counts as
+/// hung (and is killed, failing the test instead of blocking the suite).
+const HANG: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Run `raylab-host` with `args`, sharing one compile cache across tests.
 pub fn raylab(args: &[&str]) -> Output {
     let cache = std::env::temp_dir().join("raylab-test-cache");
-    Command::new(env!("CARGO_BIN_EXE_raylab-host"))
+    let child = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
         .args(args)
         .env("RAYLAB_CACHE_DIR", cache)
         .env_remove("RAYLAB_LOG")
-        .output()
-        .expect("start raylab-host")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start raylab-host");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(HANG) {
+        Ok(out) => out.expect("wait for raylab-host"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("raylab-host {args:?} hung for {HANG:?} and was killed");
+        }
+    }
 }
 
 /// stdout and stderr of a run, for assertion messages.

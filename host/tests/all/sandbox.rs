@@ -82,8 +82,13 @@ fn traps_are_retried_and_errors_only_when_asked() {
 }
 
 #[test]
-fn cancel_stops_running_and_queued_tasks() {
-    let out = scenario(&["--num-cpus", "2"], "cancel");
+fn cancel_stops_running_queued_and_blocked_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.json");
+    let out = scenario(
+        &["--num-cpus", "2", "--timeline", trace.to_str().unwrap()],
+        "cancel",
+    );
     assert!(
         out.contains("cancel-running: Cancelled: task `spin`"),
         "{out}"
@@ -92,6 +97,33 @@ fn cancel_stops_running_and_queued_tasks() {
         out.contains("cancel-queued: Cancelled: task `square`"),
         "{out}"
     );
+    assert!(
+        out.contains("cancel-blocked: Cancelled: task `wait_for`"),
+        "{out}"
+    );
+    assert!(out.contains("cancel-blocked producer: 7"), "{out}");
+    // The blocked task ended when it was cancelled, before the object it
+    // was waiting for was produced.
+    let trace: serde_json::Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    let end = |name: &str| {
+        let e = trace["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["ph"] == "X" && e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} slice in {trace}"));
+        (
+            e["ts"].as_f64().unwrap() + e["dur"].as_f64().unwrap(),
+            e["args"]["state"].clone(),
+        )
+    };
+    let (waiter_end, waiter_state) = end("wait_for");
+    let (producer_end, _) = end("slow_value");
+    assert!(
+        waiter_end < producer_end,
+        "wait_for ended at {waiter_end} us, its producer at {producer_end} us"
+    );
+    assert_ne!(waiter_state, "finished", "{trace}");
 }
 
 #[test]
@@ -184,4 +216,16 @@ fn the_next_job_runs_at_full_capacity_after_hostile_ones() {
         "100",
     ]);
     assert!(out.contains("results equal: yes"), "{out}");
+}
+
+#[test]
+fn a_run_ends_when_its_driver_exits_with_tasks_still_running() {
+    // The driver leaves a task spinning for ever: the node stops it at exit
+    // (with preemption at the next tick; without, after a grace period).
+    for flags in [&[][..], &["--no-preemption"][..]] {
+        let mut args = vec!["run", guests::PEEK];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--", "orphan"]);
+        assert_eq!(run_ok(&args), "submitted\n", "{flags:?}");
+    }
 }

@@ -5,12 +5,22 @@
 use std::time::{Duration, Instant};
 
 use raylab_guest::{
-    ErrorKind, ObjectRef, TaskOptions, available_resources, cluster_resources, context, get_all,
-    remote, submit, tasks,
+    ByRef, ErrorKind, ObjectRef, TaskOptions, available_resources, cluster_resources, context,
+    get_all, remote, submit, tasks,
 };
 
 remote! {
     fn square(x: i64) -> i64 { x * x }
+
+    fn slow_value(x: u64, ms: u64) -> u64 {
+        std::thread::sleep(Duration::from_millis(ms));
+        x
+    }
+
+    /// Blocks in `get` until `r` is ready.
+    fn wait_for(r: ByRef<u64>) -> u64 {
+        r.get().unwrap_or(0)
+    }
 
     fn spin() -> u64 {
         let mut n = 0u64;
@@ -83,6 +93,8 @@ fn recurse(n: u64) -> u64 {
 
 tasks!(
     square,
+    slow_value,
+    wait_for,
     spin,
     memory_bomb,
     huge_result,
@@ -186,6 +198,14 @@ fn main() {
             expect_err("cancel-running", running.get(), ErrorKind::Cancelled);
             expect_err("cancel-queued", queued.get(), ErrorKind::Cancelled);
             assert!(start.elapsed() < Duration::from_secs(2));
+            // Blocked in `get`: the cancel ends the task at once, not when
+            // the object it waits for arrives (the test reads the timeline).
+            let slow = slow_value::remote(7, 1500);
+            let waiter = wait_for::remote(&slow);
+            std::thread::sleep(Duration::from_millis(100));
+            waiter.cancel().unwrap();
+            expect_err("cancel-blocked", waiter.get(), ErrorKind::Cancelled);
+            println!("cancel-blocked producer: {}", slow.get().unwrap());
         }
         "gpus" => {
             let refs: Vec<_> = (0..4)
