@@ -140,6 +140,14 @@ struct StartArgs {
     /// Largest module a job may upload.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64M")]
     max_upload: usize,
+    /// Start the head in the background and return once it answers (like
+    /// `ray start --head`); its output goes to --log-file.
+    #[arg(long)]
+    detach: bool,
+    /// With --detach: where the head writes its output [default:
+    /// raylab-head-PORT.log in the temporary directory].
+    #[arg(long, value_name = "PATH")]
+    log_file: Option<PathBuf>,
     /// Finished jobs the head remembers (status and log); older ones are
     /// forgotten.
     #[arg(long, value_name = "N", default_value_t = 100,
@@ -178,7 +186,64 @@ struct StopArgs {
     address: AddressArgs,
 }
 
+/// `start --detach`: run `start` again as a background process of its own
+/// (its own process group, stdin closed, output to the log file) and
+/// return once it listens, or fail with its log if it exits first.
+fn start_detached(args: &StartArgs) -> anyhow::Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let log_path = args
+        .log_file
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("raylab-head-{}.log", args.port)));
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("cannot create the log file {}", log_path.display()))?;
+    let child_args: Vec<std::ffi::OsString> = std::env::args_os()
+        .skip(1)
+        .filter(|a| a != "--detach")
+        .collect();
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(&child_args)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("cannot start the head")?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(url) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("raylab head listening on "))
+        {
+            println!("raylab head started in the background (pid {})", child.id());
+            println!("address:   {url}");
+            println!("dashboard: {url}/");
+            println!("log:       {}", log_path.display());
+            if args.port == 8265 && args.host.is_loopback() {
+                println!("stop it with: raylab-host stop");
+            } else {
+                println!("stop it with: raylab-host stop --address {url}");
+            }
+            return Ok(0);
+        }
+        if let Some(status) = child.try_wait()? {
+            eprint!("{text}");
+            bail!("the head exited before it was ready ({status})");
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            eprint!("{text}");
+            bail!("the head did not start listening within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn start(args: StartArgs) -> anyhow::Result<i32> {
+    if args.detach {
+        return start_detached(&args);
+    }
     let mut config = args.node.config()?;
     config.keep_finished_jobs = args.keep_finished_jobs as usize;
     let runtime = std::sync::Arc::new(Runtime::new(config)?);

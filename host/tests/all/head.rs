@@ -271,6 +271,48 @@ fn jobs_cannot_see_each_others_objects_and_stop_spares_other_jobs() {
 }
 
 #[test]
+fn start_detach_returns_once_the_head_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("head.log");
+    let log_arg = log.to_str().unwrap();
+    let out = raylab(&[
+        "start",
+        "--detach",
+        "--port",
+        "0",
+        "--num-cpus",
+        "1",
+        "--log-file",
+        log_arg,
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let address = crate::field(&stdout, "address:").to_string();
+    assert!(address.starts_with("http://127.0.0.1:"), "{stdout}");
+
+    // The head outlived the command that started it: it answers and runs jobs.
+    let status = raylab(&["status", "--address", &address]);
+    assert!(status.status.success(), "{}", show(&status));
+    let job = raylab(&["submit", "--quiet", "--address", &address, guests::SMOKE]);
+    assert!(job.status.success(), "{}", show(&job));
+    assert_eq!(String::from_utf8_lossy(&job.stdout), "sum=5\n");
+    let stop = raylab(&["stop", "--address", &address]);
+    assert!(stop.status.success(), "{}", show(&stop));
+    wait_for(|| !raylab(&["status", "--address", &address]).status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("raylab head listening on"), "{text}");
+
+    // A head that cannot start: the error and its log, and a failure.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let out = raylab(&["start", "--detach", "--port", &port, "--log-file", log_arg]);
+    assert!(!out.status.success(), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    assert!(stderr.contains("exited before it was ready"), "{stderr}");
+}
+
+#[test]
 fn a_jobs_tasks_end_with_its_driver_and_old_jobs_are_forgotten() {
     use raylab_host::runtime::JobStatus;
     let config = RuntimeConfig {
