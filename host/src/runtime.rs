@@ -552,6 +552,12 @@ pub struct Runtime {
     workers: Option<tokio::runtime::Runtime>,
 }
 
+thread_local! {
+    /// This worker's LIFO slot may hold a task a guest spawned and is not
+    /// waiting for yet (see `Inner::spawn_all`).
+    static KICK_PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// How long shutting a node down waits for guest code still running.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -1195,6 +1201,11 @@ impl Inner {
                 {
                     return Err(wasmtime::Error::new(SandboxLimit::Time(limit)));
                 }
+                // A task this guest spawned still sits in this thread's
+                // LIFO slot: make it stealable (see `spawn_all`).
+                if KICK_PENDING.replace(false) {
+                    ctx.data().inner.handle.spawn(async {});
+                }
                 // Let other tasks on this worker run, then carry on.
                 Ok(wasmtime::UpdateDeadline::Yield(1))
             });
@@ -1263,11 +1274,17 @@ impl Inner {
     ///
     /// tokio puts a task spawned from a worker into that worker's LIFO
     /// slot, which other workers cannot steal. That is what makes a sync
-    /// round trip cheap (the caller blocks in `get` and its thread runs the
-    /// task next, with no thread wake-up), but when the spawning guest goes
-    /// on computing, the task would wait for it. So each spawn from inside
-    /// a guest call is followed by an empty one that pushes the real task
-    /// into the stealable run queue (and wakes an idle worker to take it).
+    /// round trip cheap: the caller blocks in `get` and its thread runs the
+    /// task next, with no thread wake-up. But when the spawning guest goes
+    /// on computing, the task would wait for it. So a spawn from inside a
+    /// guest call leaves a note on this thread ([`KICK_PENDING`]): if the
+    /// guest blocks next (`get`, `wait`), the note is dropped and the task
+    /// runs right here; if it is still running guest code at its next
+    /// preemption tick, the tick spawns an empty task, which pushes the
+    /// real one into the stealable run queue and wakes an idle worker to
+    /// take it. (Spawning that empty task at once, as before, cost every
+    /// fresh round trip a cross-thread wake-up.) Without preemption there
+    /// is no tick, so the empty task is spawned at once.
     fn spawn_all(self: &Arc<Self>, starts: Vec<Start<TaskSpec>>, from_guest: bool) {
         let any = !starts.is_empty();
         for start in starts {
@@ -1276,7 +1293,11 @@ impl Inner {
                 .spawn(async move { inner.run_task(start).await });
         }
         if any && from_guest {
-            self.handle.spawn(async {});
+            if self.config.preemption {
+                KICK_PENDING.set(true);
+            } else {
+                self.handle.spawn(async {});
+            }
         }
     }
 
@@ -1609,6 +1630,8 @@ impl Inner {
             signal
         };
         let lent = self.lend(lendable);
+        // This thread runs the tasks the caller spawned once it blocks.
+        KICK_PENDING.set(false);
         let ready = async {
             match timeout {
                 Some(t) => {

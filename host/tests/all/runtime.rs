@@ -75,6 +75,16 @@ fn wait_with_partial_readiness_and_timeouts() {
     assert!(out.contains("wait(1): ready=1 not_ready=1"), "{out}");
     assert!(out.contains("wait(2, 100ms): ready=1 not_ready=1"), "{out}");
     assert!(out.contains("get timeout:"), "{out}");
+    // A task submitted by a driver that keeps computing starts before the
+    // driver blocks (within a preemption tick, on the other CPU).
+    let line = field(&out, "submit then compute: started");
+    let before: f64 = line
+        .split(", ")
+        .nth(1)
+        .and_then(|p| p.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(before > 0.0, "the task waited for the driver to block: {line}");
     assert!(out.ends_with("ok\n"), "{out}");
 }
 

@@ -1,4 +1,5 @@
-//! `wait` with partial readiness and timeouts, `get` with a timeout.
+//! `wait` with partial readiness and timeouts, `get` with a timeout, and a
+//! task submitted by a driver that keeps computing runs meanwhile.
 use std::time::{Duration, Instant};
 
 use raylab_guest::{ErrorKind, remote, tasks, wait};
@@ -8,8 +9,21 @@ remote! {
         std::thread::sleep(Duration::from_millis(ms));
         ms
     }
+
+    /// The wall-clock time it started, in ms since the Unix epoch.
+    fn started_at() -> f64 {
+        unix_ms()
+    }
 }
-tasks!(sleepy);
+tasks!(sleepy, started_at);
+
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        * 1e3
+}
 
 fn main() {
     let fast = sleepy::remote(0);
@@ -52,5 +66,23 @@ fn main() {
 
     let e = wait(vec![sleepy::remote(0)], 2, None).unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidArgument);
+
+    // Submit, then compute without calling the host for 300 ms: the task
+    // must start meanwhile, on another worker, not when the driver blocks.
+    let submitted = unix_ms();
+    let r = started_at::remote();
+    let mut x = 0u64;
+    while unix_ms() - submitted < 300.0 {
+        for i in 0..10_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+    }
+    let blocked = unix_ms();
+    let started = r.get().unwrap();
+    println!(
+        "submit then compute: started {:.0} ms after submit, {:.0} ms before the driver blocked",
+        started - submitted,
+        blocked - started
+    );
     println!("ok");
 }
