@@ -12,6 +12,11 @@
 //! | `ray.put(value)` | [`put`] |
 //! | `ray.wait(refs, num_returns, timeout)` | [`wait`] |
 //! | `ray.get_runtime_context()` | [`context`] |
+//! | `f.remote([ref])` (a nested ref, not resolved) | a [`ByRef<T>`] parameter, then [`ObjectRef::get_range`] or [`ObjectRef::get`] |
+//!
+//! [`math`] has fast `sin_cos` and `ln` for math-heavy guests (two lanes at
+//! a time with WebAssembly SIMD), and [`PackedVec`] moves large numeric
+//! vectors at memory speed.
 //!
 //! Every module that uses the SDK ends with [`tasks!`], which lists its
 //! remote functions and exports them to the host (an empty `tasks!()` is
