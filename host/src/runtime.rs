@@ -280,6 +280,10 @@ pub(crate) struct TaskCtx {
     pub(crate) deadline: Option<(Instant, Duration)>,
     /// Set by `cancel`.
     pub(crate) cancelled: Arc<CancelFlag>,
+    /// True while the task is inside a `get`/`wait` that lent its CPU: it
+    /// must come out through that call (which gives the CPU back), so a
+    /// time limit or cancel lets the call return rather than dropping it.
+    pub(crate) lent: Arc<AtomicBool>,
 }
 
 /// A sandbox limit a guest ran into; the trap's error value.
@@ -446,6 +450,10 @@ pub(crate) struct Caller {
     pub(crate) job: JobId,
     /// Ends a blocking call early when the caller is cancelled.
     pub(crate) cancel: Arc<CancelFlag>,
+    /// Ends a blocking call early when the caller's time is up.
+    pub(crate) deadline: Option<(Instant, Duration)>,
+    /// Set while the call has lent the caller's CPU.
+    pub(crate) lent: Arc<AtomicBool>,
 }
 
 /// Identifies a job: a driver run and the tasks it submits. Job 0 is the
@@ -495,6 +503,8 @@ impl HostState {
                 .then(|| self.ctx.demand.cpu_only()),
             job: self.ctx.job,
             cancel: self.ctx.cancelled.clone(),
+            deadline: self.ctx.deadline,
+            lent: self.ctx.lent.clone(),
         }
     }
 
@@ -556,6 +566,45 @@ thread_local! {
     /// This worker's LIFO slot may hold a task a guest spawned and is not
     /// waiting for yet (see `Inner::spawn_all`).
     static KICK_PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the outcome is already a sandbox-limit failure.
+fn is_limit<T>(outcome: &Result<T, TaskError>) -> bool {
+    matches!(outcome, Err(e) if matches!(
+        e.kind,
+        ErrorKind::TimeLimitExceeded | ErrorKind::MemoryQuotaExceeded | ErrorKind::Cancelled
+    ))
+}
+
+/// Completes at `deadline` (never, without one) with its limit.
+async fn until(deadline: Option<(Instant, Duration)>) -> Duration {
+    match deadline {
+        Some((at, limit)) => {
+            tokio::time::sleep_until(at.into()).await;
+            limit
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Completes when a running guest must be stopped from outside: it was
+/// cancelled, or its time is up, while it is not inside a `get`/`wait`
+/// that lent its CPU (that call returns by itself, see `Inner::wait`).
+/// This is what stops a guest blocked in a WASI call (a long
+/// `thread::sleep`, say), where no preemption tick can reach it.
+async fn interrupt(
+    cancel: Arc<CancelFlag>,
+    deadline: Option<(Instant, Duration)>,
+    lent: Arc<AtomicBool>,
+) -> SandboxLimit {
+    let why = tokio::select! {
+        () = cancel.wait() => SandboxLimit::Cancelled,
+        limit = until(deadline) => SandboxLimit::Time(limit),
+    };
+    while lent.load(Ordering::SeqCst) {
+        tokio::time::sleep(TICK).await;
+    }
+    why
 }
 
 /// How long shutting a node down waits for guest code still running.
@@ -1141,6 +1190,7 @@ impl Inner {
                 Duration::from_secs(10),
             )),
             cancelled: Arc::new(CancelFlag::default()),
+            lent: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -1245,6 +1295,7 @@ impl Inner {
             memory_cap: None,
             deadline: None,
             cancelled: stop,
+            lent: Arc::new(AtomicBool::new(false)),
         };
         let mut store = self.new_store(ctx, args);
         let crashed = |message: String| RunError::Crashed {
@@ -1259,7 +1310,16 @@ impl Inner {
         let func = instance
             .get_typed_func::<(), (Result<(), ()>,)>(&mut store, &run)
             .map_err(|e| RunError::Internal(format!("{e:#}")))?;
-        let result = func.call_async(&mut store, ()).await;
+        let stop = interrupt(
+            store.data().ctx.cancelled.clone(),
+            None,
+            store.data().ctx.lent.clone(),
+        );
+        let result = tokio::select! {
+            biased;
+            r = func.call_async(&mut store, ()) => r,
+            limit = stop => Err(wasmtime::Error::new(limit)),
+        };
         match result {
             Ok((Ok(()),)) => Ok(0),
             Ok((Err(()),)) => Ok(1),
@@ -1604,6 +1664,8 @@ impl Inner {
             lendable,
             job,
             cancel,
+            deadline,
+            lent: lent_flag,
         } = caller;
         let ready_now = |core: &Core| -> Result<Vec<ObjectId>, TaskError> {
             let mut ready = Vec::new();
@@ -1630,6 +1692,7 @@ impl Inner {
             signal
         };
         let lent = self.lend(lendable);
+        lent_flag.store(lent.is_some(), Ordering::SeqCst);
         // This thread runs the tasks the caller spawned once it blocks.
         KICK_PENDING.set(false);
         let ready = async {
@@ -1640,18 +1703,24 @@ impl Inner {
                 None => signal.fired().await,
             }
         };
-        // A cancelled caller stops waiting at once (and traps at its next
-        // preemption tick if it carries on running guest code).
-        let cancelled = tokio::select! {
-            () = ready => false,
-            () = cancel.wait() => true,
-        };
-        self.reclaim(lent).await;
-        if cancelled {
-            return Err(TaskError::new(
+        // A cancelled caller, or one out of time, stops waiting at once (and
+        // traps at its next preemption tick if it carries on running guest
+        // code).
+        let interrupted = tokio::select! {
+            () = ready => None,
+            () = cancel.wait() => Some(TaskError::new(
                 ErrorKind::Cancelled,
                 "cancelled while waiting for objects",
-            ));
+            )),
+            limit = until(deadline) => Some(TaskError::new(
+                ErrorKind::TimeLimitExceeded,
+                format!("{} while waiting for objects", SandboxLimit::Time(limit)),
+            )),
+        };
+        self.reclaim(lent).await;
+        lent_flag.store(false, Ordering::SeqCst);
+        if let Some(e) = interrupted {
+            return Err(e);
         }
         ready_now(&self.lock())
     }
@@ -1693,6 +1762,7 @@ impl Inner {
                 memory_cap: Some(spec.memory_cap),
                 deadline: spec.timeout.map(|t| (Instant::now() + t, t)),
                 cancelled: spec.cancelled.clone(),
+                lent: Arc::new(AtomicBool::new(false)),
             };
             let Attempt {
                 outcome,
@@ -1829,7 +1899,19 @@ impl Inner {
                 };
             }
         };
-        let (outcome, healthy) = match call.call_async(&mut store, (&spec.function, args)).await {
+        let stop = interrupt(
+            store.data().ctx.cancelled.clone(),
+            store.data().ctx.deadline,
+            store.data().ctx.lent.clone(),
+        );
+        let result = tokio::select! {
+            biased;
+            r = call.call_async(&mut store, (&spec.function, args)) => r,
+            // Dropping the call abandons the guest where it is blocked;
+            // the sandbox is thrown away.
+            limit = stop => Err(wasmtime::Error::new(limit)),
+        };
+        let (outcome, healthy) = match result {
             Ok((Ok(bytes),)) => match msgpack::find_refs(&bytes) {
                 Ok(refs) => (Ok((bytes, refs)), true),
                 Err(e) => (
@@ -1849,6 +1931,23 @@ impl Inner {
                 Err(classify_trap(&spec.name, &trap, &store.data().last_error)),
                 false,
             ),
+        };
+        // A time limit is a wall: whatever came back after it (say, from a
+        // guest that caught the time-limit error of a `get`) is a
+        // time-limit failure.
+        let (outcome, healthy) = match store.data().ctx.deadline {
+            Some((at, limit)) if Instant::now() >= at && !is_limit(&outcome) => {
+                let limit = SandboxLimit::Time(limit);
+                (
+                    Err(TaskError::for_task(
+                        limit.kind(),
+                        &spec.name,
+                        limit.to_string(),
+                    )),
+                    false,
+                )
+            }
+            _ => (outcome, healthy),
         };
         let reusable = (warm && healthy).then_some(instance);
         Attempt {

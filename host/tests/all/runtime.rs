@@ -84,7 +84,10 @@ fn wait_with_partial_readiness_and_timeouts() {
         .and_then(|p| p.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{out}"));
-    assert!(before > 0.0, "the task waited for the driver to block: {line}");
+    assert!(
+        before > 0.0,
+        "the task waited for the driver to block: {line}"
+    );
     assert!(out.ends_with("ok\n"), "{out}");
 }
 

@@ -82,6 +82,25 @@ fn traps_are_retried_and_errors_only_when_asked() {
 }
 
 #[test]
+fn time_limits_and_cancel_reach_sleeping_and_blocked_tasks() {
+    let out = scenario(&["--num-cpus", "2"], "sleep");
+    assert!(
+        out.contains(
+            "sleep-timeout: TimeLimitExceeded: task `slow_value`: exceeded its time limit of 0.3 s"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("sleep-cancel: Cancelled: task `slow_value`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("blocked-timeout: TimeLimitExceeded: task `wait_for`"),
+        "{out}"
+    );
+}
+
+#[test]
 fn cancel_stops_running_queued_and_blocked_tasks() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("trace.json");

@@ -145,6 +145,30 @@ fn main() {
             let r = spin::options(TaskOptions::new().timeout(Duration::from_millis(300))).remote();
             expect_err("loop", r.get(), ErrorKind::TimeLimitExceeded);
         }
+        "sleep" => {
+            // A guest asleep in a WASI call runs no guest code, so no
+            // preemption tick reaches it: its time limit and a cancel must
+            // still stop it (and give its CPU back: see check_pool).
+            let start = Instant::now();
+            let r = slow_value::options(TaskOptions::new().timeout(Duration::from_millis(300)))
+                .remote(1, 60_000);
+            expect_err("sleep-timeout", r.get(), ErrorKind::TimeLimitExceeded);
+            let r = slow_value::remote(2, 60_000);
+            std::thread::sleep(Duration::from_millis(100));
+            r.cancel().unwrap();
+            expect_err("sleep-cancel", r.get(), ErrorKind::Cancelled);
+            // Blocked in `get` on an object that never comes: the same.
+            let never = spin::remote();
+            let w = wait_for::options(TaskOptions::new().timeout(Duration::from_millis(300)))
+                .remote(&never);
+            expect_err("blocked-timeout", w.get(), ErrorKind::TimeLimitExceeded);
+            never.cancel().unwrap();
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{:?}",
+                start.elapsed()
+            );
+        }
         "memory" => {
             let r = memory_bomb::options(TaskOptions::new().memory(64 << 20)).remote();
             expect_err("memory", r.get(), ErrorKind::MemoryQuotaExceeded);
