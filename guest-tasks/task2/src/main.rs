@@ -194,7 +194,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .step_by(step.max(1))
         .map(|s| process_chunk::remote(&data_ref, s as u64, (s + step).min(o.n) as u64, o.std_math))
         .collect();
-    let parallel: Vec<f64> = get_all(&refs)?.into_iter().flatten().collect();
+    // Concatenate (a flatten().collect() over the parts cost ~11 ms here;
+    // copying slice by slice is a memcpy).
+    let mut parallel: Vec<f64> = Vec::with_capacity(o.n);
+    for part in get_all(&refs)? {
+        parallel.extend_from_slice(&part);
+    }
     let t_par = start.elapsed().as_secs_f64();
     println!(
         "parallel time:   {:.3} s ({} chunk tasks)",
