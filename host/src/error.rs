@@ -93,12 +93,14 @@ impl fmt::Display for TaskError {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    // The cause is part of the message, not a `source`: callers print
+    // the chain (`{:#}`), which would say it twice.
+    #[error("cannot read {}: {cause}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The bytes are not WebAssembly at all.
     #[error("{name}: not a WebAssembly file (no `\\0asm` header)")]

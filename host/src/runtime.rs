@@ -730,9 +730,9 @@ impl Runtime {
 
     /// Load a module from a file under `name`.
     pub fn load_file_as(&self, name: &str, path: &std::path::Path) -> Result<(), LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        let bytes = std::fs::read(path).map_err(|cause| LoadError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         self.load_bytes(name, &bytes)
     }

@@ -34,6 +34,12 @@ fn missing_file() {
         &["run", "/nonexistent/task.wasm"],
         "cannot read /nonexistent/task.wasm",
     );
+    // One line, the cause said once.
+    let out = raylab(&["run", "/nonexistent/task.wasm"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: cannot read /nonexistent/task.wasm: No such file or directory (os error 2)\n"
+    );
 }
 
 #[test]

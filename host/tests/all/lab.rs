@@ -146,6 +146,26 @@ fn task2_fast_math_agrees_with_wasi_libc() {
 }
 
 #[test]
+fn chunked_sum_example_reads_slices_and_matches_native_math() {
+    let out = run_ok(&["run", guests::CHUNKED_SUM, "--", "100001", "3"]);
+    assert_eq!(field(&out, "chunks:"), "3");
+    assert!(
+        field(&out, "sequential:").ends_with("(equal: yes)"),
+        "{out}"
+    );
+    // The same sum natively, with the host's libm.
+    let native: f64 = (0..100_001)
+        .map(|i| (i % 200_000) as f64 * 0.001 - 100.0)
+        .map(|x: f64| x.sin() * x.cos() + (1.0 + x * x).ln())
+        .sum();
+    let guest: f64 = field(&out, "sum:").parse().unwrap();
+    assert!(
+        (guest - native).abs() <= 1e-9 * native.abs(),
+        "{guest} vs native {native}"
+    );
+}
+
+#[test]
 fn word_count_example_maps_and_reduces() {
     let out = run_ok(&["run", guests::WORD_COUNT, "--", "a b a", "b c", "a"]);
     assert_eq!(out, "a: 3\nb: 2\nc: 1\n");
