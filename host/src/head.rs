@@ -511,11 +511,19 @@ impl Client {
         eprintln!("raylab: submitted job {id}");
         let mut offset = 0usize;
         let progress = Progress::new(show_progress);
+        // Poll quickly at first (a short job's end shows within a few ms),
+        // then back off while nothing changes, up to 100 ms.
+        let mut pause = std::time::Duration::from_millis(2);
         loop {
             let info = self.json("GET", &format!("/api/jobs/{id}"), None)?;
             let (_, log) =
                 self.request("GET", &format!("/api/jobs/{id}/logs?offset={offset}"), None)?;
             offset += log.len();
+            pause = if log.is_empty() {
+                (pause * 2).min(std::time::Duration::from_millis(100))
+            } else {
+                std::time::Duration::from_millis(2)
+            };
             use std::io::Write;
             progress.suspend(|| -> std::io::Result<()> {
                 std::io::stdout().write_all(&log)?;
@@ -529,7 +537,7 @@ impl Client {
                 progress.finish();
             }
             match info["status"].as_str() {
-                Some("RUNNING") => std::thread::sleep(std::time::Duration::from_millis(50)),
+                Some("RUNNING") => std::thread::sleep(pause),
                 Some("SUCCEEDED") => return Ok(0),
                 Some(status) => {
                     if let Some(e) = info["error"].as_str() {
