@@ -67,12 +67,12 @@ fn main() {
     let e = wait(vec![sleepy::remote(0)], 2, None).unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidArgument);
 
-    // Submit, then compute without calling the host for 300 ms: the task
+    // Submit, then compute without calling the host for 1 s: the task
     // must start meanwhile, on another worker, not when the driver blocks.
     let submitted = unix_ms();
     let r = started_at::remote();
     let mut x = 0u64;
-    while unix_ms() - submitted < 300.0 {
+    while unix_ms() - submitted < 1000.0 {
         for i in 0..10_000u64 {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
         }
