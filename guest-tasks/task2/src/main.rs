@@ -28,18 +28,20 @@ use std::time::Instant;
 use raylab_guest::math::{self, F64x2};
 use raylab_guest::{ByRef, PackedVec, cluster_resources, get_all, put, remote, tasks, wait};
 
-/// The per-element work of the lab, on [`raylab_guest::math`].
-pub fn calc(x: f64) -> f64 {
+/// The per-element work of the lab, with the given `sin_cos` and `ln`.
+#[inline(always)]
+fn calc_with(x: f64, sin_cos: impl Fn(f64) -> (f64, f64), ln: impl Fn(f64) -> f64) -> f64 {
     let mut acc = 0.0;
     for k in 0..5 {
         let y = x + k as f64;
-        let (sin, cos) = math::sin_cos(y);
-        acc += sin * cos + y.abs().sqrt() + math::ln(1.0 + y * y);
+        let (sin, cos) = sin_cos(y);
+        acc += sin * cos + y.abs().sqrt() + ln(1.0 + y * y);
     }
     acc
 }
 
-/// [`calc`] on two elements at once; bit for bit the same results.
+/// [`calc_with`] on two elements at once, on [`raylab_guest::math`]: bit
+/// for bit what the scalar form gives.
 fn calc2(x: F64x2) -> F64x2 {
     let mut acc = F64x2::splat(0.0);
     for k in 0..5 {
@@ -50,21 +52,21 @@ fn calc2(x: F64x2) -> F64x2 {
     acc
 }
 
-/// The per-element work of the lab on wasi-libc's `sin`, `cos` and `ln`.
-pub fn calc_std(x: f64) -> f64 {
-    let mut acc = 0.0;
-    for k in 0..5 {
-        let y = x + k as f64;
-        acc += y.sin() * y.cos() + y.abs().sqrt() + (1.0 + y * y).ln();
+/// One element: on [`raylab_guest::math`], or with `std_math` on
+/// wasi-libc's `sin`, `cos` and `ln`.
+pub fn calc_one(x: f64, std_math: bool) -> f64 {
+    if std_math {
+        calc_with(x, |y| (y.sin(), y.cos()), f64::ln)
+    } else {
+        calc_with(x, math::sin_cos, math::ln)
     }
-    acc
 }
 
 /// The work over a slice: two elements at a time, or with `std_math`
 /// element by element on wasi-libc's functions.
 pub fn calc_all(xs: &[f64], std_math: bool) -> Vec<f64> {
     if std_math {
-        xs.iter().map(|&x| calc_std(x)).collect()
+        xs.iter().map(|&x| calc_one(x, true)).collect()
     } else {
         F64x2::map(xs, calc2)
     }
@@ -79,7 +81,7 @@ remote! {
 
     /// Process one element.
     pub fn process_one(x: f64, std_math: bool) -> f64 {
-        if std_math { calc_std(x) } else { calc(x) }
+        calc_one(x, std_math)
     }
 }
 
@@ -246,7 +248,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let equal = one_by_one
             .iter()
             .zip(&data[..m])
-            .all(|(r, x)| r.to_bits() == calc_all(&[*x], o.std_math)[0].to_bits());
+            .all(|(r, &x)| r.to_bits() == calc_one(x, o.std_math).to_bits());
         if !equal {
             return Err("one-task-per-element results differ".into());
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use raylab_host::head::Client;
 use raylab_host::{Runtime, RuntimeConfig};
 
-use crate::{guests, raylab, show};
+use crate::{guests, raylab, show, test_cache};
 
 /// A head on a free port, stopped when dropped.
 struct Head {
@@ -27,10 +27,7 @@ impl Head {
         let mut child = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
             .args(["start", "--port", "0", "--num-cpus", "2"])
             .args(extra)
-            .env(
-                "RAYLAB_CACHE_DIR",
-                std::env::temp_dir().join("raylab-test-cache"),
-            )
+            .env("RAYLAB_CACHE_DIR", test_cache())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -228,14 +225,19 @@ fn wait_for(cond: impl Fn() -> bool) {
     }
 }
 
-#[test]
-fn jobs_cannot_see_each_others_objects_and_stop_spares_other_jobs() {
-    let config = RuntimeConfig {
-        cache_dir: Some(std::env::temp_dir().join("raylab-test-cache")),
+/// An in-process node for the library-level tests: 2 CPUs, the shared
+/// compile cache.
+fn node_config() -> RuntimeConfig {
+    RuntimeConfig {
+        cache_dir: Some(test_cache()),
         num_cpus: 2.0,
         ..Default::default()
-    };
-    let rt = Arc::new(Runtime::new(config).unwrap());
+    }
+}
+
+#[test]
+fn jobs_cannot_see_each_others_objects_and_stop_spares_other_jobs() {
+    let rt = Arc::new(Runtime::new(node_config()).unwrap());
     let bytes = std::fs::read(guests::PEEK).unwrap();
     let log = |id| String::from_utf8(rt.job_log(id, 0).unwrap()).unwrap();
 
@@ -316,10 +318,8 @@ fn start_detach_returns_once_the_head_listens() {
 fn a_jobs_tasks_end_with_its_driver_and_old_jobs_are_forgotten() {
     use raylab_host::runtime::JobStatus;
     let config = RuntimeConfig {
-        cache_dir: Some(std::env::temp_dir().join("raylab-test-cache")),
-        num_cpus: 2.0,
         keep_finished_jobs: 2,
-        ..Default::default()
+        ..node_config()
     };
     let rt = Arc::new(Runtime::new(config).unwrap());
     let bytes = std::fs::read(guests::PEEK).unwrap();
@@ -440,11 +440,9 @@ fn token_and_upload_limit_are_enforced() {
 #[test]
 fn a_fork_bomb_in_one_job_leaves_room_for_the_others() {
     let config = RuntimeConfig {
-        cache_dir: Some(std::env::temp_dir().join("raylab-test-cache")),
-        num_cpus: 2.0,
         max_pending_tasks: 200,
         job_object_store_memory: Some(64 << 20),
-        ..Default::default()
+        ..node_config()
     };
     let rt = Arc::new(Runtime::new(config).unwrap());
     let bomb = rt

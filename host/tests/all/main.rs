@@ -19,9 +19,14 @@ use std::process::{Command, Output};
 /// hung (and is killed, failing the test instead of blocking the suite).
 const HANG: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// The compile cache every test shares.
+pub fn test_cache() -> std::path::PathBuf {
+    std::env::temp_dir().join("raylab-test-cache")
+}
+
 /// Run `raylab-host` with `args`, sharing one compile cache across tests.
 pub fn raylab(args: &[&str]) -> Output {
-    let cache = std::env::temp_dir().join("raylab-test-cache");
+    let cache = test_cache();
     let child = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
         .args(args)
         .env("RAYLAB_CACHE_DIR", cache)
