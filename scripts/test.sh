@@ -4,11 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Guests are WebAssembly components built for wasm32-wasip2 by host/build.rs;
-# GPU tests run on lavapipe (software Vulkan) where there is no GPU; the
-# dashboard test drives headless Chromium.
+# Guests are WebAssembly components built for wasm32-wasip2 by
+# host/test-programs/build.rs; GPU tests run on lavapipe (software Vulkan)
+# where there is no GPU; the dashboard test drives headless Chromium.
 ./scripts/setup.sh --with-browser
 # Mesa wants a private runtime directory (mktemp -d makes it 0700).
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
 cargo test --workspace --locked
+# The guest SDK's and the lab helpers' own tests run natively (their pure
+# parts: codecs, refs, options, math, flags, generators).
+cargo test --locked --manifest-path guest-tasks/Cargo.toml -p raylab-guest -p raylab-labkit

@@ -71,6 +71,8 @@ pub mod bindings {
 }
 
 pub mod math;
+#[cfg(test)]
+mod tests;
 
 #[doc(hidden)]
 pub use rmp_serde as __rmp_serde;
@@ -89,39 +91,18 @@ pub const OBJECT_REF_EXT: i8 = 82;
 // Errors
 // ---------------------------------------------------------------------------
 
-/// What went wrong; mirrors the host's `error-kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The remote function returned an error.
-    TaskFailed,
-    /// The task crashed: a trap, a panic, a broken sandbox limit.
-    TaskCrashed,
-    /// An input of the task failed, so the task never ran.
-    DependencyFailed,
-    /// No module exports the named function.
-    NoSuchFunction,
-    /// The object id was never created, or it was freed.
-    UnknownObject,
-    /// The object store has no room for the object.
-    ObjectStoreFull,
-    /// `get` or `wait` ran out of time.
-    Timeout,
-    /// Arguments, options or data were malformed.
-    InvalidArgument,
-    /// The demand can never be met on this node.
-    Infeasible,
-    /// The task was cancelled.
-    Cancelled,
-    /// The task grew its memory past its quota.
-    MemoryQuotaExceeded,
-    /// An attempt ran longer than its time limit.
-    TimeLimitExceeded,
-    /// Too many tasks are pending (fork-bomb guard).
-    TooManyTasks,
-    /// A failure of the host itself.
-    Internal,
-    /// Encoding or decoding MessagePack failed inside the guest.
-    Codec,
+/// What went wrong: the `error-kind` enum of `wit/runtime.wit`, as
+/// wit-bindgen generates it (so a kind added there is a kind here). Its
+/// `Display` is the case's name in Rust, `TaskFailed`; its `Debug` is
+/// wit-bindgen's, `ErrorKind::TaskFailed`.
+pub use wit::ErrorKind;
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // wit-bindgen's Debug names the case `ErrorKind::Case`.
+        let debug = format!("{self:?}");
+        f.pad(debug.rsplit("::").next().unwrap_or(&debug))
+    }
 }
 
 /// An error from the runtime or from a remote task.
@@ -136,11 +117,13 @@ pub struct Error {
 }
 
 impl Error {
-    fn codec(message: impl fmt::Display) -> Self {
+    /// A value (an argument, an object, a result) that is not what it
+    /// should be.
+    fn invalid(message: String) -> Self {
         Error {
-            kind: ErrorKind::Codec,
+            kind: ErrorKind::InvalidArgument,
             task: None,
-            message: message.to_string(),
+            message,
         }
     }
 }
@@ -158,25 +141,8 @@ impl std::error::Error for Error {}
 
 impl From<wit::Error> for Error {
     fn from(e: wit::Error) -> Self {
-        use wit::ErrorKind as K;
-        let kind = match e.kind {
-            K::TaskFailed => ErrorKind::TaskFailed,
-            K::TaskCrashed => ErrorKind::TaskCrashed,
-            K::DependencyFailed => ErrorKind::DependencyFailed,
-            K::NoSuchFunction => ErrorKind::NoSuchFunction,
-            K::UnknownObject => ErrorKind::UnknownObject,
-            K::ObjectStoreFull => ErrorKind::ObjectStoreFull,
-            K::Timeout => ErrorKind::Timeout,
-            K::InvalidArgument => ErrorKind::InvalidArgument,
-            K::Infeasible => ErrorKind::Infeasible,
-            K::Cancelled => ErrorKind::Cancelled,
-            K::MemoryQuotaExceeded => ErrorKind::MemoryQuotaExceeded,
-            K::TimeLimitExceeded => ErrorKind::TimeLimitExceeded,
-            K::TooManyTasks => ErrorKind::TooManyTasks,
-            K::Internal => ErrorKind::Internal,
-        };
         Error {
-            kind,
+            kind: e.kind,
             task: e.task,
             message: e.message,
         }
@@ -187,17 +153,30 @@ impl From<wit::Error> for Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 // ---------------------------------------------------------------------------
-// Codec
+// Encoding
 // ---------------------------------------------------------------------------
 
-/// Encode a value as MessagePack the way raylab does (structs as maps).
+/// Encode a value as MessagePack the way raylab does (structs as maps). A
+/// value that cannot be encoded is an [`ErrorKind::InvalidArgument`] error
+/// naming its type and why.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    rmp_serde::to_vec_named(value).map_err(Error::codec)
+    rmp_serde::to_vec_named(value).map_err(|e| {
+        Error::invalid(format!(
+            "could not encode a value of type `{}` as MessagePack: {e}",
+            std::any::type_name::<T>()
+        ))
+    })
 }
 
-/// Decode a MessagePack value.
+/// Decode a MessagePack value. Bytes that do not decode as a `T` are an
+/// [`ErrorKind::InvalidArgument`] error naming the type and why.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    rmp_serde::from_slice(bytes).map_err(Error::codec)
+    rmp_serde::from_slice(bytes).map_err(|e| {
+        Error::invalid(format!(
+            "could not decode the value as `{}`: {e}",
+            std::any::type_name::<T>()
+        ))
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -453,7 +432,13 @@ impl<T> Serialize for ObjectRef<T> {
     }
 }
 
-impl<'de, T> Deserialize<'de> for ObjectRef<T> {
+/// The id in an object reference's MessagePack form (ext type
+/// [`OBJECT_REF_EXT`], an 8-byte big-endian payload), read without taking
+/// a reference count.
+#[derive(Debug)]
+struct RefId(u64);
+
+impl<'de> Deserialize<'de> for RefId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct Ext;
         impl<'de> serde::de::Visitor<'de> for Ext {
@@ -474,7 +459,14 @@ impl<'de, T> Deserialize<'de> for ObjectRef<T> {
                 Ok(u64::from_be_bytes(id))
             }
         }
-        let id = d.deserialize_newtype_struct(rmp_serde::MSGPACK_EXT_STRUCT_NAME, Ext)?;
+        d.deserialize_newtype_struct(rmp_serde::MSGPACK_EXT_STRUCT_NAME, Ext)
+            .map(RefId)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for ObjectRef<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let RefId(id) = RefId::deserialize(d)?;
         // A decoded reference is a new owned copy: the bytes it came from
         // hold their own count on the host.
         rt::retain(id).map_err(|e| serde::de::Error::custom(Error::from(e)))?;
@@ -612,37 +604,38 @@ impl<'de, T> Deserialize<'de> for ByRef<T> {
     }
 }
 
+/// The header of a MessagePack `bin` at the start of `head` (its first
+/// five bytes or fewer): `(header length, payload length)`, or `None` if
+/// `head` does not start with one.
+fn bin_header(head: &[u8]) -> Option<(usize, usize)> {
+    match *head {
+        [0xc4, n, ..] => Some((2, n as usize)),
+        [0xc5, a, b, ..] => Some((3, u16::from_be_bytes([a, b]) as usize)),
+        [0xc6, a, b, c, d, ..] => Some((5, u32::from_be_bytes([a, b, c, d]) as usize)),
+        _ => None,
+    }
+}
+
 impl<T: Packable + DeserializeOwned> ObjectRef<PackedVec<T>> {
     /// Elements `range` of a packed vector, copying only those bytes into
     /// this sandbox (the rest of the object stays in the store). Waits for
     /// the object like [`get`]. A range outside the vector is an
     /// [`ErrorKind::InvalidArgument`] error.
     pub fn get_range(&self, range: std::ops::Range<usize>) -> Result<Vec<T>> {
-        let invalid = |message: String| Error {
-            kind: ErrorKind::InvalidArgument,
-            task: None,
-            message,
-        };
-        // The MessagePack `bin` header: marker and big-endian length.
         let head = rt::get_range(self.id, 0, 5, None)?;
-        let (skip, len) = match head.as_slice() {
-            [0xc4, n, ..] => (2, *n as usize),
-            [0xc5, a, b, ..] => (3, u16::from_be_bytes([*a, *b]) as usize),
-            [0xc6, a, b, c, d] => (5, u32::from_be_bytes([*a, *b, *c, *d]) as usize),
+        let Some((skip, len)) = bin_header(&head) else {
             // Not packed (a plain array of numbers): decode it all.
-            _ => {
-                let all = self.get()?;
-                return all.get(range.clone()).map(<[T]>::to_vec).ok_or_else(|| {
-                    invalid(format!(
-                        "range {range:?} is outside the vector (len {})",
-                        all.len()
-                    ))
-                });
-            }
+            let all = self.get()?;
+            return all.get(range.clone()).map(<[T]>::to_vec).ok_or_else(|| {
+                Error::invalid(format!(
+                    "range {range:?} is outside the vector (len {})",
+                    all.len()
+                ))
+            });
         };
         let count = len / T::SIZE;
         if range.start > range.end || range.end > count {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "range {range:?} is outside the vector (len {count})"
             )));
         }

@@ -544,3 +544,93 @@ mod imp {
         lanes(a, super::ln)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Natively, against the platform's libm (the guest-side check against
+    //! wasi-libc, and of the `simd128` form, is the `math` test program);
+    //! natively `F64x2` is the portable form.
+    use super::*;
+    use raylab_labkit::float::{probe_inputs, same, ulps};
+
+    /// The inputs checked (see `probe_inputs`), fewer than the guest's
+    /// check takes: this runs in debug builds too.
+    const N: usize = 200_000;
+
+    #[test]
+    fn sin_cos_is_within_one_ulp_of_std() {
+        for x in probe_inputs(N) {
+            let (s, c) = sin_cos(x);
+            let (ds, dc) = (ulps(s, x.sin()), ulps(c, x.cos()));
+            assert!(
+                ds <= 1 && dc <= 1,
+                "sin_cos({x:e}) = ({s:e}, {c:e}): {ds}, {dc} ulp"
+            );
+        }
+        assert_eq!(sin_cos(0.0), (0.0, 1.0));
+        assert!(same(sin_cos(-0.0).0, -0.0));
+        let (s, c) = sin_cos(f64::INFINITY);
+        assert!(s.is_nan() && c.is_nan());
+    }
+
+    #[test]
+    fn ln_is_within_one_ulp_of_std() {
+        let mut xs = probe_inputs(N);
+        // Task 2's own arguments, 1 + y².
+        xs.extend((0..100_000).map(|i| {
+            let y = i as f64 * 0.002 - 100.0;
+            1.0 + y * y
+        }));
+        for x in xs {
+            let l = ln(x);
+            assert!(ulps(l, x.ln()) <= 1, "ln({x:e}) = {l:e}, std {:e}", x.ln());
+        }
+        assert_eq!(ln(1.0), 0.0);
+        assert_eq!(ln(0.0), f64::NEG_INFINITY);
+        assert!(ln(-1.0).is_nan());
+        assert_eq!(ln(f64::INFINITY), f64::INFINITY);
+        assert!(ln(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn f64x2_lanes_are_the_scalar_results() {
+        let xs = probe_inputs(N);
+        for pair in xs.chunks_exact(2) {
+            let v = F64x2::new(pair[0], pair[1]);
+            let (s, c) = v.sin_cos();
+            let (s, c, l) = (s.to_array(), c.to_array(), v.ln().to_array());
+            for (lane, &x) in pair.iter().enumerate() {
+                let (es, ec) = sin_cos(x);
+                assert!(
+                    same(s[lane], es) && same(c[lane], ec),
+                    "sin_cos lane {lane} at {x:e}"
+                );
+                assert!(same(l[lane], ln(x)), "ln lane {lane} at {x:e}");
+            }
+        }
+        let (a, b) = (F64x2::new(3.0, -4.0), F64x2::splat(2.0));
+        assert_eq!((a + b).to_array(), [5.0, -2.0]);
+        assert_eq!((a - b).to_array(), [1.0, -6.0]);
+        assert_eq!((a * b).to_array(), [6.0, -8.0]);
+        assert_eq!((a / b).to_array(), [1.5, -2.0]);
+        assert_eq!((-a).to_array(), [-3.0, 4.0]);
+        assert_eq!((1.0 + a * 2.0 - 0.5).to_array(), [6.5, -7.5]);
+        assert_eq!(a.abs().to_array(), [3.0, 4.0]);
+        assert_eq!((a * a).sqrt().to_array(), [3.0, 4.0]);
+    }
+
+    #[test]
+    fn f64x2_map_keeps_order_and_handles_an_odd_length() {
+        let f = |v: F64x2| v.sin_cos().0 + v.ln();
+        for xs in [
+            vec![],
+            vec![0.25],
+            vec![0.25, 1.5, 3.0],
+            vec![0.5, 2.0, 4.0, 8.0],
+        ] {
+            let mapped = F64x2::map(&xs, f);
+            let expect: Vec<f64> = xs.iter().map(|&x| sin_cos(x).0 + ln(x)).collect();
+            assert_eq!(mapped, expect, "{xs:?}");
+        }
+    }
+}

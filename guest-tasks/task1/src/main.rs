@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use raylab_guest::{cluster_resources, get_all, remote, tasks};
+use raylab_labkit::Flags;
 
 remote! {
     /// Square a number.
@@ -35,23 +36,10 @@ fn parse_args() -> Result<Options, String> {
         n: 10,
         work_ms: 100,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        match flag.as_str() {
-            "--n" => opts.n = value("--n")?.parse().map_err(|e| format!("--n: {e}"))?,
-            "--work-ms" => {
-                opts.work_ms = value("--work-ms")?
-                    .parse()
-                    .map_err(|e| format!("--work-ms: {e}"))?
-            }
-            "-h" | "--help" => {
-                println!("task1 [--n N] [--work-ms MS]");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
-        }
-    }
+    Flags::new("task1 [--n N] [--work-ms MS]")
+        .value("--n", &mut opts.n)
+        .value("--work-ms", &mut opts.work_ms)
+        .parse_env()?;
     Ok(opts)
 }
 

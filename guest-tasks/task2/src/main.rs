@@ -27,21 +27,11 @@ use std::time::Instant;
 
 use raylab_guest::math::{self, F64x2};
 use raylab_guest::{ByRef, PackedVec, cluster_resources, get_all, put, remote, tasks, wait};
+use raylab_labkit::{Flags, task2};
 
-/// The per-element work of the lab, with the given `sin_cos` and `ln`.
-#[inline(always)]
-fn calc_with(x: f64, sin_cos: impl Fn(f64) -> (f64, f64), ln: impl Fn(f64) -> f64) -> f64 {
-    let mut acc = 0.0;
-    for k in 0..5 {
-        let y = x + k as f64;
-        let (sin, cos) = sin_cos(y);
-        acc += sin * cos + y.abs().sqrt() + ln(1.0 + y * y);
-    }
-    acc
-}
-
-/// [`calc_with`] on two elements at once, on [`raylab_guest::math`]: bit
-/// for bit what the scalar form gives.
+/// [`task2::calc_with`] on two elements at once, on [`raylab_guest::math`]: bit
+/// for bit what the scalar form gives on each lane (the same formula, on
+/// [`F64x2`]).
 fn calc2(x: F64x2) -> F64x2 {
     let mut acc = F64x2::splat(0.0);
     for k in 0..5 {
@@ -56,9 +46,9 @@ fn calc2(x: F64x2) -> F64x2 {
 /// wasi-libc's `sin`, `cos` and `ln`.
 pub fn calc_one(x: f64, std_math: bool) -> f64 {
     if std_math {
-        calc_with(x, |y| (y.sin(), y.cos()), f64::ln)
+        task2::calc_std(x)
     } else {
-        calc_with(x, math::sin_cos, math::ln)
+        task2::calc_with(x, math::sin_cos, math::ln)
     }
 }
 
@@ -87,24 +77,6 @@ remote! {
 
 tasks!(process_chunk, process_one);
 
-/// SplitMix64: a small, well-mixed seeded generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [lo, hi).
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        lo + (hi - lo) * unit
-    }
-}
-
 struct Options {
     n: usize,
     chunks: Option<usize>,
@@ -123,30 +95,17 @@ fn parse_args() -> Result<Options, String> {
         sequential: true,
         std_math: false,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut num = |name: &str| -> Result<u64, String> {
-            args.next()
-                .ok_or(format!("{name} needs a value"))?
-                .parse()
-                .map_err(|e| format!("{name}: {e}"))
-        };
-        match flag.as_str() {
-            "--n" => o.n = num("--n")? as usize,
-            "--chunks" => o.chunks = Some(num("--chunks")?.max(1) as usize),
-            "--seed" => o.seed = num("--seed")?,
-            "--per-element" => o.per_element = num("--per-element")? as usize,
-            "--no-sequential" => o.sequential = false,
-            "--std-math" => o.std_math = true,
-            "-h" | "--help" => {
-                println!(
-                    "task2 [--n N] [--chunks C] [--seed S] [--per-element N] [--no-sequential] [--std-math]"
-                );
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
-        }
-    }
+    Flags::new(
+        "task2 [--n N] [--chunks C] [--seed S] [--per-element N] [--no-sequential] [--std-math]",
+    )
+    .value("--n", &mut o.n)
+    .optional("--chunks", &mut o.chunks)
+    .value("--seed", &mut o.seed)
+    .value("--per-element", &mut o.per_element)
+    .set("--no-sequential", &mut o.sequential, false)
+    .set("--std-math", &mut o.std_math, true)
+    .parse_env()?;
+    o.chunks = o.chunks.map(|c| c.max(1));
     Ok(o)
 }
 
@@ -176,8 +135,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     );
 
-    let mut rng = Rng(o.seed);
-    let data: PackedVec<f64> = (0..o.n).map(|_| rng.uniform(-100.0, 100.0)).collect();
+    let data = PackedVec(task2::data(o.n, o.seed));
 
     let sequential = if o.sequential {
         let start = Instant::now();

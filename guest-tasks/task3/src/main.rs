@@ -16,6 +16,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use raylab_guest::gpu::{Kernel, bytes_f32, f32_bytes, u32_bytes};
 use raylab_guest::{TaskOptions, cluster_resources, context, get_all, remote, tasks};
+use raylab_labkit::Flags;
+use raylab_labkit::task3::{cpu_matmul, matrix};
 use serde::{Deserialize, Serialize};
 
 /// The shader (shared with `raylab-host bench`, which times it natively).
@@ -42,31 +44,6 @@ fn now_ms() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64() * 1e3)
-}
-
-fn matrix(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..n * n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-        })
-        .collect()
-}
-
-fn cpu_matmul(a: &[f32], b: &[f32], n: usize) -> Vec<f32> {
-    let mut c = vec![0.0f32; n * n];
-    for i in 0..n {
-        for k in 0..n {
-            let aik = a[i * n + k];
-            for j in 0..n {
-                c[i * n + j] += aik * b[k * n + j];
-            }
-        }
-    }
-    c
 }
 
 remote! {
@@ -115,25 +92,12 @@ fn parse_args() -> Result<Options, String> {
         size: 128,
         repeat: 4,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut num = |name: &str| -> Result<u32, String> {
-            args.next()
-                .ok_or(format!("{name} needs a value"))?
-                .parse()
-                .map_err(|e| format!("{name}: {e}"))
-        };
-        match flag.as_str() {
-            "--tasks" => o.tasks = num("--tasks")?,
-            "--size" => o.size = num("--size")?.max(1),
-            "--repeat" => o.repeat = num("--repeat")?,
-            "-h" | "--help" => {
-                println!("task3 [--tasks N] [--size N] [--repeat R]");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
-        }
-    }
+    Flags::new("task3 [--tasks N] [--size N] [--repeat R]")
+        .value("--tasks", &mut o.tasks)
+        .value("--size", &mut o.size)
+        .value("--repeat", &mut o.repeat)
+        .parse_env()?;
+    o.size = o.size.max(1);
     Ok(o)
 }
 

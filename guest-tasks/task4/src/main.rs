@@ -23,6 +23,7 @@ use linfa_logistic::MultiLogisticRegression;
 use linfa_trees::DecisionTree;
 use ndarray::{Array1, Array2, Ix1};
 use raylab_guest::{PackedVec, get_all, put, remote, tasks};
+use raylab_labkit::{Flags, SplitMix64};
 use serde::{Deserialize, Serialize};
 
 /// Test indices of scikit-learn's `KFold(5, shuffle=True, random_state=42)`
@@ -289,34 +290,13 @@ remote! {
 
 tasks!(evaluate);
 
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Standard normal (Box-Muller).
-    fn normal(&mut self) -> f64 {
-        let u = self.unit().max(1e-300);
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * self.unit()).cos()
-    }
-}
-
 /// KFold with shuffling: a seeded permutation cut into `k` contiguous
 /// parts, the first `n % k` one longer (scikit-learn's sizes).
 fn random_folds(n: usize, k: usize, seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
-        order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
     let mut folds = vec![0u8; n];
     let mut start = 0;
@@ -359,7 +339,7 @@ fn iris(folds: Option<Vec<u8>>) -> Data {
 /// Gaussian blobs: `n` samples, `f` features, `k` classes, overlapping
 /// enough that the models differ.
 fn synthetic(n: usize, f: usize, k: usize, seed: u64, folds: usize) -> Data {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let centers: Vec<Vec<f64>> = (0..k)
         .map(|_| (0..f).map(|_| rng.normal() * 1.5).collect())
         .collect();
@@ -397,43 +377,16 @@ fn parse_args() -> Result<Options, String> {
         synthetic: None,
         sequential: true,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        match flag.as_str() {
-            "--model" => o.model = value("--model")?,
-            "--param" => {
-                let p = value("--param")?;
-                let (k, v) = p
-                    .split_once('=')
-                    .ok_or(format!("--param {p}: expected NAME=VALUE"))?;
-                o.params.push((k.to_string(), v.to_string()));
-            }
-            "--seed" => {
-                o.seed = Some(
-                    value("--seed")?
-                        .parse()
-                        .map_err(|e| format!("--seed: {e}"))?,
-                )
-            }
-            "--search" => o.search = true,
-            "--synthetic" => {
-                o.synthetic = Some(
-                    value("--synthetic")?
-                        .parse()
-                        .map_err(|e| format!("--synthetic: {e}"))?,
-                )
-            }
-            "--no-sequential" => o.sequential = false,
-            "-h" | "--help" => {
-                println!(
-                    "task4 [--model lr|tree|nb] [--param NAME=VALUE]... [--seed N] [--search] [--synthetic N] [--no-sequential]"
-                );
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
-        }
-    }
+    Flags::new(
+        "task4 [--model lr|tree|nb] [--param NAME=VALUE]... [--seed N] [--search] [--synthetic N] [--no-sequential]",
+    )
+    .value("--model", &mut o.model)
+    .pairs("--param", &mut o.params)
+    .optional("--seed", &mut o.seed)
+    .set("--search", &mut o.search, true)
+    .optional("--synthetic", &mut o.synthetic)
+    .set("--no-sequential", &mut o.sequential, false)
+    .parse_env()?;
     Ok(o)
 }
 

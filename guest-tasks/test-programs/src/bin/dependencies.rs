@@ -20,7 +20,7 @@ remote! {
         (0..n).map(|i| i as f64).collect()
     }
     fn slice(data: ByRef<PackedVec<f64>>, start: u64, end: u64) -> Result<Vec<f64>, String> {
-        data.get_range(start as usize..end as usize).map_err(|e| format!("{:?}: {}", e.kind, e.message))
+        data.get_range(start as usize..end as usize).map_err(|e| format!("{}: {}", e.kind, e.message))
     }
 }
 tasks!(slow_value, add, sum, fail, slow_vec, slice);

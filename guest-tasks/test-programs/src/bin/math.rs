@@ -5,76 +5,10 @@
 //! values. Prints one line per function and exits non-zero on any failure.
 
 use raylab_guest::math::{F64x2, ln, sin_cos};
-
-/// Distance in units in the last place; NaN and NaN are 0 apart.
-fn ulps(a: f64, b: f64) -> u64 {
-    if a.is_nan() || b.is_nan() {
-        return if a.is_nan() && b.is_nan() {
-            0
-        } else {
-            u64::MAX
-        };
-    }
-    let ord = |x: f64| {
-        let b = x.to_bits() as i64;
-        if b < 0 { i64::MIN - b } else { b }
-    };
-    (ord(a) as i128 - ord(b) as i128).unsigned_abs() as u64
-}
-
-fn same(a: f64, b: f64) -> bool {
-    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
-}
-
-fn inputs() -> Vec<f64> {
-    let mut state = 7u64;
-    let mut unit = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let mut xs: Vec<f64> = (0..1_000_000).map(|_| unit() * 205.0 - 100.0).collect();
-    xs.extend((0..1_000_000).map(|_| {
-        let m = 10f64.powf(unit() * 620.0 - 310.0);
-        if unit() < 0.5 { -m } else { m }
-    }));
-    for k in 1..100_000i64 {
-        let v = k as f64 * std::f64::consts::FRAC_PI_2;
-        xs.extend([
-            v,
-            f64::from_bits(v.to_bits() + 1),
-            f64::from_bits(v.to_bits() - 1),
-        ]);
-    }
-    xs.extend([
-        0.0,
-        -0.0,
-        1.0,
-        -1.0,
-        0.5,
-        2.0,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::NAN,
-        1_048_576.0,
-        1_048_575.999_999_9,
-        -1_048_576.0,
-        1e300,
-        5e-324,
-        -5e-324,
-        f64::MIN_POSITIVE,
-        f64::MAX,
-        f64::MIN,
-    ]);
-    if xs.len() % 2 == 1 {
-        xs.push(3.0);
-    }
-    xs
-}
+use raylab_labkit::float::{probe_inputs, same, ulps};
 
 fn main() {
-    let xs = inputs();
+    let xs = probe_inputs(1_000_000);
     let mut failures = Vec::new();
     let (mut worst_sin, mut worst_cos, mut worst_ln) = (0u64, 0u64, 0u64);
     let mut simd_mismatch = 0usize;

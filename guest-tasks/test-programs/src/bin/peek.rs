@@ -30,7 +30,7 @@ fn main() {
             let id: u64 = args.next().unwrap().parse().unwrap();
             match raw::get(id, Some(100)) {
                 Ok(_) => println!("peek: read another job's object"),
-                Err(e) => println!("peek: {:?}: refused", raylab_guest::Error::from(e).kind),
+                Err(e) => println!("peek: {}: refused", raylab_guest::Error::from(e).kind),
             }
         }
         Some("orphan") => {

@@ -1,0 +1,495 @@
+//! `raylab-host bench`: the measurements behind BENCHMARKS.md.
+//!
+//! Every figure is the median of `--runs` repetitions, each in a fresh
+//! `raylab-host run` process (so start-up, compile cache and RSS are real),
+//! driven by the guest components of `guest-tasks/` (the lab's tasks and
+//! the `bench` guest), built beforehand: the binary embeds no guest. Ratios are taken against a
+//! baseline measured in the same run: native sequential Rust for the lab's
+//! math, and the targets of the issue tracker; Ray's figures for this
+//! machine are printed beside them for reference, never used as a baseline
+//! in a test. Nothing here asserts a timing.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+mod gpu;
+mod native;
+
+/// The guest components `bench` runs.
+const GUESTS: [&str; 5] = ["bench", "task1", "task2", "task3", "task4"];
+
+/// Where `cargo build --release --target wasm32-wasip2 --manifest-path
+/// guest-tasks/Cargo.toml` leaves them, relative to the repository root.
+const DEFAULT_GUESTS: &str = "guest-tasks/target/wasm32-wasip2/release";
+
+/// Options of `raylab-host bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Repetitions of each measurement; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// No-op tasks per throughput run.
+    #[arg(long, default_value_t = 20_000)]
+    pub tasks: u64,
+    /// Round trips per latency run.
+    #[arg(long, default_value_t = 5_000)]
+    pub round_trips: u64,
+    /// Elements of the one-task-per-element run of task2.
+    #[arg(long, default_value_t = 20_000)]
+    pub per_element: u64,
+    /// Only run the benchmarks whose name contains this text.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Directory of the guest components (bench.wasm, task1.wasm ...
+    /// task4.wasm) [default: guest-tasks/target/wasm32-wasip2/release].
+    #[arg(long, value_name = "DIR", env = "RAYLAB_GUESTS")]
+    pub guests: Option<PathBuf>,
+}
+
+/// Whether a larger or a smaller value is better.
+#[derive(Debug, Clone, Copy, serde::Serialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum Better {
+    Higher,
+    Lower,
+}
+
+/// One measured figure.
+#[derive(Debug, serde::Serialize)]
+struct Figure {
+    name: &'static str,
+    value: f64,
+    unit: &'static str,
+    better: Better,
+    target: Option<f64>,
+    ray: Option<&'static str>,
+    note: String,
+}
+
+impl Figure {
+    fn met(&self) -> Option<bool> {
+        self.target.map(|t| match self.better {
+            Better::Higher => self.value >= t,
+            Better::Lower => self.value <= t,
+        })
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+struct Bench {
+    exe: PathBuf,
+    dir: PathBuf,
+    cache: PathBuf,
+    runs: usize,
+}
+
+impl Bench {
+    fn wasm(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.wasm"))
+    }
+
+    fn command(&self, module: &str, flags: &[&str], args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("run").arg(self.wasm(module)).args(flags);
+        if !flags.contains(&"--no-cache") {
+            cmd.arg("--cache-dir").arg(&self.cache);
+        }
+        cmd.arg("--").args(args).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Run a module to completion and return its stdout.
+    fn output(&self, module: &str, flags: &[&str], args: &[&str]) -> anyhow::Result<String> {
+        let out = self.command(module, flags, args).output()?;
+        if !out.status.success() {
+            bail!(
+                "{module} {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// Median of the `result:` line of the bench guest.
+    fn guest(&self, flags: &[&str], args: &[&str]) -> anyhow::Result<f64> {
+        let mut xs = Vec::new();
+        for _ in 0..self.runs {
+            let out = self.output("bench", flags, args)?;
+            xs.push(parse_after(&out, "result:")?);
+        }
+        Ok(median(xs))
+    }
+
+    /// Median wall time of a whole process, in ms.
+    fn wall_ms(&self, module: &str, flags: &[&str], args: &[&str]) -> anyhow::Result<f64> {
+        let mut xs = Vec::new();
+        for _ in 0..self.runs {
+            let start = Instant::now();
+            self.output(module, flags, args)?;
+            xs.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(median(xs))
+    }
+
+    /// RSS of an idle node with the bench module loaded, in MiB.
+    fn idle_rss(&self) -> anyhow::Result<f64> {
+        let mut xs = Vec::new();
+        for _ in 0..self.runs {
+            let mut child = self
+                .command("bench", &[], &["idle", "600"])
+                .stdout(Stdio::null())
+                .spawn()?;
+            std::thread::sleep(Duration::from_millis(400));
+            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
+            child.wait()?;
+            let kb: f64 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .context("no VmRSS")?
+                .parse()?;
+            xs.push(kb / 1024.0);
+        }
+        Ok(median(xs))
+    }
+}
+
+fn parse_after(text: &str, key: &str) -> anyhow::Result<f64> {
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .with_context(|| format!("no `{key}` in:\n{text}"))?;
+    let number: String = line
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | 'e' | '+'))
+        .collect();
+    number
+        .parse()
+        .with_context(|| format!("`{key}{line}` is not a number"))
+}
+
+/// Run the benchmarks and print the table.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let guests = args
+        .guests
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_GUESTS));
+    for name in GUESTS {
+        let path = guests.join(format!("{name}.wasm"));
+        if !path.is_file() {
+            bail!(
+                "bench runs the guest components, and {} is missing: build them with \
+                 `cargo build --release --target wasm32-wasip2 --manifest-path guest-tasks/Cargo.toml` \
+                 from the repository root, or pass --guests DIR",
+                path.display()
+            );
+        }
+    }
+    let cache = tempfile::tempdir()?;
+    let b = Bench {
+        exe: std::env::current_exe()?,
+        dir: guests,
+        cache: cache.path().to_path_buf(),
+        runs: args.runs,
+    };
+    // Fill the compile cache once.
+    for m in GUESTS {
+        let mut cmd = b.command(m, &[], &["--help"]);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+    }
+    let wanted = |name: &str| args.filter.as_deref().is_none_or(|f| name.contains(f));
+    let mut figures = Vec::new();
+    let mut add = |f: Figure| {
+        if !args.json {
+            eprintln!("  measured {}: {:.3} {}", f.name, f.value, f.unit);
+        }
+        figures.push(f);
+    };
+    let tasks = args.tasks.to_string();
+    let trips = args.round_trips.to_string();
+
+    if wanted("throughput") {
+        for (name, iso, target) in [
+            ("throughput, fresh sandbox", "fresh", 100_000.0),
+            ("throughput, warm instance", "warm", 500_000.0),
+        ] {
+            let v = b.guest(&["--isolation", iso], &["throughput", &tasks])?;
+            add(Figure {
+                name,
+                value: v,
+                unit: "tasks/s",
+                better: Better::Higher,
+                target: Some(target),
+                ray: Some("1.5-2.1 k/s"),
+                note: format!("{:.0}x Ray's 2.1 k/s", v / 2_100.0),
+            });
+        }
+    }
+    if wanted("round trip") {
+        for (name, iso, target) in [
+            ("sync round trip, fresh sandbox", "fresh", 30.0),
+            ("sync round trip, warm instance", "warm", 10.0),
+        ] {
+            let v = b.guest(&["--isolation", iso], &["latency", &trips])?;
+            add(Figure {
+                name,
+                value: v,
+                unit: "us",
+                better: Better::Lower,
+                target: Some(target),
+                ray: Some("1460 us"),
+                note: format!("{:.0}x faster than Ray", 1460.0 / v),
+            });
+        }
+    }
+    if wanted("start") {
+        let quick = ["--n", "1", "--work-ms", "0"];
+        let cold = b.wall_ms("task1", &["--no-cache"], &quick)?;
+        let warm = b.wall_ms("task1", &[], &quick)?;
+        add(Figure {
+            name: "run task1.wasm to result, no compile cache",
+            value: cold,
+            unit: "ms",
+            better: Better::Lower,
+            target: None,
+            ray: Some("2600-2900 ms (ray.init)"),
+            note: "Cranelift compiles the module".into(),
+        });
+        add(Figure {
+            name: "run task1.wasm to result, warm cache",
+            value: warm,
+            unit: "ms",
+            better: Better::Lower,
+            target: Some(50.0),
+            ray: Some("2600-2900 ms (ray.init)"),
+            note: format!("{:.1}x faster than without the cache", cold / warm),
+        });
+    }
+    if wanted("rss") {
+        let v = b.idle_rss()?;
+        add(Figure {
+            name: "idle RSS of a node",
+            value: v,
+            unit: "MiB",
+            better: Better::Lower,
+            target: Some(40.0),
+            ray: Some("580 MiB"),
+            note: format!("{:.0}x less than Ray", 580.0 / v),
+        });
+    }
+    if wanted("put") {
+        let copy = native::memcpy_gbps(args.runs);
+        add(Figure {
+            name: "memcpy of 100 MB (baseline)",
+            value: copy,
+            unit: "GB/s",
+            better: Better::Higher,
+            target: None,
+            ray: None,
+            note: "warm buffers, this process".into(),
+        });
+        for (name, mode) in [("put of 100 MB", "put"), ("get of 100 MB", "get")] {
+            let v = b.guest(&[], &[mode, "100"])?;
+            add(Figure {
+                name,
+                value: v,
+                unit: "GB/s",
+                better: Better::Higher,
+                target: Some(10.0),
+                ray: Some("1.4 GB/s (ray.put)"),
+                note: format!("{:.1}x Ray, {:.2}x memcpy", v / 1.4, v / copy),
+            });
+        }
+    }
+    if wanted("task2") {
+        let (native, native_sum) = native::native_task2_seconds(args.runs);
+        let per = args.per_element.to_string();
+        let mut seq = Vec::new();
+        let mut par = Vec::new();
+        let mut each = Vec::new();
+        let mut guest_sum = 0.0;
+        for _ in 0..args.runs {
+            let out = b.output("task2", &[], &["--per-element", &per])?;
+            seq.push(parse_after(&out, "sequential time:")?);
+            par.push(parse_after(&out, "parallel time:")?);
+            each.push(parse_after(&out, "per-task time:")?);
+            guest_sum = parse_after(&out, "checksum:")?;
+        }
+        let (seq, par, each) = (median(seq), median(par), median(each));
+        if ((guest_sum - native_sum) / native_sum).abs() > 1e-9 {
+            bail!("task2 checksum {guest_sum} differs from the native {native_sum}");
+        }
+        add(Figure {
+            name: "task2 native sequential (baseline)",
+            value: native * 1e3,
+            unit: "ms",
+            better: Better::Lower,
+            target: None,
+            ray: None,
+            note: "1M elements, this process".into(),
+        });
+        add(Figure {
+            name: "task2 sequential inside the guest",
+            value: seq * 1e3,
+            unit: "ms",
+            better: Better::Lower,
+            target: None,
+            ray: None,
+            note: format!("{:.2}x native", seq / native),
+        });
+        // The cost of preemption (epoch checks compiled into guest code,
+        // which time limits and cancel rely on): the same guest run without.
+        // And the same math on wasi-libc's sin, cos and ln instead of the
+        // SDK's (`raylab_guest::math`).
+        let (mut unchecked, mut libc) = (Vec::new(), Vec::new());
+        for _ in 0..args.runs {
+            let guest = ["--n", "1000000", "--chunks", "1"];
+            let out = b.output("task2", &["--no-preemption"], &guest)?;
+            unchecked.push(parse_after(&out, "sequential time:")?);
+            let out = b.output("task2", &[], &[&guest[..], &["--std-math"]].concat())?;
+            libc.push(parse_after(&out, "sequential time:")?);
+        }
+        let (unchecked, libc) = (median(unchecked), median(libc));
+        add(Figure {
+            name: "task2 sequential in guest, wasi-libc math",
+            value: libc * 1e3,
+            unit: "ms",
+            better: Better::Lower,
+            target: None,
+            ray: None,
+            note: format!(
+                "{:.2}x native; the SDK's math is {:.1}x faster",
+                libc / native,
+                libc / seq
+            ),
+        });
+        add(Figure {
+            name: "task2 sequential in guest, no preemption",
+            value: unchecked * 1e3,
+            unit: "ms",
+            better: Better::Lower,
+            target: None,
+            ray: None,
+            note: format!("preemption costs {:+.1}%", (seq / unchecked - 1.0) * 100.0),
+        });
+        add(Figure {
+            name: "task2 parallel / native sequential",
+            value: par / native,
+            unit: "x",
+            better: Better::Lower,
+            target: Some(0.7),
+            ray: None,
+            note: format!(
+                "{:.1} ms parallel vs {:.1} ms native",
+                par * 1e3,
+                native * 1e3
+            ),
+        });
+        add(Figure {
+            name: "task2 one task per element",
+            value: each,
+            unit: "us/task",
+            better: Better::Lower,
+            target: Some(20.0),
+            ray: Some("550 us/task"),
+            note: format!("{:.0}x less than Ray", 550.0 / each),
+        });
+    }
+
+    if wanted("task4") {
+        let e2e = b.wall_ms("task4", &[], &["--no-sequential"])?;
+        let mut par = Vec::new();
+        let mut seq = Vec::new();
+        for _ in 0..args.runs {
+            let out = b.output("task4", &[], &[])?;
+            par.push(parse_after(&out, "parallel time:")?);
+            seq.push(parse_after(&out, "sequential time:")?);
+        }
+        let (par, seq) = (median(par), median(seq));
+        add(Figure {
+            name: "task4 end to end (process start to result)",
+            value: e2e,
+            unit: "ms",
+            better: Better::Lower,
+            target: Some(100.0),
+            ray: Some("850-1700 ms first, ~100 ms warm"),
+            note: "5-fold CV, warm compile cache".into(),
+        });
+        add(Figure {
+            name: "task4 5 fold tasks / same work in-guest",
+            value: par / seq,
+            unit: "x",
+            better: Better::Lower,
+            target: None,
+            ray: Some("sklearn sequential 50 ms"),
+            note: format!("{par:.1} ms parallel vs {seq:.1} ms sequential in the guest"),
+        });
+    }
+
+    if wanted("gpu") {
+        gpu::gpu_figures(&b, args.runs, &mut add)?;
+    }
+
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "machine": native::machine(),
+                "runs": args.runs,
+                "figures": figures,
+            }))?
+        );
+        return Ok(());
+    }
+    println!(
+        "raylab bench: {} (median of {} runs)",
+        native::machine(),
+        args.runs
+    );
+    println!(
+        "{:<46} {:>14} {:>12} {:>6}  {:<22} note",
+        "metric", "value", "target", "met", "Ray 2.47 here"
+    );
+    for f in &figures {
+        let op = if f.better == Better::Higher {
+            ">="
+        } else {
+            "<="
+        };
+        let target = f.target.map_or("-".into(), |t| format!("{op} {t}"));
+        let met = match f.met() {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "-",
+        };
+        println!(
+            "{:<46} {:>14} {:>12} {:>6}  {:<22} {}",
+            f.name,
+            format!("{:.2} {}", f.value, f.unit),
+            target,
+            met,
+            f.ray.unwrap_or("-"),
+            f.note
+        );
+    }
+    Ok(())
+}

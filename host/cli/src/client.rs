@@ -1,0 +1,219 @@
+//! The client of a head: what `submit`, `status` and `stop` do over its
+//! HTTP API, and the human-readable status.
+
+use anyhow::{Context, bail};
+
+use crate::progress::Progress;
+
+/// A client of a head.
+pub struct Client {
+    address: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client of the head at `address` (`http://host:port`).
+    pub fn new(address: &str, token: Option<String>) -> Self {
+        Client {
+            address: address.trim_end_matches('/').to_string(),
+            token,
+        }
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
+        let url = format!("{}{path}", self.address);
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let result = match (method, body) {
+            ("GET", _) => {
+                let mut r = ureq::get(&url).config().http_status_as_error(false).build();
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.call()
+            }
+            (_, body) => {
+                let mut r = ureq::post(&url)
+                    .config()
+                    .http_status_as_error(false)
+                    .build();
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                match body {
+                    Some(b) => r.send(b),
+                    None => r.send_empty(),
+                }
+            }
+        };
+        let mut resp = result.map_err(|e| match e {
+            ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+                anyhow::anyhow!(
+                    "no raylab head at {} ({e}); start one with `raylab-host start`",
+                    self.address
+                )
+            }
+            other => anyhow::anyhow!("request to {url} failed: {other}"),
+        })?;
+        let code = resp.status().as_u16();
+        let bytes = resp.body_mut().with_config().limit(1 << 30).read_to_vec()?;
+        Ok((code, bytes))
+    }
+
+    fn json(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let (code, bytes) = self.request(method, path, body)?;
+        if !(200..300).contains(&code) {
+            bail!(
+                "the head answered {code}: {}",
+                String::from_utf8_lossy(&bytes).trim()
+            );
+        }
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    /// `GET /api/status`.
+    pub fn status(&self) -> anyhow::Result<serde_json::Value> {
+        self.json("GET", "/api/status", None)
+    }
+
+    /// `POST /api/shutdown`.
+    pub fn shutdown(&self) -> anyhow::Result<serde_json::Value> {
+        self.json("POST", "/api/shutdown", None)
+    }
+
+    /// Submit a module as a job and follow it to the end, writing its log
+    /// to stdout. Returns the job's exit status.
+    pub fn submit_and_follow(
+        &self,
+        name: &str,
+        module: &[u8],
+        args: &[String],
+        show_progress: bool,
+    ) -> anyhow::Result<i32> {
+        let q = format!(
+            "/api/jobs?name={}&args={}",
+            urlencode(name),
+            urlencode(&serde_json::to_string(args)?)
+        );
+        let job = self.json("POST", &q, Some(module))?;
+        let id = job["job_id"].as_u64().context("no job id in the answer")?;
+        eprintln!("raylab: submitted job {id}");
+        let mut offset = 0usize;
+        let progress = Progress::new(show_progress);
+        // Poll quickly at first (a short job's end shows within a few ms),
+        // then back off while nothing changes, up to 100 ms.
+        let mut pause = std::time::Duration::from_millis(2);
+        loop {
+            let info = self.json("GET", &format!("/api/jobs/{id}"), None)?;
+            let (_, log) =
+                self.request("GET", &format!("/api/jobs/{id}/logs?offset={offset}"), None)?;
+            offset += log.len();
+            pause = if log.is_empty() {
+                (pause * 2).min(std::time::Duration::from_millis(100))
+            } else {
+                std::time::Duration::from_millis(2)
+            };
+            use std::io::Write;
+            progress.suspend(|| -> std::io::Result<()> {
+                std::io::stdout().write_all(&log)?;
+                std::io::stdout().flush()
+            })?;
+            progress.update(
+                info["tasks_done"].as_u64().unwrap_or(0),
+                info["tasks_submitted"].as_u64().unwrap_or(0),
+                "",
+            );
+            if info["status"].as_str() != Some("RUNNING") {
+                progress.finish();
+            }
+            match info["status"].as_str() {
+                Some("RUNNING") => std::thread::sleep(pause),
+                Some("SUCCEEDED") => return Ok(0),
+                Some(status) => {
+                    if let Some(e) = info["error"].as_str() {
+                        eprintln!("error: job {id}: {e}");
+                    } else {
+                        eprintln!("raylab: job {id} {status}");
+                    }
+                    return Ok(info["exit_code"]
+                        .as_i64()
+                        .map_or(1, |c| if c == 0 { 1 } else { c as i32 }));
+                }
+                None => bail!("unexpected job record: {info}"),
+            }
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Human-readable status (`raylab-host status`).
+pub fn format_status(v: &serde_json::Value, address: &str) -> String {
+    let mut out = format!(
+        "raylab head at {address} (version {})\n",
+        v["version"].as_str().unwrap_or("?")
+    );
+    out.push_str("resources (in use / total):\n");
+    if let Some(total) = v["resources"]["total"].as_object() {
+        for (name, t) in total {
+            let t = t.as_f64().unwrap_or(0.0);
+            let a = v["resources"]["available"][name].as_f64().unwrap_or(0.0);
+            if name == "memory" {
+                out.push_str(&format!(
+                    "  {name}: {:.1} / {:.1} GiB\n",
+                    (t - a) / 1073741824.0,
+                    t / 1073741824.0
+                ));
+            } else {
+                out.push_str(&format!("  {name}: {} / {t}\n", t - a));
+            }
+        }
+    }
+    if let Some(pending) = v["pending_demand"].as_object().filter(|p| !p.is_empty()) {
+        let parts: Vec<String> = pending.iter().map(|(k, a)| format!("{k}={a}")).collect();
+        out.push_str(&format!("pending demand: {}\n", parts.join(", ")));
+    }
+    let t = &v["tasks"];
+    out.push_str(&format!(
+        "tasks: {} waiting for arguments, {} waiting for resources, {} running, {} blocked in get; {} finished, {} failed\n",
+        t["waiting_for_args"], t["waiting_for_resources"], t["running"], t["blocked"], v["tasks_finished"], v["tasks_failed"]
+    ));
+    let o = &v["object_store"];
+    out.push_str(&format!(
+        "object store: {} objects, {} of {} bytes\n",
+        o["objects"], o["bytes"], o["capacity"]
+    ));
+    let jobs = v["jobs"].as_array().cloned().unwrap_or_default();
+    out.push_str(&format!(
+        "jobs: {} ({} running)\n",
+        jobs.len(),
+        v["jobs_running"]
+    ));
+    for j in jobs {
+        out.push_str(&format!(
+            "  {} {} {}\n",
+            j["id"],
+            j["name"].as_str().unwrap_or("?"),
+            j["status"].as_str().unwrap_or("?")
+        ));
+    }
+    out
+}

@@ -1,0 +1,325 @@
+//! The head: a long-running node with an HTTP API and a dashboard (the
+//! client side of `submit`, `status` and `stop` is `crate::client`).
+//!
+//! `raylab-host start` keeps one [`Runtime`] alive and serves, on
+//! 127.0.0.1:8265 by default (Ray's dashboard port):
+//!
+//! | endpoint | what |
+//! | --- | --- |
+//! | `POST /api/jobs?name=N&args=JSON` (body: the module) | submit a job; `{"job_id": n}` |
+//! | `GET /api/jobs`, `GET /api/jobs/{id}` | jobs and their status |
+//! | `GET /api/jobs/{id}/logs?offset=N` | the job's output from byte N |
+//! | `POST /api/jobs/{id}/stop` | stop a job |
+//! | `GET /api/status` | version, resources, jobs, tasks by state, object store |
+//! | `GET /metrics` | Prometheus text format |
+//! | `GET /api/timeline?job=N` | Chrome trace events (Perfetto, chrome://tracing) |
+//! | `POST /api/shutdown` | stop running jobs and exit |
+//! | `GET /` | the dashboard page (refreshes itself) |
+//!
+//! The API is modelled on Ray's Jobs API; a job is a driver module run on
+//! the head, with its own log and its own objects (another job cannot see
+//! them). HTTP is served on threads of its own, so status requests never
+//! compete with tasks for the workers. Binding anything but loopback
+//! requires a token, which every request must carry as
+//! `Authorization: Bearer <token>`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use raylab::{JobInfo, JobStatus, Runtime};
+
+mod metrics;
+
+/// The dashboard page.
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// Settings of the head's server.
+#[derive(Debug, Clone)]
+pub struct HeadConfig {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Required bearer token (mandatory off loopback).
+    pub token: Option<String>,
+    /// Largest module upload, bytes.
+    pub max_upload: usize,
+}
+
+struct App {
+    runtime: Arc<Runtime>,
+    token: Option<String>,
+    max_upload: usize,
+    shutdown: tokio::sync::Notify,
+}
+
+type Reply = Result<Response, (StatusCode, String)>;
+
+fn authorize(app: &App, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
+    let Some(token) = &app.token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given == Some(token.as_str()) {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong token (Authorization: Bearer <token>)".into(),
+        ))
+    }
+}
+
+fn json(value: impl serde::Serialize) -> Response {
+    axum::Json(value).into_response()
+}
+
+/// Serve until `POST /api/shutdown`. Prints the address it listens on.
+pub fn serve(runtime: Arc<Runtime>, cfg: HeadConfig) -> anyhow::Result<()> {
+    if !cfg.addr.ip().is_loopback() && cfg.token.is_none() {
+        bail!(
+            "binding {} (not loopback) requires --token or RAYLAB_TOKEN",
+            cfg.addr.ip()
+        );
+    }
+    let http = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("raylab-http")
+        .enable_all()
+        .build()?;
+    // The node's own tokio runtime must not be dropped on an HTTP thread:
+    // keep a reference here so that the last one goes out on this thread.
+    let node = runtime.clone();
+    let app = Arc::new(App {
+        runtime,
+        token: cfg.token.clone(),
+        max_upload: cfg.max_upload,
+        shutdown: tokio::sync::Notify::new(),
+    });
+    http.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(cfg.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", cfg.addr))?;
+        let addr = listener.local_addr()?;
+        // Whoever started the head may have stopped reading its output:
+        // a closed stdout must not take the head down.
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "raylab head listening on http://{addr}");
+        let _ = writeln!(out, "dashboard: http://{addr}/");
+        let _ = out.flush();
+        let router = Router::new()
+            .route("/", get(dashboard))
+            .route("/api/version", get(version))
+            .route("/api/status", get(status))
+            .route("/api/jobs", post(submit_job).get(list_jobs))
+            .route("/api/jobs/{id}", get(get_job))
+            .route("/api/jobs/{id}/logs", get(job_logs))
+            .route("/api/jobs/{id}/stop", post(stop_job))
+            .route("/api/shutdown", post(shutdown))
+            .route("/metrics", get(metrics))
+            .route("/api/timeline", get(timeline))
+            // Uploads are counted in `submit_job`, which reads an oversized
+            // one to its end before answering 413: a server that hangs up
+            // mid-upload leaves the client with a broken pipe, not a reason.
+            .layer(DefaultBodyLimit::disable())
+            .with_state(app.clone());
+        let app2 = app.clone();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { app2.shutdown.notified().await })
+            .await?;
+        anyhow::Ok(())
+    })?;
+    drop(http);
+    node.shutdown_gpus();
+    drop(node);
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "raylab head stopped");
+    Ok(())
+}
+
+async fn dashboard(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
+    authorize(&app, &headers)?;
+    Ok(Html(DASHBOARD).into_response())
+}
+
+async fn version() -> Response {
+    json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }))
+}
+
+fn status_value(rt: &Runtime) -> serde_json::Value {
+    let stats = rt.stats();
+    let (total, available) = rt.resources();
+    let as_map =
+        |v: Vec<(String, f64)>| v.into_iter().collect::<std::collections::BTreeMap<_, _>>();
+    let jobs = rt.jobs();
+    let running = jobs
+        .iter()
+        .filter(|j| j.status == JobStatus::Running)
+        .count();
+    serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "resources": { "total": as_map(total), "available": as_map(available) },
+        "pending_demand": as_map(rt.pending_demand()),
+        "tasks": stats.tasks,
+        "tasks_submitted": stats.submitted,
+        "tasks_finished": stats.finished,
+        "tasks_failed": stats.failed,
+        "object_store": stats.objects,
+        "jobs_running": running,
+        "jobs": jobs,
+    })
+}
+
+async fn status(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
+    authorize(&app, &headers)?;
+    Ok(json(status_value(&app.runtime)))
+}
+
+#[derive(Deserialize)]
+struct SubmitQuery {
+    name: Option<String>,
+    args: Option<String>,
+}
+
+async fn submit_job(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<SubmitQuery>,
+    body: axum::body::Body,
+) -> Reply {
+    authorize(&app, &headers)?;
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| (StatusCode::BAD_REQUEST, format!("upload failed: {e}")))?;
+        total += chunk.len();
+        if total <= app.max_upload {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    if total > app.max_upload {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the module has {total} bytes; this head accepts at most {} (--max-upload)",
+                app.max_upload
+            ),
+        ));
+    }
+    let body = Bytes::from(bytes);
+    let bad = |m: String| (StatusCode::BAD_REQUEST, m);
+    let args: Vec<String> = match &q.args {
+        Some(a) => serde_json::from_str(a)
+            .map_err(|e| bad(format!("args must be a JSON array of strings: {e}")))?,
+        None => Vec::new(),
+    };
+    let name = q.name.unwrap_or_else(|| "job".into());
+    if name.is_empty() || name.contains('/') {
+        return Err(bad(
+            "the job name must be non-empty and contain no `/`".into()
+        ));
+    }
+    let rt = app.runtime.clone();
+    // Compiling can take a while: not on the HTTP threads' async path.
+    let id = tokio::task::spawn_blocking(move || rt.submit_job(&name, &body, args))
+        .await
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| bad(e.to_string()))?;
+    Ok((
+        StatusCode::CREATED,
+        json(serde_json::json!({ "job_id": id })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct TimelineQuery {
+    job: Option<u64>,
+}
+
+async fn timeline(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<TimelineQuery>,
+) -> Reply {
+    authorize(&app, &headers)?;
+    Ok(json(app.runtime.timeline(q.job)))
+}
+
+async fn list_jobs(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
+    authorize(&app, &headers)?;
+    Ok(json(app.runtime.jobs()))
+}
+
+fn find_job(app: &App, id: u64) -> Result<JobInfo, (StatusCode, String)> {
+    app.runtime
+        .job(id)
+        .ok_or((StatusCode::NOT_FOUND, format!("no job {id}")))
+}
+
+async fn get_job(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<u64>) -> Reply {
+    authorize(&app, &headers)?;
+    Ok(json(find_job(&app, id)?))
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    offset: Option<usize>,
+}
+
+async fn job_logs(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Query(q): Query<LogQuery>,
+) -> Reply {
+    authorize(&app, &headers)?;
+    let log = app
+        .runtime
+        .job_log(id, q.offset.unwrap_or(0))
+        .ok_or((StatusCode::NOT_FOUND, format!("no job {id}")))?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log).into_response())
+}
+
+async fn stop_job(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<u64>) -> Reply {
+    authorize(&app, &headers)?;
+    find_job(&app, id)?;
+    Ok(json(
+        serde_json::json!({ "stopped": app.runtime.stop_job(id) }),
+    ))
+}
+
+async fn shutdown(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
+    authorize(&app, &headers)?;
+    let stopped: Vec<u64> = app
+        .runtime
+        .jobs()
+        .into_iter()
+        .filter(|j| j.status == JobStatus::Running)
+        .map(|j| {
+            app.runtime.stop_job(j.id);
+            j.id
+        })
+        .collect();
+    app.shutdown.notify_one();
+    Ok(json(serde_json::json!({ "stopped_jobs": stopped })))
+}
+
+async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
+    authorize(&app, &headers)?;
+    let text = metrics::render(&app.runtime);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}

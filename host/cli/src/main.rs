@@ -1,0 +1,510 @@
+//! The `raylab-host` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+use raylab::gpu::{GpuBackend, GpuBroker};
+use raylab::{Config, Isolation, Runtime};
+use raylab_host::size::parse_size;
+
+/// mimalloc keeps freed large blocks for reuse, where glibc returns each
+/// one to the kernel: with glibc every 100 MB `put` paid ~25,000 page
+/// faults again (1.2 GB/s); see BENCHMARKS.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// raylab: Ray-style parallel tasks, each in its own WebAssembly sandbox.
+#[derive(Parser)]
+#[command(name = "raylab-host", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a driver module: its `wasi:cli/run` entry runs here, and every
+    /// remote call it makes runs as a sandboxed task on this node.
+    Run(Box<RunArgs>),
+    /// Start a long-running head: a node with an HTTP API for jobs, status,
+    /// metrics and a dashboard (foreground; stop it with `stop` or Ctrl-C).
+    Start(StartArgs),
+    /// Run a module as a job on a head, stream its output, exit with its
+    /// status.
+    Submit(SubmitArgs),
+    /// Check the connection to a head and print its status.
+    Status(StatusArgs),
+    /// Stop a head (its running jobs are stopped and reported).
+    Stop(StopArgs),
+    /// List the GPU adapters this node would use (name, backend, type).
+    Gpus(GpusArgs),
+    /// Measure task throughput, latency, start-up, memory, object store
+    /// bandwidth and the lab tasks against native Rust; prints a table.
+    Bench(raylab_host::bench::BenchArgs),
+}
+
+/// Node settings shared by the commands that start a runtime.
+#[derive(Args, Debug, Clone)]
+struct NodeArgs {
+    /// CPU slots: how many tasks run at once [default: number of cores].
+    #[arg(long, value_name = "N")]
+    num_cpus: Option<f64>,
+    /// Custom resources of the node as JSON, e.g. '{"accel": 2}'.
+    #[arg(long, value_name = "JSON")]
+    resources: Option<String>,
+    /// Object store capacity, in bytes or with a suffix (K, M, G)
+    /// [default: 30% of memory].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    object_store_memory: Option<usize>,
+    /// Sandbox policy of remote tasks: a fresh instance per task, or reuse
+    /// warm instances (faster; guest globals survive between tasks).
+    #[arg(long, default_value = "fresh",
+          value_parser = PossibleValuesParser::new(Isolation::NAMES).map(|s| s.parse::<Isolation>().expect("listed")))]
+    isolation: Isolation,
+    /// Directory of the compiled-module cache [default: $RAYLAB_CACHE_DIR,
+    /// $XDG_CACHE_HOME/raylab or ~/.cache/raylab].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile modules every time instead of using the cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// GPUs of the node (ids 0..N) [default: one per GPU adapter wgpu
+    /// finds, probed when a loaded module imports the GPU interface, else
+    /// 0]. More than the adapters declares logical GPUs sharing them, as
+    /// Ray allows.
+    #[arg(long, value_name = "N")]
+    num_gpus: Option<u32>,
+    /// wgpu backends to use for GPUs.
+    #[arg(long, default_value = "auto",
+          value_parser = PossibleValuesParser::new(GpuBackend::NAMES).map(|s| s.parse::<GpuBackend>().expect("listed")))]
+    gpu_backend: GpuBackend,
+    /// GPU buffer memory one dispatch of a task may use.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "256M")]
+    gpu_memory: usize,
+    /// Memory quota of a remote task that sets no `memory` option; a task
+    /// growing past it fails with `memory-quota-exceeded`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1G")]
+    task_memory: usize,
+    /// Time limit of one attempt of a remote task that sets no `timeout`,
+    /// in seconds (fractions allowed); 0 for none.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    task_timeout: f64,
+    /// Compile guests without preemption checks: slightly faster guest
+    /// code, but no time limits, no stopping of running tasks by `cancel`,
+    /// and no time slicing between tasks on a worker.
+    #[arg(long)]
+    no_preemption: bool,
+    /// Most tasks alive at once per job (waiting, queued, running or
+    /// blocked); a `submit` beyond fails with `too-many-tasks`.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    max_pending_tasks: usize,
+    /// Most object-store bytes one job may hold [default: the whole
+    /// store]; over it, `put` and results fail with `object-store-full`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    job_object_store_memory: Option<usize>,
+    /// Grant every guest a host directory, read-write, as GUEST (default:
+    /// the same path). Guests see no filesystem otherwise. Repeatable.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    dir: Vec<String>,
+    /// Grant every guest a host directory, read-only. Repeatable.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    dir_readonly: Vec<String>,
+    /// Give every guest an environment variable (NAME alone copies the
+    /// host's value). Guests see no environment otherwise. Repeatable.
+    #[arg(long, value_name = "NAME[=VALUE]")]
+    env: Vec<String>,
+}
+
+/// Where the head is.
+#[derive(Args, Debug, Clone)]
+struct AddressArgs {
+    /// The head's address.
+    #[arg(long, env = "RAYLAB_ADDRESS", default_value = "http://127.0.0.1:8265")]
+    address: String,
+    /// Bearer token of a head that requires one.
+    #[arg(long, env = "RAYLAB_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Args)]
+struct StartArgs {
+    /// Port of the HTTP API and dashboard (0: any free port).
+    #[arg(long, default_value_t = 8265)]
+    port: u16,
+    /// Address to bind; anything but loopback requires --token.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Token every request must carry (`Authorization: Bearer ...`).
+    #[arg(long, env = "RAYLAB_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Largest module a job may upload.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64M")]
+    max_upload: usize,
+    /// Start the head in the background and return once it answers (like
+    /// `ray start --head`); its output goes to --log-file.
+    #[arg(long)]
+    detach: bool,
+    /// With --detach: where the head writes its output [default:
+    /// raylab-head-PORT.log in the temporary directory].
+    #[arg(long, value_name = "PATH")]
+    log_file: Option<PathBuf>,
+    /// Finished jobs the head remembers (status and log); older ones are
+    /// forgotten.
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    keep_finished_jobs: u32,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(Args)]
+struct SubmitArgs {
+    /// The driver module to run as a job.
+    module: PathBuf,
+    /// No progress display (the job's tasks done / submitted) on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    address: AddressArgs,
+    /// Arguments passed to the driver (after `--`).
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    address: AddressArgs,
+    /// Print the status as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct StopArgs {
+    #[command(flatten)]
+    address: AddressArgs,
+}
+
+/// `start --detach`: run `start` again as a background process of its own
+/// (its own process group, stdin closed, output to the log file) and
+/// return once it listens, or fail with its log if it exits first.
+fn start_detached(args: &StartArgs) -> anyhow::Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let log_path = args
+        .log_file
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("raylab-head-{}.log", args.port)));
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("cannot create the log file {}", log_path.display()))?;
+    let child_args: Vec<std::ffi::OsString> = std::env::args_os()
+        .skip(1)
+        .filter(|a| a != "--detach")
+        .collect();
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(&child_args)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("cannot start the head")?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(url) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("raylab head listening on "))
+        {
+            println!("raylab head started in the background (pid {})", child.id());
+            println!("address:   {url}");
+            println!("dashboard: {url}/");
+            println!("log:       {}", log_path.display());
+            if args.port == 8265 && args.host.is_loopback() {
+                println!("stop it with: raylab-host stop");
+            } else {
+                println!("stop it with: raylab-host stop --address {url}");
+            }
+            return Ok(0);
+        }
+        if let Some(status) = child.try_wait()? {
+            eprint!("{text}");
+            bail!("the head exited before it was ready ({status})");
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            eprint!("{text}");
+            bail!("the head did not start listening within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn start(args: StartArgs) -> anyhow::Result<i32> {
+    if args.detach {
+        return start_detached(&args);
+    }
+    let mut config = args.node.config()?;
+    config.keep_finished_jobs = args.keep_finished_jobs as usize;
+    let runtime = std::sync::Arc::new(Runtime::new(config)?);
+    // A head serves modules it has not seen yet: probe the GPUs now.
+    runtime.probe_gpus();
+    let cfg = raylab_host::head::HeadConfig {
+        addr: std::net::SocketAddr::new(args.host, args.port),
+        token: args.token,
+        max_upload: args.max_upload,
+    };
+    raylab_host::head::serve(runtime, cfg)?;
+    Ok(0)
+}
+
+fn submit(args: SubmitArgs) -> anyhow::Result<i32> {
+    let bytes = std::fs::read(&args.module)
+        .with_context(|| format!("cannot read {}", args.module.display()))?;
+    let name = args
+        .module
+        .file_stem()
+        .map_or_else(|| "job".into(), |s| s.to_string_lossy().into_owned());
+    let client = raylab_host::client::Client::new(&args.address.address, args.address.token);
+    client.submit_and_follow(&name, &bytes, &args.args, !args.quiet)
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<i32> {
+    let client = raylab_host::client::Client::new(&args.address.address, args.address.token);
+    let v = client.status()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!(
+            "{}",
+            raylab_host::client::format_status(&v, &args.address.address)
+        );
+    }
+    Ok(0)
+}
+
+fn stop(args: StopArgs) -> anyhow::Result<i32> {
+    let client = raylab_host::client::Client::new(&args.address.address, args.address.token);
+    let v = client.shutdown()?;
+    let stopped = v["stopped_jobs"].as_array().map_or(0, |a| a.len());
+    println!(
+        "raylab head at {} stopping ({stopped} running jobs stopped)",
+        args.address.address
+    );
+    Ok(0)
+}
+
+#[derive(Args)]
+struct GpusArgs {
+    /// wgpu backends to probe.
+    #[arg(long, default_value = "auto",
+          value_parser = PossibleValuesParser::new(GpuBackend::NAMES).map(|s| s.parse::<GpuBackend>().expect("listed")))]
+    gpu_backend: GpuBackend,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn gpus(args: GpusArgs) -> anyhow::Result<i32> {
+    let devices = GpuBroker::probe(args.gpu_backend).devices();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&devices)?);
+    } else if devices.is_empty() {
+        println!("no GPU adapter found (install mesa-vulkan-drivers for a software one)");
+    } else {
+        for d in &devices {
+            println!(
+                "GPU {}: {} ({}, {})",
+                d.id, d.name, d.backend, d.device_type
+            );
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The driver module (a component built for wasm32-wasip2).
+    module: PathBuf,
+    /// Load another module whose remote functions the driver calls as
+    /// `NAME/function` (NAME defaults to the file's stem). Repeatable.
+    #[arg(long, value_name = "[NAME=]PATH")]
+    plugin: Vec<String>,
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Print runtime statistics (tasks, objects) to stderr at the end.
+    #[arg(long)]
+    stats: bool,
+    /// No progress display (tasks finished / submitted) on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Write the task timeline (Chrome trace events, for Perfetto or
+    /// chrome://tracing) to FILE when the driver exits.
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
+    /// With --stats: print them as one JSON object.
+    #[arg(long, requires = "stats")]
+    json: bool,
+    /// Arguments passed to the driver (after `--`).
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+impl NodeArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::default();
+        if let Some(n) = self.num_cpus {
+            if !(n.is_finite() && n > 0.0) {
+                bail!("--num-cpus must be a positive number, got {n}");
+            }
+            config.num_cpus = n;
+        }
+        if let Some(json) = &self.resources {
+            let map: std::collections::BTreeMap<String, f64> = serde_json::from_str(json)
+                .context("--resources must be a JSON object of name: amount")?;
+            for name in map.keys() {
+                if matches!(name.as_str(), "CPU" | "GPU" | "memory") {
+                    bail!("--resources: set `{name}` with its own flag");
+                }
+            }
+            config.resources = map.into_iter().collect();
+        }
+        if let Some(m) = self.object_store_memory {
+            config.object_store_memory = m;
+        }
+        config.isolation = self.isolation;
+        config.num_gpus = self.num_gpus;
+        config.gpu_backend = self.gpu_backend;
+        config.gpu_memory = self.gpu_memory as u64;
+        config.task_memory = self.task_memory as u64;
+        if !(self.task_timeout.is_finite() && self.task_timeout >= 0.0) {
+            bail!(
+                "--task-timeout must be a number of seconds, got {}",
+                self.task_timeout
+            );
+        }
+        config.task_timeout =
+            (self.task_timeout > 0.0).then(|| Duration::from_secs_f64(self.task_timeout));
+        config.preemption = !self.no_preemption;
+        config.max_pending_tasks = self.max_pending_tasks;
+        config.job_object_store_memory = self.job_object_store_memory;
+        for (specs, readonly) in [(&self.dir, false), (&self.dir_readonly, true)] {
+            for spec in specs {
+                let (host, guest) = match spec.split_once("::") {
+                    Some((h, g)) => (h, g),
+                    None => (spec.as_str(), spec.as_str()),
+                };
+                config
+                    .dirs
+                    .push((PathBuf::from(host), guest.to_string(), readonly));
+            }
+        }
+        for spec in &self.env {
+            let (name, value) = match spec.split_once('=') {
+                Some((n, v)) => (n.to_string(), v.to_string()),
+                None => (
+                    spec.clone(),
+                    std::env::var(spec)
+                        .with_context(|| format!("--env {spec}: not set on the host"))?,
+                ),
+            };
+            config.envs.push((name, value));
+        }
+        if self.no_cache {
+            config.cache_dir = None;
+        } else if let Some(dir) = &self.cache_dir {
+            config.cache_dir = Some(dir.clone());
+        }
+        Ok(config)
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let runtime = Runtime::new(args.node.config()?)?;
+    let name = runtime.load_file(&args.module)?;
+    for spec in &args.plugin {
+        match spec.split_once('=') {
+            Some((plugin, path)) if !plugin.is_empty() && !plugin.contains('/') => {
+                runtime.load_file_as(plugin, std::path::Path::new(path))?
+            }
+            Some(_) => {
+                bail!("--plugin `{spec}`: the name before `=` must be non-empty and contain no `/`")
+            }
+            None => {
+                runtime.load_file(std::path::Path::new(spec))?;
+            }
+        }
+    }
+    runtime.prepare_gpus();
+    // Dropping `done` (or sending on it) stops the progress thread at once:
+    // it waits on the channel, so the run's exit never waits for its tick.
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let code = std::thread::scope(|s| {
+        if !args.quiet {
+            s.spawn(|| raylab_host::progress::follow_run(&runtime, finished));
+        }
+        let code = runtime.run_driver(&name, &args.args);
+        drop(done);
+        code
+    });
+    // Before the process exits, whatever the outcome: see GpuBroker's Drop.
+    runtime.shutdown_gpus();
+    let code = code?;
+    if let Some(path) = &args.timeline {
+        let trace = serde_json::to_vec(&runtime.timeline(None))?;
+        std::fs::write(path, trace)
+            .with_context(|| format!("cannot write the timeline to {}", path.display()))?;
+    }
+    if args.stats {
+        let stats = runtime.stats();
+        if args.json {
+            eprintln!("{}", serde_json::to_string(&stats)?);
+        } else {
+            eprintln!(
+                "raylab: {} tasks submitted, {} finished, {} failed; {} objects ({} bytes) left in the store",
+                stats.submitted,
+                stats.finished,
+                stats.failed,
+                stats.objects.objects,
+                stats.objects.bytes
+            );
+        }
+    }
+    Ok(code)
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RAYLAB_LOG")
+        // wgpu-hal reports probing failures (no EGL display, say) as errors;
+        // they are not the user's. RAYLAB_LOG=wgpu_hal=warn shows them.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wgpu_hal=off"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(*args),
+        Command::Bench(args) => raylab_host::bench::run(args).map(|()| 0),
+        Command::Gpus(args) => gpus(args),
+        Command::Start(args) => start(args),
+        Command::Submit(args) => submit(args),
+        Command::Status(args) => status(args),
+        Command::Stop(args) => stop(args),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    };
+    // Exit without waiting for tasks the driver left running (as Ray ends
+    // a job's tasks when its driver exits).
+    std::process::exit(code)
+}

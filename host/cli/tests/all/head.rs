@@ -1,0 +1,475 @@
+//! The head: jobs over HTTP, status, metrics, isolation between jobs.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use raylab::{Config, JobStatus, Runtime};
+use raylab_host::client::Client;
+
+use crate::{fails_with, guests, raylab, show, test_cache};
+
+/// A head on a free port, stopped when dropped.
+struct Head {
+    child: Child,
+    address: String,
+    /// Kept open so that the head's later output has a reader.
+    _stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Head {
+    fn start() -> Head {
+        Head::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Head {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
+            .args(["start", "--port", "0", "--num-cpus", "2"])
+            .args(extra)
+            .env("RAYLAB_CACHE_DIR", test_cache())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).unwrap();
+        let address = line
+            .trim()
+            .strip_prefix("raylab head listening on ")
+            .expect("address line")
+            .to_string();
+        Head {
+            child,
+            address,
+            _stdout: stdout,
+        }
+    }
+}
+
+impl Drop for Head {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn status_without_a_head_fails_clearly() {
+    fails_with(
+        &["status", "--address", "http://127.0.0.1:9"],
+        "no raylab head at http://127.0.0.1:9",
+    );
+}
+
+#[test]
+fn jobs_run_on_the_head_and_status_reports_them() {
+    let head = Head::start();
+    let a = head.address.as_str();
+    let out = raylab(&[
+        "submit",
+        "--address",
+        a,
+        guests::TASK1,
+        "--",
+        "--n",
+        "4",
+        "--work-ms",
+        "20",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("results equal: yes"),
+        "{}",
+        show(&out)
+    );
+    let out = raylab(&["submit", "--address", a, guests::DRIVER_PANIC]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("crashed"),
+        "{}",
+        show(&out)
+    );
+
+    let out = raylab(&["status", "--address", a, "--json"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["resources"]["total"]["CPU"], 2.0, "{s}");
+    let statuses: Vec<&str> = s["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["SUCCEEDED", "FAILED"], "{s}");
+    assert_eq!(s["tasks_finished"], 8, "{s}");
+    assert!(s["pending_demand"].is_object(), "{s}");
+    assert_eq!(
+        (
+            s["jobs"][0]["tasks_submitted"].as_u64(),
+            s["jobs"][0]["tasks_done"].as_u64()
+        ),
+        (Some(8), Some(8)),
+        "{s}"
+    );
+    let human = raylab(&["status", "--address", a]);
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains("jobs: 2 (0 running)"),
+        "{}",
+        show(&human)
+    );
+
+    // Prometheus metrics.
+    let metrics = ureq::get(&format!("{a}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    for m in [
+        "raylab_tasks{state=\"running\"} 0",
+        "raylab_tasks_total{outcome=\"finished\"} 8",
+        "raylab_jobs{status=\"FAILED\"} 1",
+        "raylab_resources_total{resource=\"CPU\"} 2",
+    ] {
+        assert!(metrics.contains(m), "{m} in:\n{metrics}");
+    }
+    // The timeline of the first job.
+    let trace: serde_json::Value = serde_json::from_str(
+        &ureq::get(&format!("{a}/api/timeline?job=1"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let slices = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .count();
+    assert_eq!(slices, 8, "{trace}");
+    // The dashboard page.
+    let page = ureq::get(&format!("{a}/"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        page.contains("raylab dashboard") && page.contains("/api/status"),
+        "{page}"
+    );
+
+    // A non-component upload is a 400 with the reason.
+    let f = tempfile::Builder::new().suffix(".wasm").tempfile().unwrap();
+    std::fs::write(f.path(), b"not wasm").unwrap();
+    let out = raylab(&["submit", "--address", a, f.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("400") && stderr.contains("not a WebAssembly file"),
+        "{}",
+        show(&out)
+    );
+
+    let out = raylab(&["stop", "--address", a]);
+    assert!(out.status.success(), "{}", show(&out));
+}
+
+#[test]
+fn status_requests_do_not_disturb_a_running_job() {
+    let head = Head::start();
+    let a = head.address.clone();
+    let job = std::thread::spawn({
+        let a = a.clone();
+        move || {
+            raylab(&[
+                "submit",
+                "--address",
+                &a,
+                guests::TASK1,
+                "--",
+                "--n",
+                "6",
+                "--work-ms",
+                "100",
+            ])
+        }
+    });
+    let pollers: Vec<_> = (0..100)
+        .map(|_| {
+            let c = Client::new(&a, None);
+            std::thread::spawn(move || c.status().map(|s| s["version"].is_string()))
+        })
+        .collect();
+    for p in pollers {
+        assert!(p.join().unwrap().unwrap());
+    }
+    let out = job.join().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("results equal: yes"));
+}
+
+fn wait_for(cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// An in-process node for the library-level tests: 2 CPUs, the shared
+/// compile cache.
+fn node_config() -> Config {
+    Config {
+        cache_dir: Some(test_cache()),
+        num_cpus: 2.0,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn jobs_cannot_see_each_others_objects_and_stop_spares_other_jobs() {
+    let rt = Arc::new(Runtime::new(node_config()).unwrap());
+    let bytes = std::fs::read(guests::PEEK).unwrap();
+    let log = |id| String::from_utf8(rt.job_log(id, 0).unwrap()).unwrap();
+
+    let holder = rt.submit_job("peek", &bytes, vec!["hold".into()]).unwrap();
+    wait_for(|| log(holder).contains("id="));
+    let object: String = log(holder)
+        .lines()
+        .find_map(|l| l.strip_prefix("id="))
+        .unwrap()
+        .to_string();
+    let peeker = rt
+        .submit_job("peek", &bytes, vec!["peek".into(), object])
+        .unwrap();
+    wait_for(|| rt.job(peeker).unwrap().status != JobStatus::Running);
+    assert_eq!(log(peeker), "peek: UnknownObject: refused\n");
+
+    // Stopping one job leaves the others' results alone.
+    let forever = rt
+        .submit_job("peek", &bytes, vec!["forever".into()])
+        .unwrap();
+    wait_for(|| rt.job(holder).unwrap().status != JobStatus::Running);
+    assert!(rt.stop_job(forever));
+    wait_for(|| rt.job(forever).unwrap().status == JobStatus::Stopped);
+    assert_eq!(rt.job(holder).unwrap().status, JobStatus::Succeeded);
+    assert!(log(holder).contains("still mine: 42"), "{}", log(holder));
+    assert_eq!(rt.job(peeker).unwrap().status, JobStatus::Succeeded);
+}
+
+#[test]
+fn start_detach_returns_once_the_head_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("head.log");
+    let log_arg = log.to_str().unwrap();
+    let out = raylab(&[
+        "start",
+        "--detach",
+        "--port",
+        "0",
+        "--num-cpus",
+        "1",
+        "--log-file",
+        log_arg,
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let address = crate::field(&stdout, "address:").to_string();
+    assert!(address.starts_with("http://127.0.0.1:"), "{stdout}");
+
+    // The head outlived the command that started it: it answers and runs jobs.
+    let status = raylab(&["status", "--address", &address]);
+    assert!(status.status.success(), "{}", show(&status));
+    let job = raylab(&["submit", "--quiet", "--address", &address, guests::SMOKE]);
+    assert!(job.status.success(), "{}", show(&job));
+    assert_eq!(String::from_utf8_lossy(&job.stdout), "sum=5\n");
+    let stop = raylab(&["stop", "--address", &address]);
+    assert!(stop.status.success(), "{}", show(&stop));
+    wait_for(|| !raylab(&["status", "--address", &address]).status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("raylab head listening on"), "{text}");
+
+    // A head that cannot start: the error and its log, and a failure.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let out = raylab(&["start", "--detach", "--port", &port, "--log-file", log_arg]);
+    assert!(!out.status.success(), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    assert!(stderr.contains("exited before it was ready"), "{stderr}");
+}
+
+#[test]
+fn a_jobs_tasks_end_with_its_driver_and_old_jobs_are_forgotten() {
+    let config = Config {
+        keep_finished_jobs: 2,
+        ..node_config()
+    };
+    let rt = Arc::new(Runtime::new(config).unwrap());
+    let bytes = std::fs::read(guests::PEEK).unwrap();
+
+    // The driver leaves a task spinning for ever and exits: the task is
+    // cancelled and the job's module unloaded.
+    let orphan = rt
+        .submit_job("peek", &bytes, vec!["orphan".into()])
+        .unwrap();
+    wait_for(|| rt.job(orphan).unwrap().status != JobStatus::Running);
+    assert_eq!(rt.job(orphan).unwrap().status, JobStatus::Succeeded);
+    assert!(rt.wait_idle(Duration::from_secs(10)), "{:?}", rt.stats());
+    assert!(!rt.is_loaded(&format!("peek-{orphan}")));
+    assert_eq!(rt.stats().objects.objects, 0, "{:?}", rt.stats());
+
+    // Only the last two finished jobs are remembered.
+    let mut ids = vec![orphan];
+    for _ in 0..3 {
+        let id = rt.submit_job("peek", &bytes, vec!["hold".into()]).unwrap();
+        wait_for(|| rt.job(id).unwrap().status != JobStatus::Running);
+        ids.push(id);
+    }
+    let known: Vec<u64> = rt.jobs().iter().map(|j| j.id).collect();
+    assert_eq!(known, ids[2..].to_vec());
+    assert!(rt.job(ids[0]).is_none() && rt.job_log(ids[1], 0).is_none());
+}
+
+#[test]
+fn dashboard_in_a_real_browser_shows_the_job_and_its_tasks() {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("headless Chromium is needed for this test: scripts/setup.sh --with-browser installs it");
+    let head = Head::start();
+    let a = head.address.as_str();
+    let out = raylab(&[
+        "submit",
+        "--address",
+        a,
+        guests::TASK1,
+        "--",
+        "--n",
+        "3",
+        "--work-ms",
+        "10",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let profile = tempfile::tempdir().unwrap();
+    let dom = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("{a}/"))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    // Rendered by the page's script from the live API, not in the HTML.
+    assert!(dom.contains("<td>task1</td>"), "the job: {dom}");
+    assert!(
+        dom.contains(r#"<td class="SUCCEEDED">SUCCEEDED</td>"#),
+        "its status: {dom}"
+    );
+    assert_eq!(
+        dom.matches("<td>slow_square</td>").count(),
+        3,
+        "its tasks: {dom}"
+    );
+    assert!(
+        dom.contains(r#"<td class="finished">finished</td>"#),
+        "task states: {dom}"
+    );
+    assert!(
+        dom.contains("class=\"slice finished\""),
+        "the timeline: {dom}"
+    );
+}
+
+#[test]
+fn token_and_upload_limit_are_enforced() {
+    let head = Head::start_with(&["--token", "s3cret", "--max-upload", "1K"]);
+    let a = head.address.as_str();
+    let out = raylab(&["status", "--address", a]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{}",
+        show(&out)
+    );
+    let out = raylab(&["status", "--address", a, "--token", "s3cret"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = raylab(&["submit", "--address", a, "--token", "s3cret", guests::SMOKE]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("413"),
+        "over --max-upload: {}",
+        show(&out)
+    );
+    // Off loopback, a token is mandatory.
+    fails_with(
+        &["start", "--host", "0.0.0.0", "--port", "0"],
+        "requires --token",
+    );
+}
+
+#[test]
+fn a_fork_bomb_in_one_job_leaves_room_for_the_others() {
+    let config = Config {
+        max_pending_tasks: 200,
+        job_object_store_memory: Some(64 << 20),
+        ..node_config()
+    };
+    let rt = Arc::new(Runtime::new(config).unwrap());
+    let bomb = rt
+        .submit_job(
+            "hostile",
+            &std::fs::read(guests::HOSTILE).unwrap(),
+            vec!["fork".into()],
+        )
+        .unwrap();
+    let task1 = std::fs::read(guests::TASK1).unwrap();
+    let good = rt
+        .submit_job(
+            "task1",
+            &task1,
+            vec!["--n".into(), "20".into(), "--work-ms".into(), "5".into()],
+        )
+        .unwrap();
+    wait_for(|| {
+        [bomb, good]
+            .iter()
+            .all(|j| rt.job(*j).unwrap().status != JobStatus::Running)
+    });
+    let log = |id| String::from_utf8(rt.job_log(id, 0).unwrap()).unwrap();
+    assert_eq!(
+        rt.job(good).unwrap().status,
+        JobStatus::Succeeded,
+        "{}",
+        log(good)
+    );
+    assert!(log(good).contains("results equal: yes"));
+    // The bomb was stopped by its own job's limit, and its driver saw it.
+    assert_eq!(
+        rt.job(bomb).unwrap().status,
+        JobStatus::Succeeded,
+        "{}",
+        log(bomb)
+    );
+    assert!(
+        log(bomb).contains("200 tasks of this job are already pending"),
+        "{}",
+        log(bomb)
+    );
+}

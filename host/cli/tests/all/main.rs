@@ -1,0 +1,137 @@
+//! Integration tests: real guest components (built from source by the
+//! test-only `raylab-test-programs` crate) run by the real `raylab-host`
+//! binary, and the `raylab` library driven directly.
+
+mod cli;
+mod gpu;
+mod head;
+mod lab;
+mod runtime;
+mod sandbox;
+
+/// Paths of the guest components, built from source by the test-only
+/// `raylab-test-programs` crate.
+pub use raylab_test_programs as guests;
+
+use std::process::{Command, Output};
+
+/// Longest a `raylab-host` command may take in a test before it counts as
+/// hung (and is killed, failing the test instead of blocking the suite).
+const HANG: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The compile cache every test shares.
+pub fn test_cache() -> std::path::PathBuf {
+    std::env::temp_dir().join("raylab-test-cache")
+}
+
+/// Run `raylab-host` with `args`, sharing one compile cache across tests.
+pub fn raylab(args: &[&str]) -> Output {
+    let cache = test_cache();
+    let child = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
+        .args(args)
+        .env("RAYLAB_CACHE_DIR", cache)
+        .env_remove("RAYLAB_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start raylab-host");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(HANG) {
+        Ok(out) => out.expect("wait for raylab-host"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("raylab-host {args:?} hung for {HANG:?} and was killed");
+        }
+    }
+}
+
+/// Run `raylab-host` with `args`, require it to fail with exit status 1
+/// and one `error:` line containing `needle`, without a host panic or a
+/// backtrace; returns stderr.
+pub fn fails_with(args: &[&str], needle: &str) -> String {
+    let out = raylab(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        stderr.contains(needle),
+        "expected {needle:?} in {}",
+        show(&out)
+    );
+    // The host itself never panics (a guest may, and says so itself).
+    assert!(!stderr.contains("panicked at host/"), "{}", show(&out));
+    assert!(!stderr.contains("stack backtrace"), "{}", show(&out));
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{}",
+        show(&out)
+    );
+    stderr.into_owned()
+}
+
+/// stdout and stderr of a run, for assertion messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "status: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Run and require success; returns stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = raylab(args);
+    assert!(out.status.success(), "{}", show(&out));
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// The value after `key` on the line that starts with it.
+pub fn field<'a>(stdout: &'a str, key: &str) -> &'a str {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no line starting with {key:?} in:\n{stdout}"))
+        .trim()
+}
+
+/// The runtime statistics a `--stats --json` run printed on stderr.
+pub fn stats(out: &Output) -> serde_json::Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no stats in {}", show(out)));
+    serde_json::from_str(line).expect("stats JSON")
+}
+
+/// Every guest component the test-programs crate builds is run by some
+/// test (wasmtime's rule for its test programs): a program nobody runs is
+/// dead weight in every build, or a test that was lost.
+#[test]
+fn every_guest_component_is_run_by_a_test() {
+    let sources = [
+        include_str!("cli.rs"),
+        include_str!("gpu.rs"),
+        include_str!("head.rs"),
+        include_str!("lab.rs"),
+        include_str!("runtime.rs"),
+        include_str!("sandbox.rs"),
+    ]
+    .concat();
+    let unused: Vec<&str> = guests::ALL
+        .iter()
+        .filter(|(_, constant, _)| !sources.contains(&format!("guests::{constant}")))
+        .map(|(name, _, _)| *name)
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "built but run by no test: {unused:?} (use them in a test, or remove them)"
+    );
+}

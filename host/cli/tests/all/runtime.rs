@@ -1,0 +1,245 @@
+//! Runtime semantics, driven by the guests in `guest-tasks/test-programs`.
+
+use crate::{field, guests, raylab, run_ok, show, stats};
+
+#[test]
+fn nested_tasks_do_not_deadlock_on_one_cpu() {
+    let out = run_ok(&["run", guests::NESTED, "--num-cpus", "1", "--", "12"]);
+    assert_eq!(field(&out, "fib(12)="), "144");
+}
+
+#[test]
+fn nested_tasks_with_warm_instances() {
+    let out = run_ok(&[
+        "run",
+        guests::NESTED,
+        "--num-cpus",
+        "2",
+        "--isolation",
+        "warm",
+        "--",
+        "10",
+    ]);
+    assert_eq!(field(&out, "fib(10)="), "55");
+}
+
+#[test]
+fn refs_as_arguments_are_dependencies() {
+    let out = raylab(&[
+        "run",
+        guests::DEPENDENCIES,
+        "--num-cpus",
+        "1",
+        "--stats",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(field(&stdout, "chain="), "46");
+    assert_eq!(field(&stdout, "both="), "106");
+    assert!(
+        stdout.contains("not run because an argument failed"),
+        "{stdout}"
+    );
+    // ByRef parameters get the ref and read slices, whatever the header.
+    for n in [10, 1000, 100_000] {
+        assert_eq!(
+            field(&stdout, &format!("slice{n}=")),
+            format!(
+                "[3.0, 4.0, 5.0, 6.0] empty=0 tail=[{}.0, {}.0]",
+                n - 2,
+                n - 1
+            )
+        );
+        assert_eq!(
+            field(&stdout, &format!("slice{n} outside:")),
+            format!(
+                "InvalidArgument: range {}..{} is outside the vector (len {n})",
+                n - 1,
+                n + 1
+            )
+        );
+    }
+    // On one CPU, a ByRef task waiting in get_range lets the producer run.
+    assert_eq!(field(&stdout, "waited="), "[6.0, 7.0]");
+    let s = stats(&out);
+    // fail, and its two dependents, never ran: three failures; and the
+    // three out-of-range slices.
+    assert_eq!(s["failed"], 6, "{s}");
+    assert_eq!(s["objects"]["objects"], 0, "{s}");
+}
+
+#[test]
+fn wait_with_partial_readiness_and_timeouts() {
+    let out = run_ok(&[
+        "run",
+        guests::WAITING,
+        "--num-cpus",
+        "2",
+        "--resources",
+        r#"{"token": 1}"#,
+    ]);
+    assert!(out.contains("wait(1): ready=1 not_ready=1"), "{out}");
+    assert!(out.contains("wait(2, 100ms): ready=1 not_ready=1"), "{out}");
+    assert!(out.contains("get timeout:"), "{out}");
+    // A task submitted by a driver that keeps computing starts before the
+    // driver blocks (within a preemption tick, on the other CPU).
+    assert!(
+        out.contains("submit then compute: the task started before the driver blocked"),
+        "{out}"
+    );
+    assert!(out.ends_with("ok\n"), "{out}");
+}
+
+#[test]
+fn reference_counting_frees_objects() {
+    let out = raylab(&["run", guests::REFCOUNT, "--stats", "--json"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("freed: object"), "{stdout}");
+    assert!(stdout.contains("never created"), "{stdout}");
+    let s = stats(&out);
+    assert_eq!(s["objects"]["objects"], 0, "{s}");
+    assert_eq!(s["objects"]["bytes"], 0, "{s}");
+    let created = s["objects"]["created"].as_u64().unwrap();
+    assert_eq!(s["objects"]["freed"].as_u64().unwrap(), created, "{s}");
+}
+
+#[test]
+fn object_store_capacity_is_enforced() {
+    // 20 results of 100 kB each exist one at a time: fits in 300 kB...
+    run_ok(&["run", guests::REFCOUNT, "--object-store-memory", "300K"]);
+    // ...but not in 50 kB: the task's result is refused with a clear error.
+    let out = raylab(&["run", guests::REFCOUNT, "--object-store-memory", "50K"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("object store full"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn task_errors_are_values_naming_the_task() {
+    let out = raylab(&[
+        "run",
+        guests::FAILURES,
+        "--num-cpus",
+        "2",
+        "--stats",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("failed: task `divide`: cannot divide 1 by zero"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("crashed: task `boom`: crashed: wasm trap"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("kaboom"), "{stdout}");
+    assert!(
+        stdout.contains("missing: module `failures` has no remote function `nope`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("infeasible: task `divide`: demands 64 CPU"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("ok\n"), "{stdout}");
+}
+
+#[test]
+fn any_wasi_command_is_a_driver_and_its_exit_status_is_kept() {
+    // WASI 0.2's `exit` carries success or failure only: any non-zero code
+    // a guest passes to `std::process::exit` arrives as 1.
+    let out = raylab(&["run", guests::EXIT_CODE, "--", "7"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let out = raylab(&["run", guests::EXIT_CODE, "--", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+#[test]
+fn compile_cache_is_used_and_survives_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().to_str().unwrap();
+    let args = ["run", guests::SMOKE, "--cache-dir", cache];
+    assert_eq!(run_ok(&args), "sum=5\n");
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "one compiled artefact: {entries:?}");
+    assert!(entries[0].extension().is_some_and(|e| e == "cwasm"));
+    assert_eq!(run_ok(&args), "sum=5\n");
+    // A damaged cache entry is ignored and recompiled, never loaded.
+    std::fs::write(&entries[0], b"garbage").unwrap();
+    assert_eq!(run_ok(&args), "sum=5\n");
+    assert_eq!(run_ok(&["run", guests::SMOKE, "--no-cache"]), "sum=5\n");
+}
+
+#[test]
+fn timeline_is_a_chrome_trace_with_a_slice_per_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trace.json");
+    let p = path.to_str().unwrap();
+    run_ok(&[
+        "run",
+        guests::TASK1,
+        "--num-cpus",
+        "2",
+        "--timeline",
+        p,
+        "--",
+        "--n",
+        "4",
+        "--work-ms",
+        "50",
+    ]);
+    let trace: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let slices: Vec<&serde_json::Value> = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .collect();
+    assert_eq!(slices.len(), 8, "4 square + 4 slow_square tasks: {trace}");
+    let slow: Vec<_> = slices
+        .iter()
+        .filter(|e| e["name"] == "slow_square")
+        .collect();
+    assert_eq!(slow.len(), 4);
+    // Each slice lasts at least its 50 ms of sleep.
+    assert!(
+        slow.iter()
+            .all(|e| e["dur"].as_u64().unwrap() >= 50_000 && e["args"]["state"] == "finished")
+    );
+    // Two CPUs: never more than two slow tasks at once (slices as
+    // intervals; ends sort before starts at the same instant).
+    let mut edges: Vec<(u64, i32)> = slow
+        .iter()
+        .flat_map(|e| {
+            let (ts, dur) = (e["ts"].as_u64().unwrap(), e["dur"].as_u64().unwrap());
+            [(ts, 1), (ts + dur, -1)]
+        })
+        .collect();
+    edges.sort_by_key(|&(t, d)| (t, d));
+    let most = edges
+        .iter()
+        .scan(0, |n, &(_, d)| {
+            *n += d;
+            Some(*n)
+        })
+        .max();
+    assert!(most <= Some(2), "more tasks than CPUs at once: {trace}");
+    assert!(
+        trace["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["ph"] == "M"),
+        "lanes are named"
+    );
+}

@@ -1,0 +1,154 @@
+//! A node's settings: [`Config`] and its defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::engine::{self, EngineConfig};
+use crate::gpu::GpuBackend;
+
+/// Fresh or warm sandboxes for remote tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// A fresh instance per task: nothing survives from one task to the next.
+    #[default]
+    Fresh,
+    /// Reuse warm instances of a module: faster, but a guest's globals and
+    /// heap survive between tasks of the same module. Trapped instances are
+    /// never reused.
+    Warm,
+}
+
+impl Isolation {
+    /// Every value, as `FromStr` spells it.
+    pub const NAMES: [&str; 2] = ["fresh", "warm"];
+}
+
+impl std::str::FromStr for Isolation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fresh" => Ok(Isolation::Fresh),
+            "warm" => Ok(Isolation::Warm),
+            other => Err(format!("unknown isolation `{other}` (fresh or warm)")),
+        }
+    }
+}
+
+/// Settings of a node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// CPU slots (default: the machine's cores).
+    pub num_cpus: f64,
+    /// Custom resources of the node.
+    pub resources: Vec<(String, f64)>,
+    /// Object store capacity in bytes.
+    pub object_store_memory: usize,
+    /// Compile cache directory; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Default sandbox policy of remote tasks.
+    pub isolation: Isolation,
+    /// Engine limits.
+    pub engine: EngineConfig,
+    /// GPUs of the node (ids 0..n); `None`: one per adapter wgpu finds
+    /// (probed only when a loaded module imports `raylab:runtime/gpu`).
+    /// More than the adapters declares logical GPUs sharing them.
+    pub num_gpus: Option<u32>,
+    /// wgpu backends to probe.
+    pub gpu_backend: GpuBackend,
+    /// GPU buffer bytes one dispatch of a task may use.
+    pub gpu_memory: u64,
+    /// Memory quota of a remote task that sets no `memory` option, bytes.
+    pub task_memory: u64,
+    /// Time limit of a task attempt that sets no `timeout`; `None`: none.
+    pub task_timeout: Option<Duration>,
+    /// Preemption: an epoch tick every 10 ms lets running guests yield,
+    /// enforces time limits and stops cancelled tasks. Off saves the
+    /// epoch checks in compiled code (measured in BENCHMARKS.md) but
+    /// leaves runaway tasks running for ever.
+    pub preemption: bool,
+    /// Most tasks alive at once per job (waiting, queued, running,
+    /// blocked): a fork-bomb guard.
+    pub max_pending_tasks: usize,
+    /// Most object-store bytes one job may hold (`None`: the whole store):
+    /// a memory-bomb guard between jobs.
+    pub job_object_store_memory: Option<usize>,
+    /// Host directories granted to every guest: (host, guest, read-only).
+    pub dirs: Vec<(PathBuf, String, bool)>,
+    /// Environment variables granted to every guest.
+    pub envs: Vec<(String, String)>,
+    /// Finished jobs a head remembers (status and log); the oldest are
+    /// forgotten beyond this, so a long-running head stays bounded.
+    pub keep_finished_jobs: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            num_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
+            resources: Vec::new(),
+            object_store_memory: default_object_store_memory(),
+            cache_dir: engine::default_cache_dir(),
+            isolation: Isolation::Fresh,
+            engine: EngineConfig::default(),
+            num_gpus: None,
+            gpu_backend: GpuBackend::Auto,
+            gpu_memory: 256 << 20,
+            task_memory: 1 << 30,
+            task_timeout: Some(Duration::from_secs(300)),
+            preemption: true,
+            max_pending_tasks: 1_000_000,
+            job_object_store_memory: None,
+            dirs: Vec::new(),
+            envs: Vec::new(),
+            keep_finished_jobs: 100,
+        }
+    }
+}
+
+/// 30% of the machine's memory, as Ray's default object store.
+pub fn default_object_store_memory() -> usize {
+    machine_memory().map_or(2 << 30, |t| t / 10 * 3)
+}
+
+/// The machine's memory in bytes, from /proc/meminfo.
+pub(crate) fn machine_memory() -> Option<usize> {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| meminfo_total(&s))
+}
+
+/// `MemTotal` of a /proc/meminfo text, in bytes.
+fn meminfo_total(meminfo: &str) -> Option<usize> {
+    meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<usize>().ok())
+        .map(|kb| kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_total_is_read_in_bytes() {
+        let text = "MemFree:  100 kB\nMemTotal:       24576000 kB\nBuffers: 1 kB\n";
+        assert_eq!(meminfo_total(text), Some(24_576_000 * 1024));
+        assert_eq!(meminfo_total("nothing here"), None);
+    }
+
+    #[test]
+    fn isolation_parses_its_names_only() {
+        for name in Isolation::NAMES {
+            assert!(name.parse::<Isolation>().is_ok());
+        }
+        assert_eq!("warm".parse(), Ok(Isolation::Warm));
+        assert!(
+            "tepid"
+                .parse::<Isolation>()
+                .unwrap_err()
+                .contains("fresh or warm")
+        );
+    }
+}

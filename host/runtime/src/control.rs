@@ -1,0 +1,501 @@
+//! The node's control state: the object store, the scheduler and the
+//! bookkeeping that ties them together (which task produces which object,
+//! how many tasks each job has alive), under one mutex.
+//!
+//! They share one lock because their changes must be atomic together:
+//! completing an object wakes the tasks that depend on it, or fails them
+//! (transitively) if it failed; submitting registers a task's dependencies
+//! and queues it in one step. Critical sections are short; bytes are copied
+//! outside the lock.
+//!
+//! Like the scheduler, this module knows nothing of wasm: a task is a
+//! payload `P` that says which object it produces and which references its
+//! arguments hold ([`Pending`]), so the bookkeeping is unit-tested on its
+//! own. Callers get [`Start`]s back and run them; nothing here spawns.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::cancel::CancelFlag;
+use crate::error::{ErrorKind, TaskError};
+use crate::object_store::{Lookup, ObjectId, ObjectStore, Signal, StoreStats, Waiter, hit_signals};
+use crate::resources::Resources;
+use crate::scheduler::{Scheduler, SchedulerCounts, Start, TaskId};
+
+/// Identifies a job: a driver run and the tasks it submits. Job 0 is the
+/// driver of `raylab-host run`; the head numbers submitted jobs from 1.
+pub type JobId = u64;
+
+/// What the control state needs to know of a task's payload.
+pub(crate) trait Pending {
+    /// The object the task produces.
+    fn result(&self) -> ObjectId;
+    /// References its argument list holds (dependencies and nested).
+    fn arg_refs(&self) -> &[ObjectId];
+    /// Its name, for errors.
+    fn name(&self) -> &str;
+}
+
+/// The task producing an object, while it has not finished.
+#[derive(Debug, Clone)]
+struct Producer {
+    task: TaskId,
+    name: String,
+    cancel: Arc<CancelFlag>,
+    job: JobId,
+}
+
+/// Task counts of one job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JobTasks {
+    /// Submitted so far.
+    pub submitted: u64,
+    /// Finished or failed so far.
+    pub done: u64,
+    /// Not finished yet (the pending-task cap counts these).
+    pub alive: usize,
+}
+
+/// Counts of the node since start.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct RuntimeStats {
+    /// Object store usage.
+    pub objects: StoreStats,
+    /// Tasks by scheduler state.
+    pub tasks: SchedulerCounts,
+    /// Tasks submitted.
+    pub submitted: u64,
+    /// Tasks that finished with a result.
+    pub finished: u64,
+    /// Tasks that failed (after retries).
+    pub failed: u64,
+}
+
+/// A job's counts, and whether its driver has ended (then the entry goes
+/// with its last task).
+#[derive(Debug, Default)]
+struct JobCount {
+    tasks: JobTasks,
+    ended: bool,
+}
+
+/// A task to add, as [`Core::submit`] takes it.
+pub(crate) struct NewTask<'a> {
+    pub(crate) id: TaskId,
+    pub(crate) job: JobId,
+    pub(crate) name: &'a str,
+    pub(crate) demand: Resources,
+    pub(crate) cancel: Arc<CancelFlag>,
+    /// Top-level references: dependencies the task waits for.
+    pub(crate) deps: &'a [ObjectId],
+    /// Every reference the argument list holds (deps and nested).
+    pub(crate) arg_refs: &'a [ObjectId],
+    /// Most tasks the job may have alive.
+    pub(crate) max_alive: usize,
+}
+
+/// The state under the lock.
+pub(crate) struct Core<P> {
+    objects: ObjectStore,
+    sched: Scheduler<P>,
+    /// Result object -> the task producing it, for tasks not finished.
+    producers: HashMap<ObjectId, Producer>,
+    jobs: HashMap<JobId, JobCount>,
+    submitted: u64,
+    finished: u64,
+    failed: u64,
+}
+
+/// [`Core`] behind its mutex.
+pub(crate) struct Control<P>(Mutex<Core<P>>);
+
+impl<P> Control<P> {
+    /// Control state of a node with `total` resources and an object store
+    /// of `capacity` bytes, of which one job may hold `job_capacity`.
+    pub(crate) fn new(total: Resources, capacity: usize, job_capacity: usize) -> Self {
+        Control(Mutex::new(Core {
+            objects: ObjectStore::new(capacity).with_job_capacity(job_capacity),
+            sched: Scheduler::new(total),
+            producers: HashMap::new(),
+            jobs: HashMap::new(),
+            submitted: 0,
+            finished: 0,
+            failed: 0,
+        }))
+    }
+
+    /// Lock it.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core<P>> {
+        // A panic while holding the lock is a host bug; the state is still
+        // consistent enough to report errors, so keep going.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Gives references back: what a sandbox calls when it is dropped with
+/// references it still owns. (A trait so that the sandbox need not know the
+/// task payload type.)
+pub(crate) trait ReleaseRefs: Send + Sync {
+    /// Drop `n` references of each id.
+    fn release_owned(&self, owned: HashMap<ObjectId, u32>);
+}
+
+impl<P: Send> ReleaseRefs for Control<P> {
+    fn release_owned(&self, owned: HashMap<ObjectId, u32>) {
+        self.lock().release_owned(owned);
+    }
+}
+
+fn dependency_failed(task: &str, cause: &TaskError) -> TaskError {
+    TaskError::for_task(
+        ErrorKind::DependencyFailed,
+        task,
+        format!("not run because an argument failed: {cause}"),
+    )
+}
+
+impl<P> Core<P> {
+    /// Objects of other jobs are invisible: they look as if they never
+    /// existed.
+    pub(crate) fn check_visible(&self, ids: &[ObjectId], job: JobId) -> Result<(), TaskError> {
+        match ids
+            .iter()
+            .find(|id| self.objects.owner(**id).is_some_and(|j| j != job))
+        {
+            Some(&id) => Err(TaskError::unknown_object(id, false)),
+            None => Ok(()),
+        }
+    }
+
+    fn job(&mut self, job: JobId) -> &mut JobTasks {
+        &mut self.jobs.entry(job).or_default().tasks
+    }
+
+    fn add_producer(&mut self, result: ObjectId, p: Producer) {
+        self.job(p.job).alive += 1;
+        self.producers.insert(result, p);
+    }
+
+    /// The task producing `result` is done (finished, failed or dropped).
+    fn remove_producer(&mut self, result: ObjectId) {
+        if let Some(p) = self.producers.remove(&result)
+            && let Some(count) = self.jobs.get_mut(&p.job)
+        {
+            count.tasks.alive -= 1;
+            count.tasks.done += 1;
+            if count.ended && count.tasks.alive == 0 {
+                self.jobs.remove(&p.job);
+            }
+        }
+    }
+
+    /// Task counts of `job`.
+    pub(crate) fn job_tasks(&self, job: JobId) -> JobTasks {
+        self.jobs.get(&job).map(|c| c.tasks).unwrap_or_default()
+    }
+
+    /// `job`'s driver ended: its counts as they are now; they are forgotten
+    /// once its last task is done.
+    pub(crate) fn end_job(&mut self, job: JobId) -> JobTasks {
+        let tasks = self.job_tasks(job);
+        match self.jobs.get_mut(&job) {
+            Some(c) if c.tasks.alive > 0 => c.ended = true,
+            Some(_) => {
+                self.jobs.remove(&job);
+            }
+            None => {}
+        }
+        tasks
+    }
+
+    /// Result objects of the tasks of `job` that have not finished.
+    pub(crate) fn unfinished_of(&self, job: JobId) -> Vec<ObjectId> {
+        self.producers
+            .iter()
+            .filter(|(_, p)| p.job == job)
+            .map(|(r, _)| *r)
+            .collect()
+    }
+
+    /// Usage and task counts.
+    pub(crate) fn stats(&self) -> RuntimeStats {
+        RuntimeStats {
+            objects: self.objects.stats(),
+            tasks: self.sched.counts(),
+            submitted: self.submitted,
+            finished: self.finished,
+            failed: self.failed,
+        }
+    }
+
+    /// The node's total resources.
+    pub(crate) fn total(&self) -> &Resources {
+        self.sched.total()
+    }
+
+    /// Resources not held right now.
+    pub(crate) fn available(&self) -> &Resources {
+        self.sched.available()
+    }
+
+    /// What queued tasks will demand.
+    pub(crate) fn pending_demand(&self) -> Resources {
+        self.sched.pending_demand()
+    }
+
+    /// Set the number of GPUs (before any task holds one).
+    pub(crate) fn set_gpus(&mut self, n: u32) {
+        self.sched.set_gpus(n);
+    }
+
+    /// Task counts by scheduler state.
+    pub(crate) fn counts(&self) -> SchedulerCounts {
+        self.sched.counts()
+    }
+
+    // ---- objects ----
+
+    /// Store `bytes` (containing references `refs`) for `job`; one
+    /// reference, the caller's.
+    pub(crate) fn put(
+        &mut self,
+        job: JobId,
+        bytes: Vec<u8>,
+        refs: Vec<ObjectId>,
+    ) -> Result<ObjectId, TaskError> {
+        self.check_visible(&refs, job)?;
+        self.objects.put_for(bytes, refs, job)
+    }
+
+    /// One more reference to a visible object.
+    pub(crate) fn retain(&mut self, id: ObjectId, job: JobId) -> Result<(), TaskError> {
+        self.check_visible(&[id], job)?;
+        self.objects.retain(id)
+    }
+
+    /// Drop one reference of each id.
+    pub(crate) fn release_all(&mut self, ids: &[ObjectId]) {
+        for id in ids {
+            hit_signals(self.objects.release(*id));
+        }
+    }
+
+    /// Give back references an instance owned, `n` of each id.
+    pub(crate) fn release_owned(&mut self, owned: HashMap<ObjectId, u32>) {
+        for (id, n) in owned {
+            for _ in 0..n {
+                hit_signals(self.objects.release(id));
+            }
+        }
+    }
+
+    /// State of an object `job` may see.
+    pub(crate) fn lookup(&self, id: ObjectId, job: JobId) -> Result<Lookup, TaskError> {
+        self.check_visible(&[id], job)?;
+        self.objects.lookup(id)
+    }
+
+    /// The ids of `ids` that are ready or failed, in order; an error if one
+    /// is not visible to `job` or does not exist.
+    pub(crate) fn ready(&self, ids: &[ObjectId], job: JobId) -> Result<Vec<ObjectId>, TaskError> {
+        let mut ready = Vec::new();
+        for &id in ids {
+            if !matches!(self.lookup(id, job)?, Lookup::Pending) {
+                ready.push(id);
+            }
+        }
+        Ok(ready)
+    }
+
+    /// Fire `signal` as each of `ids` completes (a duplicate id counts
+    /// twice).
+    pub(crate) fn notify_on(&mut self, ids: &[ObjectId], signal: &Arc<Signal>) {
+        for &id in ids {
+            self.objects.add_waiter(id, Waiter::Signal(signal.clone()));
+        }
+    }
+
+    // ---- lending the CPU of a blocked task ----
+
+    /// A task blocked: give its `part` back to the pool.
+    pub(crate) fn lend(&mut self, part: &Resources) -> Vec<Start<P>> {
+        self.sched.block(part);
+        self.sched.dispatch()
+    }
+
+    /// The task wakes: the receiver completes once `part` is its again.
+    pub(crate) fn reclaim(
+        &mut self,
+        part: Resources,
+    ) -> (tokio::sync::oneshot::Receiver<()>, Vec<Start<P>>) {
+        let rx = self.sched.resume(part);
+        (rx, self.sched.dispatch())
+    }
+}
+
+impl<P: Pending> Core<P> {
+    /// Add a task: check that it can ever run and that its job is under its
+    /// cap, take references to its arguments, create its result object
+    /// (`make` builds the payload around it) and queue it once its
+    /// dependencies are ready. A dependency that already failed fails the
+    /// task at once. Returns the result object and the tasks that can start.
+    pub(crate) fn submit(
+        &mut self,
+        t: NewTask<'_>,
+        make: impl FnOnce(ObjectId) -> P,
+    ) -> Result<(ObjectId, Vec<Start<P>>), TaskError> {
+        self.sched
+            .check_feasible(&t.demand)
+            .map_err(|m| TaskError::for_task(ErrorKind::Infeasible, t.name, m))?;
+        let alive = self.job_tasks(t.job).alive;
+        if alive >= t.max_alive {
+            return Err(TaskError::for_task(
+                ErrorKind::TooManyTasks,
+                t.name,
+                format!(
+                    "not submitted: {alive} tasks of this job are already pending (the limit; raise --max-pending-tasks)"
+                ),
+            ));
+        }
+        self.check_visible(t.arg_refs, t.job)?;
+        self.objects.retain_all(t.arg_refs)?;
+        let result = self.objects.create_pending_for(t.job);
+        self.add_producer(
+            result,
+            Producer {
+                task: t.id,
+                name: t.name.to_string(),
+                cancel: t.cancel,
+                job: t.job,
+            },
+        );
+        self.submitted += 1;
+        self.job(t.job).submitted += 1;
+        let mut unresolved = 0;
+        let mut failed = None;
+        for dep in t.deps {
+            match self.objects.lookup(*dep) {
+                Ok(Lookup::Pending) => {
+                    self.objects.add_waiter(*dep, Waiter::Task(t.id));
+                    unresolved += 1;
+                }
+                Ok(Lookup::Failed(e)) => failed = Some(e),
+                _ => {}
+            }
+        }
+        let payload = make(result);
+        match failed {
+            Some(e) => {
+                let err = dependency_failed(payload.name(), &e);
+                self.drop_task(&payload, err);
+            }
+            None => self.sched.add(t.id, t.demand, unresolved, payload),
+        }
+        Ok((result, self.sched.dispatch()))
+    }
+
+    /// A task that never ran is done with `err`.
+    fn drop_task(&mut self, task: &P, err: TaskError) {
+        self.remove_producer(task.result());
+        self.failed += 1;
+        self.release_all(task.arg_refs());
+        self.complete(task.result(), Err(err));
+    }
+
+    /// Cancel the task producing `id` (visible to `job`): a task still
+    /// waiting is failed at once and never runs; a running one has its
+    /// flag set (it stops at its next preemption tick) and its result
+    /// decided now. Cancelling a finished task does nothing.
+    pub(crate) fn cancel(&mut self, id: ObjectId, job: JobId) -> Result<Vec<Start<P>>, TaskError> {
+        self.check_visible(&[id], job)?;
+        let Some(p) = self.producers.get(&id).cloned() else {
+            // Finished (nothing to do) or never a task result.
+            return self.objects.lookup(id).map(|_| Vec::new());
+        };
+        p.cancel.set();
+        let err = |name: &str| {
+            TaskError::for_task(ErrorKind::Cancelled, name, "cancelled before it finished")
+        };
+        match self.sched.remove(p.task) {
+            Some(task) => {
+                let e = err(task.name());
+                self.drop_task(&task, e);
+            }
+            // Running or blocked: its late outcome is ignored.
+            None => self.complete(id, Err(err(&p.name))),
+        }
+        Ok(self.sched.dispatch())
+    }
+
+    /// The values of a task's dependencies, in order, once all are ready.
+    pub(crate) fn dependency_values(
+        &self,
+        task: &P,
+        deps: impl Iterator<Item = ObjectId>,
+    ) -> Result<Vec<Arc<Vec<u8>>>, TaskError> {
+        deps.map(|id| match self.objects.lookup(id) {
+            Ok(Lookup::Ready(b)) => Ok(b),
+            Ok(Lookup::Failed(e)) => Err(dependency_failed(task.name(), &e)),
+            Ok(Lookup::Pending) => Err(TaskError::new(ErrorKind::Internal, "dependency not ready")),
+            Err(e) => Err(e),
+        })
+        .collect()
+    }
+
+    /// Record a started task's outcome: its resources go back, its result
+    /// completes (with the references inside it), its argument references
+    /// and the references its sandbox still owned are released. Returns
+    /// the tasks that can start now.
+    pub(crate) fn finish(
+        &mut self,
+        task: &P,
+        demand: &Resources,
+        gpus: &[(u32, u64)],
+        outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
+        owned: HashMap<ObjectId, u32>,
+    ) -> Vec<Start<P>> {
+        if outcome.is_ok() {
+            self.finished += 1;
+        } else {
+            self.failed += 1;
+        }
+        self.sched.finish(demand, gpus);
+        self.remove_producer(task.result());
+        self.complete(task.result(), outcome);
+        self.release_all(task.arg_refs());
+        self.release_owned(owned);
+        self.sched.dispatch()
+    }
+
+    /// Complete an object, wake its waiters, and fail (without running
+    /// them) the tasks that depended on it if it failed, transitively.
+    fn complete(&mut self, id: ObjectId, outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>) {
+        let mut work = vec![(id, outcome)];
+        while let Some((id, outcome)) = work.pop() {
+            let waiters = self.objects.complete(id, outcome);
+            let failure = match self.objects.lookup(id) {
+                Ok(Lookup::Failed(e)) => Some(e),
+                _ => None,
+            };
+            for w in waiters {
+                match w {
+                    Waiter::Signal(s) => s.hit(),
+                    Waiter::Task(t) => match &failure {
+                        None => self.sched.dependency_ready(t),
+                        Some(e) => {
+                            if let Some(task) = self.sched.remove_waiting(t) {
+                                self.remove_producer(task.result());
+                                self.failed += 1;
+                                self.release_all(task.arg_refs());
+                                work.push((task.result(), Err(dependency_failed(task.name(), e))));
+                            }
+                        }
+                    },
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,72 @@
+//! The driver: a module's `wasi:cli/run` entry, run in a sandbox of its
+//! own as the program that submits tasks (Ray's driver script). It holds no
+//! CPU slot; it is stopped by its cancel flag (Ctrl-C of `run`, or stopping
+//! its job) and by the node shutting down.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::cancel::CancelFlag;
+use crate::control::JobId;
+use crate::error::{LoadError, RunError};
+use crate::modules::Module;
+use crate::resources::Resources;
+use crate::sandbox::{Sandboxes, TaskCtx, interrupt, trap_message};
+
+/// Run `module`'s driver for `job` with `args`; its exit code.
+pub(crate) async fn run(
+    sandboxes: &Sandboxes,
+    module: Arc<Module>,
+    args: &[String],
+    job: JobId,
+    stop: Arc<CancelFlag>,
+) -> Result<i32, RunError> {
+    let name = module.name.as_str();
+    let run = module.run.ok_or_else(|| LoadError::NotADriver {
+        name: name.to_string(),
+    })?;
+    let ctx = TaskCtx {
+        id: 0,
+        job,
+        module: name.to_string(),
+        function: "main".into(),
+        name: name.to_string(),
+        attempt: 1,
+        demand: Resources::none(),
+        gpu_ids: Vec::new(),
+        is_driver: true,
+        // The driver is the user's own program: no quota beyond the
+        // engine's, and no time limit (Ctrl-C stops it).
+        memory_cap: None,
+        deadline: None,
+        cancelled: stop,
+        lent: Arc::new(AtomicBool::new(false)),
+    };
+    let mut store = sandboxes.store(ctx, args);
+    let crashed = |message: String| RunError::Crashed {
+        module: name.to_string(),
+        message,
+    };
+    let instance = module
+        .pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(|e| crashed(format!("{e:#}")))?;
+    let func = instance
+        .get_typed_func::<(), (Result<(), ()>,)>(&mut store, &run)
+        .map_err(|e| RunError::Internal(format!("{e:#}")))?;
+    let stop = interrupt(&store.data().ctx);
+    let result = tokio::select! {
+        biased;
+        r = func.call_async(&mut store, ()) => r,
+        limit = stop => Err(wasmtime::Error::new(limit)),
+    };
+    match result {
+        Ok((Ok(()),)) => Ok(0),
+        Ok((Err(()),)) => Ok(1),
+        Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) => Ok(exit.0),
+            None => Err(crashed(trap_message(&e, &store.data().last_error))),
+        },
+    }
+}

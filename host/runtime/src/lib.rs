@@ -1,0 +1,64 @@
+//! raylab: a Ray-style task runtime whose tasks are sandboxed WebAssembly
+//! components. This crate is the runtime itself, embeddable in any Rust
+//! program (the `raylab-host` binary is one such program); see
+//! [`Runtime`] for a complete example.
+//!
+//! A *module* is a component built for `wasm32-wasip2` against
+//! `wit/runtime.wit`. [`Runtime::run_driver`] runs its `wasi:cli/run` entry
+//! (the driver) and executes every remote call the driver submits as a
+//! task in a fresh sandbox on a worker thread, passing data through a
+//! reference-counted object store.
+//!
+//! One concern per module; the arrows are the only imports between them
+//! (no cycles):
+//!
+//! | module | owns | uses |
+//! | --- | --- | --- |
+//! | `node` | [`Runtime`]: builds and wires the parts, the public API | everything below |
+//! | `guest_api` | the `raylab:runtime/runtime` host functions | tasks, objects, sandbox |
+//! | `objects` | put/get/wait for guests, lending the CPU while blocked | tasks, control |
+//! | `tasks` | the task lifecycle: submit, dispatch, attempt, retry, finish, cancel | control, modules, sandbox, timeline |
+//! | `driver` | running a module's `wasi:cli/run` | modules, sandbox |
+//! | `modules` | loading a component, its exports, the registry | engine, sandbox |
+//! | `sandbox` | per-instance host state: identity, capabilities, quotas, traps | jobs, gpu, control (releasing refs) |
+//! | [`gpu`] | the wgpu broker and the `raylab:runtime/gpu` host functions | bindings |
+//! | `jobs` | the head's jobs: status, log, stop flag | cancel |
+//! | `control` | object store + scheduler + task bookkeeping under one lock | object_store, scheduler |
+//! | `scheduler` | which task runs next, the resource ledger | resources |
+//! | `object_store` | objects, reference counts, capacity, waiters | error |
+//! | `engine` | the wasmtime engine and the compile cache | error |
+//! | `config`, `error`, `bindings`, `resources`, `msgpack`, `timeline`, `cancel`, `workers` | leaves | |
+
+#![deny(unsafe_code)]
+
+mod bindings;
+mod cancel;
+mod config;
+mod control;
+mod driver;
+mod engine;
+mod error;
+pub mod gpu;
+mod guest_api;
+mod jobs;
+mod modules;
+pub mod msgpack;
+mod node;
+mod object_store;
+mod objects;
+mod resources;
+mod sandbox;
+mod scheduler;
+mod tasks;
+mod timeline;
+mod workers;
+
+pub use config::{Config, Isolation, default_object_store_memory};
+pub use control::{JobId, JobTasks, RuntimeStats};
+pub use engine::{EngineConfig, default_cache_dir};
+pub use error::{ErrorKind, LoadError, RunError, StartError, TaskError, kind_name};
+pub use jobs::{JOB_LOG_BYTES, JobInfo, JobStatus};
+pub use node::{ResourceList, Runtime};
+pub use object_store::{ObjectId, StoreStats};
+pub use sandbox::TICK;
+pub use scheduler::SchedulerCounts;

@@ -1,0 +1,290 @@
+//! Modules: loading a component and finding its exports, and the registry
+//! of loaded modules by name.
+//!
+//! Loading compiles the component (or takes it from the compile cache),
+//! checks that it belongs to the raylab world (it exports
+//! `raylab:runtime/task`, `wasi:cli/run` or both, and imports nothing
+//! raylab does not grant), pre-instantiates it against the node's linker
+//! ([`InstancePre`]: a fresh sandbox per task then costs microseconds) and
+//! asks it once, in a throwaway instance, for the names of its remote
+//! functions, so that a call of a function that does not exist fails at
+//! `submit`. A module also keeps the warm instances that `isolation =
+//! warm` tasks reuse.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, ComponentExportIndex, Instance, InstancePre, Linker};
+use wasmtime::{Engine, Store};
+
+use crate::cancel::CancelFlag;
+use crate::engine;
+use crate::error::{ErrorKind, LoadError, TaskError};
+use crate::resources::Resources;
+use crate::sandbox::{HostState, Sandboxes, TaskCtx, trap_message};
+
+/// Export indices of `raylab:runtime/task`.
+pub(crate) struct TaskExports {
+    pub(crate) call: ComponentExportIndex,
+    functions: ComponentExportIndex,
+}
+
+/// A loaded module.
+pub(crate) struct Module {
+    pub(crate) name: String,
+    pub(crate) pre: InstancePre<HostState>,
+    /// Its remote functions' entry, if it has any.
+    pub(crate) task: Option<TaskExports>,
+    /// Its driver entry (`wasi:cli/run`), if it has one.
+    pub(crate) run: Option<ComponentExportIndex>,
+    pub(crate) functions: Vec<String>,
+    /// Whether it imports the GPU broker.
+    pub(crate) uses_gpu: bool,
+    warm: Mutex<Vec<(Store<HostState>, Instance)>>,
+}
+
+impl Module {
+    /// A warm instance to reuse, if one is idle.
+    pub(crate) fn take_warm(&self) -> Option<(Store<HostState>, Instance)> {
+        self.warm.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    /// Keep an instance for reuse, unless `limit` are kept already.
+    pub(crate) fn keep_warm(&self, store: Store<HostState>, instance: Instance, limit: usize) {
+        let mut warm = self.warm.lock().unwrap_or_else(|p| p.into_inner());
+        if warm.len() < limit {
+            warm.push((store, instance));
+        }
+    }
+}
+
+/// Time a module may take to list its remote functions.
+const LIST_FUNCTIONS_LIMIT: Duration = Duration::from_secs(10);
+
+fn loader_ctx(module: &str, memory_cap: u64) -> TaskCtx {
+    TaskCtx {
+        id: 0,
+        job: 0,
+        module: module.to_string(),
+        function: "functions".into(),
+        name: "load".into(),
+        attempt: 1,
+        demand: Resources::none(),
+        gpu_ids: Vec::new(),
+        is_driver: true,
+        memory_cap: Some(memory_cap),
+        deadline: Some((Instant::now() + LIST_FUNCTIONS_LIMIT, LIST_FUNCTIONS_LIMIT)),
+        cancelled: Arc::new(CancelFlag::default()),
+        lent: Arc::new(AtomicBool::new(false)),
+    }
+}
+
+/// Compile and check `bytes` as module `name`.
+pub(crate) async fn load(
+    engine: &Engine,
+    linker: &Linker<HostState>,
+    sandboxes: &Sandboxes,
+    name: &str,
+    bytes: &[u8],
+    cache_dir: Option<&Path>,
+    memory_cap: u64,
+) -> Result<Module, LoadError> {
+    let component: Component = engine::compile(engine, name, bytes, cache_dir)?;
+    let ty = component.component_type();
+    let mut task_name = None;
+    let mut run_name = None;
+    let mut exports = Vec::new();
+    for (export, _) in ty.exports(engine) {
+        if export.starts_with("raylab:runtime/task@0.1.") {
+            task_name = Some(export.to_string());
+        } else if export.starts_with("wasi:cli/run@0.2.") {
+            run_name = Some(export.to_string());
+        }
+        exports.push(export.to_string());
+    }
+    if task_name.is_none() && run_name.is_none() {
+        return Err(LoadError::NotRaylab {
+            name: name.to_string(),
+            exports: if exports.is_empty() {
+                "none".into()
+            } else {
+                exports.join(", ")
+            },
+        });
+    }
+    // Deny by default: no network. wasmtime-wasi could link sockets (and
+    // refuse every address at run time); refusing the module at load says
+    // so up front, naming the import.
+    if let Some((import, _)) = ty
+        .imports(engine)
+        .find(|(i, _)| i.starts_with("wasi:sockets/"))
+    {
+        return Err(LoadError::Forbidden {
+            name: name.to_string(),
+            import: import.to_string(),
+            why: "raylab grants guests no network access".into(),
+        });
+    }
+    let link_err = |message: String| LoadError::Link {
+        name: name.to_string(),
+        message,
+    };
+    let func_index = |iface: &str, func: &str| -> Result<ComponentExportIndex, LoadError> {
+        let (_, inst) = component
+            .get_export(None, iface)
+            .ok_or_else(|| link_err(format!("export `{iface}` not found")))?;
+        let (_, f) = component
+            .get_export(Some(&inst), func)
+            .ok_or_else(|| link_err(format!("`{iface}` does not export `{func}`")))?;
+        Ok(f)
+    };
+    let task = match &task_name {
+        Some(iface) => Some(TaskExports {
+            call: func_index(iface, "call")?,
+            functions: func_index(iface, "functions")?,
+        }),
+        None => None,
+    };
+    let run = match &run_name {
+        Some(iface) => Some(func_index(iface, "run")?),
+        None => None,
+    };
+    let pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| link_err(format!("{e:#}")))?;
+    let mut module = Module {
+        name: name.to_string(),
+        pre,
+        task,
+        run,
+        functions: Vec::new(),
+        uses_gpu: ty
+            .imports(engine)
+            .any(|(i, _)| i.starts_with("raylab:runtime/gpu@")),
+        warm: Mutex::new(Vec::new()),
+    };
+    if let Some(task) = &module.task {
+        // Ask the module for its function list, in a throwaway instance.
+        let functions = task.functions;
+        let mut store = sandboxes.store(loader_ctx(name, memory_cap), &[]);
+        let instance = module
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| link_err(format!("{e:#}")))?;
+        let f = instance
+            .get_typed_func::<(), (Vec<String>,)>(&mut store, &functions)
+            .map_err(|e| link_err(format!("`functions` has the wrong type: {e:#}")))?;
+        let (names,) = f
+            .call_async(&mut store, ())
+            .await
+            .map_err(|e| LoadError::Link {
+                name: name.to_string(),
+                message: format!(
+                    "listing its remote functions trapped: {}",
+                    trap_message(&e, &store.data().last_error)
+                ),
+            })?;
+        module.functions = names;
+    }
+    tracing::debug!(module = name, functions = ?module.functions, driver = module.run.is_some(), "loaded");
+    Ok(module)
+}
+
+/// The loaded modules of a node, by name.
+#[derive(Default)]
+pub(crate) struct Modules {
+    by_name: RwLock<HashMap<String, Arc<Module>>>,
+}
+
+impl Modules {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Module>>> {
+        self.by_name.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Module>>> {
+        self.by_name.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The module named `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<Module>> {
+        self.read().get(name).cloned()
+    }
+
+    /// Whether a module of that name is loaded.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.read().contains_key(name)
+    }
+
+    /// Add a module; an error if its name is taken.
+    pub(crate) fn insert(&self, module: Module) -> Result<(), LoadError> {
+        let mut by_name = self.write();
+        if by_name.contains_key(&module.name) {
+            return Err(LoadError::Duplicate { name: module.name });
+        }
+        by_name.insert(module.name.clone(), Arc::new(module));
+        Ok(())
+    }
+
+    /// Unload a module (tasks still running keep their own reference).
+    pub(crate) fn remove(&self, name: &str) {
+        self.write().remove(name);
+    }
+
+    /// Whether any loaded module imports the GPU interface.
+    pub(crate) fn any_uses_gpu(&self) -> bool {
+        self.read().values().any(|m| m.uses_gpu)
+    }
+
+    /// Resolve `function` as seen from module `caller`: `name` is a
+    /// function of the caller's own module, `module/name` one of another.
+    pub(crate) fn resolve(
+        &self,
+        caller: &str,
+        function: &str,
+    ) -> Result<(Arc<Module>, String), TaskError> {
+        let (module, fname) = match function.split_once('/') {
+            Some((m, f)) => (
+                self.get(m).ok_or_else(|| {
+                    let mut loaded: Vec<String> = self.read().keys().cloned().collect();
+                    loaded.sort();
+                    TaskError::new(
+                        ErrorKind::NoSuchFunction,
+                        format!(
+                            "no module named `{m}` is loaded (loaded: {})",
+                            loaded.join(", ")
+                        ),
+                    )
+                })?,
+                f,
+            ),
+            None => (
+                self.get(caller).ok_or_else(|| {
+                    TaskError::new(
+                        ErrorKind::NoSuchFunction,
+                        format!("module `{caller}` is still loading"),
+                    )
+                })?,
+                function,
+            ),
+        };
+        if !module.functions.iter().any(|f| f == fname) {
+            return Err(TaskError::new(
+                ErrorKind::NoSuchFunction,
+                format!(
+                    "module `{}` has no remote function `{fname}` (it has: {})",
+                    module.name,
+                    if module.functions.is_empty() {
+                        "none".into()
+                    } else {
+                        module.functions.join(", ")
+                    }
+                ),
+            ));
+        }
+        Ok((module, fname.to_string()))
+    }
+}

@@ -1,0 +1,467 @@
+//! The node: [`Runtime`], the public face of the runtime. It builds the
+//! parts (engine and linker, worker pool, control state, modules, jobs,
+//! sandboxes, tasks, objects, GPUs, the epoch ticker), wires them
+//! together, and offers what a program embedding raylab needs: load
+//! modules, run a driver, submit jobs, read status, shut down.
+//!
+//! The driver runs on the worker pool too, outside the CPU ledger (as Ray's
+//! driver holds no CPU); the pool has one thread more than CPU slots, so a
+//! driver busy with its own sequential work never takes a thread from its
+//! tasks.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+use crate::cancel::CancelFlag;
+use crate::config::{Config, machine_memory};
+use crate::control::{JobId, ReleaseRefs, RuntimeStats};
+use crate::engine;
+use crate::error::{LoadError, RunError, StartError};
+use crate::gpu::{GpuBroker, GpuInfo, Gpus};
+use crate::guest_api::{self, Services};
+use crate::jobs::{JobInfo, JobStatus, Jobs};
+use crate::modules::{self, Modules};
+use crate::objects::Objects;
+use crate::resources::Resources;
+use crate::sandbox::{Grants, HostState, Sandboxes, TICK};
+use crate::tasks::{NodeControl, TaskDefaults, Tasks};
+use crate::timeline::Timeline;
+
+/// Resource amounts by name.
+pub type ResourceList = Vec<(String, f64)>;
+
+/// How long shutting a node down waits for guest code still running.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The parts of a node, shared with the job threads and the ticker.
+struct Node {
+    engine: Engine,
+    linker: Linker<HostState>,
+    config: Config,
+    control: Arc<NodeControl>,
+    modules: Arc<Modules>,
+    jobs: Arc<Jobs>,
+    sandboxes: Arc<Sandboxes>,
+    tasks: Arc<Tasks>,
+    /// Held here so the guests' weak handles stay valid.
+    _objects: Arc<Objects>,
+    timeline: Arc<Timeline>,
+    gpus: Arc<Gpus>,
+    handle: tokio::runtime::Handle,
+    /// Set once the workers are gone: the epoch ticker ends.
+    ticker_done: AtomicBool,
+}
+
+/// A node: the embedded raylab runtime, as `ray.init()` starts one.
+///
+/// ```no_run
+/// use raylab::{Config, Runtime};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A node with two CPU slots and the default quotas.
+/// let runtime = Runtime::new(Config {
+///     num_cpus: 2.0,
+///     ..Config::default()
+/// })?;
+/// // A module built for wasm32-wasip2 against wit/runtime.wit.
+/// let module = runtime.load_file("task1.wasm".as_ref())?;
+/// // Run its driver (its `main`); every remote call it makes runs as a
+/// // sandboxed task on this node.
+/// let code = runtime.run_driver(&module, &["--n".into(), "10".into()])?;
+/// println!("driver exited with {code}; {} tasks finished", runtime.stats().finished);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Runtime {
+    node: Arc<Node>,
+    /// Always `Some` until dropped.
+    workers: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Tasks still running guest code (a driver may exit, or crash, with
+        // tasks in flight) are stopped by the epoch ticker, which keeps
+        // ticking until the workers are gone. Without preemption nothing
+        // can stop them: the grace period bounds the wait, and the process
+        // exit ends them.
+        self.node
+            .sandboxes
+            .shared()
+            .stopped
+            .store(true, Ordering::SeqCst);
+        if let Some(workers) = self.workers.take() {
+            workers.shutdown_timeout(SHUTDOWN_GRACE);
+        }
+        self.node.ticker_done.store(true, Ordering::SeqCst);
+    }
+}
+
+fn total_resources(config: &Config) -> Result<Resources, StartError> {
+    let mut total = Resources::none();
+    total
+        .set("CPU", config.num_cpus)
+        .map_err(StartError::Config)?;
+    for (name, amount) in &config.resources {
+        total.set(name, *amount).map_err(StartError::Config)?;
+    }
+    total
+        .set("GPU", config.num_gpus.unwrap_or(0) as f64)
+        .map_err(StartError::Config)?;
+    // Memory tasks may reserve: the machine's, less the object store.
+    let memory = machine_memory()
+        .unwrap_or(8 << 30)
+        .saturating_sub(config.object_store_memory);
+    total
+        .set("memory", memory as f64)
+        .map_err(StartError::Config)?;
+    Ok(total)
+}
+
+impl Runtime {
+    /// Start a node.
+    pub fn new(config: Config) -> Result<Runtime, StartError> {
+        let total = total_resources(&config)?;
+        for (host, _, _) in &config.dirs {
+            if !host.is_dir() {
+                return Err(StartError::NotADirectory(host.clone()));
+            }
+        }
+        let setup = |e: &dyn std::fmt::Display| StartError::Setup(format!("{e:#}"));
+        let mut engine_config = config.engine.clone();
+        engine_config.epoch_interruption = config.preemption;
+        // One worker per CPU slot, plus one for the driver, which runs on
+        // the pool too but holds no CPU slot.
+        let threads = (config.num_cpus.ceil() as usize).max(1) + 1;
+        let workers = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("raylab-worker")
+            .enable_all()
+            .build()
+            .map_err(|e| setup(&e))?;
+        let handle = workers.handle().clone();
+        let engine = engine::new_engine(&engine_config).map_err(|e| setup(&e))?;
+        let control = Arc::new(NodeControl::new(
+            total,
+            config.object_store_memory,
+            config
+                .job_object_store_memory
+                .unwrap_or(config.object_store_memory),
+        ));
+        let jobs = Arc::new(Jobs::new(config.keep_finished_jobs));
+        let gpus = Arc::new(Gpus::new(config.gpu_memory));
+        let grants = Grants {
+            dirs: config.dirs.clone(),
+            envs: config.envs.clone(),
+        };
+        let sandboxes = Arc::new(Sandboxes::new(
+            engine.clone(),
+            grants,
+            config.preemption,
+            jobs.clone(),
+            gpus.clone(),
+            handle.clone(),
+            control.clone() as Arc<dyn ReleaseRefs>,
+        ));
+        let modules = Arc::new(Modules::default());
+        let timeline = Arc::new(Timeline::default());
+        let tasks = Arc::new(Tasks::new(
+            control.clone(),
+            modules.clone(),
+            sandboxes.clone(),
+            timeline.clone(),
+            handle.clone(),
+            TaskDefaults {
+                isolation: config.isolation,
+                memory: config.task_memory,
+                timeout: config.task_timeout,
+                max_pending: config.max_pending_tasks,
+            },
+        ));
+        let objects = Arc::new(Objects::new(control.clone(), tasks.clone()));
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| setup(&e))?;
+        let services = Services {
+            tasks: Arc::downgrade(&tasks),
+            objects: Arc::downgrade(&objects),
+        };
+        guest_api::add_to_linker(&mut linker, &services).map_err(|e| setup(&e))?;
+        let node = Arc::new(Node {
+            engine,
+            linker,
+            config,
+            control,
+            modules,
+            jobs,
+            sandboxes,
+            tasks,
+            _objects: objects,
+            timeline,
+            gpus,
+            handle,
+            ticker_done: AtomicBool::new(false),
+        });
+        if node.config.preemption {
+            // The epoch ticker: it holds only a weak reference, and stops
+            // once the runtime and its workers are gone.
+            let weak = Arc::downgrade(&node);
+            std::thread::Builder::new()
+                .name("raylab-ticker".into())
+                .spawn(move || {
+                    while let Some(node) = weak.upgrade() {
+                        if node.ticker_done.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        node.engine.increment_epoch();
+                        drop(node);
+                        std::thread::sleep(TICK);
+                    }
+                })
+                .map_err(|e| setup(&e))?;
+        }
+        Ok(Runtime {
+            node,
+            workers: Some(workers),
+        })
+    }
+
+    fn workers(&self) -> &tokio::runtime::Runtime {
+        self.workers.as_ref().expect("workers live until drop")
+    }
+
+    /// Load a module from a file, named after the file's stem.
+    pub fn load_file(&self, path: &Path) -> Result<String, LoadError> {
+        let name = path
+            .file_stem()
+            .map_or_else(|| "module".into(), |s| s.to_string_lossy().into_owned());
+        self.load_file_as(&name, path)?;
+        Ok(name)
+    }
+
+    /// Load a module from a file under `name`.
+    pub fn load_file_as(&self, name: &str, path: &Path) -> Result<(), LoadError> {
+        let bytes = std::fs::read(path).map_err(|cause| LoadError::Read {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        self.load_bytes(name, &bytes)
+    }
+
+    /// Load a module from its bytes under `name`.
+    pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), LoadError> {
+        let node = &self.node;
+        if node.modules.contains(name) {
+            return Err(LoadError::Duplicate {
+                name: name.to_string(),
+            });
+        }
+        let module = self.workers().block_on(modules::load(
+            &node.engine,
+            &node.linker,
+            &node.sandboxes,
+            name,
+            bytes,
+            node.config.cache_dir.as_deref(),
+            node.config.task_memory,
+        ))?;
+        node.modules.insert(module)
+    }
+
+    /// Give the node its GPUs: probe the adapters if a loaded module
+    /// imports `raylab:runtime/gpu`, and size the GPU resource (`num_gpus`,
+    /// else one per adapter). Call after loading modules, before running.
+    pub fn prepare_gpus(&self) -> Vec<GpuInfo> {
+        self.set_up_gpus(self.node.modules.any_uses_gpu())
+    }
+
+    /// Release the GPU devices (waiting for requests in flight). Call
+    /// before the process exits.
+    pub fn shutdown_gpus(&self) {
+        drop(self.node.gpus.replace(GpuBroker::none()));
+    }
+
+    /// Probe the GPU adapters now, whatever the modules (the head).
+    pub fn probe_gpus(&self) -> Vec<GpuInfo> {
+        self.set_up_gpus(true)
+    }
+
+    fn set_up_gpus(&self, needed: bool) -> Vec<GpuInfo> {
+        let broker = if needed {
+            GpuBroker::probe(self.node.config.gpu_backend)
+        } else {
+            GpuBroker::none()
+        };
+        let devices = broker.devices();
+        let n = self.node.config.num_gpus.unwrap_or(devices.len() as u32);
+        self.node.control.lock().set_gpus(n);
+        drop(self.node.gpus.replace(broker));
+        devices
+    }
+
+    /// The remote functions of a loaded module.
+    pub fn functions(&self, module: &str) -> Option<Vec<String>> {
+        self.node.modules.get(module).map(|m| m.functions.clone())
+    }
+
+    /// Whether a module of that name is loaded (a job's is `NAME-ID`
+    /// while the job runs).
+    pub fn is_loaded(&self, module: &str) -> bool {
+        self.node.modules.contains(module)
+    }
+
+    /// Run module `name`'s driver (`wasi:cli/run`) with `args` (the guest
+    /// sees them after its own name). Returns the driver's exit code. Blocks
+    /// the calling thread, which runs the driver.
+    pub fn run_driver(&self, name: &str, args: &[String]) -> Result<i32, RunError> {
+        self.run_driver_in(name, args, 0, Arc::new(CancelFlag::default()))
+    }
+
+    fn run_driver_in(
+        &self,
+        name: &str,
+        args: &[String],
+        job: JobId,
+        stop: Arc<CancelFlag>,
+    ) -> Result<i32, RunError> {
+        let node = self.node.clone();
+        let module = node
+            .modules
+            .get(name)
+            .ok_or_else(|| RunError::NoModule(name.to_string()))?;
+        let args = args.to_vec();
+        let driver = self.node.handle.spawn(async move {
+            crate::driver::run(&node.sandboxes, module, &args, job, stop).await
+        });
+        self.workers().block_on(driver).unwrap_or_else(|e| {
+            Err(RunError::Internal(format!(
+                "the driver's thread failed: {e}"
+            )))
+        })
+    }
+
+    /// Submit a job: load `bytes` as a module and run its driver on a
+    /// thread of its own; its output goes to the job's log (at most
+    /// [`crate::JOB_LOG_BYTES`]). Returns at once.
+    pub fn submit_job(
+        self: &Arc<Self>,
+        name: &str,
+        bytes: &[u8],
+        args: Vec<String>,
+    ) -> Result<JobId, LoadError> {
+        let id = self.node.jobs.next_id();
+        let module = format!("{name}-{id}");
+        self.load_bytes(&module, bytes)?;
+        let stop = self.node.jobs.start(id, name);
+        let rt = self.clone();
+        std::thread::Builder::new()
+            .name(format!("raylab-job-{id}"))
+            .spawn(move || {
+                let result = rt.run_driver_in(&module, &args, id, stop);
+                // As in Ray, a job's tasks end with its driver: cancel what
+                // is left, then unload the job's module (tasks still winding
+                // down hold their own reference to it).
+                let node = &rt.node;
+                node.tasks.cancel_job(id);
+                node.modules.remove(&module);
+                let tasks = node.control.lock().end_job(id);
+                node.jobs.end(id, &result, tasks);
+            })
+            .map_err(|e| LoadError::Link {
+                name: name.to_string(),
+                message: format!("cannot start the job: {e}"),
+            })?;
+        Ok(id)
+    }
+
+    /// What waiting tasks will demand, by name.
+    pub fn pending_demand(&self) -> ResourceList {
+        self.node.control.lock().pending_demand().entries()
+    }
+
+    /// Total and available resources of the node, by name.
+    pub fn resources(&self) -> (ResourceList, ResourceList) {
+        let control = self.node.control.lock();
+        let total = control.total().entries();
+        let available = control.available().entries();
+        let avail = total
+            .iter()
+            .map(|(k, _)| {
+                let v = available
+                    .iter()
+                    .find(|(n, _)| n == k)
+                    .map_or(0.0, |(_, v)| *v);
+                (k.clone(), v)
+            })
+            .collect();
+        (total, avail)
+    }
+
+    /// The task timeline as Chrome trace events (of one job, or all).
+    pub fn timeline(&self, job: Option<JobId>) -> serde_json::Value {
+        self.node.timeline.chrome_trace(job)
+    }
+
+    /// A running job's task counts are live; a finished one's were kept
+    /// when it ended.
+    fn with_counts(&self, mut info: JobInfo) -> JobInfo {
+        if info.status == JobStatus::Running {
+            let c = self.node.control.lock().job_tasks(info.id);
+            info.tasks_submitted = c.submitted;
+            info.tasks_done = c.done;
+        }
+        info
+    }
+
+    /// Every job, oldest first.
+    pub fn jobs(&self) -> Vec<JobInfo> {
+        let jobs = self.node.jobs.list();
+        jobs.into_iter().map(|j| self.with_counts(j)).collect()
+    }
+
+    /// One job.
+    pub fn job(&self, id: JobId) -> Option<JobInfo> {
+        self.node.jobs.get(id).map(|j| self.with_counts(j))
+    }
+
+    /// A job's log from byte `offset` on.
+    pub fn job_log(&self, id: JobId, offset: usize) -> Option<Vec<u8>> {
+        self.node.jobs.log(id, offset)
+    }
+
+    /// Stop a job: its driver and every task of it stop at their next
+    /// preemption tick; tasks not started never run. Other jobs' results
+    /// are untouched. False if there is no such job.
+    pub fn stop_job(&self, id: JobId) -> bool {
+        if !self.node.jobs.stop(id) {
+            return false;
+        }
+        self.node.tasks.cancel_job(id);
+        true
+    }
+
+    /// Usage and task counts.
+    pub fn stats(&self) -> RuntimeStats {
+        self.node.control.lock().stats()
+    }
+
+    /// Wait until no task is queued, running or blocked (tasks a driver
+    /// submitted but never waited for), at most `timeout`.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let c = self.node.control.lock().counts();
+            if c.running + c.blocked + c.waiting_for_resources + c.waiting_for_args == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}

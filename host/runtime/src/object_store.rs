@@ -1,0 +1,460 @@
+//! The object store: immutable MessagePack objects, reference-counted, with
+//! a byte capacity. An object is *pending* (a task will produce it), *ready*
+//! (bytes) or *failed* (the producing task's error). Objects may contain
+//! references to other objects; those are retained while the container
+//! lives, so an object nobody can reach any more is freed, recursively.
+//!
+//! Waiters (tasks waiting for an argument, guests blocked in `get`/`wait`)
+//! register on pending objects and are handed back when the object
+//! completes; the caller wakes them. Ids are never reused, so a stale id is
+//! told apart from a forged one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
+
+use crate::error::{ErrorKind, TaskError};
+use crate::scheduler::TaskId;
+
+/// Names an object.
+pub type ObjectId = u64;
+
+/// Who waits for a pending object.
+#[derive(Debug, Clone)]
+pub(crate) enum Waiter {
+    /// A task whose argument this is.
+    Task(TaskId),
+    /// A guest blocked in `get`/`wait`.
+    Signal(Arc<Signal>),
+}
+
+/// Wakes a guest blocked in `get`/`wait` once `n` of the objects it waits
+/// for have completed: one wake-up per call, however many objects.
+#[derive(Debug)]
+pub(crate) struct Signal {
+    left: AtomicUsize,
+    notify: Notify,
+}
+
+impl Signal {
+    /// A signal that fires after `n` hits.
+    pub(crate) fn new(n: usize) -> Arc<Signal> {
+        Arc::new(Signal {
+            left: AtomicUsize::new(n),
+            notify: Notify::new(),
+        })
+    }
+
+    /// One awaited object completed (or went away).
+    pub(crate) fn hit(&self) {
+        let prev = self
+            .left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        if prev == Ok(1) {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Wait until the signal fires.
+    pub(crate) async fn fired(&self) {
+        self.notify.notified().await;
+    }
+}
+
+/// Wake the guests among `waiters` (tasks are woken by the scheduler).
+pub(crate) fn hit_signals(waiters: Vec<Waiter>) {
+    for w in waiters {
+        if let Waiter::Signal(s) = w {
+            s.hit();
+        }
+    }
+}
+
+/// The state of an object as seen by a reader.
+#[derive(Debug, Clone)]
+pub(crate) enum Lookup {
+    /// Not produced yet.
+    Pending,
+    /// Its bytes.
+    Ready(Arc<Vec<u8>>),
+    /// The error of the task that should have produced it.
+    Failed(Arc<TaskError>),
+}
+
+#[derive(Debug)]
+enum State {
+    Pending(Vec<Waiter>),
+    Ready(Arc<Vec<u8>>),
+    Failed(Arc<TaskError>),
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// The job that created it; other jobs cannot see it.
+    job: u64,
+    refs: u32,
+    state: State,
+    contained: Vec<ObjectId>,
+}
+
+/// Usage figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    /// Objects alive (any state).
+    pub objects: usize,
+    /// Bytes of ready objects.
+    pub bytes: usize,
+    /// Capacity in bytes.
+    pub capacity: usize,
+    /// Objects created so far.
+    pub created: u64,
+    /// Objects freed so far.
+    pub freed: u64,
+}
+
+/// The store.
+#[derive(Debug)]
+pub(crate) struct ObjectStore {
+    entries: HashMap<ObjectId, Entry>,
+    /// Bytes of ready objects per job, and the most one job may hold.
+    job_used: HashMap<u64, usize>,
+    job_capacity: usize,
+    next_id: ObjectId,
+    capacity: usize,
+    used: usize,
+    freed: u64,
+}
+
+impl ObjectStore {
+    /// An empty store holding at most `capacity` bytes.
+    pub(crate) fn new(capacity: usize) -> Self {
+        ObjectStore {
+            entries: HashMap::new(),
+            job_used: HashMap::new(),
+            job_capacity: capacity,
+            next_id: 1,
+            capacity,
+            used: 0,
+            freed: 0,
+        }
+    }
+
+    /// Usage figures.
+    pub(crate) fn stats(&self) -> StoreStats {
+        StoreStats {
+            objects: self.entries.len(),
+            bytes: self.used,
+            capacity: self.capacity,
+            created: self.next_id - 1,
+            freed: self.freed,
+        }
+    }
+
+    fn unknown(&self, id: ObjectId) -> TaskError {
+        TaskError::unknown_object(id, id > 0 && id < self.next_id)
+    }
+
+    /// Limit what one job may hold (default: the whole store).
+    pub(crate) fn with_job_capacity(mut self, bytes: usize) -> Self {
+        self.job_capacity = bytes;
+        self
+    }
+
+    fn check_room(&self, len: usize, job: u64) -> Result<(), TaskError> {
+        let held = self.job_used.get(&job).copied().unwrap_or(0);
+        if held.saturating_add(len) > self.job_capacity {
+            return Err(TaskError::new(
+                ErrorKind::ObjectStoreFull,
+                format!(
+                    "object store full for this job: an object of {len} bytes does not fit \
+                     (the job holds {held} of its {} bytes; raise --job-object-store-memory)",
+                    self.job_capacity
+                ),
+            ));
+        }
+        if self.used.saturating_add(len) > self.capacity {
+            return Err(TaskError::new(
+                ErrorKind::ObjectStoreFull,
+                format!(
+                    "object store full: an object of {len} bytes does not fit \
+                     ({} of {} bytes in use; raise --object-store-memory)",
+                    self.used, self.capacity
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A new pending object with one reference (held by the submitter).
+    #[cfg(test)]
+    pub(crate) fn create_pending(&mut self) -> ObjectId {
+        self.create_pending_for(0)
+    }
+
+    /// The job that created `id`, if it exists.
+    pub(crate) fn owner(&self, id: ObjectId) -> Option<u64> {
+        self.entries.get(&id).map(|e| e.job)
+    }
+
+    /// A new pending object of `job`, with one reference.
+    pub(crate) fn create_pending_for(&mut self, job: u64) -> ObjectId {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.entries.insert(
+            id,
+            Entry {
+                job,
+                refs: 1,
+                state: State::Pending(Vec::new()),
+                contained: Vec::new(),
+            },
+        );
+        id
+    }
+
+    /// Store ready bytes that contain references `contained` (which must
+    /// exist; they are retained). One reference, held by the caller.
+    #[cfg(test)]
+    pub(crate) fn put(
+        &mut self,
+        bytes: Vec<u8>,
+        contained: Vec<ObjectId>,
+    ) -> Result<ObjectId, TaskError> {
+        self.put_for(bytes, contained, 0)
+    }
+
+    /// [`ObjectStore::put`] on behalf of `job`.
+    pub(crate) fn put_for(
+        &mut self,
+        bytes: Vec<u8>,
+        contained: Vec<ObjectId>,
+        job: u64,
+    ) -> Result<ObjectId, TaskError> {
+        self.check_room(bytes.len(), job)?;
+        self.retain_all(&contained)?;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.used += bytes.len();
+        *self.job_used.entry(job).or_insert(0) += bytes.len();
+        self.entries.insert(
+            id,
+            Entry {
+                job,
+                refs: 1,
+                state: State::Ready(Arc::new(bytes)),
+                contained,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Retain each id, or none of them if one is unknown.
+    pub(crate) fn retain_all(&mut self, ids: &[ObjectId]) -> Result<(), TaskError> {
+        if let Some(&bad) = ids.iter().find(|id| !self.entries.contains_key(id)) {
+            return Err(self.unknown(bad));
+        }
+        for id in ids {
+            self.entries.get_mut(id).expect("checked").refs += 1;
+        }
+        Ok(())
+    }
+
+    /// Take one more reference.
+    pub(crate) fn retain(&mut self, id: ObjectId) -> Result<(), TaskError> {
+        self.retain_all(&[id])
+    }
+
+    /// Drop one reference; frees what becomes unreachable. Returns the
+    /// waiters of freed pending objects (none in practice: a waiter holds a
+    /// reference) so that nobody waits for ever.
+    pub(crate) fn release(&mut self, id: ObjectId) -> Vec<Waiter> {
+        let mut woken = Vec::new();
+        let mut work = vec![id];
+        while let Some(id) = work.pop() {
+            let Some(entry) = self.entries.get_mut(&id) else {
+                continue;
+            };
+            entry.refs -= 1;
+            if entry.refs > 0 {
+                continue;
+            }
+            let entry = self.entries.remove(&id).expect("present");
+            self.freed += 1;
+            match entry.state {
+                State::Ready(bytes) => {
+                    self.used -= bytes.len();
+                    if let Some(held) = self.job_used.get_mut(&entry.job) {
+                        *held -= bytes.len();
+                    }
+                }
+                State::Pending(w) => woken.extend(w),
+                State::Failed(_) => {}
+            }
+            work.extend(entry.contained);
+        }
+        woken
+    }
+
+    /// Current state of an object.
+    pub(crate) fn lookup(&self, id: ObjectId) -> Result<Lookup, TaskError> {
+        match self.entries.get(&id) {
+            None => Err(self.unknown(id)),
+            Some(e) => Ok(match &e.state {
+                State::Pending(_) => Lookup::Pending,
+                State::Ready(b) => Lookup::Ready(b.clone()),
+                State::Failed(err) => Lookup::Failed(err.clone()),
+            }),
+        }
+    }
+
+    /// Register a waiter on a pending object. Returns false (and registers
+    /// nothing) when the object is not pending.
+    pub(crate) fn add_waiter(&mut self, id: ObjectId, waiter: Waiter) -> bool {
+        match self.entries.get_mut(&id) {
+            Some(Entry {
+                state: State::Pending(w),
+                ..
+            }) => {
+                w.push(waiter);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Complete a pending object with the producing task's outcome. Returns
+    /// its waiters. An object freed meanwhile is dropped, releasing what it
+    /// contains. A result over capacity completes the object as failed.
+    pub(crate) fn complete(
+        &mut self,
+        id: ObjectId,
+        outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
+    ) -> Vec<Waiter> {
+        let state = match outcome {
+            Ok((bytes, contained)) => {
+                let Some(job) = self.entries.get(&id).map(|e| e.job) else {
+                    return Vec::new();
+                };
+                match self
+                    .check_room(bytes.len(), job)
+                    .and_then(|()| self.retain_all(&contained))
+                {
+                    Ok(()) => {
+                        self.used += bytes.len();
+                        *self.job_used.entry(job).or_insert(0) += bytes.len();
+                        self.entries.get_mut(&id).expect("present").contained = contained;
+                        State::Ready(Arc::new(bytes))
+                    }
+                    Err(e) => State::Failed(Arc::new(e)),
+                }
+            }
+            Err(e) => State::Failed(Arc::new(e)),
+        };
+        match self.entries.get_mut(&id) {
+            Some(entry) => match std::mem::replace(&mut entry.state, state) {
+                State::Pending(w) => w,
+                other => {
+                    // Completing twice is a host bug; keep the first result.
+                    entry.state = other;
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_when_the_last_reference_goes() {
+        let mut s = ObjectStore::new(1 << 20);
+        let id = s.put(vec![1, 2, 3], vec![]).unwrap();
+        s.retain(id).unwrap();
+        assert_eq!(s.stats().bytes, 3);
+        s.release(id);
+        assert!(matches!(s.lookup(id), Ok(Lookup::Ready(_))));
+        s.release(id);
+        let err = s.lookup(id).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::UnknownObject);
+        assert!(err.message.contains("freed"), "{err}");
+        assert_eq!(s.stats().bytes, 0);
+        assert_eq!(s.stats().objects, 0);
+    }
+
+    #[test]
+    fn forged_ids_are_told_apart_from_freed_ones() {
+        let s = ObjectStore::new(10);
+        let err = s.lookup(999).unwrap_err();
+        assert!(err.message.contains("never created"), "{err}");
+    }
+
+    #[test]
+    fn capacity_is_enforced() {
+        let mut s = ObjectStore::new(10);
+        s.put(vec![0; 8], vec![]).unwrap();
+        let err = s.put(vec![0; 8], vec![]).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ObjectStoreFull);
+        // A task result that does not fit fails its object instead.
+        let id = s.create_pending();
+        s.complete(id, Ok((vec![0; 8], vec![])));
+        assert!(
+            matches!(s.lookup(id), Ok(Lookup::Failed(e)) if e.kind == ErrorKind::ObjectStoreFull)
+        );
+    }
+
+    #[test]
+    fn each_job_has_its_share_of_the_store() {
+        let mut s = ObjectStore::new(100).with_job_capacity(10);
+        s.put_for(vec![0; 8], vec![], 1).unwrap();
+        let err = s.put_for(vec![0; 8], vec![], 1).unwrap_err();
+        assert!(err.message.contains("for this job"), "{err}");
+        // Another job still has room, and freeing gives the room back.
+        let other = s.put_for(vec![0; 8], vec![], 2).unwrap();
+        s.release(other);
+        s.put_for(vec![0; 8], vec![], 2).unwrap();
+    }
+
+    #[test]
+    fn contained_references_keep_objects_alive() {
+        let mut s = ObjectStore::new(1 << 20);
+        let inner = s.put(vec![7], vec![]).unwrap();
+        let outer = s.put(vec![1], vec![inner]).unwrap();
+        s.release(inner); // the caller's own reference
+        assert!(s.lookup(inner).is_ok(), "kept alive by outer");
+        s.release(outer);
+        assert!(s.lookup(inner).is_err(), "freed with outer");
+        assert_eq!(s.stats().freed, 2);
+        // Containing an unknown id is refused, and nothing leaks.
+        assert!(s.put(vec![1], vec![12345]).is_err());
+    }
+
+    #[test]
+    fn waiters_are_returned_on_completion() {
+        let mut s = ObjectStore::new(1 << 20);
+        let id = s.create_pending();
+        assert!(s.add_waiter(id, Waiter::Task(5)));
+        let woken = s.complete(id, Ok((vec![1], vec![])));
+        assert!(matches!(woken.as_slice(), [Waiter::Task(5)]));
+        assert!(!s.add_waiter(id, Waiter::Task(6)), "not pending any more");
+        let failed = s.create_pending();
+        s.complete(failed, Err(TaskError::new(ErrorKind::TaskFailed, "boom")));
+        assert!(matches!(s.lookup(failed), Ok(Lookup::Failed(_))));
+    }
+
+    #[test]
+    fn result_of_a_released_pending_object_is_dropped() {
+        let mut s = ObjectStore::new(1 << 20);
+        let inner = s.put(vec![7], vec![]).unwrap();
+        let id = s.create_pending();
+        s.release(id);
+        s.complete(id, Ok((vec![1, 2], vec![inner])));
+        assert_eq!(s.stats().bytes, 1, "only inner remains");
+        s.release(inner);
+        assert_eq!(s.stats().objects, 0);
+    }
+}

@@ -1,0 +1,449 @@
+//! The task lifecycle: submit, dispatch, attempt, finish, cancel, retry.
+//!
+//! A remote call becomes a [`TaskSpec`] in the control state (`control`),
+//! waits there for its dependencies and its resources, and is started on
+//! the worker pool by [`Tasks::start`]. Each attempt runs the module's
+//! `call` export in a sandbox (a fresh instance, or a warm one when the
+//! task asks for it) under the task's memory quota, time limit and cancel
+//! flag. A crash is retried in a fresh sandbox up to `max_retries` times;
+//! an error the function returns only with `retry_exceptions`; sandbox
+//! limits and cancellation never (they would fail the same way again). The
+//! outcome completes the task's result object, which wakes whoever waits
+//! for it and starts the tasks that depended on it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::Store;
+use wasmtime::component::Instance;
+
+use crate::bindings::wit;
+use crate::cancel::CancelFlag;
+use crate::config::Isolation;
+use crate::control::{Control, JobId, NewTask, Pending};
+use crate::error::{ErrorKind, TaskError};
+use crate::modules::{Module, Modules};
+use crate::msgpack::{self, ArgsLayout};
+use crate::object_store::ObjectId;
+use crate::resources::Resources;
+use crate::sandbox::{HostState, Sandboxes, TaskCtx, classify_trap, interrupt, is_limit};
+use crate::scheduler::{Start, TaskId};
+use crate::timeline::Timeline;
+
+/// What a task is, from submission to completion.
+pub(crate) struct TaskSpec {
+    id: TaskId,
+    job: JobId,
+    module: Arc<Module>,
+    function: String,
+    name: String,
+    args: Vec<u8>,
+    layout: ArgsLayout,
+    /// References held by the argument list (dependencies and nested).
+    arg_refs: Vec<ObjectId>,
+    result: ObjectId,
+    max_retries: u32,
+    retry_exceptions: bool,
+    isolation: Isolation,
+    memory_cap: u64,
+    timeout: Option<Duration>,
+    cancelled: Arc<CancelFlag>,
+}
+
+impl Pending for TaskSpec {
+    fn result(&self) -> ObjectId {
+        self.result
+    }
+    fn arg_refs(&self) -> &[ObjectId] {
+        &self.arg_refs
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The control state of a node whose tasks are [`TaskSpec`]s.
+pub(crate) type NodeControl = Control<TaskSpec>;
+
+/// Defaults and limits of tasks (from the node's configuration).
+#[derive(Debug, Clone)]
+pub(crate) struct TaskDefaults {
+    pub(crate) isolation: Isolation,
+    pub(crate) memory: u64,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) max_pending: usize,
+}
+
+/// The result of one attempt of a task.
+struct Attempt {
+    outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
+    /// The instance's store, dropped (releasing what it owns) only after
+    /// the outcome is recorded.
+    store: Option<Store<HostState>>,
+    /// The instance, when it may serve another task (warm isolation).
+    reusable: Option<Instance>,
+}
+
+impl Attempt {
+    fn failed(e: TaskError, store: Option<Store<HostState>>) -> Self {
+        Attempt {
+            outcome: Err(e),
+            store,
+            reusable: None,
+        }
+    }
+}
+
+/// Runs a node's tasks.
+pub(crate) struct Tasks {
+    control: Arc<NodeControl>,
+    modules: Arc<Modules>,
+    sandboxes: Arc<Sandboxes>,
+    timeline: Arc<Timeline>,
+    handle: tokio::runtime::Handle,
+    defaults: TaskDefaults,
+    next_task: AtomicU64,
+}
+
+impl Tasks {
+    pub(crate) fn new(
+        control: Arc<NodeControl>,
+        modules: Arc<Modules>,
+        sandboxes: Arc<Sandboxes>,
+        timeline: Arc<Timeline>,
+        handle: tokio::runtime::Handle,
+        defaults: TaskDefaults,
+    ) -> Self {
+        Tasks {
+            control,
+            modules,
+            sandboxes,
+            timeline,
+            handle,
+            defaults,
+            next_task: AtomicU64::new(1),
+        }
+    }
+
+    /// Total resources of the node.
+    pub(crate) fn total_resources(&self) -> Resources {
+        self.control.lock().total().clone()
+    }
+
+    /// Resources not held by running tasks.
+    pub(crate) fn available_resources(&self) -> Resources {
+        self.control.lock().available().clone()
+    }
+
+    /// Start tasks on the worker pool; `from_guest` when called inside a
+    /// guest call (see `workers`).
+    pub(crate) fn start(self: &Arc<Self>, starts: Vec<Start<TaskSpec>>, from_guest: bool) {
+        let any = !starts.is_empty();
+        for start in starts {
+            let tasks = self.clone();
+            self.handle.spawn(async move { tasks.run(start).await });
+        }
+        if any && from_guest {
+            crate::workers::note_guest_spawn(&self.handle, self.sandboxes.preemption());
+        }
+    }
+
+    /// `submit` on behalf of the guest running `caller`: the id of the
+    /// result object, one reference of which the caller now owns.
+    pub(crate) fn submit(
+        self: &Arc<Self>,
+        caller: &TaskCtx,
+        function: &str,
+        args: Vec<u8>,
+        options: wit::TaskOptions,
+    ) -> Result<ObjectId, TaskError> {
+        let (module, fname) = self.modules.resolve(&caller.module, function)?;
+        let name = options.name.clone().unwrap_or_else(|| fname.clone());
+        let invalid = |m: String| TaskError::for_task(ErrorKind::InvalidArgument, name.clone(), m);
+        let mut demand = Resources::none();
+        demand
+            .set("CPU", options.num_cpus.unwrap_or(1.0))
+            .map_err(invalid)?;
+        demand
+            .set("GPU", options.num_gpus.unwrap_or(0.0))
+            .map_err(invalid)?;
+        if let Some(m) = options.memory {
+            demand.set("memory", m as f64).map_err(invalid)?;
+        }
+        for r in &options.resources {
+            if matches!(r.name.as_str(), "CPU" | "GPU" | "memory") {
+                return Err(invalid(format!(
+                    "set `{}` with its own option, not as a custom resource",
+                    r.name
+                )));
+            }
+            demand.set(&r.name, r.amount).map_err(invalid)?;
+        }
+        let layout =
+            msgpack::parse_args(&args).map_err(|e| invalid(format!("bad argument list: {e}")))?;
+        let deps: Vec<ObjectId> = layout.top_refs.iter().map(|(_, id)| *id).collect();
+        let mut arg_refs = deps.clone();
+        arg_refs.extend_from_slice(&layout.nested_refs);
+        let isolation = match options.isolation {
+            Some(wit::Isolation::Fresh) => Isolation::Fresh,
+            Some(wit::Isolation::Warm) => Isolation::Warm,
+            None => self.defaults.isolation,
+        };
+        let id = self.next_task.fetch_add(1, Ordering::Relaxed);
+        let cancelled = Arc::new(CancelFlag::default());
+        let new = NewTask {
+            id,
+            job: caller.job,
+            name: &name,
+            demand,
+            cancel: cancelled.clone(),
+            deps: &deps,
+            arg_refs: &arg_refs,
+            max_alive: self.defaults.max_pending,
+        };
+        let timeout = match options.timeout_ms {
+            Some(0) => None,
+            Some(ms) => Some(Duration::from_millis(ms)),
+            None => self.defaults.timeout,
+        };
+        let (result, starts) = self.control.lock().submit(new, |result| TaskSpec {
+            id,
+            job: caller.job,
+            module,
+            function: fname,
+            name: name.clone(),
+            args,
+            layout,
+            arg_refs: arg_refs.clone(),
+            result,
+            max_retries: options.max_retries.unwrap_or(3),
+            retry_exceptions: options.retry_exceptions.unwrap_or(false),
+            isolation,
+            memory_cap: options.memory.unwrap_or(self.defaults.memory),
+            timeout,
+            cancelled,
+        })?;
+        self.start(starts, true);
+        Ok(result)
+    }
+
+    /// `cancel` of the task producing object `id`, for a guest of `job`.
+    pub(crate) fn cancel(self: &Arc<Self>, id: ObjectId, job: JobId) -> Result<(), TaskError> {
+        let starts = self.control.lock().cancel(id, job)?;
+        self.start(starts, true);
+        Ok(())
+    }
+
+    /// Cancel every task of `job` that has not finished.
+    pub(crate) fn cancel_job(self: &Arc<Self>, job: JobId) {
+        let results = self.control.lock().unfinished_of(job);
+        for r in results {
+            let _ = self.cancel(r, job);
+        }
+    }
+
+    /// Run one task to completion, with retries.
+    async fn run(self: Arc<Self>, start: Start<TaskSpec>) {
+        let Start {
+            id,
+            demand,
+            gpus,
+            payload: mut spec,
+        } = start;
+        tracing::debug!(task = %spec.name, id, "started");
+        let (lane, started_us) = (self.timeline.lane(), self.timeline.now_us());
+        let (name, job) = (spec.name.clone(), spec.job);
+        let record = |state: &'static str| {
+            self.timeline
+                .record(&name, job, id, lane, started_us, state)
+        };
+        let args = match self.resolve_args(&mut spec) {
+            Ok(a) => a,
+            Err(e) => {
+                record("failed");
+                return self.finish(&spec, &demand, &gpus, Err(e), HashMap::new());
+            }
+        };
+        let mut attempt = 1;
+        loop {
+            let ctx = TaskCtx {
+                id: spec.id,
+                job: spec.job,
+                module: spec.module.name.clone(),
+                function: spec.function.clone(),
+                name: spec.name.clone(),
+                attempt,
+                demand: demand.clone(),
+                gpu_ids: gpus.iter().map(|(id, _)| *id).collect(),
+                is_driver: false,
+                memory_cap: Some(spec.memory_cap),
+                deadline: spec.timeout.map(|t| (Instant::now() + t, t)),
+                cancelled: spec.cancelled.clone(),
+                lent: Arc::new(AtomicBool::new(false)),
+            };
+            let Attempt {
+                outcome,
+                mut store,
+                reusable,
+            } = self.attempt(&spec, ctx, &args).await;
+            let retry = match &outcome {
+                Ok(_) => false,
+                Err(e) if e.kind == ErrorKind::TaskCrashed => attempt <= spec.max_retries,
+                Err(e) if e.kind == ErrorKind::TaskFailed => {
+                    spec.retry_exceptions && attempt <= spec.max_retries
+                }
+                Err(_) => false,
+            };
+            if let (true, Err(e)) = (retry, &outcome) {
+                tracing::debug!(task = %spec.name, attempt, "retrying: {e}");
+                drop(store);
+                attempt += 1;
+                continue;
+            }
+            // The references the instance still owns are given back in the
+            // same step that completes the result object, after the object
+            // took the references inside it.
+            let owned = store
+                .as_mut()
+                .map(|s| s.data_mut().refs.take())
+                .unwrap_or_default();
+            record(if outcome.is_ok() {
+                "finished"
+            } else {
+                "failed"
+            });
+            self.finish(&spec, &demand, &gpus, outcome, owned);
+            if let (Some(store), Some(instance)) = (store, reusable) {
+                let limit = 2 * self.handle.metrics().num_workers();
+                spec.module.keep_warm(store, instance, limit);
+            }
+            return;
+        }
+    }
+
+    /// The argument list with dependencies replaced by their values.
+    fn resolve_args(&self, spec: &mut TaskSpec) -> Result<Vec<u8>, TaskError> {
+        if spec.layout.top_refs.is_empty() {
+            return Ok(std::mem::take(&mut spec.args));
+        }
+        let values = self
+            .control
+            .lock()
+            .dependency_values(spec, spec.layout.top_refs.iter().map(|(_, id)| *id))?;
+        let slices: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+        Ok(msgpack::substitute(&spec.args, &spec.layout, &slices))
+    }
+
+    /// One attempt. Returns the outcome (result bytes and the references
+    /// they contain) and the instance used. The instance must outlive the
+    /// completion of the result object, because references in the result
+    /// are owned by the instance until the object takes them.
+    async fn attempt(&self, spec: &TaskSpec, ctx: TaskCtx, args: &[u8]) -> Attempt {
+        let crashed = |m: String| TaskError::for_task(ErrorKind::TaskCrashed, &spec.name, m);
+        let Some(exports) = &spec.module.task else {
+            let e = TaskError::for_task(
+                ErrorKind::NoSuchFunction,
+                &spec.name,
+                "module exports no remote functions",
+            );
+            return Attempt::failed(e, None);
+        };
+        let warm = spec.isolation == Isolation::Warm;
+        let reused = if warm { spec.module.take_warm() } else { None };
+        let (mut store, instance) = match reused {
+            Some((mut store, instance)) => {
+                self.sandboxes.reuse(&mut store, ctx);
+                (store, instance)
+            }
+            None => {
+                let mut store = self.sandboxes.store(ctx, &[]);
+                match spec.module.pre.instantiate_async(&mut store).await {
+                    Ok(i) => (store, i),
+                    Err(e) => {
+                        let e = match e.downcast_ref::<crate::sandbox::SandboxLimit>() {
+                            Some(limit) => limit.error(&spec.name),
+                            None => crashed(format!("cannot instantiate: {e:#}")),
+                        };
+                        return Attempt::failed(e, Some(store));
+                    }
+                }
+            }
+        };
+        let call = instance
+            .get_typed_func::<(&str, &[u8]), (Result<Vec<u8>, String>,)>(&mut store, &exports.call);
+        let call = match call {
+            Ok(f) => f,
+            Err(e) => {
+                return Attempt::failed(crashed(format!("bad `call` export: {e:#}")), Some(store));
+            }
+        };
+        let stop = interrupt(&store.data().ctx);
+        let result = tokio::select! {
+            biased;
+            r = call.call_async(&mut store, (&spec.function, args)) => r,
+            // Dropping the call abandons the guest where it is blocked;
+            // the sandbox is thrown away.
+            limit = stop => Err(wasmtime::Error::new(limit)),
+        };
+        let (outcome, healthy) = match result {
+            Ok((Ok(bytes),)) => match msgpack::find_refs(&bytes) {
+                Ok(refs) => (Ok((bytes, refs)), true),
+                Err(e) => (
+                    Err(crashed(format!("returned a malformed result: {e}"))),
+                    false,
+                ),
+            },
+            Ok((Err(message),)) => (
+                Err(TaskError::for_task(
+                    ErrorKind::TaskFailed,
+                    &spec.name,
+                    message,
+                )),
+                true,
+            ),
+            Err(trap) => (
+                Err(classify_trap(&spec.name, &trap, &store.data().last_error)),
+                false,
+            ),
+        };
+        // A time limit is a wall: whatever came back after it (say, from a
+        // guest that caught the time-limit error of a `get`) is a
+        // time-limit failure.
+        let (outcome, healthy) = match store.data().ctx.deadline {
+            Some((at, limit)) if Instant::now() >= at && !is_limit(&outcome) => (
+                Err(crate::sandbox::SandboxLimit::Time(limit).error(&spec.name)),
+                false,
+            ),
+            _ => (outcome, healthy),
+        };
+        Attempt {
+            outcome,
+            store: Some(store),
+            reusable: (warm && healthy).then_some(instance),
+        }
+    }
+
+    /// Record the outcome of a task and start what can run now.
+    fn finish(
+        self: &Arc<Self>,
+        spec: &TaskSpec,
+        demand: &Resources,
+        gpus: &[(u32, u64)],
+        outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
+        owned: HashMap<ObjectId, u32>,
+    ) {
+        match &outcome {
+            Ok((bytes, _)) => {
+                tracing::debug!(task = %spec.name, id = spec.id, bytes = bytes.len(), "finished")
+            }
+            Err(e) => tracing::debug!(task = %spec.name, id = spec.id, "failed: {e}"),
+        }
+        let starts = self
+            .control
+            .lock()
+            .finish(spec, demand, gpus, outcome, owned);
+        self.start(starts, false);
+    }
+}

@@ -1,0 +1,135 @@
+//! The task timeline: one slice per finished task attempt, on the lane of
+//! the worker thread that started it, exported as Chrome trace events
+//! (loadable in Perfetto or chrome://tracing). Bounded: the oldest events
+//! are dropped past `CAPACITY`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::thread::ThreadId;
+use std::time::Instant;
+
+/// Most events kept.
+pub(crate) const CAPACITY: usize = 100_000;
+
+#[derive(Debug, Clone)]
+struct Event {
+    name: String,
+    job: u64,
+    task: u64,
+    lane: u32,
+    start_us: u64,
+    dur_us: u64,
+    state: &'static str,
+}
+
+/// Recorded task slices.
+#[derive(Debug)]
+pub(crate) struct Timeline {
+    origin: Instant,
+    events: Mutex<VecDeque<Event>>,
+    lanes: Mutex<HashMap<ThreadId, u32>>,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline {
+            origin: Instant::now(),
+            events: Mutex::new(VecDeque::new()),
+            lanes: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Timeline {
+    /// Microseconds since the node started.
+    pub(crate) fn now_us(&self) -> u64 {
+        self.origin.elapsed().as_micros() as u64
+    }
+
+    /// The lane of the calling thread (workers numbered in order of first use).
+    pub(crate) fn lane(&self) -> u32 {
+        let mut lanes = self.lanes.lock().expect("lock");
+        let n = lanes.len() as u32;
+        *lanes.entry(std::thread::current().id()).or_insert(n)
+    }
+
+    /// Record a finished slice.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record(
+        &self,
+        name: &str,
+        job: u64,
+        task: u64,
+        lane: u32,
+        start_us: u64,
+        state: &'static str,
+    ) {
+        let dur_us = self.now_us().saturating_sub(start_us);
+        let mut events = self.events.lock().expect("lock");
+        if events.len() >= CAPACITY {
+            events.pop_front();
+        }
+        events.push_back(Event {
+            name: name.to_string(),
+            job,
+            task,
+            lane,
+            start_us,
+            dur_us,
+            state,
+        });
+    }
+
+    /// Chrome trace events, of one job or of all.
+    pub(crate) fn chrome_trace(&self, job: Option<u64>) -> serde_json::Value {
+        let events = self.events.lock().expect("lock");
+        let mut lanes = std::collections::BTreeSet::new();
+        let mut out: Vec<serde_json::Value> = events
+            .iter()
+            .filter(|e| job.is_none_or(|j| j == e.job))
+            .map(|e| {
+                lanes.insert(e.lane);
+                serde_json::json!({
+                    "name": e.name, "cat": "task", "ph": "X", "ts": e.start_us, "dur": e.dur_us,
+                    "pid": 1, "tid": e.lane,
+                    "args": { "state": e.state, "job": e.job, "task_id": e.task },
+                })
+            })
+            .collect();
+        for lane in lanes {
+            out.push(serde_json::json!({
+                "name": "thread_name", "ph": "M", "pid": 1, "tid": lane, "args": { "name": format!("worker {lane}") },
+            }));
+        }
+        serde_json::json!({ "traceEvents": out, "displayTimeUnit": "ms" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_are_chrome_trace_events() {
+        let t = Timeline::default();
+        let lane = t.lane();
+        let start = t.now_us();
+        t.record("square", 0, 7, lane, start, "finished");
+        t.record("other", 2, 8, lane, start, "failed");
+        let all = t.chrome_trace(None);
+        let events = all["traceEvents"].as_array().unwrap();
+        assert_eq!(events.iter().filter(|e| e["ph"] == "X").count(), 2);
+        assert_eq!(events[0]["name"], "square");
+        assert_eq!(events[0]["args"]["task_id"], 7);
+        let job2 = t.chrome_trace(Some(2));
+        assert_eq!(
+            job2["traceEvents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["ph"] == "X")
+                .count(),
+            1
+        );
+    }
+}
