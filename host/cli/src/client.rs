@@ -12,12 +12,16 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the head at `address` (`http://host:port`).
+    /// A client of the head at `address`: `http://host:port`, or
+    /// `host:port` as Ray writes it.
     pub fn new(address: &str, token: Option<String>) -> Self {
-        Client {
-            address: address.trim_end_matches('/').to_string(),
-            token,
-        }
+        let address = address.trim_end_matches('/');
+        let address = if address.contains("://") {
+            address.to_string()
+        } else {
+            format!("http://{address}")
+        };
+        Client { address, token }
     }
 
     fn request(
@@ -25,7 +29,7 @@ impl Client {
         method: &str,
         path: &str,
         body: Option<&[u8]>,
-    ) -> anyhow::Result<(u16, Vec<u8>)> {
+    ) -> anyhow::Result<(u16, Vec<u8>, Option<u64>)> {
         let url = format!("{}{path}", self.address);
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
         let result = match (method, body) {
@@ -60,8 +64,13 @@ impl Client {
             other => anyhow::anyhow!("request to {url} failed: {other}"),
         })?;
         let code = resp.status().as_u16();
+        let log_start = resp
+            .headers()
+            .get(crate::head::LOG_START_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         let bytes = resp.body_mut().with_config().limit(1 << 30).read_to_vec()?;
-        Ok((code, bytes))
+        Ok((code, bytes, log_start))
     }
 
     fn json(
@@ -70,7 +79,7 @@ impl Client {
         path: &str,
         body: Option<&[u8]>,
     ) -> anyhow::Result<serde_json::Value> {
-        let (code, bytes) = self.request(method, path, body)?;
+        let (code, bytes, _) = self.request(method, path, body)?;
         if !(200..300).contains(&code) {
             bail!(
                 "the head answered {code}: {}",
@@ -97,36 +106,60 @@ impl Client {
         name: &str,
         module: &[u8],
         args: &[String],
+        timeout: Option<f64>,
         show_progress: bool,
     ) -> anyhow::Result<i32> {
-        let q = format!(
+        let mut q = format!(
             "/api/jobs?name={}&args={}",
             urlencode(name),
             urlencode(&serde_json::to_string(args)?)
         );
+        if let Some(t) = timeout {
+            q.push_str(&format!("&timeout={t}"));
+        }
         let job = self.json("POST", &q, Some(module))?;
         let id = job["job_id"].as_u64().context("no job id in the answer")?;
         eprintln!("raylab: submitted job {id}");
-        let mut offset = 0usize;
+        let mut offset = 0u64;
         let progress = Progress::new(show_progress);
         // Poll quickly at first (a short job's end shows within a few ms),
         // then back off while nothing changes, up to 100 ms.
         let mut pause = std::time::Duration::from_millis(2);
         loop {
+            // The status first, then the whole log up to now: whatever the
+            // job printed before it ended is shown before its end.
             let info = self.json("GET", &format!("/api/jobs/{id}"), None)?;
-            let (_, log) =
-                self.request("GET", &format!("/api/jobs/{id}/logs?offset={offset}"), None)?;
-            offset += log.len();
-            pause = if log.is_empty() {
-                (pause * 2).min(std::time::Duration::from_millis(100))
-            } else {
+            let mut printed = false;
+            loop {
+                let path = format!("/api/jobs/{id}/logs?offset={offset}");
+                let (_, log, start) = self.request("GET", &path, None)?;
+                let start = start.unwrap_or(offset);
+                if start > offset {
+                    progress.suspend(|| {
+                        eprintln!(
+                            "raylab: {} bytes of job {id}'s output were dropped (the head keeps the last {})",
+                            start - offset,
+                            crate::size::human_bytes(raylab::JOB_LOG_BYTES as f64)
+                        )
+                    });
+                    offset = start;
+                }
+                if log.is_empty() {
+                    break;
+                }
+                offset = start + log.len() as u64;
+                printed = true;
+                use std::io::Write;
+                progress.suspend(|| -> std::io::Result<()> {
+                    std::io::stdout().write_all(&log)?;
+                    std::io::stdout().flush()
+                })?;
+            }
+            pause = if printed {
                 std::time::Duration::from_millis(2)
+            } else {
+                (pause * 2).min(std::time::Duration::from_millis(100))
             };
-            use std::io::Write;
-            progress.suspend(|| -> std::io::Result<()> {
-                std::io::stdout().write_all(&log)?;
-                std::io::stdout().flush()
-            })?;
             progress.update(
                 info["tasks_done"].as_u64().unwrap_or(0),
                 info["tasks_submitted"].as_u64().unwrap_or(0),
@@ -178,9 +211,9 @@ pub fn format_status(v: &serde_json::Value, address: &str) -> String {
             let a = v["resources"]["available"][name].as_f64().unwrap_or(0.0);
             if name == "memory" {
                 out.push_str(&format!(
-                    "  {name}: {:.1} / {:.1} GiB\n",
-                    (t - a) / 1073741824.0,
-                    t / 1073741824.0
+                    "  {name}: {} / {}\n",
+                    crate::size::human_bytes(t - a),
+                    crate::size::human_bytes(t)
                 ));
             } else {
                 out.push_str(&format!("  {name}: {} / {t}\n", t - a));
@@ -197,9 +230,17 @@ pub fn format_status(v: &serde_json::Value, address: &str) -> String {
         t["waiting_for_args"], t["waiting_for_resources"], t["running"], t["blocked"], v["tasks_finished"], v["tasks_failed"]
     ));
     let o = &v["object_store"];
+    let size = |x: &serde_json::Value| crate::size::human_bytes(x.as_f64().unwrap_or(0.0));
     out.push_str(&format!(
-        "object store: {} objects, {} of {} bytes\n",
-        o["objects"], o["bytes"], o["capacity"]
+        "object store: {} objects, {} of {} in memory, {} of {} spilled to disk \
+         ({} spilled and {} restored since start)\n",
+        o["objects"],
+        size(&o["bytes"]),
+        size(&o["capacity"]),
+        size(&o["spill"]["bytes"]),
+        size(&o["spill"]["capacity"]),
+        size(&o["spill"]["spilled_total"]),
+        size(&o["spill"]["restored_total"])
     ));
     let jobs = v["jobs"].as_array().cloned().unwrap_or_default();
     out.push_str(&format!(

@@ -9,7 +9,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use raylab::gpu::{GpuBackend, GpuBroker};
 use raylab::{Config, Isolation, Runtime};
-use raylab_host::size::parse_size;
+use raylab_host::size::{human_bytes, parse_size};
 
 /// mimalloc keeps freed large blocks for reuse, where glibc returns each
 /// one to the kernel: with glibc every 100 MB `put` paid ~25,000 page
@@ -32,7 +32,7 @@ enum Command {
     Run(Box<RunArgs>),
     /// Start a long-running head: a node with an HTTP API for jobs, status,
     /// metrics and a dashboard (foreground; stop it with `stop` or Ctrl-C).
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Run a module as a job on a head, stream its output, exit with its
     /// status.
     Submit(SubmitArgs),
@@ -98,6 +98,28 @@ struct NodeArgs {
     /// and no time slicing between tasks on a worker.
     #[arg(long)]
     no_preemption: bool,
+    /// Where objects are spilled to disk when the object store's memory is
+    /// full [default: the system's temporary directory].
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
+    /// Most bytes spilled to disk at once; 0 turns spilling off (a full
+    /// store then fails with `object-store-full`) [default: as
+    /// --object-store-memory].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    spill_size: Option<usize>,
+    /// Memory quota of a driver (it is sandboxed like a task); past it the
+    /// driver stops with an error naming the quota.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "2G")]
+    driver_memory: usize,
+    /// Sandboxes one job's started tasks may hold at once (running or
+    /// blocked); more wait in the queue [default: half of the node's].
+    #[arg(long, value_name = "N")]
+    max_job_instances: Option<usize>,
+    /// Memory a finished sandbox keeps resident for the next one in its
+    /// slot (the rest goes back to the kernel at once); the node's idle
+    /// memory is at most this times the sandboxes ever alive at once.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = raylab::KEEP_RESIDENT)]
+    sandbox_keep_resident: usize,
     /// Most tasks alive at once per job (waiting, queued, running or
     /// blocked); a `submit` beyond fails with `too-many-tasks`.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
@@ -168,6 +190,10 @@ struct SubmitArgs {
     /// No progress display (the job's tasks done / submitted) on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Time limit of the whole job, in seconds: past it the job is
+    /// stopped and fails.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    timeout: Option<f64>,
     #[command(flatten)]
     address: AddressArgs,
     /// Arguments passed to the driver (after `--`).
@@ -270,7 +296,7 @@ fn submit(args: SubmitArgs) -> anyhow::Result<i32> {
         .file_stem()
         .map_or_else(|| "job".into(), |s| s.to_string_lossy().into_owned());
     let client = raylab_host::client::Client::new(&args.address.address, args.address.token);
-    client.submit_and_follow(&name, &bytes, &args.args, !args.quiet)
+    client.submit_and_follow(&name, &bytes, &args.args, args.timeout, !args.quiet)
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<i32> {
@@ -334,6 +360,10 @@ struct RunArgs {
     /// `NAME/function` (NAME defaults to the file's stem). Repeatable.
     #[arg(long, value_name = "[NAME=]PATH")]
     plugin: Vec<String>,
+    /// Time limit of the whole run, in seconds: past it the driver and its
+    /// tasks are stopped and the run fails.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    timeout: Option<f64>,
     #[command(flatten)]
     node: NodeArgs,
     /// Print runtime statistics (tasks, objects) to stderr at the end.
@@ -391,6 +421,16 @@ impl NodeArgs {
             (self.task_timeout > 0.0).then(|| Duration::from_secs_f64(self.task_timeout));
         config.preemption = !self.no_preemption;
         config.max_pending_tasks = self.max_pending_tasks;
+        config.driver_memory = self.driver_memory as u64;
+        if self.max_job_instances == Some(0) {
+            bail!("--max-job-instances must be at least 1");
+        }
+        config.max_job_instances = self.max_job_instances;
+        config.engine.keep_resident = self.sandbox_keep_resident;
+        if let Some(dir) = &self.spill_dir {
+            config.spill_dir = dir.clone();
+        }
+        config.spill_size = self.spill_size.unwrap_or(config.object_store_memory);
         config.job_object_store_memory = self.job_object_store_memory;
         for (specs, readonly) in [(&self.dir, false), (&self.dir_readonly, true)] {
             for spec in specs {
@@ -423,8 +463,18 @@ impl NodeArgs {
     }
 }
 
+/// A time limit in seconds: positive and finite.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(t) if t.is_finite() && t > 0.0 && t < 1e9 => Ok(t),
+        _ => Err(format!("`{s}` is not a positive number of seconds")),
+    }
+}
+
 fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let runtime = Runtime::new(args.node.config()?)?;
+    let mut config = args.node.config()?;
+    config.driver_timeout = args.timeout.map(Duration::from_secs_f64);
+    let runtime = Runtime::new(config)?;
     let name = runtime.load_file(&args.module)?;
     for spec in &args.plugin {
         match spec.split_once('=') {
@@ -461,23 +511,88 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     if args.stats {
         let stats = runtime.stats();
+        let (rss, peak) = process_memory();
         if args.json {
-            eprintln!("{}", serde_json::to_string(&stats)?);
+            let mut v = serde_json::to_value(stats)?;
+            v["process"] = serde_json::json!({ "rss_bytes": rss, "peak_rss_bytes": peak });
+            eprintln!("{v}");
         } else {
             eprintln!(
-                "raylab: {} tasks submitted, {} finished, {} failed; {} objects ({} bytes) left in the store",
+                "raylab: {} tasks submitted, {} finished, {} failed; {} objects ({}) left in the store; \
+                 host memory {} now, {} at peak",
                 stats.submitted,
                 stats.finished,
                 stats.failed,
                 stats.objects.objects,
-                stats.objects.bytes
+                human_bytes(stats.objects.bytes as f64),
+                human_bytes(rss as f64),
+                human_bytes(peak as f64)
             );
         }
     }
     Ok(code)
 }
 
+/// This process's resident memory now and at its peak (VmRSS, VmHWM), in
+/// bytes; zeros where /proc is missing.
+fn process_memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (kb("VmRSS:"), kb("VmHWM:"))
+}
+
+/// The user's id, from /proc (no libc needed).
+fn uid() -> Option<u32> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Whether `dir` is a runtime directory Mesa accepts: ours, mode 0700.
+fn private_dir(dir: &std::path::Path, uid: u32) -> bool {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::fs::metadata(dir)
+        .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o777 == 0o700)
+}
+
+/// Mesa (the GPU drivers, lavapipe included) prints "XDG_RUNTIME_DIR is
+/// invalid or not set" on every GPU probe when the variable is missing or
+/// wrong, as it is under many service managers and containers. Point it at
+/// a private directory of ours instead, so users of `start`, `run` and
+/// `bench` see no such lines: `/tmp/raylab-runtime-UID`, made once, mode 0700.
+fn ensure_runtime_dir() {
+    let Some(uid) = uid() else { return };
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| private_dir(d.as_ref(), uid)) {
+        return;
+    }
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!("raylab-runtime-{uid}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    if private_dir(&dir, uid) {
+        // SAFETY: this runs first thing in `main`, before any other thread
+        // exists (no logger, runtime or GPU thread has started), so nothing
+        // can read the environment concurrently.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    ensure_runtime_dir();
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAYLAB_LOG")
         // wgpu-hal reports probing failures (no EGL display, say) as errors;
         // they are not the user's. RAYLAB_LOG=wgpu_hal=warn shows them.
@@ -492,7 +607,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(*args),
         Command::Bench(args) => raylab_host::bench::run(args).map(|()| 0),
         Command::Gpus(args) => gpus(args),
-        Command::Start(args) => start(args),
+        Command::Start(args) => start(*args),
         Command::Submit(args) => submit(args),
         Command::Status(args) => status(args),
         Command::Stop(args) => stop(args),

@@ -61,6 +61,16 @@ pub struct Config {
     pub task_memory: u64,
     /// Time limit of a task attempt that sets no `timeout`; `None`: none.
     pub task_timeout: Option<Duration>,
+    /// Memory quota of a driver, bytes: a driver is sandboxed like a task.
+    pub driver_memory: u64,
+    /// Time limit of a whole driver run (`run --timeout`; a head job sets
+    /// its own); `None`: none.
+    pub driver_timeout: Option<Duration>,
+    /// Sandboxes that one job's started tasks may hold at once (running or
+    /// blocked); more wait in the queue. The node's total for tasks is the
+    /// engine's `max_instances` less [`RESERVED_INSTANCES`]. `None`: half
+    /// of that, so one job (a fork bomb, say) always leaves room for others.
+    pub max_job_instances: Option<usize>,
     /// Preemption: an epoch tick every 10 ms lets running guests yield,
     /// enforces time limits and stops cancelled tasks. Off saves the
     /// epoch checks in compiled code (measured in BENCHMARKS.md) but
@@ -69,9 +79,14 @@ pub struct Config {
     /// Most tasks alive at once per job (waiting, queued, running,
     /// blocked): a fork-bomb guard.
     pub max_pending_tasks: usize,
-    /// Most object-store bytes one job may hold (`None`: the whole store):
-    /// a memory-bomb guard between jobs.
+    /// Most object-store bytes one job may hold, in memory and spilled
+    /// (`None`: the whole store): a memory-bomb guard between jobs.
     pub job_object_store_memory: Option<usize>,
+    /// Where objects are spilled when the store's memory is full (a
+    /// directory of the node's own is made inside it).
+    pub spill_dir: PathBuf,
+    /// Most bytes spilled to disk at once; 0 turns spilling off.
+    pub spill_size: usize,
     /// Host directories granted to every guest: (host, guest, read-only).
     pub dirs: Vec<(PathBuf, String, bool)>,
     /// Environment variables granted to every guest.
@@ -95,13 +110,33 @@ impl Default for Config {
             gpu_memory: 256 << 20,
             task_memory: 1 << 30,
             task_timeout: Some(Duration::from_secs(300)),
+            driver_memory: 2 << 30,
+            driver_timeout: None,
+            max_job_instances: None,
             preemption: true,
             max_pending_tasks: 1_000_000,
             job_object_store_memory: None,
+            spill_dir: std::env::temp_dir(),
+            spill_size: default_object_store_memory(),
             dirs: Vec::new(),
             envs: Vec::new(),
             keep_finished_jobs: 100,
         }
+    }
+}
+
+/// Sandboxes of the engine's pool kept for what is not a task: drivers
+/// (one per running job), module loading and warm instances.
+pub const RESERVED_INSTANCES: usize = 100;
+
+impl Config {
+    /// Sandboxes started tasks may hold at once, and one job's share.
+    pub(crate) fn task_instances(&self) -> (usize, usize) {
+        let total = (self.engine.max_instances as usize)
+            .saturating_sub(RESERVED_INSTANCES)
+            .max(1);
+        let per_job = self.max_job_instances.unwrap_or(total / 2).clamp(1, total);
+        (total, per_job)
     }
 }
 

@@ -13,12 +13,14 @@
 //! arguments hold ([`Pending`]), so the bookkeeping is unit-tested on its
 //! own. Callers get [`Start`]s back and run them; nothing here spawns.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cancel::CancelFlag;
 use crate::error::{ErrorKind, TaskError};
-use crate::object_store::{Lookup, ObjectId, ObjectStore, Signal, StoreStats, Waiter, hit_signals};
+use crate::object_store::{
+    Lookup, ObjectId, ObjectStore, Signal, Status, StoreStats, Waiter, hit_signals,
+};
 use crate::resources::Resources;
 use crate::scheduler::{Scheduler, SchedulerCounts, Start, TaskId};
 
@@ -28,6 +30,10 @@ pub type JobId = u64;
 
 /// What the control state needs to know of a task's payload.
 pub(crate) trait Pending {
+    /// The task's id.
+    fn id(&self) -> TaskId;
+    /// The job the task belongs to.
+    fn job(&self) -> JobId;
     /// The object the task produces.
     fn result(&self) -> ObjectId;
     /// References its argument list holds (dependencies and nested).
@@ -43,6 +49,8 @@ struct Producer {
     name: String,
     cancel: Arc<CancelFlag>,
     job: JobId,
+    /// The task that submitted it (none: the driver).
+    parent: Option<TaskId>,
 }
 
 /// Task counts of one job.
@@ -92,6 +100,9 @@ pub(crate) struct NewTask<'a> {
     pub(crate) arg_refs: &'a [ObjectId],
     /// Most tasks the job may have alive.
     pub(crate) max_alive: usize,
+    /// The task submitting it (none: the driver): if that task fails, this
+    /// one is cancelled.
+    pub(crate) parent: Option<TaskId>,
 }
 
 /// The state under the lock.
@@ -100,6 +111,8 @@ pub(crate) struct Core<P> {
     sched: Scheduler<P>,
     /// Result object -> the task producing it, for tasks not finished.
     producers: HashMap<ObjectId, Producer>,
+    /// Task -> the result objects of its children not finished yet.
+    children: HashMap<TaskId, HashSet<ObjectId>>,
     jobs: HashMap<JobId, JobCount>,
     submitted: u64,
     finished: u64,
@@ -112,11 +125,25 @@ pub(crate) struct Control<P>(Mutex<Core<P>>);
 impl<P> Control<P> {
     /// Control state of a node with `total` resources and an object store
     /// of `capacity` bytes, of which one job may hold `job_capacity`.
-    pub(crate) fn new(total: Resources, capacity: usize, job_capacity: usize) -> Self {
+    /// Started tasks hold at most `instances` sandboxes, `job_instances` of
+    /// one job. Objects spill to `spill` when memory is full.
+    pub(crate) fn new(
+        total: Resources,
+        capacity: usize,
+        job_capacity: usize,
+        instances: usize,
+        job_instances: usize,
+        spill: Option<crate::spill::Spill>,
+    ) -> Self {
+        let mut objects = ObjectStore::new(capacity).with_job_capacity(job_capacity);
+        if let Some(spill) = spill {
+            objects = objects.with_spill(spill);
+        }
         Control(Mutex::new(Core {
-            objects: ObjectStore::new(capacity).with_job_capacity(job_capacity),
-            sched: Scheduler::new(total),
+            objects,
+            sched: Scheduler::new(total).with_instance_limits(instances, job_instances),
             producers: HashMap::new(),
+            children: HashMap::new(),
             jobs: HashMap::new(),
             submitted: 0,
             finished: 0,
@@ -173,14 +200,26 @@ impl<P> Core<P> {
 
     fn add_producer(&mut self, result: ObjectId, p: Producer) {
         self.job(p.job).alive += 1;
+        if let Some(parent) = p.parent {
+            self.children.entry(parent).or_default().insert(result);
+        }
         self.producers.insert(result, p);
     }
 
     /// The task producing `result` is done (finished, failed or dropped).
     fn remove_producer(&mut self, result: ObjectId) {
-        if let Some(p) = self.producers.remove(&result)
-            && let Some(count) = self.jobs.get_mut(&p.job)
+        let Some(p) = self.producers.remove(&result) else {
+            return;
+        };
+        if let Some(parent) = p.parent
+            && let Some(siblings) = self.children.get_mut(&parent)
         {
+            siblings.remove(&result);
+            if siblings.is_empty() {
+                self.children.remove(&parent);
+            }
+        }
+        if let Some(count) = self.jobs.get_mut(&p.job) {
             count.tasks.alive -= 1;
             count.tasks.done += 1;
             if count.ended && count.tasks.alive == 0 {
@@ -194,9 +233,14 @@ impl<P> Core<P> {
         self.jobs.get(&job).map(|c| c.tasks).unwrap_or_default()
     }
 
-    /// `job`'s driver ended: its counts as they are now; they are forgotten
-    /// once its last task is done.
+    /// `job`'s driver ended (its tasks were cancelled): its objects are
+    /// freed, whoever still references them (as Ray frees a job's objects
+    /// when its driver exits; nothing outside the job can see them, and
+    /// reference cycles inside it would otherwise never be freed). Returns
+    /// its task counts as they are now; they are forgotten once its last
+    /// task is done.
     pub(crate) fn end_job(&mut self, job: JobId) -> JobTasks {
+        hit_signals(self.objects.drop_job(job));
         let tasks = self.job_tasks(job);
         match self.jobs.get_mut(&job) {
             Some(c) if c.tasks.alive > 0 => c.ended = true,
@@ -290,7 +334,7 @@ impl<P> Core<P> {
     }
 
     /// State of an object `job` may see.
-    pub(crate) fn lookup(&self, id: ObjectId, job: JobId) -> Result<Lookup, TaskError> {
+    pub(crate) fn lookup(&mut self, id: ObjectId, job: JobId) -> Result<Lookup, TaskError> {
         self.check_visible(&[id], job)?;
         self.objects.lookup(id)
     }
@@ -300,7 +344,8 @@ impl<P> Core<P> {
     pub(crate) fn ready(&self, ids: &[ObjectId], job: JobId) -> Result<Vec<ObjectId>, TaskError> {
         let mut ready = Vec::new();
         for &id in ids {
-            if !matches!(self.lookup(id, job)?, Lookup::Pending) {
+            self.check_visible(&[id], job)?;
+            if !matches!(self.objects.status(id)?, Status::Pending) {
                 ready.push(id);
             }
         }
@@ -367,6 +412,7 @@ impl<P: Pending> Core<P> {
                 name: t.name.to_string(),
                 cancel: t.cancel,
                 job: t.job,
+                parent: t.parent,
             },
         );
         self.submitted += 1;
@@ -374,12 +420,12 @@ impl<P: Pending> Core<P> {
         let mut unresolved = 0;
         let mut failed = None;
         for dep in t.deps {
-            match self.objects.lookup(*dep) {
-                Ok(Lookup::Pending) => {
+            match self.objects.status(*dep) {
+                Ok(Status::Pending) => {
                     self.objects.add_waiter(*dep, Waiter::Task(t.id));
                     unresolved += 1;
                 }
-                Ok(Lookup::Failed(e)) => failed = Some(e),
+                Ok(Status::Failed(e)) => failed = Some(e),
                 _ => {}
             }
         }
@@ -389,7 +435,7 @@ impl<P: Pending> Core<P> {
                 let err = dependency_failed(payload.name(), &e);
                 self.drop_task(&payload, err);
             }
-            None => self.sched.add(t.id, t.demand, unresolved, payload),
+            None => self.sched.add(t.id, t.job, t.demand, unresolved, payload),
         }
         Ok((result, self.sched.dispatch()))
     }
@@ -408,14 +454,18 @@ impl<P: Pending> Core<P> {
     /// decided now. Cancelling a finished task does nothing.
     pub(crate) fn cancel(&mut self, id: ObjectId, job: JobId) -> Result<Vec<Start<P>>, TaskError> {
         self.check_visible(&[id], job)?;
+        self.cancel_for(id, "cancelled before it finished")?;
+        Ok(self.sched.dispatch())
+    }
+
+    /// Cancel the task producing `id`, saying `why`.
+    fn cancel_for(&mut self, id: ObjectId, why: &str) -> Result<(), TaskError> {
         let Some(p) = self.producers.get(&id).cloned() else {
             // Finished (nothing to do) or never a task result.
-            return self.objects.lookup(id).map(|_| Vec::new());
+            return self.objects.lookup(id).map(|_| ());
         };
         p.cancel.set();
-        let err = |name: &str| {
-            TaskError::for_task(ErrorKind::Cancelled, name, "cancelled before it finished")
-        };
+        let err = |name: &str| TaskError::for_task(ErrorKind::Cancelled, name, why);
         match self.sched.remove(p.task) {
             Some(task) => {
                 let e = err(task.name());
@@ -424,12 +474,33 @@ impl<P: Pending> Core<P> {
             // Running or blocked: its late outcome is ignored.
             None => self.complete(id, Err(err(&p.name))),
         }
-        Ok(self.sched.dispatch())
+        Ok(())
+    }
+
+    /// Cancel the unfinished children of task `parent`, which failed (as
+    /// Ray cancels a failed task's children): each stops at its next
+    /// preemption tick, and when it ends its own children go the same way.
+    /// Returns what can start now.
+    pub(crate) fn cancel_children(&mut self, parent: &P) -> Vec<Start<P>> {
+        self.cancel_children_of(parent);
+        self.sched.dispatch()
+    }
+
+    fn cancel_children_of(&mut self, parent: &P) {
+        if let Some(children) = self.children.remove(&parent.id()) {
+            let why = format!(
+                "cancelled: the task that submitted it, `{}`, failed",
+                parent.name()
+            );
+            for child in children {
+                let _ = self.cancel_for(child, &why);
+            }
+        }
     }
 
     /// The values of a task's dependencies, in order, once all are ready.
     pub(crate) fn dependency_values(
-        &self,
+        &mut self,
         task: &P,
         deps: impl Iterator<Item = ObjectId>,
     ) -> Result<Vec<Arc<Vec<u8>>>, TaskError> {
@@ -454,12 +525,30 @@ impl<P: Pending> Core<P> {
         outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
         owned: HashMap<ObjectId, u32>,
     ) -> Vec<Start<P>> {
+        // A result may hold references only to objects its job can see.
+        let outcome = outcome.and_then(|(bytes, refs)| {
+            match refs.iter().find(|id| {
+                !matches!(self.objects.owner(**id), Some(j) if j == task.job())
+            }) {
+                Some(bad) => Err(TaskError::for_task(
+                    ErrorKind::InvalidArgument,
+                    task.name(),
+                    format!(
+                        "returned a reference to object {bad}, which does not exist or belongs to another job"
+                    ),
+                )),
+                None => Ok((bytes, refs)),
+            }
+        });
         if outcome.is_ok() {
             self.finished += 1;
+            // Its children go on: the result may hold their refs.
+            self.children.remove(&task.id());
         } else {
             self.failed += 1;
+            self.cancel_children_of(task);
         }
-        self.sched.finish(demand, gpus);
+        self.sched.finish(task.job(), demand, gpus);
         self.remove_producer(task.result());
         self.complete(task.result(), outcome);
         self.release_all(task.arg_refs());
@@ -473,8 +562,8 @@ impl<P: Pending> Core<P> {
         let mut work = vec![(id, outcome)];
         while let Some((id, outcome)) = work.pop() {
             let waiters = self.objects.complete(id, outcome);
-            let failure = match self.objects.lookup(id) {
-                Ok(Lookup::Failed(e)) => Some(e),
+            let failure = match self.objects.status(id) {
+                Ok(Status::Failed(e)) => Some(e),
                 _ => None,
             };
             for w in waiters {

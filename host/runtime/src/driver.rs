@@ -1,17 +1,28 @@
 //! The driver: a module's `wasi:cli/run` entry, run in a sandbox of its
 //! own as the program that submits tasks (Ray's driver script). It holds no
-//! CPU slot; it is stopped by its cancel flag (Ctrl-C of `run`, or stopping
-//! its job) and by the node shutting down.
+//! CPU slot, but it is sandboxed like a task: a memory quota, and a time
+//! limit for the whole run when one is set; it is stopped by its cancel
+//! flag (stopping its job) and by the node shutting down.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
 
 use crate::cancel::CancelFlag;
 use crate::control::JobId;
 use crate::error::{LoadError, RunError};
 use crate::modules::Module;
 use crate::resources::Resources;
-use crate::sandbox::{Sandboxes, TaskCtx, interrupt, trap_message};
+use crate::sandbox::{SandboxLimit, Sandboxes, TaskCtx, interrupt, trap_message};
+
+/// A driver's quotas.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Memory quota, bytes.
+    pub(crate) memory: u64,
+    /// Time limit of the whole run.
+    pub(crate) timeout: Option<Duration>,
+}
 
 /// Run `module`'s driver for `job` with `args`; its exit code.
 pub(crate) async fn run(
@@ -20,6 +31,7 @@ pub(crate) async fn run(
     args: &[String],
     job: JobId,
     stop: Arc<CancelFlag>,
+    limits: Limits,
 ) -> Result<i32, RunError> {
     let name = module.name.as_str();
     let run = module.run.ok_or_else(|| LoadError::NotADriver {
@@ -35,10 +47,8 @@ pub(crate) async fn run(
         demand: Resources::none(),
         gpu_ids: Vec::new(),
         is_driver: true,
-        // The driver is the user's own program: no quota beyond the
-        // engine's, and no time limit (Ctrl-C stops it).
-        memory_cap: None,
-        deadline: None,
+        memory_cap: Some(limits.memory),
+        deadline: limits.timeout.map(|t| (Instant::now() + t, t)),
         cancelled: stop,
         lent: Arc::new(AtomicBool::new(false)),
     };
@@ -64,9 +74,19 @@ pub(crate) async fn run(
     match result {
         Ok((Ok(()),)) => Ok(0),
         Ok((Err(()),)) => Ok(1),
-        Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-            Some(exit) => Ok(exit.0),
-            None => Err(crashed(trap_message(&e, &store.data().last_error))),
-        },
+        Err(e) => {
+            if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                return Ok(exit.0);
+            }
+            match e.downcast_ref::<SandboxLimit>() {
+                Some(limit @ (SandboxLimit::Memory(_) | SandboxLimit::Time(_))) => {
+                    Err(RunError::Limit {
+                        module: name.to_string(),
+                        limit: limit.to_string(),
+                    })
+                }
+                _ => Err(crashed(trap_message(&e, &store.data().last_error))),
+            }
+        }
     }
 }

@@ -32,6 +32,12 @@ pub struct EngineConfig {
     pub max_memory_bytes: usize,
     /// Compile epoch checks into guest code (preemption, time limits).
     pub epoch_interruption: bool,
+    /// Bytes of a finished sandbox's linear memory reset with memset and
+    /// kept resident for the next sandbox in its slot; what it touched
+    /// beyond goes back to the kernel at once. The node's idle memory is
+    /// at most this times the slots ever used (about the most sandboxes
+    /// alive at once).
+    pub keep_resident: usize,
 }
 
 impl Default for EngineConfig {
@@ -40,12 +46,21 @@ impl Default for EngineConfig {
             max_instances: 1000,
             max_memory_bytes: 4 << 30,
             epoch_interruption: true,
+            keep_resident: KEEP_RESIDENT,
         }
     }
 }
 
-/// Bytes per sandbox reset with memset rather than `madvise`.
-const KEEP_RESIDENT: usize = 2 << 20;
+/// The default of [`EngineConfig::keep_resident`]: see BENCHMARKS.md for
+/// what it costs and saves.
+pub const KEEP_RESIDENT: usize = 128 << 10;
+
+/// Idle slots kept for the module that last used them before other
+/// modules may take them.
+const MAX_UNUSED_WARM_SLOTS: u32 = 16;
+
+/// Tables and async stacks: small in practice, never decommitted.
+const KEEP_RESIDENT_OTHER: usize = 2 << 20;
 
 /// Build the engine.
 pub(crate) fn new_engine(cfg: &EngineConfig) -> wasmtime::Result<Engine> {
@@ -65,13 +80,23 @@ pub(crate) fn new_engine(cfg: &EngineConfig) -> wasmtime::Result<Engine> {
         // Resetting a sandbox for the next task with `madvise` flushes the
         // TLB on every core (an IPI each time); measured, that made a fresh
         // sandbox cost ~170 us. Reset the pages a task touched with memset
-        // instead (PAGEMAP_SCAN finds them where the kernel has it), and
-        // batch whatever still needs decommitting.
+        // instead (PAGEMAP_SCAN finds them where the kernel has it): a
+        // small task needs no system call at all. What a big task touched
+        // beyond `keep_resident` is decommitted right away (a batch of 1):
+        // batching held up to 63 finished sandboxes' pages per shard, so ten
+        // tasks touching 900 MiB one after another left 9.8 GB resident.
         .pagemap_scan(wasmtime::Enabled::Auto)
-        .linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(KEEP_RESIDENT)
-        .async_stack_keep_resident(KEEP_RESIDENT)
-        .decommit_batch_size(64);
+        .linear_memory_keep_resident(cfg.keep_resident)
+        .table_keep_resident(KEEP_RESIDENT_OTHER)
+        .async_stack_keep_resident(KEEP_RESIDENT_OTHER)
+        .decommit_batch_size(1)
+        // A slot keeps up to `keep_resident` once used. By default wasmtime
+        // prefers never-used slots over slots last used by another module
+        // until 100 such are idle, and every head job is a module of its
+        // own: resident memory crept up job after job (+3.8 MB a job,
+        // measured). Reusing other modules' idle slots first keeps the
+        // slots ever used close to the most instances alive at once.
+        .max_unused_warm_slots(MAX_UNUSED_WARM_SLOTS);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
 }
@@ -106,6 +131,52 @@ pub(crate) fn check_header(name: &str, bytes: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// What a component says of itself before it is compiled: the names it
+/// imports and exports at its top level.
+pub(crate) struct Surface {
+    pub(crate) imports: Vec<String>,
+    pub(crate) exports: Vec<String>,
+}
+
+/// Read the top-level imports and exports of a component without compiling
+/// it (milliseconds, where Cranelift may take seconds), so that an upload
+/// outside the raylab world is refused before any compile work.
+pub(crate) fn surface(name: &str, bytes: &[u8]) -> Result<Surface, LoadError> {
+    use wasmparser::{Parser, Payload};
+    let invalid = |e: wasmparser::BinaryReaderError| LoadError::Compile {
+        name: name.to_string(),
+        message: e.to_string(),
+    };
+    let mut surface = Surface {
+        imports: Vec::new(),
+        exports: Vec::new(),
+    };
+    // Nested modules and components come inline; only depth 0 is ours.
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(invalid)? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(section) if depth == 0 => {
+                for import in section {
+                    surface
+                        .imports
+                        .push(import.map_err(invalid)?.name.name.to_string());
+                }
+            }
+            Payload::ComponentExportSection(section) if depth == 0 => {
+                for export in section {
+                    surface
+                        .exports
+                        .push(export.map_err(invalid)?.name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(surface)
+}
+
 fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
@@ -114,20 +185,50 @@ fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
     format!("{hex}-{:016x}.cwasm", h.finish())
 }
 
+/// One Cranelift compile at a time per process: concurrent uploads to a
+/// head cannot multiply compile memory (a big component takes hundreds of
+/// MiB while it compiles).
+static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A compiled component, and where the cache wants it once it proved to be
+/// a good module (nothing rejected is ever cached).
+pub(crate) struct Compiled {
+    pub(crate) component: Component,
+    cache: Option<PathBuf>,
+}
+
+impl Compiled {
+    /// The module was accepted: keep its compiled form for next time.
+    pub(crate) fn remember(&self, name: &str) {
+        let Some(path) = &self.cache else { return };
+        let dir = path.parent().expect("a file in the cache directory");
+        if let Err(e) = store_in_cache(dir, path, &self.component) {
+            tracing::warn!(module = name, "cannot write the compile cache: {e:#}");
+        }
+    }
+}
+
 /// Compile a component, through the cache when `cache_dir` is given.
 pub(crate) fn compile(
     engine: &Engine,
     name: &str,
     bytes: &[u8],
     cache_dir: Option<&Path>,
-) -> Result<Component, LoadError> {
+) -> Result<Compiled, LoadError> {
     check_header(name, bytes)?;
     let compile_err = |e: wasmtime::Error| LoadError::Compile {
         name: name.to_string(),
         message: format!("{e:#}"),
     };
+    let compile = || {
+        let _one_at_a_time = COMPILING.lock().unwrap_or_else(|p| p.into_inner());
+        Component::new(engine, bytes).map_err(compile_err)
+    };
     let Some(dir) = cache_dir else {
-        return Component::new(engine, bytes).map_err(compile_err);
+        return Ok(Compiled {
+            component: compile()?,
+            cache: None,
+        });
     };
     let path = dir.join(cache_key(engine, bytes));
     if path.is_file() {
@@ -137,18 +238,21 @@ pub(crate) fn compile(
         // its header and version.
         #[allow(unsafe_code)]
         match unsafe { Component::deserialize_file(engine, &path) } {
-            Ok(c) => {
+            Ok(component) => {
                 tracing::debug!(module = name, path = %path.display(), "compile cache hit");
-                return Ok(c);
+                return Ok(Compiled {
+                    component,
+                    cache: None,
+                });
             }
             Err(e) => tracing::warn!(module = name, "ignoring unreadable cache entry: {e:#}"),
         }
     }
-    let component = Component::new(engine, bytes).map_err(compile_err)?;
-    if let Err(e) = store_in_cache(dir, &path, &component) {
-        tracing::warn!(module = name, "cannot write the compile cache: {e:#}");
-    }
-    Ok(component)
+    let component = compile()?;
+    Ok(Compiled {
+        component,
+        cache: Some(path),
+    })
 }
 
 fn store_in_cache(dir: &Path, path: &Path, component: &Component) -> wasmtime::Result<()> {

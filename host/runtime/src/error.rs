@@ -191,6 +191,14 @@ pub enum RunError {
         /// The trap and the guest's last error message.
         message: String,
     },
+    /// The driver ran into its memory quota or its time limit.
+    #[error("driver `{module}` {limit}")]
+    Limit {
+        /// The driver's module.
+        module: String,
+        /// Which limit, and how much.
+        limit: String,
+    },
     /// The host failed.
     #[error("internal error: {0}")]
     Internal(String),

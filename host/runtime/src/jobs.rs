@@ -4,12 +4,19 @@
 //! jobs beyond a limit so that a long-running head stays bounded. Running a
 //! job (load, drive, clean up) is the node's (`node`); a job's task counts
 //! are kept with its tasks (`control`).
+//!
+//! A job's log ([`JobLog`]) keeps the last [`JOB_LOG_BYTES`] of what its
+//! guests print: older output is dropped (and readers are told how much),
+//! so a job that prints without end keeps running in bounded memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
 use crate::cancel::CancelFlag;
 use crate::control::{JobId, JobTasks};
@@ -17,6 +24,13 @@ use crate::error::RunError;
 
 /// Most bytes of output kept per job.
 pub const JOB_LOG_BYTES: usize = 16 << 20;
+
+/// Most bytes of output kept by all finished jobs together; past it the
+/// oldest finished jobs keep only their last [`TRIMMED_LOG_BYTES`].
+pub(crate) const FINISHED_LOGS_BYTES: usize = 64 << 20;
+
+/// What a finished job's log keeps once it is trimmed.
+pub(crate) const TRIMMED_LOG_BYTES: usize = 64 << 10;
 
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -55,9 +69,148 @@ pub struct JobInfo {
     pub tasks_done: u64,
 }
 
+/// The last bytes a job printed.
+#[derive(Debug, Default)]
+struct Ring {
+    bytes: VecDeque<u8>,
+    /// Bytes dropped from the front so far: the offset of `bytes[0]`.
+    dropped: u64,
+    capacity: usize,
+}
+
+impl Ring {
+    /// Keep only the last `keep` bytes, and give the rest of the memory
+    /// back.
+    fn trim(&mut self, keep: usize) {
+        let over = self.bytes.len().saturating_sub(keep);
+        self.bytes.drain(..over);
+        self.dropped += over as u64;
+        self.capacity = self.capacity.min(keep);
+        self.bytes.shrink_to_fit();
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        // Only the tail of a write larger than the whole log can stay.
+        let skip = data.len().saturating_sub(self.capacity);
+        self.dropped += skip as u64;
+        let data = &data[skip..];
+        let over = (self.bytes.len() + data.len()).saturating_sub(self.capacity);
+        self.bytes.drain(..over);
+        self.dropped += over as u64;
+        self.bytes.extend(data);
+    }
+}
+
+/// Part of a job's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogChunk {
+    /// Offset of the first byte (past what was asked for when older output
+    /// was dropped).
+    pub start: u64,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A job's stdout and stderr: the last `capacity` bytes, shared by every
+/// instance of the job.
+#[derive(Debug, Clone)]
+pub(crate) struct JobLog(Arc<Mutex<Ring>>);
+
+impl JobLog {
+    pub(crate) fn new(capacity: usize) -> Self {
+        JobLog(Arc::new(Mutex::new(Ring {
+            capacity,
+            ..Ring::default()
+        })))
+    }
+
+    fn ring(&self) -> MutexGuard<'_, Ring> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, data: &[u8]) {
+        self.ring().push(data);
+    }
+
+    /// Bytes held now.
+    fn len(&self) -> usize {
+        self.ring().bytes.len()
+    }
+
+    /// At most `max` bytes from offset `offset` on; from the oldest byte
+    /// kept if older ones were dropped.
+    pub(crate) fn read(&self, offset: u64, max: usize) -> LogChunk {
+        let ring = self.ring();
+        let end = ring.dropped + ring.bytes.len() as u64;
+        let start = offset.clamp(ring.dropped, end);
+        let from = (start - ring.dropped) as usize;
+        let to = (from + max).min(ring.bytes.len());
+        LogChunk {
+            start,
+            bytes: ring.bytes.range(from..to).copied().collect(),
+        }
+    }
+}
+
+impl IsTerminal for JobLog {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for JobLog {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl OutputStream for JobLog {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.push(&bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> StreamResult<usize> {
+        // Always room: old output makes way.
+        Ok(1 << 20)
+    }
+}
+
+impl Pollable for JobLog {
+    fn ready<'a, 'b>(&'a mut self) -> Pin<Box<dyn Future<Output = ()> + Send + 'b>>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for JobLog {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.push(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
 struct Job {
     info: JobInfo,
-    output: MemoryOutputPipe,
+    output: JobLog,
     stop: Arc<CancelFlag>,
 }
 
@@ -107,7 +260,7 @@ impl Jobs {
             tasks_submitted: 0,
             tasks_done: 0,
         };
-        let output = MemoryOutputPipe::new(JOB_LOG_BYTES);
+        let output = JobLog::new(JOB_LOG_BYTES);
         self.lock().insert(
             id,
             Job {
@@ -120,7 +273,7 @@ impl Jobs {
     }
 
     /// Where job `id`'s guests write (`None`: not a head job).
-    pub(crate) fn output(&self, id: JobId) -> Option<MemoryOutputPipe> {
+    pub(crate) fn output(&self, id: JobId) -> Option<JobLog> {
         self.lock().get(&id).map(|j| j.output.clone())
     }
 
@@ -149,7 +302,9 @@ impl Jobs {
                     info.error = Some(e.to_string());
                 }
             }
+            job.output.ring().bytes.shrink_to_fit();
         }
+        trim_finished_logs(&mut jobs);
     }
 
     /// Set job `id`'s stop flag; false if there is no such job.
@@ -175,15 +330,31 @@ impl Jobs {
         self.lock().get(&id).map(|j| j.info.clone())
     }
 
-    /// A job's log from byte `offset` on.
-    pub(crate) fn log(&self, id: JobId, offset: usize) -> Option<Vec<u8>> {
-        let jobs = self.lock();
-        let all = jobs.get(&id)?.output.contents();
-        Some(
-            all.get(offset.min(all.len())..)
-                .unwrap_or_default()
-                .to_vec(),
-        )
+    /// At most `max` bytes of a job's log from byte `offset` on.
+    pub(crate) fn log(&self, id: JobId, offset: u64, max: usize) -> Option<LogChunk> {
+        let log = self.lock().get(&id)?.output.clone();
+        Some(log.read(offset, max))
+    }
+}
+
+/// Keep the logs of finished jobs within [`FINISHED_LOGS_BYTES`] together:
+/// trim the oldest first.
+fn trim_finished_logs(jobs: &mut HashMap<JobId, Job>) {
+    let mut finished: Vec<(JobId, usize)> = jobs
+        .values()
+        .filter(|j| j.info.status != JobStatus::Running)
+        .map(|j| (j.info.id, j.output.len()))
+        .collect();
+    let mut total: usize = finished.iter().map(|(_, n)| n).sum();
+    finished.sort_unstable();
+    for (id, len) in finished {
+        if total <= FINISHED_LOGS_BYTES {
+            break;
+        }
+        if len > TRIMMED_LOG_BYTES {
+            jobs[&id].output.ring().trim(TRIMMED_LOG_BYTES);
+            total -= len - TRIMMED_LOG_BYTES;
+        }
     }
 }
 
@@ -247,7 +418,46 @@ mod tests {
     }
 
     #[test]
-    fn a_log_is_read_from_an_offset() {
+    fn a_log_keeps_its_last_bytes_and_says_where_they_start() {
+        let log = JobLog::new(8);
+        log.push(b"hello ");
+        let chunk = |start: u64, bytes: &[u8]| LogChunk {
+            start,
+            bytes: bytes.to_vec(),
+        };
+        assert_eq!(log.read(0, 100), chunk(0, b"hello "));
+        assert_eq!(log.read(2, 3).bytes, b"llo");
+        log.push(b"world");
+        // "hello world" is 11 bytes; the first 3 were dropped.
+        assert_eq!(log.read(0, 100), chunk(3, b"lo world"));
+        assert_eq!(log.read(9, 100).bytes, b"ld");
+        assert_eq!(log.read(50, 100), chunk(11, b""), "past the end");
+        // A write larger than the log keeps its tail.
+        log.push(b"0123456789abcdef");
+        assert_eq!(log.read(0, 100), chunk(19, b"89abcdef"));
+    }
+
+    #[test]
+    fn finished_jobs_logs_are_trimmed_oldest_first_past_their_budget() {
+        let jobs = Jobs::new(100);
+        let big = vec![b'x'; 10 << 20];
+        let ids: Vec<JobId> = (0..8).map(|_| jobs.next_id()).collect();
+        for &id in &ids {
+            jobs.start(id, "j");
+            jobs.output(id).unwrap().push(&big);
+            jobs.end(id, &Ok(0), JobTasks::default());
+        }
+        // 8 x 10 MiB > 64 MiB: the oldest were cut to their last 64 KiB.
+        let kept = |id| jobs.log(id, 0, usize::MAX).unwrap();
+        assert_eq!(kept(ids[0]).bytes.len(), TRIMMED_LOG_BYTES);
+        assert_eq!(kept(ids[0]).start, (10 << 20) - TRIMMED_LOG_BYTES as u64);
+        assert_eq!(kept(ids[7]).bytes.len(), 10 << 20, "the newest is whole");
+        let total: usize = ids.iter().map(|&id| kept(id).bytes.len()).sum();
+        assert!(total <= FINISHED_LOGS_BYTES, "{total}");
+    }
+
+    #[test]
+    fn only_head_jobs_have_a_log() {
         let jobs = Jobs::new(2);
         let id = jobs.next_id();
         jobs.start(id, "j");
@@ -256,8 +466,7 @@ mod tests {
             jobs.output(id + 1).is_none(),
             "not a head job: the terminal"
         );
-        assert_eq!(jobs.log(id, 0).unwrap(), b"");
-        assert_eq!(jobs.log(id, 100).unwrap(), b"", "past the end: nothing");
-        assert!(jobs.log(id + 1, 0).is_none());
+        assert_eq!(jobs.log(id, 0, 10).unwrap().bytes, b"");
+        assert!(jobs.log(id + 1, 0, 10).is_none());
     }
 }

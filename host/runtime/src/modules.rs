@@ -17,10 +17,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, ComponentExportIndex, Instance, InstancePre, Linker};
+use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
 use crate::cancel::CancelFlag;
+use crate::control::JobId;
 use crate::engine;
 use crate::error::{ErrorKind, LoadError, TaskError};
 use crate::resources::Resources;
@@ -35,6 +36,8 @@ pub(crate) struct TaskExports {
 /// A loaded module.
 pub(crate) struct Module {
     pub(crate) name: String,
+    /// The job it was loaded for: only that job's guests can call it.
+    pub(crate) job: JobId,
     pub(crate) pre: InstancePre<HostState>,
     /// Its remote functions' entry, if it has any.
     pub(crate) task: Option<TaskExports>,
@@ -82,52 +85,59 @@ fn loader_ctx(module: &str, memory_cap: u64) -> TaskCtx {
     }
 }
 
-/// Compile and check `bytes` as module `name`.
+/// Compile and check `bytes` as module `name` of `job`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn load(
     engine: &Engine,
     linker: &Linker<HostState>,
     sandboxes: &Sandboxes,
+    job: JobId,
     name: &str,
     bytes: &[u8],
     cache_dir: Option<&Path>,
     memory_cap: u64,
 ) -> Result<Module, LoadError> {
-    let component: Component = engine::compile(engine, name, bytes, cache_dir)?;
-    let ty = component.component_type();
-    let mut task_name = None;
-    let mut run_name = None;
-    let mut exports = Vec::new();
-    for (export, _) in ty.exports(engine) {
-        if export.starts_with("raylab:runtime/task@0.1.") {
-            task_name = Some(export.to_string());
-        } else if export.starts_with("wasi:cli/run@0.2.") {
-            run_name = Some(export.to_string());
-        }
-        exports.push(export.to_string());
-    }
+    // The raylab world, checked on the component's own declarations before
+    // any compile work: it exports `raylab:runtime/task`, `wasi:cli/run` or
+    // both, and imports nothing raylab does not grant.
+    engine::check_header(name, bytes)?;
+    let surface = engine::surface(name, bytes)?;
+    let task_name = surface
+        .exports
+        .iter()
+        .find(|e| e.starts_with("raylab:runtime/task@0.1."))
+        .cloned();
+    let run_name = surface
+        .exports
+        .iter()
+        .find(|e| e.starts_with("wasi:cli/run@0.2."))
+        .cloned();
     if task_name.is_none() && run_name.is_none() {
         return Err(LoadError::NotRaylab {
             name: name.to_string(),
-            exports: if exports.is_empty() {
+            exports: if surface.exports.is_empty() {
                 "none".into()
             } else {
-                exports.join(", ")
+                surface.exports.join(", ")
             },
         });
     }
     // Deny by default: no network. wasmtime-wasi could link sockets (and
     // refuse every address at run time); refusing the module at load says
     // so up front, naming the import.
-    if let Some((import, _)) = ty
-        .imports(engine)
-        .find(|(i, _)| i.starts_with("wasi:sockets/"))
+    if let Some(import) = surface
+        .imports
+        .iter()
+        .find(|i| i.starts_with("wasi:sockets/"))
     {
         return Err(LoadError::Forbidden {
             name: name.to_string(),
-            import: import.to_string(),
+            import: import.clone(),
             why: "raylab grants guests no network access".into(),
         });
     }
+    let compiled = engine::compile(engine, name, bytes, cache_dir)?;
+    let component = &compiled.component;
     let link_err = |message: String| LoadError::Link {
         name: name.to_string(),
         message,
@@ -153,17 +163,19 @@ pub(crate) async fn load(
         None => None,
     };
     let pre = linker
-        .instantiate_pre(&component)
+        .instantiate_pre(component)
         .map_err(|e| link_err(format!("{e:#}")))?;
     let mut module = Module {
         name: name.to_string(),
+        job,
         pre,
         task,
         run,
         functions: Vec::new(),
-        uses_gpu: ty
-            .imports(engine)
-            .any(|(i, _)| i.starts_with("raylab:runtime/gpu@")),
+        uses_gpu: surface
+            .imports
+            .iter()
+            .any(|i| i.starts_with("raylab:runtime/gpu@")),
         warm: Mutex::new(Vec::new()),
     };
     if let Some(task) = &module.task {
@@ -191,6 +203,7 @@ pub(crate) async fn load(
         module.functions = names;
     }
     tracing::debug!(module = name, functions = ?module.functions, driver = module.run.is_some(), "loaded");
+    compiled.remember(name);
     Ok(module)
 }
 
@@ -223,7 +236,9 @@ impl Modules {
     pub(crate) fn insert(&self, module: Module) -> Result<(), LoadError> {
         let mut by_name = self.write();
         if by_name.contains_key(&module.name) {
-            return Err(LoadError::Duplicate { name: module.name });
+            return Err(LoadError::Duplicate {
+                name: module.name.clone(),
+            });
         }
         by_name.insert(module.name.clone(), Arc::new(module));
         Ok(())
@@ -239,17 +254,25 @@ impl Modules {
         self.read().values().any(|m| m.uses_gpu)
     }
 
-    /// Resolve `function` as seen from module `caller`: `name` is a
-    /// function of the caller's own module, `module/name` one of another.
+    /// Resolve `function` as seen from module `caller` of `job`: `name` is
+    /// a function of the caller's own module, `module/name` one of another
+    /// module of the same job. Other jobs' modules look as if they were not
+    /// loaded.
     pub(crate) fn resolve(
         &self,
+        job: JobId,
         caller: &str,
         function: &str,
     ) -> Result<(Arc<Module>, String), TaskError> {
         let (module, fname) = match function.split_once('/') {
             Some((m, f)) => (
-                self.get(m).ok_or_else(|| {
-                    let mut loaded: Vec<String> = self.read().keys().cloned().collect();
+                self.get(m).filter(|m| m.job == job).ok_or_else(|| {
+                    let mut loaded: Vec<String> = self
+                        .read()
+                        .values()
+                        .filter(|m| m.job == job)
+                        .map(|m| m.name.clone())
+                        .collect();
                     loaded.sort();
                     TaskError::new(
                         ErrorKind::NoSuchFunction,
@@ -286,5 +309,11 @@ impl Modules {
             ));
         }
         Ok((module, fname.to_string()))
+    }
+}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        tracing::debug!(module = %self.name, "unloaded");
     }
 }

@@ -311,4 +311,137 @@ mod tests {
         ];
         assert_eq!(find_refs(&value).unwrap(), Vec::<u64>::new());
     }
+
+    /// How many inputs the fuzz tests try: a bounded number in CI, more
+    /// with `RAYLAB_FUZZ_ITERATIONS` (see BENCHMARKS.md, reliability).
+    fn iterations(default: usize) -> usize {
+        std::env::var("RAYLAB_FUZZ_ITERATIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// SplitMix64.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// A random well-formed MessagePack value, with references in it.
+    fn value(rng: &mut Rng, out: &mut Vec<u8>, depth: u32) {
+        match rng.below(if depth > 4 { 8 } else { 11 }) {
+            0 => out.push(0xc0),
+            1 => out.push(rng.below(128) as u8),
+            2 => {
+                out.push(0xcf);
+                out.extend_from_slice(&rng.next().to_be_bytes());
+            }
+            3 => {
+                out.push(0xcb);
+                out.extend_from_slice(&rng.next().to_be_bytes());
+            }
+            4 => {
+                let n = rng.below(40) as usize;
+                out.push(0xd9);
+                out.push(n as u8);
+                out.extend((0..n).map(|_| b'a' + rng.below(26) as u8));
+            }
+            5 => {
+                let n = rng.below(300) as usize;
+                out.push(0xc5);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+                out.extend((0..n).map(|_| rng.next() as u8));
+            }
+            6 | 7 => out.extend_from_slice(&encode_ref(rng.below(1000) + 1)),
+            8 => {
+                let n = rng.below(6);
+                out.push(0x90 | n as u8);
+                for _ in 0..n {
+                    value(rng, out, depth + 1);
+                }
+            }
+            9 => {
+                let n = rng.below(4);
+                out.push(0x80 | n as u8);
+                for _ in 0..2 * n {
+                    value(rng, out, depth + 1);
+                }
+            }
+            _ => {
+                // An extension that is not a reference.
+                out.extend_from_slice(&[0xd6, 7]);
+                out.extend_from_slice(&(rng.next() as u32).to_be_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn fuzz_argument_lists_parse_or_fail_cleanly_and_substitution_keeps_the_refs() {
+        let mut rng = Rng(0x5eed);
+        let (mut parsed, mut refused) = (0usize, 0usize);
+        for _ in 0..iterations(20_000) {
+            let mut buf = Vec::new();
+            let n = rng.below(8);
+            buf.push(0x90 | n as u8);
+            for _ in 0..n {
+                value(&mut rng, &mut buf, 0);
+            }
+            // Half the inputs are damaged: bytes flipped, cut or added.
+            if rng.below(2) == 0 {
+                match rng.below(3) {
+                    0 => {
+                        let i = rng.below(buf.len() as u64) as usize;
+                        buf[i] ^= 1 << rng.below(8);
+                    }
+                    1 => buf.truncate(rng.below(buf.len() as u64) as usize),
+                    _ => buf.push(rng.next() as u8),
+                }
+            }
+            let Ok(layout) = parse_args(&buf) else {
+                refused += 1;
+                continue;
+            };
+            parsed += 1;
+            // Every reference is found, top-level or nested.
+            let mut all: Vec<u64> = layout.top_refs.iter().map(|(_, id)| *id).collect();
+            all.extend(&layout.nested_refs);
+            let mut found = find_refs(&buf).expect("a parsed list is a value");
+            all.sort_unstable();
+            found.sort_unstable();
+            assert_eq!(all, found, "{buf:02x?}");
+            // Substituting values for the dependencies leaves a list of the
+            // same length with only the nested references in it.
+            let values: Vec<&[u8]> = layout.top_refs.iter().map(|_| &[0x2a][..]).collect();
+            let out = substitute(&buf, &layout, &values);
+            let again = parse_args(&out).expect("substitution keeps a valid list");
+            assert_eq!(again.items.len(), layout.items.len());
+            assert!(again.top_refs.is_empty());
+            assert_eq!(again.nested_refs, layout.nested_refs);
+        }
+        assert!(
+            parsed > 0 && refused > 0,
+            "{parsed} parsed, {refused} refused"
+        );
+    }
+
+    #[test]
+    fn fuzz_random_bytes_never_panic() {
+        let mut rng = Rng(7);
+        for _ in 0..iterations(20_000) {
+            let len = rng.below(64) as usize;
+            let buf: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let _ = parse_args(&buf);
+            let _ = find_refs(&buf);
+        }
+    }
 }

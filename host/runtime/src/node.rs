@@ -146,12 +146,15 @@ impl Runtime {
             .map_err(|e| setup(&e))?;
         let handle = workers.handle().clone();
         let engine = engine::new_engine(&engine_config).map_err(|e| setup(&e))?;
+        let (instances, job_instances) = config.task_instances();
         let control = Arc::new(NodeControl::new(
             total,
             config.object_store_memory,
-            config
-                .job_object_store_memory
-                .unwrap_or(config.object_store_memory),
+            config.job_object_store_memory.unwrap_or(usize::MAX),
+            instances,
+            job_instances,
+            (config.spill_size > 0)
+                .then(|| crate::spill::Spill::new(config.spill_dir.clone(), config.spill_size)),
         ));
         let jobs = Arc::new(Jobs::new(config.keep_finished_jobs));
         let gpus = Arc::new(Gpus::new(config.gpu_memory));
@@ -254,6 +257,11 @@ impl Runtime {
 
     /// Load a module from its bytes under `name`.
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), LoadError> {
+        self.load_for(0, name, bytes)
+    }
+
+    /// Load a module for `job` (only its guests can call it).
+    fn load_for(&self, job: JobId, name: &str, bytes: &[u8]) -> Result<(), LoadError> {
         let node = &self.node;
         if node.modules.contains(name) {
             return Err(LoadError::Duplicate {
@@ -264,6 +272,7 @@ impl Runtime {
             &node.engine,
             &node.linker,
             &node.sandboxes,
+            job,
             name,
             bytes,
             node.config.cache_dir.as_deref(),
@@ -317,8 +326,10 @@ impl Runtime {
     /// Run module `name`'s driver (`wasi:cli/run`) with `args` (the guest
     /// sees them after its own name). Returns the driver's exit code. Blocks
     /// the calling thread, which runs the driver.
+    /// The driver has the node's `driver_memory` quota and `driver_timeout`.
     pub fn run_driver(&self, name: &str, args: &[String]) -> Result<i32, RunError> {
-        self.run_driver_in(name, args, 0, Arc::new(CancelFlag::default()))
+        let timeout = self.node.config.driver_timeout;
+        self.run_driver_in(name, args, 0, Arc::new(CancelFlag::default()), timeout)
     }
 
     fn run_driver_in(
@@ -327,6 +338,7 @@ impl Runtime {
         args: &[String],
         job: JobId,
         stop: Arc<CancelFlag>,
+        timeout: Option<Duration>,
     ) -> Result<i32, RunError> {
         let node = self.node.clone();
         let module = node
@@ -334,8 +346,12 @@ impl Runtime {
             .get(name)
             .ok_or_else(|| RunError::NoModule(name.to_string()))?;
         let args = args.to_vec();
+        let limits = crate::driver::Limits {
+            memory: node.config.driver_memory,
+            timeout,
+        };
         let driver = self.node.handle.spawn(async move {
-            crate::driver::run(&node.sandboxes, module, &args, job, stop).await
+            crate::driver::run(&node.sandboxes, module, &args, job, stop, limits).await
         });
         self.workers().block_on(driver).unwrap_or_else(|e| {
             Err(RunError::Internal(format!(
@@ -345,36 +361,38 @@ impl Runtime {
     }
 
     /// Submit a job: load `bytes` as a module and run its driver on a
-    /// thread of its own; its output goes to the job's log (at most
-    /// [`crate::JOB_LOG_BYTES`]). Returns at once.
+    /// thread of its own, for at most `timeout`; its output goes to the
+    /// job's log (the last [`crate::JOB_LOG_BYTES`] are kept). Returns at
+    /// once.
     pub fn submit_job(
         self: &Arc<Self>,
         name: &str,
         bytes: &[u8],
         args: Vec<String>,
+        timeout: Option<Duration>,
     ) -> Result<JobId, LoadError> {
         let id = self.node.jobs.next_id();
         let module = format!("{name}-{id}");
-        self.load_bytes(&module, bytes)?;
+        self.load_for(id, &module, bytes)?;
         let stop = self.node.jobs.start(id, name);
-        let rt = self.clone();
-        std::thread::Builder::new()
-            .name(format!("raylab-job-{id}"))
-            .spawn(move || {
-                let result = rt.run_driver_in(&module, &args, id, stop);
-                // As in Ray, a job's tasks end with its driver: cancel what
-                // is left, then unload the job's module (tasks still winding
-                // down hold their own reference to it).
-                let node = &rt.node;
-                node.tasks.cancel_job(id);
-                node.modules.remove(&module);
-                let tasks = node.control.lock().end_job(id);
-                node.jobs.end(id, &result, tasks);
-            })
-            .map_err(|e| LoadError::Link {
-                name: name.to_string(),
-                message: format!("cannot start the job: {e}"),
-            })?;
+        let node = self.node.clone();
+        let loaded = node.modules.get(&module).expect("just loaded");
+        let limits = crate::driver::Limits {
+            memory: node.config.driver_memory,
+            timeout,
+        };
+        // The whole job is one task on the workers (no thread of its own):
+        // its driver, then the clean-up.
+        self.node.handle.spawn(async move {
+            let result = crate::driver::run(&node.sandboxes, loaded, &args, id, stop, limits).await;
+            // As in Ray, a job's tasks end with its driver: cancel what is
+            // left, then unload the job's module (tasks still winding down
+            // hold their own reference to it) and free its objects.
+            node.tasks.cancel_job(id);
+            node.modules.remove(&module);
+            let tasks = node.control.lock().end_job(id);
+            node.jobs.end(id, &result, tasks);
+        });
         Ok(id)
     }
 
@@ -428,9 +446,11 @@ impl Runtime {
         self.node.jobs.get(id).map(|j| self.with_counts(j))
     }
 
-    /// A job's log from byte `offset` on.
-    pub fn job_log(&self, id: JobId, offset: usize) -> Option<Vec<u8>> {
-        self.node.jobs.log(id, offset)
+    /// At most `max` bytes of a job's log from byte `offset` on (the log
+    /// keeps the last [`crate::JOB_LOG_BYTES`]; `start` says where the
+    /// bytes begin when older ones were dropped).
+    pub fn job_log(&self, id: JobId, offset: u64, max: usize) -> Option<crate::LogChunk> {
+        self.node.jobs.log(id, offset, max)
     }
 
     /// Stop a job: its driver and every task of it stop at their next

@@ -8,6 +8,13 @@
 //! register on pending objects and are handed back when the object
 //! completes; the caller wakes them. Ids are never reused, so a stale id is
 //! told apart from a forged one.
+//!
+//! When memory is full, ready objects that nobody is reading at the moment
+//! are spilled to disk, oldest first (`spill`), and read back when someone
+//! needs their bytes; `object-store-full` only when the spill space is full
+//! too. The spilling happens under the caller's lock: a spill of a large
+//! object holds up the node's bookkeeping while it is written, which is the
+//! price of never failing where disk would do.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +24,7 @@ use tokio::sync::Notify;
 
 use crate::error::{ErrorKind, TaskError};
 use crate::scheduler::TaskId;
+use crate::spill::{Spill, SpillStats};
 
 /// Names an object.
 pub type ObjectId = u64;
@@ -83,10 +91,23 @@ pub(crate) enum Lookup {
     Failed(Arc<TaskError>),
 }
 
+/// An object's state, without its bytes.
+#[derive(Debug, Clone)]
+pub(crate) enum Status {
+    /// Not produced yet.
+    Pending,
+    /// Ready (in memory or on disk).
+    Ready,
+    /// The error of the task that should have produced it.
+    Failed(Arc<TaskError>),
+}
+
 #[derive(Debug)]
 enum State {
     Pending(Vec<Waiter>),
     Ready(Arc<Vec<u8>>),
+    /// Ready, on disk: its length.
+    Spilled(usize),
     Failed(Arc<TaskError>),
 }
 
@@ -100,7 +121,7 @@ struct Entry {
 }
 
 /// Usage figures.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct StoreStats {
     /// Objects alive (any state).
     pub objects: usize,
@@ -112,6 +133,8 @@ pub struct StoreStats {
     pub created: u64,
     /// Objects freed so far.
     pub freed: u64,
+    /// What is on disk.
+    pub spill: SpillStats,
 }
 
 /// The store.
@@ -125,6 +148,7 @@ pub(crate) struct ObjectStore {
     capacity: usize,
     used: usize,
     freed: u64,
+    spill: Option<Spill>,
 }
 
 impl ObjectStore {
@@ -133,12 +157,19 @@ impl ObjectStore {
         ObjectStore {
             entries: HashMap::new(),
             job_used: HashMap::new(),
-            job_capacity: capacity,
+            job_capacity: usize::MAX,
             next_id: 1,
             capacity,
             used: 0,
             freed: 0,
+            spill: None,
         }
+    }
+
+    /// Spill to `spill` when memory is full.
+    pub(crate) fn with_spill(mut self, spill: Spill) -> Self {
+        self.spill = Some(spill);
+        self
     }
 
     /// Usage figures.
@@ -149,6 +180,7 @@ impl ObjectStore {
             capacity: self.capacity,
             created: self.next_id - 1,
             freed: self.freed,
+            spill: self.spill.as_ref().map(Spill::stats).unwrap_or_default(),
         }
     }
 
@@ -156,13 +188,17 @@ impl ObjectStore {
         TaskError::unknown_object(id, id > 0 && id < self.next_id)
     }
 
-    /// Limit what one job may hold (default: the whole store).
+    /// Limit what one job may hold, in memory and spilled (default: no
+    /// limit beyond the store's own).
     pub(crate) fn with_job_capacity(mut self, bytes: usize) -> Self {
         self.job_capacity = bytes;
         self
     }
 
-    fn check_room(&self, len: usize, job: u64) -> Result<(), TaskError> {
+    /// Make room in memory for an object of `len` bytes of `job`: within
+    /// the job's share (which counts its spilled bytes too), spilling other
+    /// objects to disk when memory is full.
+    fn check_room(&mut self, len: usize, job: u64) -> Result<(), TaskError> {
         let held = self.job_used.get(&job).copied().unwrap_or(0);
         if held.saturating_add(len) > self.job_capacity {
             return Err(TaskError::new(
@@ -175,16 +211,106 @@ impl ObjectStore {
             ));
         }
         if self.used.saturating_add(len) > self.capacity {
+            self.spill_for(len);
+        }
+        if self.used.saturating_add(len) > self.capacity {
+            let spill = self.spill.as_ref().map(Spill::stats).unwrap_or_default();
             return Err(TaskError::new(
                 ErrorKind::ObjectStoreFull,
                 format!(
                     "object store full: an object of {len} bytes does not fit \
-                     ({} of {} bytes in use; raise --object-store-memory)",
-                    self.used, self.capacity
+                     ({} of {} bytes in use, {} of {} bytes spilled to disk; raise \
+                     --object-store-memory or --spill-size)",
+                    self.used, self.capacity, spill.bytes, spill.capacity
                 ),
             ));
         }
         Ok(())
+    }
+
+    /// Spill ready objects nobody is reading (their bytes are not shared),
+    /// oldest first, until `len` more bytes fit in memory or nothing more
+    /// can go.
+    fn spill_for(&mut self, len: usize) {
+        let Some(spill) = self.spill.as_mut() else {
+            return;
+        };
+        let mut candidates: Vec<(ObjectId, usize)> = self
+            .entries
+            .iter()
+            .filter_map(|(id, e)| match &e.state {
+                State::Ready(b) if Arc::strong_count(b) == 1 && !b.is_empty() => {
+                    Some((*id, b.len()))
+                }
+                _ => None,
+            })
+            .collect();
+        candidates.sort_unstable();
+        for (id, size) in candidates {
+            if self.used.saturating_add(len) <= self.capacity || !spill.has_room(size) {
+                break;
+            }
+            let entry = self.entries.get_mut(&id).expect("listed");
+            let State::Ready(bytes) = &entry.state else {
+                continue;
+            };
+            match spill.write(id, bytes) {
+                Ok(()) => {
+                    entry.state = State::Spilled(size);
+                    self.used -= size;
+                }
+                Err(e) => {
+                    tracing::warn!("cannot spill object {id}: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Bring a spilled object back into memory.
+    fn restore(&mut self, id: ObjectId, len: usize) -> Result<Arc<Vec<u8>>, TaskError> {
+        if self.used.saturating_add(len) > self.capacity {
+            self.spill_for(len);
+        }
+        if self.used.saturating_add(len) > self.capacity {
+            return Err(TaskError::new(
+                ErrorKind::ObjectStoreFull,
+                format!("object {id} is on disk and memory has no room for its {len} bytes"),
+            ));
+        }
+        let spill = self.spill.as_mut().expect("spilled objects have a spill");
+        let bytes = Arc::new(spill.restore(id, len).map_err(|e| {
+            TaskError::new(
+                ErrorKind::Internal,
+                format!("cannot read spilled object {id} back: {e}"),
+            )
+        })?);
+        self.used += len;
+        self.entries.get_mut(&id).expect("present").state = State::Ready(bytes.clone());
+        Ok(bytes)
+    }
+
+    /// Account for an object leaving the store.
+    fn forget(&mut self, id: ObjectId, entry: Entry) -> Vec<Waiter> {
+        self.freed += 1;
+        let len = match entry.state {
+            State::Ready(bytes) => {
+                self.used -= bytes.len();
+                bytes.len()
+            }
+            State::Spilled(len) => {
+                if let Some(spill) = self.spill.as_mut() {
+                    spill.remove(id, len);
+                }
+                len
+            }
+            State::Pending(w) => return w,
+            State::Failed(_) => 0,
+        };
+        if let Some(held) = self.job_used.get_mut(&entry.job) {
+            *held = held.saturating_sub(len);
+        }
+        Vec::new()
     }
 
     /// A new pending object with one reference (held by the submitter).
@@ -280,31 +406,57 @@ impl ObjectStore {
             if entry.refs > 0 {
                 continue;
             }
-            let entry = self.entries.remove(&id).expect("present");
-            self.freed += 1;
-            match entry.state {
-                State::Ready(bytes) => {
-                    self.used -= bytes.len();
-                    if let Some(held) = self.job_used.get_mut(&entry.job) {
-                        *held -= bytes.len();
-                    }
-                }
-                State::Pending(w) => woken.extend(w),
-                State::Failed(_) => {}
-            }
-            work.extend(entry.contained);
+            let mut entry = self.entries.remove(&id).expect("present");
+            let contained = std::mem::take(&mut entry.contained);
+            woken.extend(self.forget(id, entry));
+            work.extend(contained);
         }
         woken
     }
 
-    /// Current state of an object.
-    pub(crate) fn lookup(&self, id: ObjectId) -> Result<Lookup, TaskError> {
+    /// Free every object of `job`, whatever references them (the job has
+    /// ended; nothing outside it can see them). Returns the waiters of
+    /// those still pending.
+    pub(crate) fn drop_job(&mut self, job: u64) -> Vec<Waiter> {
+        let ids: Vec<ObjectId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.job == job)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut woken = Vec::new();
+        for id in ids {
+            let entry = self.entries.remove(&id).expect("listed");
+            woken.extend(self.forget(id, entry));
+        }
+        self.job_used.remove(&job);
+        woken
+    }
+
+    /// Current state of an object, its bytes in memory (a spilled object
+    /// is read back).
+    pub(crate) fn lookup(&mut self, id: ObjectId) -> Result<Lookup, TaskError> {
+        let spilled = match self.entries.get(&id) {
+            None => return Err(self.unknown(id)),
+            Some(e) => match &e.state {
+                State::Pending(_) => return Ok(Lookup::Pending),
+                State::Ready(b) => return Ok(Lookup::Ready(b.clone())),
+                State::Failed(err) => return Ok(Lookup::Failed(err.clone())),
+                State::Spilled(len) => *len,
+            },
+        };
+        self.restore(id, spilled).map(Lookup::Ready)
+    }
+
+    /// Whether an object is still pending; the error it failed with, if it
+    /// failed (nothing is read back from disk).
+    pub(crate) fn status(&self, id: ObjectId) -> Result<Status, TaskError> {
         match self.entries.get(&id) {
             None => Err(self.unknown(id)),
             Some(e) => Ok(match &e.state {
-                State::Pending(_) => Lookup::Pending,
-                State::Ready(b) => Lookup::Ready(b.clone()),
-                State::Failed(err) => Lookup::Failed(err.clone()),
+                State::Pending(_) => Status::Pending,
+                State::Ready(_) | State::Spilled(_) => Status::Ready,
+                State::Failed(err) => Status::Failed(err.clone()),
             }),
         }
     }
@@ -332,36 +484,36 @@ impl ObjectStore {
         id: ObjectId,
         outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
     ) -> Vec<Waiter> {
+        // Only a pending object completes: one freed meanwhile is dropped,
+        // and a second completion (a cancelled task's late result) is
+        // ignored before anything is counted or retained.
+        let job = match self.entries.get(&id) {
+            Some(Entry {
+                state: State::Pending(_),
+                job,
+                ..
+            }) => *job,
+            _ => return Vec::new(),
+        };
         let state = match outcome {
-            Ok((bytes, contained)) => {
-                let Some(job) = self.entries.get(&id).map(|e| e.job) else {
-                    return Vec::new();
-                };
-                match self
-                    .check_room(bytes.len(), job)
-                    .and_then(|()| self.retain_all(&contained))
-                {
-                    Ok(()) => {
-                        self.used += bytes.len();
-                        *self.job_used.entry(job).or_insert(0) += bytes.len();
-                        self.entries.get_mut(&id).expect("present").contained = contained;
-                        State::Ready(Arc::new(bytes))
-                    }
-                    Err(e) => State::Failed(Arc::new(e)),
+            Ok((bytes, contained)) => match self
+                .check_room(bytes.len(), job)
+                .and_then(|()| self.retain_all(&contained))
+            {
+                Ok(()) => {
+                    self.used += bytes.len();
+                    *self.job_used.entry(job).or_insert(0) += bytes.len();
+                    self.entries.get_mut(&id).expect("present").contained = contained;
+                    State::Ready(Arc::new(bytes))
                 }
-            }
+                Err(e) => State::Failed(Arc::new(e)),
+            },
             Err(e) => State::Failed(Arc::new(e)),
         };
-        match self.entries.get_mut(&id) {
-            Some(entry) => match std::mem::replace(&mut entry.state, state) {
-                State::Pending(w) => w,
-                other => {
-                    // Completing twice is a host bug; keep the first result.
-                    entry.state = other;
-                    Vec::new()
-                }
-            },
-            None => Vec::new(),
+        let entry = self.entries.get_mut(&id).expect("present");
+        match std::mem::replace(&mut entry.state, state) {
+            State::Pending(w) => w,
+            _ => unreachable!("checked pending above"),
         }
     }
 }
@@ -388,7 +540,7 @@ mod tests {
 
     #[test]
     fn forged_ids_are_told_apart_from_freed_ones() {
-        let s = ObjectStore::new(10);
+        let mut s = ObjectStore::new(10);
         let err = s.lookup(999).unwrap_err();
         assert!(err.message.contains("never created"), "{err}");
     }
@@ -434,6 +586,29 @@ mod tests {
     }
 
     #[test]
+    fn a_jobs_objects_go_with_it_even_in_a_reference_cycle() {
+        let mut s = ObjectStore::new(1 << 20);
+        let other = s.put_for(vec![9], vec![], 2).unwrap();
+        // A cycle: a pending result that, once complete, holds a ref to an
+        // object that holds a ref to it.
+        let a = s.create_pending_for(1);
+        let b = s.put_for(vec![1, 2], vec![a], 1).unwrap();
+        s.complete(a, Ok((vec![3], vec![b])));
+        s.release(a);
+        s.release(b);
+        assert_eq!(s.stats().objects, 3, "the cycle keeps itself alive");
+        let waiter = s.create_pending_for(1);
+        s.add_waiter(waiter, Waiter::Task(7));
+        let woken = s.drop_job(1);
+        assert!(matches!(woken.as_slice(), [Waiter::Task(7)]));
+        assert_eq!(s.stats().objects, 1);
+        assert_eq!(s.stats().bytes, 1, "only the other job's object is left");
+        assert!(s.lookup(other).is_ok());
+        // The freed job's room comes back.
+        s.put_for(vec![0; 100], vec![], 1).unwrap();
+    }
+
+    #[test]
     fn waiters_are_returned_on_completion() {
         let mut s = ObjectStore::new(1 << 20);
         let id = s.create_pending();
@@ -456,5 +631,67 @@ mod tests {
         assert_eq!(s.stats().bytes, 1, "only inner remains");
         s.release(inner);
         assert_eq!(s.stats().objects, 0);
+    }
+}
+
+#[cfg(test)]
+mod spill_tests {
+    use super::*;
+
+    fn spilling(capacity: usize, spill: usize) -> (ObjectStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ObjectStore::new(capacity).with_spill(Spill::new(dir.path().to_path_buf(), spill));
+        (s, dir)
+    }
+
+    #[test]
+    fn a_full_store_spills_the_oldest_idle_objects_and_reads_them_back() {
+        let (mut s, _dir) = spilling(100, 1000);
+        let a = s.put(vec![1; 60], vec![]).unwrap();
+        let reading = match s.lookup(a).unwrap() {
+            Lookup::Ready(b) => b,
+            _ => unreachable!(),
+        };
+        // `a` is being read: it stays; with nothing else to spill, no room.
+        let err = s.put(vec![2; 60], vec![]).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ObjectStoreFull);
+        assert!(err.message.contains("spilled to disk"), "{err}");
+        drop(reading);
+        let b = s.put(vec![2; 60], vec![]).unwrap();
+        let st = s.stats();
+        assert_eq!((st.bytes, st.spill.bytes, st.spill.objects), (60, 60, 1));
+        assert!(matches!(s.status(a).unwrap(), Status::Ready));
+        // Reading `a` brings it back, spilling `b` in turn.
+        match s.lookup(a).unwrap() {
+            Lookup::Ready(bytes) => assert_eq!(*bytes, vec![1; 60]),
+            _ => panic!("a is ready"),
+        }
+        let st = s.stats();
+        assert_eq!((st.bytes, st.spill.bytes), (60, 60));
+        assert_eq!((st.spill.spilled_total, st.spill.restored_total), (120, 60));
+        // Freeing a spilled object frees its disk space.
+        s.release(b);
+        assert_eq!(s.stats().spill.bytes, 0);
+    }
+
+    #[test]
+    fn full_only_when_memory_and_spill_space_are_both_full() {
+        let (mut s, _dir) = spilling(100, 100);
+        s.put(vec![1; 60], vec![]).unwrap();
+        s.put(vec![2; 60], vec![]).unwrap();
+        let err = s.put(vec![3; 60], vec![]).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ObjectStoreFull);
+        assert_eq!(s.stats().spill.bytes, 60);
+    }
+
+    #[test]
+    fn a_jobs_spilled_objects_go_with_the_job() {
+        let (mut s, _dir) = spilling(100, 1000);
+        s.put_for(vec![1; 60], vec![], 3).unwrap();
+        s.put_for(vec![2; 60], vec![], 3).unwrap();
+        assert_eq!(s.stats().spill.bytes, 60);
+        s.drop_job(3);
+        let st = s.stats();
+        assert_eq!((st.bytes, st.spill.bytes, st.objects), (0, 0, 0));
     }
 }

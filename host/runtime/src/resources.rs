@@ -19,11 +19,21 @@ pub(crate) struct Resources {
     custom: BTreeMap<String, u64>,
 }
 
-/// Convert a user-given amount, rejecting negative and non-finite values.
+/// The largest amount of any resource (a petabyte of memory; CPUs, GPUs
+/// and custom resources far below): beyond it fixed point would overflow.
+pub(crate) const MAX_AMOUNT: f64 = 1e15;
+
+/// Convert a user-given amount, rejecting negative, non-finite and absurdly
+/// large values.
 pub(crate) fn to_fixed(name: &str, amount: f64) -> Result<u64, String> {
     if !amount.is_finite() || amount < 0.0 {
         return Err(format!(
             "resource `{name}` must be a non-negative number, got {amount}"
+        ));
+    }
+    if amount > MAX_AMOUNT {
+        return Err(format!(
+            "resource `{name}`: {amount:e} is more than any node has (at most {MAX_AMOUNT:e})"
         ));
     }
     Ok((amount * SCALE).round() as u64)
@@ -190,6 +200,24 @@ impl fmt::Display for Resources {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_amounts_are_refused_not_wrapped() {
+        let mut r = Resources::none();
+        let err = r.set("CPU", 1e300).unwrap_err();
+        assert!(
+            err.contains("1e300") && err.contains("more than any node"),
+            "{err}"
+        );
+        assert!(r.set("memory", u64::MAX as f64).is_err());
+        assert!(r.set("GPU", f64::NAN).is_err());
+        assert!(r.set("accel", -1.0).is_err());
+        r.set("memory", (1u64 << 40) as f64).unwrap();
+        assert_eq!(
+            r.entries(),
+            vec![("memory".to_string(), (1u64 << 40) as f64)]
+        );
+    }
 
     #[test]
     fn fractional_amounts_add_up_exactly() {

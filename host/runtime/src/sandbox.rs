@@ -338,6 +338,7 @@ impl Sandboxes {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        set_hostcall_fuel(&mut store);
         if self.preemption {
             store.set_epoch_deadline(1);
             store.epoch_deadline_callback(|ctx| {
@@ -367,10 +368,26 @@ impl Sandboxes {
         };
         state.ctx = ctx;
         state.last_error = None;
+        set_hostcall_fuel(store);
         if self.preemption {
             store.set_epoch_deadline(1);
         }
     }
+}
+
+/// wasmtime limits the bytes one call between guest and host may copy
+/// (its "hostcall fuel", 128 MiB by default) so that a guest cannot make the
+/// host allocate without bound. Here every such copy comes out of, or goes
+/// into, the guest's own memory, which its quota already bounds: the fuel
+/// is set to the quota, so objects move up to the quotas.
+fn set_hostcall_fuel(store: &mut Store<HostState>) {
+    let fuel = store
+        .data()
+        .ctx
+        .memory_cap
+        .map_or(usize::MAX, |cap| usize::try_from(cap).unwrap_or(usize::MAX));
+    // Room for the call's other arguments beside the largest object.
+    store.set_hostcall_fuel(fuel.saturating_add(1 << 20));
 }
 
 /// Completes when a running guest must be stopped from outside: it was

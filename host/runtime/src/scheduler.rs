@@ -16,12 +16,19 @@
 //!   placed on one device that has that much left (so two `num_gpus = 0.5`
 //!   tasks share a device), a demand of n ≥ 1 (whole numbers only) takes n
 //!   free devices; the ids go to the task (like `ray.get_gpu_ids()`);
+//! * every started task holds one sandbox (instance) until it finishes,
+//!   blocked or not; the node has a fixed number of them, and each job may
+//!   hold at most its share ([`Scheduler::with_instance_limits`]), so a
+//!   fork bomb in one job queues its own tasks instead of taking every
+//!   sandbox: a task that finds no sandbox free waits in the queue, it
+//!   never fails for it;
 //! * dispatch is first-fit in submission order, so a small task is not
 //!   starved behind a large one at the head. Queued tasks are grouped by
-//!   demand ("scheduling classes", as in Ray): tasks of one class are
-//!   interchangeable, so dispatch looks only at the head of each class and
-//!   costs O(classes) per started task, not O(queue), even with a million
-//!   tasks queued.
+//!   job and demand ("scheduling classes", as in Ray): tasks of one class
+//!   are interchangeable, so dispatch looks only at the head of each class
+//!   and costs O(classes) per started task, not O(queue), even with a
+//!   million tasks queued; a job at its sandbox share blocks only its own
+//!   classes.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -34,14 +41,16 @@ pub(crate) type TaskId = u64;
 
 struct Queued<P> {
     id: TaskId,
+    job: u64,
     /// Submission order across classes.
     seq: u64,
     demand: Resources,
     payload: P,
 }
 
-/// Tasks of one demand, in submission order.
+/// Tasks of one job and demand, in submission order.
 struct Class<P> {
+    job: u64,
     demand: Resources,
     tasks: VecDeque<Queued<P>>,
 }
@@ -73,6 +82,37 @@ pub(crate) struct Scheduler<P> {
     gpu_free: Vec<u64>,
     running: usize,
     blocked: usize,
+    instances: Instances,
+}
+
+/// Sandboxes held by started tasks (running or blocked), in all and per
+/// job, and the most of each.
+struct Instances {
+    live: usize,
+    cap: usize,
+    job_cap: usize,
+    per_job: HashMap<u64, usize>,
+}
+
+impl Instances {
+    fn room_for(&self, job: u64) -> bool {
+        self.live < self.cap && self.per_job.get(&job).copied().unwrap_or(0) < self.job_cap
+    }
+
+    fn take(&mut self, job: u64) {
+        self.live += 1;
+        *self.per_job.entry(job).or_insert(0) += 1;
+    }
+
+    fn give_back(&mut self, job: u64) {
+        self.live -= 1;
+        if let Some(n) = self.per_job.get_mut(&job) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_job.remove(&job);
+            }
+        }
+    }
 }
 
 /// Counts of tasks by state.
@@ -86,6 +126,8 @@ pub struct SchedulerCounts {
     pub running: usize,
     /// Blocked in `get`/`wait` (CPU given back).
     pub blocked: usize,
+    /// Sandboxes held by started tasks.
+    pub instances: usize,
 }
 
 impl<P> Scheduler<P> {
@@ -103,7 +145,21 @@ impl<P> Scheduler<P> {
             resuming: VecDeque::new(),
             running: 0,
             blocked: 0,
+            instances: Instances {
+                live: 0,
+                cap: usize::MAX,
+                job_cap: usize::MAX,
+                per_job: HashMap::new(),
+            },
         }
+    }
+
+    /// At most `cap` started tasks hold a sandbox at once, and at most
+    /// `job_cap` of one job (default: no limit).
+    pub(crate) fn with_instance_limits(mut self, cap: usize, job_cap: usize) -> Self {
+        self.instances.cap = cap;
+        self.instances.job_cap = job_cap;
+        self
     }
 
     /// Set the number of GPUs (before any task holds one).
@@ -130,6 +186,7 @@ impl<P> Scheduler<P> {
             waiting_for_resources: self.queued,
             running: self.running,
             blocked: self.blocked,
+            instances: self.instances.live,
         }
     }
 
@@ -150,10 +207,19 @@ impl<P> Scheduler<P> {
         }
     }
 
-    /// Add a task that waits for `unresolved` dependencies (0: ready now).
-    pub(crate) fn add(&mut self, id: TaskId, demand: Resources, unresolved: usize, payload: P) {
+    /// Add a task of `job` that waits for `unresolved` dependencies (0:
+    /// ready now).
+    pub(crate) fn add(
+        &mut self,
+        id: TaskId,
+        job: u64,
+        demand: Resources,
+        unresolved: usize,
+        payload: P,
+    ) {
         let q = Queued {
             id,
+            job,
             seq: 0,
             demand,
             payload,
@@ -169,11 +235,16 @@ impl<P> Scheduler<P> {
         q.seq = self.next_seq;
         self.next_seq += 1;
         self.queued += 1;
-        match self.classes.iter_mut().find(|c| c.demand == q.demand) {
+        match self
+            .classes
+            .iter_mut()
+            .find(|c| c.job == q.job && c.demand == q.demand)
+        {
             Some(class) => class.tasks.push_back(q),
             None => {
                 let demand = q.demand.clone();
                 self.classes.push(Class {
+                    job: q.job,
                     demand,
                     tasks: VecDeque::from([q]),
                 });
@@ -256,7 +327,7 @@ impl<P> Scheduler<P> {
                 .classes
                 .iter()
                 .enumerate()
-                .filter(|(_, c)| self.fits(&c.demand))
+                .filter(|(_, c)| self.instances.room_for(c.job) && self.fits(&c.demand))
                 .filter_map(|(i, c)| c.tasks.front().map(|q| (q.seq, i)))
                 .min();
             let Some((_, i)) = pick else { break };
@@ -273,6 +344,7 @@ impl<P> Scheduler<P> {
             }
             self.available.subtract(&q.demand);
             self.running += 1;
+            self.instances.take(q.job);
             started.push(Start {
                 id: q.id,
                 demand: q.demand,
@@ -283,8 +355,10 @@ impl<P> Scheduler<P> {
         started
     }
 
-    /// A running task finished: its resources return to the pool.
-    pub(crate) fn finish(&mut self, demand: &Resources, gpus: &[(u32, u64)]) {
+    /// A running task of `job` finished: its resources and its sandbox
+    /// return to the pool.
+    pub(crate) fn finish(&mut self, job: u64, demand: &Resources, gpus: &[(u32, u64)]) {
+        self.instances.give_back(job);
         self.available.add(demand);
         for (id, share) in gpus {
             self.gpu_free[*id as usize] += share;
@@ -358,12 +432,12 @@ mod tests {
     fn runs_no_more_than_the_cpus() {
         let mut s = Scheduler::new(cpu(2.0));
         for id in 1..=3 {
-            s.add(id, cpu(1.0), 0, ());
+            s.add(id, 0, cpu(1.0), 0, ());
         }
         let first = s.dispatch();
         assert_eq!(ids(&first), vec![1, 2]);
         assert!(s.dispatch().is_empty());
-        s.finish(&first[0].demand, &first[0].gpus);
+        s.finish(0, &first[0].demand, &first[0].gpus);
         assert_eq!(ids(&s.dispatch()), vec![3]);
         assert_eq!(s.counts().running, 2);
     }
@@ -371,7 +445,7 @@ mod tests {
     #[test]
     fn waits_for_dependencies() {
         let mut s = Scheduler::new(cpu(1.0));
-        s.add(1, cpu(1.0), 2, "t");
+        s.add(1, 0, cpu(1.0), 2, "t");
         assert!(s.dispatch().is_empty());
         assert_eq!(s.counts().waiting_for_args, 1);
         s.dependency_ready(1);
@@ -383,7 +457,7 @@ mod tests {
     #[test]
     fn failed_dependency_removes_the_task() {
         let mut s = Scheduler::new(cpu(1.0));
-        s.add(1, cpu(1.0), 1, "payload");
+        s.add(1, 0, cpu(1.0), 1, "payload");
         assert_eq!(s.remove_waiting(1), Some("payload"));
         s.dependency_ready(1); // late notification is harmless
         assert!(s.dispatch().is_empty());
@@ -392,10 +466,10 @@ mod tests {
     #[test]
     fn small_tasks_are_not_starved_behind_a_large_one() {
         let mut s = Scheduler::new(cpu(2.0));
-        s.add(1, cpu(1.0), 0, ());
+        s.add(1, 0, cpu(1.0), 0, ());
         assert_eq!(ids(&s.dispatch()), vec![1]);
-        s.add(2, cpu(2.0), 0, ()); // does not fit while 1 runs
-        s.add(3, cpu(1.0), 0, ());
+        s.add(2, 0, cpu(2.0), 0, ()); // does not fit while 1 runs
+        s.add(3, 0, cpu(1.0), 0, ());
         assert_eq!(ids(&s.dispatch()), vec![3]);
     }
 
@@ -405,7 +479,7 @@ mod tests {
         let mut s = Scheduler::new(total);
         let gpu = |n: f64| cpu(1.0).with("GPU", n);
         for id in 1..=3 {
-            s.add(id, gpu(1.0), 0, ());
+            s.add(id, 0, gpu(1.0), 0, ());
         }
         let first = s.dispatch();
         assert_eq!(ids(&first), vec![1, 2], "two devices, two tasks");
@@ -414,14 +488,14 @@ mod tests {
             .flat_map(|t| t.gpus.iter().map(|g| g.0))
             .collect();
         assert_eq!(devices, vec![0, 1]);
-        s.finish(&first[1].demand, &first[1].gpus);
+        s.finish(0, &first[1].demand, &first[1].gpus);
         let third = s.dispatch();
         assert_eq!(third[0].gpus, vec![(1, ONE)], "gets the freed device");
-        s.finish(&first[0].demand, &first[0].gpus);
-        s.finish(&third[0].demand, &third[0].gpus);
+        s.finish(0, &first[0].demand, &first[0].gpus);
+        s.finish(0, &third[0].demand, &third[0].gpus);
         // Halves share a device; a whole GPU still finds a free one.
         for id in 10..=12 {
-            s.add(id, gpu(if id == 12 { 1.0 } else { 0.5 }), 0, ());
+            s.add(id, 0, gpu(if id == 12 { 1.0 } else { 0.5 }), 0, ());
         }
         let mixed = s.dispatch();
         assert_eq!(ids(&mixed), vec![10, 11, 12]);
@@ -440,9 +514,9 @@ mod tests {
     #[test]
     fn queued_and_waiting_tasks_can_be_removed() {
         let mut s = Scheduler::new(cpu(1.0));
-        s.add(1, cpu(1.0), 0, "running");
-        s.add(2, cpu(1.0), 0, "queued");
-        s.add(3, cpu(1.0), 1, "waiting");
+        s.add(1, 0, cpu(1.0), 0, "running");
+        s.add(2, 0, cpu(1.0), 0, "queued");
+        s.add(3, 0, cpu(1.0), 1, "waiting");
         assert_eq!(ids(&s.dispatch()), vec![1]);
         assert_eq!(s.counts().waiting_for_resources, 1);
         assert_eq!(s.counts().waiting_for_args, 1);
@@ -469,26 +543,49 @@ mod tests {
     #[test]
     fn blocked_task_lends_its_cpu_and_resumes_first() {
         let mut s = Scheduler::new(cpu(1.0));
-        s.add(1, cpu(1.0), 0, ());
+        s.add(1, 0, cpu(1.0), 0, ());
         let started = s.dispatch();
         assert_eq!(ids(&started), vec![1]);
         // Task 1 blocks in get; its child 2 can run on the lent CPU.
         s.block(&cpu(1.0));
-        s.add(2, cpu(1.0), 0, ());
+        s.add(2, 0, cpu(1.0), 0, ());
         let child = s.dispatch();
         assert_eq!(ids(&child), vec![2]);
         // Task 1 wants to resume while 3 is queued: 1 goes first.
         let mut rx = s.resume(cpu(1.0));
-        s.add(3, cpu(1.0), 0, ());
+        s.add(3, 0, cpu(1.0), 0, ());
         assert!(s.dispatch().is_empty());
         assert!(rx.try_recv().is_err());
-        s.finish(&child[0].demand, &[]);
+        s.finish(0, &child[0].demand, &[]);
         assert!(
             s.dispatch().is_empty(),
             "the freed CPU goes to the resuming task"
         );
         assert!(rx.try_recv().is_ok());
-        s.finish(&cpu(1.0), &[]);
+        s.finish(0, &cpu(1.0), &[]);
         assert_eq!(ids(&s.dispatch()), vec![3]);
+    }
+
+    #[test]
+    fn a_job_at_its_sandbox_share_waits_and_leaves_room_for_others() {
+        let mut s = Scheduler::new(cpu(10.0)).with_instance_limits(3, 2);
+        for id in 1..=4 {
+            s.add(id, 1, cpu(1.0), 0, ());
+        }
+        s.add(10, 2, cpu(1.0), 0, ());
+        // Job 1 gets its share of two sandboxes, job 2 still gets one.
+        assert_eq!(ids(&s.dispatch()), vec![1, 2, 10]);
+        // A blocked task keeps its sandbox (it gives back only its CPU).
+        s.block(&cpu(1.0));
+        s.add(11, 2, cpu(1.0), 0, ());
+        assert!(s.dispatch().is_empty(), "every sandbox is taken");
+        s.finish(2, &cpu(1.0), &[]);
+        assert_eq!(ids(&s.dispatch()), vec![11]);
+        let c = s.counts();
+        assert_eq!(c.instances, 3);
+        assert_eq!(
+            c.waiting_for_resources, 2,
+            "job 1's others wait; nothing fails"
+        );
     }
 }

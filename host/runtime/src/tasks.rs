@@ -53,6 +53,12 @@ pub(crate) struct TaskSpec {
 }
 
 impl Pending for TaskSpec {
+    fn id(&self) -> TaskId {
+        self.id
+    }
+    fn job(&self) -> JobId {
+        self.job
+    }
     fn result(&self) -> ObjectId {
         self.result
     }
@@ -94,6 +100,22 @@ impl Attempt {
             reusable: None,
         }
     }
+}
+
+/// Longest task name kept, in bytes: names appear in every error, log line
+/// and timeline slice of the task, so a guest must not make them huge.
+pub(crate) const MAX_NAME: usize = 256;
+
+/// `name`, cut to [`MAX_NAME`] bytes (at a character boundary, marked).
+fn bounded_name(name: &str) -> String {
+    if name.len() <= MAX_NAME {
+        return name.to_string();
+    }
+    let mut end = MAX_NAME - 3;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &name[..end])
 }
 
 /// Runs a node's tasks.
@@ -159,8 +181,8 @@ impl Tasks {
         args: Vec<u8>,
         options: wit::TaskOptions,
     ) -> Result<ObjectId, TaskError> {
-        let (module, fname) = self.modules.resolve(&caller.module, function)?;
-        let name = options.name.clone().unwrap_or_else(|| fname.clone());
+        let (module, fname) = self.modules.resolve(caller.job, &caller.module, function)?;
+        let name = bounded_name(options.name.as_deref().unwrap_or(&fname));
         let invalid = |m: String| TaskError::for_task(ErrorKind::InvalidArgument, name.clone(), m);
         let mut demand = Resources::none();
         demand
@@ -202,6 +224,7 @@ impl Tasks {
             deps: &deps,
             arg_refs: &arg_refs,
             max_alive: self.defaults.max_pending,
+            parent: (!caller.is_driver).then_some(caller.id),
         };
         let timeout = match options.timeout_ms {
             Some(0) => None,
@@ -251,6 +274,7 @@ impl Tasks {
             demand,
             gpus,
             payload: mut spec,
+            ..
         } = start;
         tracing::debug!(task = %spec.name, id, "started");
         let (lane, started_us) = (self.timeline.lane(), self.timeline.now_us());
@@ -299,6 +323,10 @@ impl Tasks {
             if let (true, Err(e)) = (retry, &outcome) {
                 tracing::debug!(task = %spec.name, attempt, "retrying: {e}");
                 drop(store);
+                // What the failed attempt started goes with it; the next
+                // attempt submits its own.
+                let starts = self.control.lock().cancel_children(&spec);
+                self.start(starts, false);
                 attempt += 1;
                 continue;
             }
@@ -411,8 +439,17 @@ impl Tasks {
         // A time limit is a wall: whatever came back after it (say, from a
         // guest that caught the time-limit error of a `get`) is a
         // time-limit failure.
-        let (outcome, healthy) = match store.data().ctx.deadline {
-            Some((at, limit)) if Instant::now() >= at && !is_limit(&outcome) => (
+        // So is a cancel: a cancelled task that carries on and returns
+        // (its `get` failed, and it coped) has still been cancelled, so what
+        // it started goes too.
+        let ctx = &store.data().ctx;
+        let (outcome, healthy) = match ctx.deadline {
+            _ if is_limit(&outcome) => (outcome, healthy),
+            _ if ctx.cancelled.is_set() => (
+                Err(crate::sandbox::SandboxLimit::Cancelled.error(&spec.name)),
+                false,
+            ),
+            Some((at, limit)) if Instant::now() >= at => (
                 Err(crate::sandbox::SandboxLimit::Time(limit).error(&spec.name)),
                 false,
             ),
@@ -445,5 +482,20 @@ impl Tasks {
             .lock()
             .finish(spec, demand, gpus, outcome, owned);
         self.start(starts, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_names_are_bounded_at_a_character_boundary() {
+        assert_eq!(bounded_name("square"), "square");
+        let long = "é".repeat(1000);
+        let cut = bounded_name(&long);
+        assert!(cut.len() <= MAX_NAME, "{}", cut.len());
+        assert!(cut.ends_with("..."));
+        assert!(cut.starts_with("éé"));
     }
 }

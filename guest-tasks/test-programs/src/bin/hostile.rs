@@ -71,6 +71,36 @@ remote! {
         std::thread::sleep(Duration::from_millis(100));
         context().gpu_ids
     }
+
+    /// A fork bomb whose tasks block: two children each, waiting for both.
+    fn bomb(depth: u32) -> u64 {
+        let a = bomb::remote(depth + 1);
+        let b = bomb::remote(depth + 1);
+        a.get().unwrap_or(0) + b.get().unwrap_or(0) + 1
+    }
+
+    /// Starts a child that spins for ever, then sleeps for an hour.
+    fn abandon() -> u64 {
+        let child = spin::remote();
+        std::thread::sleep(Duration::from_millis(HOUR_MS));
+        child.get().unwrap_or(0)
+    }
+
+    /// `mb` MiB of bytes, every one `x`.
+    fn big(mb: u64, x: u8) -> raylab_guest::PackedVec<u8> {
+        raylab_guest::PackedVec(vec![x; (mb as usize) << 20])
+    }
+
+    /// Touches `mb` MiB of its memory, then returns its length.
+    fn touch(mb: u64) -> u64 {
+        let v = vec![1u8; (mb as usize) << 20];
+        std::hint::black_box(&v).len() as u64
+    }
+
+    /// Returns a reference to an object it was never given.
+    fn forge(id: u64) -> ObjectRef<u64> {
+        ObjectRef::from_owned_id(id)
+    }
 }
 
 remote! {
@@ -103,7 +133,12 @@ tasks!(
     flaky,
     fails_twice,
     gpu_ids,
-    declared_gpu
+    declared_gpu,
+    bomb,
+    abandon,
+    big,
+    touch,
+    forge
 );
 
 /// Squares computed while the bad task runs: all must be right.
@@ -289,6 +324,78 @@ fn main() {
                 submit::<_, Vec<u32>>("gpu_ids", &(), &TaskOptions::new().num_gpus(3.0)),
                 ErrorKind::Infeasible,
             );
+        }
+        "bomb" => {
+            // Each blocked task keeps its sandbox: the job's share runs
+            // out and the rest queue (none fails for want of a sandbox);
+            // the root's time limit then takes the whole tree down.
+            let root = bomb::options(TaskOptions::new().timeout(Duration::from_secs(2))).remote(0);
+            expect_err("bomb", root.get(), ErrorKind::TimeLimitExceeded);
+        }
+        "orphan" => {
+            // A parent that dies takes the child it started with it: the
+            // spinning child gives its CPU back (see check_pool).
+            let r =
+                abandon::options(TaskOptions::new().timeout(Duration::from_millis(300))).remote();
+            expect_err("orphan", r.get(), ErrorKind::TimeLimitExceeded);
+        }
+        "big" => {
+            // Objects past wasmtime's default 128 MiB per host call move,
+            // up to the quotas: a put and a task result of 200 MiB.
+            let data = raylab_guest::PackedVec(vec![3u8; 200 << 20]);
+            let r = raylab_guest::put(&data).unwrap();
+            drop(data);
+            assert_eq!(r.get().unwrap().0.len(), 200 << 20);
+            let result = big::remote(200, 9).get().unwrap().0;
+            assert!(result.len() == 200 << 20 && result.iter().all(|&b| b == 9));
+            println!("big: 200 MiB put and 200 MiB result moved");
+        }
+        "burst" => {
+            // One at a time, each touching 500 MiB within its 600 MiB quota:
+            // what a finished sandbox keeps must not pile up (the test reads
+            // the host's memory afterwards).
+            for _ in 0..10 {
+                let r = touch::options(TaskOptions::new().memory(600 << 20)).remote(500);
+                assert_eq!(r.get().unwrap(), 500 << 20);
+            }
+            println!("burst: 10 tasks of 500 MiB done");
+        }
+        "forged-result" => expect_err(
+            "forged-result",
+            forge::remote(987_654_321).get(),
+            ErrorKind::InvalidArgument,
+        ),
+        "long-name" => {
+            let name = "n".repeat(100_000);
+            let r = square::options(TaskOptions::new().name(name)).remote(5);
+            assert_eq!(r.get().unwrap(), 25);
+            println!("long-name: ran");
+        }
+        "spill" => {
+            // Four objects of 40 MiB in a store of 64 MiB: the older ones go
+            // to disk and come back when read.
+            let refs: Vec<_> = (0..4u8)
+                .map(|i| raylab_guest::put(&raylab_guest::PackedVec(vec![i; 40 << 20])))
+                .collect::<Result<_, _>>()
+                .unwrap();
+            for (i, r) in refs.iter().enumerate() {
+                let v = r.get().unwrap().0;
+                assert!(v.len() == 40 << 20 && v.iter().all(|&b| b == i as u8));
+            }
+            println!("spill: 4 objects of 40 MiB read back intact");
+        }
+        "driver-memory" => {
+            // The driver itself, not a task: its quota holds it.
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 16 << 20]);
+            }
+        }
+        "driver-loop" => {
+            let mut n = 0u64;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
         }
         other => panic!("unknown scenario {other}"),
     }

@@ -53,6 +53,27 @@ pub(super) fn render(rt: &Runtime) -> String {
         vec![(String::new(), s.objects.objects as f64)],
     );
     metric(
+        "raylab_object_store_spilled_bytes",
+        "Bytes of objects spilled to disk now.",
+        "gauge",
+        vec![(String::new(), s.objects.spill.bytes as f64)],
+    );
+    metric(
+        "raylab_object_store_spill_bytes_total",
+        "Bytes written to and read back from the spill directory since start.",
+        "counter",
+        vec![
+            (
+                "{direction=\"spilled\"}".into(),
+                s.objects.spill.spilled_total as f64,
+            ),
+            (
+                "{direction=\"restored\"}".into(),
+                s.objects.spill.restored_total as f64,
+            ),
+        ],
+    );
+    metric(
         "raylab_object_store_capacity_bytes",
         "Object store capacity.",
         "gauge",

@@ -6,9 +6,9 @@
 //!
 //! | endpoint | what |
 //! | --- | --- |
-//! | `POST /api/jobs?name=N&args=JSON` (body: the module) | submit a job; `{"job_id": n}` |
+//! | `POST /api/jobs?name=N&args=JSON&timeout=S` (body: the module) | submit a job (time limit S seconds); `{"job_id": n}` |
 //! | `GET /api/jobs`, `GET /api/jobs/{id}` | jobs and their status |
-//! | `GET /api/jobs/{id}/logs?offset=N` | the job's output from byte N |
+//! | `GET /api/jobs/{id}/logs?offset=N` | up to 1 MiB of the job's output from byte N (header `x-raylab-log-start`: where it starts, later than N if older output was dropped) |
 //! | `POST /api/jobs/{id}/stop` | stop a job |
 //! | `GET /api/status` | version, resources, jobs, tasks by state, object store |
 //! | `GET /metrics` | Prometheus text format |
@@ -62,6 +62,22 @@ struct App {
 
 type Reply = Result<Response, (StatusCode, String)>;
 
+/// Equal, in time that does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn unauthorized() -> (StatusCode, String) {
+    (
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong token (Authorization: Bearer <token>)".into(),
+    )
+}
+
 fn authorize(app: &App, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
     let Some(token) = &app.token else {
         return Ok(());
@@ -70,19 +86,26 @@ fn authorize(app: &App, headers: &HeaderMap) -> Result<(), (StatusCode, String)>
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if given == Some(token.as_str()) {
-        Ok(())
-    } else {
-        Err((
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong token (Authorization: Bearer <token>)".into(),
-        ))
+    match given {
+        Some(g) if same_secret(g, token) => Ok(()),
+        _ => Err(unauthorized()),
     }
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
 }
 
 fn json(value: impl serde::Serialize) -> Response {
     axum::Json(value).into_response()
 }
+
+/// How long requests in flight may take once the head is asked to stop.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Longest an upload may go without sending a byte.
+const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Serve until `POST /api/shutdown`. Prints the address it listens on.
 pub fn serve(runtime: Arc<Runtime>, cfg: HeadConfig) -> anyhow::Result<()> {
@@ -134,13 +157,31 @@ pub fn serve(runtime: Arc<Runtime>, cfg: HeadConfig) -> anyhow::Result<()> {
             // mid-upload leaves the client with a broken pipe, not a reason.
             .layer(DefaultBodyLimit::disable())
             .with_state(app.clone());
+        // On shutdown, requests in flight get a moment to finish; a client
+        // that never finishes its upload (or reads slowly) does not hold the
+        // head up: after the grace, its connection is dropped.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let app2 = app.clone();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { app2.shutdown.notified().await })
-            .await?;
+        tokio::spawn(async move {
+            app2.shutdown.notified().await;
+            let _ = stop_tx.send(true);
+        });
+        let mut graceful = stop_rx.clone();
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let _ = graceful.wait_for(|stop| *stop).await;
+        });
+        let mut grace = stop_rx;
+        tokio::select! {
+            r = server => r?,
+            _ = async {
+                let _ = grace.wait_for(|stop| *stop).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {}
+        }
         anyhow::Ok(())
     })?;
-    drop(http);
+    // Connection tasks still open are dropped with the HTTP runtime.
+    http.shutdown_timeout(SHUTDOWN_GRACE);
     node.shutdown_gpus();
     drop(node);
     use std::io::Write;
@@ -148,13 +189,26 @@ pub fn serve(runtime: Arc<Runtime>, cfg: HeadConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn dashboard(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
-    authorize(&app, &headers)?;
+/// The page may also be opened as `/?token=...` (a browser cannot send a
+/// header when a person types the address); its own requests then carry
+/// the token as a header.
+async fn dashboard(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Reply {
+    let by_query = matches!((&app.token, &q.token), (Some(t), Some(g)) if same_secret(g, t));
+    if !by_query {
+        authorize(&app, &headers)?;
+    }
     Ok(Html(DASHBOARD).into_response())
 }
 
-async fn version() -> Response {
-    json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }))
+async fn version(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
+    authorize(&app, &headers)?;
+    Ok(json(
+        serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }),
+    ))
 }
 
 fn status_value(rt: &Runtime) -> serde_json::Value {
@@ -190,6 +244,8 @@ async fn status(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
 struct SubmitQuery {
     name: Option<String>,
     args: Option<String>,
+    /// Time limit of the whole job, seconds.
+    timeout: Option<f64>,
 }
 
 async fn submit_job(
@@ -203,7 +259,16 @@ async fn submit_job(
     let mut stream = body.into_data_stream();
     let mut bytes = Vec::new();
     let mut total = 0usize;
-    while let Some(chunk) = stream.next().await {
+    loop {
+        let next = tokio::time::timeout(UPLOAD_IDLE, stream.next())
+            .await
+            .map_err(|_| {
+                (
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("the upload sent nothing for {} s", UPLOAD_IDLE.as_secs()),
+                )
+            })?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| (StatusCode::BAD_REQUEST, format!("upload failed: {e}")))?;
         total += chunk.len();
         if total <= app.max_upload {
@@ -234,7 +299,18 @@ async fn submit_job(
     }
     let rt = app.runtime.clone();
     // Compiling can take a while: not on the HTTP threads' async path.
-    let id = tokio::task::spawn_blocking(move || rt.submit_job(&name, &body, args))
+    let timeout = match q.timeout {
+        None => None,
+        Some(t) if t.is_finite() && t > 0.0 && t < 1e9 => {
+            Some(std::time::Duration::from_secs_f64(t))
+        }
+        Some(t) => {
+            return Err(bad(format!(
+                "timeout must be a positive number of seconds, got {t}"
+            )));
+        }
+    };
+    let id = tokio::task::spawn_blocking(move || rt.submit_job(&name, &body, args, timeout))
         .await
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| bad(e.to_string()))?;
@@ -277,8 +353,16 @@ async fn get_job(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path
 
 #[derive(Deserialize)]
 struct LogQuery {
-    offset: Option<usize>,
+    offset: Option<u64>,
 }
+
+/// Most bytes of a log one request returns (a reader follows with the next
+/// offset): a slow reader costs the head at most this much at a time.
+const LOG_CHUNK: usize = 1 << 20;
+
+/// Response header: the offset of the first byte returned, which is past
+/// the one asked for when older output was dropped.
+pub const LOG_START_HEADER: &str = "x-raylab-log-start";
 
 async fn job_logs(
     State(app): State<Arc<App>>,
@@ -289,9 +373,22 @@ async fn job_logs(
     authorize(&app, &headers)?;
     let log = app
         .runtime
-        .job_log(id, q.offset.unwrap_or(0))
+        .job_log(id, q.offset.unwrap_or(0), LOG_CHUNK)
         .ok_or((StatusCode::NOT_FOUND, format!("no job {id}")))?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log).into_response())
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                header::HeaderName::from_static(LOG_START_HEADER),
+                log.start.to_string(),
+            ),
+        ],
+        log.bytes,
+    )
+        .into_response())
 }
 
 async fn stop_job(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<u64>) -> Reply {

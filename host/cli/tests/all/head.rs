@@ -11,19 +11,19 @@ use raylab_host::client::Client;
 use crate::{fails_with, guests, raylab, show, test_cache};
 
 /// A head on a free port, stopped when dropped.
-struct Head {
-    child: Child,
-    address: String,
+pub(crate) struct Head {
+    pub(crate) child: Child,
+    pub(crate) address: String,
     /// Kept open so that the head's later output has a reader.
     _stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl Head {
-    fn start() -> Head {
+    pub(crate) fn start() -> Head {
         Head::start_with(&[])
     }
 
-    fn start_with(extra: &[&str]) -> Head {
+    pub(crate) fn start_with(extra: &[&str]) -> Head {
         let mut child = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
             .args(["start", "--port", "0", "--num-cpus", "2"])
             .args(extra)
@@ -236,9 +236,11 @@ fn node_config() -> Config {
 fn jobs_cannot_see_each_others_objects_and_stop_spares_other_jobs() {
     let rt = Arc::new(Runtime::new(node_config()).unwrap());
     let bytes = std::fs::read(guests::PEEK).unwrap();
-    let log = |id| String::from_utf8(rt.job_log(id, 0).unwrap()).unwrap();
+    let log = |id| String::from_utf8(rt.job_log(id, 0, usize::MAX).unwrap().bytes).unwrap();
 
-    let holder = rt.submit_job("peek", &bytes, vec!["hold".into()]).unwrap();
+    let holder = rt
+        .submit_job("peek", &bytes, vec!["hold".into()], None)
+        .unwrap();
     wait_for(|| log(holder).contains("id="));
     let object: String = log(holder)
         .lines()
@@ -246,14 +248,14 @@ fn jobs_cannot_see_each_others_objects_and_stop_spares_other_jobs() {
         .unwrap()
         .to_string();
     let peeker = rt
-        .submit_job("peek", &bytes, vec!["peek".into(), object])
+        .submit_job("peek", &bytes, vec!["peek".into(), object], None)
         .unwrap();
     wait_for(|| rt.job(peeker).unwrap().status != JobStatus::Running);
     assert_eq!(log(peeker), "peek: UnknownObject: refused\n");
 
     // Stopping one job leaves the others' results alone.
     let forever = rt
-        .submit_job("peek", &bytes, vec!["forever".into()])
+        .submit_job("peek", &bytes, vec!["forever".into()], None)
         .unwrap();
     wait_for(|| rt.job(holder).unwrap().status != JobStatus::Running);
     assert!(rt.stop_job(forever));
@@ -317,7 +319,7 @@ fn a_jobs_tasks_end_with_its_driver_and_old_jobs_are_forgotten() {
     // The driver leaves a task spinning for ever and exits: the task is
     // cancelled and the job's module unloaded.
     let orphan = rt
-        .submit_job("peek", &bytes, vec!["orphan".into()])
+        .submit_job("peek", &bytes, vec!["orphan".into()], None)
         .unwrap();
     wait_for(|| rt.job(orphan).unwrap().status != JobStatus::Running);
     assert_eq!(rt.job(orphan).unwrap().status, JobStatus::Succeeded);
@@ -328,13 +330,15 @@ fn a_jobs_tasks_end_with_its_driver_and_old_jobs_are_forgotten() {
     // Only the last two finished jobs are remembered.
     let mut ids = vec![orphan];
     for _ in 0..3 {
-        let id = rt.submit_job("peek", &bytes, vec!["hold".into()]).unwrap();
+        let id = rt
+            .submit_job("peek", &bytes, vec!["hold".into()], None)
+            .unwrap();
         wait_for(|| rt.job(id).unwrap().status != JobStatus::Running);
         ids.push(id);
     }
     let known: Vec<u64> = rt.jobs().iter().map(|j| j.id).collect();
     assert_eq!(known, ids[2..].to_vec());
-    assert!(rt.job(ids[0]).is_none() && rt.job_log(ids[1], 0).is_none());
+    assert!(rt.job(ids[0]).is_none() && rt.job_log(ids[1], 0, 1).is_none());
 }
 
 #[test]
@@ -417,6 +421,21 @@ fn token_and_upload_limit_are_enforced() {
         "over --max-upload: {}",
         show(&out)
     );
+    // The dashboard may be opened with ?token= (a browser cannot send the
+    // header); every API answer needs the token, the version too.
+    let code = |url: &str| match ureq::get(url).call() {
+        Ok(r) => r.status().as_u16(),
+        Err(ureq::Error::StatusCode(c)) => c,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(code(&format!("{a}/?token=s3cret")), 200);
+    assert_eq!(code(&format!("{a}/?token=wrong")), 401);
+    assert_eq!(code(&format!("{a}/api/version")), 401);
+    assert_eq!(
+        code(&format!("{a}/api/status?token=s3cret")),
+        401,
+        "headers only for the API"
+    );
     // Off loopback, a token is mandatory.
     fails_with(
         &["start", "--host", "0.0.0.0", "--port", "0"],
@@ -437,6 +456,7 @@ fn a_fork_bomb_in_one_job_leaves_room_for_the_others() {
             "hostile",
             &std::fs::read(guests::HOSTILE).unwrap(),
             vec!["fork".into()],
+            None,
         )
         .unwrap();
     let task1 = std::fs::read(guests::TASK1).unwrap();
@@ -445,6 +465,7 @@ fn a_fork_bomb_in_one_job_leaves_room_for_the_others() {
             "task1",
             &task1,
             vec!["--n".into(), "20".into(), "--work-ms".into(), "5".into()],
+            None,
         )
         .unwrap();
     wait_for(|| {
@@ -452,7 +473,7 @@ fn a_fork_bomb_in_one_job_leaves_room_for_the_others() {
             .iter()
             .all(|j| rt.job(*j).unwrap().status != JobStatus::Running)
     });
-    let log = |id| String::from_utf8(rt.job_log(id, 0).unwrap()).unwrap();
+    let log = |id| String::from_utf8(rt.job_log(id, 0, usize::MAX).unwrap().bytes).unwrap();
     assert_eq!(
         rt.job(good).unwrap().status,
         JobStatus::Succeeded,
@@ -472,4 +493,188 @@ fn a_fork_bomb_in_one_job_leaves_room_for_the_others() {
         "{}",
         log(bomb)
     );
+}
+
+/// A job's log as text.
+fn log_of(rt: &Runtime, id: u64) -> String {
+    String::from_utf8_lossy(&rt.job_log(id, 0, usize::MAX).unwrap().bytes).into_owned()
+}
+
+/// Run job `args` of the peek module on `rt` to its end; its log.
+fn run_job(rt: &Arc<Runtime>, args: &[&str]) -> String {
+    let bytes = std::fs::read(guests::PEEK).unwrap();
+    let args = args.iter().map(|a| a.to_string()).collect();
+    let id = rt.submit_job("peek", &bytes, args, None).unwrap();
+    wait_for(|| rt.job(id).unwrap().status != JobStatus::Running);
+    assert_eq!(
+        rt.job(id).unwrap().status,
+        JobStatus::Succeeded,
+        "{}",
+        log_of(rt, id)
+    );
+    log_of(rt, id)
+}
+
+#[test]
+fn a_job_cannot_plant_another_jobs_objects_or_call_its_modules() {
+    let rt = Arc::new(Runtime::new(node_config()).unwrap());
+    let bytes = std::fs::read(guests::PEEK).unwrap();
+    let holder = rt
+        .submit_job("peek", &bytes, vec!["hold".into()], None)
+        .unwrap();
+    wait_for(|| log_of(&rt, holder).contains("id="));
+    let object = log_of(&rt, holder)
+        .lines()
+        .find_map(|l| l.strip_prefix("id="))
+        .unwrap()
+        .to_string();
+    // A task result that names the other job's object fails the task.
+    let planted = run_job(&rt, &["plant", &object]);
+    assert!(
+        planted.starts_with("plant: InvalidArgument: task `plant`: returned a reference to object"),
+        "{planted}"
+    );
+    // The holder's module is not there for the other job, and the error
+    // lists only the caller's own modules.
+    let called = run_job(&rt, &["call", &format!("peek-{holder}")]);
+    assert!(
+        called.starts_with(&format!(
+            "call: NoSuchFunction: no module named `peek-{holder}` is loaded (loaded: peek-"
+        )),
+        "{called}"
+    );
+    assert!(!called.contains(&format!("peek-{holder},")), "{called}");
+    wait_for(|| rt.job(holder).unwrap().status != JobStatus::Running);
+    assert!(log_of(&rt, holder).contains("still mine: 42"));
+}
+
+#[test]
+fn a_job_that_ends_frees_its_objects_even_a_reference_cycle() {
+    let config = Config {
+        object_store_memory: 64 << 20,
+        ..node_config()
+    };
+    let rt = Arc::new(Runtime::new(config).unwrap());
+    let cycle = run_job(&rt, &["cycle", "40"]);
+    assert!(
+        cycle.contains("cycle: left 40 MiB referencing itself"),
+        "{cycle}"
+    );
+    // The next job has the whole store again.
+    let put = run_job(&rt, &["put", "40"]);
+    assert_eq!(put, "put: 40 MiB stored\n");
+    assert!(rt.wait_idle(Duration::from_secs(30)));
+    assert_eq!(rt.stats().objects.bytes, 0, "{:?}", rt.stats());
+}
+
+#[test]
+fn a_job_that_prints_without_end_keeps_running_with_its_last_output() {
+    let rt = Arc::new(Runtime::new(node_config()).unwrap());
+    let bytes = std::fs::read(guests::PEEK).unwrap();
+    let id = rt
+        .submit_job("peek", &bytes, vec!["flood".into(), "20".into()], None)
+        .unwrap();
+    wait_for(|| rt.job(id).unwrap().status != JobStatus::Running);
+    assert_eq!(rt.job(id).unwrap().status, JobStatus::Succeeded);
+    let log = rt.job_log(id, 0, usize::MAX).unwrap();
+    assert_eq!(log.bytes.len(), raylab::JOB_LOG_BYTES);
+    assert_eq!(
+        log.start,
+        (20 << 20) + "flood: done\n".len() as u64 - raylab::JOB_LOG_BYTES as u64
+    );
+    assert!(log.bytes.ends_with(b"flood: done\n"));
+}
+
+#[test]
+fn a_blocking_fork_bomb_in_one_job_leaves_sandboxes_for_three_others() {
+    let rt = Arc::new(Runtime::new(node_config()).unwrap());
+    let bomb = rt
+        .submit_job(
+            "hostile",
+            &std::fs::read(guests::HOSTILE).unwrap(),
+            vec!["bomb".into()],
+            None,
+        )
+        .unwrap();
+    // Let the bomb take its share first.
+    wait_for(|| rt.stats().tasks.instances >= 100);
+    let task1 = std::fs::read(guests::TASK1).unwrap();
+    let good: Vec<u64> = (0..3)
+        .map(|_| {
+            let args = ["--n", "10", "--work-ms", "1"].map(String::from).to_vec();
+            rt.submit_job("task1", &task1, args, None).unwrap()
+        })
+        .collect();
+    wait_for(|| {
+        good.iter()
+            .all(|j| rt.job(*j).unwrap().status != JobStatus::Running)
+    });
+    for j in &good {
+        assert_eq!(
+            rt.job(*j).unwrap().status,
+            JobStatus::Succeeded,
+            "{}",
+            log_of(&rt, *j)
+        );
+        assert!(log_of(&rt, *j).contains("results equal: yes"));
+    }
+    wait_for(|| rt.job(bomb).unwrap().status != JobStatus::Running);
+    assert!(
+        log_of(&rt, bomb).contains("bomb: TimeLimitExceeded"),
+        "{}",
+        log_of(&rt, bomb)
+    );
+    assert!(rt.wait_idle(Duration::from_secs(30)), "{:?}", rt.stats());
+    assert_eq!(rt.stats().tasks.instances, 0);
+}
+
+#[test]
+fn a_job_is_stopped_at_its_time_limit() {
+    let head = Head::start();
+    let out = raylab(&[
+        "submit",
+        "--quiet",
+        "--timeout",
+        "1",
+        "--address",
+        &head.address,
+        guests::PEEK,
+        "--",
+        "forever",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exceeded its time limit of 1 s"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn stop_does_not_wait_for_a_client_that_never_finishes_its_upload() {
+    use std::io::Write;
+    let mut head = Head::start();
+    let addr = head.address.trim_start_matches("http://").to_string();
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stalled,
+        "POST /api/jobs?name=stalled HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 1000000\r\n\r\n0123456789"
+    )
+    .unwrap();
+    stalled.flush().unwrap();
+    // The head is reading that upload when it is asked to stop.
+    std::thread::sleep(Duration::from_millis(200));
+    let out = raylab(&["stop", "--address", &head.address]);
+    assert!(out.status.success(), "{}", show(&out));
+    // It exits after its 2 s of grace (the bound only keeps a failure
+    // from hanging the suite).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while head.child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the head waited for the stalled upload"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(stalled);
 }

@@ -3,11 +3,13 @@
 //! binary, and the `raylab` library driven directly.
 
 mod cli;
+mod fuzz;
 mod gpu;
 mod head;
 mod lab;
 mod runtime;
 mod sandbox;
+mod soak;
 
 /// Paths of the guest components, built from source by the test-only
 /// `raylab-test-programs` crate.
@@ -22,6 +24,15 @@ const HANG: std::time::Duration = std::time::Duration::from_secs(300);
 /// The compile cache every test shares.
 pub fn test_cache() -> std::path::PathBuf {
     std::env::temp_dir().join("raylab-test-cache")
+}
+
+/// A bounded number of iterations (of a fuzz or soak test) for CI, or
+/// `RAYLAB_<NAME>` from the environment for a longer run.
+pub fn budget(name: &str, default: u64) -> u64 {
+    std::env::var(format!("RAYLAB_{name}"))
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Run `raylab-host` with `args`, sharing one compile cache across tests.
@@ -118,6 +129,8 @@ pub fn stats(out: &Output) -> serde_json::Value {
 fn every_guest_component_is_run_by_a_test() {
     let sources = [
         include_str!("cli.rs"),
+        include_str!("fuzz.rs"),
+        include_str!("soak.rs"),
         include_str!("gpu.rs"),
         include_str!("head.rs"),
         include_str!("lab.rs"),

@@ -222,3 +222,197 @@ fn a_run_ends_when_its_driver_exits_with_tasks_still_running() {
         assert_eq!(run_ok(&args), "submitted\n", "{flags:?}");
     }
 }
+
+#[test]
+fn a_blocking_fork_bomb_queues_for_sandboxes_and_dies_with_its_root() {
+    // Every bomb task blocks holding its sandbox: the job's share runs out
+    // and the rest wait in the queue; nothing fails for want of a sandbox,
+    // and the root's time limit takes the whole tree with it.
+    let out = scenario(&["--num-cpus", "2", "--max-job-instances", "64"], "bomb");
+    assert!(
+        out.contains("bomb: TimeLimitExceeded: task `bomb`"),
+        "{out}"
+    );
+    assert!(!out.contains("cannot instantiate"), "{out}");
+}
+
+#[test]
+fn a_task_that_fails_takes_the_tasks_it_started_with_it() {
+    // The child spins for ever; only its parent's failure stops it, and
+    // `scenario` checks that its CPU came back.
+    let out = scenario(&["--num-cpus", "2"], "orphan");
+    assert!(
+        out.contains("orphan: TimeLimitExceeded: task `abandon`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn objects_past_128_mib_move_up_to_the_quotas() {
+    let out = scenario(&[], "big");
+    assert!(
+        out.contains("big: 200 MiB put and 200 MiB result moved"),
+        "{out}"
+    );
+}
+
+#[test]
+fn host_memory_returns_after_a_burst_of_big_tasks() {
+    let out = raylab(&["run", guests::HOSTILE, "--stats", "--json", "--", "burst"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let s = crate::stats(&out);
+    let rss = s["process"]["rss_bytes"].as_u64().unwrap();
+    let peak = s["process"]["peak_rss_bytes"].as_u64().unwrap();
+    // Ten tasks touched 500 MiB each, one at a time: the peak saw one of
+    // them, and what is left is near an idle node, not 10 x 500 MiB.
+    assert!(peak >= 500 << 20, "{s}");
+    assert!(rss < 300 << 20, "{} MiB still resident: {s}", rss >> 20);
+}
+
+#[test]
+fn a_result_holding_a_forged_ref_fails_the_task() {
+    let out = raylab(&[
+        "run",
+        guests::HOSTILE,
+        "--stats",
+        "--json",
+        "--",
+        "forged-result",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "forged-result: InvalidArgument: task `forge`: returned a reference to object 987654321"
+        ),
+        "{stdout}"
+    );
+    // Counted as failed, not finished.
+    assert!(crate::stats(&out)["failed"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn task_names_are_bounded_everywhere_they_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.json");
+    let out = run_ok(&[
+        "run",
+        guests::HOSTILE,
+        "--timeline",
+        trace.to_str().unwrap(),
+        "--",
+        "long-name",
+    ]);
+    assert!(out.contains("long-name: ran"), "{out}");
+    let trace: serde_json::Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    let longest = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .map(str::len)
+        .max()
+        .unwrap();
+    assert!(longest <= 256, "a name of {longest} bytes was kept");
+}
+
+#[test]
+fn a_driver_is_held_to_its_memory_quota_and_time_limit() {
+    fails_with(
+        &[
+            "run",
+            guests::HOSTILE,
+            "--driver-memory",
+            "256M",
+            "--",
+            "driver-memory",
+        ],
+        "driver `hostile` exceeded its memory quota of 256 MiB",
+    );
+    fails_with(
+        &[
+            "run",
+            guests::HOSTILE,
+            "--timeout",
+            "1",
+            "--",
+            "driver-loop",
+        ],
+        "driver `hostile` exceeded its time limit of 1 s",
+    );
+}
+
+#[test]
+fn absurd_demands_are_refused_in_plain_numbers() {
+    fails_with(
+        &["run", guests::SMOKE, "--num-cpus", "1e300"],
+        "1e300 is more than any node has",
+    );
+}
+
+#[test]
+fn a_full_store_spills_to_disk_and_fails_only_when_both_are_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = [
+        "--object-store-memory",
+        "64M",
+        "--spill-dir",
+        dir.path().to_str().unwrap(),
+    ];
+    let mut args = vec![
+        "run",
+        guests::HOSTILE,
+        "--stats",
+        "--json",
+        "--spill-size",
+        "512M",
+    ];
+    args.extend_from_slice(&small);
+    args.extend_from_slice(&["--", "spill"]);
+    let out = raylab(&args);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("read back intact"));
+    let s = crate::stats(&out);
+    let spill = &s["objects"]["spill"];
+    assert!(spill["spilled_total"].as_u64().unwrap() >= 80 << 20, "{s}");
+    assert!(spill["restored_total"].as_u64().unwrap() >= 40 << 20, "{s}");
+    assert_eq!(
+        spill["bytes"], 0,
+        "freed objects leave nothing on disk: {s}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "the spill directory went with the node"
+    );
+    // With no spill space, the same program finds the store full.
+    let mut args = vec!["run", guests::HOSTILE, "--spill-size", "0"];
+    args.extend_from_slice(&small);
+    args.extend_from_slice(&["--", "spill"]);
+    let out = raylab(&args);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ObjectStoreFull"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn a_refused_module_leaves_nothing_in_the_compile_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().to_str().unwrap();
+    fails_with(
+        &["run", guests::NET, "--cache-dir", dir],
+        "no network access",
+    );
+    fails_with(
+        &["run", guests::STATS_PLUGIN, "--cache-dir", dir],
+        "has no driver entry point",
+    );
+    let cached: Vec<_> = std::fs::read_dir(cache.path())
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    // The plugin is a good module (cached); the forbidden one is not.
+    assert_eq!(cached.len(), 1, "{cached:?}");
+}

@@ -2,12 +2,20 @@
 use super::*;
 
 struct T {
+    id: TaskId,
+    job: JobId,
     result: ObjectId,
     refs: Vec<ObjectId>,
     name: String,
 }
 
 impl Pending for T {
+    fn id(&self) -> TaskId {
+        self.id
+    }
+    fn job(&self) -> JobId {
+        self.job
+    }
     fn result(&self) -> ObjectId {
         self.result
     }
@@ -21,7 +29,7 @@ impl Pending for T {
 
 fn control(cpus: f64) -> Core<T> {
     let total = Resources::none().with("CPU", cpus);
-    Control::new(total, 1 << 20, 1 << 20)
+    Control::new(total, 1 << 20, 1 << 20, usize::MAX, usize::MAX, None)
         .0
         .into_inner()
         .unwrap()
@@ -39,8 +47,11 @@ fn submit(c: &mut Core<T>, id: TaskId, job: JobId, deps: &[ObjectId]) -> (Object
             deps,
             arg_refs: deps,
             max_alive: 3,
+            parent: None,
         },
         |result| T {
+            id,
+            job,
             result,
             refs: deps.to_vec(),
             name: name.clone(),
@@ -133,8 +144,11 @@ fn the_pending_task_cap_is_per_job() {
                 deps: &[],
                 arg_refs: &[],
                 max_alive: 3,
+                parent: None,
             },
             |result| T {
+                id: 4,
+                job: 1,
                 result,
                 refs: vec![],
                 name: "over".into(),
@@ -178,8 +192,11 @@ fn cancel_fails_a_queued_task_at_once_and_a_running_one_by_flag() {
                 deps: &[],
                 arg_refs: &[],
                 max_alive: 10,
+                parent: None,
             },
             |result| T {
+                id: 1,
+                job: 0,
                 result,
                 refs: vec![],
                 name: "r".into(),
@@ -216,4 +233,93 @@ fn a_blocked_task_lends_its_cpu_and_gets_it_back_first() {
     let t2 = lent.into_iter().next().unwrap();
     c.finish(&t2.payload, &t2.demand, &t2.gpus, ok(b""), HashMap::new());
     assert!(rx.try_recv().is_ok(), "granted back before anything new");
+}
+
+/// Submit task `id` of job 0 as a child of `parent`.
+fn child(c: &mut Core<T>, id: TaskId, parent: TaskId) -> (ObjectId, Vec<Start<T>>) {
+    let name = format!("t{id}");
+    c.submit(
+        NewTask {
+            id,
+            job: 0,
+            name: &name,
+            demand: Resources::none().with("CPU", 1.0),
+            cancel: Arc::default(),
+            deps: &[],
+            arg_refs: &[],
+            max_alive: 100,
+            parent: Some(parent),
+        },
+        |result| T {
+            id,
+            job: 0,
+            result,
+            refs: vec![],
+            name: name.clone(),
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_failed_task_takes_its_unfinished_children_with_it() {
+    let mut c = control(2.0);
+    let (_, starts) = submit(&mut c, 1, 0, &[]);
+    let parent = starts.into_iter().next().unwrap();
+    let (running, started) = child(&mut c, 2, 1);
+    assert_eq!(started.len(), 1);
+    let (queued, _) = child(&mut c, 3, 1);
+    let err = TaskError::for_task(ErrorKind::TimeLimitExceeded, "t1", "too slow");
+    let next = c.finish(
+        &parent.payload,
+        &parent.demand,
+        &parent.gpus,
+        Err(err),
+        HashMap::new(),
+    );
+    assert!(next.is_empty(), "the queued child never runs");
+    for id in [running, queued] {
+        match c.lookup(id, 0).unwrap() {
+            Lookup::Failed(e) => {
+                assert_eq!(e.kind, ErrorKind::Cancelled);
+                assert!(e.message.contains("`t1`, failed"), "{e}");
+            }
+            _ => panic!("child {id} should be cancelled"),
+        }
+    }
+    // A parent that succeeds leaves its children running.
+    let (_, starts) = submit(&mut c, 4, 0, &[]);
+    let ok_parent = starts.into_iter().next();
+    let (kept, _) = child(&mut c, 5, 4);
+    if let Some(p) = ok_parent {
+        c.finish(&p.payload, &p.demand, &p.gpus, ok(b"1"), HashMap::new());
+    }
+    assert!(matches!(c.lookup(kept, 0).unwrap(), Lookup::Pending));
+}
+
+#[test]
+fn a_result_may_not_hold_refs_of_another_job_or_forged_ones() {
+    let mut c = control(2.0);
+    let foreign = c.put(2, vec![1], vec![]).unwrap();
+    for bad in [foreign, 999_999] {
+        let (result, starts) = submit(&mut c, 1, 1, &[]);
+        let t = starts.into_iter().next().unwrap();
+        c.finish(
+            &t.payload,
+            &t.demand,
+            &t.gpus,
+            Ok((vec![0xc0], vec![bad])),
+            HashMap::new(),
+        );
+        match c.lookup(result, 1).unwrap() {
+            Lookup::Failed(e) => assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e}"),
+            _ => panic!("a result holding {bad} must fail"),
+        }
+    }
+    let s = c.stats();
+    assert_eq!(
+        (s.finished, s.failed),
+        (0, 2),
+        "counted as failed, not finished"
+    );
 }
