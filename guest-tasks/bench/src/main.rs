@@ -6,6 +6,9 @@
 //! * `put MB` / `get MB`: store / fetch an MB-megabyte object; GB/s
 //!   (median of the warm rounds).
 //! * `idle MS`: do nothing for MS milliseconds (the host samples RSS).
+//! * `spill N`: put N objects of 100 MB, then get each back, in a store
+//!   too small for them (the host runs it with a small store and reads
+//!   its spill figures); prints N.
 use std::time::{Duration, Instant};
 
 use raylab_guest::bindings::raylab::runtime::runtime as raw;
@@ -69,6 +72,20 @@ fn main() {
             rest.sort_by(f64::total_cmp);
             let t = (rest[1] + rest[2]) / 2.0;
             n as f64 / 1000.0 / t
+        }
+        "spill" => {
+            let ids: Vec<u64> = (0..n)
+                .map(|i| {
+                    let mut blob = bin(100_000_000);
+                    blob[5] = i as u8;
+                    raw::put(&blob).unwrap()
+                })
+                .collect();
+            for (i, id) in ids.iter().enumerate() {
+                let back = raw::get(*id, None).unwrap();
+                assert!(back.len() == 100_000_005 && back[5] == i as u8);
+            }
+            n as f64
         }
         "idle" => {
             std::thread::sleep(Duration::from_millis(n));

@@ -341,14 +341,17 @@ fn main() {
         }
         "big" => {
             // Objects past wasmtime's default 128 MiB per host call move,
-            // up to the quotas: a put and a task result of 200 MiB.
-            let data = raylab_guest::PackedVec(vec![3u8; 200 << 20]);
+            // up to the quotas: a put and a task result of MB MiB (200 by
+            // default).
+            let mb: u64 = std::env::args().nth(2).map_or(200, |a| a.parse().unwrap());
+            let data = raylab_guest::PackedVec(vec![3u8; (mb as usize) << 20]);
             let r = raylab_guest::put(&data).unwrap();
             drop(data);
-            assert_eq!(r.get().unwrap().0.len(), 200 << 20);
-            let result = big::remote(200, 9).get().unwrap().0;
-            assert!(result.len() == 200 << 20 && result.iter().all(|&b| b == 9));
-            println!("big: 200 MiB put and 200 MiB result moved");
+            assert_eq!(r.get().unwrap().0.len(), (mb as usize) << 20);
+            drop(r);
+            let result = big::remote(mb, 9).get().unwrap().0;
+            assert!(result.len() == (mb as usize) << 20 && result.iter().all(|&b| b == 9));
+            println!("big: {mb} MiB put and {mb} MiB result moved");
         }
         "burst" => {
             // One at a time, each touching 500 MiB within its 600 MiB quota:

@@ -125,6 +125,28 @@ impl Bench {
         Ok(String::from_utf8(out.stdout)?)
     }
 
+    /// The `--stats --json` figures a run prints at its end.
+    fn run_stats(
+        &self,
+        module: &str,
+        flags: &[&str],
+        args: &[&str],
+    ) -> anyhow::Result<serde_json::Value> {
+        let mut all = flags.to_vec();
+        all.extend_from_slice(&["--stats", "--json"]);
+        let out = self.command(module, &all, args).output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            bail!("{module} {args:?} failed: {stderr}");
+        }
+        let line = stderr
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .context("no statistics printed")?;
+        Ok(serde_json::from_str(line)?)
+    }
+
     /// Median of the `result:` line of the bench guest.
     fn guest(&self, flags: &[&str], args: &[&str]) -> anyhow::Result<f64> {
         let mut xs = Vec::new();
@@ -317,6 +339,41 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 target: Some(10.0),
                 ray: Some("1.4 GB/s (ray.put)"),
                 note: format!("{:.1}x Ray, {:.2}x memcpy", v / 1.4, v / copy),
+            });
+        }
+    }
+    if wanted("spill") {
+        // 8 objects of 100 MB through a store of 256 MiB: most go to disk
+        // and come back (the page cache helps: a figure of this machine's
+        // disk path, not of a cold disk).
+        let (mut out, mut back) = (Vec::new(), Vec::new());
+        for _ in 0..args.runs {
+            let s = b.run_stats(
+                "bench",
+                &["--object-store-memory", "256M", "--spill-size", "2G"],
+                &["spill", "8"],
+            )?;
+            let spill = &s["objects"]["spill"];
+            let gbps = |bytes: &str, secs: &str| {
+                spill[bytes].as_f64().unwrap_or(0.0)
+                    / 1e9
+                    / spill[secs].as_f64().unwrap_or(1.0).max(1e-9)
+            };
+            out.push(gbps("spilled_total", "spill_seconds"));
+            back.push(gbps("restored_total", "restore_seconds"));
+        }
+        for (name, v) in [
+            ("spill to disk", median(out)),
+            ("restore from disk", median(back)),
+        ] {
+            add(Figure {
+                name,
+                value: v,
+                unit: "GB/s",
+                better: Better::Higher,
+                target: None,
+                ray: None,
+                note: "8 x 100 MB through a 256 MiB store".into(),
             });
         }
     }

@@ -130,3 +130,18 @@ fn gpus_lists_the_adapters() {
         "{list}"
     );
 }
+
+#[test]
+fn mesa_stays_quiet_without_a_runtime_directory() {
+    // Service managers and containers often leave XDG_RUNTIME_DIR unset;
+    // Mesa then complains on every probe. raylab-host points it at a
+    // private directory of its own instead.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_raylab-host"))
+        .args(["gpus"])
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+}
