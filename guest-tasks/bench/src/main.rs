@@ -6,18 +6,38 @@
 //! * `put MB` / `get MB`: store / fetch an MB-megabyte object; GB/s
 //!   (median of the warm rounds).
 //! * `idle MS`: do nothing for MS milliseconds (the host samples RSS).
+//! * `actor-latency N`: N times call an actor's no-op method and get the
+//!   result; µs per round trip.
+//! * `actor-throughput N`: N calls to one actor, then get them all; calls/s.
+//! * `actor-many N`: 4 tasks each make N/4 calls to one actor, then get
+//!   them; calls/s of the whole.
 //! * `spill N`: put N objects of 100 MB, then get each back, in a store
 //!   too small for them (the host runs it with a small store and reads
 //!   its spill figures); prints N.
 use std::time::{Duration, Instant};
 
 use raylab_guest::bindings::raylab::runtime::runtime as raw;
-use raylab_guest::{get_all, remote, tasks};
+use raylab_guest::{ActorHandle, actor, get_all, remote, tasks};
 
 remote! {
     fn noop() -> () {}
+
+    /// Make `n` calls to `sink` and wait for them all.
+    fn caller(sink: ActorHandle<Sink>, n: u64) -> u64 {
+        let refs: Vec<_> = (0..n).map(|_| sink.poke()).collect();
+        get_all(&refs).unwrap().len() as u64
+    }
 }
-tasks!(noop);
+
+actor! {
+    /// An actor that does nothing, to measure calls.
+    pub struct Sink { calls: u64 }
+    impl Sink {
+        pub fn new() -> Self { Sink { calls: 0 } }
+        pub fn poke(&mut self) { self.calls += 1; }
+    }
+}
+tasks!(noop, caller, Sink);
 
 /// A MessagePack `bin 32` of `n` bytes.
 fn bin(n: usize) -> Vec<u8> {
@@ -72,6 +92,33 @@ fn main() {
             rest.sort_by(f64::total_cmp);
             let t = (rest[1] + rest[2]) / 2.0;
             n as f64 / 1000.0 / t
+        }
+        "actor-latency" => {
+            let sink = Sink::remote();
+            for _ in 0..100 {
+                sink.poke().get().unwrap();
+            }
+            let start = Instant::now();
+            for _ in 0..n {
+                sink.poke().get().unwrap();
+            }
+            start.elapsed().as_secs_f64() * 1e6 / n as f64
+        }
+        "actor-throughput" => {
+            let sink = Sink::remote();
+            get_all(&(0..100).map(|_| sink.poke()).collect::<Vec<_>>()).unwrap();
+            let start = Instant::now();
+            let refs: Vec<_> = (0..n).map(|_| sink.poke()).collect();
+            get_all(&refs).unwrap();
+            n as f64 / start.elapsed().as_secs_f64()
+        }
+        "actor-many" => {
+            let sink = Sink::remote();
+            sink.poke().get().unwrap();
+            let start = Instant::now();
+            let callers: Vec<_> = (0..4).map(|_| caller::remote(&sink, n / 4)).collect();
+            let done: u64 = get_all(&callers).unwrap().iter().sum();
+            done as f64 / start.elapsed().as_secs_f64()
         }
         "spill" => {
             let ids: Vec<u64> = (0..n)

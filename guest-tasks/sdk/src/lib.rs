@@ -13,14 +13,18 @@
 //! | `ray.wait(refs, num_returns, timeout)` | [`wait`] |
 //! | `ray.get_runtime_context()` | [`context`] |
 //! | `f.remote([ref])` (a nested ref, not resolved) | a [`ByRef<T>`] parameter, then [`ObjectRef::get_range`] or [`ObjectRef::get`] |
+//! | `@ray.remote class C` | `actor! { struct C { .. } impl C { fn new(..) -> Self; fn m(&mut self, ..) } }` |
+//! | `C.remote(x)` / `C.options(name="c").remote(x)` | `C::remote(x)` → [`ActorHandle<C>`] / `C::options(ActorOptions::new().name("c")).remote(x)` |
+//! | `c.m.remote(x)` | `c.m(x)` → [`ObjectRef<T>`] (the generated trait `CMethods`) |
+//! | `ray.get_actor("c")` / `ray.kill(c)` | [`get_actor`] / [`ActorHandle::kill`] |
 //!
 //! [`math`] has fast `sin_cos` and `ln` for math-heavy guests (two lanes at
 //! a time with WebAssembly SIMD), and [`PackedVec`] moves large numeric
 //! vectors at memory speed.
 //!
 //! Every module that uses the SDK ends with [`tasks!`], which lists its
-//! remote functions and exports them to the host (an empty `tasks!()` is
-//! fine for a driver that defines none).
+//! remote functions and actor classes and exports them to the host (an
+//! empty `tasks!()` is fine for a driver that defines none).
 //!
 //! ```ignore
 //! use raylab_guest::{remote, tasks, get_all};
@@ -70,10 +74,17 @@ pub mod bindings {
     });
 }
 
+mod actor;
 pub mod math;
 #[cfg(test)]
 mod tests;
 
+pub use actor::{
+    ActorCaller, ActorHandle, ActorOptions, Fallible, create_actor, create_actor_raw, get_actor,
+};
+
+#[doc(hidden)]
+pub use paste as __paste;
 #[doc(hidden)]
 pub use rmp_serde as __rmp_serde;
 #[doc(hidden)]
@@ -1083,8 +1094,19 @@ pub mod __private {
     //! Support code for the macros; not a stable API.
     use super::*;
 
+    pub use crate::actor::support::*;
+
     /// Signature of a registered remote function.
     pub type Invoke = fn(&[u8]) -> std::result::Result<Vec<u8>, String>;
+
+    /// The table of a module: the entries of every item [`tasks!`] lists
+    /// (a remote function's one, an actor class's constructor and methods),
+    /// in order.
+    pub fn collect_table(
+        items: &[&'static [(&'static str, Invoke)]],
+    ) -> Vec<(&'static str, Invoke)> {
+        items.iter().flat_map(|item| item.iter().copied()).collect()
+    }
 
     /// Route a call from the host to the named function.
     pub fn dispatch(
@@ -1095,6 +1117,15 @@ pub mod __private {
         install_panic_hook();
         // The previous call's result may be dropped now (see `keep_alive`).
         drop(KEPT.with(|k| k.borrow_mut().take()));
+        route(table, function, args)
+    }
+
+    /// Call the named function of `table` (a linear scan: tables are small).
+    pub fn route(
+        table: &[(&str, Invoke)],
+        function: &str,
+        args: &[u8],
+    ) -> std::result::Result<Vec<u8>, String> {
         match table.iter().find(|(name, _)| *name == function) {
             Some((_, f)) => f(args),
             None => Err(format!(
@@ -1190,7 +1221,8 @@ pub mod __private {
 /// A function returning `Result<T, E>` (written literally so) with
 /// `E: Display` fails the remote task with `E`'s message; its ref is
 /// `ObjectRef<T>`. Generic functions are not supported. Every function must
-/// also be listed in [`tasks!`].
+/// also be listed in [`tasks!`]. For stateful workers (Ray's actors) see
+/// [`actor!`].
 ///
 /// `submit` failing (for instance over the pending-task limit) panics the
 /// caller with the host's message; use [`submit`] to handle it as a value.
@@ -1266,6 +1298,11 @@ macro_rules! remote {
             }
 
             #[doc(hidden)]
+            pub fn __raylab_table() -> &'static [(&'static str, $crate::__private::Invoke)] {
+                &[(NAME, __invoke)]
+            }
+
+            #[doc(hidden)]
             pub fn __invoke(args: &[u8]) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
                 let ($($arg,)*): ($($ty,)*) = $crate::__private::decode_args(NAME, args)?;
                 let conv = $conv;
@@ -1281,29 +1318,39 @@ macro_rules! remote {
     };
 }
 
-/// Export this module's remote functions to the host. Call it once per
-/// module, listing every function declared with [`remote!`]; `tasks!()` for
-/// a driver without any.
+/// Export this module's remote functions and actor classes to the host.
+/// Call it once per module, listing every function declared with
+/// [`remote!`] and every class declared with [`actor!`], in any order
+/// (`tasks!(square, Counter)`); `tasks!()` for a driver without any.
+///
+/// A class `C` is registered as the remote functions `C.new` and `C.m` for
+/// each method `m`: `functions()` lists them all, and the host calls them
+/// by those names.
 #[macro_export]
 macro_rules! tasks {
     ($($name:ident),* $(,)?) => {
         #[doc(hidden)]
         struct __RaylabTasks;
 
-        const __RAYLAB_TABLE: &[(&str, $crate::__private::Invoke)] = &[
-            $((stringify!($name), $name::__invoke),)*
-        ];
+        impl __RaylabTasks {
+            /// Every listed item's entries, built at the first call.
+            fn table() -> &'static [(&'static str, $crate::__private::Invoke)] {
+                static TABLE: ::std::sync::OnceLock<::std::vec::Vec<(&'static str, $crate::__private::Invoke)>> =
+                    ::std::sync::OnceLock::new();
+                TABLE.get_or_init(|| $crate::__private::collect_table(&[$($name::__raylab_table()),*]))
+            }
+        }
 
         impl $crate::bindings::exports::raylab::runtime::task::Guest for __RaylabTasks {
             fn functions() -> ::std::vec::Vec<::std::string::String> {
-                __RAYLAB_TABLE.iter().map(|(name, _)| ::std::string::String::from(*name)).collect()
+                __RaylabTasks::table().iter().map(|(name, _)| ::std::string::String::from(*name)).collect()
             }
 
             fn call(
                 function: ::std::string::String,
                 args: ::std::vec::Vec<u8>,
             ) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
-                $crate::__private::dispatch(__RAYLAB_TABLE, &function, &args)
+                $crate::__private::dispatch(__RaylabTasks::table(), &function, &args)
             }
         }
 

@@ -134,6 +134,7 @@ fn error_kinds_display_as_their_names() {
         (ErrorKind::MemoryQuotaExceeded, "MemoryQuotaExceeded"),
         (ErrorKind::TimeLimitExceeded, "TimeLimitExceeded"),
         (ErrorKind::TooManyTasks, "TooManyTasks"),
+        (ErrorKind::ActorDied, "ActorDied"),
         (ErrorKind::Internal, "Internal"),
     ] {
         assert_eq!(kind.to_string(), name);
@@ -491,4 +492,320 @@ fn declared_options_are_defaults_that_calls_override() {
         (caller.0.num_gpus, caller.0.max_retries),
         (Some(0.5), Some(1))
     );
+}
+
+// ---------------------------------------------------------------------------
+// Actors (their host-facing side; creating and calling needs the host)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn actor_options_build_up() {
+    let o = ActorOptions::new()
+        .name("board")
+        .num_cpus(1.0)
+        .num_gpus(0.25)
+        .memory(64 << 20)
+        .resource("TPU", 1.0)
+        .max_restarts(2)
+        .max_task_retries(1)
+        .timeout(Duration::from_millis(300))
+        .detached(true);
+    assert_eq!(o.name.as_deref(), Some("board"));
+    assert_eq!((o.num_cpus, o.num_gpus), (Some(1.0), Some(0.25)));
+    assert_eq!(o.memory, Some(64 << 20));
+    assert_eq!(o.resources, [("TPU".to_string(), 1.0)]);
+    assert_eq!((o.max_restarts, o.max_task_retries), (Some(2), Some(1)));
+    assert_eq!(o.timeout, Some(Duration::from_millis(300)));
+    assert_eq!(o.detached, Some(true));
+
+    // What the host receives.
+    let w = o.to_wit();
+    assert_eq!(w.name.as_deref(), Some("board"));
+    assert_eq!(
+        (w.num_cpus, w.num_gpus, w.memory),
+        (Some(1.0), Some(0.25), Some(64 << 20))
+    );
+    assert_eq!(w.resources.len(), 1);
+    assert_eq!(
+        (w.resources[0].name.as_str(), w.resources[0].amount),
+        ("TPU", 1.0)
+    );
+    assert_eq!((w.max_restarts, w.max_task_retries), (Some(2), Some(1)));
+    assert_eq!(w.timeout_ms, Some(300));
+    assert!(w.detached);
+
+    // Unset fields stay unset: the host's defaults apply; not detached.
+    let w = ActorOptions::new().to_wit();
+    assert!(w.name.is_none() && w.num_cpus.is_none() && w.num_gpus.is_none());
+    assert!(w.memory.is_none() && w.resources.is_empty() && w.max_restarts.is_none());
+    assert!(w.max_task_retries.is_none() && w.timeout_ms.is_none() && !w.detached);
+}
+
+#[test]
+fn actor_options_override_declared_ones_field_by_field() {
+    let declared = ActorOptions::new()
+        .max_restarts(1)
+        .num_cpus(1.0)
+        .resource("TPU", 1.0)
+        .resource("disk", 2.0)
+        .detached(true);
+    let o = ActorOptions::new()
+        .name("c")
+        .num_cpus(0.0)
+        .resource("disk", 9.0)
+        .detached(false)
+        .or(declared.clone());
+    assert_eq!(o.name.as_deref(), Some("c"));
+    assert_eq!(o.num_cpus, Some(0.0), "set at the call: wins");
+    assert_eq!(o.max_restarts, Some(1), "unset at the call: declared");
+    assert_eq!(o.detached, Some(false), "explicitly not detached: wins");
+    assert_eq!(o.timeout, None, "set nowhere: the host's default");
+    assert_eq!(
+        o.resources,
+        [("TPU".to_string(), 1.0), ("disk".to_string(), 9.0)],
+        "resources merge by name"
+    );
+    // Nothing set: the declared options as they are.
+    assert_eq!(ActorOptions::new().or(declared.clone()), declared);
+}
+
+/// Two classes that share a method name (`get`), one with the optional
+/// declared options, fallible constructor and methods, and every receiver.
+mod classes {
+    use super::*;
+
+    actor! {
+        #[options(ActorOptions::new().max_restarts(1).num_cpus(0.5))]
+        /// A counter.
+        pub struct Counter { n: i64 }
+        impl Counter {
+            /// Start at `start`.
+            pub fn new(start: i64) -> Self { Counter { n: start } }
+            /// Add `by`; the new count.
+            pub fn incr(&mut self, by: i64) -> i64 { self.n += by; self.n }
+            /// The count.
+            pub fn get(&self) -> i64 { self.n }
+            /// Divide the count, failing on zero.
+            pub fn divide(&mut self, by: i64) -> Result<i64, String> {
+                if by == 0 { return Err(format!("cannot divide {} by zero", self.n)); }
+                self.n /= by;
+                Ok(self.n)
+            }
+            /// Back to zero.
+            pub fn reset(&mut self) { self.n = 0 }
+        }
+    }
+
+    actor! {
+        /// A log of strings; refuses an empty name.
+        pub struct Journal { name: String, lines: Vec<String> }
+        impl Journal {
+            /// A journal called `name`.
+            pub fn new(name: String) -> Result<Self, String> {
+                if name.is_empty() { return Err("a journal needs a name".into()); }
+                Ok(Journal { name, lines: Vec::new() })
+            }
+            /// Append a line; the number of lines.
+            pub fn write(&mut self, line: String, times: u32) -> usize {
+                for _ in 0..times { self.lines.push(line.clone()); }
+                self.lines.len()
+            }
+            /// Its name and lines.
+            pub fn get(&self) -> (String, Vec<String>) { (self.name.clone(), self.lines.clone()) }
+        }
+    }
+
+    actor! {
+        /// Stateless.
+        pub struct Unit;
+        impl Unit {
+            /// Nothing to build.
+            pub fn new() -> Self { Unit }
+            /// Always 7.
+            pub fn seven(&self) -> u8 { 7 }
+        }
+    }
+
+    remote! {
+        /// A remote function beside the classes.
+        pub fn twice(x: i64) -> i64 { 2 * x }
+    }
+
+    /// Method-call syntax on handles resolves to the right class's trait
+    /// with the right result types (compiled, never run: calls need the
+    /// host).
+    #[allow(dead_code, clippy::needless_borrows_for_generic_args)]
+    fn method_calls_type_check(c: &ActorHandle<Counter>, j: &ActorHandle<Journal>) {
+        let _: ObjectRef<i64> = c.incr(1);
+        let _: ObjectRef<i64> = c.incr(&ObjectRef::<i64>::from_owned_id(1));
+        let _: ObjectRef<i64> = c.get();
+        let _: ObjectRef<i64> = c.divide(2);
+        let _: ObjectRef<()> = c.reset();
+        let _: ObjectRef<(String, Vec<String>)> = j.get();
+        let _: ObjectRef<usize> = j.write("x".to_string(), 2u32);
+        let _: Result<ObjectRef<i64>> = c.fallible().incr(1);
+        let _: ActorHandle<Counter> = Counter::remote(1);
+        let _: Result<ActorHandle<Journal>> = Journal::try_remote("j".to_string());
+        let _: ActorHandle<Counter> = Counter::options(ActorOptions::new().name("c")).remote(5);
+        let _: Result<ActorHandle<Unit>> = Unit::options(ActorOptions::new()).try_remote();
+        let _: ObjectRef<ActorHandle<Counter>> = put(c).unwrap();
+    }
+}
+
+use classes::{Counter, Journal, Unit, twice};
+
+#[test]
+fn a_class_registers_its_constructor_and_methods_beside_remote_functions() {
+    let table = __private::collect_table(&[
+        twice::__raylab_table(),
+        Counter::__raylab_table(),
+        Journal::__raylab_table(),
+        Unit::__raylab_table(),
+    ]);
+    let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "twice",
+            "Counter.new",
+            "Counter.incr",
+            "Counter.get",
+            "Counter.divide",
+            "Counter.reset",
+            "Journal.new",
+            "Journal.write",
+            "Journal.get",
+            "Unit.new",
+            "Unit.seven",
+        ]
+    );
+    assert_eq!(Counter::CLASS, "Counter");
+    // Declared options, and `options(..)` over them.
+    let d = Counter::default_options();
+    assert_eq!((d.max_restarts, d.num_cpus), (Some(1), Some(0.5)));
+    assert_eq!(Journal::default_options(), ActorOptions::default());
+    let o = Counter::options(ActorOptions::new().name("c").num_cpus(0.0)).0;
+    assert_eq!(o.name.as_deref(), Some("c"));
+    assert_eq!((o.max_restarts, o.num_cpus), (Some(1), Some(0.0)));
+    // The methods stay plain methods.
+    let mut c = Counter::new(1);
+    assert_eq!((c.incr(2), c.get()), (3, 3));
+}
+
+fn call<T: DeserializeOwned>(
+    table: &[(&str, __private::Invoke)],
+    function: &str,
+    args: &impl Serialize,
+) -> std::result::Result<T, String> {
+    let mut bytes = encode(args).unwrap();
+    if bytes == [0xc0] {
+        bytes = vec![0x90];
+    }
+    __private::route(table, function, &bytes).map(|out| decode(&out).unwrap())
+}
+
+#[test]
+fn an_actor_keeps_its_state_in_the_instance_between_calls() {
+    let table = __private::collect_table(&[Counter::__raylab_table(), twice::__raylab_table()]);
+    // A method before the constructor: an error naming the class.
+    let e = call::<i64>(&table, "Counter.incr", &(1i64,)).unwrap_err();
+    assert!(e.contains("`Counter`"), "{e}");
+    assert!(e.contains("before the constructor `Counter.new`"), "{e}");
+    // The constructor answers with the class name (what the handle's
+    // object holds).
+    let class: String = call(&table, "Counter.new", &(5i64,)).unwrap();
+    assert_eq!(class, "Counter");
+    assert_eq!(call::<i64>(&table, "Counter.incr", &(1i64,)), Ok(6));
+    assert_eq!(call::<i64>(&table, "Counter.incr", &(10i64,)), Ok(16));
+    assert_eq!(call::<i64>(&table, "Counter.get", &()), Ok(16));
+    assert_eq!(call::<i64>(&table, "Counter.divide", &(4i64,)), Ok(4));
+    // A method's own error fails the call, and the state stays.
+    assert_eq!(
+        call::<i64>(&table, "Counter.divide", &(0i64,)),
+        Err("cannot divide 4 by zero".to_string())
+    );
+    call::<()>(&table, "Counter.reset", &()).unwrap();
+    assert_eq!(call::<i64>(&table, "Counter.get", &()), Ok(0));
+    // Remote functions in the same table still work.
+    assert_eq!(call::<i64>(&table, "twice", &(21i64,)), Ok(42));
+    // Bad arguments name the method.
+    let e = call::<i64>(&table, "Counter.incr", &("x",)).unwrap_err();
+    assert!(e.starts_with("bad arguments for `Counter.incr`: "), "{e}");
+    // The constructor run again starts over.
+    call::<String>(&table, "Counter.new", &(100i64,)).unwrap();
+    assert_eq!(call::<i64>(&table, "Counter.get", &()), Ok(100));
+    // Unknown names list what there is.
+    let e = call::<i64>(&table, "Counter.nope", &()).unwrap_err();
+    assert!(e.contains("no remote function `Counter.nope`"), "{e}");
+    assert!(e.contains("Counter.incr"), "{e}");
+}
+
+#[test]
+fn a_failing_constructor_leaves_no_actor_and_classes_do_not_mix() {
+    let table = __private::collect_table(&[Counter::__raylab_table(), Journal::__raylab_table()]);
+    assert_eq!(
+        call::<String>(&table, "Journal.new", &("",)),
+        Err("a journal needs a name".to_string())
+    );
+    let e = call::<usize>(&table, "Journal.write", &("a", 1u32)).unwrap_err();
+    assert!(e.contains("before the constructor `Journal.new`"), "{e}");
+    call::<String>(&table, "Journal.new", &("j",)).unwrap();
+    assert_eq!(call::<usize>(&table, "Journal.write", &("a", 2u32)), Ok(2));
+    assert_eq!(
+        call::<(String, Vec<String>)>(&table, "Journal.get", &()),
+        Ok(("j".to_string(), vec!["a".to_string(), "a".to_string()]))
+    );
+    // This instance is a Journal: a Counter method refuses, naming both.
+    let e = call::<i64>(&table, "Counter.get", &()).unwrap_err();
+    assert!(e.contains("another class than `Counter`"), "{e}");
+    // A stateless class.
+    let table = Unit::__raylab_table();
+    call::<String>(table, "Unit.new", &()).unwrap();
+    assert_eq!(call::<u8>(table, "Unit.seven", &()), Ok(7));
+}
+
+#[test]
+fn an_actor_handle_travels_as_a_nested_ref_not_a_dependency() {
+    let h = ManuallyDrop::new(ActorHandle::<Counter>::from_owned_id(3));
+    let mut expect = vec![0x91];
+    expect.extend(ref_bytes(3));
+    assert_eq!(encode(&*h).unwrap(), expect, "like ByRef: [ext 82]");
+    assert_eq!(format!("{:?}", *h), "ActorHandle(3)");
+    assert_eq!(h.id(), 3);
+    // As an argument (by value) and inside a value.
+    let arg = ManuallyDrop::new(Arg::from(ActorHandle::<Counter>::from_owned_id(3)));
+    assert_eq!(encode(&*arg).unwrap(), expect);
+    let args = ManuallyDrop::new((
+        Arg::from(1i64),
+        Arg::from(ActorHandle::<Counter>::from_owned_id(3)),
+    ));
+    let mut list = vec![0x92, 0x01];
+    list.extend(&expect);
+    assert_eq!(encode(&*args).unwrap(), list);
+    #[derive(Serialize)]
+    struct Holder {
+        c: ActorHandle<Counter>,
+    }
+    let holder = ManuallyDrop::new(Holder {
+        c: ActorHandle::from_owned_id(3),
+    });
+    let mut map = vec![0x81, 0xa1, b'c'];
+    map.extend(&expect);
+    assert_eq!(encode(&*holder).unwrap(), map);
+    // The nested form reads back as the same id; a bare ref (what a
+    // dependency would be) is not a handle.
+    assert_eq!(decode::<(RefId,)>(&expect).unwrap().0.0, 3);
+    assert!(decode::<ActorHandle<Counter>>(&ref_bytes(3)).is_err());
+}
+
+#[test]
+fn actor_method_names_that_handles_shadow_are_reserved() {
+    for name in [
+        "id", "ready", "kill", "call", "call_raw", "fallible", "remote", "options",
+    ] {
+        assert!(__private::reserved_method(name), "{name}");
+    }
+    for name in ["incr", "get", "kil", "idx", ""] {
+        assert!(!__private::reserved_method(name), "{name}");
+    }
 }

@@ -5,6 +5,11 @@
 //! (per model and fold, in the search) receives it as a dependency, trains
 //! a linfa model on the other folds and scores it on its own.
 //!
+//! In the search, a leaderboard actor collects the scores: each evaluate
+//! task reports its model's accuracy on its fold to it (the task receives
+//! the actor's handle), and the driver prints the actor's top entries at
+//! the end, beside its own ranking of the results.
+//!
 //! By default the folds are scikit-learn's
 //! `KFold(n_splits=5, shuffle=True, random_state=42)` on Iris, shipped as a
 //! fixed table (no Python at run time), so linfa's figures can be read
@@ -22,7 +27,7 @@ use linfa_bayes::GaussianNb;
 use linfa_logistic::MultiLogisticRegression;
 use linfa_trees::DecisionTree;
 use ndarray::{Array1, Array2, Ix1};
-use raylab_guest::{PackedVec, get_all, put, remote, tasks};
+use raylab_guest::{ActorHandle, PackedVec, actor, get_all, put, remote, tasks};
 use raylab_labkit::{Flags, SplitMix64};
 use serde::{Deserialize, Serialize};
 
@@ -282,13 +287,80 @@ fn score(data: &Data, fold: u32, model: &Model) -> Result<FoldScore, String> {
 }
 
 remote! {
-    /// Score `model` on one fold of the shared dataset.
-    pub fn evaluate(data: Data, fold: u32, model: Model) -> Result<FoldScore, String> {
-        score(&data, fold, &model)
+    /// Score `model` on one fold of the shared dataset, and report the
+    /// accuracy to `board` if given (waiting until it is recorded).
+    pub fn evaluate(
+        data: Data,
+        fold: u32,
+        model: Model,
+        board: Option<ActorHandle<Leaderboard>>,
+    ) -> Result<FoldScore, String> {
+        let s = score(&data, fold, &model)?;
+        if let Some(board) = board {
+            board
+                .report(model, fold, s.accuracy)
+                .get()
+                .map_err(|e| format!("reporting to the leaderboard: {e}"))?;
+        }
+        Ok(s)
     }
 }
 
-tasks!(evaluate);
+/// A model's standing on the leaderboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Standing {
+    /// The model.
+    pub model: Model,
+    /// Mean accuracy over the folds.
+    pub mean: f64,
+    /// Standard deviation of the accuracy over the folds.
+    pub std: f64,
+}
+
+actor! {
+    /// Collects the fold scores of a model search as they come in and
+    /// ranks the models.
+    pub struct Leaderboard { models: Vec<Model>, accuracy: Vec<Vec<Option<f64>>>, reports: u32 }
+    impl Leaderboard {
+        /// A board for `models` (ties rank in this order), `folds` each.
+        pub fn new(models: Vec<Model>, folds: u32) -> Self {
+            let accuracy = vec![vec![None; folds as usize]; models.len()];
+            Leaderboard { models, accuracy, reports: 0 }
+        }
+        /// Record `model`'s accuracy on `fold`; the number of reports so far.
+        pub fn report(&mut self, model: Model, fold: u32, accuracy: f64) -> Result<u32, String> {
+            let m = self.models.iter().position(|x| *x == model)
+                .ok_or_else(|| format!("{model} is not on the leaderboard"))?;
+            let slot = self.accuracy[m].get_mut(fold as usize)
+                .ok_or_else(|| format!("no fold {fold}"))?;
+            if slot.replace(accuracy).is_some() {
+                return Err(format!("{model} on fold {fold} reported twice"));
+            }
+            self.reports += 1;
+            Ok(self.reports)
+        }
+        /// The number of reports.
+        pub fn reports(&self) -> u32 { self.reports }
+        /// The `n` best models with every fold scored, best mean first.
+        pub fn top(&self, n: u32) -> Vec<Standing> {
+            let mut board: Vec<Standing> = self
+                .models
+                .iter()
+                .zip(&self.accuracy)
+                .filter_map(|(model, accs)| {
+                    let accs: Option<Vec<f64>> = accs.iter().copied().collect();
+                    let (mean, std) = mean_std(&accs?);
+                    Some(Standing { model: model.clone(), mean, std })
+                })
+                .collect();
+            board.sort_by(|a, b| b.mean.total_cmp(&a.mean));
+            board.truncate(n as usize);
+            board
+        }
+    }
+}
+
+tasks!(evaluate, Leaderboard);
 
 /// KFold with shuffling: a seeded permutation cut into `k` contiguous
 /// parts, the first `n % k` one longer (scikit-learn's sizes).
@@ -469,7 +541,7 @@ fn cross_validate(
     let start = Instant::now();
     let data_ref = put(data)?;
     let refs: Vec<_> = (0..K)
-        .map(|fold| evaluate::remote(&data_ref, fold, model.clone()))
+        .map(|fold| evaluate::remote(&data_ref, fold, model.clone(), None))
         .collect();
     let scores = get_all(&refs)?;
     let t_par = start.elapsed().as_secs_f64();
@@ -543,11 +615,12 @@ fn model_search(data: &Data, o: &Options) -> Result<(), Box<dyn std::error::Erro
     let grid = search_grid();
     let start = Instant::now();
     let data_ref = put(data)?;
+    let board = Leaderboard::remote(grid.clone(), K);
     let refs: Vec<Vec<_>> = grid
         .iter()
         .map(|m| {
             (0..K)
-                .map(|fold| evaluate::remote(&data_ref, fold, m.clone()))
+                .map(|fold| evaluate::remote(&data_ref, fold, m.clone(), Some(board.clone())))
                 .collect()
         })
         .collect();
@@ -574,6 +647,30 @@ fn model_search(data: &Data, o: &Options) -> Result<(), Box<dyn std::error::Erro
         );
     }
     println!("parallel time: {:.1} ms", t_par * 1e3);
+    // Every evaluate task has reported (each waited for its report).
+    const TOP: usize = 3;
+    let reports = board.reports().get()?;
+    let top = board.top(TOP as u32).get()?;
+    println!("leaderboard actor: {reports} reports, top {TOP}:");
+    for (i, s) in top.iter().enumerate() {
+        println!(
+            "  #{:<2} {:<48} {:>8.4} {:>8.4}",
+            i + 1,
+            s.model.to_string(),
+            s.mean,
+            s.std
+        );
+    }
+    let agrees = reports as usize == grid.len() * K as usize
+        && top.len() == TOP.min(ranked.len())
+        && top
+            .iter()
+            .zip(&ranked)
+            .all(|(s, (m, (mean, std), _))| s.model == **m && s.mean == *mean && s.std == *std);
+    if !agrees {
+        return Err("the leaderboard actor's ranking differs from the results'".into());
+    }
+    println!("leaderboard agrees with the ranking: yes");
     if o.sequential {
         let start = Instant::now();
         for m in &grid {

@@ -242,6 +242,27 @@ pub fn format_status(v: &serde_json::Value, address: &str) -> String {
         size(&o["spill"]["spilled_total"]),
         size(&o["spill"]["restored_total"])
     ));
+    let actors = v["actors"].as_array().cloned().unwrap_or_default();
+    if !actors.is_empty() {
+        out.push_str(&format!("actors: {}\n", actors.len()));
+        for a in actors {
+            out.push_str(&format!(
+                "  {} {} ({}) {}: {} calls done, {} queued, {} restarts, {}{}\n",
+                a["id"],
+                a["name"].as_str().unwrap_or("-"),
+                a["class"].as_str().unwrap_or("?"),
+                a["state"].as_str().unwrap_or("?"),
+                a["calls_done"],
+                a["calls_queued"],
+                a["restarts"],
+                crate::size::human_bytes(a["memory"].as_f64().unwrap_or(0.0)),
+                a["death"]
+                    .as_str()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
     let jobs = v["jobs"].as_array().cloned().unwrap_or_default();
     out.push_str(&format!(
         "jobs: {} ({} running)\n",

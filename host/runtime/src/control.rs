@@ -28,6 +28,10 @@ use crate::scheduler::{Scheduler, SchedulerCounts, Start, TaskId};
 /// driver of `raylab-host run`; the head numbers submitted jobs from 1.
 pub type JobId = u64;
 
+/// The job of detached actors: it never ends, and its objects (their
+/// handles, and what they put) are visible to every job.
+pub(crate) const DETACHED_JOB: JobId = JobId::MAX;
+
 /// What the control state needs to know of a task's payload.
 pub(crate) trait Pending {
     /// The task's id.
@@ -167,7 +171,7 @@ pub(crate) trait ReleaseRefs: Send + Sync {
     fn release_owned(&self, owned: HashMap<ObjectId, u32>);
 }
 
-impl<P: Send> ReleaseRefs for Control<P> {
+impl<P: Send + Pending> ReleaseRefs for Control<P> {
     fn release_owned(&self, owned: HashMap<ObjectId, u32>) {
         self.lock().release_owned(owned);
     }
@@ -181,14 +185,15 @@ fn dependency_failed(task: &str, cause: &TaskError) -> TaskError {
     )
 }
 
-impl<P> Core<P> {
+impl<P: Pending> Core<P> {
     /// Objects of other jobs are invisible: they look as if they never
     /// existed.
     pub(crate) fn check_visible(&self, ids: &[ObjectId], job: JobId) -> Result<(), TaskError> {
-        match ids
-            .iter()
-            .find(|id| self.objects.owner(**id).is_some_and(|j| j != job))
-        {
+        match ids.iter().find(|id| {
+            self.objects
+                .owner(**id)
+                .is_some_and(|j| j != job && j != DETACHED_JOB)
+        }) {
             Some(&id) => Err(TaskError::unknown_object(id, false)),
             None => Ok(()),
         }
@@ -360,6 +365,16 @@ impl<P> Core<P> {
         }
     }
 
+    /// The state of object `id` (an error if it is gone), nothing read.
+    pub(crate) fn status(&self, id: ObjectId) -> Result<Status, TaskError> {
+        self.objects.status(id)
+    }
+
+    /// Be told when object `id` is freed.
+    pub(crate) fn watch(&mut self, id: ObjectId) -> Arc<tokio::sync::Notify> {
+        self.objects.watch(id)
+    }
+
     // ---- lending the CPU of a blocked task ----
 
     /// A task blocked: give its `part` back to the pool.
@@ -504,13 +519,8 @@ impl<P: Pending> Core<P> {
         task: &P,
         deps: impl Iterator<Item = ObjectId>,
     ) -> Result<Vec<Arc<Vec<u8>>>, TaskError> {
-        deps.map(|id| match self.objects.lookup(id) {
-            Ok(Lookup::Ready(b)) => Ok(b),
-            Ok(Lookup::Failed(e)) => Err(dependency_failed(task.name(), &e)),
-            Ok(Lookup::Pending) => Err(TaskError::new(ErrorKind::Internal, "dependency not ready")),
-            Err(e) => Err(e),
-        })
-        .collect()
+        let name = task.name().to_string();
+        self.values_of(&name, deps)
     }
 
     /// Record a started task's outcome: its resources go back, its result
@@ -525,21 +535,7 @@ impl<P: Pending> Core<P> {
         outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
         owned: HashMap<ObjectId, u32>,
     ) -> Vec<Start<P>> {
-        // A result may hold references only to objects its job can see.
-        let outcome = outcome.and_then(|(bytes, refs)| {
-            match refs.iter().find(|id| {
-                !matches!(self.objects.owner(**id), Some(j) if j == task.job())
-            }) {
-                Some(bad) => Err(TaskError::for_task(
-                    ErrorKind::InvalidArgument,
-                    task.name(),
-                    format!(
-                        "returned a reference to object {bad}, which does not exist or belongs to another job"
-                    ),
-                )),
-                None => Ok((bytes, refs)),
-            }
-        });
+        let outcome = self.checked_result(task.job(), task.name(), outcome);
         if outcome.is_ok() {
             self.finished += 1;
             // Its children go on: the result may hold their refs.
@@ -586,5 +582,6 @@ impl<P: Pending> Core<P> {
     }
 }
 
+mod calls;
 #[cfg(test)]
 mod tests;

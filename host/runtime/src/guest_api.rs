@@ -23,6 +23,7 @@ use std::time::Duration;
 use wasmtime::StoreContextMut;
 use wasmtime::component::Linker;
 
+use crate::actors::Actors;
 use crate::bindings::{RUNTIME_INTERFACE, wit};
 use crate::error::{ErrorKind, TaskError};
 use crate::objects::Objects;
@@ -35,6 +36,7 @@ use crate::tasks::Tasks;
 pub(crate) struct Services {
     pub(crate) tasks: Weak<Tasks>,
     pub(crate) objects: Weak<Objects>,
+    pub(crate) actors: Weak<Actors>,
 }
 
 fn gone() -> TaskError {
@@ -47,6 +49,9 @@ impl Services {
     }
     fn objects(&self) -> Result<Arc<Objects>, TaskError> {
         self.objects.upgrade().ok_or_else(gone)
+    }
+    fn actors(&self) -> Result<Arc<Actors>, TaskError> {
+        self.actors.upgrade().ok_or_else(gone)
     }
 }
 
@@ -265,6 +270,75 @@ pub(crate) fn add_to_linker(
         },
     )?;
 
+    add_actors(&mut i, services)?;
     crate::gpu::add_to_linker(linker)?;
+    Ok(())
+}
+
+/// The actor functions of the runtime interface.
+fn add_actors(
+    i: &mut wasmtime::component::LinkerInstance<'_, HostState>,
+    services: &Services,
+) -> wasmtime::Result<()> {
+    let s = services.clone();
+    i.func_wrap(
+        "create-actor",
+        move |mut store: StoreContextMut<'_, HostState>,
+              (class, args, options): (String, Vec<u8>, wit::ActorOptions)|
+              -> wasmtime::Result<(WitResult<u64>,)> {
+            let state = store.data_mut();
+            let r = s
+                .actors()
+                .and_then(|a| a.create(&state.ctx, &class, args, options));
+            if let Ok(id) = r {
+                state.refs.own(id);
+            }
+            Ok((r.map_err(Into::into),))
+        },
+    )?;
+
+    let s = services.clone();
+    i.func_wrap(
+        "call-actor",
+        move |mut store: StoreContextMut<'_, HostState>,
+              (actor, method, args): (u64, String, Vec<u8>)|
+              -> wasmtime::Result<(WitResult<u64>,)> {
+            let state = store.data_mut();
+            let r = s
+                .actors()
+                .and_then(|a| a.call(state.ctx.job, actor, &method, args));
+            if let Ok(id) = r {
+                state.refs.own(id);
+            }
+            Ok((r.map_err(Into::into),))
+        },
+    )?;
+
+    let s = services.clone();
+    i.func_wrap(
+        "kill-actor",
+        move |store: StoreContextMut<'_, HostState>,
+              (actor,): (u64,)|
+              -> wasmtime::Result<(WitResult<()>,)> {
+            let job = store.data().ctx.job;
+            let r = s.actors().and_then(|a| a.kill(job, actor));
+            Ok((r.map_err(Into::into),))
+        },
+    )?;
+
+    let s = services.clone();
+    i.func_wrap(
+        "get-actor",
+        move |mut store: StoreContextMut<'_, HostState>,
+              (name,): (String,)|
+              -> wasmtime::Result<(WitResult<u64>,)> {
+            let state = store.data_mut();
+            let r = s.actors().and_then(|a| a.get(state.ctx.job, &name));
+            if let Ok(id) = r {
+                state.refs.own(id);
+            }
+            Ok((r.map_err(Into::into),))
+        },
+    )?;
     Ok(())
 }

@@ -15,7 +15,8 @@
 //! | module | owns | uses |
 //! | --- | --- | --- |
 //! | `node` | [`Runtime`]: builds and wires the parts, the public API | everything below |
-//! | `guest_api` | the `raylab:runtime/runtime` host functions | tasks, objects, sandbox |
+//! | `guest_api` | the `raylab:runtime/runtime` host functions | actors, tasks, objects, sandbox |
+//! | `actors` | actors: long-lived sandboxes, ordered calls, restarts, handles | tasks, control, modules, sandbox |
 //! | `objects` | put/get/wait for guests, lending the CPU while blocked | tasks, control |
 //! | `tasks` | the task lifecycle: submit, dispatch, attempt, retry, finish, cancel | control, modules, sandbox, timeline |
 //! | `driver` | running a module's `wasi:cli/run` | modules, sandbox |
@@ -23,14 +24,15 @@
 //! | `sandbox` | per-instance host state: identity, capabilities, quotas, traps | jobs, gpu, control (releasing refs) |
 //! | [`gpu`] | the wgpu broker and the `raylab:runtime/gpu` host functions | bindings |
 //! | `jobs` | the head's jobs: status, log, stop flag | cancel |
-//! | `control` | object store + scheduler + task bookkeeping under one lock | object_store, scheduler |
+//! | `control` | object store + scheduler + task (and actor call) bookkeeping under one lock | object_store, scheduler |
 //! | `scheduler` | which task runs next, the resource ledger | resources |
-//! | `object_store` | objects, reference counts, capacity, waiters | error |
+//! | `object_store` | objects, reference counts, capacity, waiters, spilling | error, spill |
 //! | `engine` | the wasmtime engine and the compile cache | error |
-//! | `config`, `error`, `bindings`, `resources`, `msgpack`, `timeline`, `cancel`, `workers` | leaves | |
+//! | `config`, `error`, `bindings`, `resources`, `msgpack`, `timeline`, `cancel`, `workers`, `spill` | leaves | |
 
 #![deny(unsafe_code)]
 
+mod actors;
 mod bindings;
 mod cancel;
 mod config;
@@ -54,6 +56,7 @@ mod tasks;
 mod timeline;
 mod workers;
 
+pub use actors::{ActorInfo, ActorState};
 pub use config::{Config, Isolation, RESERVED_INSTANCES, default_object_store_memory};
 pub use control::{JobId, JobTasks, RuntimeStats};
 pub use engine::{EngineConfig, KEEP_RESIDENT, default_cache_dir};

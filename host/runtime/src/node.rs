@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+use crate::actors::{ActorDefaults, ActorInfo, Actors};
 use crate::cancel::CancelFlag;
 use crate::config::{Config, machine_memory};
 use crate::control::{JobId, ReleaseRefs, RuntimeStats};
@@ -50,6 +51,7 @@ struct Node {
     tasks: Arc<Tasks>,
     /// Held here so the guests' weak handles stay valid.
     _objects: Arc<Objects>,
+    actors: Arc<Actors>,
     timeline: Arc<Timeline>,
     gpus: Arc<Gpus>,
     handle: tokio::runtime::Handle,
@@ -187,11 +189,23 @@ impl Runtime {
             },
         ));
         let objects = Arc::new(Objects::new(control.clone(), tasks.clone()));
+        let actors = Actors::new(
+            control.clone(),
+            sandboxes.clone(),
+            tasks.clone(),
+            timeline.clone(),
+            ActorDefaults {
+                memory: config.task_memory,
+                timeout: config.task_timeout,
+                max_queued: config.max_pending_tasks,
+            },
+        );
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| setup(&e))?;
         let services = Services {
             tasks: Arc::downgrade(&tasks),
             objects: Arc::downgrade(&objects),
+            actors: Arc::downgrade(&actors),
         };
         guest_api::add_to_linker(&mut linker, &services).map_err(|e| setup(&e))?;
         let node = Arc::new(Node {
@@ -204,6 +218,7 @@ impl Runtime {
             sandboxes,
             tasks,
             _objects: objects,
+            actors,
             timeline,
             gpus,
             handle,
@@ -462,6 +477,11 @@ impl Runtime {
         }
         self.node.tasks.cancel_job(id);
         true
+    }
+
+    /// Every actor of the node (dead ones until their handles are gone).
+    pub fn actors(&self) -> Vec<ActorInfo> {
+        self.node.actors.list()
     }
 
     /// Usage and task counts.

@@ -84,9 +84,11 @@ impl SandboxLimit {
     }
 }
 
-/// Enforces the memory quota of one instance.
+/// Enforces the memory quota of one instance, and notes its size.
 pub(crate) struct Limiter {
     cap: Option<u64>,
+    /// Linear memory granted so far, bytes.
+    size: usize,
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
@@ -100,7 +102,10 @@ impl wasmtime::ResourceLimiter for Limiter {
             Some(cap) if desired as u64 > cap => {
                 Err(wasmtime::Error::new(SandboxLimit::Memory(cap)))
             }
-            _ => Ok(true),
+            _ => {
+                self.size = self.size.max(desired);
+                Ok(true)
+            }
         }
     }
 
@@ -230,6 +235,11 @@ impl HostState {
         }
     }
 
+    /// The instance's linear memory, bytes (the largest it grew to).
+    pub(crate) fn memory_size(&self) -> usize {
+        self.limiter.size
+    }
+
     /// Keep an error-level log record to explain a crash that follows.
     pub(crate) fn note_error(&mut self, mut message: String) {
         message.truncate(4096);
@@ -327,6 +337,7 @@ impl Sandboxes {
             table: ResourceTable::new(),
             limiter: Limiter {
                 cap: ctx.memory_cap,
+                size: 0,
             },
             ctx,
             refs: OwnedRefs {
@@ -363,9 +374,7 @@ impl Sandboxes {
     /// Give a warm instance's store to a new task.
     pub(crate) fn reuse(&self, store: &mut Store<HostState>, ctx: TaskCtx) {
         let state = store.data_mut();
-        state.limiter = Limiter {
-            cap: ctx.memory_cap,
-        };
+        state.limiter.cap = ctx.memory_cap;
         state.ctx = ctx;
         state.last_error = None;
         set_hostcall_fuel(store);
@@ -482,14 +491,18 @@ mod tests {
     #[test]
     fn the_memory_limiter_refuses_growth_past_the_quota() {
         use wasmtime::ResourceLimiter;
-        let mut l = Limiter { cap: Some(1 << 20) };
+        let mut l = Limiter {
+            cap: Some(1 << 20),
+            size: 0,
+        };
         assert!(l.memory_growing(0, 1 << 20, None).unwrap());
         let err = l.memory_growing(0, (1 << 20) + 1, None).unwrap_err();
         assert!(matches!(
             err.downcast_ref::<SandboxLimit>(),
             Some(SandboxLimit::Memory(_))
         ));
-        let mut none = Limiter { cap: None };
+        assert_eq!(l.size, 1 << 20, "the size granted is noted");
+        let mut none = Limiter { cap: None, size: 0 };
         assert!(none.memory_growing(0, usize::MAX / 2, None).unwrap());
     }
 }

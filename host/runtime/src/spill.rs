@@ -11,7 +11,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::object_store::ObjectId;
+/// An object's id (the store's, kept opaque here).
+type ObjectId = u64;
 
 /// Totals of what was spilled and restored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]

@@ -32,6 +32,26 @@ use crate::sandbox::{HostState, Sandboxes, TaskCtx, classify_trap, interrupt, is
 use crate::scheduler::{Start, TaskId};
 use crate::timeline::Timeline;
 
+/// What a started task runs instead of a call of its function: a body
+/// given by a layer above (an actor's whole life). It gets the resolved
+/// arguments and what the task holds, and runs until it returns.
+pub(crate) type Body = Box<dyn FnOnce(Grant) -> BoxFuture + Send + Sync>;
+
+/// A boxed future of a [`Body`].
+pub(crate) type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// What a started [`Body`] task is given.
+pub(crate) struct Grant {
+    /// The argument list, dependencies replaced by their values.
+    pub(crate) args: Vec<u8>,
+    /// Resources held until the body returns.
+    pub(crate) demand: Resources,
+    /// GPU ids held.
+    pub(crate) gpu_ids: Vec<u32>,
+    /// The task's cancel flag (its job ended, or it was cancelled).
+    pub(crate) cancel: Arc<CancelFlag>,
+}
+
 /// What a task is, from submission to completion.
 pub(crate) struct TaskSpec {
     id: TaskId,
@@ -50,6 +70,9 @@ pub(crate) struct TaskSpec {
     memory_cap: u64,
     timeout: Option<Duration>,
     cancelled: Arc<CancelFlag>,
+    /// Run this instead of calling `function` (the task then only holds
+    /// its resources and sandbox share for as long as the body runs).
+    body: Option<Body>,
 }
 
 impl Pending for TaskSpec {
@@ -159,6 +182,17 @@ impl Tasks {
         self.control.lock().available().clone()
     }
 
+    /// The worker pool.
+    pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+
+    /// Something a guest call made runnable (an actor's waiting life) may
+    /// sit on this worker: make it stealable (see `workers`).
+    pub(crate) fn kick(&self) {
+        crate::workers::note_guest_spawn(&self.handle, self.sandboxes.preemption());
+    }
+
     /// Start tasks on the worker pool; `from_guest` when called inside a
     /// guest call (see `workers`).
     pub(crate) fn start(self: &Arc<Self>, starts: Vec<Start<TaskSpec>>, from_guest: bool) {
@@ -180,6 +214,21 @@ impl Tasks {
         function: &str,
         args: Vec<u8>,
         options: wit::TaskOptions,
+    ) -> Result<ObjectId, TaskError> {
+        self.submit_as(caller.job, caller, function, args, options, None)
+    }
+
+    /// `submit` for `job` (the caller's, or another it acts for), with the
+    /// task's own `body` when it is not a plain call. Returns the task's
+    /// result object and its cancel flag.
+    pub(crate) fn submit_as(
+        self: &Arc<Self>,
+        job: JobId,
+        caller: &TaskCtx,
+        function: &str,
+        args: Vec<u8>,
+        options: wit::TaskOptions,
+        body: Option<Body>,
     ) -> Result<ObjectId, TaskError> {
         let (module, fname) = self.modules.resolve(caller.job, &caller.module, function)?;
         let name = bounded_name(options.name.as_deref().unwrap_or(&fname));
@@ -217,14 +266,16 @@ impl Tasks {
         let cancelled = Arc::new(CancelFlag::default());
         let new = NewTask {
             id,
-            job: caller.job,
+            job,
             name: &name,
             demand,
             cancel: cancelled.clone(),
             deps: &deps,
             arg_refs: &arg_refs,
             max_alive: self.defaults.max_pending,
-            parent: (!caller.is_driver).then_some(caller.id),
+            // A task started for another job (a detached actor) shares
+            // nobody's fate.
+            parent: (!caller.is_driver && job == caller.job).then_some(caller.id),
         };
         let timeout = match options.timeout_ms {
             Some(0) => None,
@@ -233,7 +284,7 @@ impl Tasks {
         };
         let (result, starts) = self.control.lock().submit(new, |result| TaskSpec {
             id,
-            job: caller.job,
+            job,
             module,
             function: fname,
             name: name.clone(),
@@ -247,9 +298,22 @@ impl Tasks {
             memory_cap: options.memory.unwrap_or(self.defaults.memory),
             timeout,
             cancelled,
+            body,
         })?;
         self.start(starts, true);
         Ok(result)
+    }
+
+    /// The module whose remote function `function` the guest running
+    /// `caller` would call.
+    pub(crate) fn resolve_module(
+        &self,
+        caller: &TaskCtx,
+        function: &str,
+    ) -> Result<Arc<Module>, TaskError> {
+        self.modules
+            .resolve(caller.job, &caller.module, function)
+            .map(|(module, _)| module)
     }
 
     /// `cancel` of the task producing object `id`, for a guest of `job`.
@@ -290,6 +354,22 @@ impl Tasks {
                 return self.finish(&spec, &demand, &gpus, Err(e), HashMap::new());
             }
         };
+        if let Some(body) = spec.body.take() {
+            let grant = Grant {
+                args,
+                demand: demand.clone(),
+                gpu_ids: gpus.iter().map(|(id, _)| *id).collect(),
+                cancel: spec.cancelled.clone(),
+            };
+            body(grant).await;
+            return self.finish(
+                &spec,
+                &demand,
+                &gpus,
+                Ok((vec![0xc0], Vec::new())),
+                HashMap::new(),
+            );
+        }
         let mut attempt = 1;
         loop {
             let ctx = TaskCtx {

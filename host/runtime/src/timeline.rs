@@ -28,7 +28,12 @@ pub(crate) struct Timeline {
     origin: Instant,
     events: Mutex<VecDeque<Event>>,
     lanes: Mutex<HashMap<ThreadId, u32>>,
+    /// Lanes of their own (an actor's), by number, with their names.
+    named: Mutex<HashMap<u32, String>>,
 }
+
+/// The first number of a named lane (worker lanes count from 0).
+const NAMED_LANES: u32 = 1000;
 
 impl Default for Timeline {
     fn default() -> Self {
@@ -36,6 +41,7 @@ impl Default for Timeline {
             origin: Instant::now(),
             events: Mutex::new(VecDeque::new()),
             lanes: Mutex::new(HashMap::new()),
+            named: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -51,6 +57,15 @@ impl Timeline {
         let mut lanes = self.lanes.lock().expect("lock");
         let n = lanes.len() as u32;
         *lanes.entry(std::thread::current().id()).or_insert(n)
+    }
+
+    /// A lane of its own, shown as `name` (an actor's, for its method
+    /// calls).
+    pub(crate) fn named_lane(&self, name: String) -> u32 {
+        let mut named = self.named.lock().expect("lock");
+        let lane = NAMED_LANES + named.len() as u32;
+        named.insert(lane, name);
+        lane
     }
 
     /// Record a finished slice.
@@ -96,9 +111,14 @@ impl Timeline {
                 })
             })
             .collect();
+        let named = self.named.lock().expect("lock");
         for lane in lanes {
+            let name = named
+                .get(&lane)
+                .cloned()
+                .unwrap_or_else(|| format!("worker {lane}"));
             out.push(serde_json::json!({
-                "name": "thread_name", "ph": "M", "pid": 1, "tid": lane, "args": { "name": format!("worker {lane}") },
+                "name": "thread_name", "ph": "M", "pid": 1, "tid": lane, "args": { "name": name },
             }));
         }
         serde_json::json!({ "traceEvents": out, "displayTimeUnit": "ms" })

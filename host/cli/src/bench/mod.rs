@@ -283,6 +283,45 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             });
         }
     }
+    if wanted("actor") {
+        let calls = args.round_trips.to_string();
+        let v = b.guest(&[], &["actor-latency", &calls])?;
+        add(Figure {
+            name: "actor method sync round trip",
+            value: v,
+            unit: "us",
+            better: Better::Lower,
+            target: Some(10.0),
+            ray: Some("742 us"),
+            note: format!("{:.0}x faster than Ray", 742.0 / v),
+        });
+        let n = args.tasks.to_string();
+        for (name, mode, ray, ray_rate) in [
+            (
+                "actor calls/s, one caller",
+                "actor-throughput",
+                "3.5 k/s",
+                3_517.0,
+            ),
+            (
+                "actor calls/s, 4 callers to one actor",
+                "actor-many",
+                "3.0 k/s (n:n)",
+                3_009.0,
+            ),
+        ] {
+            let v = b.guest(&[], &[mode, &n])?;
+            add(Figure {
+                name,
+                value: v,
+                unit: "calls/s",
+                better: Better::Higher,
+                target: Some(300_000.0),
+                ray: Some(ray),
+                note: format!("{:.0}x Ray", v / ray_rate),
+            });
+        }
+    }
     if wanted("start") {
         let quick = ["--n", "1", "--work-ms", "0"];
         let cold = b.wall_ms("task1", &["--no-cache"], &quick)?;

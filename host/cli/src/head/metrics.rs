@@ -96,6 +96,31 @@ pub(super) fn render(rt: &Runtime) -> String {
         "gauge",
         res(available),
     );
+    let actors = rt.actors();
+    let in_state = |st: raylab::ActorState| actors.iter().filter(|a| a.state == st).count() as f64;
+    metric(
+        "raylab_actors",
+        "Actors by state.",
+        "gauge",
+        vec![
+            (
+                "{state=\"PENDING\"}".into(),
+                in_state(raylab::ActorState::Pending),
+            ),
+            (
+                "{state=\"ALIVE\"}".into(),
+                in_state(raylab::ActorState::Alive),
+            ),
+            (
+                "{state=\"RESTARTING\"}".into(),
+                in_state(raylab::ActorState::Restarting),
+            ),
+            (
+                "{state=\"DEAD\"}".into(),
+                in_state(raylab::ActorState::Dead),
+            ),
+        ],
+    );
     let jobs = rt.jobs();
     let count = |st: JobStatus| jobs.iter().filter(|j| j.status == st).count() as f64;
     metric(

@@ -232,6 +232,7 @@ fn status_value(rt: &Runtime) -> serde_json::Value {
         "object_store": stats.objects,
         "jobs_running": running,
         "jobs": jobs,
+        "actors": rt.actors(),
     })
 }
 

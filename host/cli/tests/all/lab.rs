@@ -285,6 +285,15 @@ fn task4_seeded_folds_and_model_search() {
             "{family} ranked: {out}"
         );
     }
+    // The fold tasks also reported to a leaderboard actor, which agrees.
+    assert!(
+        out.contains("leaderboard actor: 45 reports, top 3:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("leaderboard agrees with the ranking: yes"),
+        "{out}"
+    );
     let out = run_ok(&[
         "run",
         guests::TASK4,
@@ -321,4 +330,16 @@ fn task4_bad_hyperparameter_is_an_error_naming_it() {
         "the failing task is named: {}",
         show(&out)
     );
+}
+
+#[test]
+fn parameter_server_example_trains_with_an_actor_and_matches_sequential() {
+    let out = run_ok(&["run", guests::PARAMETER_SERVER, "--num-cpus", "2"]);
+    assert!(out.contains("matches sequential: yes"), "{out}");
+    let parallel = field(&out, "final loss:");
+    let sequential = field(&out, "sequential: final loss")
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert_eq!(parallel, sequential, "{out}");
 }

@@ -2,6 +2,7 @@
 //! test-only `raylab-test-programs` crate) run by the real `raylab-host`
 //! binary, and the `raylab` library driven directly.
 
+mod actors;
 mod cli;
 mod fuzz;
 mod gpu;
@@ -128,6 +129,7 @@ pub fn stats(out: &Output) -> serde_json::Value {
 #[test]
 fn every_guest_component_is_run_by_a_test() {
     let sources = [
+        include_str!("actors.rs"),
         include_str!("cli.rs"),
         include_str!("fuzz.rs"),
         include_str!("soak.rs"),
