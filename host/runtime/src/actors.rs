@@ -87,6 +87,10 @@ struct Call {
     /// The caller's job (which owns the result).
     job: JobId,
     method: String,
+    /// `C.method`, as the module exports it.
+    function: String,
+    /// `NAME.method`, as errors and the timeline show it.
+    name: String,
     args: Vec<u8>,
     layout: ArgsLayout,
     deps: Vec<ObjectId>,
@@ -391,6 +395,8 @@ impl Actors {
             id: self.next_call.fetch_add(1, Ordering::Relaxed),
             job,
             method: method.to_string(),
+            name: format!("{}.{method}", actor.display),
+            function,
             args,
             layout,
             deps,

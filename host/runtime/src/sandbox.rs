@@ -371,6 +371,17 @@ impl Sandboxes {
         store
     }
 
+    /// Ready an instance for its next call, its identity (`ctx`) already
+    /// updated in place: a clean slate of the guest's last words, the fuel
+    /// and the preemption deadline.
+    pub(crate) fn renew(&self, store: &mut Store<HostState>) {
+        store.data_mut().last_error = None;
+        set_hostcall_fuel(store);
+        if self.preemption {
+            store.set_epoch_deadline(1);
+        }
+    }
+
     /// Give a warm instance's store to a new task.
     pub(crate) fn reuse(&self, store: &mut Store<HostState>, ctx: TaskCtx) {
         let state = store.data_mut();

@@ -59,7 +59,7 @@ impl Actors {
             }
             actor.set(ActorState::Alive);
             loop {
-                let call = match again.pop_front() {
+                let mut call = match again.pop_front() {
                     Some(call) => call,
                     None => tokio::select! {
                         call = inbox.recv() => match call {
@@ -83,10 +83,9 @@ impl Actors {
                         return;
                     }
                     actor.queued.fetch_sub(1, Ordering::Relaxed);
-                    let name = format!("{}.{}", actor.class, call.method);
                     let starts = self.control.lock().complete_call(
                         call.job,
-                        &name,
+                        &call.function,
                         call.result,
                         Err(e),
                         &call.arg_refs,
@@ -94,17 +93,13 @@ impl Actors {
                     self.tasks.start(starts, false);
                     continue;
                 }
-                match self
-                    .run_call(actor, &mut store, &call_fn, &call, &grant)
-                    .await
-                {
+                match self.run_call(actor, &mut store, &call_fn, &mut call).await {
                     Outcome::Done(outcome) => {
                         actor.queued.fetch_sub(1, Ordering::Relaxed);
                         actor.calls_done.fetch_add(1, Ordering::Relaxed);
-                        let name = format!("{}.{}", actor.class, call.method);
                         let starts = self.control.lock().complete_call(
                             call.job,
-                            &name,
+                            &call.function,
                             call.result,
                             outcome,
                             &call.arg_refs,
@@ -254,32 +249,42 @@ impl Actors {
         actor: &Actor,
         store: &mut Store<HostState>,
         call_fn: &CallFn,
-        call: &Call,
-        grant: &Grant,
+        call: &mut Call,
     ) -> Outcome {
-        let function = format!("{}.{}", actor.class, call.method);
-        let args = if call.layout.top_refs.is_empty() {
-            call.args.clone()
-        } else {
+        let args = if !call.layout.top_refs.is_empty() {
             let values = match self
                 .control
                 .lock()
-                .values_of(&function, call.deps.iter().copied())
+                .values_of(&call.function, call.deps.iter().copied())
             {
                 Ok(v) => v,
                 Err(e) => return Outcome::Done(Err(e)),
             };
             let slices: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
             msgpack::substitute(&call.args, &call.layout, &slices)
+        } else if call.attempt <= actor.max_task_retries {
+            // It may run again after a crash: keep the arguments.
+            call.args.clone()
+        } else {
+            std::mem::take(&mut call.args)
         };
-        let ctx = self.ctx(actor, grant, &call.method, call.id, actor.timeout);
-        let name = ctx.name.clone();
-        self.sandboxes.reuse(store, ctx);
+        // The instance's identity for this call, updated in place (this is
+        // the hot path of every call).
+        {
+            let ctx = &mut store.data_mut().ctx;
+            ctx.id = call.id;
+            ctx.function.clone_from(&call.function);
+            ctx.name.clone_from(&call.name);
+            ctx.attempt = actor.restarts.load(Ordering::Relaxed) + 1;
+            ctx.deadline = actor.timeout.map(|t| (Instant::now() + t, t));
+        }
+        self.sandboxes.renew(store);
+        let name = call.name.as_str();
         let started = self.timeline.now_us();
         let stop = interrupt(&store.data().ctx);
         let result = tokio::select! {
             biased;
-            r = call_fn.call_async(&mut *store, (function.clone(), args)) => r,
+            r = call_fn.call_async(&mut *store, (call.function.clone(), args)) => r,
             limit = stop => Err(wasmtime::Error::new(limit)),
         };
         let outcome = match result {
@@ -287,21 +292,21 @@ impl Actors {
                 Ok(refs) => Outcome::Done(Ok((bytes, refs))),
                 Err(e) => Outcome::Crashed(TaskError::for_task(
                     ErrorKind::TaskCrashed,
-                    &name,
+                    name,
                     format!("returned a malformed result: {e}"),
                 )),
             },
             Ok((Err(message),)) => Outcome::Done(Err(TaskError::for_task(
                 ErrorKind::TaskFailed,
-                &name,
+                name,
                 message,
             ))),
-            Err(trap) => Outcome::Crashed(classify_trap(&name, &trap, &store.data().last_error)),
+            Err(trap) => Outcome::Crashed(classify_trap(name, &trap, &store.data().last_error)),
         };
         // A time limit is a wall here too.
         let outcome = match (outcome, store.data().ctx.deadline) {
             (Outcome::Done(_), Some((at, limit))) if Instant::now() >= at => {
-                Outcome::Crashed(SandboxLimit::Time(limit).error(&name))
+                Outcome::Crashed(SandboxLimit::Time(limit).error(name))
             }
             (o, _) => o,
         };
@@ -313,7 +318,7 @@ impl Actors {
             _ => "failed",
         };
         self.timeline
-            .record(&name, call.job, call.id, actor.lane, started, state);
+            .record(name, call.job, call.id, actor.lane, started, state);
         outcome
     }
 }
