@@ -1,11 +1,13 @@
 //! The `raylab-host` command, as a library its binary and tests share: the
 //! head's HTTP server and dashboard ([`head`]), the client of a head
-//! ([`client`]), the progress display ([`progress`]), the benchmarks
+//! ([`client`]), the bounded compiler of uploaded modules ([`compiler`]),
+//! the progress display ([`progress`]), the benchmarks
 //! ([`bench`]) and the size syntax of the command line ([`size`]). The
 //! runtime itself is the `raylab` crate.
 
 pub mod bench;
 pub mod client;
+pub mod compiler;
 pub mod head;
 pub mod progress;
 pub mod size;

@@ -45,6 +45,26 @@ enum Command {
     /// Measure task throughput, latency, start-up, memory, object store
     /// bandwidth and the lab tasks against native Rust; prints a table.
     Bench(raylab_host::bench::BenchArgs),
+    /// Compile one module from stdin to a file (what a head runs in a
+    /// child process, bounded, for every uploaded module).
+    #[command(hide = true)]
+    CompileModule(CompileArgs),
+}
+
+#[derive(Args)]
+struct CompileArgs {
+    /// The module's name, for errors.
+    #[arg(long)]
+    name: String,
+    /// Where the compiled module goes.
+    #[arg(long)]
+    out: PathBuf,
+    /// As the node runs: no epoch checks compiled in.
+    #[arg(long)]
+    no_preemption: bool,
+    /// As the node runs.
+    #[arg(long, value_parser = parse_size, default_value_t = raylab::KEEP_RESIDENT)]
+    sandbox_keep_resident: usize,
 }
 
 /// Node settings shared by the commands that start a runtime.
@@ -174,6 +194,14 @@ struct StartArgs {
     /// raylab-head-PORT.log in the temporary directory].
     #[arg(long, value_name = "PATH")]
     log_file: Option<PathBuf>,
+    /// Longest an uploaded module may take to compile (in a child
+    /// process; past it the upload is refused), in seconds.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, default_value = "60")]
+    compile_timeout: f64,
+    /// Most memory compiling an uploaded module may use (in a child
+    /// process; past it the upload is refused).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "2G")]
+    compile_memory: usize,
     /// Finished jobs the head remembers (status and log); older ones are
     /// forgotten.
     #[arg(long, value_name = "N", default_value_t = 100,
@@ -276,6 +304,15 @@ fn start(args: StartArgs) -> anyhow::Result<i32> {
     }
     let mut config = args.node.config()?;
     config.keep_finished_jobs = args.keep_finished_jobs as usize;
+    // Uploaded modules compile in a bounded child process.
+    config.compiler = Some(raylab::Compiler(std::sync::Arc::new(
+        raylab_host::compiler::ChildCompiler {
+            exe: std::env::current_exe()?,
+            engine: config.engine_config(),
+            max_memory: args.compile_memory as u64,
+            timeout: Duration::from_secs_f64(args.compile_timeout),
+        },
+    )));
     let runtime = std::sync::Arc::new(Runtime::new(config)?);
     // A head serves modules it has not seen yet: probe the GPUs now.
     runtime.probe_gpus();
@@ -611,6 +648,14 @@ fn main() -> ExitCode {
         Command::Submit(args) => submit(args),
         Command::Status(args) => status(args),
         Command::Stop(args) => stop(args),
+        Command::CompileModule(args) => {
+            let engine = raylab::EngineConfig {
+                epoch_interruption: !args.no_preemption,
+                keep_resident: args.sandbox_keep_resident,
+                ..Default::default()
+            };
+            raylab_host::compiler::compile_module(&engine, &args.name, &args.out).map(|()| 0)
+        }
     };
     let code = match result {
         Ok(code) => code,

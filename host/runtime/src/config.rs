@@ -34,6 +34,16 @@ impl std::str::FromStr for Isolation {
     }
 }
 
+/// A [`ModuleCompiler`](crate::ModuleCompiler) shared by a node.
+#[derive(Clone)]
+pub struct Compiler(pub std::sync::Arc<dyn crate::engine::ModuleCompiler>);
+
+impl std::fmt::Debug for Compiler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Compiler")
+    }
+}
+
 /// Settings of a node.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -94,6 +104,9 @@ pub struct Config {
     /// Finished jobs a head remembers (status and log); the oldest are
     /// forgotten beyond this, so a long-running head stays bounded.
     pub keep_finished_jobs: usize,
+    /// Where modules are compiled when they are not in the cache (`None`:
+    /// in this process). Used only with a compile cache.
+    pub compiler: Option<Compiler>,
 }
 
 impl Default for Config {
@@ -121,6 +134,7 @@ impl Default for Config {
             dirs: Vec::new(),
             envs: Vec::new(),
             keep_finished_jobs: 100,
+            compiler: None,
         }
     }
 }
@@ -130,6 +144,14 @@ impl Default for Config {
 pub const RESERVED_INSTANCES: usize = 100;
 
 impl Config {
+    /// The engine's settings as the node runs it (preemption decides the
+    /// epoch checks compiled into guests): what a [`Compiler`] must use.
+    pub fn engine_config(&self) -> EngineConfig {
+        let mut engine = self.engine.clone();
+        engine.epoch_interruption = self.preemption;
+        engine
+    }
+
     /// Sandboxes started tasks may hold at once, and one job's share.
     pub(crate) fn task_instances(&self) -> (usize, usize) {
         let total = (self.engine.max_instances as usize)

@@ -190,20 +190,78 @@ fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
 /// MiB while it compiles).
 static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Compiles modules somewhere else than in this process: a head hands
+/// uploaded modules to a child process it can bound in time and memory
+/// (Cranelift cannot be stopped mid-compile, and a module crafted to be
+/// expensive to compile could otherwise take the head's memory with it).
+pub trait ModuleCompiler: Send + Sync {
+    /// Compile `bytes` (module `name`) with the node's engine settings
+    /// ([`EngineConfig`]) and write the serialized result to `out`
+    /// ([`compile_to_file`] does exactly that); an error says why not.
+    fn compile(&self, name: &str, bytes: &[u8], out: &Path) -> Result<(), String>;
+}
+
+/// Compile `bytes` with an engine of `config` and write the serialized
+/// component to `out` (what a [`ModuleCompiler`]'s child process runs).
+pub fn compile_to_file(
+    config: &EngineConfig,
+    name: &str,
+    bytes: &[u8],
+    out: &Path,
+) -> Result<(), LoadError> {
+    check_header(name, bytes)?;
+    let engine = new_engine(config).map_err(|e| LoadError::Compile {
+        name: name.to_string(),
+        message: format!("{e:#}"),
+    })?;
+    let component = Component::new(&engine, bytes).map_err(|e| LoadError::Compile {
+        name: name.to_string(),
+        message: format!("{e:#}"),
+    })?;
+    let serialized = component.serialize().map_err(|e| LoadError::Compile {
+        name: name.to_string(),
+        message: format!("{e:#}"),
+    })?;
+    std::fs::write(out, serialized).map_err(|cause| LoadError::Read {
+        path: out.to_path_buf(),
+        cause,
+    })
+}
+
 /// A compiled component, and where the cache wants it once it proved to be
 /// a good module (nothing rejected is ever cached).
 pub(crate) struct Compiled {
     pub(crate) component: Component,
     cache: Option<PathBuf>,
+    /// The compiler's output, waiting for the module to be accepted.
+    staged: Option<PathBuf>,
 }
 
 impl Compiled {
     /// The module was accepted: keep its compiled form for next time.
-    pub(crate) fn remember(&self, name: &str) {
-        let Some(path) = &self.cache else { return };
+    pub(crate) fn remember(mut self, name: &str) {
+        let Some(path) = self.cache.take() else {
+            return;
+        };
+        if let Some(staged) = self.staged.take() {
+            if let Err(e) = std::fs::rename(&staged, &path) {
+                tracing::warn!(module = name, "cannot write the compile cache: {e}");
+                let _ = std::fs::remove_file(&staged);
+            }
+            return;
+        }
         let dir = path.parent().expect("a file in the cache directory");
-        if let Err(e) = store_in_cache(dir, path, &self.component) {
+        if let Err(e) = store_in_cache(dir, &path, &self.component) {
             tracing::warn!(module = name, "cannot write the compile cache: {e:#}");
+        }
+    }
+}
+
+impl Drop for Compiled {
+    /// A module refused after it compiled leaves nothing behind.
+    fn drop(&mut self) {
+        if let Some(staged) = &self.staged {
+            let _ = std::fs::remove_file(staged);
         }
     }
 }
@@ -214,6 +272,7 @@ pub(crate) fn compile(
     name: &str,
     bytes: &[u8],
     cache_dir: Option<&Path>,
+    compiler: Option<&dyn ModuleCompiler>,
 ) -> Result<Compiled, LoadError> {
     check_header(name, bytes)?;
     let compile_err = |e: wasmtime::Error| LoadError::Compile {
@@ -228,6 +287,7 @@ pub(crate) fn compile(
         return Ok(Compiled {
             component: compile()?,
             cache: None,
+            staged: None,
         });
     };
     let path = dir.join(cache_key(engine, bytes));
@@ -243,15 +303,44 @@ pub(crate) fn compile(
                 return Ok(Compiled {
                     component,
                     cache: None,
+                    staged: None,
                 });
             }
             Err(e) => tracing::warn!(module = name, "ignoring unreadable cache entry: {e:#}"),
         }
     }
+    if let Some(compiler) = compiler {
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir);
+        let staged = path.with_extension(format!("staged{}", std::process::id()));
+        let _one_at_a_time = COMPILING.lock().unwrap_or_else(|p| p.into_inner());
+        compiler
+            .compile(name, bytes, &staged)
+            .map_err(|message| LoadError::Compile {
+                name: name.to_string(),
+                message,
+            })?;
+        // SAFETY: written just now by the node's own binary (the
+        // compiler's child process), with the same engine settings, into
+        // the user's private cache directory; wasmtime checks its header,
+        // version and compatibility.
+        #[allow(unsafe_code)]
+        let component =
+            unsafe { Component::deserialize_file(engine, &staged) }.map_err(compile_err)?;
+        return Ok(Compiled {
+            component,
+            cache: Some(path),
+            staged: Some(staged),
+        });
+    }
     let component = compile()?;
     Ok(Compiled {
         component,
         cache: Some(path),
+        staged: None,
     })
 }
 

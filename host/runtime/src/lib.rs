@@ -57,9 +57,9 @@ mod timeline;
 mod workers;
 
 pub use actors::{ActorInfo, ActorState};
-pub use config::{Config, Isolation, RESERVED_INSTANCES, default_object_store_memory};
+pub use config::{Compiler, Config, Isolation, RESERVED_INSTANCES, default_object_store_memory};
 pub use control::{JobId, JobTasks, RuntimeStats};
-pub use engine::{EngineConfig, KEEP_RESIDENT, default_cache_dir};
+pub use engine::{EngineConfig, KEEP_RESIDENT, ModuleCompiler, compile_to_file, default_cache_dir};
 pub use error::{ErrorKind, LoadError, RunError, StartError, TaskError, kind_name};
 pub use jobs::{JOB_LOG_BYTES, JobInfo, JobStatus, LogChunk};
 pub use node::{ResourceList, Runtime};

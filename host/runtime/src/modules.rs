@@ -95,6 +95,7 @@ pub(crate) async fn load(
     name: &str,
     bytes: &[u8],
     cache_dir: Option<&Path>,
+    compiler: Option<&dyn engine::ModuleCompiler>,
     memory_cap: u64,
 ) -> Result<Module, LoadError> {
     // The raylab world, checked on the component's own declarations before
@@ -136,7 +137,7 @@ pub(crate) async fn load(
             why: "raylab grants guests no network access".into(),
         });
     }
-    let compiled = engine::compile(engine, name, bytes, cache_dir)?;
+    let compiled = engine::compile(engine, name, bytes, cache_dir, compiler)?;
     let component = &compiled.component;
     let link_err = |message: String| LoadError::Link {
         name: name.to_string(),

@@ -135,8 +135,7 @@ impl Runtime {
             }
         }
         let setup = |e: &dyn std::fmt::Display| StartError::Setup(format!("{e:#}"));
-        let mut engine_config = config.engine.clone();
-        engine_config.epoch_interruption = config.preemption;
+        let engine_config = config.engine_config();
         // One worker per CPU slot, plus one for the driver, which runs on
         // the pool too but holds no CPU slot.
         let threads = (config.num_cpus.ceil() as usize).max(1) + 1;
@@ -291,6 +290,7 @@ impl Runtime {
             name,
             bytes,
             node.config.cache_dir.as_deref(),
+            node.config.compiler.as_ref().map(|c| &*c.0),
             node.config.task_memory,
         ))?;
         node.modules.insert(module)

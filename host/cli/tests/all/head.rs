@@ -678,3 +678,53 @@ fn stop_does_not_wait_for_a_client_that_never_finishes_its_upload() {
     }
     drop(stalled);
 }
+
+#[test]
+fn uploads_compile_in_a_child_bounded_in_time_and_memory() {
+    // A fresh cache, so that the modules are compiled, not found.
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().to_str().unwrap();
+    for (limit, expect) in [
+        (
+            ["--compile-memory", "24M"],
+            "compiling it used more than 24 MiB (--compile-memory); refused",
+        ),
+        (
+            ["--compile-timeout", "0.001"],
+            "compiling it took longer than 0.001 s (--compile-timeout); refused",
+        ),
+    ] {
+        let head = Head::start_with(&[limit[0], limit[1], "--cache-dir", dir]);
+        let out = raylab(&[
+            "submit",
+            "--quiet",
+            "--address",
+            &head.address,
+            guests::TASK4,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("400") && stderr.contains(expect),
+            "{}",
+            show(&out)
+        );
+        // The head goes on, and nothing refused was cached.
+        assert_eq!(std::fs::read_dir(cache.path()).map_or(0, |d| d.count()), 0);
+    }
+    // Within the limits the same upload compiles (in the child) and runs.
+    let head = Head::start_with(&["--cache-dir", dir]);
+    let out = raylab(&[
+        "submit",
+        "--quiet",
+        "--address",
+        &head.address,
+        guests::TASK4,
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(
+        std::fs::read_dir(cache.path()).unwrap().count(),
+        1,
+        "cached once accepted"
+    );
+}
