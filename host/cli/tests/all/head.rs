@@ -728,3 +728,39 @@ fn uploads_compile_in_a_child_bounded_in_time_and_memory() {
         "cached once accepted"
     );
 }
+
+#[test]
+fn a_log_is_read_a_megabyte_at_a_time_and_says_where_it_starts() {
+    let head = Head::start();
+    let a = head.address.as_str();
+    let out = raylab(&[
+        "submit",
+        "--quiet",
+        "--address",
+        a,
+        guests::PEEK,
+        "--",
+        "flood",
+        "20",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    // submit followed the log to its end, and said what it missed if it
+    // fell behind.
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("flood: done\n"));
+    let resp = ureq::get(&format!("{a}/api/jobs/1/logs?offset=0"))
+        .call()
+        .unwrap();
+    let start: u64 = resp.headers()["x-raylab-log-start"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let len = resp.into_body().read_to_vec().unwrap().len();
+    assert_eq!(len, 1 << 20, "one chunk of 1 MiB");
+    let total = (20u64 << 20) + "flood: done\n".len() as u64;
+    assert_eq!(
+        start,
+        total - raylab::JOB_LOG_BYTES as u64,
+        "the oldest byte kept"
+    );
+}
