@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what building and testing raylab needs on a fresh Debian machine
 # with rustup: the wasm32-wasip2 target for the guests, and Mesa's lavapipe
-# (software Vulkan) so that GPU tasks have a real wgpu device without a GPU.
+# (software Vulkan) so that GPU tasks have a real wgpu device without a GPU,
+# and nats-server, which a head starts so that other nodes can join it.
 # With --with-browser, also Debian's Chromium, which the dashboard test drives.
 set -euo pipefail
 
@@ -11,6 +12,9 @@ rustup target add wasm32-wasip2
 
 if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
     packages+=(mesa-vulkan-drivers)
+fi
+if ! command -v nats-server >/dev/null 2>&1; then
+    packages+=(nats-server)
 fi
 if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null 2>&1; then
     packages+=(chromium)

@@ -204,6 +204,45 @@ pub fn format_status(v: &serde_json::Value, address: &str) -> String {
         "raylab head at {address} (version {})\n",
         v["version"].as_str().unwrap_or("?")
     );
+    let nodes = v["nodes"].as_array().cloned().unwrap_or_default();
+    if !nodes.is_empty() {
+        let alive = nodes.iter().filter(|n| n["alive"] == true).count();
+        out.push_str(&format!("nodes: {} ({alive} alive)\n", nodes.len()));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3);
+        for n in &nodes {
+            let res = |key: &str| {
+                n[key]
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| {
+                                let v = v.as_f64().unwrap_or(0.0);
+                                if k == "memory" {
+                                    format!("{k}={}", crate::size::human_bytes(v))
+                                } else {
+                                    format!("{k}={v}")
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default()
+            };
+            out.push_str(&format!(
+                "  node {} {}{} {} (heartbeat {:.1} s ago) {}: total {}; available {}\n",
+                n["id"],
+                n["name"].as_str().unwrap_or("?"),
+                if n["this"] == true { " (this one)" } else { "" },
+                if n["alive"] == true { "ALIVE" } else { "DEAD" },
+                (now - n["heartbeat_ms"].as_f64().unwrap_or(0.0)) / 1e3,
+                n["http"].as_str().unwrap_or("-"),
+                res("total"),
+                res("available")
+            ));
+        }
+    }
     out.push_str("resources (in use / total):\n");
     if let Some(total) = v["resources"]["total"].as_object() {
         for (name, t) in total {

@@ -1,7 +1,7 @@
 //! The `raylab-host` command, as a library its binary and tests share: the
 //! head's HTTP server and dashboard ([`head`]), the client of a head
 //! ([`client`]), the bounded compiler of uploaded modules ([`compiler`]),
-//! the progress display ([`progress`]), the benchmarks
+//! the head's NATS server ([`nats`]), the progress display ([`progress`]), the benchmarks
 //! ([`bench`]) and the size syntax of the command line ([`size`]). The
 //! runtime itself is the `raylab` crate.
 
@@ -9,5 +9,6 @@ pub mod bench;
 pub mod client;
 pub mod compiler;
 pub mod head;
+pub mod nats;
 pub mod progress;
 pub mod size;

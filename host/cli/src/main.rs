@@ -174,6 +174,27 @@ struct AddressArgs {
 
 #[derive(Args)]
 struct StartArgs {
+    /// Start a head (the default without --address): it founds a cluster,
+    /// starting a local nats-server unless --nats names one.
+    #[arg(long, conflicts_with = "address")]
+    head: bool,
+    /// Join the cluster whose NATS server is at this address
+    /// (`nats://host:port`, as the head prints it) as a worker node.
+    #[arg(long, value_name = "NATS_URL")]
+    address: Option<String>,
+    /// The cluster's token (the head prints it; a head makes one when none
+    /// is given). A node without it is refused.
+    #[arg(long, env = "RAYLAB_CLUSTER_TOKEN", hide_env_values = true)]
+    cluster_token: Option<String>,
+    /// Head: use this NATS server (or cluster) instead of starting one.
+    #[arg(long, value_name = "NATS_URL", conflicts_with = "address")]
+    nats: Option<String>,
+    /// Head: port of the nats-server it starts (0: any free port).
+    #[arg(long, default_value_t = 4222)]
+    nats_port: u16,
+    /// This node's name in the cluster [default: head, or node-PID].
+    #[arg(long)]
+    node_name: Option<String>,
     /// Port of the HTTP API and dashboard (0: any free port).
     #[arg(long, default_value_t = 8265)]
     port: u16,
@@ -270,10 +291,10 @@ fn start_detached(args: &StartArgs) -> anyhow::Result<i32> {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if let Some(url) = text
-            .lines()
-            .find_map(|l| l.strip_prefix("raylab head listening on "))
-        {
+        if let Some(url) = text.lines().find_map(|l| {
+            l.strip_prefix("raylab head listening on ")
+                .or_else(|| l.strip_prefix("raylab node listening on "))
+        }) {
             println!("raylab head started in the background (pid {})", child.id());
             println!("address:   {url}");
             println!("dashboard: {url}/");
@@ -299,6 +320,12 @@ fn start_detached(args: &StartArgs) -> anyhow::Result<i32> {
 }
 
 fn start(args: StartArgs) -> anyhow::Result<i32> {
+    if !args.host.is_loopback() && args.token.is_none() {
+        bail!(
+            "binding {} (not loopback) requires --token or RAYLAB_TOKEN",
+            args.host
+        );
+    }
     if args.detach {
         return start_detached(&args);
     }
@@ -314,14 +341,75 @@ fn start(args: StartArgs) -> anyhow::Result<i32> {
         },
     )));
     let runtime = std::sync::Arc::new(Runtime::new(config)?);
-    // A head serves modules it has not seen yet: probe the GPUs now.
+    // A node serves modules it has not seen yet: probe the GPUs now.
     runtime.probe_gpus();
+    let head = args.address.is_none();
+    // The cluster: a head starts its NATS server (or uses the one given);
+    // a worker joins the one at --address.
+    let mut nats = None;
+    let cluster = if head {
+        let token = match &args.cluster_token {
+            Some(t) => t.clone(),
+            None => raylab_host::nats::new_token()?,
+        };
+        match &args.nats {
+            Some(url) => Some((url.clone(), token)),
+            None if raylab_host::nats::available() => {
+                let server =
+                    raylab_host::nats::NatsServer::start(args.host, args.nats_port, &token)?;
+                let url = server.url.clone();
+                nats = Some(server);
+                Some((url, token))
+            }
+            None => {
+                eprintln!(
+                    "warning: nats-server is not installed: this head runs alone (scripts/setup.sh installs it so that nodes can join)"
+                );
+                None
+            }
+        }
+    } else {
+        let token = args.cluster_token.clone().context(
+            "joining a cluster needs its token: --cluster-token or RAYLAB_CLUSTER_TOKEN (the head printed it)",
+        )?;
+        Some((args.address.clone().expect("not a head"), token))
+    };
     let cfg = raylab_host::head::HeadConfig {
         addr: std::net::SocketAddr::new(args.host, args.port),
+        role: if head { "raylab head" } else { "raylab node" },
         token: args.token,
         max_upload: args.max_upload,
     };
-    raylab_host::head::serve(runtime, cfg)?;
+    let joined = runtime.clone();
+    let name = args.node_name.clone().unwrap_or_else(|| {
+        if head {
+            "head".into()
+        } else {
+            format!("node-{}", std::process::id())
+        }
+    });
+    raylab_host::head::serve(runtime.clone(), cfg, move |addr| {
+        let Some((url, token)) = cluster else {
+            return Ok(Vec::new());
+        };
+        let id = joined.join_cluster(raylab::ClusterConfig {
+            nats: url.clone(),
+            token: token.clone(),
+            name,
+            http: Some(format!("http://{addr}")),
+            head,
+        })?;
+        Ok(if head {
+            vec![
+                format!("cluster: {url} (this head is node {id})"),
+                format!("join with: raylab-host start --address {url} --cluster-token {token}"),
+            ]
+        } else {
+            vec![format!("joined the cluster at {url} as node {id}")]
+        })
+    })?;
+    runtime.leave_cluster();
+    drop(nats);
     Ok(0)
 }
 

@@ -15,6 +15,7 @@
 //! | module | owns | uses |
 //! | --- | --- | --- |
 //! | `node` | [`Runtime`]: builds and wires the parts, the public API | everything below |
+//! | `cluster` | joining a cluster over NATS: node ids, heartbeats, the view of the nodes | (async-nats) |
 //! | `guest_api` | the `raylab:runtime/runtime` host functions | actors, tasks, objects, sandbox |
 //! | `actors` | actors: long-lived sandboxes, ordered calls, restarts, handles | tasks, control, modules, sandbox |
 //! | `objects` | put/get/wait for guests, lending the CPU while blocked | tasks, control |
@@ -35,6 +36,7 @@
 mod actors;
 mod bindings;
 mod cancel;
+mod cluster;
 mod config;
 mod control;
 mod driver;
@@ -57,6 +59,7 @@ mod timeline;
 mod workers;
 
 pub use actors::{ActorInfo, ActorState};
+pub use cluster::{ClusterConfig, ClusterError, DEAD_AFTER, HEARTBEAT, NodeInfo};
 pub use config::{Compiler, Config, Isolation, RESERVED_INSTANCES, default_object_store_memory};
 pub use control::{JobId, JobTasks, RuntimeStats};
 pub use engine::{EngineConfig, KEEP_RESIDENT, ModuleCompiler, compile_to_file, default_cache_dir};

@@ -19,6 +19,7 @@ use wasmtime::component::Linker;
 
 use crate::actors::{ActorDefaults, ActorInfo, Actors};
 use crate::cancel::CancelFlag;
+use crate::cluster::{Cluster, ClusterConfig, ClusterError, NodeInfo, Registry};
 use crate::config::{Config, machine_memory};
 use crate::control::{JobId, ReleaseRefs, RuntimeStats};
 use crate::engine;
@@ -57,6 +58,8 @@ struct Node {
     handle: tokio::runtime::Handle,
     /// Set once the workers are gone: the epoch ticker ends.
     ticker_done: AtomicBool,
+    /// This node's membership of a cluster, once it joined one.
+    cluster: std::sync::OnceLock<Cluster>,
 }
 
 /// A node: the embedded raylab runtime, as `ray.init()` starts one.
@@ -222,6 +225,7 @@ impl Runtime {
             gpus,
             handle,
             ticker_done: AtomicBool::new(false),
+            cluster: std::sync::OnceLock::new(),
         });
         if node.config.preemption {
             // The epoch ticker: it holds only a weak reference, and stops
@@ -477,6 +481,45 @@ impl Runtime {
         }
         self.node.tasks.cancel_job(id);
         true
+    }
+
+    /// Join a cluster (the head founds it): this node gets an id and puts
+    /// its record into the cluster's registry every heartbeat. Returns the
+    /// node id.
+    pub fn join_cluster(&self, cfg: ClusterConfig) -> Result<u16, ClusterError> {
+        let control = self.node.control.clone();
+        let resources = Box::new(move || {
+            let c = control.lock();
+            (c.total().entries(), c.available().entries())
+        });
+        let handle = self.node.handle.clone();
+        let registry = self
+            .workers()
+            .block_on(Registry::join(&cfg, resources, &handle))?;
+        let id = registry.id();
+        self.node
+            .cluster
+            .set(Cluster { id, registry })
+            .map_err(|_| ClusterError::State("this node has joined a cluster already".into()))?;
+        Ok(id)
+    }
+
+    /// Leave the cluster, if this node is in one: the others see it gone
+    /// at once.
+    pub fn leave_cluster(&self) {
+        if let Some(c) = self.node.cluster.get() {
+            self.workers().block_on(c.registry.leave());
+        }
+    }
+
+    /// The nodes of the cluster as this node sees them (none when it is in
+    /// no cluster).
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        self.node
+            .cluster
+            .get()
+            .map(|c| c.registry.nodes())
+            .unwrap_or_default()
     }
 
     /// Every actor of the node (dead ones until their handles are gone).

@@ -47,6 +47,8 @@ const DASHBOARD: &str = include_str!("dashboard.html");
 pub struct HeadConfig {
     /// Where to listen.
     pub addr: SocketAddr,
+    /// What the first line calls it: `raylab head` or `raylab node`.
+    pub role: &'static str,
     /// Required bearer token (mandatory off loopback).
     pub token: Option<String>,
     /// Largest module upload, bytes.
@@ -107,8 +109,14 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Longest an upload may go without sending a byte.
 const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Serve until `POST /api/shutdown`. Prints the address it listens on.
-pub fn serve(runtime: Arc<Runtime>, cfg: HeadConfig) -> anyhow::Result<()> {
+/// Serve until `POST /api/shutdown`. Prints the address it listens on,
+/// then the lines `on_listening` returns (it runs once the address is
+/// known, on the calling thread: a node joins its cluster there).
+pub fn serve(
+    runtime: Arc<Runtime>,
+    cfg: HeadConfig,
+    on_listening: impl FnOnce(SocketAddr) -> anyhow::Result<Vec<String>>,
+) -> anyhow::Result<()> {
     if !cfg.addr.ip().is_loopback() && cfg.token.is_none() {
         bail!(
             "binding {} (not loopback) requires --token or RAYLAB_TOKEN",
@@ -129,18 +137,25 @@ pub fn serve(runtime: Arc<Runtime>, cfg: HeadConfig) -> anyhow::Result<()> {
         max_upload: cfg.max_upload,
         shutdown: tokio::sync::Notify::new(),
     });
-    http.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(cfg.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", cfg.addr))?;
-        let addr = listener.local_addr()?;
+    let listener = std::net::TcpListener::bind(cfg.addr)
+        .with_context(|| format!("cannot listen on {}", cfg.addr))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    {
         // Whoever started the head may have stopped reading its output:
         // a closed stdout must not take the head down.
         use std::io::Write;
         let mut out = std::io::stdout();
-        let _ = writeln!(out, "raylab head listening on http://{addr}");
+        let _ = writeln!(out, "{} listening on http://{addr}", cfg.role);
         let _ = writeln!(out, "dashboard: http://{addr}/");
         let _ = out.flush();
+        for line in on_listening(addr)? {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = out.flush();
+    }
+    http.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let router = Router::new()
             .route("/", get(dashboard))
             .route("/api/version", get(version))
@@ -233,6 +248,7 @@ fn status_value(rt: &Runtime) -> serde_json::Value {
         "jobs_running": running,
         "jobs": jobs,
         "actors": rt.actors(),
+        "nodes": rt.nodes(),
     })
 }
 

@@ -25,7 +25,15 @@ impl Head {
 
     pub(crate) fn start_with(extra: &[&str]) -> Head {
         let mut child = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
-            .args(["start", "--port", "0", "--num-cpus", "2"])
+            .args([
+                "start",
+                "--port",
+                "0",
+                "--nats-port",
+                "0",
+                "--num-cpus",
+                "2",
+            ])
             .args(extra)
             .env("RAYLAB_CACHE_DIR", test_cache())
             .stdout(Stdio::piped())
@@ -38,6 +46,7 @@ impl Head {
         let address = line
             .trim()
             .strip_prefix("raylab head listening on ")
+            .or_else(|| line.trim().strip_prefix("raylab node listening on "))
             .expect("address line")
             .to_string();
         Head {
@@ -275,6 +284,8 @@ fn start_detach_returns_once_the_head_listens() {
         "--detach",
         "--port",
         "0",
+        "--nats-port",
+        "0",
         "--num-cpus",
         "1",
         "--log-file",
@@ -300,7 +311,16 @@ fn start_detach_returns_once_the_head_listens() {
     // A head that cannot start: the error and its log, and a failure.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();
-    let out = raylab(&["start", "--detach", "--port", &port, "--log-file", log_arg]);
+    let out = raylab(&[
+        "start",
+        "--detach",
+        "--port",
+        &port,
+        "--nats-port",
+        "0",
+        "--log-file",
+        log_arg,
+    ]);
     assert!(!out.status.success(), "{}", show(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot listen on"), "{stderr}");

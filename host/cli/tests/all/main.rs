@@ -4,6 +4,7 @@
 
 mod actors;
 mod cli;
+mod cluster;
 mod fuzz;
 mod gpu;
 mod head;

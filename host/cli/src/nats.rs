@@ -1,0 +1,173 @@
+//! The head's NATS server: `nats-server` (Debian's package, installed by
+//! scripts/setup.sh) started as a child process with JetStream, bound to
+//! loopback unless told otherwise, requiring the cluster's token, and
+//! stopped with the head.
+//!
+//! The token reaches the server in a config file readable only by this user
+//! (inside a 0700 directory), never on its command line where `ps` would
+//! show it. The server gets SIGTERM when the head's thread that started it
+//! dies, so a head killed with `kill -9` leaves no orphan server behind.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// A running `nats-server`, stopped when dropped.
+pub struct NatsServer {
+    child: Child,
+    /// Where clients connect: `nats://host:port`.
+    pub url: String,
+    /// JetStream's storage, removed with the server.
+    _store: tempfile::TempDir,
+}
+
+/// A new random token: 32 hex digits from the kernel's generator.
+pub fn new_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 16];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl NatsServer {
+    /// Start `nats-server` on `host:port` (port 0: any free one) with
+    /// JetStream, requiring `token`; returns once it accepts clients.
+    pub fn start(host: std::net::IpAddr, port: u16, token: &str) -> anyhow::Result<NatsServer> {
+        let store = tempfile::Builder::new().prefix("raylab-nats-").tempdir()?;
+        let port_arg = if port == 0 {
+            "-1".to_string()
+        } else {
+            port.to_string()
+        };
+        if !token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            bail!("a cluster token may hold only letters, digits, '-', '_' and '.'");
+        }
+        // tempdir() makes the directory 0700; the file is 0600 as well.
+        let conf = store.path().join("nats.conf");
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&conf)?;
+            writeln!(f, "authorization {{ token: \"{token}\" }}")?;
+        }
+        let mut cmd = Command::new("nats-server");
+        cmd.arg("-c")
+            .arg(&conf)
+            .args(["-a", &host.to_string(), "-p", &port_arg, "-js", "-sd"])
+            .arg(store.path().join("js"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: the closure runs in the forked child before exec and
+            // calls only prctl(2), which is async-signal-safe.
+            #[allow(unsafe_code)]
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd
+            .spawn()
+            .context("cannot start nats-server (is it installed? scripts/setup.sh installs it)")?;
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tail = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = tail.clone();
+        // The server logs to stderr: read where it listens and when it is
+        // ready, then keep draining so that it never blocks on a full pipe.
+        // The last lines before it is ready explain a failure to start.
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stderr).lines();
+            let mut url = None;
+            for line in lines.by_ref().map_while(Result::ok) {
+                if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
+                    url = Some(format!("nats://{}", rest.trim()));
+                }
+                if line.contains("Server is ready") {
+                    let _ = tx.send(url.take());
+                    break;
+                }
+                let mut t = seen.lock().unwrap_or_else(|e| e.into_inner());
+                if t.len() == 5 {
+                    t.remove(0);
+                }
+                t.push(line);
+            }
+            for _ in lines {}
+        });
+        let said = || {
+            let t = tail.lock().unwrap_or_else(|e| e.into_inner());
+            let errors: Vec<&str> = t
+                .iter()
+                .filter(|l| l.contains("[FTL]") || l.contains("[ERR]"))
+                .map(|l| l.as_str())
+                .collect();
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", errors.join("; "))
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(Some(url)) => {
+                    return Ok(NatsServer {
+                        child,
+                        url,
+                        _store: store,
+                    });
+                }
+                Ok(None) => bail!("nats-server started but did not say where it listens"),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = child.wait();
+                    bail!("nats-server exited before it was ready{}", said())
+                }
+            }
+            if let Some(status) = child.try_wait()? {
+                // Let the reader take in the last lines it wrote.
+                std::thread::sleep(Duration::from_millis(50));
+                bail!(
+                    "nats-server exited before it was ready ({status}){}",
+                    said()
+                );
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("nats-server did not become ready within 15 s");
+            }
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether `nats-server` is on the PATH.
+pub fn available() -> bool {
+    Command::new("nats-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -1,0 +1,290 @@
+//! The registry of nodes: joining (an id from the head), the heartbeat that
+//! keeps this node's record fresh in the `raylab-nodes` bucket, and the
+//! watch that keeps this node's view of the others.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use futures_util::StreamExt;
+
+use super::{ClusterConfig, ClusterError, DEAD_AFTER, HEARTBEAT};
+
+/// The bucket of node records.
+const BUCKET: &str = "raylab-nodes";
+
+/// The subject the head hands out node ids on.
+const JOIN: &str = "raylab.join";
+
+/// The head's own node id.
+pub(crate) const HEAD_ID: u16 = 1;
+
+/// What a node says of itself, every heartbeat.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Record {
+    id: u16,
+    name: String,
+    http: Option<String>,
+    total: BTreeMap<String, f64>,
+    available: BTreeMap<String, f64>,
+    started_ms: f64,
+    heartbeat_ms: f64,
+}
+
+/// What `status` shows of a node.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeInfo {
+    /// Node id (the head is 1).
+    pub id: u16,
+    /// Its name.
+    pub name: String,
+    /// Its HTTP API, if it serves one.
+    pub http: Option<String>,
+    /// Its resources.
+    pub total: BTreeMap<String, f64>,
+    /// Of those, not held by its tasks at its last heartbeat.
+    pub available: BTreeMap<String, f64>,
+    /// Its last heartbeat, ms since the Unix epoch.
+    pub heartbeat_ms: f64,
+    /// Whether that heartbeat is recent enough.
+    pub alive: bool,
+    /// Whether this is the node answering.
+    pub this: bool,
+}
+
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// Resources total and available, by name.
+pub(crate) type ResourcesFn =
+    Box<dyn Fn() -> (Vec<(String, f64)>, Vec<(String, f64)>) + Send + Sync>;
+
+/// This node's place in the cluster's registry.
+pub(crate) struct Registry {
+    id: u16,
+    kv: kv::Store,
+    view: Mutex<HashMap<u16, Record>>,
+    stopped: AtomicBool,
+}
+
+impl Registry {
+    /// Connect to the cluster's NATS server, get a node id (the head gives
+    /// itself [`HEAD_ID`] and serves the others), and start the heartbeat
+    /// and the watch on `handle`.
+    pub(crate) async fn join(
+        cfg: &ClusterConfig,
+        resources: ResourcesFn,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<Arc<Registry>, ClusterError> {
+        let connect = |why: String| ClusterError::Connect {
+            nats: cfg.nats.clone(),
+            why,
+        };
+        let client = async_nats::ConnectOptions::with_token(cfg.token.clone())
+            .name(format!("raylab node {}", cfg.name))
+            .connection_timeout(Duration::from_secs(5))
+            .connect(&cfg.nats)
+            .await
+            .map_err(|e| {
+                let why = e.to_string();
+                if why.to_lowercase().contains("authorization") {
+                    connect("the server refused this node's token (--cluster-token)".into())
+                } else {
+                    connect(why)
+                }
+            })?;
+        // A refused token shows once the server answers: make sure it did.
+        client
+            .flush()
+            .await
+            .map_err(|e| connect(format!("the server refused this node: {e}")))?;
+        let js = jetstream::new(client.clone());
+        let kv = open_bucket(&js).await?;
+        let id = if cfg.head {
+            let next = AtomicU16::new(HEAD_ID + 1);
+            let mut joins = client
+                .subscribe(JOIN)
+                .await
+                .map_err(|e| ClusterError::State(e.to_string()))?;
+            let replies = client.clone();
+            handle.spawn(async move {
+                while let Some(msg) = joins.next().await {
+                    let id = next.fetch_add(1, Ordering::Relaxed);
+                    if let Some(reply) = msg.reply {
+                        let _ = replies.publish(reply, id.to_string().into()).await;
+                    }
+                }
+            });
+            HEAD_ID
+        } else {
+            let answer = tokio::time::timeout(
+                Duration::from_secs(5),
+                client.request(JOIN, cfg.name.clone().into()),
+            )
+            .await
+            .map_err(|_| ClusterError::NoHead {
+                nats: cfg.nats.clone(),
+                why: "no answer within 5 s".into(),
+            })?
+            .map_err(|e| ClusterError::NoHead {
+                nats: cfg.nats.clone(),
+                why: e.to_string(),
+            })?;
+            std::str::from_utf8(&answer.payload)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| ClusterError::State("the head's answer is not a node id".into()))?
+        };
+        let registry = Arc::new(Registry {
+            id,
+            kv: kv.clone(),
+            view: Mutex::new(HashMap::new()),
+            stopped: AtomicBool::new(false),
+        });
+        let started_ms = unix_ms();
+        let (name, http) = (cfg.name.clone(), cfg.http.clone());
+        let beat = registry.clone();
+        // The first record goes in before `join` returns: the node is in
+        // the registry as soon as it has joined.
+        beat.put(&name, &http, &resources, started_ms).await?;
+        handle.spawn(async move {
+            while !beat.stopped.load(Ordering::SeqCst) {
+                tokio::time::sleep(HEARTBEAT).await;
+                if beat.stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Err(e) = beat.put(&name, &http, &resources, started_ms).await {
+                    tracing::warn!("heartbeat: {e}");
+                }
+            }
+        });
+        let mut watch = kv
+            .watch_all()
+            .await
+            .map_err(|e| ClusterError::State(e.to_string()))?;
+        let viewer = Arc::downgrade(&registry);
+        handle.spawn(async move {
+            while let Some(entry) = watch.next().await {
+                let Some(registry) = viewer.upgrade() else {
+                    break;
+                };
+                let Ok(entry) = entry else { continue };
+                let mut view = registry.view.lock().unwrap_or_else(|p| p.into_inner());
+                match entry.operation {
+                    kv::Operation::Put => {
+                        if let Ok(record) = serde_json::from_slice::<Record>(&entry.value) {
+                            view.insert(record.id, record);
+                        }
+                    }
+                    kv::Operation::Delete | kv::Operation::Purge => {
+                        if let Ok(id) = entry.key.parse::<u16>() {
+                            view.remove(&id);
+                        }
+                    }
+                }
+            }
+        });
+        Ok(registry)
+    }
+
+    async fn put(
+        &self,
+        name: &str,
+        http: &Option<String>,
+        resources: &ResourcesFn,
+        started_ms: f64,
+    ) -> Result<(), ClusterError> {
+        let (total, available) = resources();
+        let record = Record {
+            id: self.id,
+            name: name.to_string(),
+            http: http.clone(),
+            total: total.into_iter().collect(),
+            available: available.into_iter().collect(),
+            started_ms,
+            heartbeat_ms: unix_ms(),
+        };
+        let bytes = serde_json::to_vec(&record).map_err(|e| ClusterError::State(e.to_string()))?;
+        self.kv
+            .put(self.id.to_string(), bytes.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| ClusterError::State(e.to_string()))
+    }
+
+    /// This node's id.
+    pub(crate) fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// The nodes this node knows of, by id.
+    pub(crate) fn nodes(&self) -> Vec<NodeInfo> {
+        let now = unix_ms();
+        let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        let mut nodes: Vec<NodeInfo> = view
+            .values()
+            .map(|r| NodeInfo {
+                id: r.id,
+                name: r.name.clone(),
+                http: r.http.clone(),
+                total: r.total.clone(),
+                available: r.available.clone(),
+                heartbeat_ms: r.heartbeat_ms,
+                alive: now - r.heartbeat_ms < DEAD_AFTER.as_secs_f64() * 1e3,
+                this: r.id == self.id,
+            })
+            .collect();
+        nodes.sort_by_key(|n| n.id);
+        nodes
+    }
+
+    /// Leave the cluster: stop the heartbeat and take this node's record
+    /// out, so that the others see it gone at once.
+    pub(crate) async fn leave(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        let _ = self.kv.delete(self.id.to_string()).await;
+    }
+}
+
+/// Opens the node bucket, making its backing stream first when this is the
+/// first node.
+///
+/// `create_key_value` would be the obvious call, but async-nats 0.51 asks the
+/// server for account info first and cannot parse that answer from the
+/// nats-server Debian ships (2.9.10), so the bucket's
+/// stream is made directly with the same settings a KV bucket has (one value
+/// per subject, rollups allowed, direct gets) and then opened as a bucket.
+/// Liveness records are small and rewritten every heartbeat, so they live in
+/// memory: a restarted server starts with an empty view, which heartbeats
+/// refill within one period.
+async fn open_bucket(js: &jetstream::Context) -> Result<kv::Store, ClusterError> {
+    if let Ok(kv) = js.get_key_value(BUCKET).await {
+        return Ok(kv);
+    }
+    // Records of nodes long gone expire by themselves.
+    let max_age = Duration::from_secs(60);
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: format!("KV_{BUCKET}"),
+        subjects: vec![format!("$KV.{BUCKET}.>")],
+        max_messages_per_subject: 1,
+        max_age,
+        duplicate_window: max_age,
+        discard: jetstream::stream::DiscardPolicy::New,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        storage: jetstream::stream::StorageType::Memory,
+        num_replicas: 1,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| ClusterError::State(format!("cannot make the node bucket: {e}")))?;
+    js.get_key_value(BUCKET)
+        .await
+        .map_err(|e| ClusterError::State(format!("cannot open the node bucket: {e}")))
+}
