@@ -8,10 +8,12 @@
 //! | `@ray.remote def f(x)` | `remote! { fn f(x: i64) -> i64 { .. } }` |
 //! | `f.remote(x)` | `f::remote(x)` → [`ObjectRef<T>`] |
 //! | `f.options(num_cpus=2).remote(x)` | `f::options(TaskOptions::new().num_cpus(2.0)).remote(x)` |
+//! | `f.options(scheduling_strategy="SPREAD")` | `f::options(TaskOptions::new().spread())` |
+//! | `NodeAffinitySchedulingStrategy(node_id, soft)` | `TaskOptions::new().node_affinity("w1", soft)` ([`Scheduling`]) |
 //! | `ray.get(ref)` / `ray.get(refs)` | [`get`] / [`get_all`] (or [`ObjectRef::get`]) |
 //! | `ray.put(value)` | [`put`] |
 //! | `ray.wait(refs, num_returns, timeout)` | [`wait`] |
-//! | `ray.get_runtime_context()` | [`context`] |
+//! | `ray.get_runtime_context()` (`.get_node_id()`) | [`context`] (`.node`) |
 //! | `f.remote([ref])` (a nested ref, not resolved) | a [`ByRef<T>`] parameter, then [`ObjectRef::get_range`] or [`ObjectRef::get`] |
 //! | `@ray.remote class C` | `actor! { struct C { .. } impl C { fn new(..) -> Self; fn m(&mut self, ..) } }` |
 //! | `C.remote(x)` / `C.options(name="c").remote(x)` | `C::remote(x)` → [`ActorHandle<C>`] / `C::options(ActorOptions::new().name("c")).remote(x)` |
@@ -695,6 +697,25 @@ pub struct TaskOptions {
     pub timeout: Option<Duration>,
     /// Fresh or warm sandbox.
     pub isolation: Option<Isolation>,
+    /// Where in a cluster it may run (default: where it was submitted when
+    /// that node has the resources free, else a node that has them).
+    pub scheduling: Option<Scheduling>,
+}
+
+/// Where in a cluster a task may run (Ray's scheduling strategies).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scheduling {
+    /// Spread tasks over the nodes that can hold them, in turn
+    /// (`scheduling_strategy="SPREAD"`).
+    Spread,
+    /// Run on one node, by name or id (`NodeAffinitySchedulingStrategy`):
+    /// when it is gone, run where the default would (`soft`) or fail.
+    NodeAffinity {
+        /// The node's name (`--node-name`) or id.
+        node: String,
+        /// Fall back to the default strategy instead of failing.
+        soft: bool,
+    },
 }
 
 impl TaskOptions {
@@ -747,6 +768,20 @@ impl TaskOptions {
         self.isolation = Some(i);
         self
     }
+    /// Spread tasks over the cluster's nodes.
+    pub fn spread(mut self) -> Self {
+        self.scheduling = Some(Scheduling::Spread);
+        self
+    }
+    /// Run on the node named `node` (or with that id); `soft`: elsewhere
+    /// when it cannot, instead of failing.
+    pub fn node_affinity(mut self, node: impl Into<String>, soft: bool) -> Self {
+        self.scheduling = Some(Scheduling::NodeAffinity {
+            node: node.into(),
+            soft,
+        });
+        self
+    }
 
     /// These options, with every unset field taken from `base`.
     pub fn or(self, base: TaskOptions) -> TaskOptions {
@@ -765,6 +800,7 @@ impl TaskOptions {
             retry_exceptions: self.retry_exceptions.or(base.retry_exceptions),
             timeout: self.timeout.or(base.timeout),
             isolation: self.isolation.or(base.isolation),
+            scheduling: self.scheduling.or(base.scheduling),
         }
     }
 
@@ -788,6 +824,15 @@ impl TaskOptions {
             isolation: self.isolation.map(|i| match i {
                 Isolation::Fresh => wit::Isolation::Fresh,
                 Isolation::Warm => wit::Isolation::Warm,
+            }),
+            scheduling: self.scheduling.as_ref().map(|s| match s {
+                Scheduling::Spread => wit::SchedulingStrategy::Spread,
+                Scheduling::NodeAffinity { node, soft } => {
+                    wit::SchedulingStrategy::NodeAffinity(wit::NodeAffinity {
+                        node: node.clone(),
+                        soft: *soft,
+                    })
+                }
             }),
         }
     }
@@ -873,6 +918,7 @@ pub fn context() -> TaskContext {
             .into_iter()
             .map(|r| (r.name, r.amount))
             .collect(),
+        node: c.node,
     }
 }
 
@@ -891,6 +937,8 @@ pub struct TaskContext {
     pub gpu_ids: Vec<u32>,
     /// Resources this task holds.
     pub resources: Vec<(String, f64)>,
+    /// The node it runs on (its name; `local` outside a cluster).
+    pub node: String,
 }
 
 /// Total resources of the cluster (`ray.cluster_resources()`).

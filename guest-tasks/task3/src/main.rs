@@ -28,7 +28,9 @@ const MATMUL: &str = include_str!("matmul.wgsl");
 pub struct Report {
     /// Task number.
     pub task: u32,
-    /// GPU ids it held.
+    /// The node it ran on.
+    pub node: String,
+    /// GPU ids it held (on that node).
     pub gpu_ids: Vec<u32>,
     /// Adapter name.
     pub device: String,
@@ -74,7 +76,8 @@ remote! {
             return Err(format!("GPU product differs from the CPU's by {max_error}"));
         }
         let device = raylab_guest::gpu::device().map_or("?".into(), |d| format!("{} ({})", d.name, d.backend));
-        Ok(Report { task, gpu_ids: context().gpu_ids, device, start_ms, end_ms: now_ms(), max_error })
+        let ctx = context();
+        Ok(Report { task, node: ctx.node, gpu_ids: ctx.gpu_ids, device, start_ms, end_ms: now_ms(), max_error })
     }
 }
 
@@ -107,7 +110,12 @@ fn max_overlap(reports: &[Report]) -> usize {
     for r in reports {
         let same_time = reports
             .iter()
-            .filter(|o| o.gpu_ids == r.gpu_ids && o.start_ms < r.end_ms && r.start_ms < o.end_ms)
+            .filter(|o| {
+                o.node == r.node
+                    && o.gpu_ids == r.gpu_ids
+                    && o.start_ms < r.end_ms
+                    && r.start_ms < o.end_ms
+            })
             .count();
         best = best.max(same_time);
     }
@@ -132,13 +140,14 @@ fn round(
     let reports = get_all(&refs)?;
     let total = now_ms() - t0;
     println!(
-        "{:<5} {:<6} {:>10} {:>10} {:>10}  {:<10}",
-        "task", "gpu", "start ms", "end ms", "took ms", "max error"
+        "{:<5} {:<8} {:<6} {:>10} {:>10} {:>10}  {:<10}",
+        "task", "node", "gpu", "start ms", "end ms", "took ms", "max error"
     );
     for r in &reports {
         println!(
-            "{:<5} {:<6} {:>10.1} {:>10.1} {:>10.1}  {:<10.2e}",
+            "{:<5} {:<8} {:<6} {:>10.1} {:>10.1} {:>10.1}  {:<10.2e}",
             r.task,
+            r.node,
             format!("{:?}", r.gpu_ids),
             r.start_ms - t0,
             r.end_ms - t0,
@@ -162,9 +171,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .into_iter()
         .find(|(n, _)| n == "GPU")
         .map_or(0.0, |r| r.1);
-    println!("Task 3: GPU resource scheduling ({gpus} GPUs on this node)");
+    println!("Task 3: GPU resource scheduling ({gpus} GPUs in the cluster)");
     if gpus < 1.0 {
-        return Err("this node has no GPU (install mesa-vulkan-drivers for a software one, or pass --num-gpus)".into());
+        return Err("no node has a GPU (install mesa-vulkan-drivers for a software one, or pass --num-gpus)".into());
     }
     let n_tasks = if o.tasks > 0 {
         o.tasks

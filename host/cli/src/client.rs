@@ -235,7 +235,11 @@ pub fn format_status(v: &serde_json::Value, address: &str) -> String {
                 n["id"],
                 n["name"].as_str().unwrap_or("?"),
                 if n["this"] == true { " (this one)" } else { "" },
-                if n["alive"] == true { "ALIVE" } else { "DEAD" },
+                match (n["alive"] == true, n["draining"] == true) {
+                    (true, false) => "ALIVE",
+                    (true, true) => "LEAVING",
+                    _ => "DEAD",
+                },
                 (now - n["heartbeat_ms"].as_f64().unwrap_or(0.0)) / 1e3,
                 n["http"].as_str().unwrap_or("-"),
                 res("total"),

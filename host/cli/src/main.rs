@@ -195,9 +195,10 @@ struct StartArgs {
     /// This node's name in the cluster [default: head, or node-PID].
     #[arg(long)]
     node_name: Option<String>,
-    /// Port of the HTTP API and dashboard (0: any free port).
-    #[arg(long, default_value_t = 8265)]
-    port: u16,
+    /// Port of the HTTP API and dashboard (0: any free port) [default:
+    /// 8265 for a head, any free port for a node joining one].
+    #[arg(long)]
+    port: Option<u16>,
     /// Address to bind; anything but loopback requires --token.
     #[arg(long, default_value = "127.0.0.1")]
     host: std::net::IpAddr,
@@ -268,12 +269,23 @@ struct StopArgs {
 /// `start --detach`: run `start` again as a background process of its own
 /// (its own process group, stdin closed, output to the log file) and
 /// return once it listens, or fail with its log if it exits first.
+impl StartArgs {
+    /// The HTTP port: as given, else 8265 for a head and any free port for
+    /// a node joining one (several may share a machine).
+    fn port(&self) -> u16 {
+        self.port
+            .unwrap_or(if self.address.is_some() { 0 } else { 8265 })
+    }
+}
+
 fn start_detached(args: &StartArgs) -> anyhow::Result<i32> {
     use std::os::unix::process::CommandExt;
-    let log_path = args
-        .log_file
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("raylab-head-{}.log", args.port)));
+    let log_path = args.log_file.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(match &args.address {
+            None => format!("raylab-head-{}.log", args.port()),
+            Some(_) => format!("raylab-node-{}.log", std::process::id()),
+        })
+    });
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("cannot create the log file {}", log_path.display()))?;
     let child_args: Vec<std::ffi::OsString> = std::env::args_os()
@@ -291,15 +303,38 @@ fn start_detached(args: &StartArgs) -> anyhow::Result<i32> {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if let Some(url) = text.lines().find_map(|l| {
+        let url = text.lines().find_map(|l| {
             l.strip_prefix("raylab head listening on ")
                 .or_else(|| l.strip_prefix("raylab node listening on "))
-        }) {
-            println!("raylab head started in the background (pid {})", child.id());
+        });
+        // A node says how it stands in the cluster right after.
+        let cluster: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("cluster: ")
+                    || l.starts_with("join with: ")
+                    || l.starts_with("joined the cluster")
+                    || l.starts_with("warning: nats-server")
+            })
+            .collect();
+        let settled = cluster.iter().any(|l| !l.starts_with("cluster: "));
+        if let Some(url) = url.filter(|_| settled) {
+            let role = if args.address.is_some() {
+                "node"
+            } else {
+                "head"
+            };
+            println!(
+                "raylab {role} started in the background (pid {})",
+                child.id()
+            );
             println!("address:   {url}");
             println!("dashboard: {url}/");
             println!("log:       {}", log_path.display());
-            if args.port == 8265 && args.host.is_loopback() {
+            for line in cluster {
+                println!("{line}");
+            }
+            if args.port() == 8265 && args.host.is_loopback() {
                 println!("stop it with: raylab-host stop");
             } else {
                 println!("stop it with: raylab-host stop --address {url}");
@@ -375,7 +410,7 @@ fn start(args: StartArgs) -> anyhow::Result<i32> {
         Some((args.address.clone().expect("not a head"), token))
     };
     let cfg = raylab_host::head::HeadConfig {
-        addr: std::net::SocketAddr::new(args.host, args.port),
+        addr: std::net::SocketAddr::new(args.host, args.port()),
         role: if head { "raylab head" } else { "raylab node" },
         token: args.token,
         max_upload: args.max_upload,
@@ -408,7 +443,8 @@ fn start(args: StartArgs) -> anyhow::Result<i32> {
             vec![format!("joined the cluster at {url} as node {id}")]
         })
     })?;
-    runtime.leave_cluster();
+    // Tasks run here for other nodes finish first (for a while).
+    runtime.leave_cluster(Duration::from_secs(60));
     drop(nats);
     Ok(0)
 }

@@ -307,6 +307,7 @@ impl Actors {
             retry_exceptions: Some(false),
             timeout_ms: Some(0),
             isolation: Some(wit::Isolation::Fresh),
+            scheduling: None,
         };
         let guard = DeathGuard {
             actors: self.me.clone(),

@@ -8,6 +8,8 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "task-module",
+        // Task options and errors travel between the nodes of a cluster.
+        additional_derives: [serde::Serialize, serde::Deserialize],
     });
 }
 

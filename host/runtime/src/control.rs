@@ -44,6 +44,11 @@ pub(crate) trait Pending {
     fn arg_refs(&self) -> &[ObjectId];
     /// Its name, for errors.
     fn name(&self) -> &str;
+    /// Whether another node of the cluster runs it (here it holds no
+    /// resources and no sandbox).
+    fn forwarded(&self) -> bool {
+        false
+    }
 }
 
 /// The task producing an object, while it has not finished.
@@ -107,6 +112,9 @@ pub(crate) struct NewTask<'a> {
     /// The task submitting it (none: the driver): if that task fails, this
     /// one is cancelled.
     pub(crate) parent: Option<TaskId>,
+    /// Another node of the cluster runs it: it needs no resources here
+    /// (the cluster's placement found a node that can hold it).
+    pub(crate) forwarded: bool,
 }
 
 /// The state under the lock.
@@ -404,9 +412,11 @@ impl<P: Pending> Core<P> {
         t: NewTask<'_>,
         make: impl FnOnce(ObjectId) -> P,
     ) -> Result<(ObjectId, Vec<Start<P>>), TaskError> {
-        self.sched
-            .check_feasible(&t.demand)
-            .map_err(|m| TaskError::for_task(ErrorKind::Infeasible, t.name, m))?;
+        if !t.forwarded {
+            self.sched
+                .check_feasible(&t.demand)
+                .map_err(|m| TaskError::for_task(ErrorKind::Infeasible, t.name, m))?;
+        }
         let alive = self.job_tasks(t.job).alive;
         if alive >= t.max_alive {
             return Err(TaskError::for_task(
@@ -450,6 +460,7 @@ impl<P: Pending> Core<P> {
                 let err = dependency_failed(payload.name(), &e);
                 self.drop_task(&payload, err);
             }
+            None if t.forwarded => self.sched.add_forwarded(t.id, t.job, unresolved, payload),
             None => self.sched.add(t.id, t.job, t.demand, unresolved, payload),
         }
         Ok((result, self.sched.dispatch()))
@@ -544,7 +555,11 @@ impl<P: Pending> Core<P> {
             self.failed += 1;
             self.cancel_children_of(task);
         }
-        self.sched.finish(task.job(), demand, gpus);
+        if task.forwarded() {
+            self.sched.finish_forwarded();
+        } else {
+            self.sched.finish(task.job(), demand, gpus);
+        }
         self.remove_producer(task.result());
         self.complete(task.result(), outcome);
         self.release_all(task.arg_refs());

@@ -177,12 +177,18 @@ pub(crate) fn surface(name: &str, bytes: &[u8]) -> Result<Surface, LoadError> {
     Ok(surface)
 }
 
+/// SHA-256 of a module's bytes, in hex.
+pub(crate) fn digest(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
-    let digest = Sha256::digest(bytes);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{hex}-{:016x}.cwasm", h.finish())
+    format!("{}-{:016x}.cwasm", digest(bytes), h.finish())
 }
 
 /// One Cranelift compile at a time per process: concurrent uploads to a

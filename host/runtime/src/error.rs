@@ -34,7 +34,7 @@ pub fn kind_name(kind: ErrorKind) -> String {
 }
 
 /// An error as a value: what a guest sees from `get`, `submit` and friends.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub struct TaskError {
     /// What went wrong.
     pub kind: ErrorKind,

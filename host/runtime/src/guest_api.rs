@@ -208,9 +208,13 @@ pub(crate) fn add_to_linker(
         },
     )?;
 
+    let s = services.clone();
     i.func_wrap(
         "context",
-        |store: StoreContextMut<'_, HostState>, (): ()| -> wasmtime::Result<(wit::TaskContext,)> {
+        move |store: StoreContextMut<'_, HostState>,
+              (): ()|
+              -> wasmtime::Result<(wit::TaskContext,)> {
+            let node = s.tasks().map_or_else(|_| "local".into(), |t| t.node_name());
             let c = &store.data().ctx;
             Ok((wit::TaskContext {
                 task_id: c.id,
@@ -219,6 +223,7 @@ pub(crate) fn add_to_linker(
                 attempt: c.attempt,
                 gpu_ids: c.gpu_ids.clone(),
                 resources: amounts(&c.demand),
+                node,
             },))
         },
     )?;

@@ -63,6 +63,10 @@ pub struct JobInfo {
     pub submitted_at: f64,
     /// End time, ms since the Unix epoch.
     pub ended_at: Option<f64>,
+    /// For a part of a job of another node of the cluster (the tasks that
+    /// node placed here): that node's id. Stopping this node lets these
+    /// finish.
+    pub origin: Option<u16>,
     /// Tasks the job submitted.
     pub tasks_submitted: u64,
     /// Of those, finished or failed.
@@ -248,6 +252,11 @@ impl Jobs {
 
     /// Register running job `id`; returns its stop flag.
     pub(crate) fn start(&self, id: JobId, name: &str) -> Arc<CancelFlag> {
+        self.start_for(id, name, None)
+    }
+
+    /// Record a job, part of one of node `origin` when given.
+    pub(crate) fn start_for(&self, id: JobId, name: &str, origin: Option<u16>) -> Arc<CancelFlag> {
         let stop = Arc::new(CancelFlag::default());
         let info = JobInfo {
             id,
@@ -257,6 +266,7 @@ impl Jobs {
             error: None,
             submitted_at: unix_ms(),
             ended_at: None,
+            origin,
             tasks_submitted: 0,
             tasks_done: 0,
         };

@@ -36,6 +36,8 @@ pub(crate) struct TaskExports {
 /// A loaded module.
 pub(crate) struct Module {
     pub(crate) name: String,
+    /// SHA-256 of its bytes (hex): its name in the cluster's module store.
+    pub(crate) digest: String,
     /// The job it was loaded for: only that job's guests can call it.
     pub(crate) job: JobId,
     pub(crate) pre: InstancePre<HostState>,
@@ -168,6 +170,7 @@ pub(crate) async fn load(
         .map_err(|e| link_err(format!("{e:#}")))?;
     let mut module = Module {
         name: name.to_string(),
+        digest: engine::digest(bytes),
         job,
         pre,
         task,

@@ -19,6 +19,7 @@ use wasmtime::component::Linker;
 
 use crate::actors::{ActorDefaults, ActorInfo, Actors};
 use crate::cancel::CancelFlag;
+use crate::cluster::wire::Wire;
 use crate::cluster::{Cluster, ClusterConfig, ClusterError, NodeInfo, Registry};
 use crate::config::{Config, machine_memory};
 use crate::control::{JobId, ReleaseRefs, RuntimeStats};
@@ -33,6 +34,8 @@ use crate::resources::Resources;
 use crate::sandbox::{Grants, HostState, Sandboxes, TICK};
 use crate::tasks::{NodeControl, TaskDefaults, Tasks};
 use crate::timeline::Timeline;
+
+mod remote;
 
 /// Resource amounts by name.
 pub type ResourceList = Vec<(String, f64)>;
@@ -59,7 +62,9 @@ struct Node {
     /// Set once the workers are gone: the epoch ticker ends.
     ticker_done: AtomicBool,
     /// This node's membership of a cluster, once it joined one.
-    cluster: std::sync::OnceLock<Cluster>,
+    cluster: std::sync::OnceLock<Arc<Cluster>>,
+    /// What it runs for the other nodes of its cluster.
+    remote: std::sync::OnceLock<Arc<remote::Remote>>,
 }
 
 /// A node: the embedded raylab runtime, as `ray.init()` starts one.
@@ -226,6 +231,7 @@ impl Runtime {
             handle,
             ticker_done: AtomicBool::new(false),
             cluster: std::sync::OnceLock::new(),
+            remote: std::sync::OnceLock::new(),
         });
         if node.config.preemption {
             // The epoch ticker: it holds only a weak reference, and stops
@@ -297,6 +303,17 @@ impl Runtime {
             node.config.compiler.as_ref().map(|c| &*c.0),
             node.config.task_memory,
         ))?;
+        // In a cluster, other nodes may run its functions: they fetch it
+        // from the cluster's store.
+        if let Some(cluster) = node.cluster.get() {
+            let digest = module.digest.clone();
+            self.workers()
+                .block_on(cluster.wire.publish_module(&digest, bytes))
+                .map_err(|message| LoadError::Link {
+                    name: name.to_string(),
+                    message,
+                })?;
+        }
         node.modules.insert(module)
     }
 
@@ -409,6 +426,9 @@ impl Runtime {
             // hold their own reference to it) and free its objects.
             node.tasks.cancel_job(id);
             node.modules.remove(&module);
+            if let Some(cluster) = node.cluster.get() {
+                cluster.wire.job_ended(id).await;
+            }
             let tasks = node.control.lock().end_job(id);
             node.jobs.end(id, &result, tasks);
         });
@@ -497,19 +517,62 @@ impl Runtime {
             .workers()
             .block_on(Registry::join(&cfg, resources, &handle))?;
         let id = registry.id();
+        let serve = remote::Remote::new(Arc::downgrade(&self.node));
+        let wire = self.workers().block_on(Wire::open(
+            id,
+            registry.client().clone(),
+            serve.clone(),
+            &handle,
+        ))?;
+        // What runs here for a node that died is of no use to anyone: its
+        // jobs end here as if their drivers had ended.
+        let (watch, guests) = (Arc::downgrade(&registry), serve.clone());
+        handle.spawn(async move {
+            loop {
+                tokio::time::sleep(crate::cluster::HEARTBEAT).await;
+                let Some(registry) = watch.upgrade() else {
+                    break;
+                };
+                for (origin, job) in guests.guest_jobs() {
+                    if !registry.alive(origin) {
+                        tracing::warn!(origin, job, "node died: its tasks here end");
+                        crate::cluster::wire::Serve::job_ended(&*guests, origin, job);
+                    }
+                }
+            }
+        });
+        let _ = self.node.remote.set(serve);
+        let cluster = Cluster::new(cfg.name.clone(), registry, wire);
         self.node
             .cluster
-            .set(Cluster { id, registry })
+            .set(cluster.clone())
             .map_err(|_| ClusterError::State("this node has joined a cluster already".into()))?;
+        self.node.tasks.set_cluster(cluster);
         Ok(id)
     }
 
-    /// Leave the cluster, if this node is in one: the others see it gone
-    /// at once.
-    pub fn leave_cluster(&self) {
-        if let Some(c) = self.node.cluster.get() {
-            self.workers().block_on(c.registry.leave());
-        }
+    /// Leave the cluster, if this node is in one: it takes no more tasks
+    /// from other nodes, lets those it runs for them finish (for at most
+    /// `grace`), then leaves; the others see it gone at once.
+    pub fn leave_cluster(&self, grace: Duration) {
+        let Some(c) = self.node.cluster.get() else {
+            return;
+        };
+        self.workers().block_on(async {
+            c.registry.drain().await;
+            let deadline = Instant::now() + grace;
+            while self.node.remote.get().is_some_and(|r| r.running() > 0)
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            c.registry.leave().await;
+        });
+    }
+
+    /// This node's name in its cluster (`local` in none).
+    pub fn node_name(&self) -> String {
+        self.node.tasks.node_name()
     }
 
     /// The nodes of the cluster as this node sees them (none when it is in

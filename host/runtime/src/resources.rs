@@ -165,6 +165,19 @@ impl Resources {
         }
     }
 
+    /// Take `demand` out of `self`, stopping at zero (for estimates, such
+    /// as another node's free resources less what was sent to it).
+    pub(crate) fn subtract_saturating(&mut self, demand: &Resources) {
+        self.cpu = self.cpu.saturating_sub(demand.cpu);
+        self.gpu = self.gpu.saturating_sub(demand.gpu);
+        self.memory = self.memory.saturating_sub(demand.memory);
+        for (k, v) in &demand.custom {
+            if let Some(have) = self.custom.get_mut(k) {
+                *have = have.saturating_sub(*v);
+            }
+        }
+    }
+
     /// Give `demand` back to `self`.
     pub(crate) fn add(&mut self, demand: &Resources) {
         self.cpu += demand.cpu;

@@ -45,6 +45,9 @@ struct Queued<P> {
     /// Submission order across classes.
     seq: u64,
     demand: Resources,
+    /// Whether it holds a sandbox here (a task run by another node of the
+    /// cluster holds none: see [`Scheduler::add_forwarded`]).
+    sandbox: bool,
     payload: P,
 }
 
@@ -52,6 +55,7 @@ struct Queued<P> {
 struct Class<P> {
     job: u64,
     demand: Resources,
+    sandbox: bool,
     tasks: VecDeque<Queued<P>>,
 }
 
@@ -217,11 +221,31 @@ impl<P> Scheduler<P> {
         unresolved: usize,
         payload: P,
     ) {
+        self.add_queued(id, job, demand, true, unresolved, payload);
+    }
+
+    /// Add a task that another node of the cluster runs: here it holds no
+    /// resources and no sandbox (it only waits for its dependencies, then
+    /// starts at once and stands for the remote run until it ends).
+    pub(crate) fn add_forwarded(&mut self, id: TaskId, job: u64, unresolved: usize, payload: P) {
+        self.add_queued(id, job, Resources::none(), false, unresolved, payload);
+    }
+
+    fn add_queued(
+        &mut self,
+        id: TaskId,
+        job: u64,
+        demand: Resources,
+        sandbox: bool,
+        unresolved: usize,
+        payload: P,
+    ) {
         let q = Queued {
             id,
             job,
             seq: 0,
             demand,
+            sandbox,
             payload,
         };
         if unresolved == 0 {
@@ -238,7 +262,7 @@ impl<P> Scheduler<P> {
         match self
             .classes
             .iter_mut()
-            .find(|c| c.job == q.job && c.demand == q.demand)
+            .find(|c| c.job == q.job && c.demand == q.demand && c.sandbox == q.sandbox)
         {
             Some(class) => class.tasks.push_back(q),
             None => {
@@ -246,6 +270,7 @@ impl<P> Scheduler<P> {
                 self.classes.push(Class {
                     job: q.job,
                     demand,
+                    sandbox: q.sandbox,
                     tasks: VecDeque::from([q]),
                 });
             }
@@ -327,7 +352,9 @@ impl<P> Scheduler<P> {
                 .classes
                 .iter()
                 .enumerate()
-                .filter(|(_, c)| self.instances.room_for(c.job) && self.fits(&c.demand))
+                .filter(|(_, c)| {
+                    (!c.sandbox || self.instances.room_for(c.job)) && self.fits(&c.demand)
+                })
                 .filter_map(|(i, c)| c.tasks.front().map(|q| (q.seq, i)))
                 .min();
             let Some((_, i)) = pick else { break };
@@ -344,7 +371,9 @@ impl<P> Scheduler<P> {
             }
             self.available.subtract(&q.demand);
             self.running += 1;
-            self.instances.take(q.job);
+            if q.sandbox {
+                self.instances.take(q.job);
+            }
             started.push(Start {
                 id: q.id,
                 demand: q.demand,
@@ -363,6 +392,11 @@ impl<P> Scheduler<P> {
         for (id, share) in gpus {
             self.gpu_free[*id as usize] += share;
         }
+        self.running -= 1;
+    }
+
+    /// A forwarded task (see [`Scheduler::add_forwarded`]) ended.
+    pub(crate) fn finish_forwarded(&mut self) {
         self.running -= 1;
     }
 

@@ -52,6 +52,90 @@ pub(crate) struct Grant {
     pub(crate) cancel: Arc<CancelFlag>,
 }
 
+/// Where a task may run in a cluster (the `scheduling` option).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Strategy {
+    /// Here when this node has the resources free, else a node that has
+    /// them, else here (queued) when this node can ever hold it, else any
+    /// node that can.
+    Default,
+    /// The nodes that can hold it, in turn.
+    Spread,
+    /// One node, by name or id; `soft`: the default when it cannot.
+    Affinity { node: String, soft: bool },
+    /// Here, whatever the cluster: a task another node placed here.
+    Here,
+}
+
+impl Strategy {
+    fn of(options: &wit::TaskOptions) -> Strategy {
+        match &options.scheduling {
+            None => Strategy::Default,
+            Some(wit::SchedulingStrategy::Spread) => Strategy::Spread,
+            Some(wit::SchedulingStrategy::NodeAffinity(a)) => Strategy::Affinity {
+                node: a.node.clone(),
+                soft: a.soft,
+            },
+        }
+    }
+}
+
+/// What this node can do for a task right now, for placement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HereFits {
+    /// Its total resources can ever hold the task.
+    pub(crate) ever: bool,
+    /// Its free resources hold it now.
+    pub(crate) now: bool,
+}
+
+/// A task another node of the cluster runs on this node's behalf.
+pub(crate) struct Forward {
+    pub(crate) job: JobId,
+    pub(crate) module: Arc<Module>,
+    pub(crate) function: String,
+    pub(crate) name: String,
+    /// The argument list, dependencies replaced by their values.
+    pub(crate) args: Vec<u8>,
+    pub(crate) options: wit::TaskOptions,
+    pub(crate) demand: Resources,
+    pub(crate) cancel: Arc<CancelFlag>,
+    /// What the submitting node can do for it now (to place it again).
+    pub(crate) here: Arc<dyn Fn(&Resources) -> HereFits + Send + Sync>,
+}
+
+/// How a forwarded task ended.
+pub(crate) enum Forwarded {
+    /// Its outcome.
+    Done(Result<Vec<u8>, TaskError>),
+    /// The node it ran on died and this node should run it now (the
+    /// task given back).
+    Here(Box<Forward>),
+}
+
+/// A future of a forwarded task's outcome.
+pub(crate) type ForwardFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Forwarded> + Send>>;
+
+/// The cluster as the task lifecycle sees it (implemented over NATS by
+/// `cluster`): where a task goes, and running it there.
+pub(crate) trait Placement: Send + Sync {
+    /// This node's name in the cluster.
+    fn node_name(&self) -> String;
+    /// The node a task with `demand` runs on under `strategy` (`None`:
+    /// this one), or why none can hold it.
+    fn place(
+        &self,
+        demand: &Resources,
+        strategy: &Strategy,
+        here: HereFits,
+    ) -> Result<Option<u16>, String>;
+    /// Run `task` on `node`; resolves to its result bytes.
+    fn run(&self, node: u16, task: Forward) -> ForwardFuture;
+    /// The resources of the cluster's live nodes, summed.
+    fn total(&self) -> Resources;
+}
+
 /// What a task is, from submission to completion.
 pub(crate) struct TaskSpec {
     id: TaskId,
@@ -73,6 +157,8 @@ pub(crate) struct TaskSpec {
     /// Run this instead of calling `function` (the task then only holds
     /// its resources and sandbox share for as long as the body runs).
     body: Option<Body>,
+    /// Run by this node of the cluster instead (with what it needs).
+    remote: Option<(u16, wit::TaskOptions, Resources)>,
 }
 
 impl Pending for TaskSpec {
@@ -90,6 +176,9 @@ impl Pending for TaskSpec {
     }
     fn name(&self) -> &str {
         &self.name
+    }
+    fn forwarded(&self) -> bool {
+        self.remote.is_some()
     }
 }
 
@@ -150,6 +239,8 @@ pub(crate) struct Tasks {
     handle: tokio::runtime::Handle,
     defaults: TaskDefaults,
     next_task: AtomicU64,
+    /// The cluster, once this node joined one.
+    cluster: std::sync::OnceLock<Arc<dyn Placement>>,
 }
 
 impl Tasks {
@@ -169,12 +260,28 @@ impl Tasks {
             handle,
             defaults,
             next_task: AtomicU64::new(1),
+            cluster: std::sync::OnceLock::new(),
         }
     }
 
-    /// Total resources of the node.
+    /// This node joined a cluster: tasks may run on its other nodes.
+    pub(crate) fn set_cluster(&self, cluster: Arc<dyn Placement>) {
+        let _ = self.cluster.set(cluster);
+    }
+
+    /// This node's name (`local` in no cluster).
+    pub(crate) fn node_name(&self) -> String {
+        self.cluster
+            .get()
+            .map_or_else(|| "local".to_string(), |c| c.node_name())
+    }
+
+    /// Total resources of the cluster (of the node, in no cluster).
     pub(crate) fn total_resources(&self) -> Resources {
-        self.control.lock().total().clone()
+        match self.cluster.get() {
+            Some(c) => c.total(),
+            None => self.control.lock().total().clone(),
+        }
     }
 
     /// Resources not held by running tasks.
@@ -230,6 +337,27 @@ impl Tasks {
         options: wit::TaskOptions,
         body: Option<Body>,
     ) -> Result<ObjectId, TaskError> {
+        let strategy = if body.is_some() {
+            // An actor lives where it was made (for now).
+            Strategy::Here
+        } else {
+            Strategy::of(&options)
+        };
+        self.submit_placed(job, caller, function, args, options, body, strategy)
+    }
+
+    /// `submit_as` under a placement `strategy`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn submit_placed(
+        self: &Arc<Self>,
+        job: JobId,
+        caller: &TaskCtx,
+        function: &str,
+        args: Vec<u8>,
+        options: wit::TaskOptions,
+        body: Option<Body>,
+        strategy: Strategy,
+    ) -> Result<ObjectId, TaskError> {
         let (module, fname) = self.modules.resolve(caller.job, &caller.module, function)?;
         let name = bounded_name(options.name.as_deref().unwrap_or(&fname));
         let invalid = |m: String| TaskError::for_task(ErrorKind::InvalidArgument, name.clone(), m);
@@ -262,6 +390,35 @@ impl Tasks {
             Some(wit::Isolation::Warm) => Isolation::Warm,
             None => self.defaults.isolation,
         };
+        let remote = match (self.cluster.get(), &strategy) {
+            (None, _) | (_, Strategy::Here) => None,
+            (Some(cluster), _) => {
+                let here = {
+                    let c = self.control.lock();
+                    HereFits {
+                        ever: c.total().fits(&demand),
+                        now: c.available().fits(&demand),
+                    }
+                };
+                cluster
+                    .place(&demand, &strategy, here)
+                    .map_err(|m| TaskError::for_task(ErrorKind::Infeasible, name.clone(), m))?
+            }
+        };
+        // Nested references name objects of this node, which the other
+        // node cannot read yet: such a task runs here if it can.
+        let remote = match remote {
+            Some(_) if !layout.nested_refs.is_empty() => {
+                let ever = self.control.lock().total().fits(&demand);
+                if !ever || matches!(strategy, Strategy::Affinity { soft: false, .. }) {
+                    return Err(invalid(
+                        "its arguments hold object refs nested inside values, which cannot go to another node yet (pass them as top-level arguments)".into(),
+                    ));
+                }
+                None
+            }
+            r => r.map(|node| (node, options.clone(), demand.clone())),
+        };
         let id = self.next_task.fetch_add(1, Ordering::Relaxed);
         let cancelled = Arc::new(CancelFlag::default());
         let new = NewTask {
@@ -276,6 +433,7 @@ impl Tasks {
             // A task started for another job (a detached actor) shares
             // nobody's fate.
             parent: (!caller.is_driver && job == caller.job).then_some(caller.id),
+            forwarded: remote.is_some(),
         };
         let timeout = match options.timeout_ms {
             Some(0) => None,
@@ -299,9 +457,105 @@ impl Tasks {
             timeout,
             cancelled,
             body,
+            remote,
         })?;
         self.start(starts, true);
         Ok(result)
+    }
+
+    /// Run `function` of module `module` of `job` here, as a task of its
+    /// own (with `options`, its argument list made of values), and wait
+    /// for its result: how a node runs a task that another node placed on
+    /// it. A result holding object refs is refused: they could not leave
+    /// this node.
+    pub(crate) async fn run_pinned(
+        self: &Arc<Self>,
+        job: JobId,
+        module: &str,
+        function: &str,
+        args: Vec<u8>,
+        options: wit::TaskOptions,
+    ) -> Result<Vec<u8>, TaskError> {
+        let (result, _) = self.submit_pinned(job, module, function, args, options)?;
+        self.result_of(job, result).await
+    }
+
+    /// Submit what [`Tasks::run_pinned`] runs; returns its result object
+    /// (owned by the caller) and its name.
+    pub(crate) fn submit_pinned(
+        self: &Arc<Self>,
+        job: JobId,
+        module: &str,
+        function: &str,
+        args: Vec<u8>,
+        options: wit::TaskOptions,
+    ) -> Result<(ObjectId, String), TaskError> {
+        let name = options.name.clone().unwrap_or_else(|| function.to_string());
+        let caller = TaskCtx {
+            id: 0,
+            job,
+            module: module.to_string(),
+            function: "main".into(),
+            name: name.clone(),
+            attempt: 1,
+            demand: Resources::none(),
+            gpu_ids: Vec::new(),
+            is_driver: true,
+            memory_cap: None,
+            deadline: None,
+            cancelled: Arc::new(CancelFlag::default()),
+            lent: Arc::new(AtomicBool::new(false)),
+        };
+        let result =
+            self.submit_placed(job, &caller, function, args, options, None, Strategy::Here)?;
+        Ok((result, name))
+    }
+
+    /// Wait for object `result` of `job` (a task's result, whose reference
+    /// the caller owns and gives up here) and take its bytes.
+    pub(crate) async fn result_of(
+        &self,
+        job: JobId,
+        result: ObjectId,
+    ) -> Result<Vec<u8>, TaskError> {
+        let pending = {
+            let mut c = self.control.lock();
+            match c.ready(&[result], job) {
+                Ok(ready) if ready.is_empty() => {
+                    let signal = crate::object_store::Signal::new(1);
+                    c.notify_on(&[result], &signal);
+                    Some(signal)
+                }
+                _ => None,
+            }
+        };
+        if let Some(signal) = pending {
+            signal.fired().await;
+        }
+        let bytes = {
+            let mut c = self.control.lock();
+            let outcome = match c.lookup(result, job) {
+                Ok(crate::object_store::Lookup::Ready(bytes)) => Ok(bytes),
+                Ok(crate::object_store::Lookup::Failed(e)) => Err((*e).clone()),
+                Ok(crate::object_store::Lookup::Pending) => Err(TaskError::new(
+                    ErrorKind::Internal,
+                    "a result pending after its task finished",
+                )),
+                Err(e) => Err(e),
+            };
+            c.release_all(&[result]);
+            outcome
+        }?;
+        if !msgpack::find_refs(&bytes).is_ok_and(|r| r.is_empty()) {
+            return Err(TaskError::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "its result holds object refs, which cannot leave node `{}` yet (return values instead)",
+                    self.node_name()
+                ),
+            ));
+        }
+        Ok(Arc::try_unwrap(bytes).unwrap_or_else(|b| (*b).clone()))
     }
 
     /// The module whose remote function `function` the guest running
@@ -354,6 +608,57 @@ impl Tasks {
                 return self.finish(&spec, &demand, &gpus, Err(e), HashMap::new());
             }
         };
+        if let Some((node, options, wanted)) = spec.remote.clone() {
+            let cluster = self.cluster.get().expect("forwarded in a cluster").clone();
+            let control = self.control.clone();
+            let forward = Forward {
+                job: spec.job,
+                module: spec.module.clone(),
+                function: spec.function.clone(),
+                name: spec.name.clone(),
+                args,
+                options,
+                demand: wanted,
+                cancel: spec.cancelled.clone(),
+                here: Arc::new(move |demand: &Resources| {
+                    let c = control.lock();
+                    HereFits {
+                        ever: c.total().fits(demand),
+                        now: c.available().fits(demand),
+                    }
+                }),
+            };
+            let outcome = match cluster.run(node, forward).await {
+                Forwarded::Done(outcome) => outcome,
+                Forwarded::Here(f) => {
+                    // The node it went to died, and this one can run it: as
+                    // a task of its own here (the arguments are values now).
+                    let Forward {
+                        job,
+                        module,
+                        function,
+                        args,
+                        mut options,
+                        ..
+                    } = *f;
+                    options.scheduling = None;
+                    self.run_pinned(job, &module.name, &function, args, options)
+                        .await
+                }
+            };
+            record(if outcome.is_ok() {
+                "finished"
+            } else {
+                "failed"
+            });
+            return self.finish(
+                &spec,
+                &demand,
+                &gpus,
+                outcome.map(|bytes| (bytes, Vec::new())),
+                HashMap::new(),
+            );
+        }
         if let Some(body) = spec.body.take() {
             let grant = Grant {
                 args,

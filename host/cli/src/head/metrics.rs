@@ -1,4 +1,6 @@
-//! `GET /metrics`: the head's figures in Prometheus' text format.
+//! `GET /metrics`: the node's figures in Prometheus' text format, every
+//! sample labelled with the node's name (`local` outside a cluster), so
+//! that one Prometheus can scrape every node of a cluster.
 
 use raylab::{JobStatus, Runtime};
 
@@ -7,9 +9,14 @@ pub(super) fn render(rt: &Runtime) -> String {
     let s = rt.stats();
     let (total, available) = rt.resources();
     let mut out = String::new();
+    let node = format!("node=\"{}\"", escape(&rt.node_name()));
     let mut metric = |name: &str, help: &str, kind: &str, samples: Vec<(String, f64)>| {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
         for (labels, v) in samples {
+            let labels = match labels.strip_prefix('{') {
+                Some(rest) => format!("{{{node},{rest}"),
+                None => format!("{{{node}}}"),
+            };
             out.push_str(&format!("{name}{labels} {v}\n"));
         }
     };
@@ -134,5 +141,25 @@ pub(super) fn render(rt: &Runtime) -> String {
             ("{status=\"STOPPED\"}".into(), count(JobStatus::Stopped)),
         ],
     );
+    let nodes = rt.nodes();
+    if !nodes.is_empty() {
+        let alive = nodes.iter().filter(|n| n.alive).count() as f64;
+        metric(
+            "raylab_cluster_nodes",
+            "Nodes of the cluster this node sees, alive or dead.",
+            "gauge",
+            vec![
+                ("{state=\"alive\"}".into(), alive),
+                ("{state=\"dead\"}".into(), nodes.len() as f64 - alive),
+            ],
+        );
+    }
     out
+}
+
+/// A label value as Prometheus' text format writes it.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

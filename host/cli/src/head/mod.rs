@@ -422,7 +422,8 @@ async fn shutdown(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
         .runtime
         .jobs()
         .into_iter()
-        .filter(|j| j.status == JobStatus::Running)
+        // Parts of other nodes' jobs finish: leaving the cluster waits.
+        .filter(|j| j.status == JobStatus::Running && j.origin.is_none())
         .map(|j| {
             app.runtime.stop_job(j.id);
             j.id

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{fails_with, raylab, show, test_cache};
+use crate::{fails_with, guests, raylab, show, test_cache};
 
 /// A node process (head or worker), killed when dropped.
 struct Node {
@@ -65,9 +65,9 @@ impl Drop for Node {
     }
 }
 
-/// A head and how to join it: (head, NATS URL, token).
+/// A head (1 CPU, no GPU) and how to join it: (head, NATS URL, token).
 fn head() -> (Node, String, String) {
-    let head = Node::start(&["--num-cpus", "1"], 4);
+    let head = Node::start(&["--num-cpus", "1", "--num-gpus", "0"], 4);
     let join = head
         .line("join with: raylab-host start --address ")
         .to_string();
@@ -188,4 +188,158 @@ fn a_node_without_the_token_is_refused() {
         &["start", "--port", "0", "--address", &url],
         "joining a cluster needs its token",
     );
+}
+
+/// A head (1 CPU) and two workers: w1 (2 CPUs, one `accel`), w2 (2 CPUs,
+/// one GPU).
+fn three_nodes() -> (Node, Node, Node) {
+    let (head, url, token) = head();
+    let join = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--address",
+            &url,
+            "--cluster-token",
+            &token,
+            "--node-name",
+            name,
+        ];
+        args.extend_from_slice(extra);
+        Node::start(&args, 3)
+    };
+    let w1 = join(
+        "w1",
+        &[
+            "--num-cpus",
+            "2",
+            "--num-gpus",
+            "0",
+            "--resources",
+            r#"{"accel": 1}"#,
+        ],
+    );
+    let w2 = join("w2", &["--num-cpus", "2", "--num-gpus", "1"]);
+    wait_until("three nodes", || nodes(&head.http).len() == 3);
+    (head, w1, w2)
+}
+
+/// The `key=value` lines a job printed.
+fn submit(head: &Node, args: &[&str]) -> std::collections::HashMap<String, String> {
+    let mut cmd = vec![
+        "submit",
+        "--quiet",
+        "--address",
+        &head.http,
+        guests::CLUSTER,
+        "--",
+    ];
+    cmd.extend_from_slice(args);
+    let out = raylab(&cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// What a node's status says of its object store and jobs.
+fn leftovers(node: &Node) -> (u64, u64) {
+    let out = raylab(&["status", "--json", "--address", &node.http]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let store = &v["object_store"];
+    (
+        store["objects"].as_u64().unwrap_or(u64::MAX),
+        store["bytes"].as_u64().unwrap_or(u64::MAX),
+    )
+}
+
+#[test]
+fn tasks_go_where_their_resources_are_and_objects_follow_them() {
+    let (head, w1, w2) = three_nodes();
+    let out = submit(&head, &["place"]);
+    assert_eq!(out["driver"], "head");
+    assert_eq!(out["here"], "head", "a free node keeps its own task");
+    assert_eq!(out["pinned-w1"], "w1");
+    assert_eq!(out["pinned-3"], "w2", "affinity by node id");
+    assert_eq!(out["accel"], "w1", "a custom resource pins a task");
+    assert_eq!(out["gpu"], "w2", "GPU tasks go to the GPU node");
+    assert_eq!(out["soft"], "head", "soft affinity falls back");
+    assert!(out["hard"].contains("no node named `nowhere`"), "{out:?}");
+    assert!(
+        out["infeasible"].contains("demands 5 accel but no node of the cluster (3 alive)"),
+        "{out:?}"
+    );
+
+    let out = submit(&head, &["spread", "6"]);
+    assert_eq!(out["spread"], "head,head,w1,w1,w2,w2", "{out:?}");
+
+    // 100 MB each way, streamed in chunks; and a chain between workers.
+    let out = submit(&head, &["objects", "100"]);
+    assert_eq!(out["to"], "w1 len=104857600 ok=true");
+    assert_eq!(out["from"], "w1 len=104857600 ok=true");
+    assert_eq!(out["chain"], "w2 len=1000 ok=true");
+
+    // Nothing is left anywhere once the jobs are over.
+    for node in [&head, &w1, &w2] {
+        wait_until("objects freed", || leftovers(node) == (0, 0));
+    }
+}
+
+/// Tasks running on a node, by its status.
+fn running(node: &Node) -> u64 {
+    let out = raylab(&["status", "--json", "--address", &node.http]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["tasks"]["running"].as_u64().unwrap_or(0)
+}
+
+/// `submit` of the cluster guest, in the background.
+fn submit_in_background(head: &Node, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_raylab-host"))
+        .args([
+            "submit",
+            "--quiet",
+            "--address",
+            &head.http,
+            guests::CLUSTER,
+            "--",
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_killed_node_loses_no_task_and_a_stopped_one_finishes_its_own() {
+    let (head, w1, mut w2) = three_nodes();
+    // kill -9 of a node mid-job: its tasks run again elsewhere.
+    let job = submit_in_background(&head, &["spread", "6", "1500"]);
+    wait_until("w2 runs tasks", || running(&w2) > 0);
+    w2.child.kill().unwrap();
+    let out = job.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let spread = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("spread="))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(spread.split(',').count(), 6, "{spread}");
+    assert!(
+        !spread.contains("w2"),
+        "no result from the dead node: {spread}"
+    );
+
+    // A node stopped mid-job takes no new task but finishes those it runs.
+    let job = submit_in_background(&head, &["spread", "4", "2000"]);
+    wait_until("w1 runs tasks", || running(&w1) > 0);
+    let out = raylab(&["stop", "--address", &w1.http]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = job.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("spread=head,head,w1,w1"), "{stdout}");
+    wait_until("w1 gone", || {
+        nodes(&head.http).iter().all(|n| n["name"] != "w1")
+    });
 }

@@ -18,7 +18,7 @@ fn task3_queues_gpu_tasks_and_checks_results() {
     // not depend on how fast the second one is scheduled.
     let out = run_ok(&["run", guests::TASK3, "--", "--size", "64", "--repeat", "8"]);
     assert!(
-        out.contains("Task 3: GPU resource scheduling (1 GPUs on this node)"),
+        out.contains("Task 3: GPU resource scheduling (1 GPUs in the cluster)"),
         "{out}"
     );
     assert_eq!(
@@ -48,7 +48,7 @@ fn logical_gpus_get_their_own_queues() {
         "--tasks",
         "6",
     ]);
-    assert!(out.contains("(2 GPUs on this node)"), "{out}");
+    assert!(out.contains("(2 GPUs in the cluster)"), "{out}");
     assert!(
         out.contains(" [0] ") && out.contains(" [1] "),
         "both GPU ids used: {out}"

@@ -137,10 +137,12 @@ fn jobs_run_on_the_head_and_status_reports_them() {
         .read_to_string()
         .unwrap();
     for m in [
-        "raylab_tasks{state=\"running\"} 0",
-        "raylab_tasks_total{outcome=\"finished\"} 8",
-        "raylab_jobs{status=\"FAILED\"} 1",
-        "raylab_resources_total{resource=\"CPU\"} 2",
+        "raylab_tasks{node=\"head\",state=\"running\"} 0",
+        "raylab_tasks_total{node=\"head\",outcome=\"finished\"} 8",
+        "raylab_jobs{node=\"head\",status=\"FAILED\"} 1",
+        "raylab_resources_total{node=\"head\",resource=\"CPU\"} 2",
+        "raylab_object_store_objects{node=\"head\"} 0",
+        "raylab_cluster_nodes{node=\"head\",state=\"alive\"} 1",
     ] {
         assert!(metrics.contains(m), "{m} in:\n{metrics}");
     }

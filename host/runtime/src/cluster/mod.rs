@@ -19,13 +19,23 @@
 //! elsewhere; JetStream holds what must outlive a node or be shared by
 //! all: the registry, and (later) the job modules by content hash.
 
+mod placement;
 mod registry;
+pub(crate) mod wire;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 pub use registry::NodeInfo;
 pub(crate) use registry::Registry;
+
+use crate::error::{ErrorKind, TaskError};
+use crate::resources::Resources;
+use crate::tasks::HereFits;
+use crate::tasks::{Forward, ForwardFuture, Forwarded, Placement, Strategy};
+use placement::Candidate;
+use wire::{Lost, Payload, RunHeader, Wire};
 
 /// How often a node puts its record.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
@@ -74,10 +84,176 @@ pub enum ClusterError {
     State(String),
 }
 
-/// This node's membership of a cluster.
+/// This node's membership of a cluster: the registry, the wire, and the
+/// placement of tasks on the other nodes.
 pub(crate) struct Cluster {
     /// Its node id.
-    #[allow(dead_code)]
     pub(crate) id: u16,
+    /// Its name.
+    pub(crate) name: String,
     pub(crate) registry: Arc<Registry>,
+    pub(crate) wire: Arc<Wire>,
+    /// What this node sent each other node and has not seen finish.
+    sent: Mutex<HashMap<u16, Resources>>,
+    /// The next turn of the spread strategy.
+    turn: Mutex<usize>,
+    me: Weak<Cluster>,
+}
+
+fn resources(map: &std::collections::BTreeMap<String, f64>) -> Resources {
+    let mut r = Resources::none();
+    for (name, amount) in map {
+        let _ = r.set(name, *amount);
+    }
+    r
+}
+
+impl Cluster {
+    pub(crate) fn new(name: String, registry: Arc<Registry>, wire: Arc<Wire>) -> Arc<Cluster> {
+        Arc::new_cyclic(|me| Cluster {
+            id: registry.id(),
+            name,
+            registry,
+            wire,
+            sent: Mutex::new(HashMap::new()),
+            turn: Mutex::new(0),
+            me: me.clone(),
+        })
+    }
+
+    fn candidates(&self) -> Vec<Candidate> {
+        let sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        self.registry
+            .nodes()
+            .into_iter()
+            .map(|n| {
+                let mut free = resources(&n.available);
+                if let Some(s) = sent.get(&n.id) {
+                    free.subtract_saturating(s);
+                }
+                Candidate {
+                    id: n.id,
+                    name: n.name,
+                    // A node leaving takes no new tasks.
+                    alive: n.alive && !n.draining,
+                    total: resources(&n.total),
+                    free,
+                }
+            })
+            .collect()
+    }
+
+    fn choose(
+        &self,
+        demand: &Resources,
+        strategy: &Strategy,
+        here: HereFits,
+    ) -> Result<Option<u16>, String> {
+        let nodes = self.candidates();
+        let mut turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
+        placement::choose(self.id, &nodes, demand, strategy, here, &mut turn)
+    }
+
+    fn note_sent(&self, node: u16, demand: &Resources, add: bool) {
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        let s = sent.entry(node).or_insert_with(Resources::none);
+        if add {
+            s.add(demand);
+        } else {
+            s.subtract_saturating(demand);
+        }
+    }
+
+    /// Run `task` on `node`; when that node dies first, place it again
+    /// (counted against its `max_retries`, as a crash is): on another
+    /// node, or back here.
+    async fn run_on(self: Arc<Self>, mut node: u16, task: Forward) -> Forwarded {
+        let header = RunHeader {
+            origin: self.id,
+            key: 0,
+            job: task.job,
+            module: task.module.name.clone(),
+            digest: task.module.digest.clone(),
+            function: task.function.clone(),
+            name: task.name.clone(),
+            options: task.options.clone(),
+            args: Payload::Inline,
+        };
+        let max_retries = task.options.max_retries.unwrap_or(3);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.note_sent(node, &task.demand, true);
+            let registry = self.registry.clone();
+            let cancel = task.cancel.clone();
+            let outcome = self
+                .wire
+                .run(
+                    node,
+                    header.clone(),
+                    task.args.clone(),
+                    move || registry.alive(node),
+                    async move { cancel.wait().await },
+                )
+                .await;
+            self.note_sent(node, &task.demand, false);
+            let why = match outcome {
+                Ok(bytes) => return Forwarded::Done(Ok(bytes)),
+                Err(Lost::Task(e)) => return Forwarded::Done(Err(e)),
+                Err(Lost::Node(why)) => why,
+            };
+            tracing::warn!(task = %task.name, attempt, "{why}");
+            let lost = |more: String| {
+                TaskError::for_task(ErrorKind::TaskCrashed, &task.name, format!("{why}{more}"))
+            };
+            if attempt > max_retries {
+                return Forwarded::Done(Err(lost(format!(" (after {attempt} attempts)"))));
+            }
+            // Wait until the registry says so too, so that placement does
+            // not pick the same node again.
+            let deadline = tokio::time::Instant::now() + DEAD_AFTER + HEARTBEAT;
+            while self.registry.alive(node) && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(HEARTBEAT / 2).await;
+            }
+            let here: HereFits = (task.here)(&task.demand);
+            node = match self.choose(&task.demand, &Strategy::Default, here) {
+                Ok(Some(n)) => n,
+                Ok(None) => return Forwarded::Here(Box::new(task)),
+                Err(e) => {
+                    return Forwarded::Done(Err(lost(format!("; no other node can run it: {e}"))));
+                }
+            };
+        }
+    }
+}
+
+impl Placement for Cluster {
+    fn node_name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn place(
+        &self,
+        demand: &Resources,
+        strategy: &Strategy,
+        here: HereFits,
+    ) -> Result<Option<u16>, String> {
+        self.choose(demand, strategy, here)
+    }
+
+    fn run(&self, node: u16, task: Forward) -> ForwardFuture {
+        let me = self
+            .me
+            .upgrade()
+            .expect("a cluster lives while its node does");
+        Box::pin(me.run_on(node, task))
+    }
+
+    fn total(&self) -> Resources {
+        let mut total = Resources::none();
+        for n in self.registry.nodes().into_iter().filter(|n| n.alive) {
+            total.add(&resources(&n.total));
+        }
+        total
+    }
 }

@@ -31,6 +31,9 @@ struct Record {
     available: BTreeMap<String, f64>,
     started_ms: f64,
     heartbeat_ms: f64,
+    /// Leaving: it takes no new tasks.
+    #[serde(default)]
+    draining: bool,
 }
 
 /// What `status` shows of a node.
@@ -50,6 +53,8 @@ pub struct NodeInfo {
     pub heartbeat_ms: f64,
     /// Whether that heartbeat is recent enough.
     pub alive: bool,
+    /// Whether it is leaving (it takes no new tasks).
+    pub draining: bool,
     /// Whether this is the node answering.
     pub this: bool,
 }
@@ -67,9 +72,13 @@ pub(crate) type ResourcesFn =
 /// This node's place in the cluster's registry.
 pub(crate) struct Registry {
     id: u16,
+    client: async_nats::Client,
     kv: kv::Store,
     view: Mutex<HashMap<u16, Record>>,
     stopped: AtomicBool,
+    draining: AtomicBool,
+    /// Its last record, to put again at once when draining.
+    last: Mutex<Option<Record>>,
 }
 
 impl Registry {
@@ -142,9 +151,12 @@ impl Registry {
         };
         let registry = Arc::new(Registry {
             id,
+            client: client.clone(),
             kv: kv.clone(),
             view: Mutex::new(HashMap::new()),
             stopped: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            last: Mutex::new(None),
         });
         let started_ms = unix_ms();
         let (name, http) = (cfg.name.clone(), cfg.http.clone());
@@ -152,6 +164,13 @@ impl Registry {
         // The first record goes in before `join` returns: the node is in
         // the registry as soon as it has joined.
         beat.put(&name, &http, &resources, started_ms).await?;
+        // This node knows itself at once, before the watch delivers it.
+        if let Some(me) = beat.last.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            beat.view
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(me.id, me);
+        }
         handle.spawn(async move {
             while !beat.stopped.load(Ordering::SeqCst) {
                 tokio::time::sleep(HEARTBEAT).await;
@@ -208,8 +227,14 @@ impl Registry {
             available: available.into_iter().collect(),
             started_ms,
             heartbeat_ms: unix_ms(),
+            draining: self.draining.load(Ordering::SeqCst),
         };
-        let bytes = serde_json::to_vec(&record).map_err(|e| ClusterError::State(e.to_string()))?;
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(record.clone());
+        self.put_record(&record).await
+    }
+
+    async fn put_record(&self, record: &Record) -> Result<(), ClusterError> {
+        let bytes = serde_json::to_vec(record).map_err(|e| ClusterError::State(e.to_string()))?;
         self.kv
             .put(self.id.to_string(), bytes.into())
             .await
@@ -236,11 +261,35 @@ impl Registry {
                 available: r.available.clone(),
                 heartbeat_ms: r.heartbeat_ms,
                 alive: now - r.heartbeat_ms < DEAD_AFTER.as_secs_f64() * 1e3,
+                draining: r.draining,
                 this: r.id == self.id,
             })
             .collect();
         nodes.sort_by_key(|n| n.id);
         nodes
+    }
+
+    /// Whether node `id` is alive as this node sees it.
+    pub(crate) fn alive(&self, id: u16) -> bool {
+        let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        view.get(&id)
+            .is_some_and(|r| unix_ms() - r.heartbeat_ms < DEAD_AFTER.as_secs_f64() * 1e3)
+    }
+
+    /// The NATS client this node joined with.
+    pub(crate) fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// Take no new tasks: say so in this node's record now.
+    pub(crate) async fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(mut record) = last {
+            record.draining = true;
+            record.heartbeat_ms = unix_ms();
+            let _ = self.put_record(&record).await;
+        }
     }
 
     /// Leave the cluster: stop the heartbeat and take this node's record

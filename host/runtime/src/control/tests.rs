@@ -48,6 +48,7 @@ fn submit(c: &mut Core<T>, id: TaskId, job: JobId, deps: &[ObjectId]) -> (Object
             arg_refs: deps,
             max_alive: 3,
             parent: None,
+            forwarded: false,
         },
         |result| T {
             id,
@@ -145,6 +146,7 @@ fn the_pending_task_cap_is_per_job() {
                 arg_refs: &[],
                 max_alive: 3,
                 parent: None,
+                forwarded: false,
             },
             |result| T {
                 id: 4,
@@ -193,6 +195,7 @@ fn cancel_fails_a_queued_task_at_once_and_a_running_one_by_flag() {
                 arg_refs: &[],
                 max_alive: 10,
                 parent: None,
+                forwarded: false,
             },
             |result| T {
                 id: 1,
@@ -249,6 +252,7 @@ fn child(c: &mut Core<T>, id: TaskId, parent: TaskId) -> (ObjectId, Vec<Start<T>
             arg_refs: &[],
             max_alive: 100,
             parent: Some(parent),
+            forwarded: false,
         },
         |result| T {
             id,

@@ -1,0 +1,117 @@
+//! Tasks across the nodes of a cluster: placement (node affinity by name
+//! and id, custom resources, GPUs, spread, errors) and objects moving in
+//! both directions. Prints `key=value` lines for the test to check.
+use raylab_guest::{TaskOptions, context, put, remote, submit_raw, tasks};
+
+/// `n` bytes of a pattern that a reader can check.
+fn pattern(n: u64) -> String {
+    (0..n).map(|i| (b'a' + (i % 26) as u8) as char).collect()
+}
+
+/// A checksum that notices a moved or missing byte.
+fn checksum(s: &str) -> u64 {
+    s.bytes().enumerate().fold(0u64, |h, (i, b)| {
+        h.wrapping_mul(31).wrapping_add(b as u64 ^ i as u64)
+    })
+}
+
+remote! {
+    fn where_am_i() -> String { context().node }
+    fn measure(s: String) -> (String, u64, u64) { (context().node, s.len() as u64, checksum(&s)) }
+    fn make(n: u64) -> (String, String) { (context().node, pattern(n)) }
+    fn nap(ms: u64) -> String {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        context().node
+    }
+}
+tasks!(where_am_i, measure, make, nap);
+
+fn on(node: &str) -> TaskOptions {
+    TaskOptions::new().node_affinity(node, false)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map(String::as_str).unwrap_or("place");
+    println!("driver={}", context().node);
+    match mode {
+        "place" => place(),
+        "objects" => {
+            let mb: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
+            objects(mb << 20)
+        }
+        "spread" => {
+            let (n, ms): (usize, u64) = (
+                args.get(2).and_then(|a| a.parse().ok()).unwrap_or(8),
+                args.get(3).and_then(|a| a.parse().ok()).unwrap_or(0),
+            );
+            let refs: Vec<_> = (0..n)
+                .map(|_| nap::options(TaskOptions::new().spread()).remote(ms))
+                .collect();
+            let mut nodes: Vec<String> = refs.iter().map(|r| r.get().unwrap()).collect();
+            nodes.sort();
+            println!("spread={}", nodes.join(","));
+        }
+        other => panic!("unknown mode {other}"),
+    }
+}
+
+fn place() {
+    println!("here={}", where_am_i::remote().get().unwrap());
+    println!(
+        "pinned-w1={}",
+        where_am_i::options(on("w1")).remote().get().unwrap()
+    );
+    println!(
+        "pinned-3={}",
+        where_am_i::options(on("3")).remote().get().unwrap()
+    );
+    let accel = TaskOptions::new().resource("accel", 1.0);
+    println!(
+        "accel={}",
+        where_am_i::options(accel).remote().get().unwrap()
+    );
+    let gpu = TaskOptions::new().num_gpus(1.0);
+    println!("gpu={}", where_am_i::options(gpu).remote().get().unwrap());
+    let soft = TaskOptions::new().node_affinity("nowhere", true);
+    println!("soft={}", where_am_i::options(soft).remote().get().unwrap());
+    // Refused at submission, as a value (`remote()` would panic).
+    let submit = |options: TaskOptions| {
+        submit_raw::<String>("where_am_i", &[0x90], &options).and_then(|r| r.get())
+    };
+    match submit(on("nowhere")) {
+        Ok(n) => println!("hard=ran on {n}"),
+        Err(e) => println!("hard={e}"),
+    }
+    match submit(TaskOptions::new().resource("accel", 5.0)) {
+        Ok(n) => println!("infeasible=ran on {n}"),
+        Err(e) => println!("infeasible={e}"),
+    }
+}
+
+fn objects(n: u64) {
+    // Here to w1: a put object as a dependency.
+    let data = pattern(n);
+    let sum = checksum(&data);
+    let big = put(&data).unwrap();
+    drop(data);
+    let (node, len, got) = measure::options(on("w1")).remote(&big).get().unwrap();
+    println!("to={node} len={len} ok={}", got == sum);
+    drop(big);
+    // w1 to here: a result.
+    let (node, back) = make::options(on("w1")).remote(n).get().unwrap();
+    println!(
+        "from={node} len={} ok={}",
+        back.len(),
+        checksum(&back) == sum
+    );
+    // Small, both ways, through a chain of two nodes: w1's result is w2's
+    // argument.
+    let small = make::options(on("w1")).remote(1000);
+    let (_, s) = small.get().unwrap();
+    let (node, len, got) = measure::options(on("w2")).remote(s).get().unwrap();
+    println!(
+        "chain={node} len={len} ok={}",
+        got == checksum(&pattern(1000))
+    );
+}

@@ -1,0 +1,603 @@
+//! The wire between nodes: running a task on another node and getting its
+//! outcome back, moving bytes too big for one message in chunks, and the
+//! cluster's store of modules by content hash.
+//!
+//! Subjects (core NATS, request/reply; `{id}` is a node id):
+//!
+//! * `raylab.node.{id}.run`: run a task (header + argument bytes); the
+//!   node answers at once that it took it, and later publishes the outcome
+//!   to the submitting node's `raylab.node.{origin}.done`;
+//! * `raylab.node.{id}.cancel`: cancel a task it took;
+//! * `raylab.node.{id}.blob`: a chunk of bytes this node offers (an
+//!   argument list or a result too big for one message: they are never
+//!   loaded whole into one message, whatever the server's size limit);
+//! * `raylab.jobs.ended`: a job ended on the node that runs its driver, so
+//!   every node drops what it ran for that job.
+//!
+//! A message is a JSON header and raw bytes: `u32` header length (little
+//! endian), the header, the bytes.
+//!
+//! Modules live in the JetStream object store `raylab-modules`, named by
+//! the SHA-256 of their bytes: a node puts a job's module once when it
+//! loads it, and a node asked to run one of its functions fetches it the
+//! first time (and keeps its compiled form in its own cache).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, object_store};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::oneshot;
+
+use super::ClusterError;
+use crate::bindings::wit;
+use crate::error::{ErrorKind, TaskError};
+
+/// Bytes up to this size travel inside their message; bigger ones as a
+/// blob fetched in chunks.
+pub(crate) const INLINE: usize = 256 << 10;
+
+/// The size of one chunk of a blob.
+const CHUNK: u64 = 512 << 10;
+
+/// Chunk requests in flight at once when fetching a blob.
+const WINDOW: usize = 4;
+
+/// A blob nobody fetched is dropped after this long.
+const BLOB_TTL: Duration = Duration::from_secs(300);
+
+/// The object store of modules.
+const MODULES: &str = "raylab-modules";
+
+/// Bytes in a message: inside it, or offered as a blob by a node.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Payload {
+    /// The bytes follow the header.
+    Inline,
+    /// Node `node` offers them as blob `id` of `len` bytes.
+    Blob { node: u16, id: u64, len: u64 },
+}
+
+/// A task sent to another node.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RunHeader {
+    /// The submitting node and its key for the task.
+    pub(crate) origin: u16,
+    pub(crate) key: u64,
+    /// The job, on the submitting node.
+    pub(crate) job: u64,
+    /// The module's name on the submitting node, and its SHA-256.
+    pub(crate) module: String,
+    pub(crate) digest: String,
+    pub(crate) function: String,
+    pub(crate) name: String,
+    pub(crate) options: wit::TaskOptions,
+    pub(crate) args: Payload,
+}
+
+/// The outcome of a task run for another node.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct DoneHeader {
+    key: u64,
+    /// Where the node ran it.
+    node: u16,
+    outcome: Result<Payload, TaskError>,
+}
+
+/// A node's answer to a run request.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Taken(Result<(), String>);
+
+/// A job that ended on its driver's node.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct JobEnded {
+    origin: u16,
+    job: u64,
+}
+
+/// A request for one chunk of a blob.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct ChunkRequest {
+    id: u64,
+    offset: u64,
+    len: u64,
+    /// The last chunk: the blob is dropped once it is sent.
+    last: bool,
+}
+
+fn encode<H: serde::Serialize>(header: &H, body: &[u8]) -> Bytes {
+    let h = serde_json::to_vec(header).expect("headers serialize");
+    let mut out = Vec::with_capacity(4 + h.len() + body.len());
+    out.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(body);
+    out.into()
+}
+
+fn decode<H: serde::de::DeserializeOwned>(msg: &[u8]) -> Result<(H, &[u8]), String> {
+    let len = msg
+        .get(..4)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+        .ok_or("a message shorter than its header length")?;
+    let header = msg
+        .get(4..4 + len)
+        .ok_or("a message shorter than its header")?;
+    let header = serde_json::from_slice(header).map_err(|e| format!("a bad header: {e}"))?;
+    Ok((header, &msg[4 + len..]))
+}
+
+fn subject(node: u16, what: &str) -> String {
+    format!("raylab.node.{node}.{what}")
+}
+
+/// A task another node sent here, as the node that runs it sees it.
+pub(crate) struct Incoming {
+    pub(crate) header: RunHeader,
+    /// The argument list.
+    pub(crate) args: Vec<u8>,
+}
+
+/// A future of a task's outcome.
+pub(crate) type Outcome =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, TaskError>> + Send>>;
+
+/// What a node does for the others (implemented by the node).
+pub(crate) trait Serve: Send + Sync {
+    /// Run a task another node sent.
+    fn run(&self, task: Incoming, wire: Arc<Wire>) -> Outcome;
+    /// Cancel task `key` of `origin`, if it is still running.
+    fn cancel(&self, origin: u16, key: u64);
+    /// Job `job` of node `origin` ended: drop what was run for it.
+    fn job_ended(&self, origin: u16, job: u64);
+}
+
+/// Why a task sent to another node did not come back.
+#[derive(Debug)]
+pub(crate) enum Lost {
+    /// The task's own outcome: an error like any other.
+    Task(TaskError),
+    /// The node is gone (it did not answer, or died while running it).
+    Node(String),
+}
+
+/// Where a task's outcome goes when it comes back.
+type Awaited = oneshot::Sender<Result<Vec<u8>, TaskError>>;
+
+/// Bytes offered, and since when.
+type Offered = (Arc<Vec<u8>>, std::time::Instant);
+
+/// One node's end of the wire.
+pub(crate) struct Wire {
+    id: u16,
+    client: async_nats::Client,
+    modules: object_store::ObjectStore,
+    /// Tasks sent elsewhere and not back yet, by key.
+    pending: Mutex<HashMap<u64, Awaited>>,
+    next_key: AtomicU64,
+    /// Bytes this node offers, by id, with when they were offered.
+    blobs: Mutex<HashMap<u64, Offered>>,
+    next_blob: AtomicU64,
+}
+
+impl Wire {
+    /// This node's end, serving `serve` on `handle`.
+    pub(crate) async fn open(
+        id: u16,
+        client: async_nats::Client,
+        serve: Arc<dyn Serve>,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<Arc<Wire>, ClusterError> {
+        let modules = open_modules(&jetstream::new(client.clone())).await?;
+        let wire = Arc::new(Wire {
+            id,
+            client: client.clone(),
+            modules,
+            pending: Mutex::new(HashMap::new()),
+            next_key: AtomicU64::new(1),
+            blobs: Mutex::new(HashMap::new()),
+            next_blob: AtomicU64::new(1),
+        });
+        let sub = |s: String| {
+            let client = client.clone();
+            async move {
+                client
+                    .subscribe(s)
+                    .await
+                    .map_err(|e| ClusterError::State(e.to_string()))
+            }
+        };
+        let mut runs = sub(subject(id, "run")).await?;
+        let mut dones = sub(subject(id, "done")).await?;
+        let mut cancels = sub(subject(id, "cancel")).await?;
+        let mut chunks = sub(subject(id, "blob")).await?;
+        let mut ended = sub("raylab.jobs.ended".into()).await?;
+        let w = wire.clone();
+        let s = serve.clone();
+        let h = handle.clone();
+        handle.spawn(async move {
+            while let Some(msg) = runs.next().await {
+                let (w, s) = (w.clone(), s.clone());
+                h.spawn(async move { w.take(msg, s).await });
+            }
+        });
+        let w = wire.clone();
+        let h = handle.clone();
+        handle.spawn(async move {
+            while let Some(msg) = dones.next().await {
+                // A big result is fetched in chunks: not in this loop.
+                let w = w.clone();
+                h.spawn(async move { w.done(&msg.payload).await });
+            }
+        });
+        let s = serve.clone();
+        handle.spawn(async move {
+            while let Some(msg) = cancels.next().await {
+                if let Ok((origin, key)) = serde_json::from_slice::<(u16, u64)>(&msg.payload) {
+                    s.cancel(origin, key);
+                }
+            }
+        });
+        let w = wire.clone();
+        handle.spawn(async move {
+            while let Some(msg) = chunks.next().await {
+                w.serve_chunk(msg).await;
+            }
+        });
+        handle.spawn(async move {
+            while let Some(msg) = ended.next().await {
+                if let Ok(e) = serde_json::from_slice::<JobEnded>(&msg.payload) {
+                    serve.job_ended(e.origin, e.job);
+                }
+            }
+        });
+        // Blobs never fetched (their reader died) go after a while.
+        let w = Arc::downgrade(&wire);
+        handle.spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                let Some(w) = w.upgrade() else { break };
+                let mut blobs = w.blobs.lock().unwrap_or_else(|p| p.into_inner());
+                blobs.retain(|_, (_, at)| at.elapsed() < BLOB_TTL);
+            }
+        });
+        Ok(wire)
+    }
+
+    /// Put a module's bytes into the cluster's store (once per content).
+    pub(crate) async fn publish_module(&self, digest: &str, bytes: &[u8]) -> Result<(), String> {
+        if self.modules.info(digest).await.is_ok() {
+            return Ok(());
+        }
+        let mut reader = bytes;
+        self.modules
+            .put(digest, &mut reader)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("cannot store module {digest}: {e}"))
+    }
+
+    /// A module's bytes, from the cluster's store.
+    pub(crate) async fn module_bytes(&self, digest: &str) -> Result<Vec<u8>, String> {
+        use tokio::io::AsyncReadExt;
+        let mut object = self
+            .modules
+            .get(digest)
+            .await
+            .map_err(|e| format!("module {digest} is not in the cluster's store: {e}"))?;
+        let mut bytes = Vec::new();
+        object
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| format!("cannot read module {digest}: {e}"))?;
+        Ok(bytes)
+    }
+
+    /// Offer `bytes` to other nodes: inline when small, else as a blob.
+    fn offer(&self, bytes: Vec<u8>) -> (Payload, Vec<u8>) {
+        if bytes.len() <= INLINE {
+            return (Payload::Inline, bytes);
+        }
+        let id = self.next_blob.fetch_add(1, Ordering::Relaxed);
+        let len = bytes.len() as u64;
+        self.blobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, (Arc::new(bytes), std::time::Instant::now()));
+        (
+            Payload::Blob {
+                node: self.id,
+                id,
+                len,
+            },
+            Vec::new(),
+        )
+    }
+
+    /// Forget a blob (its reader gave up).
+    fn withdraw(&self, payload: &Payload) {
+        if let Payload::Blob { node, id, .. } = payload
+            && *node == self.id
+        {
+            self.blobs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(id);
+        }
+    }
+
+    /// The bytes of `payload` (those after the header, or a blob fetched
+    /// in chunks, a few in flight at once).
+    pub(crate) async fn receive(
+        &self,
+        payload: &Payload,
+        inline: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let Payload::Blob { node, id, len } = *payload else {
+            return Ok(inline.to_vec());
+        };
+        let mut out = Vec::new();
+        out.try_reserve_exact(len as usize)
+            .map_err(|_| format!("cannot hold {len} bytes"))?;
+        let mut offsets = (0..len).step_by(CHUNK as usize);
+        let mut inflight = futures_util::stream::FuturesOrdered::new();
+        let request = |offset: u64| {
+            let n = CHUNK.min(len - offset);
+            let req = ChunkRequest {
+                id,
+                offset,
+                len: n,
+                last: offset + n == len,
+            };
+            let client = self.client.clone();
+            let subject = subject(node, "blob");
+            async move {
+                let body = serde_json::to_vec(&req).expect("serializes");
+                client.request(subject, body.into()).await
+            }
+        };
+        for offset in offsets.by_ref().take(WINDOW) {
+            inflight.push_back(request(offset));
+        }
+        while let Some(answer) = inflight.next().await {
+            let msg = answer.map_err(|e| format!("node {node} did not send its bytes: {e}"))?;
+            if msg.payload.is_empty() && len > 0 {
+                return Err(format!("node {node} no longer has those bytes"));
+            }
+            out.extend_from_slice(&msg.payload);
+            if let Some(offset) = offsets.next() {
+                inflight.push_back(request(offset));
+            }
+        }
+        if out.len() as u64 != len {
+            return Err(format!("node {node} sent {} of {len} bytes", out.len()));
+        }
+        Ok(out)
+    }
+
+    async fn serve_chunk(&self, msg: async_nats::Message) {
+        let Some(reply) = msg.reply else { return };
+        let Ok(req) = serde_json::from_slice::<ChunkRequest>(&msg.payload) else {
+            return;
+        };
+        let blob = {
+            let mut blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
+            let blob = blobs.get(&req.id).map(|(b, _)| b.clone());
+            if req.last {
+                blobs.remove(&req.id);
+            }
+            blob
+        };
+        let chunk = blob
+            .map(|b| {
+                let start = (req.offset as usize).min(b.len());
+                let end = start.saturating_add(req.len as usize).min(b.len());
+                Bytes::copy_from_slice(&b[start..end])
+            })
+            .unwrap_or_default();
+        let _ = self.client.publish(reply, chunk).await;
+    }
+
+    /// Run a task on `node` for `job`; resolves to its result bytes.
+    /// `alive` says whether that node is still alive (checked while
+    /// waiting); `cancel` resolves when the task is cancelled here.
+    pub(crate) async fn run(
+        &self,
+        node: u16,
+        mut header: RunHeader,
+        args: Vec<u8>,
+        alive: impl Fn() -> bool,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Result<Vec<u8>, Lost> {
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, tx);
+        let (payload, inline) = self.offer(args);
+        header.origin = self.id;
+        header.key = key;
+        header.args = payload.clone();
+        let forget = || {
+            self.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+            self.withdraw(&payload);
+        };
+        let name = header.name.clone();
+        let taken = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.client
+                .request(subject(node, "run"), encode(&header, &inline)),
+        )
+        .await;
+        let taken = match taken {
+            Err(_) => Err("it did not answer within 10 s".to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(msg)) => match serde_json::from_slice::<Taken>(&msg.payload) {
+                Ok(Taken(Ok(()))) => Ok(()),
+                Ok(Taken(Err(why))) => {
+                    forget();
+                    return Err(Lost::Task(TaskError::for_task(
+                        ErrorKind::Internal,
+                        name,
+                        format!("node {node} refused it: {why}"),
+                    )));
+                }
+                Err(e) => Err(format!("a bad answer: {e}")),
+            },
+        };
+        if let Err(why) = taken {
+            forget();
+            return Err(Lost::Node(format!(
+                "node {node} did not take the task: {why}"
+            )));
+        }
+        tokio::pin!(cancel);
+        let mut rx = rx;
+        let outcome = loop {
+            tokio::select! {
+                done = &mut rx => break done.ok(),
+                () = &mut cancel => {
+                    let body = serde_json::to_vec(&(self.id, key)).expect("serializes");
+                    let _ = self.client.publish(subject(node, "cancel"), body.into()).await;
+                    // Its outcome (cancelled) still comes back; the task
+                    // here is decided as cancelled by the caller already.
+                    forget();
+                    return Err(Lost::Task(crate::sandbox::SandboxLimit::Cancelled.error(&name)));
+                }
+                () = tokio::time::sleep(Duration::from_millis(250)) => {
+                    if !alive() {
+                        break None;
+                    }
+                }
+            }
+        };
+        forget();
+        match outcome {
+            Some(Ok(bytes)) => Ok(bytes),
+            Some(Err(e)) => Err(Lost::Task(e)),
+            None => Err(Lost::Node(format!("node {node} died while running it"))),
+        }
+    }
+
+    /// Take a task another node sent: answer that it is taken, run it,
+    /// publish its outcome.
+    async fn take(self: Arc<Self>, msg: async_nats::Message, serve: Arc<dyn Serve>) {
+        let Some(reply) = msg.reply.clone() else {
+            return;
+        };
+        let (header, inline) = match decode::<RunHeader>(&msg.payload) {
+            Ok(h) => h,
+            Err(e) => {
+                let answer = serde_json::to_vec(&Taken(Err(e))).expect("serializes");
+                let _ = self.client.publish(reply, answer.into()).await;
+                return;
+            }
+        };
+        let answer = serde_json::to_vec(&Taken(Ok(()))).expect("serializes");
+        let _ = self.client.publish(reply, answer.into()).await;
+        let (origin, key) = (header.origin, header.key);
+        let outcome = match self.receive(&header.args, inline).await {
+            Ok(args) => serve.run(Incoming { header, args }, self.clone()).await,
+            Err(e) => Err(TaskError::new(
+                ErrorKind::Internal,
+                format!("cannot receive its arguments: {e}"),
+            )),
+        };
+        let (outcome, body) = match outcome {
+            Ok(bytes) => {
+                let (payload, inline) = self.offer(bytes);
+                (Ok(payload), inline)
+            }
+            Err(e) => (Err(e), Vec::new()),
+        };
+        let done = DoneHeader {
+            key,
+            node: self.id,
+            outcome,
+        };
+        let _ = self
+            .client
+            .publish(subject(origin, "done"), encode(&done, &body))
+            .await;
+    }
+
+    /// An outcome came back.
+    async fn done(&self, msg: &[u8]) {
+        let Ok((done, inline)) = decode::<DoneHeader>(msg) else {
+            return;
+        };
+        let outcome = match &done.outcome {
+            Ok(payload) => self.receive(payload, inline).await.map_err(|e| {
+                TaskError::new(
+                    ErrorKind::Internal,
+                    format!("cannot receive its result: {e}"),
+                )
+            }),
+            Err(e) => Err(e.clone()),
+        };
+        let tx = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&done.key);
+        if let Some(tx) = tx {
+            let _ = tx.send(outcome);
+        }
+    }
+
+    /// Tell every node that `job` of this node ended.
+    pub(crate) async fn job_ended(&self, job: u64) {
+        let body = serde_json::to_vec(&JobEnded {
+            origin: self.id,
+            job,
+        })
+        .expect("serializes");
+        let _ = self.client.publish("raylab.jobs.ended", body.into()).await;
+        let _ = self.client.flush().await;
+    }
+}
+
+/// Opens the module store, making its backing stream first when this is
+/// the first node (directly, for the same reason as the node bucket: see
+/// `registry::open_bucket`). Modules are kept on disk by the server.
+async fn open_modules(js: &jetstream::Context) -> Result<object_store::ObjectStore, ClusterError> {
+    if let Ok(store) = js.get_object_store(MODULES).await {
+        return Ok(store);
+    }
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: format!("OBJ_{MODULES}"),
+        subjects: vec![format!("$O.{MODULES}.C.>"), format!("$O.{MODULES}.M.>")],
+        discard: jetstream::stream::DiscardPolicy::New,
+        allow_rollup: true,
+        allow_direct: true,
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: 1,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| ClusterError::State(format!("cannot make the module store: {e}")))?;
+    js.get_object_store(MODULES)
+        .await
+        .map_err(|e| ClusterError::State(format!("cannot open the module store: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_its_header_and_its_bytes() {
+        let msg = encode(&JobEnded { origin: 2, job: 7 }, b"tail");
+        let (h, body) = decode::<JobEnded>(&msg).unwrap();
+        assert_eq!((h.origin, h.job), (2, 7));
+        assert_eq!(body, b"tail");
+        assert!(decode::<JobEnded>(&msg[..3]).is_err());
+        assert!(decode::<JobEnded>(&msg[..6]).is_err());
+    }
+}

@@ -1,0 +1,206 @@
+//! Tasks other nodes of the cluster send here. Each job of another node
+//! gets a job of its own on this node (with this node's per-job quotas, a
+//! log, and its objects freed when it ends); the job's modules come from
+//! the cluster's module store by content hash and are loaded once (their
+//! compiled form cached like any module's); each task is submitted here
+//! with the options it was given there, pinned here, and its result (or
+//! error) goes back. When the job ends on its driver's node, its part here
+//! ends too.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use super::Node;
+use crate::cluster::wire::{Incoming, Outcome, Serve, Wire};
+use crate::control::JobId;
+use crate::error::{ErrorKind, TaskError};
+use crate::modules;
+use crate::object_store::ObjectId;
+
+/// A job of another node, as it runs here.
+struct Guest {
+    /// Its id here.
+    job: JobId,
+    /// Its modules loaded here: digest -> name here.
+    modules: HashMap<String, String>,
+}
+
+/// This node's service to the others.
+pub(super) struct Remote {
+    node: Weak<Node>,
+    /// Jobs of other nodes, by (node, job there).
+    guests: Mutex<HashMap<(u16, u64), Guest>>,
+    /// Tasks running for other nodes: (node, key) -> (job here, result).
+    running: Mutex<HashMap<(u16, u64), (JobId, ObjectId)>>,
+    /// One module load at a time.
+    loading: tokio::sync::Mutex<()>,
+    me: Weak<Remote>,
+}
+
+fn internal(m: impl Into<String>) -> TaskError {
+    TaskError::new(ErrorKind::Internal, m)
+}
+
+impl Remote {
+    pub(super) fn new(node: Weak<Node>) -> Arc<Remote> {
+        Arc::new_cyclic(|me| Remote {
+            node,
+            guests: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            loading: tokio::sync::Mutex::new(()),
+            me: me.clone(),
+        })
+    }
+
+    /// The job here of job `job` of node `origin`, and the name here of its
+    /// module `digest` (fetched and loaded the first time).
+    async fn module_for(
+        &self,
+        node: &Arc<Node>,
+        task: &Incoming,
+        wire: &Wire,
+    ) -> Result<(JobId, String), TaskError> {
+        let h = &task.header;
+        let key = (h.origin, h.job);
+        let known = |guests: &HashMap<(u16, u64), Guest>| {
+            guests
+                .get(&key)
+                .and_then(|g| g.modules.get(&h.digest).map(|m| (g.job, m.clone())))
+        };
+        if let Some(found) = known(&self.guests.lock().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(found);
+        }
+        let _one = self.loading.lock().await;
+        let job = {
+            let mut guests = self.guests.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(found) = known(&guests) {
+                return Ok(found);
+            }
+            guests
+                .entry(key)
+                .or_insert_with(|| {
+                    let id = node.jobs.next_id();
+                    node.jobs.start_for(
+                        id,
+                        &format!("{} (job {} of node {})", h.module, h.job, h.origin),
+                        Some(h.origin),
+                    );
+                    Guest {
+                        job: id,
+                        modules: HashMap::new(),
+                    }
+                })
+                .job
+        };
+        let bytes = wire.module_bytes(&h.digest).await.map_err(internal)?;
+        let name = format!("{}@node{}", h.module, h.origin);
+        let module = modules::load(
+            &node.engine,
+            &node.linker,
+            &node.sandboxes,
+            job,
+            &name,
+            &bytes,
+            node.config.cache_dir.as_deref(),
+            node.config.compiler.as_ref().map(|c| &*c.0),
+            node.config.task_memory,
+        )
+        .await
+        .map_err(|e| internal(format!("cannot load its module here: {e}")))?;
+        node.modules
+            .insert(module)
+            .map_err(|e| internal(format!("cannot load its module here: {e}")))?;
+        let mut guests = self.guests.lock().unwrap_or_else(|p| p.into_inner());
+        match guests.get_mut(&key) {
+            Some(g) => {
+                g.modules.insert(h.digest.clone(), name.clone());
+                Ok((job, name))
+            }
+            // The job ended while its module loaded.
+            None => {
+                node.modules.remove(&name);
+                Err(TaskError::new(
+                    ErrorKind::Cancelled,
+                    "its job ended before it started",
+                ))
+            }
+        }
+    }
+
+    async fn run_task(&self, task: Incoming, wire: Arc<Wire>) -> Result<Vec<u8>, TaskError> {
+        let node = self
+            .node
+            .upgrade()
+            .ok_or_else(|| internal("the node is shutting down"))?;
+        let (job, module) = self.module_for(&node, &task, &wire).await?;
+        let Incoming { header: h, args } = task;
+        let mut options = h.options.clone();
+        options.scheduling = None;
+        options.name = Some(h.name.clone());
+        let (result, _) = node
+            .tasks
+            .submit_pinned(job, &module, &h.function, args, options)?;
+        let key = (h.origin, h.key);
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (job, result));
+        let outcome = node.tasks.result_of(job, result).await;
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        outcome
+    }
+
+    /// Tasks running here for other nodes.
+    pub(super) fn running(&self) -> usize {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// The jobs of other nodes that run here: (node, job there).
+    pub(super) fn guest_jobs(&self) -> Vec<(u16, u64)> {
+        self.guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+}
+
+impl Serve for Remote {
+    fn run(&self, task: Incoming, wire: Arc<Wire>) -> Outcome {
+        let me = self.me.upgrade().expect("lives with its node");
+        Box::pin(async move { me.run_task(task, wire).await })
+    }
+
+    fn cancel(&self, origin: u16, key: u64) {
+        let found = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(origin, key))
+            .copied();
+        if let (Some((job, result)), Some(node)) = (found, self.node.upgrade()) {
+            let _ = node.tasks.cancel(result, job);
+        }
+    }
+
+    fn job_ended(&self, origin: u16, job: u64) {
+        let guest = self
+            .guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(origin, job));
+        let (Some(guest), Some(node)) = (guest, self.node.upgrade()) else {
+            return;
+        };
+        node.tasks.cancel_job(guest.job);
+        for name in guest.modules.values() {
+            node.modules.remove(name);
+        }
+        let tasks = node.control.lock().end_job(guest.job);
+        node.jobs.end(guest.job, &Ok(0), tasks);
+    }
+}
