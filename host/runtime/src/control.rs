@@ -295,6 +295,11 @@ impl<P: Pending> Core<P> {
         self.sched.available()
     }
 
+    /// CPU held and queued over CPU total (see `Scheduler::load`).
+    pub(crate) fn load(&self) -> f64 {
+        self.sched.load()
+    }
+
     /// What queued tasks will demand.
     pub(crate) fn pending_demand(&self) -> Resources {
         self.sched.pending_demand()

@@ -20,7 +20,7 @@ use wasmtime::component::Linker;
 use crate::actors::{ActorDefaults, ActorInfo, Actors};
 use crate::cancel::CancelFlag;
 use crate::cluster::wire::Wire;
-use crate::cluster::{Cluster, ClusterConfig, ClusterError, NodeInfo, Registry};
+use crate::cluster::{Cluster, ClusterConfig, ClusterError, NodeInfo, Registry, Usage};
 use crate::config::{Config, machine_memory};
 use crate::control::{JobId, ReleaseRefs, RuntimeStats};
 use crate::engine;
@@ -510,7 +510,11 @@ impl Runtime {
         let control = self.node.control.clone();
         let resources = Box::new(move || {
             let c = control.lock();
-            (c.total().entries(), c.available().entries())
+            Usage {
+                total: c.total().entries(),
+                available: c.available().entries(),
+                load: c.load(),
+            }
         });
         let handle = self.node.handle.clone();
         let registry = self

@@ -80,6 +80,11 @@ impl Resources {
         self.gpu as f64 / SCALE
     }
 
+    /// The CPU amount in fixed point.
+    pub(crate) fn cpu_fixed(&self) -> u64 {
+        self.cpu
+    }
+
     /// The GPU amount in fixed point.
     pub(crate) fn gpu_fixed(&self) -> u64 {
         self.gpu

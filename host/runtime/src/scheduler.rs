@@ -80,6 +80,8 @@ pub(crate) struct Scheduler<P> {
     waiting_args: HashMap<TaskId, (usize, Queued<P>)>,
     classes: Vec<Class<P>>,
     queued: usize,
+    /// CPU (fixed point) the queued tasks demand, summed.
+    queued_cpu: u64,
     next_seq: u64,
     resuming: VecDeque<(Resources, oneshot::Sender<()>)>,
     /// Free share of each GPU device, by id (fixed point, `ONE` = whole).
@@ -145,6 +147,7 @@ impl<P> Scheduler<P> {
             waiting_args: HashMap::new(),
             classes: Vec::new(),
             queued: 0,
+            queued_cpu: 0,
             next_seq: 0,
             resuming: VecDeque::new(),
             running: 0,
@@ -192,6 +195,17 @@ impl<P> Scheduler<P> {
             blocked: self.blocked,
             instances: self.instances.live,
         }
+    }
+
+    /// How loaded the node is: CPU held and queued over CPU total (`inf`
+    /// with no CPU). O(1): placement asks at every submission.
+    pub(crate) fn load(&self) -> f64 {
+        let total = self.total.cpu_fixed();
+        if total == 0 {
+            return f64::INFINITY;
+        }
+        let held = total.saturating_sub(self.available.cpu_fixed());
+        (held + self.queued_cpu) as f64 / total as f64
     }
 
     /// Refuse a demand the node can never meet, naming the resource.
@@ -259,6 +273,7 @@ impl<P> Scheduler<P> {
         q.seq = self.next_seq;
         self.next_seq += 1;
         self.queued += 1;
+        self.queued_cpu += q.demand.cpu_fixed();
         match self
             .classes
             .iter_mut()
@@ -363,6 +378,7 @@ impl<P> Scheduler<P> {
                 self.classes.swap_remove(i);
             }
             self.queued -= 1;
+            self.queued_cpu -= q.demand.cpu_fixed();
             let gpus = self
                 .place_gpus(q.demand.gpu_fixed())
                 .expect("checked by fits");
@@ -415,6 +431,7 @@ impl<P> Scheduler<P> {
             self.classes.swap_remove(ci);
         }
         self.queued -= 1;
+        self.queued_cpu -= q.demand.cpu_fixed();
         Some(q.payload)
     }
 

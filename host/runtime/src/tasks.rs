@@ -81,12 +81,14 @@ impl Strategy {
 }
 
 /// What this node can do for a task right now, for placement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct HereFits {
     /// Its total resources can ever hold the task.
     pub(crate) ever: bool,
     /// Its free resources hold it now.
     pub(crate) now: bool,
+    /// CPU held and queued over CPU total.
+    pub(crate) load: f64,
 }
 
 /// A task another node of the cluster runs on this node's behalf.
@@ -398,6 +400,7 @@ impl Tasks {
                     HereFits {
                         ever: c.total().fits(&demand),
                         now: c.available().fits(&demand),
+                        load: c.load(),
                     }
                 };
                 cluster
@@ -625,6 +628,7 @@ impl Tasks {
                     HereFits {
                         ever: c.total().fits(demand),
                         now: c.available().fits(demand),
+                        load: c.load(),
                     }
                 }),
             };

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 pub use registry::NodeInfo;
-pub(crate) use registry::Registry;
+pub(crate) use registry::{Registry, Usage};
 
 use crate::error::{ErrorKind, TaskError};
 use crate::resources::Resources;
@@ -127,17 +127,23 @@ impl Cluster {
             .nodes()
             .into_iter()
             .map(|n| {
+                let total = resources(&n.total);
                 let mut free = resources(&n.available);
+                let mut load = n.load;
                 if let Some(s) = sent.get(&n.id) {
                     free.subtract_saturating(s);
+                    if total.cpu() > 0.0 {
+                        load += s.cpu() / total.cpu();
+                    }
                 }
                 Candidate {
                     id: n.id,
                     name: n.name,
                     // A node leaving takes no new tasks.
                     alive: n.alive && !n.draining,
-                    total: resources(&n.total),
+                    total,
                     free,
+                    load,
                 }
             })
             .collect()

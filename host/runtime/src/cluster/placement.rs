@@ -3,9 +3,12 @@
 //!
 //! * Default (Ray's hybrid policy): the submitting node when its free
 //!   resources hold the task now; else the live node whose free resources
-//!   hold it now with the most free CPU ("spillback"); else the submitting
-//!   node (queued there) when it can ever hold the task; else a live node
-//!   that can (queued there); else the task is infeasible in this cluster.
+//!   hold it now with the most free CPU ("spillback"); else, of the nodes
+//!   that can ever hold it, the least loaded (CPU held and queued over CPU
+//!   total; the submitting node on a tie), where it queues; else the task is
+//!   infeasible in this cluster. So a burst of tasks bigger than the
+//!   cluster queues on every node in proportion to its CPUs, rather than
+//!   all on the node that submitted it.
 //! * Spread: the live nodes that can ever hold the task, in turn.
 //! * Node affinity: that node (by name or id) when it is alive and can
 //!   ever hold the task; else the default (soft) or an error (hard).
@@ -26,6 +29,9 @@ pub(crate) struct Candidate {
     pub(crate) total: Resources,
     /// Free at its last heartbeat, less what was sent to it since.
     pub(crate) free: Resources,
+    /// CPU held and queued over CPU total at its last heartbeat, plus what
+    /// was sent to it since.
+    pub(crate) load: f64,
 }
 
 /// The node for a task with `demand` submitted on node `me` (`None`: this
@@ -52,15 +58,13 @@ pub(crate) fn choose(
             if let Some(n) = free_now {
                 return Ok(Some(n.id));
             }
-            if here.ever {
-                return Ok(None);
-            }
-            let ever = others()
+            let least = others()
                 .filter(|n| n.total.fits(demand))
-                .max_by(|a, b| a.free.cpu().total_cmp(&b.free.cpu()).then(b.id.cmp(&a.id)));
-            match ever {
-                Some(n) => Ok(Some(n.id)),
-                None => Err(infeasible(nodes, demand)),
+                .min_by(|a, b| a.load.total_cmp(&b.load).then(a.id.cmp(&b.id)));
+            match least {
+                Some(n) if !here.ever || n.load < here.load => Ok(Some(n.id)),
+                _ if here.ever => Ok(None),
+                _ => Err(infeasible(nodes, demand)),
             }
         }
         Strategy::Spread => {
@@ -153,12 +157,14 @@ mod tests {
     }
 
     fn node(id: u16, name: &str, total: Resources, free: Resources) -> Candidate {
+        let load = 1.0 - free.cpu() / total.cpu();
         Candidate {
             id,
             name: name.into(),
             alive: true,
             total,
             free,
+            load,
         }
     }
 
@@ -179,14 +185,17 @@ mod tests {
     const FREE: HereFits = HereFits {
         ever: true,
         now: true,
+        load: 0.0,
     };
     const BUSY: HereFits = HereFits {
         ever: true,
         now: false,
+        load: 1.0,
     };
     const NEVER: HereFits = HereFits {
         ever: false,
         now: false,
+        load: f64::INFINITY,
     };
 
     #[test]
@@ -202,14 +211,22 @@ mod tests {
             choose(1, &n, &cpu, &Strategy::Default, BUSY, &mut t),
             Ok(Some(3))
         );
-        // Nobody free: queue here, since this node can run it later.
+        // Nobody free: queue on the least loaded node, here on a tie.
         let mut full = n.clone();
         for c in &mut full {
             c.free = Resources::none();
+            c.load = 1.0;
         }
         assert_eq!(
             choose(1, &full, &cpu, &Strategy::Default, BUSY, &mut t),
             Ok(None)
+        );
+        let queued_here = HereFits { load: 3.0, ..BUSY };
+        full[2].load = 1.5;
+        assert_eq!(
+            choose(1, &full, &cpu, &Strategy::Default, queued_here, &mut t),
+            Ok(Some(2)),
+            "w1 (load 1) before w2 (1.5) and here (3)"
         );
     }
 

@@ -34,6 +34,9 @@ struct Record {
     /// Leaving: it takes no new tasks.
     #[serde(default)]
     draining: bool,
+    /// CPU held and queued over CPU total.
+    #[serde(default)]
+    load: f64,
 }
 
 /// What `status` shows of a node.
@@ -55,6 +58,9 @@ pub struct NodeInfo {
     pub alive: bool,
     /// Whether it is leaving (it takes no new tasks).
     pub draining: bool,
+    /// CPU held by its tasks and demanded by its queued ones, over its
+    /// CPU total, at its last heartbeat.
+    pub load: f64,
     /// Whether this is the node answering.
     pub this: bool,
 }
@@ -65,9 +71,18 @@ fn unix_ms() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
-/// Resources total and available, by name.
-pub(crate) type ResourcesFn =
-    Box<dyn Fn() -> (Vec<(String, f64)>, Vec<(String, f64)>) + Send + Sync>;
+/// What a node says of its resources at each heartbeat.
+pub(crate) struct Usage {
+    /// Total, by name.
+    pub(crate) total: Vec<(String, f64)>,
+    /// Not held by its tasks, by name.
+    pub(crate) available: Vec<(String, f64)>,
+    /// CPU held and queued over CPU total.
+    pub(crate) load: f64,
+}
+
+/// This node's usage, when asked.
+pub(crate) type ResourcesFn = Box<dyn Fn() -> Usage + Send + Sync>;
 
 /// This node's place in the cluster's registry.
 pub(crate) struct Registry {
@@ -218,13 +233,14 @@ impl Registry {
         resources: &ResourcesFn,
         started_ms: f64,
     ) -> Result<(), ClusterError> {
-        let (total, available) = resources();
+        let usage = resources();
         let record = Record {
             id: self.id,
             name: name.to_string(),
             http: http.clone(),
-            total: total.into_iter().collect(),
-            available: available.into_iter().collect(),
+            total: usage.total.into_iter().collect(),
+            available: usage.available.into_iter().collect(),
+            load: usage.load,
             started_ms,
             heartbeat_ms: unix_ms(),
             draining: self.draining.load(Ordering::SeqCst),
@@ -262,6 +278,7 @@ impl Registry {
                 heartbeat_ms: r.heartbeat_ms,
                 alive: now - r.heartbeat_ms < DEAD_AFTER.as_secs_f64() * 1e3,
                 draining: r.draining,
+                load: r.load,
                 this: r.id == self.id,
             })
             .collect();
