@@ -67,6 +67,8 @@ pub struct JobInfo {
     /// node placed here): that node's id. Stopping this node lets these
     /// finish.
     pub origin: Option<u16>,
+    /// And the job's id on that node.
+    pub origin_job: Option<u64>,
     /// Tasks the job submitted.
     pub tasks_submitted: u64,
     /// Of those, finished or failed.
@@ -255,8 +257,13 @@ impl Jobs {
         self.start_for(id, name, None)
     }
 
-    /// Record a job, part of one of node `origin` when given.
-    pub(crate) fn start_for(&self, id: JobId, name: &str, origin: Option<u16>) -> Arc<CancelFlag> {
+    /// Record a job, part of job `.1` of node `.0` when `origin` is given.
+    pub(crate) fn start_for(
+        &self,
+        id: JobId,
+        name: &str,
+        origin: Option<(u16, u64)>,
+    ) -> Arc<CancelFlag> {
         let stop = Arc::new(CancelFlag::default());
         let info = JobInfo {
             id,
@@ -266,7 +273,8 @@ impl Jobs {
             error: None,
             submitted_at: unix_ms(),
             ended_at: None,
-            origin,
+            origin: origin.map(|o| o.0),
+            origin_job: origin.map(|o| o.1),
             tasks_submitted: 0,
             tasks_done: 0,
         };

@@ -463,6 +463,41 @@ impl Runtime {
         self.node.timeline.chrome_trace(job)
     }
 
+    /// [`Runtime::timeline`] of the whole cluster: this node's slices and
+    /// those other nodes ran for its jobs, one process per node (named
+    /// after it), one lane per worker thread of each, on this node's clock.
+    /// Outside a cluster, the same as [`Runtime::timeline`].
+    pub async fn cluster_timeline(&self, job: Option<JobId>) -> serde_json::Value {
+        let Some(cluster) = self.node.cluster.get() else {
+            return self.timeline(job);
+        };
+        let me = cluster.id;
+        let timeline = &self.node.timeline;
+        let mut events =
+            timeline.chrome_events(me, 0, |j| job.is_none_or(|want| want == j).then_some(j));
+        let nodes = cluster.registry.nodes();
+        let others: Vec<u16> = nodes
+            .iter()
+            .filter(|n| n.alive && n.id != me)
+            .map(|n| n.id)
+            .collect();
+        events.extend(
+            cluster
+                .wire
+                .timelines(&others, job, timeline.unix_origin_us())
+                .await,
+        );
+        for n in &nodes {
+            events.push(serde_json::json!({
+                "name": "process_name", "ph": "M", "pid": n.id, "args": { "name": format!("node {} {}", n.id, n.name) },
+            }));
+            events.push(serde_json::json!({
+                "name": "process_sort_index", "ph": "M", "pid": n.id, "args": { "sort_index": n.id },
+            }));
+        }
+        serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms" })
+    }
+
     /// A running job's task counts are live; a finished one's were kept
     /// when it ended.
     fn with_counts(&self, mut info: JobInfo) -> JobInfo {

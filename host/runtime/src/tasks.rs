@@ -650,11 +650,7 @@ impl Tasks {
                         .await
                 }
             };
-            record(if outcome.is_ok() {
-                "finished"
-            } else {
-                "failed"
-            });
+            // Its slice is in the timeline of the node that ran it.
             return self.finish(
                 &spec,
                 &demand,

@@ -26,6 +26,9 @@ struct Event {
 #[derive(Debug)]
 pub(crate) struct Timeline {
     origin: Instant,
+    /// `origin` in microseconds since the Unix epoch: the timelines of
+    /// several nodes line up on it.
+    unix_origin_us: u64,
     events: Mutex<VecDeque<Event>>,
     lanes: Mutex<HashMap<ThreadId, u32>>,
     /// Lanes of their own (an actor's), by number, with their names.
@@ -39,6 +42,9 @@ impl Default for Timeline {
     fn default() -> Self {
         Timeline {
             origin: Instant::now(),
+            unix_origin_us: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64),
             events: Mutex::new(VecDeque::new()),
             lanes: Mutex::new(HashMap::new()),
             named: Mutex::new(HashMap::new()),
@@ -97,17 +103,37 @@ impl Timeline {
 
     /// Chrome trace events, of one job or of all.
     pub(crate) fn chrome_trace(&self, job: Option<u64>) -> serde_json::Value {
+        let out = self.chrome_events(1, 0, |j| job.is_none_or(|want| want == j).then_some(j));
+        serde_json::json!({ "traceEvents": out, "displayTimeUnit": "ms" })
+    }
+
+    /// When this timeline's clock started, in microseconds since the Unix
+    /// epoch.
+    pub(crate) fn unix_origin_us(&self) -> u64 {
+        self.unix_origin_us
+    }
+
+    /// The slices of the jobs `select` keeps (it maps a job id to the id
+    /// shown), as Chrome trace events of process `pid` with times moved by
+    /// `shift_us`, and the names of their lanes.
+    pub(crate) fn chrome_events(
+        &self,
+        pid: u16,
+        shift_us: i64,
+        select: impl Fn(u64) -> Option<u64>,
+    ) -> Vec<serde_json::Value> {
         let events = self.events.lock().expect("lock");
         let mut lanes = std::collections::BTreeSet::new();
         let mut out: Vec<serde_json::Value> = events
             .iter()
-            .filter(|e| job.is_none_or(|j| j == e.job))
-            .map(|e| {
+            .filter_map(|e| select(e.job).map(|job| (e, job)))
+            .map(|(e, job)| {
                 lanes.insert(e.lane);
                 serde_json::json!({
-                    "name": e.name, "cat": "task", "ph": "X", "ts": e.start_us, "dur": e.dur_us,
-                    "pid": 1, "tid": e.lane,
-                    "args": { "state": e.state, "job": e.job, "task_id": e.task },
+                    "name": e.name, "cat": "task", "ph": "X",
+                    "ts": (e.start_us as i64 + shift_us).max(0), "dur": e.dur_us,
+                    "pid": pid, "tid": e.lane,
+                    "args": { "state": e.state, "job": job, "task_id": e.task },
                 })
             })
             .collect();
@@ -118,10 +144,10 @@ impl Timeline {
                 .cloned()
                 .unwrap_or_else(|| format!("worker {lane}"));
             out.push(serde_json::json!({
-                "name": "thread_name", "ph": "M", "pid": 1, "tid": lane, "args": { "name": name },
+                "name": "thread_name", "ph": "M", "pid": pid, "tid": lane, "args": { "name": name },
             }));
         }
-        serde_json::json!({ "traceEvents": out, "displayTimeUnit": "ms" })
+        out
     }
 }
 

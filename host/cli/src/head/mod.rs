@@ -349,7 +349,7 @@ async fn timeline(
     Query(q): Query<TimelineQuery>,
 ) -> Reply {
     authorize(&app, &headers)?;
-    Ok(json(app.runtime.timeline(q.job)))
+    Ok(json(app.runtime.cluster_timeline(q.job).await))
 }
 
 async fn list_jobs(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {

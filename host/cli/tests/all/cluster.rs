@@ -273,6 +273,32 @@ fn tasks_go_where_their_resources_are_and_objects_follow_them() {
     let out = submit(&head, &["spread", "6"]);
     assert_eq!(out["spread"], "head,head,w1,w1,w2,w2", "{out:?}");
 
+    // The head's timeline of that job has a process per node, and the
+    // slices each node ran in its own lanes.
+    let trace: serde_json::Value = serde_json::from_str(
+        &ureq::get(&format!("{}/api/timeline?job=2", head.http))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    for (pid, name) in [(1, "node 1 head"), (2, "node 2 w1"), (3, "node 3 w2")] {
+        let slices = events
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["pid"] == pid && e["args"]["job"] == 2)
+            .count();
+        assert_eq!(slices, 2, "two slices of node {pid}: {trace}");
+        assert!(
+            events.iter().any(|e| e["name"] == "process_name"
+                && e["pid"] == pid
+                && e["args"]["name"] == name),
+            "{name}: {trace}"
+        );
+    }
+
     // 100 MB each way, streamed in chunks; and a chain between workers.
     let out = submit(&head, &["objects", "100"]);
     assert_eq!(out["to"], "w1 len=104857600 ok=true");

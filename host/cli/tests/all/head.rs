@@ -421,6 +421,10 @@ fn dashboard_in_a_real_browser_shows_the_job_and_its_tasks() {
         dom.contains("class=\"slice finished\""),
         "the timeline: {dom}"
     );
+    assert!(
+        dom.contains("<td>head (this one)</td><td class=\"ALIVE\">ALIVE</td>"),
+        "the cluster's nodes: {dom}"
+    );
 }
 
 #[test]

@@ -11,6 +11,8 @@
 //! * `raylab.node.{id}.blob`: a chunk of bytes this node offers (an
 //!   argument list or a result too big for one message: they are never
 //!   loaded whole into one message, whatever the server's size limit);
+//! * `raylab.node.{id}.timeline`: the slices of the tasks it ran for the
+//!   asking node's jobs, on the asker's clock;
 //! * `raylab.jobs.ended`: a job ended on the node that runs its driver, so
 //!   every node drops what it ran for that job.
 //!
@@ -152,6 +154,18 @@ pub(crate) trait Serve: Send + Sync {
     fn cancel(&self, origin: u16, key: u64);
     /// Job `job` of node `origin` ended: drop what was run for it.
     fn job_ended(&self, origin: u16, job: u64);
+    /// The timeline of what ran here for node `origin` (for its job `job`,
+    /// or all), as Chrome trace events on a clock that started at
+    /// `base_us` (µs since the Unix epoch).
+    fn timeline(&self, origin: u16, job: Option<u64>, base_us: u64) -> Vec<serde_json::Value>;
+}
+
+/// A request for a node's part of a timeline.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct TimelineRequest {
+    origin: u16,
+    job: Option<u64>,
+    base_us: u64,
 }
 
 /// Why a task sent to another node did not come back.
@@ -214,6 +228,7 @@ impl Wire {
         let mut cancels = sub(subject(id, "cancel")).await?;
         let mut chunks = sub(subject(id, "blob")).await?;
         let mut ended = sub("raylab.jobs.ended".into()).await?;
+        let mut timelines = sub(subject(id, "timeline")).await?;
         let w = wire.clone();
         let s = serve.clone();
         let h = handle.clone();
@@ -244,6 +259,20 @@ impl Wire {
         handle.spawn(async move {
             while let Some(msg) = chunks.next().await {
                 w.serve_chunk(msg).await;
+            }
+        });
+        let (s, c) = (serve.clone(), client.clone());
+        handle.spawn(async move {
+            while let Some(msg) = timelines.next().await {
+                let (Some(reply), Ok(req)) = (
+                    msg.reply,
+                    serde_json::from_slice::<TimelineRequest>(&msg.payload),
+                ) else {
+                    continue;
+                };
+                let events = s.timeline(req.origin, req.job, req.base_us);
+                let body = serde_json::to_vec(&events).expect("serializes");
+                let _ = c.publish(reply, body.into()).await;
             }
         });
         handle.spawn(async move {
@@ -549,6 +578,43 @@ impl Wire {
         if let Some(tx) = tx {
             let _ = tx.send(outcome);
         }
+    }
+
+    /// The parts of this node's timeline that `nodes` ran (of job `job`,
+    /// or all), on a clock that started at `base_us`; a node that does not
+    /// answer within a second is left out.
+    pub(crate) async fn timelines(
+        &self,
+        nodes: &[u16],
+        job: Option<u64>,
+        base_us: u64,
+    ) -> Vec<serde_json::Value> {
+        let req = serde_json::to_vec(&TimelineRequest {
+            origin: self.id,
+            job,
+            base_us,
+        })
+        .expect("serializes");
+        let asks = nodes.iter().map(|&node| {
+            let (client, body) = (self.client.clone(), req.clone());
+            async move {
+                let answer = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    client.request(subject(node, "timeline"), body.into()),
+                )
+                .await;
+                match answer {
+                    Ok(Ok(msg)) => serde_json::from_slice::<Vec<serde_json::Value>>(&msg.payload)
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                }
+            }
+        });
+        futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// Tell every node that `job` of this node ended.

@@ -83,7 +83,7 @@ impl Remote {
                     node.jobs.start_for(
                         id,
                         &format!("{} (job {} of node {})", h.module, h.job, h.origin),
-                        Some(h.origin),
+                        Some((h.origin, h.job)),
                     );
                     Guest {
                         job: id,
@@ -185,6 +185,27 @@ impl Serve for Remote {
         if let (Some((job, result)), Some(node)) = (found, self.node.upgrade()) {
             let _ = node.tasks.cancel(result, job);
         }
+    }
+
+    fn timeline(&self, origin: u16, job: Option<u64>, base_us: u64) -> Vec<serde_json::Value> {
+        let Some(node) = self.node.upgrade() else {
+            return Vec::new();
+        };
+        // This node's jobs that are parts of `origin`'s (finished ones too,
+        // while the node remembers them), by their id there.
+        let parts: HashMap<JobId, u64> = node
+            .jobs
+            .list()
+            .into_iter()
+            .filter(|j| j.origin == Some(origin))
+            .filter_map(|j| Some((j.id, j.origin_job?)))
+            .filter(|(_, there)| job.is_none_or(|want| want == *there))
+            .collect();
+        let pid = node.cluster.get().map_or(0, |c| c.id);
+        // On the asking node's clock.
+        let shift = node.timeline.unix_origin_us() as i64 - base_us as i64;
+        node.timeline
+            .chrome_events(pid, shift, |local| parts.get(&local).copied())
     }
 
     fn job_ended(&self, origin: u16, job: u64) {
