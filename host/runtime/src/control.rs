@@ -295,6 +295,11 @@ impl<P: Pending> Core<P> {
         self.sched.available()
     }
 
+    /// New object ids start at `base` (see `ObjectStore::set_id_base`).
+    pub(crate) fn set_id_base(&mut self, base: ObjectId) {
+        self.objects.set_id_base(base);
+    }
+
     /// CPU held and queued over CPU total (see `Scheduler::load`).
     pub(crate) fn load(&self) -> f64 {
         self.sched.load()

@@ -556,6 +556,11 @@ impl Runtime {
             .workers()
             .block_on(Registry::join(&cfg, resources, &handle))?;
         let id = registry.id();
+        // From now on, an object's id names the node that owns it.
+        self.node
+            .control
+            .lock()
+            .set_id_base(u64::from(id) << crate::object_store::OWNER_SHIFT);
         let serve = remote::Remote::new(Arc::downgrade(&self.node));
         let wire = self.workers().block_on(Wire::open(
             id,

@@ -137,6 +137,15 @@ pub struct StoreStats {
     pub spill: SpillStats,
 }
 
+/// In a cluster, an object id's bits from here up name the node that owns
+/// it (ids stay below 2^53, exact in JSON and JavaScript, up to node 8191).
+pub(crate) const OWNER_SHIFT: u32 = 40;
+
+/// The node that owns object `id` (0: none said, outside a cluster).
+pub(crate) fn owner_node(id: ObjectId) -> u16 {
+    (id >> OWNER_SHIFT) as u16
+}
+
 /// The store.
 #[derive(Debug)]
 pub(crate) struct ObjectStore {
@@ -145,6 +154,8 @@ pub(crate) struct ObjectStore {
     job_used: HashMap<u64, usize>,
     job_capacity: usize,
     next_id: ObjectId,
+    /// Objects created so far.
+    created: u64,
     capacity: usize,
     used: usize,
     freed: u64,
@@ -162,6 +173,7 @@ impl ObjectStore {
             job_used: HashMap::new(),
             job_capacity: usize::MAX,
             next_id: 1,
+            created: 0,
             capacity,
             used: 0,
             freed: 0,
@@ -193,7 +205,7 @@ impl ObjectStore {
             objects: self.entries.len(),
             bytes: self.used,
             capacity: self.capacity,
-            created: self.next_id - 1,
+            created: self.created,
             freed: self.freed,
             spill: self.spill.as_ref().map(Spill::stats).unwrap_or_default(),
         }
@@ -331,6 +343,12 @@ impl ObjectStore {
         Vec::new()
     }
 
+    /// New ids start at `base` (when above those given so far): in a
+    /// cluster, an id's top bits name the node that owns it ([`OWNER_SHIFT`]).
+    pub(crate) fn set_id_base(&mut self, base: ObjectId) {
+        self.next_id = self.next_id.max(base);
+    }
+
     /// A new pending object with one reference (held by the submitter).
     #[cfg(test)]
     pub(crate) fn create_pending(&mut self) -> ObjectId {
@@ -346,6 +364,7 @@ impl ObjectStore {
     pub(crate) fn create_pending_for(&mut self, job: u64) -> ObjectId {
         let id = self.next_id;
         self.next_id += 1;
+        self.created += 1;
         self.entries.insert(
             id,
             Entry {
@@ -380,6 +399,7 @@ impl ObjectStore {
         self.retain_all(&contained)?;
         let id = self.next_id;
         self.next_id += 1;
+        self.created += 1;
         self.used += bytes.len();
         *self.job_used.entry(job).or_insert(0) += bytes.len();
         self.entries.insert(

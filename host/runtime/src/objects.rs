@@ -41,6 +41,10 @@ impl Objects {
 
     /// `retain` for a guest of `job`.
     pub(crate) fn retain(&self, id: ObjectId, job: JobId) -> Result<(), TaskError> {
+        if self.tasks.owner_of(id).is_some() {
+            // Held by its owner while the task that brought it here runs.
+            return Ok(());
+        }
         self.control.lock().retain(id, job)
     }
 
@@ -57,6 +61,12 @@ impl Objects {
         timeout: Option<Duration>,
     ) -> Result<Arc<Vec<u8>>, TaskError> {
         let job = caller.job;
+        if self.tasks.owner_of(id).is_some() {
+            return self
+                .fetch(caller, id, 0, u64::MAX, timeout)
+                .await
+                .map(Arc::new);
+        }
         let ready = self.wait(caller, &[id], 1, timeout).await?;
         if ready.is_empty() {
             return Err(TaskError::new(
@@ -87,8 +97,47 @@ impl Objects {
         len: u64,
         timeout: Option<Duration>,
     ) -> Result<Vec<u8>, TaskError> {
+        if self.tasks.owner_of(id).is_some() {
+            // Only the range crosses the network.
+            return self.fetch(caller, id, offset, len, timeout).await;
+        }
         let bytes = self.get(caller, id, timeout).await?;
         Ok(bytes[byte_range(bytes.len(), offset, len)].to_vec())
+    }
+
+    /// Read an object of another node (see `Tasks::fetch`), within the
+    /// caller's timeout, cancel and time limit.
+    async fn fetch(
+        &self,
+        caller: Caller,
+        id: ObjectId,
+        offset: u64,
+        len: u64,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, TaskError> {
+        let fetch = self.tasks.fetch(caller.job, id, offset, len);
+        let bounded = async {
+            match timeout {
+                Some(t) => tokio::time::timeout(t, fetch).await.unwrap_or_else(|_| {
+                    Err(TaskError::new(
+                        ErrorKind::Timeout,
+                        format!("get: object {id} not ready after {t:?}"),
+                    ))
+                }),
+                None => fetch.await,
+            }
+        };
+        tokio::select! {
+            r = bounded => r,
+            () = caller.cancel.wait() => Err(TaskError::new(
+                ErrorKind::Cancelled,
+                "cancelled while waiting for objects",
+            )),
+            limit = until(caller.deadline) => Err(TaskError::new(
+                ErrorKind::TimeLimitExceeded,
+                format!("{} while waiting for objects", SandboxLimit::Time(limit)),
+            )),
+        }
     }
 
     /// `wait` for `caller`: block until `num_ready` of `ids` are ready
@@ -109,6 +158,32 @@ impl Objects {
                     ids.len()
                 ),
             ));
+        }
+        // Objects of other nodes count as ready: they were passed by
+        // reference to a task placed here, and a `get` of one waits on its
+        // owner until it is.
+        if ids.iter().any(|id| self.tasks.owner_of(*id).is_some()) {
+            let foreign: Vec<ObjectId> = ids
+                .iter()
+                .copied()
+                .filter(|id| self.tasks.owner_of(*id).is_some())
+                .collect();
+            let local: Vec<ObjectId> = ids
+                .iter()
+                .copied()
+                .filter(|id| self.tasks.owner_of(*id).is_none())
+                .collect();
+            let want = num_ready.saturating_sub(foreign.len()).min(local.len());
+            let ready_local = if local.is_empty() {
+                Vec::new()
+            } else {
+                Box::pin(self.wait(caller, &local, want, timeout)).await?
+            };
+            return Ok(ids
+                .iter()
+                .copied()
+                .filter(|id| foreign.contains(id) || ready_local.contains(id))
+                .collect());
         }
         let Caller {
             lendable,

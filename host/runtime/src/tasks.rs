@@ -115,6 +115,10 @@ pub(crate) enum Forwarded {
     Here(Box<Forward>),
 }
 
+/// A future of bytes read from another node.
+pub(crate) type FetchFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, TaskError>> + Send>>;
+
 /// A future of a forwarded task's outcome.
 pub(crate) type ForwardFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Forwarded> + Send>>;
@@ -134,6 +138,11 @@ pub(crate) trait Placement: Send + Sync {
     ) -> Result<Option<u16>, String>;
     /// Run `task` on `node`; resolves to its result bytes.
     fn run(&self, node: u16, task: Forward) -> ForwardFuture;
+    /// This node's id.
+    fn id(&self) -> u16;
+    /// Bytes `offset .. offset + len` of object `id` of another node, read
+    /// for a guest of `job` (once the object is ready).
+    fn fetch(&self, job: JobId, id: ObjectId, offset: u64, len: u64) -> FetchFuture;
     /// The resources of the cluster's live nodes, summed.
     fn total(&self) -> Resources;
 }
@@ -271,6 +280,28 @@ impl Tasks {
         let _ = self.cluster.set(cluster);
     }
 
+    /// The node that owns object `id`, when it is another node of the
+    /// cluster (the top bits of an id name its owner).
+    pub(crate) fn owner_of(&self, id: ObjectId) -> Option<u16> {
+        let cluster = self.cluster.get()?;
+        let owner = crate::object_store::owner_node(id);
+        (owner != 0 && owner != cluster.id()).then_some(owner)
+    }
+
+    /// Read bytes of object `id` of another node for a guest of `job`.
+    pub(crate) async fn fetch(
+        &self,
+        job: JobId,
+        id: ObjectId,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, TaskError> {
+        match self.cluster.get() {
+            Some(c) => c.fetch(job, id, offset, len).await,
+            None => Err(TaskError::unknown_object(id, false)),
+        }
+    }
+
     /// This node's name (`local` in no cluster).
     pub(crate) fn node_name(&self) -> String {
         self.cluster
@@ -385,8 +416,23 @@ impl Tasks {
         let layout =
             msgpack::parse_args(&args).map_err(|e| invalid(format!("bad argument list: {e}")))?;
         let deps: Vec<ObjectId> = layout.top_refs.iter().map(|(_, id)| *id).collect();
+        if let Some((id, owner)) = deps
+            .iter()
+            .find_map(|id| self.owner_of(*id).map(|o| (*id, o)))
+        {
+            return Err(invalid(format!(
+                "object {id} lives on node {owner}: this node can read it (get) but not make it a dependency; pass it by reference"
+            )));
+        }
         let mut arg_refs = deps.clone();
-        arg_refs.extend_from_slice(&layout.nested_refs);
+        // Refs to objects of other nodes are held there (by the task that
+        // placed this task's caller here), not in this node's store.
+        arg_refs.extend(
+            layout
+                .nested_refs
+                .iter()
+                .filter(|id| self.owner_of(**id).is_none()),
+        );
         let isolation = match options.isolation {
             Some(wit::Isolation::Fresh) => Isolation::Fresh,
             Some(wit::Isolation::Warm) => Isolation::Warm,
@@ -408,14 +454,21 @@ impl Tasks {
                     .map_err(|m| TaskError::for_task(ErrorKind::Infeasible, name.clone(), m))?
             }
         };
-        // Nested references name objects of this node, which the other
-        // node cannot read yet: such a task runs here if it can.
+        // Nested references are read from their owner by the node that
+        // runs the task, through the id's owner bits; objects made before
+        // this node joined its cluster have none: such a task runs here if
+        // it can.
         let remote = match remote {
-            Some(_) if !layout.nested_refs.is_empty() => {
+            Some(_)
+                if layout
+                    .nested_refs
+                    .iter()
+                    .any(|id| crate::object_store::owner_node(*id) == 0) =>
+            {
                 let ever = self.control.lock().total().fits(&demand);
                 if !ever || matches!(strategy, Strategy::Affinity { soft: false, .. }) {
                     return Err(invalid(
-                        "its arguments hold object refs nested inside values, which cannot go to another node yet (pass them as top-level arguments)".into(),
+                        "its arguments hold refs to objects made before this node joined its cluster, which cannot go to another node".into(),
                     ));
                 }
                 None

@@ -1,7 +1,7 @@
 //! Tasks across the nodes of a cluster: placement (node affinity by name
 //! and id, custom resources, GPUs, spread, errors) and objects moving in
 //! both directions. Prints `key=value` lines for the test to check.
-use raylab_guest::{TaskOptions, context, put, remote, submit_raw, tasks};
+use raylab_guest::{ByRef, PackedVec, TaskOptions, context, put, remote, submit_raw, tasks, wait};
 
 /// `n` bytes of a pattern that a reader can check.
 fn pattern(n: u64) -> String {
@@ -19,12 +19,20 @@ remote! {
     fn where_am_i() -> String { context().node }
     fn measure(s: String) -> (String, u64, u64) { (context().node, s.len() as u64, checksum(&s)) }
     fn make(n: u64) -> (String, String) { (context().node, pattern(n)) }
+    /// Reads only its range of an object passed by reference (from the
+    /// node that owns it, when that is another one).
+    fn sum_range(data: ByRef<PackedVec<f64>>, start: u64, end: u64) -> Result<(String, f64), String> {
+        let (ready, _) = wait(vec![data.0.clone()], 1, None).map_err(|e| e.to_string())?;
+        assert_eq!(ready.len(), 1);
+        let xs = data.get_range(start as usize..end as usize).map_err(|e| e.to_string())?;
+        Ok((context().node, xs.iter().sum()))
+    }
     fn nap(ms: u64) -> String {
         std::thread::sleep(std::time::Duration::from_millis(ms));
         context().node
     }
 }
-tasks!(where_am_i, measure, make, nap);
+tasks!(where_am_i, measure, make, sum_range, nap);
 
 fn on(node: &str) -> TaskOptions {
     TaskOptions::new().node_affinity(node, false)
@@ -104,6 +112,25 @@ fn objects(n: u64) {
         "from={node} len={} ok={}",
         back.len(),
         checksum(&back) == sum
+    );
+    // By reference: each node reads only its range from the owner.
+    let n = 2_000_000u64;
+    let data = put(&PackedVec((0..n).map(|i| i as f64).collect::<Vec<f64>>())).unwrap();
+    let parts: Vec<_> = [("w1", 0, n / 2), ("w2", n / 2, n)]
+        .into_iter()
+        .map(|(node, a, b)| sum_range::options(on(node)).remote(&data, a, b))
+        .collect();
+    let mut total = 0.0;
+    let mut nodes = Vec::new();
+    for p in parts {
+        let (node, sum) = p.get().unwrap();
+        nodes.push(node);
+        total += sum;
+    }
+    println!(
+        "byref={} ok={}",
+        nodes.join(","),
+        total == (n * (n - 1) / 2) as f64
     );
     // Small, both ways, through a chain of two nodes: w1's result is w2's
     // argument.

@@ -304,6 +304,7 @@ fn tasks_go_where_their_resources_are_and_objects_follow_them() {
     assert_eq!(out["to"], "w1 len=104857600 ok=true");
     assert_eq!(out["from"], "w1 len=104857600 ok=true");
     assert_eq!(out["chain"], "w2 len=1000 ok=true");
+    assert_eq!(out["byref"], "w1,w2 ok=true", "objects read by reference");
 
     // Nothing is left anywhere once the jobs are over.
     for node in [&head, &w1, &w2] {

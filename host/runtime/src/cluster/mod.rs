@@ -33,7 +33,7 @@ pub(crate) use registry::{Registry, Usage};
 use crate::error::{ErrorKind, TaskError};
 use crate::resources::Resources;
 use crate::tasks::HereFits;
-use crate::tasks::{Forward, ForwardFuture, Forwarded, Placement, Strategy};
+use crate::tasks::{FetchFuture, Forward, ForwardFuture, Forwarded, Placement, Strategy};
 use placement::Candidate;
 use wire::{Lost, Payload, RunHeader, Wire};
 
@@ -97,6 +97,9 @@ pub(crate) struct Cluster {
     sent: Mutex<HashMap<u16, Resources>>,
     /// The next turn of the spread strategy.
     turn: Mutex<usize>,
+    /// Jobs here that are parts of jobs of other nodes: job here ->
+    /// (node, job there).
+    guests: Mutex<HashMap<u64, (u16, u64)>>,
     me: Weak<Cluster>,
 }
 
@@ -117,8 +120,25 @@ impl Cluster {
             wire,
             sent: Mutex::new(HashMap::new()),
             turn: Mutex::new(0),
+            guests: Mutex::new(HashMap::new()),
             me: me.clone(),
         })
+    }
+
+    /// Job `job` here is part of job `there` of node `origin`.
+    pub(crate) fn note_guest(&self, job: u64, origin: u16, there: u64) {
+        self.guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job, (origin, there));
+    }
+
+    /// Job `job` here ended.
+    pub(crate) fn forget_guest(&self, job: u64) {
+        self.guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&job);
     }
 
     fn candidates(&self) -> Vec<Candidate> {
@@ -253,6 +273,43 @@ impl Placement for Cluster {
             .upgrade()
             .expect("a cluster lives while its node does");
         Box::pin(me.run_on(node, task))
+    }
+
+    fn id(&self) -> u16 {
+        self.id
+    }
+
+    fn fetch(&self, job: u64, id: u64, offset: u64, len: u64) -> FetchFuture {
+        let owner = crate::object_store::owner_node(id);
+        let guest = self
+            .guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&job)
+            .copied();
+        let me = self
+            .me
+            .upgrade()
+            .expect("a cluster lives while its node does");
+        Box::pin(async move {
+            // A task placed here reads the objects of the job it is part of,
+            // from the node that owns them.
+            let there = match guest {
+                Some((origin, there)) if origin == owner => there,
+                _ => {
+                    return Err(TaskError::new(
+                        ErrorKind::ObjectLost,
+                        format!(
+                            "object {id} belongs to node {owner}, which did not place this task here: it cannot be read from this node"
+                        ),
+                    ));
+                }
+            };
+            let registry = me.registry.clone();
+            me.wire
+                .read_object(owner, there, id, offset, len, move || registry.alive(owner))
+                .await
+        })
     }
 
     fn total(&self) -> Resources {

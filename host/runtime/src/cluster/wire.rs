@@ -11,6 +11,8 @@
 //! * `raylab.node.{id}.blob`: a chunk of bytes this node offers (an
 //!   argument list or a result too big for one message: they are never
 //!   loaded whole into one message, whatever the server's size limit);
+//! * `raylab.node.{id}.object`: bytes of an object it owns (a range of it),
+//!   for a task it placed elsewhere, once the object is ready;
 //! * `raylab.node.{id}.timeline`: the slices of the tasks it ran for the
 //!   asking node's jobs, on the asker's clock;
 //! * `raylab.jobs.ended`: a job ended on the node that runs its driver, so
@@ -154,10 +156,21 @@ pub(crate) trait Serve: Send + Sync {
     fn cancel(&self, origin: u16, key: u64);
     /// Job `job` of node `origin` ended: drop what was run for it.
     fn job_ended(&self, origin: u16, job: u64);
+    /// Bytes `offset .. offset + len` of object `id` of `job`, once ready.
+    fn object(&self, job: u64, id: u64, offset: u64, len: u64) -> Outcome;
     /// The timeline of what ran here for node `origin` (for its job `job`,
     /// or all), as Chrome trace events on a clock that started at
     /// `base_us` (µs since the Unix epoch).
     fn timeline(&self, origin: u16, job: Option<u64>, base_us: u64) -> Vec<serde_json::Value>;
+}
+
+/// A request for bytes of an object.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct ObjectRequest {
+    job: u64,
+    id: u64,
+    offset: u64,
+    len: u64,
 }
 
 /// A request for a node's part of a timeline.
@@ -229,6 +242,7 @@ impl Wire {
         let mut chunks = sub(subject(id, "blob")).await?;
         let mut ended = sub("raylab.jobs.ended".into()).await?;
         let mut timelines = sub(subject(id, "timeline")).await?;
+        let mut objects = sub(subject(id, "object")).await?;
         let w = wire.clone();
         let s = serve.clone();
         let h = handle.clone();
@@ -259,6 +273,13 @@ impl Wire {
         handle.spawn(async move {
             while let Some(msg) = chunks.next().await {
                 w.serve_chunk(msg).await;
+            }
+        });
+        let (w, s, h) = (wire.clone(), serve.clone(), handle.clone());
+        handle.spawn(async move {
+            while let Some(msg) = objects.next().await {
+                let (w, s) = (w.clone(), s.clone());
+                h.spawn(async move { w.serve_object(msg, s).await });
             }
         });
         let (s, c) = (serve.clone(), client.clone());
@@ -615,6 +636,76 @@ impl Wire {
             .into_iter()
             .flatten()
             .collect()
+    }
+
+    /// Answer a read of an object this node owns.
+    async fn serve_object(&self, msg: async_nats::Message, serve: Arc<dyn Serve>) {
+        let Some(reply) = msg.reply else { return };
+        let outcome = match serde_json::from_slice::<ObjectRequest>(&msg.payload) {
+            Ok(r) => serve.object(r.job, r.id, r.offset, r.len).await,
+            Err(e) => Err(TaskError::new(
+                ErrorKind::Internal,
+                format!("a bad request: {e}"),
+            )),
+        };
+        let (outcome, body) = match outcome {
+            Ok(bytes) => {
+                let (payload, inline) = self.offer(bytes);
+                (Ok(payload), inline)
+            }
+            Err(e) => (Err(e), Vec::new()),
+        };
+        let _ = self
+            .client
+            .publish(reply, encode::<Result<Payload, TaskError>>(&outcome, &body))
+            .await;
+    }
+
+    /// Read bytes `offset .. offset + len` of object `id` of node `owner`
+    /// (its job `job` there), waiting until it is ready there; `alive` says
+    /// whether the owner still is.
+    pub(crate) async fn read_object(
+        &self,
+        owner: u16,
+        job: u64,
+        id: u64,
+        offset: u64,
+        len: u64,
+        alive: impl Fn() -> bool,
+    ) -> Result<Vec<u8>, TaskError> {
+        let body = serde_json::to_vec(&ObjectRequest {
+            job,
+            id,
+            offset,
+            len,
+        })
+        .expect("serializes");
+        let request = self.client.send_request(
+            subject(owner, "object"),
+            async_nats::Request::new()
+                .payload(body.into())
+                .timeout(None),
+        );
+        tokio::pin!(request);
+        let lost = |why: String| {
+            TaskError::new(
+                ErrorKind::ObjectLost,
+                format!("object {id} of node {owner}: {why}"),
+            )
+        };
+        let msg = loop {
+            tokio::select! {
+                r = &mut request => break r.map_err(|e| lost(e.to_string()))?,
+                () = tokio::time::sleep(Duration::from_millis(250)) => {
+                    if !alive() {
+                        return Err(lost("its node died".into()));
+                    }
+                }
+            }
+        };
+        let (outcome, inline) = decode::<Result<Payload, TaskError>>(&msg.payload).map_err(lost)?;
+        let payload = outcome?;
+        self.receive(&payload, inline).await.map_err(lost)
     }
 
     /// Tell every node that `job` of this node ended.

@@ -15,7 +15,7 @@ use crate::cluster::wire::{Incoming, Outcome, Serve, Wire};
 use crate::control::JobId;
 use crate::error::{ErrorKind, TaskError};
 use crate::modules;
-use crate::object_store::ObjectId;
+use crate::object_store::{Lookup, ObjectId, Signal};
 
 /// A job of another node, as it runs here.
 struct Guest {
@@ -80,6 +80,9 @@ impl Remote {
                 .entry(key)
                 .or_insert_with(|| {
                     let id = node.jobs.next_id();
+                    if let Some(c) = node.cluster.get() {
+                        c.note_guest(id, h.origin, h.job);
+                    }
                     node.jobs.start_for(
                         id,
                         &format!("{} (job {} of node {})", h.module, h.job, h.origin),
@@ -187,6 +190,41 @@ impl Serve for Remote {
         }
     }
 
+    fn object(&self, job: u64, id: u64, offset: u64, len: u64) -> Outcome {
+        let node = self.node.clone();
+        Box::pin(async move {
+            let node = node
+                .upgrade()
+                .ok_or_else(|| internal("the node is shutting down"))?;
+            let pending = {
+                let mut c = node.control.lock();
+                match c.ready(&[id], job)? {
+                    ready if ready.is_empty() => {
+                        let signal = Signal::new(1);
+                        c.notify_on(&[id], &signal);
+                        Some(signal)
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(signal) = pending {
+                signal.fired().await;
+            }
+            let bytes = match node.control.lock().lookup(id, job)? {
+                Lookup::Ready(b) => b,
+                Lookup::Failed(e) => return Err((*e).clone()),
+                Lookup::Pending => return Err(internal("pending after it was ready")),
+            };
+            let start = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            let end = start
+                .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+                .min(bytes.len());
+            Ok(bytes[start..end].to_vec())
+        })
+    }
+
     fn timeline(&self, origin: u16, job: Option<u64>, base_us: u64) -> Vec<serde_json::Value> {
         let Some(node) = self.node.upgrade() else {
             return Vec::new();
@@ -218,6 +256,9 @@ impl Serve for Remote {
             return;
         };
         node.tasks.cancel_job(guest.job);
+        if let Some(c) = node.cluster.get() {
+            c.forget_guest(guest.job);
+        }
         for name in guest.modules.values() {
             node.modules.remove(name);
         }
