@@ -27,12 +27,18 @@ remote! {
         let xs = data.get_range(start as usize..end as usize).map_err(|e| e.to_string())?;
         Ok((context().node, xs.iter().sum()))
     }
+    /// Crashes until its `n`th attempt.
+    fn crash_until(n: u32) -> (String, u32) {
+        let attempt = context().attempt;
+        assert!(attempt >= n, "attempt {attempt} crashes");
+        (context().node, attempt)
+    }
     fn nap(ms: u64) -> String {
         std::thread::sleep(std::time::Duration::from_millis(ms));
         context().node
     }
 }
-tasks!(where_am_i, measure, make, sum_range, nap);
+tasks!(where_am_i, measure, make, sum_range, crash_until, nap);
 
 fn on(node: &str) -> TaskOptions {
     TaskOptions::new().node_affinity(node, false)
@@ -60,6 +66,7 @@ fn main() {
             nodes.sort();
             println!("spread={}", nodes.join(","));
         }
+        "limits" => limits(),
         other => panic!("unknown mode {other}"),
     }
 }
@@ -141,4 +148,28 @@ fn objects(n: u64) {
         "chain={node} len={len} ok={}",
         got == checksum(&pattern(1000))
     );
+}
+
+/// Retries, time limits and cancellation of tasks on another node.
+fn limits() {
+    let (node, attempt) = crash_until::options(on("w1").max_retries(2))
+        .remote(3)
+        .get()
+        .unwrap();
+    println!("retried={node} attempt={attempt}");
+    let e = crash_until::options(on("w1").max_retries(1))
+        .remote(3)
+        .get()
+        .unwrap_err();
+    println!("crashed={:?}", e.kind);
+    let limited = TaskOptions::new()
+        .node_affinity("w1", false)
+        .timeout(std::time::Duration::from_millis(300));
+    let e = nap::options(limited).remote(60_000).get().unwrap_err();
+    println!("limited={:?}", e.kind);
+    let long = nap::options(on("w1")).remote(60_000);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    long.cancel().unwrap();
+    let e = long.get().unwrap_err();
+    println!("cancelled={:?}", e.kind);
 }

@@ -273,7 +273,16 @@ fn tasks_go_where_their_resources_are_and_objects_follow_them() {
     let out = submit(&head, &["spread", "6"]);
     assert_eq!(out["spread"], "head,head,w1,w1,w2,w2", "{out:?}");
 
-    // The head's timeline of that job has a process per node, and the
+    // Retries, time limits and cancellation as on one node.
+    let out = submit(&head, &["limits"]);
+    assert_eq!(out["retried"], "w1 attempt=3");
+    assert_eq!(out["crashed"], "ErrorKind::TaskCrashed");
+    assert_eq!(out["limited"], "ErrorKind::TimeLimitExceeded");
+    assert_eq!(out["cancelled"], "ErrorKind::Cancelled");
+    // The cancel reached w1: nothing runs there any more.
+    wait_until("w1 idle", || running(&w1) == 0);
+
+    // The head's timeline of job 2 (the spread) has a process per node, and the
     // slices each node ran in its own lanes.
     let trace: serde_json::Value = serde_json::from_str(
         &ureq::get(&format!("{}/api/timeline?job=2", head.http))
