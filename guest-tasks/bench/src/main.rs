@@ -14,13 +14,21 @@
 //! * `spill N`: put N objects of 100 MB, then get each back, in a store
 //!   too small for them (the host runs it with a small store and reads
 //!   its spill figures); prints N.
+//! * `remote-latency N NODE` / `remote-throughput N NODE`: as `latency` and
+//!   `throughput`, with every task pinned to the cluster node NODE.
+//! * `remote-transfer MB NODE`: a task on NODE takes an MB-megabyte
+//!   argument and returns one as big; GB/s moved (both ways, median of
+//!   four warm rounds).
 use std::time::{Duration, Instant};
 
 use raylab_guest::bindings::raylab::runtime::runtime as raw;
-use raylab_guest::{ActorHandle, actor, get_all, remote, tasks};
+use raylab_guest::{ActorHandle, PackedVec, TaskOptions, actor, get_all, put, remote, tasks};
 
 remote! {
     fn noop() -> () {}
+
+    /// Returns the bytes it was given.
+    fn echo(data: PackedVec<u8>) -> PackedVec<u8> { data }
 
     /// Make `n` calls to `sink` and wait for them all.
     fn caller(sink: ActorHandle<Sink>, n: u64) -> u64 {
@@ -37,7 +45,12 @@ actor! {
         pub fn poke(&mut self) { self.calls += 1; }
     }
 }
-tasks!(noop, caller, Sink);
+tasks!(noop, echo, caller, Sink);
+
+/// Tasks pinned to the cluster node `node`.
+fn on(node: &str) -> TaskOptions {
+    TaskOptions::new().node_affinity(node, false)
+}
 
 /// A MessagePack `bin 32` of `n` bytes.
 fn bin(n: usize) -> Vec<u8> {
@@ -52,6 +65,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().expect("mode");
     let n: u64 = args.next().expect("count").parse().expect("number");
+    let node = args.next().unwrap_or_default();
     let result = match mode.as_str() {
         "throughput" => {
             // Warm up the module's instance pool and the host's caches.
@@ -133,6 +147,43 @@ fn main() {
                 assert!(back.len() == 100_000_005 && back[5] == i as u8);
             }
             n as f64
+        }
+        "remote-latency" => {
+            for _ in 0..100 {
+                noop::options(on(&node)).remote().get().unwrap();
+            }
+            let start = Instant::now();
+            for _ in 0..n {
+                noop::options(on(&node)).remote().get().unwrap();
+            }
+            start.elapsed().as_secs_f64() * 1e6 / n as f64
+        }
+        "remote-throughput" => {
+            let warm: Vec<_> = (0..100)
+                .map(|_| noop::options(on(&node)).remote())
+                .collect();
+            get_all(&warm).unwrap();
+            let start = Instant::now();
+            let refs: Vec<_> = (0..n).map(|_| noop::options(on(&node)).remote()).collect();
+            get_all(&refs).unwrap();
+            n as f64 / start.elapsed().as_secs_f64()
+        }
+        "remote-transfer" => {
+            // Put once; each round sends it as `echo`'s argument and gets
+            // it back as the result.
+            let len = n as usize * 1_000_000;
+            let data = put(&PackedVec(vec![0xabu8; len])).unwrap();
+            let mut times = Vec::new();
+            for _ in 0..5 {
+                let start = Instant::now();
+                let back = echo::options(on(&node)).remote(&data).get().unwrap();
+                times.push(start.elapsed().as_secs_f64());
+                assert_eq!(back.len(), len);
+            }
+            let mut rest = times[1..].to_vec();
+            rest.sort_by(f64::total_cmp);
+            let t = (rest[1] + rest[2]) / 2.0;
+            2.0 * n as f64 / 1000.0 / t
         }
         "idle" => {
             std::thread::sleep(Duration::from_millis(n));

@@ -511,6 +511,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         });
     }
 
+    if wanted("cluster") {
+        if crate::nats::available() {
+            cluster_figures(&b, &args, &mut add)?;
+        } else if !args.json {
+            eprintln!("  skipped cluster: nats-server is not installed (scripts/setup.sh)");
+        }
+    }
+
     if wanted("task4") {
         let e2e = b.wall_ms("task4", &[], &["--no-sequential"])?;
         let mut par = Vec::new();
@@ -587,5 +595,158 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             f.note
         );
     }
+    Ok(())
+}
+
+/// A node process of the benchmark's cluster, killed when dropped.
+struct BenchNode {
+    child: std::process::Child,
+    /// Its HTTP API.
+    http: String,
+    /// What it printed after its address.
+    lines: Vec<String>,
+}
+
+impl BenchNode {
+    fn start(b: &Bench, args: &[&str], lines: usize) -> anyhow::Result<BenchNode> {
+        use std::io::BufRead;
+        let mut child = Command::new(&b.exe)
+            .args(["start", "--port", "0", "--nats-port", "0"])
+            .args(args)
+            .env("RAYLAB_CACHE_DIR", &b.cache)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut out = std::io::BufReader::new(child.stdout.take().context("stdout")?);
+        let mut read = Vec::new();
+        for _ in 0..lines {
+            let mut line = String::new();
+            out.read_line(&mut line)?;
+            read.push(line.trim().to_string());
+        }
+        // Keep reading what it prints, so that it never blocks on a pipe.
+        std::thread::spawn(move || for _ in out.lines() {});
+        let http = read
+            .first()
+            .and_then(|l| l.rsplit(' ').next())
+            .filter(|a| a.starts_with("http://"))
+            .with_context(|| format!("a node did not start: {read:?}"))?
+            .to_string();
+        Ok(BenchNode {
+            child,
+            http,
+            lines: read,
+        })
+    }
+}
+
+impl Drop for BenchNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A head and one worker node on this machine (over loopback NATS): the
+/// bench guest's tasks pinned to the worker, against the same tasks pinned
+/// to the head (where the driver runs) in the same cluster.
+fn cluster_figures(
+    b: &Bench,
+    args: &BenchArgs,
+    add: &mut impl FnMut(Figure),
+) -> anyhow::Result<()> {
+    let head = BenchNode::start(b, &["--node-name", "head", "--num-cpus", "2"], 4)?;
+    let join = head
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("join with: raylab-host start --address "))
+        .context("the head printed no way to join it")?;
+    let (url, token) = join
+        .split_once(" --cluster-token ")
+        .context("url and token")?;
+    let _worker = BenchNode::start(
+        b,
+        &[
+            "--address",
+            url,
+            "--cluster-token",
+            token,
+            "--node-name",
+            "w",
+            "--num-cpus",
+            "2",
+        ],
+        3,
+    )?;
+    let submit = |mode: &str, n: &str, node: &str| -> anyhow::Result<f64> {
+        let mut xs = Vec::new();
+        for _ in 0..b.runs {
+            let out = Command::new(&b.exe)
+                .args(["submit", "--quiet", "--address", &head.http])
+                .arg(b.wasm("bench"))
+                .args(["--", mode, n, node])
+                .stdin(Stdio::null())
+                .output()?;
+            if !out.status.success() {
+                bail!(
+                    "bench {mode} on {node} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            xs.push(parse_after(
+                &String::from_utf8_lossy(&out.stdout),
+                "result:",
+            )?);
+        }
+        Ok(median(xs))
+    };
+    let trips = (args.round_trips / 5).max(100).to_string();
+    let (remote, local) = (
+        submit("remote-latency", &trips, "w")?,
+        submit("remote-latency", &trips, "head")?,
+    );
+    add(Figure {
+        name: "cluster: sync round trip to another node",
+        value: remote,
+        unit: "us",
+        better: Better::Lower,
+        target: None,
+        ray: Some("1460 us (one node)"),
+        note: format!(
+            "{:.1}x the same call kept on the head ({local:.0} us)",
+            remote / local
+        ),
+    });
+    let n = (args.tasks / 4).max(100).to_string();
+    let (remote, local) = (
+        submit("remote-throughput", &n, "w")?,
+        submit("remote-throughput", &n, "head")?,
+    );
+    add(Figure {
+        name: "cluster: throughput to another node",
+        value: remote,
+        unit: "tasks/s",
+        better: Better::Higher,
+        target: None,
+        ray: Some("1.5-2.1 k/s (one node)"),
+        note: format!(
+            "{:.2}x the same tasks kept on the head ({local:.0}/s)",
+            remote / local
+        ),
+    });
+    let (remote, local) = (
+        submit("remote-transfer", "100", "w")?,
+        submit("remote-transfer", "100", "head")?,
+    );
+    add(Figure {
+        name: "cluster: 100 MB argument and result via another node",
+        value: remote,
+        unit: "GB/s",
+        better: Better::Higher,
+        target: None,
+        ray: None,
+        note: format!("both ways, 512 KiB chunks; {local:.2} GB/s kept on the head"),
+    });
     Ok(())
 }

@@ -16,6 +16,8 @@ pub(crate) struct Head {
     pub(crate) address: String,
     /// Kept open so that the head's later output has a reader.
     _stdout: BufReader<std::process::ChildStdout>,
+    /// Its stderr (logs, a panic): printed when a test fails.
+    log: tempfile::NamedTempFile,
 }
 
 impl Head {
@@ -24,6 +26,7 @@ impl Head {
     }
 
     pub(crate) fn start_with(extra: &[&str]) -> Head {
+        let log = tempfile::NamedTempFile::new().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
             .args([
                 "start",
@@ -37,7 +40,7 @@ impl Head {
             .args(extra)
             .env("RAYLAB_CACHE_DIR", test_cache())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -53,14 +56,25 @@ impl Head {
             child,
             address,
             _stdout: stdout,
+            log,
         }
     }
 }
 
 impl Drop for Head {
     fn drop(&mut self) {
+        let exited = self.child.try_wait().ok().flatten();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!(
+                "the head ({}) logged, last lines:\n{}",
+                exited.map_or("still running".to_string(), |s| format!("exited: {s}")),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
     }
 }
 

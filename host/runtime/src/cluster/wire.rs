@@ -5,8 +5,8 @@
 //! Subjects (core NATS, request/reply; `{id}` is a node id):
 //!
 //! * `raylab.node.{id}.run`: run a task (header + argument bytes); the
-//!   node answers at once that it took it, and later publishes the outcome
-//!   to the submitting node's `raylab.node.{origin}.done`;
+//!   reply is its outcome (NATS answers "no responders" at once when the
+//!   node is gone);
 //! * `raylab.node.{id}.cancel`: cancel a task it took;
 //! * `raylab.node.{id}.blob`: a chunk of bytes this node offers (an
 //!   argument list or a result too big for one message: they are never
@@ -34,7 +34,6 @@ use std::time::Duration;
 use async_nats::jetstream::{self, object_store};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::oneshot;
 
 use super::ClusterError;
 use crate::bindings::wit;
@@ -81,19 +80,6 @@ pub(crate) struct RunHeader {
     pub(crate) options: wit::TaskOptions,
     pub(crate) args: Payload,
 }
-
-/// The outcome of a task run for another node.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct DoneHeader {
-    key: u64,
-    /// Where the node ran it.
-    node: u16,
-    outcome: Result<Payload, TaskError>,
-}
-
-/// A node's answer to a run request.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Taken(Result<(), String>);
 
 /// A job that ended on its driver's node.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -190,9 +176,6 @@ pub(crate) enum Lost {
     Node(String),
 }
 
-/// Where a task's outcome goes when it comes back.
-type Awaited = oneshot::Sender<Result<Vec<u8>, TaskError>>;
-
 /// Bytes offered, and since when.
 type Offered = (Arc<Vec<u8>>, std::time::Instant);
 
@@ -201,8 +184,6 @@ pub(crate) struct Wire {
     id: u16,
     client: async_nats::Client,
     modules: object_store::ObjectStore,
-    /// Tasks sent elsewhere and not back yet, by key.
-    pending: Mutex<HashMap<u64, Awaited>>,
     next_key: AtomicU64,
     /// Bytes this node offers, by id, with when they were offered.
     blobs: Mutex<HashMap<u64, Offered>>,
@@ -222,7 +203,6 @@ impl Wire {
             id,
             client: client.clone(),
             modules,
-            pending: Mutex::new(HashMap::new()),
             next_key: AtomicU64::new(1),
             blobs: Mutex::new(HashMap::new()),
             next_blob: AtomicU64::new(1),
@@ -237,7 +217,6 @@ impl Wire {
             }
         };
         let mut runs = sub(subject(id, "run")).await?;
-        let mut dones = sub(subject(id, "done")).await?;
         let mut cancels = sub(subject(id, "cancel")).await?;
         let mut chunks = sub(subject(id, "blob")).await?;
         let mut ended = sub("raylab.jobs.ended".into()).await?;
@@ -250,15 +229,6 @@ impl Wire {
             while let Some(msg) = runs.next().await {
                 let (w, s) = (w.clone(), s.clone());
                 h.spawn(async move { w.take(msg, s).await });
-            }
-        });
-        let w = wire.clone();
-        let h = handle.clone();
-        handle.spawn(async move {
-            while let Some(msg) = dones.next().await {
-                // A big result is fetched in chunks: not in this loop.
-                let w = w.clone();
-                h.spawn(async move { w.done(&msg.payload).await });
             }
         });
         let s = serve.clone();
@@ -450,9 +420,11 @@ impl Wire {
         let _ = self.client.publish(reply, chunk).await;
     }
 
-    /// Run a task on `node` for `job`; resolves to its result bytes.
-    /// `alive` says whether that node is still alive (checked while
-    /// waiting); `cancel` resolves when the task is cancelled here.
+    /// Run a task on `node` for `job`; resolves to its result bytes. One
+    /// request, whose reply is the outcome (NATS answers at once when no
+    /// node listens there). `alive` says whether that node is still alive
+    /// (checked while waiting); `cancel` resolves when the task is
+    /// cancelled here.
     pub(crate) async fn run(
         &self,
         node: u16,
@@ -462,102 +434,75 @@ impl Wire {
         cancel: impl std::future::Future<Output = ()>,
     ) -> Result<Vec<u8>, Lost> {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, tx);
         let (payload, inline) = self.offer(args);
         header.origin = self.id;
         header.key = key;
         header.args = payload.clone();
-        let forget = || {
-            self.pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
-            self.withdraw(&payload);
-        };
         let name = header.name.clone();
-        let taken = tokio::time::timeout(
-            Duration::from_secs(10),
-            self.client
-                .request(subject(node, "run"), encode(&header, &inline)),
-        )
-        .await;
-        let taken = match taken {
-            Err(_) => Err("it did not answer within 10 s".to_string()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Ok(Ok(msg)) => match serde_json::from_slice::<Taken>(&msg.payload) {
-                Ok(Taken(Ok(()))) => Ok(()),
-                Ok(Taken(Err(why))) => {
-                    forget();
-                    return Err(Lost::Task(TaskError::for_task(
-                        ErrorKind::Internal,
-                        name,
-                        format!("node {node} refused it: {why}"),
-                    )));
-                }
-                Err(e) => Err(format!("a bad answer: {e}")),
-            },
-        };
-        if let Err(why) = taken {
-            forget();
-            return Err(Lost::Node(format!(
-                "node {node} did not take the task: {why}"
-            )));
-        }
-        tokio::pin!(cancel);
-        let mut rx = rx;
-        let outcome = loop {
+        let request = self.client.send_request(
+            subject(node, "run"),
+            async_nats::Request::new()
+                .payload(encode(&header, &inline))
+                .timeout(None),
+        );
+        tokio::pin!(request, cancel);
+        let answer = loop {
             tokio::select! {
-                done = &mut rx => break done.ok(),
+                answer = &mut request => break answer,
                 () = &mut cancel => {
+                    self.withdraw(&payload);
                     let body = serde_json::to_vec(&(self.id, key)).expect("serializes");
                     let _ = self.client.publish(subject(node, "cancel"), body.into()).await;
-                    // Its outcome (cancelled) still comes back; the task
-                    // here is decided as cancelled by the caller already.
-                    forget();
+                    // The task here is decided as cancelled by the caller
+                    // already; the other node stops it.
                     return Err(Lost::Task(crate::sandbox::SandboxLimit::Cancelled.error(&name)));
                 }
                 () = tokio::time::sleep(Duration::from_millis(250)) => {
                     if !alive() {
-                        break None;
+                        self.withdraw(&payload);
+                        return Err(Lost::Node(format!("node {node} died while running it")));
                     }
                 }
             }
         };
-        forget();
-        match outcome {
-            Some(Ok(bytes)) => Ok(bytes),
-            Some(Err(e)) => Err(Lost::Task(e)),
-            None => Err(Lost::Node(format!("node {node} died while running it"))),
-        }
+        self.withdraw(&payload);
+        let msg =
+            answer.map_err(|e| Lost::Node(format!("node {node} did not take the task: {e}")))?;
+        let (outcome, inline) =
+            decode::<Result<Payload, TaskError>>(&msg.payload).map_err(|e| {
+                Lost::Task(TaskError::for_task(
+                    ErrorKind::Internal,
+                    &name,
+                    format!("node {node} answered {e}"),
+                ))
+            })?;
+        let payload = outcome.map_err(Lost::Task)?;
+        self.receive(&payload, inline).await.map_err(|e| {
+            Lost::Task(TaskError::for_task(
+                ErrorKind::Internal,
+                &name,
+                format!("cannot receive its result: {e}"),
+            ))
+        })
     }
 
-    /// Take a task another node sent: answer that it is taken, run it,
-    /// publish its outcome.
+    /// Take a task another node sent: run it and answer with its outcome.
     async fn take(self: Arc<Self>, msg: async_nats::Message, serve: Arc<dyn Serve>) {
         let Some(reply) = msg.reply.clone() else {
             return;
         };
-        let (header, inline) = match decode::<RunHeader>(&msg.payload) {
-            Ok(h) => h,
-            Err(e) => {
-                let answer = serde_json::to_vec(&Taken(Err(e))).expect("serializes");
-                let _ = self.client.publish(reply, answer.into()).await;
-                return;
-            }
-        };
-        let answer = serde_json::to_vec(&Taken(Ok(()))).expect("serializes");
-        let _ = self.client.publish(reply, answer.into()).await;
-        let (origin, key) = (header.origin, header.key);
-        let outcome = match self.receive(&header.args, inline).await {
-            Ok(args) => serve.run(Incoming { header, args }, self.clone()).await,
+        let outcome = match decode::<RunHeader>(&msg.payload) {
             Err(e) => Err(TaskError::new(
                 ErrorKind::Internal,
-                format!("cannot receive its arguments: {e}"),
+                format!("a bad request: {e}"),
             )),
+            Ok((header, inline)) => match self.receive(&header.args, inline).await {
+                Ok(args) => serve.run(Incoming { header, args }, self.clone()).await,
+                Err(e) => Err(TaskError::new(
+                    ErrorKind::Internal,
+                    format!("cannot receive its arguments: {e}"),
+                )),
+            },
         };
         let (outcome, body) = match outcome {
             Ok(bytes) => {
@@ -566,39 +511,10 @@ impl Wire {
             }
             Err(e) => (Err(e), Vec::new()),
         };
-        let done = DoneHeader {
-            key,
-            node: self.id,
-            outcome,
-        };
         let _ = self
             .client
-            .publish(subject(origin, "done"), encode(&done, &body))
+            .publish(reply, encode::<Result<Payload, TaskError>>(&outcome, &body))
             .await;
-    }
-
-    /// An outcome came back.
-    async fn done(&self, msg: &[u8]) {
-        let Ok((done, inline)) = decode::<DoneHeader>(msg) else {
-            return;
-        };
-        let outcome = match &done.outcome {
-            Ok(payload) => self.receive(payload, inline).await.map_err(|e| {
-                TaskError::new(
-                    ErrorKind::Internal,
-                    format!("cannot receive its result: {e}"),
-                )
-            }),
-            Err(e) => Err(e.clone()),
-        };
-        let tx = self
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&done.key);
-        if let Some(tx) = tx {
-            let _ = tx.send(outcome);
-        }
     }
 
     /// The parts of this node's timeline that `nodes` ran (of job `job`,
