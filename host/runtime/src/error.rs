@@ -148,16 +148,6 @@ pub enum LoadError {
         /// wasmtime's message, naming the import.
         message: String,
     },
-    /// An import raylab does not grant.
-    #[error("{name}: imports `{import}`, which is not allowed: {why}")]
-    Forbidden {
-        /// The module's name.
-        name: String,
-        /// The import.
-        import: String,
-        /// Why it is refused.
-        why: String,
-    },
     /// A driver was asked for but the module has no `wasi:cli/run`.
     #[error(
         "{name}: has no driver entry point (`wasi:cli/run`); it can only be loaded as a plugin"

@@ -134,7 +134,7 @@ impl JobLog {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn push(&self, data: &[u8]) {
+    pub(crate) fn push(&self, data: &[u8]) {
         self.ring().push(data);
     }
 

@@ -125,20 +125,6 @@ pub(crate) async fn load(
             },
         });
     }
-    // Deny by default: no network. wasmtime-wasi could link sockets (and
-    // refuse every address at run time); refusing the module at load says
-    // so up front, naming the import.
-    if let Some(import) = surface
-        .imports
-        .iter()
-        .find(|i| i.starts_with("wasi:sockets/"))
-    {
-        return Err(LoadError::Forbidden {
-            name: name.to_string(),
-            import: import.clone(),
-            why: "raylab grants guests no network access".into(),
-        });
-    }
     let compiled = engine::compile(engine, name, bytes, cache_dir, compiler)?;
     let component = &compiled.component;
     let link_err = |message: String| LoadError::Link {

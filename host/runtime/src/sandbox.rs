@@ -305,14 +305,34 @@ impl Sandboxes {
         let mut b = WasiCtxBuilder::new();
         // A job submitted to the head writes to its own log; `run` (job 0)
         // writes to the terminal.
-        match self.jobs.output(ctx.job) {
+        let log = self.jobs.output(ctx.job);
+        match &log {
             Some(out) => {
-                b.stdout(out.clone()).stderr(out);
+                b.stdout(out.clone()).stderr(out.clone());
             }
             None => {
                 b.inherit_stdout().inherit_stderr();
             }
         }
+        // No network: a module may import `wasi:sockets` (CPython's C
+        // library does, whatever the program), but every address is
+        // refused when used, and the attempt is said in the job's output
+        // (the guest itself only sees "access denied"). Name lookups are
+        // off.
+        let who = ctx.name.clone();
+        b.allow_tcp(true)
+            .allow_udp(true)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(move |addr, use_| {
+                let line = format!(
+                    "raylab: `{who}` was refused {use_:?} {addr}: raylab grants guests no network\n"
+                );
+                match &log {
+                    Some(out) => out.push(line.as_bytes()),
+                    None => eprint!("{line}"),
+                }
+                Box::pin(async { false })
+            });
         if ctx.is_driver {
             b.arg(&ctx.module);
             b.args(args);

@@ -152,9 +152,32 @@ fn gpus_are_assigned_by_id_and_queued() {
 }
 
 #[test]
-fn forbidden_import_is_refused_at_load() {
-    let stderr = fails_with(&["run", guests::NET], "net: imports `wasi:sockets/");
-    assert!(stderr.contains("no network access"), "{stderr}");
+fn a_module_importing_sockets_loads_and_every_use_is_refused() {
+    // A real listener: the guest must not reach it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let out = raylab(&["run", guests::NET, "--", &addr]);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in [
+        "tcp connect: refused",
+        "udp bind: refused",
+        "lookup: refused",
+    ] {
+        assert!(stdout.contains(line), "{line}: {}", show(&out));
+    }
+    assert!(
+        stderr.contains("raylab: `net` was refused Tcp")
+            && stderr.contains("raylab grants guests no network"),
+        "the host says why: {}",
+        show(&out)
+    );
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "no connection reached the listener"
+    );
 }
 
 #[test]
@@ -402,10 +425,6 @@ fn a_full_store_spills_to_disk_and_fails_only_when_both_are_full() {
 fn a_refused_module_leaves_nothing_in_the_compile_cache() {
     let cache = tempfile::tempdir().unwrap();
     let dir = cache.path().to_str().unwrap();
-    fails_with(
-        &["run", guests::NET, "--cache-dir", dir],
-        "no network access",
-    );
     fails_with(
         &["run", guests::STATS_PLUGIN, "--cache-dir", dir],
         "has no driver entry point",
