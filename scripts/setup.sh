@@ -2,7 +2,10 @@
 # Install what building and testing raylab needs on a fresh Debian machine
 # with rustup: the wasm32-wasip2 target for the guests, and Mesa's lavapipe
 # (software Vulkan) so that GPU tasks have a real wgpu device without a GPU,
-# and nats-server, which a head starts so that other nodes can join it.
+# nats-server, which a head starts so that other nodes can join it, and
+# componentize-py (pinned) in a virtual environment of its own under
+# ${XDG_DATA_HOME:-~/.local/share}/raylab/python (no global pip), which
+# builds Python programs into components (`raylab-host run app.py`).
 # With --with-browser, also Debian's Chromium, which the dashboard test drives.
 set -euo pipefail
 
@@ -16,6 +19,9 @@ fi
 if ! command -v nats-server >/dev/null 2>&1; then
     packages+=(nats-server)
 fi
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    packages+=(python3-venv)
+fi
 if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null 2>&1; then
     packages+=(chromium)
 fi
@@ -28,4 +34,11 @@ if [ ${#packages[@]} -gt 0 ]; then
     else
         echo "warning: cannot install ${packages[*]} (no apt-get)" >&2
     fi
+fi
+
+COMPONENTIZE_PY_VERSION=0.25.1
+venv="${XDG_DATA_HOME:-$HOME/.local/share}/raylab/python"
+if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -q "$COMPONENTIZE_PY_VERSION"; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
 fi

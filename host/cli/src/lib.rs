@@ -11,4 +11,5 @@ pub mod compiler;
 pub mod head;
 pub mod nats;
 pub mod progress;
+pub mod python;
 pub mod size;

@@ -38,6 +38,9 @@ enum Command {
     Submit(SubmitArgs),
     /// Check the connection to a head and print its status.
     Status(StatusArgs),
+    /// Build a Python program into a component (componentize-py) to ship
+    /// or `submit`; `run app.py` and `submit app.py` do this themselves.
+    Build(BuildArgs),
     /// Stop a head (its running jobs are stopped and reported).
     Stop(StopArgs),
     /// List the GPU adapters this node would use (name, backend, type).
@@ -49,6 +52,18 @@ enum Command {
     /// child process, bounded, for every uploaded module).
     #[command(hide = true)]
     CompileModule(CompileArgs),
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// The Python program (`app.py`); modules beside it are bundled too.
+    app: PathBuf,
+    /// Where the component goes [default: the program's name, `.wasm`].
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Directory of the build cache [default: as `run`'s --cache-dir].
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -235,7 +250,8 @@ struct StartArgs {
 
 #[derive(Args)]
 struct SubmitArgs {
-    /// The driver module to run as a job.
+    /// The driver module to run as a job, or a Python program (built
+    /// here with componentize-py, then uploaded).
     module: PathBuf,
     /// No progress display (the job's tasks done / submitted) on stderr.
     #[arg(long, short)]
@@ -450,8 +466,14 @@ fn start(args: StartArgs) -> anyhow::Result<i32> {
 }
 
 fn submit(args: SubmitArgs) -> anyhow::Result<i32> {
-    let bytes = std::fs::read(&args.module)
-        .with_context(|| format!("cannot read {}", args.module.display()))?;
+    let module = if raylab_host::python::is_python(&args.module) {
+        let cache = raylab::Config::default().cache_dir;
+        raylab_host::python::build(&args.module, cache.as_deref(), !args.quiet)?
+    } else {
+        args.module.clone()
+    };
+    let bytes =
+        std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
     let name = args
         .module
         .file_stem()
@@ -515,7 +537,8 @@ fn gpus(args: GpusArgs) -> anyhow::Result<i32> {
 
 #[derive(Args)]
 struct RunArgs {
-    /// The driver module (a component built for wasm32-wasip2).
+    /// The driver module (a component built for wasm32-wasip2), or a
+    /// Python program (`app.py`, built with componentize-py and cached).
     module: PathBuf,
     /// Load another module whose remote functions the driver calls as
     /// `NAME/function` (NAME defaults to the file's stem). Repeatable.
@@ -635,8 +658,22 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
 fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut config = args.node.config()?;
     config.driver_timeout = args.timeout.map(Duration::from_secs_f64);
-    let runtime = Runtime::new(config)?;
-    let name = runtime.load_file(&args.module)?;
+    let name = if raylab_host::python::is_python(&args.module) {
+        let built =
+            raylab_host::python::build(&args.module, config.cache_dir.as_deref(), !args.quiet)?;
+        let runtime = Runtime::new(config)?;
+        let name = args
+            .module
+            .file_stem()
+            .map_or_else(|| "app".into(), |s| s.to_string_lossy().into_owned());
+        runtime.load_file_as(&name, &built)?;
+        (runtime, name)
+    } else {
+        let runtime = Runtime::new(config)?;
+        let name = runtime.load_file(&args.module)?;
+        (runtime, name)
+    };
+    let (runtime, name) = name;
     for spec in &args.plugin {
         match spec.split_once('=') {
             Some((plugin, path)) if !plugin.is_empty() && !plugin.contains('/') => {
@@ -772,6 +809,20 @@ fn main() -> ExitCode {
         Command::Submit(args) => submit(args),
         Command::Status(args) => status(args),
         Command::Stop(args) => stop(args),
+        Command::Build(args) => {
+            let out = args
+                .output
+                .clone()
+                .unwrap_or_else(|| args.app.with_extension("wasm"));
+            let cache = args
+                .cache_dir
+                .clone()
+                .or(raylab::Config::default().cache_dir);
+            raylab_host::python::build_to(&args.app, &out, cache.as_deref()).map(|()| {
+                println!("built {}", out.display());
+                0
+            })
+        }
         Command::CompileModule(args) => {
             let engine = raylab::EngineConfig {
                 epoch_interruption: !args.no_preemption,

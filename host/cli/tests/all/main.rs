@@ -9,6 +9,7 @@ mod fuzz;
 mod gpu;
 mod head;
 mod lab;
+mod python;
 mod runtime;
 mod sandbox;
 mod soak;
@@ -39,10 +40,16 @@ pub fn budget(name: &str, default: u64) -> u64 {
 
 /// Run `raylab-host` with `args`, sharing one compile cache across tests.
 pub fn raylab(args: &[&str]) -> Output {
+    raylab_in(args, &[])
+}
+
+/// [`raylab`] with more environment variables.
+pub fn raylab_in(args: &[&str], env: &[(&str, &str)]) -> Output {
     let cache = test_cache();
     let child = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
         .args(args)
         .env("RAYLAB_CACHE_DIR", cache)
+        .envs(env.iter().copied())
         .env_remove("RAYLAB_LOG")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

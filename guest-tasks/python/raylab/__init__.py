@@ -1,0 +1,332 @@
+"""raylab for Python: Ray's API for tasks that run sandboxed in raylab.
+
+A Python program becomes a WebAssembly component (built by componentize-py
+when ``raylab-host run app.py`` first sees it) and runs under raylab like
+any guest: each remote call in a fresh sandbox, under its quotas::
+
+    import raylab
+
+    @raylab.remote
+    def square(x):
+        return x * x
+
+    refs = [square.remote(i) for i in range(10)]
+    print(raylab.get(refs))
+
+The API mirrors Ray's: ``@raylab.remote`` (with resource options, as
+``@raylab.remote(num_cpus=2)``), ``f.remote(...)``,
+``f.options(...).remote(...)``, ``raylab.get`` (one ref or a list),
+``put``, ``wait``, ``cancel``, ``get_context``, ``cluster_resources`` and
+``available_resources``. ``raylab.init()`` and ``raylab.shutdown()`` exist
+so that Ray programs read the same; the runtime is already there.
+
+Values travel as MessagePack (None, bool, int, float, str, bytes, list,
+tuple, dict and ``ObjectRef``). A ref passed as an argument is a
+dependency: the task starts once it is ready and receives its value (as in
+Ray); refs nested inside values are passed as refs. An ``ObjectRef`` holds
+its object alive until Python collects it. An exception in a remote
+function reaches the caller as :class:`TaskError` (kind ``task-failed``)
+carrying the traceback.
+"""
+
+from . import _msgpack
+
+try:
+    from wit_world.imports import runtime as _rt
+    from wit_world.imports import types as _types
+except ImportError:  # Outside a component: the codec still works.
+    _rt = None
+    _types = None
+
+__all__ = [
+    "ObjectRef",
+    "TaskError",
+    "NodeAffinitySchedulingStrategy",
+    "remote",
+    "get",
+    "put",
+    "wait",
+    "cancel",
+    "get_context",
+    "cluster_resources",
+    "available_resources",
+    "init",
+    "shutdown",
+    "is_initialized",
+]
+
+
+class TaskError(Exception):
+    """An error from the runtime or from a task, as a value: ``kind`` is
+    the contract's error kind (``task-failed``, ``timeout``, ...), ``task``
+    the task it is about, ``message`` the cause (a task's traceback)."""
+
+    def __init__(self, kind, message, task=None):
+        self.kind = kind
+        self.task = task
+        self.message = message
+        where = " (task %s)" % task if task else ""
+        super().__init__("%s%s: %s" % (kind, where, message))
+
+
+def _kind(kind):
+    return kind.name.lower().replace("_", "-")
+
+
+def _call(f, *args):
+    """Call a runtime function, turning its error value into TaskError."""
+    from componentize_py_types import Err
+
+    try:
+        return f(*args)
+    except Err as e:
+        err = e.value
+        raise TaskError(_kind(err.kind), err.message, err.task) from None
+
+
+class ObjectRef:
+    """A reference to an object in the store (a task's future result, or a
+    value ``put`` there). It holds the object alive until it is collected."""
+
+    __slots__ = ("_raylab_id", "__weakref__")
+
+    def __init__(self, id):
+        # An id this instance owns one count of.
+        self._raylab_id = id
+
+    @property
+    def id(self):
+        return self._raylab_id
+
+    def __del__(self):
+        if _rt is not None:
+            try:
+                _rt.release(self._raylab_id)
+            except Exception:
+                pass
+
+    def __repr__(self):
+        return "ObjectRef(%d)" % self._raylab_id
+
+    def __eq__(self, other):
+        return isinstance(other, ObjectRef) and other._raylab_id == self._raylab_id
+
+    def __hash__(self):
+        return hash(self._raylab_id)
+
+    def __reduce__(self):
+        raise TypeError("an ObjectRef travels inside raylab values, not pickles")
+
+
+def _owned_ref(id):
+    """A ref decoded from bytes: a new count of its own, as a copy."""
+    _call(_rt.retain, id)
+    return ObjectRef(id)
+
+
+def _encode(value, refs=None):
+    return _msgpack.encode(value, refs)
+
+
+def _decode(data):
+    return _msgpack.decode(data, _owned_ref)
+
+
+class NodeAffinitySchedulingStrategy:
+    """Run on one node of the cluster (by name or id); ``soft``: elsewhere
+    when it cannot, instead of failing (Ray's strategy of the same name)."""
+
+    def __init__(self, node_id, soft=False):
+        self.node_id = str(node_id)
+        self.soft = soft
+
+
+_OPTIONS = {
+    "name",
+    "num_cpus",
+    "num_gpus",
+    "memory",
+    "resources",
+    "max_retries",
+    "retry_exceptions",
+    "timeout_ms",
+    "isolation",
+    "scheduling_strategy",
+}
+
+
+def _task_options(opts):
+    unknown = set(opts) - _OPTIONS
+    if unknown:
+        raise TypeError(
+            "unknown task options: %s (raylab knows %s)"
+            % (", ".join(sorted(unknown)), ", ".join(sorted(_OPTIONS)))
+        )
+    scheduling = None
+    strategy = opts.get("scheduling_strategy")
+    if strategy == "SPREAD":
+        scheduling = _types.SchedulingStrategy_Spread()
+    elif isinstance(strategy, NodeAffinitySchedulingStrategy):
+        scheduling = _types.SchedulingStrategy_NodeAffinity(
+            _types.NodeAffinity(strategy.node_id, strategy.soft)
+        )
+    elif strategy not in (None, "DEFAULT"):
+        raise TypeError("scheduling_strategy: 'DEFAULT', 'SPREAD' or NodeAffinitySchedulingStrategy")
+    isolation = opts.get("isolation")
+    if isolation is not None:
+        isolation = {"fresh": _types.Isolation.FRESH, "warm": _types.Isolation.WARM}[isolation]
+    memory = opts.get("memory")
+    return _types.TaskOptions(
+        name=opts.get("name"),
+        num_cpus=_float_or_none(opts.get("num_cpus")),
+        num_gpus=_float_or_none(opts.get("num_gpus")),
+        memory=int(memory) if memory is not None else None,
+        resources=[
+            _types.ResourceAmount(str(k), float(v)) for k, v in (opts.get("resources") or {}).items()
+        ],
+        max_retries=opts.get("max_retries"),
+        retry_exceptions=opts.get("retry_exceptions"),
+        timeout_ms=opts.get("timeout_ms"),
+        isolation=isolation,
+        scheduling=scheduling,
+    )
+
+
+def _float_or_none(v):
+    return None if v is None else float(v)
+
+
+# Remote functions of this program, by name: what the host calls.
+_functions = {}
+
+
+class RemoteFunction:
+    """A function that can run as a task: ``f.remote(...)`` submits it."""
+
+    def __init__(self, function, options):
+        self._function = function
+        self._options = dict(options)
+        self._name = function.__name__
+        _task_options_check(self._options)
+        _functions[self._name] = function
+        self.__doc__ = function.__doc__
+        self.__name__ = self._name
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            "remote function `%s` cannot be called directly: use %s.remote(...)"
+            % (self._name, self._name)
+        )
+
+    def remote(self, *args):
+        """Submit a call; returns the ref of its future result."""
+        options = _task_options(self._options)
+        id = _call(_rt.submit, self._name, _encode(list(args)), options)
+        return ObjectRef(id)
+
+    def options(self, **options):
+        """The same function with other options for the calls made through
+        it (``f.options(num_cpus=2).remote(x)``)."""
+        merged = dict(self._options)
+        merged.update(options)
+        copy = RemoteFunction.__new__(RemoteFunction)
+        copy._function, copy._options, copy._name = self._function, merged, self._name
+        _task_options_check(merged)
+        return copy
+
+
+def _task_options_check(opts):
+    unknown = set(opts) - _OPTIONS
+    if unknown:
+        raise TypeError("unknown task options: %s" % ", ".join(sorted(unknown)))
+
+
+def remote(*args, **options):
+    """``@raylab.remote`` or ``@raylab.remote(num_cpus=..., ...)``."""
+    if len(args) == 1 and callable(args[0]) and not options:
+        return RemoteFunction(args[0], {})
+    if args:
+        raise TypeError("use @raylab.remote or @raylab.remote(option=value, ...)")
+    return lambda f: RemoteFunction(f, options)
+
+
+def _timeout_ms(timeout):
+    return None if timeout is None else int(timeout * 1000)
+
+
+def get(refs, timeout=None):
+    """The value of one ref, or the values of a list of refs (in order).
+    Raises :class:`TaskError` when a task failed; ``timeout`` in seconds."""
+    if isinstance(refs, ObjectRef):
+        return _decode(_call(_rt.get, refs._raylab_id, _timeout_ms(timeout)))
+    return [get(r, timeout) for r in refs]
+
+
+def put(value):
+    """Store ``value``; its ref."""
+    return ObjectRef(_call(_rt.put, _encode(value)))
+
+
+def wait(refs, num_returns=1, timeout=None):
+    """Block until ``num_returns`` of ``refs`` are ready (or ``timeout``
+    seconds passed); ``(ready, not_ready)``, each in the order given."""
+    refs = list(refs)
+    ready = set(_call(_rt.wait, [r._raylab_id for r in refs], num_returns, _timeout_ms(timeout)))
+    return [r for r in refs if r._raylab_id in ready], [r for r in refs if r._raylab_id not in ready]
+
+
+def cancel(ref):
+    """Cancel the task that produces ``ref``."""
+    _call(_rt.cancel, ref._raylab_id)
+
+
+class RuntimeContext:
+    """Who is running (``raylab.get_context()``)."""
+
+    def __init__(self, c):
+        self.task_id = c.task_id
+        self.module = c.module
+        self.function = c.function
+        self.attempt = c.attempt
+        self.gpu_ids = list(c.gpu_ids)
+        self.resources = {r.name: r.amount for r in c.resources}
+        self.node = c.node
+
+    def get_node_id(self):
+        return self.node
+
+    def get_task_id(self):
+        return self.task_id
+
+
+def get_context():
+    """The calling task's context (``ray.get_runtime_context()``)."""
+    return RuntimeContext(_rt.context())
+
+
+def get_gpu_ids():
+    """GPU ids the calling task holds (``ray.get_gpu_ids()``)."""
+    return list(_rt.context().gpu_ids)
+
+
+def cluster_resources():
+    """Total resources of the cluster, by name."""
+    return {r.name: r.amount for r in _rt.cluster_resources()}
+
+
+def available_resources():
+    """Resources not held by running tasks, by name."""
+    return {r.name: r.amount for r in _rt.available_resources()}
+
+
+def init(*args, **kwargs):
+    """Nothing to start: the program runs inside raylab already (kept so
+    that Ray programs read the same)."""
+
+
+def shutdown():
+    """Nothing to stop (see :func:`init`)."""
+
+
+def is_initialized():
+    return True
