@@ -46,6 +46,10 @@ pub struct BenchArgs {
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Directory of the Python programs (bench/bench.py, lab/task1.py,
+    /// lab/task2.py), built with componentize-py for the Python rows.
+    #[arg(long, value_name = "DIR", default_value = "guest-tasks/python")]
+    pub python: PathBuf,
     /// Directory of the guest components (bench.wasm, task1.wasm ...
     /// task4.wasm) [default: guest-tasks/target/wasm32-wasip2/release].
     #[arg(long, value_name = "DIR", env = "RAYLAB_GUESTS")]
@@ -104,8 +108,12 @@ impl Bench {
     }
 
     fn command(&self, module: &str, flags: &[&str], args: &[&str]) -> Command {
+        self.command_of(&self.wasm(module), flags, args)
+    }
+
+    fn command_of(&self, path: &std::path::Path, flags: &[&str], args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.exe);
-        cmd.arg("run").arg(self.wasm(module)).args(flags);
+        cmd.arg("run").arg(path).args(flags);
         if !flags.contains(&"--no-cache") {
             cmd.arg("--cache-dir").arg(&self.cache);
         }
@@ -153,6 +161,31 @@ impl Bench {
         for _ in 0..self.runs {
             let out = self.output("bench", flags, args)?;
             xs.push(parse_after(&out, "result:")?);
+        }
+        Ok(median(xs))
+    }
+
+    /// Median of the `result:` line of a component at `path`.
+    fn result_of(
+        &self,
+        path: &std::path::Path,
+        flags: &[&str],
+        args: &[&str],
+    ) -> anyhow::Result<f64> {
+        let mut xs = Vec::new();
+        for _ in 0..self.runs {
+            let out = self.command_of(path, flags, args).output()?;
+            if !out.status.success() {
+                bail!(
+                    "{} {args:?} failed: {}",
+                    path.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            xs.push(parse_after(
+                &String::from_utf8_lossy(&out.stdout),
+                "result:",
+            )?);
         }
         Ok(median(xs))
     }
@@ -511,6 +544,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         });
     }
 
+    if wanted("python") {
+        match crate::python::componentize_py() {
+            Ok(_) => python_figures(&b, &args, &mut add)?,
+            Err(_) if !args.json => {
+                eprintln!("  skipped python: componentize-py is not installed (scripts/setup.sh)")
+            }
+            Err(_) => {}
+        }
+    }
+
     if wanted("cluster") {
         if crate::nats::available() {
             cluster_figures(&b, &args, &mut add)?;
@@ -747,6 +790,90 @@ fn cluster_figures(
         target: None,
         ray: None,
         note: format!("both ways, 512 KiB chunks; {local:.2} GB/s kept on the head"),
+    });
+    Ok(())
+}
+
+/// The Python rows: the same measurements as the Rust guests' where they
+/// exist, on components built from `args.python` (built once, cached).
+fn python_figures(b: &Bench, args: &BenchArgs, add: &mut impl FnMut(Figure)) -> anyhow::Result<()> {
+    let build = |rel: &str| crate::python::build(&args.python.join(rel), Some(&b.cache), false);
+    let bench = build("bench/bench.py")?;
+    let task1 = build("lab/task1.py")?;
+    let task2 = build("lab/task2.py")?;
+    let trips = (args.round_trips / 5).max(100).to_string();
+    for (name, iso, target) in [
+        ("python: sync round trip, fresh sandbox", "fresh", 300.0),
+        ("python: sync round trip, warm instance", "warm", 50.0),
+    ] {
+        let v = b.result_of(&bench, &["--isolation", iso], &["latency", &trips])?;
+        add(Figure {
+            name,
+            value: v,
+            unit: "us",
+            better: Better::Lower,
+            target: Some(target),
+            ray: Some("1460 us"),
+            note: format!("{:.1}x faster than Ray", 1460.0 / v),
+        });
+    }
+    let n = (args.tasks / 10).max(100).to_string();
+    let v = b.result_of(&bench, &["--isolation", "warm"], &["throughput", &n])?;
+    add(Figure {
+        name: "python: throughput, warm instance",
+        value: v,
+        unit: "tasks/s",
+        better: Better::Higher,
+        target: None,
+        ray: Some("1.5-2.1 k/s"),
+        note: format!("{:.0}x Ray's 2.1 k/s", v / 2_100.0),
+    });
+    let mut xs = Vec::new();
+    for _ in 0..b.runs {
+        let start = Instant::now();
+        let out = b
+            .command_of(&task1, &["-q"], &["--n", "1", "--work-ms", "0"])
+            .output()?;
+        if !out.status.success() {
+            bail!("task1.py failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        xs.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    add(Figure {
+        name: "python: run task1.py to result, cached",
+        value: median(xs),
+        unit: "ms",
+        better: Better::Lower,
+        target: None,
+        ray: Some("2600-2900 ms (ray.init)"),
+        note: "component and compiled code from the caches".into(),
+    });
+    let (mut seq, mut par) = (Vec::new(), Vec::new());
+    for _ in 0..b.runs {
+        let out = b.command_of(&task2, &["-q"], &["--n", "200000"]).output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() || !text.contains("results equal: yes") {
+            bail!(
+                "task2.py failed: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        seq.push(parse_after(&text, "sequential time:")?);
+        par.push(parse_after(&text, "parallel time:")?);
+    }
+    let (seq, par) = (median(seq), median(par));
+    add(Figure {
+        name: "python: task2.py (200k) parallel",
+        value: par * 1e3,
+        unit: "ms",
+        better: Better::Lower,
+        target: None,
+        ray: None,
+        note: format!(
+            "{:.2}x its sequential {:.0} ms, pure Python math",
+            seq / par,
+            seq * 1e3
+        ),
     });
     Ok(())
 }
