@@ -7,7 +7,7 @@ speedup shows.
     raylab-host run guest-tasks/python/lab/task1.py -- [--n N] [--work-ms MS]
 """
 
-import sys
+import argparse
 import time
 
 import raylab
@@ -28,27 +28,11 @@ def slow_square(x, work_ms):
     return x * x
 
 
-def flags(defaults):
-    """``--name value`` flags over ``defaults`` (argparse needs the
-    ``locale`` module, which the sandboxed CPython does not have)."""
-    out = dict(defaults)
-    argv = sys.argv[1:]
-    while argv:
-        flag = argv.pop(0)
-        key = flag.lstrip("-").replace("-", "_")
-        if not flag.startswith("--") or key not in out or not argv:
-            sys.exit("usage: task1.py " + " ".join("[--%s N]" % k.replace("_", "-") for k in defaults))
-        out[key] = type(defaults[key])(argv.pop(0))
-    return argparse_namespace(out)
-
-
-class argparse_namespace:
-    def __init__(self, d):
-        self.__dict__.update(d)
-
-
 def main():
-    args = flags({"n": 10, "work_ms": 100})
+    parser = argparse.ArgumentParser(prog="task1.py")
+    parser.add_argument("--n", type=int, default=10)
+    parser.add_argument("--work-ms", type=int, default=100)
+    args = parser.parse_args()
     raylab.init()
     cpus = raylab.cluster_resources().get("CPU", 0)
     print(f"Task 1 (Python): square numbers sequentially and as parallel remote tasks ({cpus:g} CPUs)")

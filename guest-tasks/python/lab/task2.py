@@ -11,9 +11,9 @@ Chunks travel as packed doubles (``bytes``): one MessagePack ``bin`` each
 way instead of a list of a million floats.
 """
 
+import argparse
 import math
 import struct
-import sys
 import time
 
 import raylab
@@ -56,22 +56,12 @@ def process_chunk(chunk):
     return pack([calc(x) for x in unpack(chunk)])
 
 
-def flags(defaults):
-    """``--name value`` flags over ``defaults`` (argparse needs the
-    ``locale`` module, which the sandboxed CPython does not have)."""
-    out = dict(defaults)
-    argv = sys.argv[1:]
-    while argv:
-        flag = argv.pop(0)
-        key = flag.lstrip("-").replace("-", "_")
-        if not flag.startswith("--") or key not in out or not argv:
-            sys.exit("usage: task2.py " + " ".join("[--%s N]" % k.replace("_", "-") for k in defaults))
-        out[key] = type(defaults[key])(argv.pop(0))
-    return out
-
-
 def main():
-    o = flags({"n": 1_000_000, "chunks": 0, "seed": 42})
+    parser = argparse.ArgumentParser(prog="task2.py")
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--chunks", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=42)
+    o = vars(parser.parse_args())
     cpus = int(raylab.cluster_resources().get("CPU", 1))
     chunks = o["chunks"] or max(1, cpus)
     print(f"Task 2 (Python): {o['n']} random numbers in [-100, 100), seed {o['seed']}, {cpus} CPUs")

@@ -40,6 +40,7 @@ except ImportError:  # Outside a component: the codec still works.
 
 __all__ = [
     "ObjectRef",
+    "ActorHandle",
     "TaskError",
     "NodeAffinitySchedulingStrategy",
     "remote",
@@ -48,6 +49,8 @@ __all__ = [
     "wait",
     "cancel",
     "get_context",
+    "get_actor",
+    "kill",
     "cluster_resources",
     "available_resources",
     "init",
@@ -116,6 +119,40 @@ class ObjectRef:
 
     def __reduce__(self):
         raise TypeError("an ObjectRef travels inside raylab values, not pickles")
+
+    def __getattr__(self, method):
+        # A ref passed to a task may be an actor's handle: its methods are
+        # callable through it, as through the handle itself.
+        if method.startswith("_"):
+            raise AttributeError(method)
+        return _ActorMethod(self._raylab_id, method)
+
+
+class ActorHandle(ObjectRef):
+    """A handle to an actor (``C.remote(...)``, ``raylab.get_actor``):
+    ``handle.method.remote(...)`` calls a method, one at a time, in the
+    order called. The actor lives while a handle to it does (unless it is
+    detached); a handle passed to a task arrives as an ``ObjectRef`` that
+    works the same way."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "ActorHandle(%d)" % self._raylab_id
+
+
+class _ActorMethod:
+    __slots__ = ("_actor", "_method")
+
+    def __init__(self, actor, method):
+        self._actor, self._method = actor, method
+
+    def remote(self, *args):
+        """Call the method; returns the ref of its result."""
+        return ObjectRef(_call(_rt.call_actor, self._actor, self._method, _encode(list(args))))
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError("actor methods are called with .%s.remote(...)" % self._method)
 
 
 def _owned_ref(id):
@@ -241,13 +278,115 @@ def _task_options_check(opts):
         raise TypeError("unknown task options: %s" % ", ".join(sorted(unknown)))
 
 
+# The actor this instance holds, when it is one.
+_actor = None
+
+_ACTOR_OPTIONS = {
+    "name",
+    "num_cpus",
+    "num_gpus",
+    "memory",
+    "resources",
+    "max_restarts",
+    "max_task_retries",
+    "timeout_ms",
+    "lifetime",
+}
+
+
+class ActorClass:
+    """A class whose instances are actors: ``C.remote(...)`` makes one."""
+
+    def __init__(self, cls, options):
+        self._cls = cls
+        self._name = cls.__name__
+        self._options = dict(options)
+        _actor_options_check(self._options)
+
+        def construct(*args):
+            global _actor
+            _actor = cls(*args)
+            return self._name
+
+        _functions[self._name + ".new"] = construct
+        for attr in dir(cls):
+            if attr.startswith("_") or not callable(getattr(cls, attr)):
+                continue
+
+            def method(*args, _attr=attr):
+                if _actor is None:
+                    raise RuntimeError("this instance holds no %s actor" % self._name)
+                return getattr(_actor, _attr)(*args)
+
+            _functions["%s.%s" % (self._name, attr)] = method
+
+    def remote(self, *args):
+        """Make an actor (its constructor runs in its own instance)."""
+        opts = self._options
+        memory = opts.get("memory")
+        options = _types.ActorOptions(
+            name=opts.get("name"),
+            num_cpus=_float_or_none(opts.get("num_cpus")),
+            num_gpus=_float_or_none(opts.get("num_gpus")),
+            memory=int(memory) if memory is not None else None,
+            resources=[
+                _types.ResourceAmount(str(k), float(v)) for k, v in (opts.get("resources") or {}).items()
+            ],
+            max_restarts=opts.get("max_restarts"),
+            max_task_retries=opts.get("max_task_retries"),
+            timeout_ms=opts.get("timeout_ms"),
+            detached=opts.get("lifetime") == "detached",
+        )
+        return ActorHandle(_call(_rt.create_actor, self._name, _encode(list(args)), options))
+
+    def options(self, **options):
+        """The same class with other options (``C.options(name="c")``)."""
+        merged = dict(self._options)
+        merged.update(options)
+        _actor_options_check(merged)
+        copy = ActorClass.__new__(ActorClass)
+        copy._cls, copy._name, copy._options = self._cls, self._name, merged
+        return copy
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError("actor class `%s` is made with %s.remote(...)" % (self._name, self._name))
+
+
+def _actor_options_check(opts):
+    unknown = set(opts) - _ACTOR_OPTIONS
+    if unknown:
+        raise TypeError(
+            "unknown actor options: %s (raylab knows %s)"
+            % (", ".join(sorted(unknown)), ", ".join(sorted(_ACTOR_OPTIONS)))
+        )
+    if opts.get("lifetime") not in (None, "detached", "non_detached"):
+        raise TypeError("lifetime: 'detached' or 'non_detached'")
+
+
+def _remote(target, options):
+    if isinstance(target, type):
+        return ActorClass(target, options)
+    return RemoteFunction(target, options)
+
+
 def remote(*args, **options):
-    """``@raylab.remote`` or ``@raylab.remote(num_cpus=..., ...)``."""
+    """``@raylab.remote`` or ``@raylab.remote(num_cpus=..., ...)``, on a
+    function (a remote function) or a class (an actor class)."""
     if len(args) == 1 and callable(args[0]) and not options:
-        return RemoteFunction(args[0], {})
+        return _remote(args[0], {})
     if args:
         raise TypeError("use @raylab.remote or @raylab.remote(option=value, ...)")
-    return lambda f: RemoteFunction(f, options)
+    return lambda target: _remote(target, options)
+
+
+def get_actor(name):
+    """The handle of the live actor named ``name`` (``ray.get_actor``)."""
+    return ActorHandle(_call(_rt.get_actor, name))
+
+
+def kill(actor):
+    """Kill an actor now (``ray.kill``): its pending calls fail."""
+    _call(_rt.kill_actor, actor._raylab_id)
 
 
 def _timeout_ms(timeout):

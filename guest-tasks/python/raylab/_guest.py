@@ -8,10 +8,39 @@ build time, and snapshots the interpreter: the program's imports and its
 ``@raylab.remote`` functions are in every sandbox from the first
 instruction, so a task starts without importing anything. The driver runs
 the program's source again as ``__main__``, as ``python app.py`` would.
+
+Only modules imported while the component is built are in it: a module
+imported for the first time inside a function (not at the top level of
+the program or of a module it imports) is missing at run time, unless it
+is one of the common standard modules imported below.
 """
 
 import sys
 import traceback
+
+# Only what is imported while the component is built is in it, and the
+# standard library imports some modules lazily (argparse imports gettext,
+# locale and shutil when a parser is made): the common ones are imported
+# here, at build time (`locale` is the SDK's shim; this CPython has none).
+import argparse  # noqa: F401,E402
+import collections  # noqa: F401,E402
+import copy  # noqa: F401,E402
+import dataclasses  # noqa: F401,E402
+import datetime  # noqa: F401,E402
+import functools  # noqa: F401,E402
+import gettext  # noqa: F401,E402
+import heapq  # noqa: F401,E402
+import itertools  # noqa: F401,E402
+import json  # noqa: F401,E402
+import locale  # noqa: F401,E402
+import math  # noqa: F401,E402
+import random  # noqa: F401,E402
+import re  # noqa: F401,E402
+import shutil  # noqa: F401,E402
+import statistics  # noqa: F401,E402
+import struct  # noqa: F401,E402
+import textwrap  # noqa: F401,E402
+import time  # noqa: F401,E402
 
 import raylab
 from componentize_py_types import Err

@@ -1,6 +1,7 @@
 """What the integration tests check of the Python SDK, one ``key=value``
 line each (run by host/cli/tests/all/python.rs)."""
 
+import argparse
 import sys
 
 import raylab
@@ -39,6 +40,21 @@ def where():
     return [c.node, c.resources.get("CPU"), c.resources.get("token")]
 
 
+@raylab.remote
+class Counter:
+    """An actor: its state lives in its own sandbox between calls."""
+
+    def __init__(self, start):
+        self.n = start
+
+    def add(self, k):
+        self.n += k
+        return self.n
+
+    def fail(self):
+        raise KeyError("no such key")
+
+
 def main():
     print("args=" + ",".join(sys.argv[1:]))
     print("squares=%s" % raylab.get([square.remote(i) for i in range(5)]))
@@ -60,6 +76,24 @@ def main():
         square(3)
     except TypeError as e:
         print("direct_call=refused")
+    parser = argparse.ArgumentParser(prog="behaviour")
+    parser.add_argument("--x", type=int)
+    print("argparse=%d" % parser.parse_args(["--x", "3"]).x)
+
+    counter = Counter.options(name="counter").remote(10)
+    adds = [counter.add.remote(k) for k in (1, 2, 3)]
+    print("actor=%s" % raylab.get(adds))
+    same = raylab.get_actor("counter")
+    print("actor_by_name=%d" % raylab.get(same.add.remote(100)))
+    try:
+        raylab.get(counter.fail.remote())
+    except raylab.TaskError as e:
+        print("actor_error=%s %s" % (e.kind, e.message.strip().splitlines()[-1]))
+    raylab.kill(counter)
+    try:
+        print("killed=still alive: %s" % raylab.get(counter.add.remote(1)))
+    except raylab.TaskError as e:
+        print("killed=%s" % e.kind)
     if "--fail" in sys.argv:
         raise RuntimeError("the driver failed on purpose")
 

@@ -38,6 +38,11 @@ const SDK: &[(&str, &str)] = &[
         "raylab/_guest.py",
         include_str!("../../../guest-tasks/python/raylab/_guest.py"),
     ),
+    // The sandboxed CPython has no `locale` (argparse needs one).
+    (
+        "locale.py",
+        include_str!("../../../guest-tasks/python/shims/locale.py"),
+    ),
 ];
 
 /// The contract, with the WASI packages it uses.

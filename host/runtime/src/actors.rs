@@ -363,6 +363,11 @@ impl Actors {
         if let Some(why) = actor.death() {
             return Err(actor.died(method, &why));
         }
+        // Killed but not dead yet (its life is winding down): a call made
+        // after `kill` returned must not run.
+        if actor.killed.load(Ordering::SeqCst) {
+            return Err(actor.died(method, "killed"));
+        }
         let function = format!("{}.{method}", actor.class);
         if method == "new" || !actor.module.functions.contains(&function) {
             return Err(TaskError::for_task(

@@ -51,6 +51,14 @@ fn the_python_sdk_reads_like_rays_and_runs_sandboxed() {
     assert_eq!(v["ref_in_result"], "40");
     assert_eq!(v["options"], "['local', 0.5, 1.0]");
     assert_eq!(v["direct_call"], "refused");
+    assert_eq!(v["argparse"], "3", "argparse works (the SDK's locale shim)");
+    assert_eq!(
+        v["actor"], "[11, 13, 16]",
+        "an actor's calls run in order on its state"
+    );
+    assert_eq!(v["actor_by_name"], "116");
+    assert_eq!(v["actor_error"], "task-failed KeyError: 'no such key'");
+    assert_eq!(v["killed"], "actor-died", "a call after kill fails");
 
     // An exception escaping the driver: its traceback, exit status 1. The
     // same source again is not built again.
