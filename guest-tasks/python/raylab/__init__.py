@@ -44,6 +44,7 @@ __all__ = [
     "TaskError",
     "NodeAffinitySchedulingStrategy",
     "remote",
+    "remote_function",
     "get",
     "put",
     "wait",
@@ -377,6 +378,17 @@ def remote(*args, **options):
     if args:
         raise TypeError("use @raylab.remote or @raylab.remote(option=value, ...)")
     return lambda target: _remote(target, options)
+
+
+def remote_function(name, **options):
+    """A remote function of another loaded module, by name: ``"module/f"``
+    (``raylab-host run app.py --plugin module=plugin.wasm``), in any
+    language. Its arguments and result are MessagePack: a Rust struct is a
+    dict of its fields, an enum variant ``{"Variant": fields}``."""
+    _task_options_check(options)
+    f = RemoteFunction.__new__(RemoteFunction)
+    f._function, f._options, f._name = None, dict(options), name
+    return f
 
 
 def get_actor(name):

@@ -287,6 +287,13 @@ fn score(data: &Data, fold: u32, model: &Model) -> Result<FoldScore, String> {
 }
 
 remote! {
+    /// The lab's dataset: Iris with scikit-learn's folds (or random ones
+    /// from `seed`). Other modules call it by name (`task4/dataset`), as
+    /// the Python driver `task4.py` does.
+    pub fn dataset(seed: Option<u64>) -> Data {
+        iris(seed.map(|s| random_folds(150, K as usize, s)))
+    }
+
     /// Score `model` on one fold of the shared dataset, and report the
     /// accuracy to `board` if given (waiting until it is recorded).
     pub fn evaluate(
@@ -360,7 +367,7 @@ actor! {
     }
 }
 
-tasks!(evaluate, Leaderboard);
+tasks!(dataset, evaluate, Leaderboard);
 
 /// KFold with shuffling: a seeded permutation cut into `k` contiguous
 /// parts, the first `n % k` one longer (scikit-learn's sizes).

@@ -662,10 +662,11 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         let built =
             raylab_host::python::build(&args.module, config.cache_dir.as_deref(), !args.quiet)?;
         let runtime = Runtime::new(config)?;
+        // Named with its extension: `task4.py` beside a `task4` plugin.
         let name = args
             .module
-            .file_stem()
-            .map_or_else(|| "app".into(), |s| s.to_string_lossy().into_owned());
+            .file_name()
+            .map_or_else(|| "app.py".into(), |s| s.to_string_lossy().into_owned());
         runtime.load_file_as(&name, &built)?;
         (runtime, name)
     } else {

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::{raylab_in, show, test_cache};
+use crate::{guests, raylab_in, show, test_cache};
 
 fn program(rel: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -97,6 +97,16 @@ fn the_lab_runs_in_python() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("results equal: yes"), "{stdout}");
     assert!(stdout.contains("(2 chunk tasks)"), "{stdout}");
+
+    // A Python driver calling the Rust task4's linfa folds by name.
+    let plugin = format!("task4={}", guests::TASK4);
+    let out = run_py(&program("lab/task4.py"), &["--plugin", &plugin], &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("mean accuracy: 0.9733 ± 0.0249"),
+        "scikit-learn's figure: {stdout}"
+    );
 }
 
 #[test]
