@@ -49,6 +49,7 @@ impl ModuleCompiler for ChildCompiler {
             .arg(out)
             .arg("--sandbox-keep-resident")
             .arg(self.engine.keep_resident.to_string());
+
         if !self.engine.epoch_interruption {
             cmd.arg("--no-preemption");
         }

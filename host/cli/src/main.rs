@@ -657,6 +657,12 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
 
 fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut config = args.node.config()?;
+    // `run` compiles the user's own modules: keep Cranelift's output per
+    // function too, so that an edited program (above all a Python one,
+    // whose interpreter does not change) compiles only what changed. A
+    // head never does this for uploads (their compiled form is cached only
+    // once accepted).
+    config.engine.function_cache = config.cache_dir.as_ref().map(|d| d.join("functions"));
     config.driver_timeout = args.timeout.map(Duration::from_secs_f64);
     let name = if raylab_host::python::is_python(&args.module) {
         let built =

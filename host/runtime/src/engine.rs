@@ -38,6 +38,12 @@ pub struct EngineConfig {
     /// at most this times the slots ever used (about the most sandboxes
     /// alive at once).
     pub keep_resident: usize,
+    /// Where Cranelift's output is kept function by function (wasmtime's
+    /// incremental compilation): a module that differs from one compiled
+    /// before in only some functions compiles only those. An edited Python
+    /// program is such a module: the interpreter's thousands of functions
+    /// are the same, only its snapshot and a few functions change.
+    pub function_cache: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -47,7 +53,37 @@ impl Default for EngineConfig {
             max_memory_bytes: 4 << 30,
             epoch_interruption: true,
             keep_resident: KEEP_RESIDENT,
+            function_cache: None,
         }
+    }
+}
+
+/// [`EngineConfig::function_cache`] on disk: one file per compiled
+/// function, named by the SHA-256 of wasmtime's key for it.
+#[derive(Debug)]
+struct FunctionCache(PathBuf);
+
+impl wasmtime::CacheStore for FunctionCache {
+    fn get(&self, key: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+        std::fs::read(self.path(key))
+            .ok()
+            .map(std::borrow::Cow::Owned)
+    }
+
+    fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
+        // Written whole under a temporary name, then renamed: a reader never
+        // sees half a file, and two writers of one key agree on its bytes.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let path = self.path(key);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
+        std::fs::write(&tmp, value).is_ok() && std::fs::rename(&tmp, &path).is_ok()
+    }
+}
+
+impl FunctionCache {
+    fn path(&self, key: &[u8]) -> PathBuf {
+        self.0.join(digest(key))
     }
 }
 
@@ -68,6 +104,11 @@ pub(crate) fn new_engine(cfg: &EngineConfig) -> wasmtime::Result<Engine> {
     config.wasm_component_model(true);
     config.epoch_interruption(cfg.epoch_interruption);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    if let Some(dir) = &cfg.function_cache
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        config.enable_incremental_compilation(std::sync::Arc::new(FunctionCache(dir.clone())))?;
+    }
     let mut pool = PoolingAllocationConfig::default();
     let n = cfg.max_instances;
     pool.total_component_instances(n)
