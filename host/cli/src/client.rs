@@ -1,5 +1,6 @@
-//! The client of a head: what `submit`, `status` and `stop` do over its
-//! HTTP API, and the human-readable status.
+//! The client of a head: what `submit`, `status`, `stop` and Ray's state
+//! commands (`list`, `logs`, `timeline`, `summary`) do over its HTTP API,
+//! and their human-readable output.
 
 use anyhow::{Context, bail};
 
@@ -99,6 +100,40 @@ impl Client {
         self.json("POST", "/api/shutdown", None)
     }
 
+    /// `GET /api/jobs`.
+    pub fn jobs(&self) -> anyhow::Result<serde_json::Value> {
+        self.json("GET", "/api/jobs", None)
+    }
+
+    /// `GET /api/timeline[?job=N]`: Chrome trace events of the cluster.
+    pub fn timeline(&self, job: Option<u64>) -> anyhow::Result<serde_json::Value> {
+        let path = match job {
+            Some(j) => format!("/api/timeline?job={j}"),
+            None => "/api/timeline".to_string(),
+        };
+        self.json("GET", &path, None)
+    }
+
+    /// Print job `id`'s log so far to stdout; with `follow`, keep printing
+    /// until the job ends and return its exit status.
+    pub fn logs(&self, id: u64, follow: bool) -> anyhow::Result<i32> {
+        if follow {
+            return self.follow(id, false);
+        }
+        self.json("GET", &format!("/api/jobs/{id}"), None)?;
+        let mut offset = 0;
+        loop {
+            let path = format!("/api/jobs/{id}/logs?offset={offset}");
+            let (_, log, start) = self.request("GET", &path, None)?;
+            if log.is_empty() {
+                return Ok(0);
+            }
+            offset = start.unwrap_or(offset) + log.len() as u64;
+            use std::io::Write;
+            std::io::stdout().write_all(&log)?;
+        }
+    }
+
     /// Submit a module as a job and follow it to the end, writing its log
     /// to stdout. Returns the job's exit status.
     pub fn submit_and_follow(
@@ -120,6 +155,12 @@ impl Client {
         let job = self.json("POST", &q, Some(module))?;
         let id = job["job_id"].as_u64().context("no job id in the answer")?;
         eprintln!("raylab: submitted job {id}");
+        self.follow(id, show_progress)
+    }
+
+    /// Follow job `id` to its end, writing its log to stdout; its exit
+    /// status.
+    fn follow(&self, id: u64, show_progress: bool) -> anyhow::Result<i32> {
         let mut offset = 0u64;
         let progress = Progress::new(show_progress);
         // Poll quickly at first (a short job's end shows within a few ms),
@@ -321,4 +362,87 @@ pub fn format_status(v: &serde_json::Value, address: &str) -> String {
         ));
     }
     out
+}
+
+/// A table of the jobs (`list jobs`).
+pub fn format_jobs(jobs: &serde_json::Value) -> String {
+    let mut out = format!(
+        "{:<5} {:<24} {:<10} {:>10} {:>14}  {}\n",
+        "ID", "NAME", "STATUS", "DURATION", "TASKS", "ERROR"
+    );
+    let now = unix_ms();
+    for j in jobs.as_array().into_iter().flatten() {
+        let start = j["submitted_at"].as_f64().unwrap_or(now);
+        let end = j["ended_at"].as_f64().unwrap_or(now);
+        out.push_str(&format!(
+            "{:<5} {:<24} {:<10} {:>9.1}s {:>14}  {}\n",
+            j["id"],
+            j["name"].as_str().unwrap_or("?"),
+            j["status"].as_str().unwrap_or("?"),
+            (end - start) / 1e3,
+            format!(
+                "{}/{}",
+                j["tasks_done"].as_u64().unwrap_or(0),
+                j["tasks_submitted"].as_u64().unwrap_or(0)
+            ),
+            j["error"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}
+
+/// Counts of a timeline's task attempts by function and state (`summary
+/// tasks`, as `ray summary tasks`), with their total and mean duration.
+pub fn summarize_tasks(trace: &serde_json::Value) -> serde_json::Value {
+    use std::collections::BTreeMap;
+    let mut by: BTreeMap<String, BTreeMap<String, (u64, f64)>> = BTreeMap::new();
+    for e in trace["traceEvents"].as_array().into_iter().flatten() {
+        if e["ph"] != "X" {
+            continue;
+        }
+        let name = e["name"].as_str().unwrap_or("?").to_string();
+        let state = e["args"]["state"].as_str().unwrap_or("?").to_string();
+        let slot = by.entry(name).or_default().entry(state).or_default();
+        slot.0 += 1;
+        slot.1 += e["dur"].as_f64().unwrap_or(0.0) / 1e3;
+    }
+    serde_json::json!(by
+        .into_iter()
+        .map(|(name, states)| {
+            let total: u64 = states.values().map(|s| s.0).sum();
+            let ms: f64 = states.values().map(|s| s.1).sum();
+            serde_json::json!({
+                "function": name,
+                "attempts": total,
+                "by_state": states.iter().map(|(k, v)| (k.clone(), v.0)).collect::<BTreeMap<_, _>>(),
+                "total_ms": ms,
+                "mean_ms": if total > 0 { ms / total as f64 } else { 0.0 },
+            })
+        })
+        .collect::<Vec<_>>())
+}
+
+/// [`summarize_tasks`] as a table.
+pub fn format_summary(summary: &serde_json::Value) -> String {
+    let mut out = format!(
+        "{:<32} {:>9} {:>9} {:>9} {:>12}\n",
+        "FUNCTION", "ATTEMPTS", "FINISHED", "FAILED", "MEAN MS"
+    );
+    for f in summary.as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "{:<32} {:>9} {:>9} {:>9} {:>12.3}\n",
+            f["function"].as_str().unwrap_or("?"),
+            f["attempts"],
+            f["by_state"]["finished"].as_u64().unwrap_or(0),
+            f["by_state"]["failed"].as_u64().unwrap_or(0),
+            f["mean_ms"].as_f64().unwrap_or(0.0)
+        ));
+    }
+    out
+}
+
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }

@@ -43,6 +43,17 @@ enum Command {
     Build(BuildArgs),
     /// Stop a head (its running jobs are stopped and reported).
     Stop(StopArgs),
+    /// List the head's jobs, the cluster's nodes or the actors (`ray list`).
+    List(ListArgs),
+    /// Print a job's log; --follow keeps printing until it ends (`ray job
+    /// logs`).
+    Logs(LogsArgs),
+    /// Write the cluster's task timeline as Chrome trace events (`ray
+    /// timeline`), for Perfetto or chrome://tracing.
+    Timeline(TimelineArgs),
+    /// Task attempts by function and state, with their mean duration (`ray
+    /// summary tasks`).
+    Summary(SummaryArgs),
     /// List the GPU adapters this node would use (name, backend, type).
     Gpus(GpusArgs),
     /// Measure task throughput, latency, start-up, memory, object store
@@ -280,6 +291,68 @@ struct StatusArgs {
 struct StopArgs {
     #[command(flatten)]
     address: AddressArgs,
+}
+
+/// What `list` lists.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Listed {
+    Jobs,
+    Nodes,
+    Actors,
+}
+
+#[derive(Args)]
+struct ListArgs {
+    /// What to list.
+    what: Listed,
+    #[command(flatten)]
+    address: AddressArgs,
+    /// Print them as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct LogsArgs {
+    /// The job's id (`list jobs` shows them).
+    job: u64,
+    /// Keep printing new output until the job ends; exit with its status.
+    #[arg(long, short)]
+    follow: bool,
+    #[command(flatten)]
+    address: AddressArgs,
+}
+
+#[derive(Args)]
+struct TimelineArgs {
+    /// Only this job's tasks.
+    #[arg(long)]
+    job: Option<u64>,
+    /// Where the trace goes.
+    #[arg(long, short, default_value = "timeline.json")]
+    output: PathBuf,
+    #[command(flatten)]
+    address: AddressArgs,
+}
+
+/// What `summary` summarises.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Summarised {
+    Tasks,
+}
+
+#[derive(Args)]
+struct SummaryArgs {
+    /// What to summarise.
+    what: Summarised,
+    /// Only this job's tasks.
+    #[arg(long)]
+    job: Option<u64>,
+    #[command(flatten)]
+    address: AddressArgs,
+    /// Print it as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `start --detach`: run `start` again as a background process of its own
@@ -816,6 +889,61 @@ fn main() -> ExitCode {
         Command::Submit(args) => submit(args),
         Command::Status(args) => status(args),
         Command::Stop(args) => stop(args),
+        Command::List(args) => {
+            let client =
+                raylab_host::client::Client::new(&args.address.address, args.address.token);
+            let value = match args.what {
+                Listed::Jobs => client.jobs(),
+                Listed::Nodes => client.status().map(|s| s["nodes"].clone()),
+                Listed::Actors => client.status().map(|s| s["actors"].clone()),
+            };
+            value.and_then(|v| {
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                } else {
+                    match args.what {
+                        Listed::Jobs => print!("{}", raylab_host::client::format_jobs(&v)),
+                        _ => println!("{}", serde_json::to_string_pretty(&v)?),
+                    }
+                }
+                Ok(0)
+            })
+        }
+        Command::Logs(args) => {
+            raylab_host::client::Client::new(&args.address.address, args.address.token)
+                .logs(args.job, args.follow)
+        }
+        Command::Timeline(args) => {
+            raylab_host::client::Client::new(&args.address.address, args.address.token)
+                .timeline(args.job)
+                .and_then(|t| {
+                    let slices = t["traceEvents"]
+                        .as_array()
+                        .map_or(0, |e| e.iter().filter(|e| e["ph"] == "X").count());
+                    std::fs::write(&args.output, serde_json::to_vec(&t)?)
+                        .with_context(|| format!("cannot write {}", args.output.display()))?;
+                    println!(
+                        "wrote {} task slices to {} (open it in Perfetto or chrome://tracing)",
+                        slices,
+                        args.output.display()
+                    );
+                    Ok(0)
+                })
+        }
+        Command::Summary(args) => {
+            let Summarised::Tasks = args.what;
+            raylab_host::client::Client::new(&args.address.address, args.address.token)
+                .timeline(args.job)
+                .and_then(|t| {
+                    let summary = raylab_host::client::summarize_tasks(&t);
+                    if args.json {
+                        println!("{}", serde_json::to_string_pretty(&summary)?);
+                    } else {
+                        print!("{}", raylab_host::client::format_summary(&summary));
+                    }
+                    Ok(0)
+                })
+        }
         Command::Build(args) => {
             let out = args
                 .output

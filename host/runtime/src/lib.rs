@@ -14,8 +14,8 @@
 //!
 //! | module | owns | uses |
 //! | --- | --- | --- |
-//! | `node` | [`Runtime`]: builds and wires the parts, the public API | everything below |
-//! | `cluster` | joining a cluster over NATS: node ids, heartbeats, the view of the nodes | (async-nats) |
+//! | `node` | [`Runtime`]: builds and wires the parts, the public API; `node::remote` runs what other nodes send | everything below |
+//! | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | tasks, object_store, error (async-nats) |
 //! | `guest_api` | the `raylab:runtime/runtime` host functions | actors, tasks, objects, sandbox |
 //! | `actors` | actors: long-lived sandboxes, ordered calls, restarts, handles | tasks, control, modules, sandbox |
 //! | `objects` | put/get/wait for guests, lending the CPU while blocked | tasks, control |

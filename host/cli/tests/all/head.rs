@@ -804,3 +804,93 @@ fn a_log_is_read_a_megabyte_at_a_time_and_says_where_it_starts() {
         "the oldest byte kept"
     );
 }
+
+#[test]
+fn rays_state_commands_list_logs_timeline_and_summary() {
+    let head = Head::start();
+    let a = head.address.as_str();
+    let out = raylab(&[
+        "submit",
+        "--quiet",
+        "--address",
+        a,
+        guests::TASK1,
+        "--",
+        "--n",
+        "3",
+        "--work-ms",
+        "5",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    // `host:port` as Ray writes it, from RAYLAB_ADDRESS.
+    let host_port = a.trim_start_matches("http://");
+    let out = crate::raylab_in(&["list", "jobs"], &[("RAYLAB_ADDRESS", host_port)]);
+    assert!(out.status.success(), "{}", show(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("1 ") && l.contains("task1") && l.contains("SUCCEEDED")),
+        "{table}"
+    );
+    let out = raylab(&["list", "jobs", "--json", "--address", a]);
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(jobs[0]["status"], "SUCCEEDED", "{jobs}");
+    let out = raylab(&["list", "nodes", "--json", "--address", a]);
+    let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(nodes[0]["name"], "head", "{nodes}");
+
+    for follow in [false, true] {
+        let mut args = vec!["logs", "1", "--address", a];
+        if follow {
+            args.push("--follow");
+        }
+        let out = raylab(&args);
+        assert!(out.status.success(), "{}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("results equal: yes"),
+            "{}",
+            show(&out)
+        );
+    }
+    fails_with(&["logs", "99", "--address", a], "404");
+
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.json");
+    let out = raylab(&[
+        "timeline",
+        "--job",
+        "1",
+        "-o",
+        trace.to_str().unwrap(),
+        "--address",
+        a,
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    let slices = t["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .count();
+    assert!(slices >= 6, "3 square + 3 slow_square slices: {t}");
+
+    let out = raylab(&["summary", "tasks", "--job", "1", "--json", "--address", a]);
+    assert!(out.status.success(), "{}", show(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let slow = s
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["function"] == "slow_square")
+        .unwrap_or_else(|| panic!("{s}"));
+    assert_eq!(slow["attempts"], 3);
+    assert_eq!(slow["by_state"]["finished"], 3);
+    let out = raylab(&["summary", "tasks", "--address", a]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("slow_square"),
+        "{}",
+        show(&out)
+    );
+}
