@@ -295,6 +295,24 @@ impl<P: Pending> Core<P> {
         self.sched.available()
     }
 
+    /// A pending object of `job` standing for an object of another node
+    /// (one reference, the caller's), completed by [`Core::complete_mirror`].
+    pub(crate) fn create_mirror(&mut self, job: JobId) -> ObjectId {
+        self.objects.create_pending_for(job)
+    }
+
+    /// The bytes of a mirrored object arrived (or could not): tasks that
+    /// wait for it may start. The refs inside it are borrowed from their
+    /// owner, not counted here.
+    pub(crate) fn complete_mirror(
+        &mut self,
+        id: ObjectId,
+        outcome: Result<Vec<u8>, TaskError>,
+    ) -> Vec<Start<P>> {
+        self.complete(id, outcome.map(|b| (b, Vec::new())));
+        self.sched.dispatch()
+    }
+
     /// New object ids start at `base` (see `ObjectStore::set_id_base`).
     pub(crate) fn set_id_base(&mut self, base: ObjectId) {
         self.objects.set_id_base(base);

@@ -288,6 +288,19 @@ impl Tasks {
         (owner != 0 && owner != cluster.id()).then_some(owner)
     }
 
+    /// A local object of `job` that will hold the bytes of object `id` of
+    /// another node, fetched now.
+    fn mirror(self: &Arc<Self>, job: JobId, id: ObjectId) -> ObjectId {
+        let mirror = self.control.lock().create_mirror(job);
+        let tasks = self.clone();
+        self.handle.spawn(async move {
+            let outcome = tasks.fetch(job, id, 0, u64::MAX).await;
+            let starts = tasks.control.lock().complete_mirror(mirror, outcome);
+            tasks.start(starts, false);
+        });
+        mirror
+    }
+
     /// Read bytes of object `id` of another node for a guest of `job`.
     pub(crate) async fn fetch(
         &self,
@@ -415,15 +428,23 @@ impl Tasks {
         }
         let layout =
             msgpack::parse_args(&args).map_err(|e| invalid(format!("bad argument list: {e}")))?;
-        let deps: Vec<ObjectId> = layout.top_refs.iter().map(|(_, id)| *id).collect();
-        if let Some((id, owner)) = deps
-            .iter()
-            .find_map(|id| self.owner_of(*id).map(|o| (*id, o)))
-        {
-            return Err(invalid(format!(
-                "object {id} lives on node {owner}: this node can read it (get) but not make it a dependency; pass it by reference"
-            )));
+        // A dependency on an object of another node (one a task placed here
+        // borrows): a local mirror stands for it, filled from its owner.
+        let mut args = args;
+        let mut layout = layout;
+        let mut mirrors = Vec::new();
+        for (index, id) in layout.top_refs.iter_mut() {
+            if self.owner_of(*id).is_none() {
+                continue;
+            }
+            let mirror = self.mirror(job, *id);
+            // The argument is exactly `d7 52 <8-byte id>`.
+            let at = layout.items[*index].start + 2;
+            args[at..at + 8].copy_from_slice(&mirror.to_be_bytes());
+            *id = mirror;
+            mirrors.push(mirror);
         }
+        let deps: Vec<ObjectId> = layout.top_refs.iter().map(|(_, id)| *id).collect();
         let mut arg_refs = deps.clone();
         // Refs to objects of other nodes are held there (by the task that
         // placed this task's caller here), not in this node's store.
@@ -496,7 +517,7 @@ impl Tasks {
             Some(ms) => Some(Duration::from_millis(ms)),
             None => self.defaults.timeout,
         };
-        let (result, starts) = self.control.lock().submit(new, |result| TaskSpec {
+        let submitted = self.control.lock().submit(new, |result| TaskSpec {
             id,
             job,
             module,
@@ -514,7 +535,10 @@ impl Tasks {
             cancelled,
             body,
             remote,
-        })?;
+        });
+        // The task holds its mirrors now (or never will).
+        self.control.lock().release_all(&mirrors);
+        let (result, starts) = submitted?;
         self.start(starts, true);
         Ok(result)
     }
@@ -522,8 +546,8 @@ impl Tasks {
     /// Run `function` of module `module` of `job` here, as a task of its
     /// own (with `options`, its argument list made of values), and wait
     /// for its result: how a node runs a task that another node placed on
-    /// it. A result holding object refs is refused: they could not leave
-    /// this node.
+    /// it. Objects a result refers to stay here until the job ends here
+    /// (their ids name this node: whoever gets the result reads them here).
     pub(crate) async fn run_pinned(
         self: &Arc<Self>,
         job: JobId,
@@ -599,18 +623,19 @@ impl Tasks {
                 )),
                 Err(e) => Err(e),
             };
+            // The refs inside go with the bytes (to the node that placed the
+            // task here): their objects stay, for the rest of the job here,
+            // before the result that held them goes.
+            if let Ok(bytes) = &outcome {
+                for id in msgpack::find_refs(bytes).unwrap_or_default() {
+                    if self.owner_of(id).is_none() {
+                        let _ = c.retain(id, job);
+                    }
+                }
+            }
             c.release_all(&[result]);
             outcome
         }?;
-        if !msgpack::find_refs(&bytes).is_ok_and(|r| r.is_empty()) {
-            return Err(TaskError::new(
-                ErrorKind::InvalidArgument,
-                format!(
-                    "its result holds object refs, which cannot leave node `{}` yet (return values instead)",
-                    self.node_name()
-                ),
-            ));
-        }
         Ok(Arc::try_unwrap(bytes).unwrap_or_else(|b| (*b).clone()))
     }
 

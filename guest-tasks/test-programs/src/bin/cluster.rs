@@ -1,7 +1,9 @@
 //! Tasks across the nodes of a cluster: placement (node affinity by name
 //! and id, custom resources, GPUs, spread, errors) and objects moving in
 //! both directions. Prints `key=value` lines for the test to check.
-use raylab_guest::{ByRef, PackedVec, TaskOptions, context, put, remote, submit_raw, tasks, wait};
+use raylab_guest::{
+    ByRef, ObjectRef, PackedVec, TaskOptions, context, put, remote, submit_raw, tasks, wait,
+};
 
 /// `n` bytes of a pattern that a reader can check.
 fn pattern(n: u64) -> String {
@@ -27,6 +29,18 @@ remote! {
         let xs = data.get_range(start as usize..end as usize).map_err(|e| e.to_string())?;
         Ok((context().node, xs.iter().sum()))
     }
+    /// Makes the object it borrows (it lives on the driver's node) a
+    /// dependency of a task of its own.
+    fn relay(data: ByRef<PackedVec<f64>>) -> Result<(String, String, f64), String> {
+        let (node, sum) = total_of::remote(&data.0).get().map_err(|e| e.to_string())?;
+        Ok((context().node, node, sum))
+    }
+    fn total_of(xs: PackedVec<f64>) -> (String, f64) {
+        (context().node, xs.iter().sum())
+    }
+    /// A ref to an object it put, on the node it runs on.
+    fn put_there(x: i64) -> ObjectRef<i64> { put(&x).unwrap() }
+    fn double_on(x: i64) -> (String, i64) { (context().node, 2 * x) }
     /// Crashes until its `n`th attempt.
     fn crash_until(n: u32) -> (String, u32) {
         let attempt = context().attempt;
@@ -38,7 +52,18 @@ remote! {
         context().node
     }
 }
-tasks!(where_am_i, measure, make, sum_range, crash_until, nap);
+tasks!(
+    where_am_i,
+    measure,
+    make,
+    sum_range,
+    relay,
+    total_of,
+    put_there,
+    double_on,
+    crash_until,
+    nap
+);
 
 fn on(node: &str) -> TaskOptions {
     TaskOptions::new().node_affinity(node, false)
@@ -139,6 +164,14 @@ fn objects(n: u64) {
         nodes.join(","),
         total == (n * (n - 1) / 2) as f64
     );
+    let (relay_node, _, sum) = relay::options(on("w1")).remote(&data).get().unwrap();
+    println!("relay={relay_node} ok={}", sum == (n * (n - 1) / 2) as f64);
+    // A result holding a ref to an object of w1: read here, and made a
+    // dependency of a task on w2.
+    let inner: ObjectRef<i64> = put_there::options(on("w1")).remote(7).get().unwrap();
+    let direct = inner.get().unwrap();
+    let (node, doubled) = double_on::options(on("w2")).remote(&inner).get().unwrap();
+    println!("ref_back={direct} {node} {doubled}");
     // Small, both ways, through a chain of two nodes: w1's result is w2's
     // argument.
     let small = make::options(on("w1")).remote(1000);

@@ -314,6 +314,14 @@ fn tasks_go_where_their_resources_are_and_objects_follow_them() {
     assert_eq!(out["from"], "w1 len=104857600 ok=true");
     assert_eq!(out["chain"], "w2 len=1000 ok=true");
     assert_eq!(out["byref"], "w1,w2 ok=true", "objects read by reference");
+    assert_eq!(
+        out["relay"], "w1 ok=true",
+        "a borrowed object made a dependency on another node"
+    );
+    assert_eq!(
+        out["ref_back"], "7 w2 14",
+        "a result holding a ref to an object of the node that ran it"
+    );
 
     // Nothing is left anywhere once the jobs are over.
     for node in [&head, &w1, &w2] {

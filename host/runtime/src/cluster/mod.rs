@@ -291,23 +291,14 @@ impl Placement for Cluster {
             .me
             .upgrade()
             .expect("a cluster lives while its node does");
+        let root = guest.unwrap_or((self.id, job));
         Box::pin(async move {
-            // A task placed here reads the objects of the job it is part of,
-            // from the node that owns them.
-            let there = match guest {
-                Some((origin, there)) if origin == owner => there,
-                _ => {
-                    return Err(TaskError::new(
-                        ErrorKind::ObjectLost,
-                        format!(
-                            "object {id} belongs to node {owner}, which did not place this task here: it cannot be read from this node"
-                        ),
-                    ));
-                }
-            };
+            // Every node that runs a part of the job maps its root (the
+            // driver's node and job) to that part: the owner finds the
+            // object there, whichever node asks.
             let registry = me.registry.clone();
             me.wire
-                .read_object(owner, there, id, offset, len, move || registry.alive(owner))
+                .read_object(owner, root, id, offset, len, move || registry.alive(owner))
                 .await
         })
     }

@@ -142,8 +142,10 @@ pub(crate) trait Serve: Send + Sync {
     fn cancel(&self, origin: u16, key: u64);
     /// Job `job` of node `origin` ended: drop what was run for it.
     fn job_ended(&self, origin: u16, job: u64);
-    /// Bytes `offset .. offset + len` of object `id` of `job`, once ready.
-    fn object(&self, job: u64, id: u64, offset: u64, len: u64) -> Outcome;
+    /// Bytes `offset .. offset + len` of object `id`, once ready, for a
+    /// task of job `root.1` of node `root.0` (the job whose part here owns
+    /// the object).
+    fn object(&self, root: (u16, u64), id: u64, offset: u64, len: u64) -> Outcome;
     /// The timeline of what ran here for node `origin` (for its job `job`,
     /// or all), as Chrome trace events on a clock that started at
     /// `base_us` (µs since the Unix epoch).
@@ -153,7 +155,8 @@ pub(crate) trait Serve: Send + Sync {
 /// A request for bytes of an object.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct ObjectRequest {
-    job: u64,
+    /// The job it is read for: (node that runs its driver, its id there).
+    root: (u16, u64),
     id: u64,
     offset: u64,
     len: u64,
@@ -558,7 +561,7 @@ impl Wire {
     async fn serve_object(&self, msg: async_nats::Message, serve: Arc<dyn Serve>) {
         let Some(reply) = msg.reply else { return };
         let outcome = match serde_json::from_slice::<ObjectRequest>(&msg.payload) {
-            Ok(r) => serve.object(r.job, r.id, r.offset, r.len).await,
+            Ok(r) => serve.object(r.root, r.id, r.offset, r.len).await,
             Err(e) => Err(TaskError::new(
                 ErrorKind::Internal,
                 format!("a bad request: {e}"),
@@ -578,19 +581,19 @@ impl Wire {
     }
 
     /// Read bytes `offset .. offset + len` of object `id` of node `owner`
-    /// (its job `job` there), waiting until it is ready there; `alive` says
-    /// whether the owner still is.
+    /// for job `root` (node, job there), waiting until it is ready there;
+    /// `alive` says whether the owner still is.
     pub(crate) async fn read_object(
         &self,
         owner: u16,
-        job: u64,
+        root: (u16, u64),
         id: u64,
         offset: u64,
         len: u64,
         alive: impl Fn() -> bool,
     ) -> Result<Vec<u8>, TaskError> {
         let body = serde_json::to_vec(&ObjectRequest {
-            job,
+            root,
             id,
             offset,
             len,

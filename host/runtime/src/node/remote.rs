@@ -190,12 +190,30 @@ impl Serve for Remote {
         }
     }
 
-    fn object(&self, job: u64, id: u64, offset: u64, len: u64) -> Outcome {
+    fn object(&self, root: (u16, u64), id: u64, offset: u64, len: u64) -> Outcome {
         let node = self.node.clone();
+        let part = self
+            .guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&root)
+            .map(|g| g.job);
         Box::pin(async move {
             let node = node
                 .upgrade()
                 .ok_or_else(|| internal("the node is shutting down"))?;
+            let me = node.cluster.get().map_or(0, |c| c.id);
+            // The job's part here: the job itself on its driver's node.
+            let job = match part {
+                Some(j) => j,
+                None if root.0 == me => root.1,
+                None => {
+                    return Err(TaskError::new(
+                        ErrorKind::ObjectLost,
+                        format!("object {id}: its job ended on node {me}"),
+                    ));
+                }
+            };
             let pending = {
                 let mut c = node.control.lock();
                 match c.ready(&[id], job)? {
