@@ -288,6 +288,11 @@ pub fn format_status(v: &serde_json::Value, address: &str) -> String {
             ));
         }
     }
+    if let Some(moved) = v["tasks_moved"].as_u64().filter(|m| *m > 0) {
+        out.push_str(&format!(
+            "tasks placed again after their node died: {moved}\n"
+        ));
+    }
     out.push_str("resources (in use / total):\n");
     if let Some(total) = v["resources"]["total"].as_object() {
         for (name, t) in total {

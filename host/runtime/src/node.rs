@@ -578,7 +578,7 @@ impl Runtime {
                     break;
                 };
                 for (origin, job) in guests.guest_jobs() {
-                    if !registry.alive(origin) {
+                    if registry.dead(origin) {
                         tracing::warn!(origin, job, "node died: its tasks here end");
                         crate::cluster::wire::Serve::job_ended(&*guests, origin, job);
                     }
@@ -612,6 +612,15 @@ impl Runtime {
             }
             c.registry.leave().await;
         });
+    }
+
+    /// Tasks this node sent to another that it placed again because that
+    /// node died (each counted against the task's `max_retries`).
+    pub fn tasks_moved(&self) -> u64 {
+        self.node
+            .cluster
+            .get()
+            .map_or(0, |c| c.moved.load(Ordering::Relaxed))
     }
 
     /// This node's name in its cluster (`local` in none).

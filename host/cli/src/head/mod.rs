@@ -249,6 +249,7 @@ fn status_value(rt: &Runtime) -> serde_json::Value {
         "jobs": jobs,
         "actors": rt.actors(),
         "nodes": rt.nodes(),
+        "tasks_moved": rt.tasks_moved(),
     })
 }
 

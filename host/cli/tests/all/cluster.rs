@@ -373,6 +373,13 @@ fn a_killed_node_loses_no_task_and_a_stopped_one_finishes_its_own() {
         !spread.contains("w2"),
         "no result from the dead node: {spread}"
     );
+    let out = raylab(&["status", "--json", "--address", &head.http]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let moved = v["tasks_moved"].as_u64().unwrap();
+    assert!(
+        (1..=2).contains(&moved),
+        "w2's tasks were placed again, and counted: {moved}"
+    );
 
     // A node stopped mid-job takes no new task but finishes those it runs.
     let job = submit_in_background(&head, &["spread", "4", "2000"]);

@@ -97,6 +97,8 @@ pub(crate) struct Cluster {
     sent: Mutex<HashMap<u16, Resources>>,
     /// The next turn of the spread strategy.
     turn: Mutex<usize>,
+    /// Tasks placed again because the node running them died.
+    pub(crate) moved: std::sync::atomic::AtomicU64,
     /// Jobs here that are parts of jobs of other nodes: job here ->
     /// (node, job there).
     guests: Mutex<HashMap<u64, (u16, u64)>>,
@@ -121,6 +123,7 @@ impl Cluster {
             sent: Mutex::new(HashMap::new()),
             turn: Mutex::new(0),
             guests: Mutex::new(HashMap::new()),
+            moved: std::sync::atomic::AtomicU64::new(0),
             me: me.clone(),
         })
     }
@@ -218,7 +221,7 @@ impl Cluster {
                     node,
                     header.clone(),
                     task.args.clone(),
-                    move || registry.alive(node),
+                    move || !registry.dead(node),
                     async move { cancel.wait().await },
                 )
                 .await;
@@ -235,10 +238,12 @@ impl Cluster {
             if attempt > max_retries {
                 return Forwarded::Done(Err(lost(format!(" (after {attempt} attempts)"))));
             }
+            self.moved
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // Wait until the registry says so too, so that placement does
             // not pick the same node again.
             let deadline = tokio::time::Instant::now() + DEAD_AFTER + HEARTBEAT;
-            while self.registry.alive(node) && tokio::time::Instant::now() < deadline {
+            while !self.registry.dead(node) && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(HEARTBEAT / 2).await;
             }
             let here: HereFits = (task.here)(&task.demand);
@@ -298,7 +303,7 @@ impl Placement for Cluster {
             // object there, whichever node asks.
             let registry = me.registry.clone();
             me.wire
-                .read_object(owner, root, id, offset, len, move || registry.alive(owner))
+                .read_object(owner, root, id, offset, len, move || !registry.dead(owner))
                 .await
         })
     }

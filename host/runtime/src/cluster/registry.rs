@@ -94,6 +94,8 @@ pub(crate) struct Registry {
     draining: AtomicBool,
     /// Its last record, to put again at once when draining.
     last: Mutex<Option<Record>>,
+    /// Nodes whose record was deleted (they left).
+    gone: Mutex<std::collections::HashSet<u16>>,
 }
 
 impl Registry {
@@ -172,6 +174,7 @@ impl Registry {
             stopped: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             last: Mutex::new(None),
+            gone: Mutex::new(std::collections::HashSet::new()),
         });
         let started_ms = unix_ms();
         let (name, http) = (cfg.name.clone(), cfg.http.clone());
@@ -218,6 +221,11 @@ impl Registry {
                     kv::Operation::Delete | kv::Operation::Purge => {
                         if let Ok(id) = entry.key.parse::<u16>() {
                             view.remove(&id);
+                            registry
+                                .gone
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(id);
                         }
                     }
                 }
@@ -286,11 +294,19 @@ impl Registry {
         nodes
     }
 
-    /// Whether node `id` is alive as this node sees it.
-    pub(crate) fn alive(&self, id: u16) -> bool {
+    /// Whether node `id` is known to be gone: its heartbeats stopped, or it
+    /// left. A node not heard of yet is not (a task can arrive from a node
+    /// before this node's watch has delivered that node's first record).
+    pub(crate) fn dead(&self, id: u16) -> bool {
         let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
-        view.get(&id)
-            .is_some_and(|r| unix_ms() - r.heartbeat_ms < DEAD_AFTER.as_secs_f64() * 1e3)
+        match view.get(&id) {
+            Some(r) => unix_ms() - r.heartbeat_ms >= DEAD_AFTER.as_secs_f64() * 1e3,
+            None => self
+                .gone
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&id),
+        }
     }
 
     /// The NATS client this node joined with.
