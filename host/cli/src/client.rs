@@ -288,6 +288,14 @@ pub fn format_status(v: &serde_json::Value, address: &str) -> String {
             ));
         }
     }
+    if let Some(waiting) = v["waiting_for_nodes"].as_array().filter(|w| !w.is_empty()) {
+        out.push_str(&format!(
+            "tasks waiting for a node that can hold them: {} (e.g. `{}`: {})\n",
+            waiting.len(),
+            waiting[0]["task"].as_str().unwrap_or("?"),
+            waiting[0]["why"].as_str().unwrap_or("?")
+        ));
+    }
     if let Some(moved) = v["tasks_moved"].as_u64().filter(|m| *m > 0) {
         out.push_str(&format!(
             "tasks placed again after their node died: {moved}\n"

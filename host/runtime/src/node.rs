@@ -623,6 +623,16 @@ impl Runtime {
             .map_or(0, |c| c.moved.load(Ordering::Relaxed))
     }
 
+    /// Tasks of this node waiting for a node of the cluster that can hold
+    /// them: (task name, why none can now).
+    pub fn tasks_waiting_for_node(&self) -> Vec<(String, String)> {
+        self.node
+            .cluster
+            .get()
+            .map(|c| c.waiting())
+            .unwrap_or_default()
+    }
+
     /// This node's name in its cluster (`local` in none).
     pub fn node_name(&self) -> String {
         self.node.tasks.node_name()

@@ -80,6 +80,10 @@ impl Strategy {
     }
 }
 
+/// The node a task "runs on" while it waits for a node of the cluster that
+/// can hold it (node ids start at 1).
+pub(crate) const WAIT_FOR_NODE: u16 = 0;
+
 /// What this node can do for a task right now, for placement.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct HereFits {
@@ -470,9 +474,18 @@ impl Tasks {
                         load: c.load(),
                     }
                 };
-                cluster
-                    .place(&demand, &strategy, here)
-                    .map_err(|m| TaskError::for_task(ErrorKind::Infeasible, name.clone(), m))?
+                match cluster.place(&demand, &strategy, here) {
+                    Ok(r) => r,
+                    // No live node can hold it: it waits for one to join
+                    // (as in Ray; `status` says so), unless pinned.
+                    Err(m) if matches!(strategy, Strategy::Affinity { soft: false, .. }) => {
+                        return Err(TaskError::for_task(ErrorKind::Infeasible, name, m));
+                    }
+                    Err(m) => {
+                        tracing::warn!(task = %name, "waits for a node that can hold it: {m}");
+                        Some(WAIT_FOR_NODE)
+                    }
+                }
             }
         };
         // Nested references are read from their owner by the node that

@@ -92,6 +92,11 @@ fn main() {
             println!("spread={}", nodes.join(","));
         }
         "limits" => limits(),
+        // A task no node can hold yet: it waits for one to join.
+        "late" => {
+            let late = TaskOptions::new().resource("late", 1.0);
+            println!("late={}", where_am_i::options(late).remote().get().unwrap());
+        }
         other => panic!("unknown mode {other}"),
     }
 }
@@ -123,9 +128,10 @@ fn place() {
         Ok(n) => println!("hard=ran on {n}"),
         Err(e) => println!("hard={e}"),
     }
-    match submit(TaskOptions::new().resource("accel", 5.0)) {
-        Ok(n) => println!("infeasible=ran on {n}"),
-        Err(e) => println!("infeasible={e}"),
+    // Pinned to a node that cannot hold it: refused at once.
+    match submit(on("w1").num_gpus(1.0)) {
+        Ok(n) => println!("pinned_infeasible=ran on {n}"),
+        Err(e) => println!("pinned_infeasible={e}"),
     }
 }
 

@@ -250,6 +250,11 @@ fn status_value(rt: &Runtime) -> serde_json::Value {
         "actors": rt.actors(),
         "nodes": rt.nodes(),
         "tasks_moved": rt.tasks_moved(),
+        "waiting_for_nodes": rt
+            .tasks_waiting_for_node()
+            .into_iter()
+            .map(|(task, why)| serde_json::json!({ "task": task, "why": why }))
+            .collect::<Vec<_>>(),
     })
 }
 

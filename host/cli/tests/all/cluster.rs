@@ -266,7 +266,7 @@ fn tasks_go_where_their_resources_are_and_objects_follow_them() {
     assert_eq!(out["soft"], "head", "soft affinity falls back");
     assert!(out["hard"].contains("no node named `nowhere`"), "{out:?}");
     assert!(
-        out["infeasible"].contains("demands 5 accel but no node of the cluster (3 alive)"),
+        out["pinned_infeasible"].contains("node `w1` can never hold it"),
         "{out:?}"
     );
 
@@ -393,4 +393,46 @@ fn a_killed_node_loses_no_task_and_a_stopped_one_finishes_its_own() {
     wait_until("w1 gone", || {
         nodes(&head.http).iter().all(|n| n["name"] != "w1")
     });
+}
+
+#[test]
+fn a_task_no_node_can_hold_waits_for_one_to_join() {
+    let (head, url, token) = head();
+    let job = submit_in_background(&head, &["late"]);
+    // Status says what waits, and why.
+    wait_until("the task waits", || {
+        let out = raylab(&["status", "--json", "--address", &head.http]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["waiting_for_nodes"][0]["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("demands 1 late but no node of the cluster (1 alive)"))
+    });
+    let text = raylab(&["status", "--address", &head.http]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout)
+            .contains("tasks waiting for a node that can hold them: 1"),
+        "{}",
+        show(&text)
+    );
+    // A node with the resource joins: the task runs there.
+    let _late = Node::start(
+        &[
+            "--address",
+            &url,
+            "--cluster-token",
+            &token,
+            "--node-name",
+            "w3",
+            "--resources",
+            r#"{"late": 1}"#,
+        ],
+        3,
+    );
+    let out = job.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("late=w3"),
+        "{}",
+        show(&out)
+    );
 }

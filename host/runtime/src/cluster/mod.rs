@@ -97,6 +97,9 @@ pub(crate) struct Cluster {
     sent: Mutex<HashMap<u16, Resources>>,
     /// The next turn of the spread strategy.
     turn: Mutex<usize>,
+    /// Tasks waiting for a node that can hold them: key -> (name, why).
+    waiting: Mutex<std::collections::BTreeMap<u64, (String, String)>>,
+    next_wait: std::sync::atomic::AtomicU64,
     /// Tasks placed again because the node running them died.
     pub(crate) moved: std::sync::atomic::AtomicU64,
     /// Jobs here that are parts of jobs of other nodes: job here ->
@@ -124,6 +127,8 @@ impl Cluster {
             turn: Mutex::new(0),
             guests: Mutex::new(HashMap::new()),
             moved: std::sync::atomic::AtomicU64::new(0),
+            waiting: Mutex::new(std::collections::BTreeMap::new()),
+            next_wait: std::sync::atomic::AtomicU64::new(0),
             me: me.clone(),
         })
     }
@@ -193,6 +198,48 @@ impl Cluster {
         }
     }
 
+    /// Hold `task` until a node that can hold it is alive (checked every
+    /// heartbeat; listed in [`Cluster::waiting`] meanwhile); where it goes
+    /// (`None`: here), or its cancellation.
+    async fn wait_for_node(&self, task: &Forward) -> Result<Option<u16>, TaskError> {
+        let key = self
+            .next_wait
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let outcome = loop {
+            let here = (task.here)(&task.demand);
+            match self.choose(&task.demand, &Strategy::Default, here) {
+                Ok(to) => break Ok(to),
+                Err(why) => {
+                    self.waiting
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key, (task.name.clone(), why));
+                }
+            }
+            tokio::select! {
+                () = task.cancel.wait() => {
+                    break Err(crate::sandbox::SandboxLimit::Cancelled.error(&task.name));
+                }
+                () = tokio::time::sleep(HEARTBEAT) => {}
+            }
+        };
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        outcome
+    }
+
+    /// Tasks waiting for a node that can hold them: (name, why).
+    pub(crate) fn waiting(&self) -> Vec<(String, String)> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// Run `task` on `node`; when that node dies first, place it again
     /// (counted against its `max_retries`, as a crash is): on another
     /// node, or back here.
@@ -208,6 +255,13 @@ impl Cluster {
             options: task.options.clone(),
             args: Payload::Inline,
         };
+        if node == crate::tasks::WAIT_FOR_NODE {
+            match self.wait_for_node(&task).await {
+                Ok(Some(n)) => node = n,
+                Ok(None) => return Forwarded::Here(Box::new(task)),
+                Err(e) => return Forwarded::Done(Err(e)),
+            }
+        }
         let max_retries = task.options.max_retries.unwrap_or(3);
         let mut attempt = 0;
         loop {
