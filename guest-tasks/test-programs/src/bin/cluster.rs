@@ -92,6 +92,24 @@ fn main() {
             println!("spread={}", nodes.join(","));
         }
         "limits" => limits(),
+        // An object that lives on w2 only, read until w2 is gone.
+        "lost" => {
+            let inner: ObjectRef<i64> = put_there::options(on("w2")).remote(5).get().unwrap();
+            println!("got={}", inner.get().unwrap());
+            let start = std::time::Instant::now();
+            loop {
+                match inner.get() {
+                    Ok(_) if start.elapsed().as_secs() < 60 => {
+                        std::thread::sleep(std::time::Duration::from_millis(100))
+                    }
+                    Ok(_) => panic!("never lost"),
+                    Err(e) => {
+                        println!("lost={:?} {}", e.kind, e.message);
+                        break;
+                    }
+                }
+            }
+        }
         // A task no node can hold yet: it waits for one to join.
         "late" => {
             let late = TaskOptions::new().resource("late", 1.0);

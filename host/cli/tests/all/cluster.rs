@@ -436,3 +436,28 @@ fn a_task_no_node_can_hold_waits_for_one_to_join() {
         show(&out)
     );
 }
+
+#[test]
+fn an_object_only_a_dead_node_held_is_lost_naming_the_node() {
+    let (head, _w1, mut w2) = three_nodes();
+    let job = submit_in_background(&head, &["lost"]);
+    // The object exists on w2 once w2 runs a part of the job.
+    wait_until("w2 has the job's part", || {
+        let out = raylab(&["list", "jobs", "--json", "--address", &w2.http]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v.as_array().map(|a| !a.is_empty()))
+            .unwrap_or(false)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    w2.child.kill().unwrap();
+    let out = job.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("got=5"), "{stdout}");
+    assert!(
+        stdout.contains("lost=ErrorKind::ObjectLost")
+            && stdout.contains("of node 3: its node died"),
+        "{stdout}"
+    );
+}

@@ -614,7 +614,13 @@ impl Wire {
         };
         let msg = loop {
             tokio::select! {
-                r = &mut request => break r.map_err(|e| lost(e.to_string()))?,
+                r = &mut request => break r.map_err(|e| {
+                    if e.kind() == async_nats::RequestErrorKind::NoResponders {
+                        lost("its node died or left".into())
+                    } else {
+                        lost(e.to_string())
+                    }
+                })?,
                 () = tokio::time::sleep(Duration::from_millis(250)) => {
                     if !alive() {
                         return Err(lost("its node died".into()));
