@@ -128,3 +128,30 @@ fn without_componentize_py_run_says_how_to_install_it() {
         show(&out)
     );
 }
+
+#[test]
+fn a_python_program_is_submitted_to_a_head_as_a_job() {
+    // An 18 MB interpreter takes a debug build's compiler half a minute.
+    let head = crate::head::Head::start_with(&["--compile-timeout", "600"]);
+    let out = raylab_in(
+        &[
+            "submit",
+            "--quiet",
+            "--address",
+            &head.address,
+            &program("lab/task1.py"),
+            "--",
+            "--n",
+            "3",
+            "--work-ms",
+            "0",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("results equal: yes"),
+        "{}",
+        show(&out)
+    );
+}
