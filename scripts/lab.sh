@@ -28,3 +28,9 @@ echo "== Task 4: parallel 5-fold cross-validation (linfa) =="
 echo
 echo "== Task 4 beyond the lab: parallel model search =="
 "$host" run "$tasks/task4.wasm" -- --search
+echo
+echo "== The lab in Python: Task 1 (built with componentize-py, cached) =="
+"$host" run guest-tasks/python/lab/task1.py
+echo
+echo "== Task 4 with a Python driver calling the Rust linfa folds by name =="
+"$host" run guest-tasks/python/lab/task4.py --plugin "task4=$tasks/task4.wasm"
