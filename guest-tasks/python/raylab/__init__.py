@@ -193,13 +193,30 @@ _OPTIONS = {
 }
 
 
-def _task_options(opts):
-    unknown = set(opts) - _OPTIONS
+def _check_options(opts, known, what):
+    unknown = set(opts) - known
     if unknown:
         raise TypeError(
-            "unknown task options: %s (raylab knows %s)"
-            % (", ".join(sorted(unknown)), ", ".join(sorted(_OPTIONS)))
+            "unknown %s options: %s (raylab knows %s)"
+            % (what, ", ".join(sorted(unknown)), ", ".join(sorted(known)))
         )
+
+
+def _resource_options(opts):
+    """The options tasks and actors share, as the contract's fields."""
+    memory = opts.get("memory")
+    return dict(
+        name=opts.get("name"),
+        num_cpus=_float_or_none(opts.get("num_cpus")),
+        num_gpus=_float_or_none(opts.get("num_gpus")),
+        memory=int(memory) if memory is not None else None,
+        resources=[
+            _types.ResourceAmount(str(k), float(v)) for k, v in (opts.get("resources") or {}).items()
+        ],
+    )
+
+
+def _task_options(opts):
     scheduling = None
     strategy = opts.get("scheduling_strategy")
     if strategy == "SPREAD":
@@ -213,15 +230,8 @@ def _task_options(opts):
     isolation = opts.get("isolation")
     if isolation is not None:
         isolation = {"fresh": _types.Isolation.FRESH, "warm": _types.Isolation.WARM}[isolation]
-    memory = opts.get("memory")
     return _types.TaskOptions(
-        name=opts.get("name"),
-        num_cpus=_float_or_none(opts.get("num_cpus")),
-        num_gpus=_float_or_none(opts.get("num_gpus")),
-        memory=int(memory) if memory is not None else None,
-        resources=[
-            _types.ResourceAmount(str(k), float(v)) for k, v in (opts.get("resources") or {}).items()
-        ],
+        **_resource_options(opts),
         max_retries=opts.get("max_retries"),
         retry_exceptions=opts.get("retry_exceptions"),
         timeout_ms=opts.get("timeout_ms"),
@@ -239,16 +249,18 @@ _functions = {}
 
 
 class RemoteFunction:
-    """A function that can run as a task: ``f.remote(...)`` submits it."""
+    """A function that can run as a task: ``f.remote(...)`` submits it
+    (by ``name``: this program's function, or ``module/f`` of another)."""
 
-    def __init__(self, function, options):
-        self._function = function
+    def __init__(self, name, options, function=None):
+        _task_options_check(options)
+        self._name = name
         self._options = dict(options)
-        self._name = function.__name__
-        _task_options_check(self._options)
-        _functions[self._name] = function
-        self.__doc__ = function.__doc__
-        self.__name__ = self._name
+        self._function = function
+        # The contract's form of the options, made at the first call.
+        self._wit = None
+        self.__name__ = name
+        self.__doc__ = function.__doc__ if function else None
 
     def __call__(self, *args, **kwargs):
         raise TypeError(
@@ -258,25 +270,18 @@ class RemoteFunction:
 
     def remote(self, *args):
         """Submit a call; returns the ref of its future result."""
-        options = _task_options(self._options)
-        id = _call(_rt.submit, self._name, _encode(list(args)), options)
-        return ObjectRef(id)
+        if self._wit is None:
+            self._wit = _task_options(self._options)
+        return ObjectRef(_call(_rt.submit, self._name, _encode(list(args)), self._wit))
 
     def options(self, **options):
         """The same function with other options for the calls made through
         it (``f.options(num_cpus=2).remote(x)``)."""
-        merged = dict(self._options)
-        merged.update(options)
-        copy = RemoteFunction.__new__(RemoteFunction)
-        copy._function, copy._options, copy._name = self._function, merged, self._name
-        _task_options_check(merged)
-        return copy
+        return RemoteFunction(self._name, {**self._options, **options}, self._function)
 
 
 def _task_options_check(opts):
-    unknown = set(opts) - _OPTIONS
-    if unknown:
-        raise TypeError("unknown task options: %s" % ", ".join(sorted(unknown)))
+    _check_options(opts, _OPTIONS, "task")
 
 
 # The actor this instance holds, when it is one.
@@ -324,15 +329,8 @@ class ActorClass:
     def remote(self, *args):
         """Make an actor (its constructor runs in its own instance)."""
         opts = self._options
-        memory = opts.get("memory")
         options = _types.ActorOptions(
-            name=opts.get("name"),
-            num_cpus=_float_or_none(opts.get("num_cpus")),
-            num_gpus=_float_or_none(opts.get("num_gpus")),
-            memory=int(memory) if memory is not None else None,
-            resources=[
-                _types.ResourceAmount(str(k), float(v)) for k, v in (opts.get("resources") or {}).items()
-            ],
+            **_resource_options(opts),
             max_restarts=opts.get("max_restarts"),
             max_task_retries=opts.get("max_task_retries"),
             timeout_ms=opts.get("timeout_ms"),
@@ -354,12 +352,7 @@ class ActorClass:
 
 
 def _actor_options_check(opts):
-    unknown = set(opts) - _ACTOR_OPTIONS
-    if unknown:
-        raise TypeError(
-            "unknown actor options: %s (raylab knows %s)"
-            % (", ".join(sorted(unknown)), ", ".join(sorted(_ACTOR_OPTIONS)))
-        )
+    _check_options(opts, _ACTOR_OPTIONS, "actor")
     if opts.get("lifetime") not in (None, "detached", "non_detached"):
         raise TypeError("lifetime: 'detached' or 'non_detached'")
 
@@ -367,7 +360,9 @@ def _actor_options_check(opts):
 def _remote(target, options):
     if isinstance(target, type):
         return ActorClass(target, options)
-    return RemoteFunction(target, options)
+    function = RemoteFunction(target.__name__, options, target)
+    _functions[target.__name__] = target
+    return function
 
 
 def remote(*args, **options):
@@ -385,10 +380,7 @@ def remote_function(name, **options):
     (``raylab-host run app.py --plugin module=plugin.wasm``), in any
     language. Its arguments and result are MessagePack: a Rust struct is a
     dict of its fields, an enum variant ``{"Variant": fields}``."""
-    _task_options_check(options)
-    f = RemoteFunction.__new__(RemoteFunction)
-    f._function, f._options, f._name = None, dict(options), name
-    return f
+    return RemoteFunction(name, options)
 
 
 def get_actor(name):

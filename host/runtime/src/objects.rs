@@ -257,7 +257,7 @@ impl Objects {
 }
 
 /// The part of an object of `len` bytes that `get-range` returns.
-fn byte_range(len: usize, offset: u64, count: u64) -> std::ops::Range<usize> {
+pub(crate) fn byte_range(len: usize, offset: u64, count: u64) -> std::ops::Range<usize> {
     let start = usize::try_from(offset).unwrap_or(usize::MAX).min(len);
     let end = start
         .saturating_add(usize::try_from(count).unwrap_or(usize::MAX))

@@ -95,6 +95,18 @@ pub(crate) struct HereFits {
     pub(crate) load: f64,
 }
 
+impl HereFits {
+    /// What this node's control state says of `demand` now.
+    fn of(control: &NodeControl, demand: &Resources) -> HereFits {
+        let c = control.lock();
+        HereFits {
+            ever: c.total().fits(demand),
+            now: c.available().fits(demand),
+            load: c.load(),
+        }
+    }
+}
+
 /// A task another node of the cluster runs on this node's behalf.
 pub(crate) struct Forward {
     pub(crate) job: JobId,
@@ -466,14 +478,7 @@ impl Tasks {
         let remote = match (self.cluster.get(), &strategy) {
             (None, _) | (_, Strategy::Here) => None,
             (Some(cluster), _) => {
-                let here = {
-                    let c = self.control.lock();
-                    HereFits {
-                        ever: c.total().fits(&demand),
-                        now: c.available().fits(&demand),
-                        load: c.load(),
-                    }
-                };
+                let here = HereFits::of(&self.control, &demand);
                 match cluster.place(&demand, &strategy, here) {
                     Ok(r) => r,
                     // No live node can hold it: it waits for one to join
@@ -604,6 +609,25 @@ impl Tasks {
         Ok((result, name))
     }
 
+    /// Wait until object `id` of `job` is ready (holds its bytes or its
+    /// error).
+    pub(crate) async fn until_ready(&self, job: JobId, id: ObjectId) -> Result<(), TaskError> {
+        let pending = {
+            let mut c = self.control.lock();
+            if c.ready(&[id], job)?.is_empty() {
+                let signal = crate::object_store::Signal::new(1);
+                c.notify_on(&[id], &signal);
+                Some(signal)
+            } else {
+                None
+            }
+        };
+        if let Some(signal) = pending {
+            signal.fired().await;
+        }
+        Ok(())
+    }
+
     /// Wait for object `result` of `job` (a task's result, whose reference
     /// the caller owns and gives up here) and take its bytes.
     pub(crate) async fn result_of(
@@ -611,20 +635,8 @@ impl Tasks {
         job: JobId,
         result: ObjectId,
     ) -> Result<Vec<u8>, TaskError> {
-        let pending = {
-            let mut c = self.control.lock();
-            match c.ready(&[result], job) {
-                Ok(ready) if ready.is_empty() => {
-                    let signal = crate::object_store::Signal::new(1);
-                    c.notify_on(&[result], &signal);
-                    Some(signal)
-                }
-                _ => None,
-            }
-        };
-        if let Some(signal) = pending {
-            signal.fired().await;
-        }
+        // An error here (an object it may not see) is the lookup's too.
+        let _ = self.until_ready(job, result).await;
         let bytes = {
             let mut c = self.control.lock();
             let outcome = match c.lookup(result, job) {
@@ -714,14 +726,7 @@ impl Tasks {
                 options,
                 demand: wanted,
                 cancel: spec.cancelled.clone(),
-                here: Arc::new(move |demand: &Resources| {
-                    let c = control.lock();
-                    HereFits {
-                        ever: c.total().fits(demand),
-                        now: c.available().fits(demand),
-                        load: c.load(),
-                    }
-                }),
+                here: Arc::new(move |demand: &Resources| HereFits::of(&control, demand)),
             };
             let outcome = match cluster.run(node, forward).await {
                 Forwarded::Done(outcome) => outcome,

@@ -123,10 +123,21 @@ impl Bench {
 
     /// Run a module to completion and return its stdout.
     fn output(&self, module: &str, flags: &[&str], args: &[&str]) -> anyhow::Result<String> {
-        let out = self.command(module, flags, args).output()?;
+        self.output_of(&self.wasm(module), flags, args)
+    }
+
+    /// Run the component at `path` to completion and return its stdout.
+    fn output_of(
+        &self,
+        path: &std::path::Path,
+        flags: &[&str],
+        args: &[&str],
+    ) -> anyhow::Result<String> {
+        let out = self.command_of(path, flags, args).output()?;
         if !out.status.success() {
             bail!(
-                "{module} {args:?} failed: {}",
+                "{} {args:?} failed: {}",
+                path.display(),
                 String::from_utf8_lossy(&out.stderr)
             );
         }
@@ -157,12 +168,7 @@ impl Bench {
 
     /// Median of the `result:` line of the bench guest.
     fn guest(&self, flags: &[&str], args: &[&str]) -> anyhow::Result<f64> {
-        let mut xs = Vec::new();
-        for _ in 0..self.runs {
-            let out = self.output("bench", flags, args)?;
-            xs.push(parse_after(&out, "result:")?);
-        }
-        Ok(median(xs))
+        self.result_of(&self.wasm("bench"), flags, args)
     }
 
     /// Median of the `result:` line of a component at `path`.
@@ -174,18 +180,7 @@ impl Bench {
     ) -> anyhow::Result<f64> {
         let mut xs = Vec::new();
         for _ in 0..self.runs {
-            let out = self.command_of(path, flags, args).output()?;
-            if !out.status.success() {
-                bail!(
-                    "{} {args:?} failed: {}",
-                    path.display(),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            xs.push(parse_after(
-                &String::from_utf8_lossy(&out.stdout),
-                "result:",
-            )?);
+            xs.push(parse_after(&self.output_of(path, flags, args)?, "result:")?);
         }
         Ok(median(xs))
     }
@@ -831,12 +826,7 @@ fn python_figures(b: &Bench, args: &BenchArgs, add: &mut impl FnMut(Figure)) -> 
     let mut xs = Vec::new();
     for _ in 0..b.runs {
         let start = Instant::now();
-        let out = b
-            .command_of(&task1, &["-q"], &["--n", "1", "--work-ms", "0"])
-            .output()?;
-        if !out.status.success() {
-            bail!("task1.py failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
+        b.output_of(&task1, &["-q"], &["--n", "1", "--work-ms", "0"])?;
         xs.push(start.elapsed().as_secs_f64() * 1e3);
     }
     add(Figure {
@@ -850,13 +840,9 @@ fn python_figures(b: &Bench, args: &BenchArgs, add: &mut impl FnMut(Figure)) -> 
     });
     let (mut seq, mut par) = (Vec::new(), Vec::new());
     for _ in 0..b.runs {
-        let out = b.command_of(&task2, &["-q"], &["--n", "200000"]).output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() || !text.contains("results equal: yes") {
-            bail!(
-                "task2.py failed: {text}{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        let text = b.output_of(&task2, &["-q"], &["--n", "200000"])?;
+        if !text.contains("results equal: yes") {
+            bail!("task2.py gave other results: {text}");
         }
         seq.push(parse_after(&text, "sequential time:")?);
         par.push(parse_after(&text, "parallel time:")?);

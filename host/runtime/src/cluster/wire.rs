@@ -507,17 +507,7 @@ impl Wire {
                 )),
             },
         };
-        let (outcome, body) = match outcome {
-            Ok(bytes) => {
-                let (payload, inline) = self.offer(bytes);
-                (Ok(payload), inline)
-            }
-            Err(e) => (Err(e), Vec::new()),
-        };
-        let _ = self
-            .client
-            .publish(reply, encode::<Result<Payload, TaskError>>(&outcome, &body))
-            .await;
+        self.answer(reply, outcome).await;
     }
 
     /// The parts of this node's timeline that `nodes` ran (of job `job`,
@@ -557,16 +547,9 @@ impl Wire {
             .collect()
     }
 
-    /// Answer a read of an object this node owns.
-    async fn serve_object(&self, msg: async_nats::Message, serve: Arc<dyn Serve>) {
-        let Some(reply) = msg.reply else { return };
-        let outcome = match serde_json::from_slice::<ObjectRequest>(&msg.payload) {
-            Ok(r) => serve.object(r.root, r.id, r.offset, r.len).await,
-            Err(e) => Err(TaskError::new(
-                ErrorKind::Internal,
-                format!("a bad request: {e}"),
-            )),
-        };
+    /// Reply with an outcome: its bytes inline when small, else offered as
+    /// a blob the asker fetches in chunks.
+    async fn answer(&self, reply: async_nats::Subject, outcome: Result<Vec<u8>, TaskError>) {
         let (outcome, body) = match outcome {
             Ok(bytes) => {
                 let (payload, inline) = self.offer(bytes);
@@ -578,6 +561,19 @@ impl Wire {
             .client
             .publish(reply, encode::<Result<Payload, TaskError>>(&outcome, &body))
             .await;
+    }
+
+    /// Answer a read of an object this node owns.
+    async fn serve_object(&self, msg: async_nats::Message, serve: Arc<dyn Serve>) {
+        let Some(reply) = msg.reply else { return };
+        let outcome = match serde_json::from_slice::<ObjectRequest>(&msg.payload) {
+            Ok(r) => serve.object(r.root, r.id, r.offset, r.len).await,
+            Err(e) => Err(TaskError::new(
+                ErrorKind::Internal,
+                format!("a bad request: {e}"),
+            )),
+        };
+        self.answer(reply, outcome).await;
     }
 
     /// Read bytes `offset .. offset + len` of object `id` of node `owner`

@@ -15,7 +15,7 @@ use crate::cluster::wire::{Incoming, Outcome, Serve, Wire};
 use crate::control::JobId;
 use crate::error::{ErrorKind, TaskError};
 use crate::modules;
-use crate::object_store::{Lookup, ObjectId, Signal};
+use crate::object_store::{Lookup, ObjectId};
 
 /// A job of another node, as it runs here.
 struct Guest {
@@ -214,32 +214,13 @@ impl Serve for Remote {
                     ));
                 }
             };
-            let pending = {
-                let mut c = node.control.lock();
-                match c.ready(&[id], job)? {
-                    ready if ready.is_empty() => {
-                        let signal = Signal::new(1);
-                        c.notify_on(&[id], &signal);
-                        Some(signal)
-                    }
-                    _ => None,
-                }
-            };
-            if let Some(signal) = pending {
-                signal.fired().await;
-            }
+            node.tasks.until_ready(job, id).await?;
             let bytes = match node.control.lock().lookup(id, job)? {
                 Lookup::Ready(b) => b,
                 Lookup::Failed(e) => return Err((*e).clone()),
                 Lookup::Pending => return Err(internal("pending after it was ready")),
             };
-            let start = usize::try_from(offset)
-                .unwrap_or(usize::MAX)
-                .min(bytes.len());
-            let end = start
-                .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
-                .min(bytes.len());
-            Ok(bytes[start..end].to_vec())
+            Ok(bytes[crate::objects::byte_range(bytes.len(), offset, len)].to_vec())
         })
     }
 
