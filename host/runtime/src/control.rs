@@ -352,6 +352,50 @@ impl<P: Pending> Core<P> {
         self.objects.put_for(bytes, refs, job)
     }
 
+    /// References to objects of other nodes arrived for `job` (one per
+    /// occurrence): stubs for them, one reference each for the caller (see
+    /// `ObjectStore::import`; this node's own ids are left alone, and their
+    /// sender took a reference for them on this node).
+    pub(crate) fn import(&mut self, job: JobId, ids: &[ObjectId]) {
+        self.objects.import(job, ids);
+    }
+
+    /// One more reference to each of `ids` that still exists, whatever its
+    /// job: references taken for another node (or pinned while a message
+    /// carrying them is made).
+    pub(crate) fn pin(&mut self, ids: &[ObjectId]) {
+        for id in ids {
+            let _ = self.objects.retain(*id);
+        }
+    }
+
+    /// The object behind stub `id` was read whole; the references inside
+    /// it were imported: the stub keeps them (see `ObjectStore::fill_stub`).
+    pub(crate) fn fill_stub(&mut self, id: ObjectId, contained: Vec<ObjectId>) {
+        hit_signals(self.objects.fill_stub(id, contained));
+    }
+
+    /// Other nodes took or gave back references to objects of this node
+    /// (`+n`/`-n` each).
+    pub(crate) fn apply_remote_refs(&mut self, changes: &[(ObjectId, i64)]) {
+        for &(id, delta) in changes {
+            if delta > 0 {
+                for _ in 0..delta {
+                    let _ = self.objects.retain(id);
+                }
+            } else {
+                for _ in 0..delta.unsigned_abs() {
+                    hit_signals(self.objects.release(id));
+                }
+            }
+        }
+    }
+
+    /// Hand the holds of freed stubs to `sink` (to give back to owners).
+    pub(crate) fn on_foreign_freed(&mut self, sink: crate::object_store::ForeignSink) {
+        self.objects.on_foreign_freed(sink);
+    }
+
     /// One more reference to a visible object.
     pub(crate) fn retain(&mut self, id: ObjectId, job: JobId) -> Result<(), TaskError> {
         self.check_visible(&[id], job)?;

@@ -568,6 +568,14 @@ impl Runtime {
             serve.clone(),
             &handle,
         ))?;
+        // Stubs of other nodes' objects give their holds back when they go.
+        let releases = wire.release_pump(&handle);
+        self.node
+            .control
+            .lock()
+            .on_foreign_freed(Box::new(move |id, holds| {
+                let _ = releases.send((id, holds));
+            }));
         // What runs here for a node that died is of no use to anyone: its
         // jobs end here as if their drivers had ended.
         let (watch, guests) = (Arc::downgrade(&registry), serve.clone());

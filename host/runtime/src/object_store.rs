@@ -9,6 +9,16 @@
 //! completes; the caller wakes them. Ids are never reused, so a stale id is
 //! told apart from a forged one.
 //!
+//! In a cluster, an object lives on the node that owns it (the top bits of
+//! its id, [`owner_node`]). A node that holds references to an object of
+//! another node keeps a *stub* for it: an entry without bytes that counts
+//! its references (a guest's, a task's arguments, a containing object)
+//! like any other, plus the references its owner keeps for this node
+//! (`holds`: one per message that brought the id here). When the stub's
+//! last reference goes, its holds are handed to the sink set with
+//! [`ObjectStore::on_foreign_freed`], which gives them back to the owner:
+//! so an object is freed everywhere once no node references it.
+//!
 //! When memory is full, ready objects that nobody is reading at the moment
 //! are spilled to disk, oldest first (`spill`), and read back when someone
 //! needs their bytes; `object-store-full` only when the spill space is full
@@ -109,6 +119,11 @@ enum State {
     /// Ready, on disk: its length.
     Spilled(usize),
     Failed(Arc<TaskError>),
+    /// An object of another node: the references its owner keeps for this
+    /// node, given back when the stub goes.
+    Foreign {
+        holds: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -123,8 +138,10 @@ struct Entry {
 /// Usage figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct StoreStats {
-    /// Objects alive (any state).
+    /// Objects alive (any state), stubs of other nodes' objects included.
     pub objects: usize,
+    /// Of those, stubs: objects of other nodes referenced here.
+    pub foreign: usize,
     /// Bytes of ready objects.
     pub bytes: usize,
     /// Capacity in bytes.
@@ -146,8 +163,20 @@ pub(crate) fn owner_node(id: ObjectId) -> u16 {
     (id >> OWNER_SHIFT) as u16
 }
 
+/// Where the holds of a freed stub go: (object, holds to give back).
+pub(crate) type ForeignSink = Box<dyn Fn(ObjectId, u32) + Send>;
+
+fn elsewhere(id: ObjectId) -> TaskError {
+    TaskError::new(
+        ErrorKind::Internal,
+        format!(
+            "object {id} lives on node {}: it is read from there",
+            owner_node(id)
+        ),
+    )
+}
+
 /// The store.
-#[derive(Debug)]
 pub(crate) struct ObjectStore {
     entries: HashMap<ObjectId, Entry>,
     /// Bytes of ready objects per job, and the most one job may hold.
@@ -163,6 +192,22 @@ pub(crate) struct ObjectStore {
     /// Objects someone wants to hear of when they are freed (an actor's
     /// handle: the actor dies with its last handle).
     watched: HashMap<ObjectId, Arc<Notify>>,
+    /// Stubs alive.
+    foreign: usize,
+    /// The node this store is on (0: none, outside a cluster).
+    node: u16,
+    /// Gives the holds of freed stubs back to their owners.
+    foreign_sink: Option<ForeignSink>,
+}
+
+impl std::fmt::Debug for ObjectStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStore")
+            .field("objects", &self.entries.len())
+            .field("used", &self.used)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ObjectStore {
@@ -179,6 +224,63 @@ impl ObjectStore {
             freed: 0,
             spill: None,
             watched: HashMap::new(),
+            foreign: 0,
+            node: 0,
+            foreign_sink: None,
+        }
+    }
+
+    /// Hand the holds of each freed stub to `sink` (see the module docs).
+    pub(crate) fn on_foreign_freed(&mut self, sink: ForeignSink) {
+        self.foreign_sink = Some(sink);
+    }
+
+    /// References to objects of other nodes arrived in a message (one per
+    /// occurrence of an id in `ids`): each gets a stub here, or its stub one
+    /// more reference (the caller's) and one more hold. Ids of this node's
+    /// own objects (`own(id)`) are skipped: their owner counts them itself.
+    pub(crate) fn import(&mut self, job: u64, ids: &[ObjectId]) {
+        for &id in ids {
+            if owner_node(id) == self.node {
+                continue;
+            }
+            let entry = self.entries.entry(id).or_insert_with(|| {
+                self.foreign += 1;
+                Entry {
+                    job,
+                    refs: 0,
+                    state: State::Foreign { holds: 0 },
+                    contained: Vec::new(),
+                }
+            });
+            entry.refs += 1;
+            if let State::Foreign { holds } = &mut entry.state {
+                *holds += 1;
+            }
+        }
+    }
+
+    /// A stub's object arrived whole (a read of all its bytes), with the
+    /// references inside it, imported by the caller: the stub keeps them
+    /// the first time (as a local object keeps what it contains); after
+    /// that they are given back.
+    pub(crate) fn fill_stub(&mut self, id: ObjectId, contained: Vec<ObjectId>) -> Vec<Waiter> {
+        match self.entries.get_mut(&id) {
+            Some(Entry {
+                state: State::Foreign { .. },
+                contained: kept,
+                ..
+            }) if kept.is_empty() => {
+                *kept = contained;
+                Vec::new()
+            }
+            _ => {
+                let mut woken = Vec::new();
+                for id in contained {
+                    woken.extend(self.release(id));
+                }
+                woken
+            }
         }
     }
 
@@ -203,6 +305,7 @@ impl ObjectStore {
     pub(crate) fn stats(&self) -> StoreStats {
         StoreStats {
             objects: self.entries.len(),
+            foreign: self.foreign,
             bytes: self.used,
             capacity: self.capacity,
             created: self.created,
@@ -336,6 +439,13 @@ impl ObjectStore {
             }
             State::Pending(w) => return w,
             State::Failed(_) => 0,
+            State::Foreign { holds } => {
+                self.foreign -= 1;
+                if let Some(sink) = &self.foreign_sink {
+                    sink(id, holds);
+                }
+                0
+            }
         };
         if let Some(held) = self.job_used.get_mut(&entry.job) {
             *held = held.saturating_sub(len);
@@ -347,6 +457,7 @@ impl ObjectStore {
     /// cluster, an id's top bits name the node that owns it ([`OWNER_SHIFT`]).
     pub(crate) fn set_id_base(&mut self, base: ObjectId) {
         self.next_id = self.next_id.max(base);
+        self.node = owner_node(base);
     }
 
     /// A new pending object with one reference (held by the submitter).
@@ -480,6 +591,7 @@ impl ObjectStore {
                 State::Pending(_) => return Ok(Lookup::Pending),
                 State::Ready(b) => return Ok(Lookup::Ready(b.clone())),
                 State::Failed(err) => return Ok(Lookup::Failed(err.clone())),
+                State::Foreign { .. } => return Err(elsewhere(id)),
                 State::Spilled(len) => *len,
             },
         };
@@ -493,7 +605,8 @@ impl ObjectStore {
             None => Err(self.unknown(id)),
             Some(e) => Ok(match &e.state {
                 State::Pending(_) => Status::Pending,
-                State::Ready(_) | State::Spilled(_) => Status::Ready,
+                // Read from its owner, who says when it is ready.
+                State::Ready(_) | State::Spilled(_) | State::Foreign { .. } => Status::Ready,
                 State::Failed(err) => Status::Failed(err.clone()),
             }),
         }

@@ -120,6 +120,9 @@ pub(crate) struct Forward {
     pub(crate) cancel: Arc<CancelFlag>,
     /// What the submitting node can do for it now (to place it again).
     pub(crate) here: Arc<dyn Fn(&Resources) -> HereFits + Send + Sync>,
+    /// Take the references the node it goes to gets with its arguments
+    /// (before each attempt: see `wire`'s "References across nodes").
+    pub(crate) export: Arc<dyn Fn() -> BoxFuture + Send + Sync>,
 }
 
 /// How a forwarded task ended.
@@ -161,6 +164,9 @@ pub(crate) trait Placement: Send + Sync {
     fn fetch(&self, job: JobId, id: ObjectId, offset: u64, len: u64) -> FetchFuture;
     /// The resources of the cluster's live nodes, summed.
     fn total(&self) -> Resources;
+    /// Take one reference to each of `ids` (objects of other nodes) for
+    /// another node, published to their owners (see `wire`).
+    fn add_refs(&self, ids: Vec<ObjectId>) -> BoxFuture;
 }
 
 /// What a task is, from submission to completion.
@@ -246,6 +252,12 @@ impl Attempt {
 pub(crate) const MAX_NAME: usize = 256;
 
 /// `name`, cut to [`MAX_NAME`] bytes (at a character boundary, marked).
+/// Whether a read of `len` bytes from `offset` is of a whole object (the
+/// references inside come with it).
+pub(crate) fn whole(offset: u64, len: u64) -> bool {
+    offset == 0 && len == u64::MAX
+}
+
 fn bounded_name(name: &str) -> String {
     if name.len() <= MAX_NAME {
         return name.to_string();
@@ -307,17 +319,29 @@ impl Tasks {
     /// A local object of `job` that will hold the bytes of object `id` of
     /// another node, fetched now.
     fn mirror(self: &Arc<Self>, job: JobId, id: ObjectId) -> ObjectId {
-        let mirror = self.control.lock().create_mirror(job);
+        let mirror = {
+            let mut c = self.control.lock();
+            // The stub stays while its bytes are on the way.
+            c.pin(&[id]);
+            c.create_mirror(job)
+        };
         let tasks = self.clone();
         self.handle.spawn(async move {
             let outcome = tasks.fetch(job, id, 0, u64::MAX).await;
-            let starts = tasks.control.lock().complete_mirror(mirror, outcome);
+            let starts = {
+                let mut c = tasks.control.lock();
+                let starts = c.complete_mirror(mirror, outcome);
+                c.release_all(&[id]);
+                starts
+            };
             tasks.start(starts, false);
         });
         mirror
     }
 
     /// Read bytes of object `id` of another node for a guest of `job`.
+    /// When the read is of all its bytes, the references inside come with
+    /// them, kept by the object's stub here.
     pub(crate) async fn fetch(
         &self,
         job: JobId,
@@ -325,10 +349,38 @@ impl Tasks {
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>, TaskError> {
-        match self.cluster.get() {
-            Some(c) => c.fetch(job, id, offset, len).await,
-            None => Err(TaskError::unknown_object(id, false)),
+        let bytes = match self.cluster.get() {
+            Some(c) => c.fetch(job, id, offset, len).await?,
+            None => return Err(TaskError::unknown_object(id, false)),
+        };
+        if whole(offset, len) {
+            let refs = msgpack::find_refs(&bytes).unwrap_or_default();
+            if !refs.is_empty() {
+                let mut c = self.control.lock();
+                c.import(job, &refs);
+                c.fill_stub(id, refs);
+            }
         }
+        Ok(bytes)
+    }
+
+    /// Give the node a message goes to the references in it, which the
+    /// caller pinned here (one per occurrence): this node's objects keep
+    /// the pin for that node; for other nodes' objects their owners take
+    /// one (published before this returns) and the pin goes.
+    pub(crate) async fn export(&self, pinned: Vec<ObjectId>) {
+        let Some(cluster) = self.cluster.get() else {
+            return;
+        };
+        let foreign: Vec<ObjectId> = pinned
+            .into_iter()
+            .filter(|id| self.owner_of(*id).is_some())
+            .collect();
+        if foreign.is_empty() {
+            return;
+        }
+        cluster.add_refs(foreign.clone()).await;
+        self.control.lock().release_all(&foreign);
     }
 
     /// This node's name (`local` in no cluster).
@@ -462,14 +514,8 @@ impl Tasks {
         }
         let deps: Vec<ObjectId> = layout.top_refs.iter().map(|(_, id)| *id).collect();
         let mut arg_refs = deps.clone();
-        // Refs to objects of other nodes are held there (by the task that
-        // placed this task's caller here), not in this node's store.
-        arg_refs.extend(
-            layout
-                .nested_refs
-                .iter()
-                .filter(|id| self.owner_of(**id).is_none()),
-        );
+        // Refs to objects of other nodes are held through their stubs.
+        arg_refs.extend(layout.nested_refs.iter());
         let isolation = match options.isolation {
             Some(wit::Isolation::Fresh) => Isolation::Fresh,
             Some(wit::Isolation::Warm) => Isolation::Warm,
@@ -564,8 +610,8 @@ impl Tasks {
     /// Run `function` of module `module` of `job` here, as a task of its
     /// own (with `options`, its argument list made of values), and wait
     /// for its result: how a node runs a task that another node placed on
-    /// it. Objects a result refers to stay here until the job ends here
-    /// (their ids name this node: whoever gets the result reads them here).
+    /// it. The references in the result are pinned for the caller (see
+    /// [`Tasks::result_of`]).
     pub(crate) async fn run_pinned(
         self: &Arc<Self>,
         job: JobId,
@@ -629,7 +675,10 @@ impl Tasks {
     }
 
     /// Wait for object `result` of `job` (a task's result, whose reference
-    /// the caller owns and gives up here) and take its bytes.
+    /// the caller owns and gives up here) and take its bytes. The
+    /// references inside are pinned first, one per occurrence: the caller
+    /// owns those pins (to give them to the node it sends the bytes to,
+    /// with [`Tasks::export`], or to release once the bytes are stored).
     pub(crate) async fn result_of(
         &self,
         job: JobId,
@@ -648,15 +697,8 @@ impl Tasks {
                 )),
                 Err(e) => Err(e),
             };
-            // The refs inside go with the bytes (to the node that placed the
-            // task here): their objects stay, for the rest of the job here,
-            // before the result that held them goes.
             if let Ok(bytes) = &outcome {
-                for id in msgpack::find_refs(bytes).unwrap_or_default() {
-                    if self.owner_of(id).is_none() {
-                        let _ = c.retain(id, job);
-                    }
-                }
+                c.pin(&msgpack::find_refs(bytes).unwrap_or_default());
             }
             c.release_all(&[result]);
             outcome
@@ -717,6 +759,17 @@ impl Tasks {
         if let Some((node, options, wanted)) = spec.remote.clone() {
             let cluster = self.cluster.get().expect("forwarded in a cluster").clone();
             let control = self.control.clone();
+            // The references in its arguments (held here by the task's own
+            // arguments meanwhile) go with them to each node that takes it.
+            let refs = msgpack::find_refs(&args).unwrap_or_default();
+            let tasks = self.clone();
+            let export: Arc<dyn Fn() -> BoxFuture + Send + Sync> = Arc::new(move || {
+                let (tasks, refs) = (tasks.clone(), refs.clone());
+                Box::pin(async move {
+                    tasks.control.lock().pin(&refs);
+                    tasks.export(refs).await;
+                })
+            });
             let forward = Forward {
                 job: spec.job,
                 module: spec.module.clone(),
@@ -727,9 +780,19 @@ impl Tasks {
                 demand: wanted,
                 cancel: spec.cancelled.clone(),
                 here: Arc::new(move |demand: &Resources| HereFits::of(&control, demand)),
+                export,
             };
+            // The references in its result arrive with it (imported as
+            // stubs), or, run here after all, are pinned by `result_of`:
+            // either way one each, given up once the result holds them.
             let outcome = match cluster.run(node, forward).await {
-                Forwarded::Done(outcome) => outcome,
+                Forwarded::Done(outcome) => {
+                    if let Ok(bytes) = &outcome {
+                        let refs = msgpack::find_refs(bytes).unwrap_or_default();
+                        self.control.lock().import(spec.job, &refs);
+                    }
+                    outcome
+                }
                 Forwarded::Here(f) => {
                     // The node it went to died, and this one can run it: as
                     // a task of its own here (the arguments are values now).
@@ -747,13 +810,17 @@ impl Tasks {
                 }
             };
             // Its slice is in the timeline of the node that ran it.
-            return self.finish(
-                &spec,
-                &demand,
-                &gpus,
-                outcome.map(|bytes| (bytes, Vec::new())),
-                HashMap::new(),
-            );
+            let outcome = outcome.map(|bytes| {
+                let refs = msgpack::find_refs(&bytes).unwrap_or_default();
+                (bytes, refs)
+            });
+            let mut carried = HashMap::new();
+            if let Ok((_, refs)) = &outcome {
+                for id in refs {
+                    *carried.entry(*id).or_insert(0) += 1;
+                }
+            }
+            return self.finish(&spec, &demand, &gpus, outcome, carried);
         }
         if let Some(body) = spec.body.take() {
             let grant = Grant {

@@ -41,6 +41,10 @@ remote! {
     /// A ref to an object it put, on the node it runs on.
     fn put_there(x: i64) -> ObjectRef<i64> { put(&x).unwrap() }
     fn double_on(x: i64) -> (String, i64) { (context().node, 2 * x) }
+    /// A ref to `n` bytes it put, on the node it runs on.
+    fn put_big(n: u64) -> ObjectRef<String> { put(&pattern(n)).unwrap() }
+    /// A ref to a list it put (on its node) holding refs it borrowed.
+    fn wrap(xs: Vec<ObjectRef<String>>) -> ObjectRef<Vec<ObjectRef<String>>> { put(&xs).unwrap() }
     /// Crashes until its `n`th attempt.
     fn crash_until(n: u32) -> (String, u32) {
         let attempt = context().attempt;
@@ -61,6 +65,8 @@ tasks!(
     total_of,
     put_there,
     double_on,
+    put_big,
+    wrap,
     crash_until,
     nap
 );
@@ -109,6 +115,29 @@ fn main() {
                     }
                 }
             }
+        }
+        // References across nodes: an object of w1, held by the driver
+        // and by a list on w2, freed once neither holds it (the job still
+        // running). Each step waits a while for the test to look.
+        "refcount" => {
+            let pause = || std::thread::sleep(std::time::Duration::from_secs(3));
+            let a: ObjectRef<String> = put_big::options(on("w1")).remote(8 << 20).get().unwrap();
+            let wrapped = wrap::options(on("w2"))
+                .remote(vec![a.clone()])
+                .get()
+                .unwrap();
+            let inner = wrapped.get().unwrap();
+            let len = inner[0].get().unwrap().len();
+            println!("nested={len}");
+            drop(inner);
+            println!("step=holding");
+            pause();
+            drop(a);
+            println!("step=wrapped");
+            pause();
+            drop(wrapped);
+            println!("step=dropped");
+            std::thread::sleep(std::time::Duration::from_secs(10));
         }
         // A task no node can hold yet: it waits for one to join.
         "late" => {

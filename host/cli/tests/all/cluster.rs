@@ -329,6 +329,43 @@ fn tasks_go_where_their_resources_are_and_objects_follow_them() {
     }
 }
 
+#[test]
+fn an_object_is_freed_everywhere_once_no_node_references_it() {
+    let (head, w1, w2) = three_nodes();
+    let mut job = submit_in_background(&head, &["refcount"]);
+    let mut lines = BufReader::new(job.stdout.take().unwrap()).lines();
+    let mut expect = |want: &str| {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the job ended before {want}"))
+            .unwrap();
+        assert_eq!(line, want);
+    };
+    expect("driver=head");
+    // An 8 MiB object of w1, read on the head through a list on w2.
+    expect("nested=8388608");
+    expect("step=holding");
+    let bytes = |node: &Node| leftovers(node).1;
+    assert!(bytes(&w1) >= 8 << 20, "w1 holds the object");
+    assert!(leftovers(&w2).0 >= 2, "w2 holds the list and a stub");
+    // The driver let its own reference go; the list on w2 still holds it.
+    expect("step=wrapped");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(bytes(&w1) >= 8 << 20, "the list on w2 keeps it alive");
+    // Now nothing references it: freed on every node, with the job still
+    // running (its end would free it anyway).
+    expect("step=dropped");
+    for node in [&w1, &w2, &head] {
+        wait_until("freed everywhere", || leftovers(node) == (0, 0));
+    }
+    assert!(
+        job.try_wait().unwrap().is_none(),
+        "freed before the job ended"
+    );
+    let out = job.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+}
+
 /// Tasks running on a node, by its status.
 fn running(node: &Node) -> u64 {
     let out = raylab(&["status", "--json", "--address", &node.http]);

@@ -267,6 +267,7 @@ impl Cluster {
         loop {
             attempt += 1;
             self.note_sent(node, &task.demand, true);
+            (task.export)().await;
             let registry = self.registry.clone();
             let cancel = task.cancel.clone();
             let outcome = self
@@ -360,6 +361,11 @@ impl Placement for Cluster {
                 .read_object(owner, root, id, offset, len, move || !registry.dead(owner))
                 .await
         })
+    }
+
+    fn add_refs(&self, ids: Vec<u64>) -> crate::tasks::BoxFuture {
+        let wire = self.wire.clone();
+        Box::pin(async move { wire.add_refs(&ids).await })
     }
 
     fn total(&self) -> Resources {

@@ -13,6 +13,8 @@
 //!   loaded whole into one message, whatever the server's size limit);
 //! * `raylab.node.{id}.object`: bytes of an object it owns (a range of it),
 //!   for a task it placed elsewhere, once the object is ready;
+//! * `raylab.node.{id}.refs`: changes to the counts of references other
+//!   nodes hold to objects it owns (see "References across nodes" below);
 //! * `raylab.node.{id}.timeline`: the slices of the tasks it ran for the
 //!   asking node's jobs, on the asker's clock;
 //! * `raylab.jobs.ended`: a job ended on the node that runs its driver, so
@@ -20,6 +22,20 @@
 //!
 //! A message is a JSON header and raw bytes: `u32` header length (little
 //! endian), the header, the bytes.
+//!
+//! References across nodes: an object id that travels in a message (an
+//! argument list, a result, an object's bytes) is a reference the sender
+//! gives the receiver, and its owner counts it. The sender, before the
+//! message goes, takes one reference per occurrence for the receiver: on
+//! its own objects directly, on another node's by publishing `+1` to that
+//! owner's `refs` subject (a message published before the one that carries
+//! the id, on the same connection, so the owner counts it before any
+//! release the receiver can send). The receiver keeps a stub per foreign
+//! id (see `object_store`), and when the stub's last reference goes it
+//! publishes `-holds` to the owner. Releases are batched by a pump (one
+//! message per owner for what piled up meanwhile). A node that dies with
+//! holds leaves them counted until the job ends, when every node drops
+//! the job's objects.
 //!
 //! Modules live in the JetStream object store `raylab-modules`, named by
 //! the SHA-256 of their bytes: a node puts a job's module once when it
@@ -146,6 +162,9 @@ pub(crate) trait Serve: Send + Sync {
     /// task of job `root.1` of node `root.0` (the job whose part here owns
     /// the object).
     fn object(&self, root: (u16, u64), id: u64, offset: u64, len: u64) -> Outcome;
+    /// Other nodes took (`+n`) or gave back (`-n`) references to objects
+    /// this node owns.
+    fn refs(&self, changes: Vec<(u64, i64)>);
     /// The timeline of what ran here for node `origin` (for its job `job`,
     /// or all), as Chrome trace events on a clock that started at
     /// `base_us` (µs since the Unix epoch).
@@ -225,6 +244,7 @@ impl Wire {
         let mut ended = sub("raylab.jobs.ended".into()).await?;
         let mut timelines = sub(subject(id, "timeline")).await?;
         let mut objects = sub(subject(id, "object")).await?;
+        let mut refs = sub(subject(id, "refs")).await?;
         let w = wire.clone();
         let s = serve.clone();
         let h = handle.clone();
@@ -253,6 +273,16 @@ impl Wire {
             while let Some(msg) = objects.next().await {
                 let (w, s) = (w.clone(), s.clone());
                 h.spawn(async move { w.serve_object(msg, s).await });
+            }
+        });
+        // In the order they were published: a `+1` before the `-1` that
+        // may follow it.
+        let s = serve.clone();
+        handle.spawn(async move {
+            while let Some(msg) = refs.next().await {
+                if let Ok(changes) = serde_json::from_slice::<Vec<(u64, i64)>>(&msg.payload) {
+                    s.refs(changes);
+                }
             }
         });
         let (s, c) = (serve.clone(), client.clone());
@@ -287,6 +317,55 @@ impl Wire {
             }
         });
         Ok(wire)
+    }
+
+    /// Take one reference for another node to each of `ids` (objects of
+    /// other nodes, one per occurrence), before the message that carries
+    /// them goes: published to their owners, once this returns.
+    pub(crate) async fn add_refs(&self, ids: &[u64]) {
+        let mut by_owner: HashMap<u16, Vec<(u64, i64)>> = HashMap::new();
+        for &id in ids {
+            by_owner
+                .entry(crate::object_store::owner_node(id))
+                .or_default()
+                .push((id, 1));
+        }
+        for (owner, changes) in by_owner {
+            let body = serde_json::to_vec(&changes).expect("serializes");
+            let _ = self
+                .client
+                .publish(subject(owner, "refs"), body.into())
+                .await;
+        }
+    }
+
+    /// A sender of the holds that stubs give back when they go (see the
+    /// module docs), batched per owner by a pump on `handle`.
+    pub(crate) fn release_pump(
+        &self,
+        handle: &tokio::runtime::Handle,
+    ) -> tokio::sync::mpsc::UnboundedSender<(u64, u32)> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u32)>();
+        let client = self.client.clone();
+        handle.spawn(async move {
+            let mut batch = Vec::new();
+            while rx.recv_many(&mut batch, 4096).await > 0 {
+                let mut by_owner: HashMap<u16, Vec<(u64, i64)>> = HashMap::new();
+                for (id, holds) in batch.drain(..) {
+                    if holds > 0 {
+                        by_owner
+                            .entry(crate::object_store::owner_node(id))
+                            .or_default()
+                            .push((id, -i64::from(holds)));
+                    }
+                }
+                for (owner, changes) in by_owner {
+                    let body = serde_json::to_vec(&changes).expect("serializes");
+                    let _ = client.publish(subject(owner, "refs"), body.into()).await;
+                }
+            }
+        });
+        tx
     }
 
     /// Put a module's bytes into the cluster's store (once per content).

@@ -140,9 +140,15 @@ impl Remote {
         let mut options = h.options.clone();
         options.scheduling = None;
         options.name = Some(h.name.clone());
-        let (result, _) = node
+        // The references in its arguments came with them (see `wire`): the
+        // task holds them while it lives.
+        let refs = crate::msgpack::find_refs(&args).unwrap_or_default();
+        node.control.lock().import(job, &refs);
+        let submitted = node
             .tasks
-            .submit_pinned(job, &module, &h.function, args, options)?;
+            .submit_pinned(job, &module, &h.function, args, options);
+        node.control.lock().release_all(&refs);
+        let (result, _) = submitted?;
         let key = (h.origin, h.key);
         self.running
             .lock()
@@ -153,6 +159,13 @@ impl Remote {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&key);
+        // The references in the result go with it to the node that placed
+        // the task here.
+        if let Ok(bytes) = &outcome {
+            node.tasks
+                .export(crate::msgpack::find_refs(bytes).unwrap_or_default())
+                .await;
+        }
         outcome
     }
 
@@ -215,13 +228,32 @@ impl Serve for Remote {
                 }
             };
             node.tasks.until_ready(job, id).await?;
-            let bytes = match node.control.lock().lookup(id, job)? {
-                Lookup::Ready(b) => b,
-                Lookup::Failed(e) => return Err((*e).clone()),
-                Lookup::Pending => return Err(internal("pending after it was ready")),
+            let whole = crate::tasks::whole(offset, len);
+            let (bytes, refs) = {
+                let mut c = node.control.lock();
+                let bytes = match c.lookup(id, job)? {
+                    Lookup::Ready(b) => b,
+                    Lookup::Failed(e) => return Err((*e).clone()),
+                    Lookup::Pending => return Err(internal("pending after it was ready")),
+                };
+                // A whole object takes the references inside it along.
+                let refs = if whole {
+                    crate::msgpack::find_refs(&bytes).unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                c.pin(&refs);
+                (bytes, refs)
             };
+            node.tasks.export(refs).await;
             Ok(bytes[crate::objects::byte_range(bytes.len(), offset, len)].to_vec())
         })
+    }
+
+    fn refs(&self, changes: Vec<(u64, i64)>) {
+        if let Some(node) = self.node.upgrade() {
+            node.control.lock().apply_remote_refs(&changes);
+        }
     }
 
     fn timeline(&self, origin: u16, job: Option<u64>, base_us: u64) -> Vec<serde_json::Value> {

@@ -168,3 +168,63 @@ fn a_jobs_spilled_objects_go_with_the_job() {
     let st = s.stats();
     assert_eq!((st.bytes, st.spill.bytes, st.objects), (0, 0, 0));
 }
+
+/// A store on node 2 of a cluster, its freed stubs' holds collected.
+fn node_store() -> (
+    ObjectStore,
+    std::sync::Arc<std::sync::Mutex<Vec<(ObjectId, u32)>>>,
+) {
+    let mut s = ObjectStore::new(1 << 20);
+    s.set_id_base(2 << OWNER_SHIFT);
+    let given = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = given.clone();
+    s.on_foreign_freed(Box::new(move |id, holds| {
+        sink.lock().unwrap().push((id, holds))
+    }));
+    (s, given)
+}
+
+#[test]
+fn a_stub_counts_references_and_gives_its_holds_back_when_it_goes() {
+    let (mut s, given) = node_store();
+    let theirs = (3 << OWNER_SHIFT) + 5;
+    // Two messages brought it (two holds); the first message's reference
+    // was kept by an object here, the second's by a guest.
+    s.import(1, &[theirs]);
+    let local = s.put_for(vec![1], vec![theirs], 1).unwrap();
+    s.release(theirs);
+    s.import(1, &[theirs]);
+    assert_eq!(s.stats().foreign, 1);
+    assert!(matches!(s.status(theirs), Ok(Status::Ready)));
+    assert!(s.lookup(theirs).unwrap_err().message.contains("node 3"));
+    s.release(theirs);
+    assert!(given.lock().unwrap().is_empty(), "the object here holds it");
+    s.release(local);
+    assert_eq!(*given.lock().unwrap(), vec![(theirs, 2)]);
+    assert_eq!(s.stats().objects, 0);
+    assert_eq!(s.stats().foreign, 0);
+}
+
+#[test]
+fn own_ids_are_not_stubbed_and_a_stub_keeps_what_it_contains_once() {
+    let (mut s, given) = node_store();
+    let mine = s.put_for(vec![7], vec![], 1).unwrap();
+    s.import(1, &[mine]);
+    assert_eq!(s.stats().foreign, 0, "its own object is counted by itself");
+    // A stub read whole: the refs inside are imported and kept by it.
+    let (outer, inner) = ((3 << OWNER_SHIFT) + 1, (4 << OWNER_SHIFT) + 1);
+    s.import(1, &[outer]);
+    s.import(1, &[inner]);
+    s.fill_stub(outer, vec![inner]);
+    // Read again: the second copy's reference goes back at once.
+    s.import(1, &[inner]);
+    s.fill_stub(outer, vec![inner]);
+    assert!(given.lock().unwrap().is_empty());
+    s.release(outer);
+    assert_eq!(*given.lock().unwrap(), vec![(outer, 1), (inner, 2)]);
+    // A job's end drops its stubs too, giving their holds back.
+    let other = (5 << OWNER_SHIFT) + 9;
+    s.import(4, &[other]);
+    s.drop_job(4);
+    assert_eq!(given.lock().unwrap().last(), Some(&(other, 1)));
+}
