@@ -301,6 +301,11 @@ pub fn format_status(v: &serde_json::Value, address: &str) -> String {
             "tasks placed again after their node died: {moved}\n"
         ));
     }
+    if let Some(rebuilt) = v["objects_rebuilt"].as_u64().filter(|m| *m > 0) {
+        out.push_str(&format!(
+            "objects rebuilt from their lineage after their node died: {rebuilt}\n"
+        ));
+    }
     out.push_str("resources (in use / total):\n");
     if let Some(total) = v["resources"]["total"].as_object() {
         for (name, t) in total {

@@ -429,6 +429,7 @@ impl Runtime {
             if let Some(cluster) = node.cluster.get() {
                 cluster.wire.job_ended(id).await;
             }
+            node.tasks.forget_lineage(id);
             let tasks = node.control.lock().end_job(id);
             node.jobs.end(id, &result, tasks);
         });
@@ -620,6 +621,12 @@ impl Runtime {
             }
             c.registry.leave().await;
         });
+    }
+
+    /// Objects lost with their node that this node rebuilt by running
+    /// again the tasks that made them (see `tasks::lineage`).
+    pub fn objects_rebuilt(&self) -> u64 {
+        self.node.tasks.objects_rebuilt()
     }
 
     /// Tasks this node sent to another that it placed again because that

@@ -32,6 +32,8 @@ use crate::sandbox::{HostState, Sandboxes, TaskCtx, classify_trap, interrupt, is
 use crate::scheduler::{Start, TaskId};
 use crate::timeline::Timeline;
 
+mod lineage;
+
 /// What a started task runs instead of a call of its function: a body
 /// given by a layer above (an actor's whole life). It gets the resolved
 /// arguments and what the task holds, and runs until it returns.
@@ -68,7 +70,7 @@ pub(crate) enum Strategy {
 }
 
 impl Strategy {
-    fn of(options: &wit::TaskOptions) -> Strategy {
+    pub(crate) fn of(options: &wit::TaskOptions) -> Strategy {
         match &options.scheduling {
             None => Strategy::Default,
             Some(wit::SchedulingStrategy::Spread) => Strategy::Spread,
@@ -114,7 +116,7 @@ pub(crate) struct Forward {
     pub(crate) function: String,
     pub(crate) name: String,
     /// The argument list, dependencies replaced by their values.
-    pub(crate) args: Vec<u8>,
+    pub(crate) args: Arc<Vec<u8>>,
     pub(crate) options: wit::TaskOptions,
     pub(crate) demand: Resources,
     pub(crate) cancel: Arc<CancelFlag>,
@@ -280,6 +282,8 @@ pub(crate) struct Tasks {
     next_task: AtomicU64,
     /// The cluster, once this node joined one.
     cluster: std::sync::OnceLock<Arc<dyn Placement>>,
+    /// What made the objects of other nodes this node's tasks got refs to.
+    lineage: lineage::Lineage,
 }
 
 impl Tasks {
@@ -300,6 +304,7 @@ impl Tasks {
             defaults,
             next_task: AtomicU64::new(1),
             cluster: std::sync::OnceLock::new(),
+            lineage: lineage::Lineage::default(),
         }
     }
 
@@ -342,15 +347,28 @@ impl Tasks {
     /// Read bytes of object `id` of another node for a guest of `job`.
     /// When the read is of all its bytes, the references inside come with
     /// them, kept by the object's stub here.
+    /// An object lost with its node is rebuilt from its lineage when it
+    /// has one (see `lineage`).
     pub(crate) async fn fetch(
-        &self,
+        self: &Arc<Self>,
         job: JobId,
         id: ObjectId,
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>, TaskError> {
+        let id = self.lineage.current(id);
+        if self.owner_of(id).is_none() {
+            // Rebuilt here.
+            return self.read_here(job, id, offset, len).await;
+        }
         let bytes = match self.cluster.get() {
-            Some(c) => c.fetch(job, id, offset, len).await?,
+            Some(c) => match c.fetch(job, id, offset, len).await {
+                Err(lost) if lost.kind == ErrorKind::ObjectLost => {
+                    self.rebuild(id, lost).await?;
+                    return Box::pin(self.fetch(job, id, offset, len)).await;
+                }
+                read => read?,
+            },
             None => return Err(TaskError::unknown_object(id, false)),
         };
         if whole(offset, len) {
@@ -362,6 +380,28 @@ impl Tasks {
             }
         }
         Ok(bytes)
+    }
+
+    /// Bytes `offset .. offset + len` of object `id` of this node, once
+    /// ready.
+    async fn read_here(
+        &self,
+        job: JobId,
+        id: ObjectId,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, TaskError> {
+        self.until_ready(job, id).await?;
+        match self.control.lock().lookup(id, job)? {
+            crate::object_store::Lookup::Ready(b) => {
+                Ok(b[crate::objects::byte_range(b.len(), offset, len)].to_vec())
+            }
+            crate::object_store::Lookup::Failed(e) => Err((*e).clone()),
+            crate::object_store::Lookup::Pending => Err(TaskError::new(
+                ErrorKind::Internal,
+                format!("object {id} pending after it was ready"),
+            )),
+        }
     }
 
     /// Give the node a message goes to the references in it, which the
@@ -757,63 +797,27 @@ impl Tasks {
             }
         };
         if let Some((node, options, wanted)) = spec.remote.clone() {
-            let cluster = self.cluster.get().expect("forwarded in a cluster").clone();
-            let control = self.control.clone();
-            // The references in its arguments (held here by the task's own
-            // arguments meanwhile) go with them to each node that takes it.
-            let refs = msgpack::find_refs(&args).unwrap_or_default();
-            let tasks = self.clone();
-            let export: Arc<dyn Fn() -> BoxFuture + Send + Sync> = Arc::new(move || {
-                let (tasks, refs) = (tasks.clone(), refs.clone());
-                Box::pin(async move {
-                    tasks.control.lock().pin(&refs);
-                    tasks.export(refs).await;
-                })
-            });
-            let forward = Forward {
+            let recipe = lineage::Recipe {
                 job: spec.job,
                 module: spec.module.clone(),
                 function: spec.function.clone(),
                 name: spec.name.clone(),
-                args,
+                args: Arc::new(args),
                 options,
                 demand: wanted,
-                cancel: spec.cancelled.clone(),
-                here: Arc::new(move |demand: &Resources| HereFits::of(&control, demand)),
-                export,
             };
-            // The references in its result arrive with it (imported as
-            // stubs), or, run here after all, are pinned by `result_of`:
-            // either way one each, given up once the result holds them.
-            let outcome = match cluster.run(node, forward).await {
-                Forwarded::Done(outcome) => {
-                    if let Ok(bytes) = &outcome {
-                        let refs = msgpack::find_refs(bytes).unwrap_or_default();
-                        self.control.lock().import(spec.job, &refs);
-                    }
-                    outcome
-                }
-                Forwarded::Here(f) => {
-                    // The node it went to died, and this one can run it: as
-                    // a task of its own here (the arguments are values now).
-                    let Forward {
-                        job,
-                        module,
-                        function,
-                        args,
-                        mut options,
-                        ..
-                    } = *f;
-                    options.scheduling = None;
-                    self.run_pinned(job, &module.name, &function, args, options)
-                        .await
-                }
-            };
-            // Its slice is in the timeline of the node that ran it.
-            let outcome = outcome.map(|bytes| {
-                let refs = msgpack::find_refs(&bytes).unwrap_or_default();
-                (bytes, refs)
-            });
+            let outcome = self
+                .forward(node, &recipe, spec.cancelled.clone())
+                .await
+                .map(|bytes| {
+                    let refs = msgpack::find_refs(&bytes).unwrap_or_default();
+                    // What made the objects of other nodes it refers to.
+                    self.remember(&recipe, &refs);
+                    (bytes, refs)
+                });
+            // The references it carried are given up once the result object
+            // holds them. Its slice is in the timeline of the node that ran
+            // it.
             let mut carried = HashMap::new();
             if let Ok((_, refs)) = &outcome {
                 for id in refs {
@@ -896,6 +900,87 @@ impl Tasks {
                 spec.module.keep_warm(store, instance, limit);
             }
             return;
+        }
+    }
+
+    /// Keep `recipe` as what made the objects of other nodes among `refs`
+    /// (see `lineage`), its arguments' references pinned meanwhile.
+    fn remember(&self, recipe: &lineage::Recipe, refs: &[ObjectId]) {
+        if self.lineage.record(recipe, refs, |id| self.owner_of(id)) {
+            let args = msgpack::find_refs(&recipe.args).unwrap_or_default();
+            self.control.lock().pin(&args);
+        }
+    }
+
+    /// Objects rebuilt from their lineage so far.
+    pub(crate) fn objects_rebuilt(&self) -> u64 {
+        self.lineage.rebuilt()
+    }
+
+    /// `job` ended here: its lineage goes (its objects went with it).
+    pub(crate) fn forget_lineage(&self, job: JobId) {
+        self.lineage.forget_job(job);
+    }
+
+    /// Run the task `recipe` says on `node` of the cluster (or here, when
+    /// that node died and this one can run it); its result's bytes, each
+    /// reference in them held once for the caller (imported as a stub, or
+    /// pinned by `result_of`).
+    async fn forward(
+        self: &Arc<Self>,
+        node: u16,
+        recipe: &lineage::Recipe,
+        cancel: Arc<CancelFlag>,
+    ) -> Result<Vec<u8>, TaskError> {
+        let cluster = self.cluster.get().expect("forwarded in a cluster").clone();
+        let control = self.control.clone();
+        // The references in its arguments (held here meanwhile) go with
+        // them to each node that takes it.
+        let refs = msgpack::find_refs(&recipe.args).unwrap_or_default();
+        let tasks = self.clone();
+        let export: Arc<dyn Fn() -> BoxFuture + Send + Sync> = Arc::new(move || {
+            let (tasks, refs) = (tasks.clone(), refs.clone());
+            Box::pin(async move {
+                tasks.control.lock().pin(&refs);
+                tasks.export(refs).await;
+            })
+        });
+        let forward = Forward {
+            job: recipe.job,
+            module: recipe.module.clone(),
+            function: recipe.function.clone(),
+            name: recipe.name.clone(),
+            args: recipe.args.clone(),
+            options: recipe.options.clone(),
+            demand: recipe.demand.clone(),
+            cancel,
+            here: Arc::new(move |demand: &Resources| HereFits::of(&control, demand)),
+            export,
+        };
+        match cluster.run(node, forward).await {
+            Forwarded::Done(outcome) => {
+                if let Ok(bytes) = &outcome {
+                    let refs = msgpack::find_refs(bytes).unwrap_or_default();
+                    self.control.lock().import(recipe.job, &refs);
+                }
+                outcome
+            }
+            Forwarded::Here(f) => {
+                // The node it went to died, and this one can run it: as a
+                // task of its own here (the arguments are values now).
+                let Forward {
+                    job,
+                    module,
+                    function,
+                    args,
+                    mut options,
+                    ..
+                } = *f;
+                options.scheduling = None;
+                let args = Arc::try_unwrap(args).unwrap_or_else(|a| (*a).clone());
+                self.run_pinned(job, &module.name, &function, args, options)
+                    .await
+            }
         }
     }
 

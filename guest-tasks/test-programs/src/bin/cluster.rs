@@ -41,6 +41,11 @@ remote! {
     /// A ref to an object it put, on the node it runs on.
     fn put_there(x: i64) -> ObjectRef<i64> { put(&x).unwrap() }
     fn double_on(x: i64) -> (String, i64) { (context().node, 2 * x) }
+    /// Refs to objects made on the node it runs on: the result of a task it
+    /// submitted there, and an object it put.
+    fn make_refs(x: i64) -> (ObjectRef<String>, ObjectRef<i64>) {
+        (where_am_i::remote(), put(&(2 * x)).unwrap())
+    }
     /// A ref to `n` bytes it put, on the node it runs on.
     fn put_big(n: u64) -> ObjectRef<String> { put(&pattern(n)).unwrap() }
     /// A ref to a list it put (on its node) holding refs it borrowed.
@@ -67,6 +72,7 @@ tasks!(
     double_on,
     put_big,
     wrap,
+    make_refs,
     crash_until,
     nap
 );
@@ -138,6 +144,24 @@ fn main() {
             drop(wrapped);
             println!("step=dropped");
             std::thread::sleep(std::time::Duration::from_secs(10));
+        }
+        // Objects that die with their node are rebuilt by running again
+        // the task whose result referred to them (the test kills w2).
+        "rebuild" => {
+            let soft = TaskOptions::new().node_affinity("w2", true);
+            let (a, b) = make_refs::options(soft).remote(21).get().unwrap();
+            println!("before={} {}", a.get().unwrap(), b.get().unwrap());
+            println!("step=ready");
+            let start = std::time::Instant::now();
+            loop {
+                let node = a.get().unwrap();
+                if node != "w2" {
+                    println!("after={node} {}", b.get().unwrap());
+                    break;
+                }
+                assert!(start.elapsed().as_secs() < 60, "never rebuilt");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
         }
         // A task no node can hold yet: it waits for one to join.
         "late" => {

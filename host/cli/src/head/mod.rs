@@ -250,6 +250,7 @@ fn status_value(rt: &Runtime) -> serde_json::Value {
         "actors": rt.actors(),
         "nodes": rt.nodes(),
         "tasks_moved": rt.tasks_moved(),
+        "objects_rebuilt": rt.objects_rebuilt(),
         "waiting_for_nodes": rt
             .tasks_waiting_for_node()
             .into_iter()

@@ -366,6 +366,31 @@ fn an_object_is_freed_everywhere_once_no_node_references_it() {
     assert!(out.status.success(), "{}", show(&out));
 }
 
+#[test]
+fn objects_lost_with_their_node_are_rebuilt_from_their_lineage() {
+    let (head, _w1, mut w2) = three_nodes();
+    let mut job = submit_in_background(&head, &["rebuild"]);
+    let mut lines = BufReader::new(job.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().expect("a line").unwrap();
+    assert_eq!(next(), "driver=head");
+    // A task's result on the head refers to two objects on w2: the result
+    // of a task it submitted there, and an object it put.
+    assert_eq!(next(), "before=w2 42");
+    assert_eq!(next(), "step=ready");
+    w2.child.kill().unwrap();
+    // Both are rebuilt by running the task again on a live node.
+    let after = next();
+    assert!(
+        after == "after=head 42" || after == "after=w1 42",
+        "{after}"
+    );
+    let out = job.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let out = raylab(&["status", "--json", "--address", &head.http]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["objects_rebuilt"], 2, "{v}");
+}
+
 /// Tasks running on a node, by its status.
 fn running(node: &Node) -> u64 {
     let out = raylab(&["status", "--json", "--address", &node.http]);
@@ -495,6 +520,12 @@ fn an_object_only_a_dead_node_held_is_lost_naming_the_node() {
     assert!(
         stdout.contains("lost=ErrorKind::ObjectLost")
             && stdout.contains("of node 3: its node died"),
+        "{stdout}"
+    );
+    // Its lineage could not rebuild it: the task that made it is pinned
+    // to the dead node.
+    assert!(
+        stdout.contains("running put_there again to rebuild it failed"),
         "{stdout}"
     );
 }

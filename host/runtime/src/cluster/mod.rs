@@ -275,7 +275,7 @@ impl Cluster {
                 .run(
                     node,
                     header.clone(),
-                    task.args.clone(),
+                    (*task.args).clone(),
                     move || !registry.dead(node),
                     async move { cancel.wait().await },
                 )
@@ -301,8 +301,14 @@ impl Cluster {
             while !self.registry.dead(node) && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(HEARTBEAT / 2).await;
             }
+            // A task pinned to the node that died runs nowhere else; any
+            // other goes where it can now.
+            let strategy = match Strategy::of(&task.options) {
+                pinned @ Strategy::Affinity { soft: false, .. } => pinned,
+                _ => Strategy::Default,
+            };
             let here: HereFits = (task.here)(&task.demand);
-            node = match self.choose(&task.demand, &Strategy::Default, here) {
+            node = match self.choose(&task.demand, &strategy, here) {
                 Ok(Some(n)) => n,
                 Ok(None) => return Forwarded::Here(Box::new(task)),
                 Err(e) => {

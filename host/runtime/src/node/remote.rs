@@ -293,6 +293,7 @@ impl Serve for Remote {
         for name in guest.modules.values() {
             node.modules.remove(name);
         }
+        node.tasks.forget_lineage(guest.job);
         let tasks = node.control.lock().end_job(guest.job);
         node.jobs.end(guest.job, &Ok(0), tasks);
     }

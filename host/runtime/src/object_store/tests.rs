@@ -169,11 +169,11 @@ fn a_jobs_spilled_objects_go_with_the_job() {
     assert_eq!((st.bytes, st.spill.bytes, st.objects), (0, 0, 0));
 }
 
+/// Holds given back by freed stubs, as a sink collects them.
+type Given = std::sync::Arc<std::sync::Mutex<Vec<(ObjectId, u32)>>>;
+
 /// A store on node 2 of a cluster, its freed stubs' holds collected.
-fn node_store() -> (
-    ObjectStore,
-    std::sync::Arc<std::sync::Mutex<Vec<(ObjectId, u32)>>>,
-) {
+fn node_store() -> (ObjectStore, Given) {
     let mut s = ObjectStore::new(1 << 20);
     s.set_id_base(2 << OWNER_SHIFT);
     let given = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
