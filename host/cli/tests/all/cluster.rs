@@ -167,6 +167,26 @@ fn nodes_join_with_the_token_and_status_lists_them_alive_or_dead() {
             .iter()
             .any(|n| n["name"] == "w1" && n["alive"] == false)
     });
+    // It comes back: it joins again, as a new node, and takes tasks.
+    let _back = Node::start(
+        &[
+            "--address",
+            &url,
+            "--cluster-token",
+            &token,
+            "--node-name",
+            "w1",
+            "--resources",
+            r#"{"late": 1}"#,
+        ],
+        3,
+    );
+    wait_until("w1 alive again", || {
+        nodes(&head.http)
+            .iter()
+            .any(|n| n["name"] == "w1" && n["alive"] == true && n["id"] != 2)
+    });
+    assert_eq!(submit(&head, &["late"])["late"], "w1");
 }
 
 #[test]

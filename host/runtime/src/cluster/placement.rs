@@ -84,9 +84,12 @@ pub(crate) fn choose(
             Ok(local(pick))
         }
         Strategy::Affinity { node, soft } => {
+            // A node that died and came back under its name is a new node:
+            // the live one of that name (the newest, if several) is meant.
             let target = nodes
                 .iter()
-                .find(|n| n.name == *node || n.id.to_string() == *node);
+                .filter(|n| n.name == *node || n.id.to_string() == *node)
+                .max_by_key(|n| (n.alive, n.id));
             let why = match target {
                 None => format!("no node named `{node}` is in the cluster"),
                 Some(n) if !n.alive => format!("node `{node}` is dead"),
@@ -302,6 +305,17 @@ mod tests {
         assert_eq!(
             choose(2, &n, &cpu, &to("w1", false), FREE, &mut t),
             Ok(None)
+        );
+        // A node that came back under its name: the live one is meant.
+        let mut again = n.clone();
+        again[1].alive = false;
+        let mut back = again[1].clone();
+        back.id = 9;
+        back.alive = true;
+        again.push(back);
+        assert_eq!(
+            choose(1, &again, &cpu, &to("w1", false), FREE, &mut t),
+            Ok(Some(9))
         );
         let err = choose(1, &n, &cpu, &to("w9", false), FREE, &mut t).unwrap_err();
         assert!(err.contains("no node named `w9`"), "{err}");
