@@ -105,6 +105,16 @@ impl Client {
         self.json("GET", "/api/jobs", None)
     }
 
+    /// `GET /api/tasks` with `query` (already encoded): the task table.
+    pub fn tasks(&self, query: &str) -> anyhow::Result<serde_json::Value> {
+        self.json("GET", &format!("/api/tasks?{query}"), None)
+    }
+
+    /// `GET /api/objects` with `query` (already encoded).
+    pub fn objects(&self, query: &str) -> anyhow::Result<serde_json::Value> {
+        self.json("GET", &format!("/api/objects?{query}"), None)
+    }
+
     /// `GET /api/timeline[?job=N]`: Chrome trace events of the cluster.
     pub fn timeline(&self, job: Option<u64>) -> anyhow::Result<serde_json::Value> {
         let path = match job {
@@ -404,6 +414,71 @@ pub fn format_jobs(jobs: &serde_json::Value) -> String {
                 j["tasks_submitted"].as_u64().unwrap_or(0)
             ),
             j["error"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}
+
+/// `list tasks` as a table: each task's state, node and sandbox figures
+/// (peak memory of its quota, duration of its time limit, attempts), and
+/// the last error of a failed one.
+pub fn format_tasks(tasks: &serde_json::Value) -> String {
+    let mut out = format!(
+        "{:<8} {:<5} {:<24} {:<9} {:<10} {:>21} {:>19} {:>4}  {}\n",
+        "ID",
+        "JOB",
+        "NAME",
+        "STATE",
+        "NODE",
+        "MEMORY (PEAK/QUOTA)",
+        "TIME (RAN/LIMIT)",
+        "TRY",
+        "ERROR"
+    );
+    let size = |v: &serde_json::Value| v.as_f64().map_or("-".into(), crate::size::human_bytes);
+    for t in tasks.as_array().into_iter().flatten() {
+        let ran = t["duration_ms"]
+            .as_f64()
+            .map_or("-".into(), |ms| format!("{:.1} ms", ms));
+        let limit = t["time_limit_ms"]
+            .as_u64()
+            .map_or("none".into(), |ms| format!("{ms} ms"));
+        let errors = t["errors"].as_array();
+        out.push_str(&format!(
+            "{:<8} {:<5} {:<24} {:<9} {:<10} {:>21} {:>19} {:>4}  {}\n",
+            t["id"],
+            t["job"],
+            t["name"].as_str().unwrap_or("?"),
+            t["state"].as_str().unwrap_or("?"),
+            t["node"].as_str().unwrap_or("-"),
+            format!("{}/{}", size(&t["memory_peak"]), size(&t["memory_quota"])),
+            format!("{ran}/{limit}"),
+            t["attempts"],
+            errors
+                .and_then(|e| e.last())
+                .and_then(|e| e.as_str())
+                .unwrap_or("")
+        ));
+    }
+    out
+}
+
+/// `list objects` as a table.
+pub fn format_objects(objects: &serde_json::Value) -> String {
+    let mut out = format!(
+        "{:<18} {:<5} {:<8} {:>10} {:>5} {:>8} {:>6}\n",
+        "ID", "JOB", "STATE", "SIZE", "REFS", "CONTAINS", "OWNER"
+    );
+    for o in objects.as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "{:<18} {:<5} {:<8} {:>10} {:>5} {:>8} {:>6}\n",
+            o["id"],
+            o["job"],
+            o["state"].as_str().unwrap_or("?"),
+            crate::size::human_bytes(o["size"].as_f64().unwrap_or(0.0)),
+            o["refs"],
+            o["contains"],
+            o["owner"]
         ));
     }
     out

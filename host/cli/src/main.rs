@@ -43,7 +43,8 @@ enum Command {
     Build(BuildArgs),
     /// Stop a head (its running jobs are stopped and reported).
     Stop(StopArgs),
-    /// List the head's jobs, the cluster's nodes or the actors (`ray list`).
+    /// List the head's jobs or tasks, its store's objects, the cluster's
+    /// nodes or the actors (`ray list`).
     List(ListArgs),
     /// Print a job's log; --follow keeps printing until it ends (`ray job
     /// logs`).
@@ -297,8 +298,23 @@ struct StopArgs {
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Listed {
     Jobs,
+    /// The task table: state, node, peak memory of the quota, duration of
+    /// the time limit, attempts and errors.
+    Tasks,
+    /// The objects in the node's store.
+    Objects,
     Nodes,
     Actors,
+}
+
+/// A task state, as `list tasks --state` filters by it.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StateFilter {
+    Pending,
+    Running,
+    Finished,
+    Failed,
+    NotRun,
 }
 
 #[derive(Args)]
@@ -310,6 +326,51 @@ struct ListArgs {
     /// Print them as JSON.
     #[arg(long)]
     json: bool,
+    /// Tasks and objects: only this job's.
+    #[arg(long)]
+    job: Option<u64>,
+    /// Tasks: only those whose name contains this.
+    #[arg(long)]
+    name: Option<String>,
+    /// Tasks: only those in this state.
+    #[arg(long, value_enum)]
+    state: Option<StateFilter>,
+    /// Tasks and objects: at most this many, the newest first.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+}
+
+impl ListArgs {
+    /// The query string of `GET /api/tasks` and `/api/objects`.
+    fn query(&self) -> String {
+        let mut q = vec![format!("limit={}", self.limit)];
+        if let Some(j) = self.job {
+            q.push(format!("job={j}"));
+        }
+        if let Some(n) = &self.name {
+            let encoded: String = n
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            q.push(format!("name={encoded}"));
+        }
+        if let Some(s) = self.state {
+            let s = match s {
+                StateFilter::Pending => "PENDING",
+                StateFilter::Running => "RUNNING",
+                StateFilter::Finished => "FINISHED",
+                StateFilter::Failed => "FAILED",
+                StateFilter::NotRun => "NOT_RUN",
+            };
+            q.push(format!("state={s}"));
+        }
+        q.join("&")
+    }
 }
 
 #[derive(Args)]
@@ -891,9 +952,11 @@ fn main() -> ExitCode {
         Command::Stop(args) => stop(args),
         Command::List(args) => {
             let client =
-                raylab_host::client::Client::new(&args.address.address, args.address.token);
+                raylab_host::client::Client::new(&args.address.address, args.address.token.clone());
             let value = match args.what {
                 Listed::Jobs => client.jobs(),
+                Listed::Tasks => client.tasks(&args.query()),
+                Listed::Objects => client.objects(&args.query()),
                 Listed::Nodes => client.status().map(|s| s["nodes"].clone()),
                 Listed::Actors => client.status().map(|s| s["actors"].clone()),
             };
@@ -903,6 +966,10 @@ fn main() -> ExitCode {
                 } else {
                     match args.what {
                         Listed::Jobs => print!("{}", raylab_host::client::format_jobs(&v)),
+                        Listed::Tasks => print!("{}", raylab_host::client::format_tasks(&v)),
+                        Listed::Objects => {
+                            print!("{}", raylab_host::client::format_objects(&v))
+                        }
                         _ => println!("{}", serde_json::to_string_pretty(&v)?),
                     }
                 }

@@ -275,6 +275,15 @@ impl<P: Pending> Core<P> {
     }
 
     /// Usage and task counts.
+    /// The objects of `job` (or all), at most `limit`, the newest first.
+    pub(crate) fn list_objects(
+        &self,
+        job: Option<JobId>,
+        limit: usize,
+    ) -> Vec<crate::object_store::ObjectRow> {
+        self.objects.list(job, limit)
+    }
+
     pub(crate) fn stats(&self) -> RuntimeStats {
         RuntimeStats {
             objects: self.objects.stats(),

@@ -69,6 +69,10 @@ pub struct JobInfo {
     pub origin: Option<u16>,
     /// And the job's id on that node.
     pub origin_job: Option<u64>,
+    /// The arguments its driver was given.
+    pub args: Vec<String>,
+    /// The module's size, bytes (0 for a part of another node's job).
+    pub module_bytes: usize,
     /// Tasks the job submitted.
     pub tasks_submitted: u64,
     /// Of those, finished or failed.
@@ -257,6 +261,14 @@ impl Jobs {
         self.start_for(id, name, None)
     }
 
+    /// Note what job `id` was started with.
+    pub(crate) fn describe(&self, id: JobId, args: &[String], module_bytes: usize) {
+        if let Some(job) = self.lock().get_mut(&id) {
+            job.info.args = args.to_vec();
+            job.info.module_bytes = module_bytes;
+        }
+    }
+
     /// Record a job, part of job `.1` of node `.0` when `origin` is given.
     pub(crate) fn start_for(
         &self,
@@ -275,6 +287,8 @@ impl Jobs {
             ended_at: None,
             origin: origin.map(|o| o.0),
             origin_job: origin.map(|o| o.1),
+            args: Vec::new(),
+            module_bytes: 0,
             tasks_submitted: 0,
             tasks_done: 0,
         };

@@ -19,7 +19,7 @@
 //! | `guest_api` | the `raylab:runtime/runtime` host functions | actors, tasks, objects, sandbox |
 //! | `actors` | actors: long-lived sandboxes, ordered calls, restarts, handles | tasks, control, modules, sandbox |
 //! | `objects` | put/get/wait for guests, lending the CPU while blocked | tasks, control |
-//! | `tasks` | the task lifecycle: submit, dispatch, attempt, retry, finish, cancel | control, modules, sandbox, timeline |
+//! | `tasks` | the task lifecycle: submit, dispatch, attempt, retry, finish, cancel; lineage of objects on other nodes | control, modules, sandbox, timeline, task_table |
 //! | `driver` | running a module's `wasi:cli/run` | modules, sandbox |
 //! | `modules` | loading a component, its exports, the registry | engine, sandbox |
 //! | `sandbox` | per-instance host state: identity, capabilities, quotas, traps | jobs, gpu, control (releasing refs) |
@@ -29,7 +29,7 @@
 //! | `scheduler` | which task runs next, the resource ledger | resources |
 //! | `object_store` | objects, reference counts, capacity, waiters, spilling | error, spill |
 //! | `engine` | the wasmtime engine and the compile cache | error |
-//! | `config`, `error`, `bindings`, `resources`, `msgpack`, `timeline`, `cancel`, `workers`, `spill` | leaves | |
+//! | `config`, `error`, `bindings`, `resources`, `msgpack`, `timeline`, `task_table`, `cancel`, `workers`, `spill` | leaves | |
 
 #![deny(unsafe_code)]
 
@@ -54,6 +54,7 @@ mod resources;
 mod sandbox;
 mod scheduler;
 mod spill;
+mod task_table;
 mod tasks;
 mod timeline;
 mod workers;
@@ -66,7 +67,8 @@ pub use engine::{EngineConfig, KEEP_RESIDENT, ModuleCompiler, compile_to_file, d
 pub use error::{ErrorKind, LoadError, RunError, StartError, TaskError, kind_name};
 pub use jobs::{JOB_LOG_BYTES, JobInfo, JobStatus, LogChunk};
 pub use node::{ResourceList, Runtime};
-pub use object_store::{ObjectId, StoreStats};
+pub use object_store::{ObjectId, ObjectRow, StoreStats};
 pub use sandbox::TICK;
 pub use scheduler::SchedulerCounts;
 pub use spill::SpillStats;
+pub use task_table::{TaskFilter, TaskRow, TaskState};

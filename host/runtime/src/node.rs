@@ -411,6 +411,7 @@ impl Runtime {
         let module = format!("{name}-{id}");
         self.load_for(id, &module, bytes)?;
         let stop = self.node.jobs.start(id, name);
+        self.node.jobs.describe(id, &args, bytes.len());
         let node = self.node.clone();
         let loaded = node.modules.get(&module).expect("just loaded");
         let limits = crate::driver::Limits {
@@ -666,6 +667,18 @@ impl Runtime {
     /// Every actor of the node (dead ones until their handles are gone).
     pub fn actors(&self) -> Vec<ActorInfo> {
         self.node.actors.list()
+    }
+
+    /// The tasks `filter` selects (this node's: those it ran, and those
+    /// it sent to other nodes), the newest first.
+    pub fn list_tasks(&self, filter: &crate::TaskFilter) -> Vec<crate::TaskRow> {
+        self.node.tasks.list_tasks(filter)
+    }
+
+    /// The objects of `job` (or all) in this node's store, at most
+    /// `limit`, the newest first (stubs of other nodes' objects too).
+    pub fn list_objects(&self, job: Option<JobId>, limit: usize) -> Vec<crate::ObjectRow> {
+        self.node.control.lock().list_objects(job, limit)
     }
 
     /// Usage and task counts.

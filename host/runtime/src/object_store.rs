@@ -154,6 +154,26 @@ pub struct StoreStats {
     pub spill: SpillStats,
 }
 
+/// One object, as `list objects` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ObjectRow {
+    /// Its id.
+    pub id: ObjectId,
+    /// The job that made (or, for a stub, holds) it.
+    pub job: u64,
+    /// `PENDING`, `READY`, `SPILLED` (ready, on disk), `FAILED`, or
+    /// `REMOTE` (another node's, referenced here).
+    pub state: &'static str,
+    /// Its size in bytes (0 unless ready or spilled).
+    pub size: usize,
+    /// References to it here.
+    pub refs: u32,
+    /// References it holds to other objects.
+    pub contains: usize,
+    /// The node that owns it (0 outside a cluster).
+    pub owner: u16,
+}
+
 /// In a cluster, an object id's bits from here up name the node that owns
 /// it (ids stay below 2^53, exact in JSON and JavaScript, up to node 8191).
 pub(crate) const OWNER_SHIFT: u32 = 40;
@@ -299,6 +319,39 @@ impl ObjectStore {
     pub(crate) fn with_spill(mut self, spill: Spill) -> Self {
         self.spill = Some(spill);
         self
+    }
+
+    /// The objects of `job` (or all), at most `limit`, the newest first.
+    pub(crate) fn list(&self, job: Option<u64>, limit: usize) -> Vec<ObjectRow> {
+        let mut ids: Vec<ObjectId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| job.is_none_or(|j| e.job == j))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable_by_key(|id| std::cmp::Reverse(*id));
+        ids.truncate(limit);
+        ids.into_iter()
+            .map(|id| {
+                let e = &self.entries[&id];
+                let (state, size) = match &e.state {
+                    State::Pending(_) => ("PENDING", 0),
+                    State::Ready(b) => ("READY", b.len()),
+                    State::Spilled(n) => ("SPILLED", *n),
+                    State::Failed(_) => ("FAILED", 0),
+                    State::Foreign { .. } => ("REMOTE", 0),
+                };
+                ObjectRow {
+                    id,
+                    job: e.job,
+                    state,
+                    size,
+                    refs: e.refs,
+                    contains: e.contained.len(),
+                    owner: owner_node(id),
+                }
+            })
+            .collect()
     }
 
     /// Usage figures.

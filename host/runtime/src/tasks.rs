@@ -30,6 +30,7 @@ use crate::object_store::ObjectId;
 use crate::resources::Resources;
 use crate::sandbox::{HostState, Sandboxes, TaskCtx, classify_trap, interrupt, is_limit};
 use crate::scheduler::{Start, TaskId};
+use crate::task_table::{RowGuard, TaskFilter, TaskRow, TaskTable};
 use crate::timeline::Timeline;
 
 mod lineage;
@@ -166,6 +167,8 @@ pub(crate) trait Placement: Send + Sync {
     fn fetch(&self, job: JobId, id: ObjectId, offset: u64, len: u64) -> FetchFuture;
     /// The resources of the cluster's live nodes, summed.
     fn total(&self) -> Resources;
+    /// The name of node `id` (its id, if unknown).
+    fn name_of(&self, id: u16) -> String;
     /// Take one reference to each of `ids` (objects of other nodes) for
     /// another node, published to their owners (see `wire`).
     fn add_refs(&self, ids: Vec<ObjectId>) -> BoxFuture;
@@ -194,6 +197,8 @@ pub(crate) struct TaskSpec {
     body: Option<Body>,
     /// Run by this node of the cluster instead (with what it needs).
     remote: Option<(u16, wit::TaskOptions, Resources)>,
+    /// Its row in the task table (`NOT_RUN` if let go unfinished).
+    _row: RowGuard,
 }
 
 impl Pending for TaskSpec {
@@ -284,6 +289,8 @@ pub(crate) struct Tasks {
     cluster: std::sync::OnceLock<Arc<dyn Placement>>,
     /// What made the objects of other nodes this node's tasks got refs to.
     lineage: lineage::Lineage,
+    /// The tasks, for `list tasks`.
+    table: Arc<TaskTable>,
 }
 
 impl Tasks {
@@ -305,6 +312,7 @@ impl Tasks {
             next_task: AtomicU64::new(1),
             cluster: std::sync::OnceLock::new(),
             lineage: lineage::Lineage::default(),
+            table: Arc::new(TaskTable::default()),
         }
     }
 
@@ -621,6 +629,14 @@ impl Tasks {
             Some(ms) => Some(Duration::from_millis(ms)),
             None => self.defaults.timeout,
         };
+        let memory_cap = options.memory.unwrap_or(self.defaults.memory);
+        let row = self.table.submitted(
+            id,
+            job,
+            &name,
+            memory_cap,
+            timeout.map(|t| t.as_millis() as u64),
+        );
         let submitted = self.control.lock().submit(new, |result| TaskSpec {
             id,
             job,
@@ -634,11 +650,12 @@ impl Tasks {
             max_retries: options.max_retries.unwrap_or(3),
             retry_exceptions: options.retry_exceptions.unwrap_or(false),
             isolation,
-            memory_cap: options.memory.unwrap_or(self.defaults.memory),
+            memory_cap,
             timeout,
             cancelled,
             body,
             remote,
+            _row: row,
         });
         // The task holds its mirrors now (or never will).
         self.control.lock().release_all(&mirrors);
@@ -784,6 +801,12 @@ impl Tasks {
         } = start;
         tracing::debug!(task = %spec.name, id, "started");
         let (lane, started_us) = (self.timeline.lane(), self.timeline.now_us());
+        let ran_on = match &spec.remote {
+            Some((node, ..)) => self.cluster.get().map(|c| c.name_of(*node)),
+            None => None,
+        };
+        self.table
+            .started(spec.id, ran_on.unwrap_or_else(|| self.node_name()));
         let (name, job) = (spec.name.clone(), spec.job);
         let record = |state: &'static str| {
             self.timeline
@@ -806,15 +829,15 @@ impl Tasks {
                 options,
                 demand: wanted,
             };
-            let outcome = self
-                .forward(node, &recipe, spec.cancelled.clone())
-                .await
-                .map(|bytes| {
-                    let refs = msgpack::find_refs(&bytes).unwrap_or_default();
-                    // What made the objects of other nodes it refers to.
-                    self.remember(&recipe, &refs);
-                    (bytes, refs)
-                });
+            let outcome = self.forward(node, &recipe, spec.cancelled.clone()).await;
+            self.table
+                .attempt(spec.id, None, outcome.as_ref().err().map(|e| e.to_string()));
+            let outcome = outcome.map(|bytes| {
+                let refs = msgpack::find_refs(&bytes).unwrap_or_default();
+                // What made the objects of other nodes it refers to.
+                self.remember(&recipe, &refs);
+                (bytes, refs)
+            });
             // The references it carried are given up once the result object
             // holds them. Its slice is in the timeline of the node that ran
             // it.
@@ -864,6 +887,11 @@ impl Tasks {
                 mut store,
                 reusable,
             } = self.attempt(&spec, ctx, &args).await;
+            self.table.attempt(
+                spec.id,
+                store.as_ref().map(|s| s.data().memory_size() as u64),
+                outcome.as_ref().err().map(|e| e.to_string()),
+            );
             let retry = match &outcome {
                 Ok(_) => false,
                 Err(e) if e.kind == ErrorKind::TaskCrashed => attempt <= spec.max_retries,
@@ -910,6 +938,11 @@ impl Tasks {
             let args = msgpack::find_refs(&recipe.args).unwrap_or_default();
             self.control.lock().pin(&args);
         }
+    }
+
+    /// The tasks of this node that `filter` selects, the newest first.
+    pub(crate) fn list_tasks(&self, filter: &TaskFilter) -> Vec<TaskRow> {
+        self.table.list(filter)
     }
 
     /// Objects rebuilt from their lineage so far.
@@ -1110,6 +1143,7 @@ impl Tasks {
             }
             Err(e) => tracing::debug!(task = %spec.name, id = spec.id, "failed: {e}"),
         }
+        self.table.finished(spec.id, outcome.is_ok());
         let starts = self
             .control
             .lock()

@@ -557,6 +557,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
 
+    if wanted("dashboard") {
+        dashboard_figures(&b, &mut add)?;
+    }
+
     if wanted("task4") {
         let e2e = b.wall_ms("task4", &[], &["--no-sequential"])?;
         let mut par = Vec::new();
@@ -689,6 +693,92 @@ impl Drop for BenchNode {
 /// A head and one worker node on this machine (over loopback NATS): the
 /// bench guest's tasks pinned to the worker, against the same tasks pinned
 /// to the head (where the driver runs) in the same cluster.
+/// CPU seconds a process has used (user + system), from /proc.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(") ").context("a /proc stat line")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    Ok(ticks / 100.0)
+}
+
+/// The dashboard's weight (the page and the charting library it loads)
+/// and the head's CPU while 10 dashboards refresh their overview every
+/// second (each: `/api/status` and `/api/history`, as the page does),
+/// against the same head idle.
+fn dashboard_figures(b: &Bench, add: &mut impl FnMut(Figure)) -> anyhow::Result<()> {
+    let head = BenchNode::start(b, &["--num-cpus", "2"], 2)?;
+    let pid = head.child.id();
+    let get = |path: &str| -> anyhow::Result<usize> {
+        let body = ureq::get(&format!("{}{path}", head.http))
+            .call()?
+            .body_mut()
+            .with_config()
+            .limit(16 << 20)
+            .read_to_vec()?;
+        Ok(body.len())
+    };
+    let page = get("/")? + get("/uplot.js")? + get("/uplot.css")?;
+    add(Figure {
+        name: "dashboard page weight (HTML + uPlot)",
+        value: page as f64 / 1024.0,
+        unit: "KiB",
+        better: Better::Lower,
+        target: Some(150.0),
+        ray: None,
+        note: "served from the binary, no CDN".into(),
+    });
+    // Let the history fill a little, then measure idle and loaded.
+    std::thread::sleep(Duration::from_secs(3));
+    let window = Duration::from_secs(10);
+    let cpu_over = |load: bool| -> anyhow::Result<(f64, f64)> {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let latencies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let clients: Vec<_> = (0..if load { 10 } else { 0 })
+            .map(|_| {
+                let (http, stop, lat) = (head.http.clone(), stop.clone(), latencies.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let t = Instant::now();
+                        for path in ["/api/status", "/api/history"] {
+                            if let Ok(mut r) = ureq::get(&format!("{http}{path}")).call() {
+                                let _ = r.body_mut().read_to_vec();
+                            }
+                        }
+                        lat.lock().unwrap().push(t.elapsed().as_secs_f64() * 1e3);
+                        std::thread::sleep(Duration::from_secs(1).saturating_sub(t.elapsed()));
+                    }
+                })
+            })
+            .collect();
+        let before = cpu_seconds(pid)?;
+        std::thread::sleep(window);
+        let used = cpu_seconds(pid)? - before;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for c in clients {
+            let _ = c.join();
+        }
+        let lat = latencies.lock().unwrap().clone();
+        Ok((
+            100.0 * used / window.as_secs_f64(),
+            if lat.is_empty() { 0.0 } else { median(lat) },
+        ))
+    };
+    let (idle, _) = cpu_over(false)?;
+    let (loaded, refresh_ms) = cpu_over(true)?;
+    add(Figure {
+        name: "head CPU while 10 dashboards refresh each second",
+        value: loaded,
+        unit: "% of a core",
+        better: Better::Lower,
+        target: Some(5.0),
+        ray: None,
+        note: format!("{idle:.1}% idle; a refresh (status + history) takes {refresh_ms:.1} ms"),
+    });
+    Ok(())
+}
+
 fn cluster_figures(
     b: &Bench,
     args: &BenchArgs,

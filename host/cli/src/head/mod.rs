@@ -8,13 +8,16 @@
 //! | --- | --- |
 //! | `POST /api/jobs?name=N&args=JSON&timeout=S` (body: the module) | submit a job (time limit S seconds); `{"job_id": n}` |
 //! | `GET /api/jobs`, `GET /api/jobs/{id}` | jobs and their status |
-//! | `GET /api/jobs/{id}/logs?offset=N` | up to 1 MiB of the job's output from byte N (header `x-raylab-log-start`: where it starts, later than N if older output was dropped) |
+//! | `GET /api/jobs/{id}/logs?offset=N&wait_ms=W` | up to 1 MiB of the job's output from byte N (header `x-raylab-log-start`: where it starts, later than N if older output was dropped); with `wait_ms`, waits that long for new output while the job runs (a long poll) |
 //! | `POST /api/jobs/{id}/stop` | stop a job |
 //! | `GET /api/status` | version, resources, jobs, tasks by state, object store |
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /api/timeline?job=N` | Chrome trace events (Perfetto, chrome://tracing) |
+//! | `GET /api/tasks?job=N&name=S&state=S&limit=N` | the task table, newest first, with each task's sandbox figures |
+//! | `GET /api/objects?job=N&limit=N` | the objects in this node's store, newest first |
+//! | `GET /api/history` | the last 15 minutes, a sample a second, column by column (the charts) |
 //! | `POST /api/shutdown` | stop running jobs and exit |
-//! | `GET /` | the dashboard page (refreshes itself) |
+//! | `GET /` | the dashboard page (refreshes itself; `/uplot.js` and `/uplot.css`, the charting library it embeds, come from the binary too: it works offline) |
 //!
 //! The API is modelled on Ray's Jobs API; a job is a driver module run on
 //! the head, with its own log and its own objects (another job cannot see
@@ -37,10 +40,16 @@ use serde::Deserialize;
 
 use raylab::{JobInfo, JobStatus, Runtime};
 
+mod history;
 mod metrics;
 
 /// The dashboard page.
 const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// uPlot (MIT, vendor/uPlot.LICENSE), the charting library the page draws
+/// with, served from the binary.
+const UPLOT_JS: &str = include_str!("vendor/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("vendor/uPlot.min.css");
 
 /// Settings of the head's server.
 #[derive(Debug, Clone)]
@@ -60,6 +69,7 @@ struct App {
     token: Option<String>,
     max_upload: usize,
     shutdown: tokio::sync::Notify,
+    history: history::History,
 }
 
 type Reply = Result<Response, (StatusCode, String)>;
@@ -136,6 +146,7 @@ pub fn serve(
         token: cfg.token.clone(),
         max_upload: cfg.max_upload,
         shutdown: tokio::sync::Notify::new(),
+        history: history::History::default(),
     });
     let listener = std::net::TcpListener::bind(cfg.addr)
         .with_context(|| format!("cannot listen on {}", cfg.addr))?;
@@ -167,6 +178,11 @@ pub fn serve(
             .route("/api/shutdown", post(shutdown))
             .route("/metrics", get(metrics))
             .route("/api/timeline", get(timeline))
+            .route("/api/tasks", get(list_tasks))
+            .route("/api/objects", get(list_objects))
+            .route("/api/history", get(get_history))
+            .route("/uplot.js", get(uplot_js))
+            .route("/uplot.css", get(uplot_css))
             // Uploads are counted in `submit_job`, which reads an oversized
             // one to its end before answering 413: a server that hangs up
             // mid-upload leaves the client with a broken pipe, not a reason.
@@ -175,6 +191,16 @@ pub fn serve(
         // On shutdown, requests in flight get a moment to finish; a client
         // that never finishes its upload (or reads slowly) does not hold the
         // head up: after the grace, its connection is dropped.
+        // The charts' history: a look every 100 ms, on these threads.
+        let sampler = Arc::downgrade(&app);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(history::EVERY);
+            loop {
+                every.tick().await;
+                let Some(app) = sampler.upgrade() else { break };
+                app.history.look(&app.runtime);
+            }
+        });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let app2 = app.clone();
         tokio::spawn(async move {
@@ -217,6 +243,58 @@ async fn dashboard(
         authorize(&app, &headers)?;
     }
     Ok(Html(DASHBOARD).into_response())
+}
+
+/// A static part of the page (public, as the page itself is without a
+/// token on loopback; it holds no data).
+fn asset(kind: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn uplot_js() -> Response {
+    asset("text/javascript; charset=utf-8", UPLOT_JS)
+}
+
+async fn uplot_css() -> Response {
+    asset("text/css; charset=utf-8", UPLOT_CSS)
+}
+
+async fn list_tasks(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<raylab::TaskFilter>,
+) -> Reply {
+    authorize(&app, &headers)?;
+    Ok(json(app.runtime.list_tasks(&q)))
+}
+
+#[derive(Deserialize)]
+struct ObjectsQuery {
+    job: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn list_objects(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<ObjectsQuery>,
+) -> Reply {
+    authorize(&app, &headers)?;
+    Ok(json(
+        app.runtime.list_objects(q.job, q.limit.unwrap_or(1000)),
+    ))
+}
+
+async fn get_history(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
+    authorize(&app, &headers)?;
+    Ok(json(app.history.columns()))
 }
 
 async fn version(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
@@ -378,7 +456,14 @@ async fn get_job(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path
 #[derive(Deserialize)]
 struct LogQuery {
     offset: Option<u64>,
+    /// Wait up to this long (ms, at most [`LOG_WAIT_MAX`]) for output past
+    /// `offset` while the job runs: a long poll, how the dashboard streams
+    /// a job's log.
+    wait_ms: Option<u64>,
 }
+
+/// The longest a log request waits for new output.
+const LOG_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Most bytes of a log one request returns (a reader follows with the next
 /// offset): a slow reader costs the head at most this much at a time.
@@ -395,10 +480,22 @@ async fn job_logs(
     Query(q): Query<LogQuery>,
 ) -> Reply {
     authorize(&app, &headers)?;
-    let log = app
-        .runtime
-        .job_log(id, q.offset.unwrap_or(0), LOG_CHUNK)
-        .ok_or((StatusCode::NOT_FOUND, format!("no job {id}")))?;
+    let offset = q.offset.unwrap_or(0);
+    let read = || {
+        app.runtime
+            .job_log(id, offset, LOG_CHUNK)
+            .ok_or((StatusCode::NOT_FOUND, format!("no job {id}")))
+    };
+    let mut log = read()?;
+    let wait = std::time::Duration::from_millis(q.wait_ms.unwrap_or(0)).min(LOG_WAIT_MAX);
+    let until = tokio::time::Instant::now() + wait;
+    while log.bytes.is_empty()
+        && tokio::time::Instant::now() < until
+        && find_job(&app, id)?.status == JobStatus::Running
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        log = read()?;
+    }
     Ok((
         [
             (

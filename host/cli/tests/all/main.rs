@@ -5,6 +5,7 @@
 mod actors;
 mod cli;
 mod cluster;
+mod dashboard;
 mod fuzz;
 mod gpu;
 mod head;

@@ -369,6 +369,14 @@ impl Placement for Cluster {
         })
     }
 
+    fn name_of(&self, id: u16) -> String {
+        self.registry
+            .nodes()
+            .into_iter()
+            .find(|n| n.id == id)
+            .map_or_else(|| format!("node {id}"), |n| n.name)
+    }
+
     fn add_refs(&self, ids: Vec<u64>) -> crate::tasks::BoxFuture {
         let wire = self.wire.clone();
         Box::pin(async move { wire.add_refs(&ids).await })

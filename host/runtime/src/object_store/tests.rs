@@ -228,3 +228,22 @@ fn own_ids_are_not_stubbed_and_a_stub_keeps_what_it_contains_once() {
     s.drop_job(4);
     assert_eq!(given.lock().unwrap().last(), Some(&(other, 1)));
 }
+
+#[test]
+fn objects_are_listed_newest_first_with_their_state_and_size() {
+    let (mut s, _) = node_store();
+    let a = s.put_for(vec![1, 2, 3], vec![], 1).unwrap();
+    let b = s.put_for(vec![4], vec![a], 2).unwrap();
+    let pending = s.create_pending_for(1);
+    s.import(1, &[(3 << OWNER_SHIFT) + 1]);
+    let all = s.list(None, 10);
+    let ids: Vec<ObjectId> = all.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![(3 << OWNER_SHIFT) + 1, pending, b, a]);
+    assert_eq!((all[0].state, all[0].owner), ("REMOTE", 3));
+    assert_eq!(all[1].state, "PENDING");
+    assert_eq!((all[2].size, all[2].contains, all[2].owner), (1, 1, 2));
+    assert_eq!((all[3].state, all[3].size, all[3].refs), ("READY", 3, 2));
+    let job2: Vec<ObjectId> = s.list(Some(2), 10).iter().map(|r| r.id).collect();
+    assert_eq!(job2, vec![b]);
+    assert_eq!(s.list(None, 1).len(), 1);
+}

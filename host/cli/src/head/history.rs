@@ -1,0 +1,155 @@
+//! The head's own history, for the dashboard's charts: one sample a second
+//! of the last 15 minutes, kept in memory (no database, nothing to set up).
+//! What is in use is looked at every [`EVERY`] and averaged over the
+//! second (short tasks would slip between once-a-second looks):
+//! resources in use (CPU, GPU, memory) and their totals, the object store's
+//! bytes (in memory and spilled) against its capacity, tasks finished and
+//! failed per second, and the queue (tasks waiting for arguments or
+//! resources) beside those running.
+//!
+//! `GET /api/history` returns it column by column (one array per series,
+//! `t` in seconds since the Unix epoch), the shape uPlot draws directly.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use raylab::Runtime;
+
+/// Samples kept: 15 minutes at one a second.
+pub(super) const SAMPLES: usize = 15 * 60;
+
+/// How often the head looks.
+pub(super) const EVERY: Duration = Duration::from_millis(100);
+
+/// Looks per sample.
+const LOOKS: u32 = 10;
+
+/// One sample.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sample {
+    t: f64,
+    cpu_used: f64,
+    cpu_total: f64,
+    gpu_used: f64,
+    gpu_total: f64,
+    memory_used: f64,
+    memory_total: f64,
+    store_bytes: f64,
+    spilled_bytes: f64,
+    store_capacity: f64,
+    finished_per_s: f64,
+    failed_per_s: f64,
+    queued: f64,
+    running: f64,
+}
+
+/// The last [`SAMPLES`] samples.
+#[derive(Debug, Default)]
+pub(super) struct History {
+    samples: Mutex<VecDeque<Sample>>,
+    /// The task counters at the last sample: (finished, failed, time).
+    last: Mutex<Option<(u64, u64, f64)>>,
+    /// The looks of the second so far, summed.
+    looks: Mutex<(u32, Sample)>,
+}
+
+fn unix_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl History {
+    /// Look at `rt` now; every [`LOOKS`] looks make a sample.
+    pub(super) fn look(&self, rt: &Runtime) {
+        let now = self.measure(rt);
+        let mut looks = self.looks.lock().unwrap_or_else(|p| p.into_inner());
+        let (n, sum) = &mut *looks;
+        *n += 1;
+        sum.cpu_used += now.cpu_used;
+        sum.gpu_used += now.gpu_used;
+        sum.memory_used += now.memory_used;
+        sum.queued += now.queued;
+        sum.running += now.running;
+        if *n < LOOKS {
+            return;
+        }
+        let k = f64::from(*n);
+        let mut s = now;
+        s.cpu_used = sum.cpu_used / k;
+        s.gpu_used = sum.gpu_used / k;
+        s.memory_used = sum.memory_used / k;
+        s.queued = sum.queued / k;
+        s.running = sum.running / k;
+        *looks = (0, Sample::default());
+        drop(looks);
+        let (finished, failed) = (s.finished_per_s, s.failed_per_s);
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        (s.finished_per_s, s.failed_per_s) = match *last {
+            Some((f, e, at)) if s.t > at => (
+                (finished as u64).saturating_sub(f) as f64 / (s.t - at),
+                (failed as u64).saturating_sub(e) as f64 / (s.t - at),
+            ),
+            _ => (0.0, 0.0),
+        };
+        *last = Some((finished as u64, failed as u64, s.t));
+        drop(last);
+        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        if samples.len() == SAMPLES {
+            samples.pop_front();
+        }
+        samples.push_back(s);
+    }
+
+    /// What `rt` holds now; the task counters in place of the rates.
+    fn measure(&self, rt: &Runtime) -> Sample {
+        let t = unix_s();
+        let stats = rt.stats();
+        let (total, available) = rt.resources();
+        let get = |list: &[(String, f64)], name: &str| {
+            list.iter()
+                .find(|(n, _)| n == name)
+                .map_or(0.0, |(_, v)| *v)
+        };
+        let used = |name: &str| get(&total, name) - get(&available, name);
+        Sample {
+            t,
+            cpu_used: used("CPU"),
+            cpu_total: get(&total, "CPU"),
+            gpu_used: used("GPU"),
+            gpu_total: get(&total, "GPU"),
+            memory_used: used("memory"),
+            memory_total: get(&total, "memory"),
+            store_bytes: stats.objects.bytes as f64,
+            spilled_bytes: stats.objects.spill.bytes as f64,
+            store_capacity: stats.objects.capacity as f64,
+            finished_per_s: stats.finished as f64,
+            failed_per_s: stats.failed as f64,
+            queued: (stats.tasks.waiting_for_args + stats.tasks.waiting_for_resources) as f64,
+            running: stats.tasks.running as f64,
+        }
+    }
+
+    /// The samples, column by column.
+    pub(super) fn columns(&self) -> serde_json::Value {
+        let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        let col = |f: fn(&Sample) -> f64| samples.iter().map(f).collect::<Vec<f64>>();
+        serde_json::json!({
+            "t": col(|s| s.t),
+            "cpu_used": col(|s| s.cpu_used),
+            "cpu_total": col(|s| s.cpu_total),
+            "gpu_used": col(|s| s.gpu_used),
+            "gpu_total": col(|s| s.gpu_total),
+            "memory_used": col(|s| s.memory_used),
+            "memory_total": col(|s| s.memory_total),
+            "store_bytes": col(|s| s.store_bytes),
+            "spilled_bytes": col(|s| s.spilled_bytes),
+            "store_capacity": col(|s| s.store_capacity),
+            "finished_per_s": col(|s| s.finished_per_s),
+            "failed_per_s": col(|s| s.failed_per_s),
+            "queued": col(|s| s.queued),
+            "running": col(|s| s.running),
+        })
+    }
+}
