@@ -2,6 +2,8 @@
 //! `result: <number>` line that the host parses.
 //!
 //! * `throughput N`: submit N no-op tasks, then get them all; tasks/s.
+//! * `work-throughput N US`: the same with tasks that each spin for US
+//!   microseconds; tasks/s.
 //! * `latency N`: N times submit one no-op task and get it; µs per round trip.
 //! * `put MB` / `get MB`: store / fetch an MB-megabyte object; GB/s
 //!   (median of the warm rounds).
@@ -27,6 +29,16 @@ use raylab_guest::{ActorHandle, PackedVec, TaskOptions, actor, get_all, put, rem
 remote! {
     fn noop() -> () {}
 
+    /// Spin for `us` microseconds (work that holds a core).
+    fn spin(us: u64) -> u64 {
+        let start = Instant::now();
+        let mut turns = 0u64;
+        while start.elapsed() < Duration::from_micros(us) {
+            turns = turns.wrapping_add(1);
+        }
+        turns
+    }
+
     /// Returns the bytes it was given.
     fn echo(data: PackedVec<u8>) -> PackedVec<u8> { data }
 
@@ -45,7 +57,7 @@ actor! {
         pub fn poke(&mut self) { self.calls += 1; }
     }
 }
-tasks!(noop, echo, caller, Sink);
+tasks!(noop, spin, echo, caller, Sink);
 
 /// Tasks pinned to the cluster node `node`.
 fn on(node: &str) -> TaskOptions {
@@ -72,6 +84,14 @@ fn main() {
             get_all(&(0..100).map(|_| noop::remote()).collect::<Vec<_>>()).unwrap();
             let start = Instant::now();
             let refs: Vec<_> = (0..n).map(|_| noop::remote()).collect();
+            get_all(&refs).unwrap();
+            n as f64 / start.elapsed().as_secs_f64()
+        }
+        "work-throughput" => {
+            let us: u64 = node.parse().expect("microseconds of work");
+            get_all(&(0..10).map(|_| spin::remote(us)).collect::<Vec<_>>()).unwrap();
+            let start = Instant::now();
+            let refs: Vec<_> = (0..n).map(|_| spin::remote(us)).collect();
             get_all(&refs).unwrap();
             n as f64 / start.elapsed().as_secs_f64()
         }

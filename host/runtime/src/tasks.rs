@@ -808,14 +808,14 @@ impl Tasks {
         self.table
             .started(spec.id, ran_on.unwrap_or_else(|| self.node_name()));
         let (name, job) = (spec.name.clone(), spec.job);
-        let record = |state: &'static str| {
+        let record = |state: &'static str, attempts: u32| {
             self.timeline
-                .record(&name, job, id, lane, started_us, state)
+                .record_attempts(&name, job, id, lane, started_us, state, attempts)
         };
         let args = match self.resolve_args(&mut spec) {
             Ok(a) => a,
             Err(e) => {
-                record("failed");
+                record("failed", 0);
                 return self.finish(&spec, &demand, &gpus, Err(e), HashMap::new());
             }
         };
@@ -917,11 +917,14 @@ impl Tasks {
                 .as_mut()
                 .map(|s| s.data_mut().refs.take())
                 .unwrap_or_default();
-            record(if outcome.is_ok() {
-                "finished"
-            } else {
-                "failed"
-            });
+            record(
+                if outcome.is_ok() {
+                    "finished"
+                } else {
+                    "failed"
+                },
+                attempt,
+            );
             self.finish(&spec, &demand, &gpus, outcome, owned);
             if let (Some(store), Some(instance)) = (store, reusable) {
                 let limit = 2 * self.handle.metrics().num_workers();

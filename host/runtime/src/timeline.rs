@@ -1,5 +1,6 @@
-//! The task timeline: one slice per finished task attempt, on the lane of
-//! the worker thread that started it, exported as Chrome trace events
+//! The task timeline: one slice per finished task (spanning its attempts,
+//! whose number it carries), on the lane of the worker thread that started
+//! it, exported as Chrome trace events
 //! (loadable in Perfetto or chrome://tracing). Bounded: the oldest events
 //! are dropped past `CAPACITY`.
 
@@ -20,6 +21,8 @@ struct Event {
     start_us: u64,
     dur_us: u64,
     state: &'static str,
+    /// The attempts it took (a slice spans them all).
+    attempts: u32,
 }
 
 /// Recorded task slices.
@@ -85,6 +88,21 @@ impl Timeline {
         start_us: u64,
         state: &'static str,
     ) {
+        self.record_attempts(name, job, task, lane, start_us, state, 1);
+    }
+
+    /// [`Timeline::record`] of a task that took `attempts` attempts.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record_attempts(
+        &self,
+        name: &str,
+        job: u64,
+        task: u64,
+        lane: u32,
+        start_us: u64,
+        state: &'static str,
+        attempts: u32,
+    ) {
         let dur_us = self.now_us().saturating_sub(start_us);
         let mut events = self.events.lock().expect("lock");
         if events.len() >= CAPACITY {
@@ -98,6 +116,7 @@ impl Timeline {
             start_us,
             dur_us,
             state,
+            attempts,
         });
     }
 
@@ -133,7 +152,7 @@ impl Timeline {
                     "name": e.name, "cat": "task", "ph": "X",
                     "ts": (e.start_us as i64 + shift_us).max(0), "dur": e.dur_us,
                     "pid": pid, "tid": e.lane,
-                    "args": { "state": e.state, "job": job, "task_id": e.task },
+                    "args": { "state": e.state, "job": job, "task_id": e.task, "attempts": e.attempts },
                 })
             })
             .collect();

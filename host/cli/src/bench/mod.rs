@@ -557,6 +557,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
 
+    if wanted("scaling") {
+        scaling_figures(&b, &args, &mut add)?;
+    }
+
     if wanted("dashboard") {
         dashboard_figures(&b, &mut add)?;
     }
@@ -693,6 +697,85 @@ impl Drop for BenchNode {
 /// A head and one worker node on this machine (over loopback NATS): the
 /// bench guest's tasks pinned to the worker, against the same tasks pinned
 /// to the head (where the driver runs) in the same cluster.
+/// A figure's name made at run time (bench is a short-lived process: the
+/// few names it makes live as long as it does).
+fn label(name: String) -> &'static str {
+    Box::leak(name.into_boxed_str())
+}
+
+/// How throughput, round trip and task2 change with the worker threads
+/// (`--num-cpus` 1 and 2) and with the work in each task (none, 1 ms,
+/// 10 ms), each with the per-task overhead it implies: the core time a
+/// task costs beyond its own work (`cpus / rate - work`).
+fn scaling_figures(
+    b: &Bench,
+    args: &BenchArgs,
+    add: &mut impl FnMut(Figure),
+) -> anyhow::Result<()> {
+    for cpus in [1u32, 2] {
+        let flags = ["--num-cpus", if cpus == 1 { "1" } else { "2" }];
+        for (work_us, what) in [(0u64, "empty"), (1_000, "1 ms"), (10_000, "10 ms")] {
+            // About half a second of work per run.
+            let n = match work_us {
+                0 => args.tasks,
+                us => (500_000 * u64::from(cpus) / us).max(20),
+            };
+            let rate = b.guest(
+                &flags,
+                &["work-throughput", &n.to_string(), &work_us.to_string()],
+            )?;
+            let overhead = f64::from(cpus) * 1e6 / rate - work_us as f64;
+            add(Figure {
+                name: label(format!("scaling: {what} tasks, {cpus} cpu")),
+                value: rate,
+                unit: "tasks/s",
+                better: Better::Higher,
+                target: None,
+                ray: None,
+                note: format!(
+                    "{overhead:.1} us of overhead per task; {:.0}% of the ideal {:.0}/s",
+                    100.0 * rate * work_us.max(1) as f64 / (1e6 * f64::from(cpus)),
+                    1e6 * f64::from(cpus) / work_us.max(1) as f64
+                ),
+            });
+        }
+        let trips = args.round_trips.to_string();
+        let rt = b.guest(&flags, &["latency", &trips])?;
+        add(Figure {
+            name: label(format!("scaling: sync round trip, {cpus} cpu")),
+            value: rt,
+            unit: "us",
+            better: Better::Lower,
+            target: None,
+            ray: None,
+            note: "fresh sandbox per task".into(),
+        });
+        let mut par = Vec::new();
+        let mut seq = Vec::new();
+        for _ in 0..args.runs {
+            let out = b.output("task2", &flags, &["--per-element", "0"])?;
+            par.push(parse_after(&out, "parallel time:")?);
+            seq.push(parse_after(&out, "sequential time:")?);
+        }
+        let (par, seq) = (median(par), median(seq));
+        add(Figure {
+            name: label(format!("scaling: task2 parallel, {cpus} cpu")),
+            value: par * 1e3,
+            unit: "ms",
+            better: Better::Lower,
+            target: None,
+            ray: None,
+            note: format!(
+                "{:.2}x its sequential run in the guest ({:.1} ms); overhead {:.1} ms",
+                seq / par,
+                seq * 1e3,
+                (par - seq / f64::from(cpus)) * 1e3
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// CPU seconds a process has used (user + system), from /proc.
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;

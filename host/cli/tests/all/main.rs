@@ -141,6 +141,7 @@ fn every_guest_component_is_run_by_a_test() {
         include_str!("actors.rs"),
         include_str!("cli.rs"),
         include_str!("cluster.rs"),
+        include_str!("dashboard.rs"),
         include_str!("fuzz.rs"),
         include_str!("soak.rs"),
         include_str!("gpu.rs"),
