@@ -732,11 +732,15 @@ fn scaling_figures(
                 better: Better::Higher,
                 target: None,
                 ray: None,
-                note: format!(
-                    "{overhead:.1} us of overhead per task; {:.0}% of the ideal {:.0}/s",
-                    100.0 * rate * work_us.max(1) as f64 / (1e6 * f64::from(cpus)),
-                    1e6 * f64::from(cpus) / work_us.max(1) as f64
-                ),
+                note: if work_us == 0 {
+                    format!("{overhead:.1} us of overhead per task")
+                } else {
+                    format!(
+                        "{overhead:.1} us of overhead per task; {:.1}% of the ideal {:.0}/s",
+                        100.0 * rate * work_us as f64 / (1e6 * f64::from(cpus)),
+                        1e6 * f64::from(cpus) / work_us as f64
+                    )
+                },
             });
         }
         let trips = args.round_trips.to_string();
