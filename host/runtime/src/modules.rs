@@ -9,7 +9,8 @@
 //! asks it once, in a throwaway instance, for the names of its remote
 //! functions, so that a call of a function that does not exist fails at
 //! `submit`. A module also keeps the warm instances that `isolation =
-//! warm` tasks reuse.
+//! warm` tasks reuse, and one *spare*: a fresh instance made ahead of time
+//! (see `Tasks::attempt`), which no task has run in yet.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -49,12 +50,79 @@ pub(crate) struct Module {
     /// Whether it imports the GPU broker.
     pub(crate) uses_gpu: bool,
     warm: Mutex<Vec<(Store<HostState>, Instance)>>,
+    /// A fresh instance made ahead of its task, and whether one is being
+    /// made.
+    spare: Mutex<Option<Spare>>,
+    making_spare: AtomicBool,
+}
+
+/// A spare instance, counted in the node's total of spares while it lives.
+pub(crate) struct Spare {
+    parts: Option<(Store<HostState>, Instance)>,
+    count: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Spare {
+    /// A spare counted in `count` (which the caller raised).
+    pub(crate) fn new(
+        store: Store<HostState>,
+        instance: Instance,
+        count: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Spare {
+        Spare {
+            parts: Some((store, instance)),
+            count,
+        }
+    }
+
+    /// Its linear memory, bytes.
+    pub(crate) fn memory_size(&self) -> usize {
+        self.parts
+            .as_ref()
+            .map_or(0, |(s, _)| s.data().memory_size())
+    }
+
+    /// Its store and instance, for a task (no longer a spare).
+    pub(crate) fn into_parts(mut self) -> (Store<HostState>, Instance) {
+        self.parts
+            .take()
+            .expect("a spare has its parts until taken")
+    }
+}
+
+impl Drop for Spare {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl Module {
     /// A warm instance to reuse, if one is idle.
     pub(crate) fn take_warm(&self) -> Option<(Store<HostState>, Instance)> {
         self.warm.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    /// The spare fresh instance, if one is ready.
+    pub(crate) fn take_spare(&self) -> Option<Spare> {
+        self.spare.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Start making a spare, unless one is ready or being made: true if the
+    /// caller should make it (and then [`Module::put_spare`] it).
+    pub(crate) fn claim_spare(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.spare
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+            && !self.making_spare.swap(true, Ordering::AcqRel)
+    }
+
+    /// The spare the caller claimed is made (or could not be).
+    pub(crate) fn put_spare(&self, made: Option<Spare>) {
+        *self.spare.lock().unwrap_or_else(|p| p.into_inner()) = made;
+        self.making_spare
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 
     /// Keep an instance for reuse, unless `limit` are kept already.
@@ -167,6 +235,8 @@ pub(crate) async fn load(
             .iter()
             .any(|i| i.starts_with("raylab:runtime/gpu@")),
         warm: Mutex::new(Vec::new()),
+        spare: Mutex::new(None),
+        making_spare: AtomicBool::new(false),
     };
     if let Some(task) = &module.task {
         // Ask the module for its function list, in a throwaway instance.

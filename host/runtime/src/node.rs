@@ -572,12 +572,25 @@ impl Runtime {
         ))?;
         // Stubs of other nodes' objects give their holds back when they go.
         let releases = wire.release_pump(&handle);
+        let (freed_tx, mut freed_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
         self.node
             .control
             .lock()
             .on_foreign_freed(Box::new(move |id, holds| {
                 let _ = releases.send((id, holds));
+                let _ = freed_tx.send(id);
             }));
+        // The lineage of a freed stub goes too, outside the store's lock.
+        let tasks = Arc::downgrade(&self.node.tasks);
+        handle.spawn(async move {
+            let mut batch = Vec::new();
+            while freed_rx.recv_many(&mut batch, 1024).await > 0 {
+                let Some(tasks) = tasks.upgrade() else { break };
+                for id in batch.drain(..) {
+                    tasks.stub_freed(id);
+                }
+            }
+        });
         // What runs here for a node that died is of no use to anyone: its
         // jobs end here as if their drivers had ended.
         let (watch, guests) = (Arc::downgrade(&registry), serve.clone());

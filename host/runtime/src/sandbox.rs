@@ -14,8 +14,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
@@ -181,6 +181,10 @@ pub(crate) struct HostState {
     pub(crate) last_error: Option<String>,
     limiter: Limiter,
     shared: Arc<Shared>,
+    /// The task's name as the network refusal names it (the WASI context
+    /// is built once per store; a store made ahead of its task learns the
+    /// name when it gets one).
+    who: Arc<Mutex<String>>,
 }
 
 impl WasiView for HostState {
@@ -319,11 +323,13 @@ impl Sandboxes {
         // refused when used, and the attempt is said in the job's output
         // (the guest itself only sees "access denied"). Name lookups are
         // off.
-        let who = ctx.name.clone();
+        let who = Arc::new(Mutex::new(ctx.name.clone()));
+        let named = who.clone();
         b.allow_tcp(true)
             .allow_udp(true)
             .allow_ip_name_lookup(false)
             .socket_addr_check(move |addr, use_| {
+                let who = named.lock().map(|n| n.clone()).unwrap_or_default();
                 let line = format!(
                     "raylab: `{who}` was refused {use_:?} {addr}: raylab grants guests no network\n"
                 );
@@ -366,6 +372,7 @@ impl Sandboxes {
             },
             last_error: None,
             shared: self.shared.clone(),
+            who,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -402,9 +409,13 @@ impl Sandboxes {
         }
     }
 
-    /// Give a warm instance's store to a new task.
+    /// Give a warm instance's store (or a spare one's, made ahead of its
+    /// task) to a new task.
     pub(crate) fn reuse(&self, store: &mut Store<HostState>, ctx: TaskCtx) {
         let state = store.data_mut();
+        if let Ok(mut who) = state.who.lock() {
+            who.clone_from(&ctx.name);
+        }
         state.limiter.cap = ctx.memory_cap;
         state.ctx = ctx;
         state.last_error = None;

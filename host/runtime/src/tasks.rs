@@ -291,7 +291,12 @@ pub(crate) struct Tasks {
     lineage: lineage::Lineage,
     /// The tasks, for `list tasks`.
     table: Arc<TaskTable>,
+    /// Spare instances alive (see [`Tasks::make_spare`]).
+    spares: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// Most spare instances a node keeps at once.
+const MAX_SPARES: usize = 16;
 
 impl Tasks {
     pub(crate) fn new(
@@ -313,6 +318,7 @@ impl Tasks {
             cluster: std::sync::OnceLock::new(),
             lineage: lineage::Lineage::default(),
             table: Arc::new(TaskTable::default()),
+            spares: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
 
@@ -937,10 +943,13 @@ impl Tasks {
     /// Keep `recipe` as what made the objects of other nodes among `refs`
     /// (see `lineage`), its arguments' references pinned meanwhile.
     fn remember(&self, recipe: &lineage::Recipe, refs: &[ObjectId]) {
-        if self.lineage.record(recipe, refs, |id| self.owner_of(id)) {
-            let args = msgpack::find_refs(&recipe.args).unwrap_or_default();
-            self.control.lock().pin(&args);
+        let recorded = self.lineage.record(recipe, refs, |id| self.owner_of(id));
+        let released = self.lineage.take_released();
+        let mut c = self.control.lock();
+        if recorded {
+            c.pin(&msgpack::find_refs(&recipe.args).unwrap_or_default());
         }
+        c.release_all(&released);
     }
 
     /// The tasks of this node that `filter` selects, the newest first.
@@ -951,6 +960,15 @@ impl Tasks {
     /// Objects rebuilt from their lineage so far.
     pub(crate) fn objects_rebuilt(&self) -> u64 {
         self.lineage.rebuilt()
+    }
+
+    /// The stub of object `id` of another node was freed here: the
+    /// lineage it kept goes (see `lineage`).
+    pub(crate) fn stub_freed(&self, id: ObjectId) {
+        let release = self.lineage.freed(id);
+        if !release.is_empty() {
+            self.control.lock().release_all(&release);
+        }
     }
 
     /// `job` ended here: its lineage goes (its objects went with it).
@@ -1020,6 +1038,49 @@ impl Tasks {
         }
     }
 
+    /// Make a spare fresh instance of `module` for its next task, on the
+    /// worker pool (on a worker with nothing else to do, while this task
+    /// runs): a task that finds one skips instantiation, the largest part
+    /// of a fresh sandbox's cost (a few microseconds for a Rust guest, a
+    /// millisecond for CPython). It is as fresh as one made at the task's
+    /// start: no task has run in it. One per module, [`MAX_SPARES`] per
+    /// node (each holds a sandbox of the engine's pool, from the part kept
+    /// for what is not a task).
+    fn make_spare(&self, module: &Arc<Module>) {
+        if self.spares.load(Ordering::Acquire) >= MAX_SPARES || !module.claim_spare() {
+            return;
+        }
+        self.spares.fetch_add(1, Ordering::AcqRel);
+        let (module, sandboxes, count) =
+            (module.clone(), self.sandboxes.clone(), self.spares.clone());
+        let ctx = TaskCtx {
+            id: 0,
+            job: module.job,
+            module: module.name.clone(),
+            function: String::new(),
+            name: module.name.clone(),
+            attempt: 1,
+            demand: Resources::none(),
+            gpu_ids: Vec::new(),
+            is_driver: false,
+            memory_cap: Some(self.defaults.memory),
+            deadline: None,
+            cancelled: Arc::new(CancelFlag::default()),
+            lent: Arc::new(AtomicBool::new(false)),
+        };
+        self.handle.spawn(async move {
+            let mut store = sandboxes.store(ctx, &[]);
+            let made = match module.pre.instantiate_async(&mut store).await {
+                Ok(instance) => Some(crate::modules::Spare::new(store, instance, count)),
+                Err(_) => {
+                    count.fetch_sub(1, Ordering::AcqRel);
+                    None
+                }
+            };
+            module.put_spare(made);
+        });
+    }
+
     /// The argument list with dependencies replaced by their values.
     fn resolve_args(&self, spec: &mut TaskSpec) -> Result<Vec<u8>, TaskError> {
         if spec.layout.top_refs.is_empty() {
@@ -1048,7 +1109,20 @@ impl Tasks {
             return Attempt::failed(e, None);
         };
         let warm = spec.isolation == Isolation::Warm;
-        let reused = if warm { spec.module.take_warm() } else { None };
+        let reused = if warm {
+            spec.module.take_warm()
+        } else {
+            // A fresh instance made ahead of time, if it fits the task's
+            // quota; and another for the next task, made meanwhile.
+            let spare = spec.module.take_spare().and_then(|s| {
+                let fits = ctx
+                    .memory_cap
+                    .is_none_or(|cap| s.memory_size() as u64 <= cap);
+                fits.then(|| s.into_parts())
+            });
+            self.make_spare(&spec.module);
+            spare
+        };
         let (mut store, instance) = match reused {
             Some((mut store, instance)) => {
                 self.sandboxes.reuse(&mut store, ctx);

@@ -16,10 +16,12 @@
 //! more (pinned to the dead node) or whose new result has a different
 //! shape leaves the object lost, with both reasons in the error.
 //!
-//! Recipes and the rebuilt objects are kept until the job ends on this
-//! node (as Ray keeps lineage while its objects are referenced, and a job's
-//! objects are all freed at its end); only results that hold refs to other
-//! nodes' objects leave a recipe.
+//! A recipe lives as long as a ref it covers does here (as Ray keeps
+//! lineage while its objects are referenced): when the stub of the last one
+//! is freed, the recipe goes and its arguments are unpinned; a rebuilt
+//! object stands for an old ref until that ref's stub is freed. Whatever
+//! is left goes when the job ends here. Only results that hold refs to
+//! other nodes' objects leave a recipe.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,6 +57,8 @@ pub(crate) struct Made {
     refs: Vec<ObjectId>,
     /// The outcome of rebuilding them, once tried (one rebuild at a time).
     rebuilt: tokio::sync::Mutex<Option<Result<(), TaskError>>>,
+    /// Its refs (of other nodes) whose stubs are still alive here.
+    alive: std::sync::atomic::AtomicUsize,
 }
 
 /// The recipes of a node.
@@ -66,6 +70,9 @@ pub(crate) struct Lineage {
     moved: Mutex<HashMap<ObjectId, ObjectId>>,
     /// Objects rebuilt so far.
     count: AtomicU64,
+    /// References to release that `record` let go (a recipe no ref needs
+    /// any more), taken by [`Lineage::take_released`].
+    released: Mutex<Vec<ObjectId>>,
 }
 
 impl Lineage {
@@ -81,16 +88,62 @@ impl Lineage {
         if !refs.iter().any(|id| elsewhere(*id).is_some()) {
             return false;
         }
+        let covered: std::collections::HashSet<ObjectId> = refs
+            .iter()
+            .copied()
+            .filter(|id| elsewhere(*id).is_some())
+            .collect();
         let made = Arc::new(Made {
             recipe: recipe.clone(),
             refs: refs.to_vec(),
             rebuilt: tokio::sync::Mutex::new(None),
+            alive: std::sync::atomic::AtomicUsize::new(covered.len()),
         });
         let mut all = self.made.lock().unwrap_or_else(|p| p.into_inner());
-        for id in refs.iter().filter(|id| elsewhere(**id).is_some()) {
-            all.insert(*id, made.clone());
+        for id in covered {
+            if let Some(old) = all.insert(id, made.clone())
+                && old.alive.fetch_sub(1, Ordering::AcqRel) == 1
+            {
+                // The same ref came back in another result: the newer
+                // recipe covers it, and the older one covers nothing now.
+                self.released
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(msgpack::find_refs(&old.recipe.args).unwrap_or_default());
+            }
         }
         true
+    }
+
+    /// The stub of ref `id` was freed here: what to release now, if that
+    /// was the last ref its recipe covered (the references its arguments
+    /// pinned) or if it stood for a rebuilt object (the reference held for
+    /// it).
+    pub(crate) fn freed(&self, id: ObjectId) -> Vec<ObjectId> {
+        let mut release = Vec::new();
+        if let Some(made) = self
+            .made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id)
+            && made.alive.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            release.extend(msgpack::find_refs(&made.recipe.args).unwrap_or_default());
+        }
+        if let Some(new) = self
+            .moved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id)
+        {
+            release.push(new);
+        }
+        release
+    }
+
+    /// References `record` let go since the last call.
+    pub(crate) fn take_released(&self) -> Vec<ObjectId> {
+        std::mem::take(&mut *self.released.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The id that stands for `id` now (itself unless it was rebuilt).
