@@ -5,9 +5,10 @@
 //!
 //! Bounded: every task not finished is kept; of finished ones, the last
 //! [`KEEP`]. A task is recorded when submitted, started and finished (one
-//! short lock each); one that never runs (a dependency failed, it was
-//! cancelled while queued, its job ended) ends as `NOT_RUN` when the
-//! runtime lets it go.
+//! short lock each, and one per failed attempt that is retried); one that
+//! never runs (a dependency failed, it was cancelled while queued, its job
+//! ended) ends as `NOT_RUN` when the runtime lets it go. Its cost per task
+//! is measured in BENCHMARKS.md.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -44,7 +45,7 @@ pub struct TaskRow {
     /// Its state.
     pub state: TaskState,
     /// The node it ran on (this one, unless it was sent to another).
-    pub node: Option<String>,
+    pub node: Option<Arc<str>>,
     /// When it was submitted, ms since the Unix epoch.
     pub submitted_ms: f64,
     /// When it started, ms since the Unix epoch.
@@ -69,9 +70,29 @@ fn now_ms() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
+/// Task ids are sequential integers: hashing one is a multiply.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = ((self.0 << 8) | u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type ById = std::hash::BuildHasherDefault<IdHasher>;
+
 #[derive(Debug, Default)]
 struct Inner {
-    live: HashMap<u64, TaskRow>,
+    live: HashMap<u64, TaskRow, ById>,
     done: VecDeque<TaskRow>,
 }
 
@@ -127,11 +148,12 @@ impl TaskTable {
         RowGuard {
             table: self.clone(),
             id,
+            ended: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// Task `id` started on `node`.
-    pub(crate) fn started(&self, id: u64, node: String) {
+    pub(crate) fn started(&self, id: u64, node: Arc<str>) {
         self.with(|t| {
             if let Some(r) = t.live.get_mut(&id) {
                 r.state = TaskState::Running;
@@ -146,30 +168,29 @@ impl TaskTable {
     pub(crate) fn attempt(&self, id: u64, memory: Option<u64>, error: Option<String>) {
         self.with(|t| {
             if let Some(r) = t.live.get_mut(&id) {
-                r.attempts += 1;
-                if let Some(m) = memory {
-                    r.memory_peak = Some(r.memory_peak.unwrap_or(0).max(m));
-                }
-                r.errors.extend(error);
+                note_attempt(r, memory, error);
             }
         });
     }
 
-    /// Task `id` ended: `ok` when it has a result.
-    pub(crate) fn finished(&self, id: u64, ok: bool) {
-        self.end(
-            id,
-            if ok {
-                TaskState::Finished
-            } else {
-                TaskState::Failed
-            },
-        );
+    /// The task of `row` ended: `ok` when it has a result; `last`, its last
+    /// attempt's figures when [`TaskTable::attempt`] has not recorded them.
+    pub(crate) fn finished(&self, row: &RowGuard, ok: bool, last: Option<Figures>) {
+        row.ended.store(true, std::sync::atomic::Ordering::Relaxed);
+        let state = if ok {
+            TaskState::Finished
+        } else {
+            TaskState::Failed
+        };
+        self.end(row.id, state, last);
     }
 
-    fn end(&self, id: u64, state: TaskState) {
+    fn end(&self, id: u64, state: TaskState, last: Option<Figures>) {
         self.with(|t| {
             if let Some(mut r) = t.live.remove(&id) {
+                if let Some((memory, error)) = last {
+                    note_attempt(&mut r, memory, error);
+                }
                 r.state = state;
                 r.duration_ms = r.started_ms.map(|s| (now_ms() - s).max(0.0));
                 if t.done.len() == KEEP {
@@ -200,16 +221,31 @@ impl TaskTable {
     }
 }
 
+/// One attempt's figures: its sandbox's peak memory, its error.
+pub(crate) type Figures = (Option<u64>, Option<String>);
+
+fn note_attempt(r: &mut TaskRow, memory: Option<u64>, error: Option<String>) {
+    r.attempts += 1;
+    if let Some(m) = memory {
+        r.memory_peak = Some(r.memory_peak.unwrap_or(0).max(m));
+    }
+    r.errors.extend(error);
+}
+
 /// Ends its task's row as `NOT_RUN` when the runtime lets the task go
 /// without it having finished (held by the task).
 pub(crate) struct RowGuard {
     table: Arc<TaskTable>,
     id: u64,
+    /// Recorded as finished or failed already.
+    ended: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for RowGuard {
     fn drop(&mut self) {
-        self.table.end(self.id, TaskState::NotRun);
+        if !self.ended.load(std::sync::atomic::Ordering::Relaxed) {
+            self.table.end(self.id, TaskState::NotRun, None);
+        }
     }
 }
 
@@ -225,8 +261,7 @@ mod tests {
         assert_eq!(table.list(&TaskFilter::default())[0].id, 2, "newest first");
         table.started(1, "head".into());
         table.attempt(1, Some(2 << 20), Some("task-crashed: boom".into()));
-        table.attempt(1, Some(3 << 20), None);
-        table.finished(1, true);
+        table.finished(&row, true, Some((Some(3 << 20), None)));
         drop(row);
         let only = |f: TaskFilter| table.list(&f);
         let one = only(TaskFilter {

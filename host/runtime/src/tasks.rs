@@ -30,7 +30,7 @@ use crate::object_store::ObjectId;
 use crate::resources::Resources;
 use crate::sandbox::{HostState, Sandboxes, TaskCtx, classify_trap, interrupt, is_limit};
 use crate::scheduler::{Start, TaskId};
-use crate::task_table::{RowGuard, TaskFilter, TaskRow, TaskTable};
+use crate::task_table::{Figures, RowGuard, TaskFilter, TaskRow, TaskTable};
 use crate::timeline::Timeline;
 
 mod lineage;
@@ -198,7 +198,7 @@ pub(crate) struct TaskSpec {
     /// Run by this node of the cluster instead (with what it needs).
     remote: Option<(u16, wit::TaskOptions, Resources)>,
     /// Its row in the task table (`NOT_RUN` if let go unfinished).
-    _row: RowGuard,
+    row: RowGuard,
 }
 
 impl Pending for TaskSpec {
@@ -291,6 +291,8 @@ pub(crate) struct Tasks {
     lineage: lineage::Lineage,
     /// The tasks, for `list tasks`.
     table: Arc<TaskTable>,
+    /// This node's name, as the task table shows it.
+    label: std::sync::RwLock<Arc<str>>,
     /// Spare instances alive (see [`Tasks::make_spare`]).
     spares: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -319,11 +321,13 @@ impl Tasks {
             lineage: lineage::Lineage::default(),
             table: Arc::new(TaskTable::default()),
             spares: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            label: std::sync::RwLock::new(Arc::from("local")),
         }
     }
 
     /// This node joined a cluster: tasks may run on its other nodes.
     pub(crate) fn set_cluster(&self, cluster: Arc<dyn Placement>) {
+        *self.label.write().unwrap_or_else(|p| p.into_inner()) = Arc::from(cluster.node_name());
         let _ = self.cluster.set(cluster);
     }
 
@@ -661,7 +665,7 @@ impl Tasks {
             cancelled,
             body,
             remote,
-            _row: row,
+            row,
         });
         // The task holds its mirrors now (or never will).
         self.control.lock().release_all(&mirrors);
@@ -808,11 +812,13 @@ impl Tasks {
         tracing::debug!(task = %spec.name, id, "started");
         let (lane, started_us) = (self.timeline.lane(), self.timeline.now_us());
         let ran_on = match &spec.remote {
-            Some((node, ..)) => self.cluster.get().map(|c| c.name_of(*node)),
+            Some((node, ..)) => self.cluster.get().map(|c| Arc::from(c.name_of(*node))),
             None => None,
         };
-        self.table
-            .started(spec.id, ran_on.unwrap_or_else(|| self.node_name()));
+        self.table.started(
+            spec.id,
+            ran_on.unwrap_or_else(|| self.label.read().unwrap_or_else(|p| p.into_inner()).clone()),
+        );
         let (name, job) = (spec.name.clone(), spec.job);
         let record = |state: &'static str, attempts: u32| {
             self.timeline
@@ -822,7 +828,7 @@ impl Tasks {
             Ok(a) => a,
             Err(e) => {
                 record("failed", 0);
-                return self.finish(&spec, &demand, &gpus, Err(e), HashMap::new());
+                return self.finish(&spec, &demand, &gpus, Err(e), HashMap::new(), None);
             }
         };
         if let Some((node, options, wanted)) = spec.remote.clone() {
@@ -836,8 +842,7 @@ impl Tasks {
                 demand: wanted,
             };
             let outcome = self.forward(node, &recipe, spec.cancelled.clone()).await;
-            self.table
-                .attempt(spec.id, None, outcome.as_ref().err().map(|e| e.to_string()));
+            let last = Some((None, outcome.as_ref().err().map(|e| e.to_string())));
             let outcome = outcome.map(|bytes| {
                 let refs = msgpack::find_refs(&bytes).unwrap_or_default();
                 // What made the objects of other nodes it refers to.
@@ -853,7 +858,7 @@ impl Tasks {
                     *carried.entry(*id).or_insert(0) += 1;
                 }
             }
-            return self.finish(&spec, &demand, &gpus, outcome, carried);
+            return self.finish(&spec, &demand, &gpus, outcome, carried, last);
         }
         if let Some(body) = spec.body.take() {
             let grant = Grant {
@@ -869,6 +874,7 @@ impl Tasks {
                 &gpus,
                 Ok((vec![0xc0], Vec::new())),
                 HashMap::new(),
+                None,
             );
         }
         let mut attempt = 1;
@@ -893,8 +899,7 @@ impl Tasks {
                 mut store,
                 reusable,
             } = self.attempt(&spec, ctx, &args).await;
-            self.table.attempt(
-                spec.id,
+            let figures = (
                 store.as_ref().map(|s| s.data().memory_size() as u64),
                 outcome.as_ref().err().map(|e| e.to_string()),
             );
@@ -908,6 +913,7 @@ impl Tasks {
             };
             if let (true, Err(e)) = (retry, &outcome) {
                 tracing::debug!(task = %spec.name, attempt, "retrying: {e}");
+                self.table.attempt(spec.id, figures.0, figures.1);
                 drop(store);
                 // What the failed attempt started goes with it; the next
                 // attempt submits its own.
@@ -931,7 +937,7 @@ impl Tasks {
                 },
                 attempt,
             );
-            self.finish(&spec, &demand, &gpus, outcome, owned);
+            self.finish(&spec, &demand, &gpus, outcome, owned, Some(figures));
             if let (Some(store), Some(instance)) = (store, reusable) {
                 let limit = 2 * self.handle.metrics().num_workers();
                 spec.module.keep_warm(store, instance, limit);
@@ -1113,14 +1119,18 @@ impl Tasks {
             spec.module.take_warm()
         } else {
             // A fresh instance made ahead of time, if it fits the task's
-            // quota; and another for the next task, made meanwhile.
+            // quota; and another for the next task, made meanwhile (unless
+            // this module's tasks have quotas its spares do not fit).
+            let mut fits = true;
             let spare = spec.module.take_spare().and_then(|s| {
-                let fits = ctx
+                fits = ctx
                     .memory_cap
                     .is_none_or(|cap| s.memory_size() as u64 <= cap);
                 fits.then(|| s.into_parts())
             });
-            self.make_spare(&spec.module);
+            if fits {
+                self.make_spare(&spec.module);
+            }
             spare
         };
         let (mut store, instance) = match reused {
@@ -1213,6 +1223,7 @@ impl Tasks {
         gpus: &[(u32, u64)],
         outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
         owned: HashMap<ObjectId, u32>,
+        last: Option<Figures>,
     ) {
         match &outcome {
             Ok((bytes, _)) => {
@@ -1220,7 +1231,7 @@ impl Tasks {
             }
             Err(e) => tracing::debug!(task = %spec.name, id = spec.id, "failed: {e}"),
         }
-        self.table.finished(spec.id, outcome.is_ok());
+        self.table.finished(&spec.row, outcome.is_ok(), last);
         let starts = self
             .control
             .lock()
