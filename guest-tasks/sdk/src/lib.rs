@@ -660,6 +660,25 @@ impl<T: Packable + DeserializeOwned> ObjectRef<PackedVec<T>> {
         )?;
         Ok(bytes.chunks_exact(T::SIZE).map(T::get_le).collect())
     }
+
+    /// Append the whole vector to `out`, decoding its bytes straight into
+    /// it: one copy into memory the caller has already (a gather of many
+    /// results into one vector; [`get`] would make a vector per result).
+    pub fn get_into(&self, out: &mut Vec<T>) -> Result<()> {
+        let bytes = get_bytes(self.id, None)?;
+        match bin_header(&bytes) {
+            Some((skip, len)) if len % T::SIZE == 0 && bytes.len() >= skip + len => {
+                out.extend(bytes[skip..skip + len].chunks_exact(T::SIZE).map(T::get_le));
+                Ok(())
+            }
+            // Not packed (a plain array of numbers).
+            _ => {
+                let PackedVec::<T>(values) = decode(&bytes)?;
+                out.extend(values);
+                Ok(())
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
