@@ -7,6 +7,11 @@
 //! failed per second, and the queue (tasks waiting for arguments or
 //! resources) beside those running.
 //!
+//! In a cluster, CPU, GPU and memory are the sums over the live nodes (as
+//! their last heartbeats say, every 0.5 s; this node's own figures are
+//! taken as they are now); the object store and the task counts are this
+//! node's (the head runs the drivers, which own the jobs' objects).
+//!
 //! `GET /api/history` returns it column by column (one array per series,
 //! `t` in seconds since the Unix epoch), the shape uPlot draws directly.
 
@@ -106,7 +111,18 @@ impl History {
     fn measure(&self, rt: &Runtime) -> Sample {
         let t = unix_s();
         let stats = rt.stats();
-        let (total, available) = rt.resources();
+        let (mut total, mut available) = rt.resources();
+        // The other live nodes, from their heartbeats.
+        for n in rt.nodes().into_iter().filter(|n| n.alive && !n.this) {
+            for (list, of) in [(&mut total, &n.total), (&mut available, &n.available)] {
+                for (name, v) in of {
+                    match list.iter_mut().find(|(k, _)| k == name) {
+                        Some((_, x)) => *x += v,
+                        None => list.push((name.clone(), *v)),
+                    }
+                }
+            }
+        }
         let get = |list: &[(String, f64)], name: &str| {
             list.iter()
                 .find(|(n, _)| n == name)

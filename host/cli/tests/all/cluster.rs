@@ -293,6 +293,17 @@ fn tasks_go_where_their_resources_are_and_objects_follow_them() {
     let out = submit(&head, &["spread", "6"]);
     assert_eq!(out["spread"], "head,head,w1,w1,w2,w2", "{out:?}");
 
+    // The head's charts count the whole cluster's CPUs: 1 + 2 + 2.
+    wait_until("the cluster's CPUs in the history", || {
+        ureq::get(&format!("{}/api/history", head.http))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+            .and_then(|h| h["cpu_total"].as_array().and_then(|c| c.last().cloned()))
+            .is_some_and(|last| last == 5.0)
+    });
+
     // Retries, time limits and cancellation as on one node.
     let out = submit(&head, &["limits"]);
     assert_eq!(out["retried"], "w1 attempt=3");
