@@ -18,7 +18,7 @@
 //! `mesa-vulkan-drivers` package; with no adapter at all the node has no
 //! GPUs and GPU tasks are infeasible.
 //!
-//! The host functions need nothing of the node but a [`GpuView`] of the
+//! The host functions need nothing of the node but a `GpuView` of the
 //! calling instance (as wasmtime-wasi's `WasiView`), so this module and
 //! its tests stand on their own.
 
