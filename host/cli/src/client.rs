@@ -259,43 +259,8 @@ pub fn format_status(v: &serde_json::Value, address: &str) -> String {
     if !nodes.is_empty() {
         let alive = nodes.iter().filter(|n| n["alive"] == true).count();
         out.push_str(&format!("nodes: {} ({alive} alive)\n", nodes.len()));
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64() * 1e3);
         for n in &nodes {
-            let res = |key: &str| {
-                n[key]
-                    .as_object()
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, v)| {
-                                let v = v.as_f64().unwrap_or(0.0);
-                                if k == "memory" {
-                                    format!("{k}={}", crate::size::human_bytes(v))
-                                } else {
-                                    format!("{k}={v}")
-                                }
-                            })
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    })
-                    .unwrap_or_default()
-            };
-            out.push_str(&format!(
-                "  node {} {}{} {} (heartbeat {:.1} s ago) {}: total {}; available {}\n",
-                n["id"],
-                n["name"].as_str().unwrap_or("?"),
-                if n["this"] == true { " (this one)" } else { "" },
-                match (n["alive"] == true, n["draining"] == true) {
-                    (true, false) => "ALIVE",
-                    (true, true) => "LEAVING",
-                    _ => "DEAD",
-                },
-                (now - n["heartbeat_ms"].as_f64().unwrap_or(0.0)) / 1e3,
-                n["http"].as_str().unwrap_or("-"),
-                res("total"),
-                res("available")
-            ));
+            out.push_str(&format!("  {}\n", node_line(n)));
         }
     }
     if let Some(waiting) = v["waiting_for_nodes"].as_array().filter(|w| !w.is_empty()) {
@@ -414,6 +379,96 @@ pub fn format_jobs(jobs: &serde_json::Value) -> String {
                 j["tasks_submitted"].as_u64().unwrap_or(0)
             ),
             j["error"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}
+
+/// One node as `status` and `list nodes` show it: id, name, state, last
+/// heartbeat, address, resources total and available (sizes readable).
+fn node_line(n: &serde_json::Value) -> String {
+    let now = unix_ms();
+    let res = |key: &str| {
+        n[key]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        let v = v.as_f64().unwrap_or(0.0);
+                        if k == "memory" {
+                            format!("{k}={}", crate::size::human_bytes(v))
+                        } else {
+                            format!("{k}={v}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    };
+    format!(
+        "node {} {}{} {} (heartbeat {:.1} s ago) {}: total {}; available {}",
+        n["id"],
+        n["name"].as_str().unwrap_or("?"),
+        if n["this"] == true { " (this one)" } else { "" },
+        match (n["alive"] == true, n["draining"] == true) {
+            (true, false) => "ALIVE",
+            (true, true) => "LEAVING",
+            _ => "DEAD",
+        },
+        (now - n["heartbeat_ms"].as_f64().unwrap_or(0.0)) / 1e3,
+        n["http"].as_str().unwrap_or("-"),
+        res("total"),
+        res("available")
+    )
+}
+
+/// `list nodes`: a line per node (none outside a cluster).
+pub fn format_nodes(nodes: &serde_json::Value) -> String {
+    let lines: Vec<String> = nodes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| node_line(n) + "\n")
+        .collect();
+    if lines.is_empty() {
+        return "no cluster: this node runs alone\n".into();
+    }
+    lines.concat()
+}
+
+/// `list actors` as a table.
+pub fn format_actors(actors: &serde_json::Value) -> String {
+    let mut out = format!(
+        "{:<8} {:<16} {:<16} {:<8} {:<10} {:>8} {:>7} {:>8} {:>10}  {}\n",
+        "ID", "NAME", "CLASS", "JOB", "STATE", "CALLS", "QUEUED", "RESTARTS", "MEMORY", "DEATH"
+    );
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    for a in actors.as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "{:<8} {:<16} {:<16} {:<8} {:<10} {:>8} {:>7} {:>8} {:>10}  {}\n",
+            a["id"],
+            text(&a["name"]),
+            text(&a["class"]),
+            if a["job"].is_null() {
+                "detached".into()
+            } else {
+                text(&a["job"])
+            },
+            text(&a["state"]),
+            a["calls_done"],
+            a["calls_queued"],
+            a["restarts"],
+            crate::size::human_bytes(a["memory"].as_f64().unwrap_or(0.0)),
+            if a["death"].is_null() {
+                String::new()
+            } else {
+                text(&a["death"])
+            }
         ));
     }
     out

@@ -930,6 +930,18 @@ fn ensure_runtime_dir() {
     }
 }
 
+/// A client command whose reader went away (`raylab-host list tasks |
+/// head`) ends quietly, as Unix tools do, rather than panicking in
+/// `println!`. Not the head: it must outlive whoever started it.
+fn die_on_closed_pipe() {
+    // SAFETY: restoring the default action of a signal touches no memory;
+    // it runs before this command starts any thread.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     ensure_runtime_dir();
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAYLAB_LOG")
@@ -942,6 +954,9 @@ fn main() -> ExitCode {
         .init();
 
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Start(_)) {
+        die_on_closed_pipe();
+    }
     let result = match cli.command {
         Command::Run(args) => run(*args),
         Command::Bench(args) => raylab_host::bench::run(args).map(|()| 0),
@@ -970,7 +985,8 @@ fn main() -> ExitCode {
                         Listed::Objects => {
                             print!("{}", raylab_host::client::format_objects(&v))
                         }
-                        _ => println!("{}", serde_json::to_string_pretty(&v)?),
+                        Listed::Nodes => print!("{}", raylab_host::client::format_nodes(&v)),
+                        Listed::Actors => print!("{}", raylab_host::client::format_actors(&v)),
                     }
                 }
                 Ok(0)

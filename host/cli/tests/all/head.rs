@@ -775,6 +775,34 @@ fn rays_state_commands_list_logs_timeline_and_summary() {
     let out = raylab(&["list", "nodes", "--json", "--address", a]);
     let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(nodes[0]["name"], "head", "{nodes}");
+    let out = raylab(&["list", "nodes", "--address", a]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("node 1 head (this one) ALIVE") && text.contains(" GiB"),
+        "sizes readable: {text}"
+    );
+    // A reader that goes away ends a client quietly (no panic).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
+        .args([
+            "list",
+            "tasks",
+            "--json",
+            "--limit",
+            "100000",
+            "--address",
+            a,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        show(&out)
+    );
     // The task table, filtered, with each task's sandbox figures.
     let out = raylab(&[
         "list",
