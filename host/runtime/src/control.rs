@@ -13,7 +13,7 @@
 //! arguments hold ([`Pending`]), so the bookkeeping is unit-tested on its
 //! own. Callers get [`Start`]s back and run them; nothing here spawns.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cancel::CancelFlag;
@@ -122,9 +122,9 @@ pub(crate) struct Core<P> {
     objects: ObjectStore,
     sched: Scheduler<P>,
     /// Result object -> the task producing it, for tasks not finished.
-    producers: HashMap<ObjectId, Producer>,
+    producers: crate::ids::IdMap<Producer>,
     /// Task -> the result objects of its children not finished yet.
-    children: HashMap<TaskId, HashSet<ObjectId>>,
+    children: crate::ids::IdMap<crate::ids::IdSet>,
     jobs: HashMap<JobId, JobCount>,
     submitted: u64,
     finished: u64,
@@ -154,8 +154,8 @@ impl<P> Control<P> {
         Control(Mutex::new(Core {
             objects,
             sched: Scheduler::new(total).with_instance_limits(instances, job_instances),
-            producers: HashMap::new(),
-            children: HashMap::new(),
+            producers: Default::default(),
+            children: Default::default(),
             jobs: HashMap::new(),
             submitted: 0,
             finished: 0,
@@ -176,11 +176,11 @@ impl<P> Control<P> {
 /// task payload type.)
 pub(crate) trait ReleaseRefs: Send + Sync {
     /// Drop `n` references of each id.
-    fn release_owned(&self, owned: HashMap<ObjectId, u32>);
+    fn release_owned(&self, owned: crate::ids::IdMap<u32>);
 }
 
 impl<P: Send + Pending> ReleaseRefs for Control<P> {
-    fn release_owned(&self, owned: HashMap<ObjectId, u32>) {
+    fn release_owned(&self, owned: crate::ids::IdMap<u32>) {
         self.lock().release_owned(owned);
     }
 }
@@ -419,7 +419,7 @@ impl<P: Pending> Core<P> {
     }
 
     /// Give back references an instance owned, `n` of each id.
-    pub(crate) fn release_owned(&mut self, owned: HashMap<ObjectId, u32>) {
+    pub(crate) fn release_owned(&mut self, owned: crate::ids::IdMap<u32>) {
         for (id, n) in owned {
             for _ in 0..n {
                 hit_signals(self.objects.release(id));
@@ -625,7 +625,7 @@ impl<P: Pending> Core<P> {
         demand: &Resources,
         gpus: &[(u32, u64)],
         outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
-        owned: HashMap<ObjectId, u32>,
+        owned: crate::ids::IdMap<u32>,
     ) -> Vec<Start<P>> {
         let outcome = self.checked_result(task.job(), task.name(), outcome);
         if outcome.is_ok() {

@@ -44,6 +44,7 @@ mod engine;
 mod error;
 pub mod gpu;
 mod guest_api;
+mod ids;
 mod jobs;
 mod modules;
 pub mod msgpack;

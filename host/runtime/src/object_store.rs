@@ -198,7 +198,7 @@ fn elsewhere(id: ObjectId) -> TaskError {
 
 /// The store.
 pub(crate) struct ObjectStore {
-    entries: HashMap<ObjectId, Entry>,
+    entries: crate::ids::IdMap<Entry>,
     /// Bytes of ready objects per job, and the most one job may hold.
     job_used: HashMap<u64, usize>,
     job_capacity: usize,
@@ -211,7 +211,7 @@ pub(crate) struct ObjectStore {
     spill: Option<Spill>,
     /// Objects someone wants to hear of when they are freed (an actor's
     /// handle: the actor dies with its last handle).
-    watched: HashMap<ObjectId, Arc<Notify>>,
+    watched: crate::ids::IdMap<Arc<Notify>>,
     /// Stubs alive.
     foreign: usize,
     /// The node this store is on (0: none, outside a cluster).
@@ -234,7 +234,7 @@ impl ObjectStore {
     /// An empty store holding at most `capacity` bytes.
     pub(crate) fn new(capacity: usize) -> Self {
         ObjectStore {
-            entries: HashMap::new(),
+            entries: crate::ids::IdMap::default(),
             job_used: HashMap::new(),
             job_capacity: usize::MAX,
             next_id: 1,
@@ -243,7 +243,7 @@ impl ObjectStore {
             used: 0,
             freed: 0,
             spill: None,
-            watched: HashMap::new(),
+            watched: crate::ids::IdMap::default(),
             foreign: 0,
             node: 0,
             foreign_sink: None,

@@ -12,7 +12,6 @@
 //! Why an instance stopped is a [`SandboxLimit`] when the host stopped it;
 //! [`classify_trap`] turns any trap into the error the caller sees.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -122,7 +121,7 @@ impl wasmtime::ResourceLimiter for Limiter {
 /// The object references an instance owns, with counts. Whatever is left
 /// when the instance's store is dropped is given back.
 pub(crate) struct OwnedRefs {
-    owned: HashMap<ObjectId, u32>,
+    owned: crate::ids::IdMap<u32>,
     sink: Arc<dyn ReleaseRefs>,
 }
 
@@ -148,7 +147,7 @@ impl OwnedRefs {
     }
 
     /// Take every owned reference out (the caller releases them).
-    pub(crate) fn take(&mut self) -> HashMap<ObjectId, u32> {
+    pub(crate) fn take(&mut self) -> crate::ids::IdMap<u32> {
         std::mem::take(&mut self.owned)
     }
 }
@@ -367,7 +366,7 @@ impl Sandboxes {
             },
             ctx,
             refs: OwnedRefs {
-                owned: HashMap::new(),
+                owned: Default::default(),
                 sink: self.shared.release.clone(),
             },
             last_error: None,

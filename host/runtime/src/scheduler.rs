@@ -77,7 +77,7 @@ pub(crate) struct Start<P> {
 pub(crate) struct Scheduler<P> {
     total: Resources,
     available: Resources,
-    waiting_args: HashMap<TaskId, (usize, Queued<P>)>,
+    waiting_args: crate::ids::IdMap<(usize, Queued<P>)>,
     classes: Vec<Class<P>>,
     queued: usize,
     /// CPU (fixed point) the queued tasks demand, summed.
@@ -144,7 +144,7 @@ impl<P> Scheduler<P> {
             gpu_free: vec![ONE; devices],
             available: total.clone(),
             total,
-            waiting_args: HashMap::new(),
+            waiting_args: Default::default(),
             classes: Vec::new(),
             queued: 0,
             queued_cpu: 0,

@@ -10,7 +10,7 @@
 //! ended) ends as `NOT_RUN` when the runtime lets it go. Its cost per task
 //! is measured in BENCHMARKS.md.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 /// Finished tasks kept.
@@ -70,29 +70,9 @@ fn now_ms() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
-/// Task ids are sequential integers: hashing one is a multiply.
-#[derive(Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = ((self.0 << 8) | u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type ById = std::hash::BuildHasherDefault<IdHasher>;
-
 #[derive(Debug, Default)]
 struct Inner {
-    live: HashMap<u64, TaskRow, ById>,
+    live: crate::ids::IdMap<TaskRow>,
     done: VecDeque<TaskRow>,
 }
 

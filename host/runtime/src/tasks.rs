@@ -11,7 +11,6 @@
 //! outcome completes the task's result object, which wakes whoever waits
 //! for it and starts the tasks that depended on it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -828,7 +827,7 @@ impl Tasks {
             Ok(a) => a,
             Err(e) => {
                 record("failed", 0);
-                return self.finish(&spec, &demand, &gpus, Err(e), HashMap::new(), None);
+                return self.finish(&spec, &demand, &gpus, Err(e), Default::default(), None);
             }
         };
         if let Some((node, options, wanted)) = spec.remote.clone() {
@@ -852,7 +851,7 @@ impl Tasks {
             // The references it carried are given up once the result object
             // holds them. Its slice is in the timeline of the node that ran
             // it.
-            let mut carried = HashMap::new();
+            let mut carried = crate::ids::IdMap::default();
             if let Ok((_, refs)) = &outcome {
                 for id in refs {
                     *carried.entry(*id).or_insert(0) += 1;
@@ -873,7 +872,7 @@ impl Tasks {
                 &demand,
                 &gpus,
                 Ok((vec![0xc0], Vec::new())),
-                HashMap::new(),
+                Default::default(),
                 None,
             );
         }
@@ -1222,7 +1221,7 @@ impl Tasks {
         demand: &Resources,
         gpus: &[(u32, u64)],
         outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
-        owned: HashMap<ObjectId, u32>,
+        owned: crate::ids::IdMap<u32>,
         last: Option<Figures>,
     ) {
         match &outcome {

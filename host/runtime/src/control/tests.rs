@@ -79,7 +79,7 @@ fn a_task_starts_once_its_dependency_is_ready_and_counts_per_job() {
         &start.demand,
         &start.gpus,
         ok(b"x"),
-        HashMap::new(),
+        Default::default(),
     );
     assert_eq!(next.len(), 1, "b starts when a is ready");
     assert_eq!(next[0].payload.result, b);
@@ -110,7 +110,7 @@ fn a_failed_dependency_fails_its_dependents_transitively_without_running_them() 
         &start.demand,
         &start.gpus,
         Err(err),
-        HashMap::new(),
+        Default::default(),
     );
     assert!(next.is_empty(), "nothing left to run");
     for id in [b, d] {
@@ -234,7 +234,13 @@ fn a_blocked_task_lends_its_cpu_and_gets_it_back_first() {
     assert!(starts.is_empty());
     assert!(rx.try_recv().is_err(), "waits until the CPU is free");
     let t2 = lent.into_iter().next().unwrap();
-    c.finish(&t2.payload, &t2.demand, &t2.gpus, ok(b""), HashMap::new());
+    c.finish(
+        &t2.payload,
+        &t2.demand,
+        &t2.gpus,
+        ok(b""),
+        Default::default(),
+    );
     assert!(rx.try_recv().is_ok(), "granted back before anything new");
 }
 
@@ -279,7 +285,7 @@ fn a_failed_task_takes_its_unfinished_children_with_it() {
         &parent.demand,
         &parent.gpus,
         Err(err),
-        HashMap::new(),
+        Default::default(),
     );
     assert!(next.is_empty(), "the queued child never runs");
     for id in [running, queued] {
@@ -296,7 +302,7 @@ fn a_failed_task_takes_its_unfinished_children_with_it() {
     let ok_parent = starts.into_iter().next();
     let (kept, _) = child(&mut c, 5, 4);
     if let Some(p) = ok_parent {
-        c.finish(&p.payload, &p.demand, &p.gpus, ok(b"1"), HashMap::new());
+        c.finish(&p.payload, &p.demand, &p.gpus, ok(b"1"), Default::default());
     }
     assert!(matches!(c.lookup(kept, 0).unwrap(), Lookup::Pending));
 }
@@ -313,7 +319,7 @@ fn a_result_may_not_hold_refs_of_another_job_or_forged_ones() {
             &t.demand,
             &t.gpus,
             Ok((vec![0xc0], vec![bad])),
-            HashMap::new(),
+            Default::default(),
         );
         match c.lookup(result, 1).unwrap() {
             Lookup::Failed(e) => assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e}"),
