@@ -811,6 +811,8 @@ impl Tasks {
         tracing::debug!(task = %spec.name, id, "started");
         let (lane, started_us) = (self.timeline.lane(), self.timeline.now_us());
         let ran_on = match &spec.remote {
+            // Placed once a node that can hold it joins.
+            Some((WAIT_FOR_NODE, ..)) => Some(Arc::from("another node")),
             Some((node, ..)) => self.cluster.get().map(|c| Arc::from(c.name_of(*node))),
             None => None,
         };
