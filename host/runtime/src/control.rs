@@ -390,7 +390,7 @@ impl<P: Pending> Core<P> {
         for &(id, delta) in changes {
             if delta > 0 {
                 for _ in 0..delta {
-                    let _ = self.objects.retain(id);
+                    self.pin(&[id]);
                 }
             } else {
                 for _ in 0..delta.unsigned_abs() {

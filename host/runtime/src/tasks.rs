@@ -109,8 +109,10 @@ impl HereFits {
     }
 }
 
-/// A task another node of the cluster runs on this node's behalf.
-pub(crate) struct Forward {
+/// A task as it is sent to another node: enough to run it there, or to
+/// run it again (see `lineage`).
+#[derive(Clone)]
+pub(crate) struct Recipe {
     pub(crate) job: JobId,
     pub(crate) module: Arc<Module>,
     pub(crate) function: String,
@@ -119,6 +121,11 @@ pub(crate) struct Forward {
     pub(crate) args: Arc<Vec<u8>>,
     pub(crate) options: wit::TaskOptions,
     pub(crate) demand: Resources,
+}
+
+/// A task another node of the cluster runs on this node's behalf.
+pub(crate) struct Forward {
+    pub(crate) task: Recipe,
     pub(crate) cancel: Arc<CancelFlag>,
     /// What the submitting node can do for it now (to place it again).
     pub(crate) here: Arc<dyn Fn(&Resources) -> HereFits + Send + Sync>,
@@ -442,9 +449,12 @@ impl Tasks {
 
     /// This node's name (`local` in no cluster).
     pub(crate) fn node_name(&self) -> String {
-        self.cluster
-            .get()
-            .map_or_else(|| "local".to_string(), |c| c.node_name())
+        self.label().to_string()
+    }
+
+    /// This node's name, shared (set once it joins a cluster).
+    fn label(&self) -> Arc<str> {
+        self.label.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Total resources of the cluster (of the node, in no cluster).
@@ -816,14 +826,12 @@ impl Tasks {
             Some((node, ..)) => self.cluster.get().map(|c| Arc::from(c.name_of(*node))),
             None => None,
         };
-        self.table.started(
-            spec.id,
-            ran_on.unwrap_or_else(|| self.label.read().unwrap_or_else(|p| p.into_inner()).clone()),
-        );
+        self.table
+            .started(spec.id, ran_on.unwrap_or_else(|| self.label()));
         let (name, job) = (spec.name.clone(), spec.job);
         let record = |state: &'static str, attempts: u32| {
             self.timeline
-                .record_attempts(&name, job, id, lane, started_us, state, attempts)
+                .record(&name, job, id, lane, started_us, state, attempts)
         };
         let args = match self.resolve_args(&mut spec) {
             Ok(a) => a,
@@ -833,7 +841,7 @@ impl Tasks {
             }
         };
         if let Some((node, options, wanted)) = spec.remote.clone() {
-            let recipe = lineage::Recipe {
+            let recipe = Recipe {
                 job: spec.job,
                 module: spec.module.clone(),
                 function: spec.function.clone(),
@@ -949,7 +957,7 @@ impl Tasks {
 
     /// Keep `recipe` as what made the objects of other nodes among `refs`
     /// (see `lineage`), its arguments' references pinned meanwhile.
-    fn remember(&self, recipe: &lineage::Recipe, refs: &[ObjectId]) {
+    fn remember(&self, recipe: &Recipe, refs: &[ObjectId]) {
         let recorded = self.lineage.record(recipe, refs, |id| self.owner_of(id));
         let released = self.lineage.take_released();
         let mut c = self.control.lock();
@@ -990,7 +998,7 @@ impl Tasks {
     async fn forward(
         self: &Arc<Self>,
         node: u16,
-        recipe: &lineage::Recipe,
+        recipe: &Recipe,
         cancel: Arc<CancelFlag>,
     ) -> Result<Vec<u8>, TaskError> {
         let cluster = self.cluster.get().expect("forwarded in a cluster").clone();
@@ -1007,13 +1015,7 @@ impl Tasks {
             })
         });
         let forward = Forward {
-            job: recipe.job,
-            module: recipe.module.clone(),
-            function: recipe.function.clone(),
-            name: recipe.name.clone(),
-            args: recipe.args.clone(),
-            options: recipe.options.clone(),
-            demand: recipe.demand.clone(),
+            task: recipe.clone(),
             cancel,
             here: Arc::new(move |demand: &Resources| HereFits::of(&control, demand)),
             export,
@@ -1029,14 +1031,14 @@ impl Tasks {
             Forwarded::Here(f) => {
                 // The node it went to died, and this one can run it: as a
                 // task of its own here (the arguments are values now).
-                let Forward {
+                let Recipe {
                     job,
                     module,
                     function,
                     args,
                     mut options,
                     ..
-                } = *f;
+                } = f.task;
                 options.scheduling = None;
                 let args = Arc::try_unwrap(args).unwrap_or_else(|a| (*a).clone());
                 self.run_pinned(job, &module.name, &function, args, options)

@@ -77,23 +77,9 @@ impl Timeline {
         lane
     }
 
-    /// Record a finished slice.
+    /// Record a finished task's slice, which took `attempts` attempts.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn record(
-        &self,
-        name: &str,
-        job: u64,
-        task: u64,
-        lane: u32,
-        start_us: u64,
-        state: &'static str,
-    ) {
-        self.record_attempts(name, job, task, lane, start_us, state, 1);
-    }
-
-    /// [`Timeline::record`] of a task that took `attempts` attempts.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn record_attempts(
         &self,
         name: &str,
         job: u64,
@@ -179,8 +165,8 @@ mod tests {
         let t = Timeline::default();
         let lane = t.lane();
         let start = t.now_us();
-        t.record("square", 0, 7, lane, start, "finished");
-        t.record("other", 2, 8, lane, start, "failed");
+        t.record("square", 0, 7, lane, start, "finished", 1);
+        t.record("other", 2, 8, lane, start, "failed", 1);
         let all = t.chrome_trace(None);
         let events = all["traceEvents"].as_array().unwrap();
         assert_eq!(events.iter().filter(|e| e["ph"] == "X").count(), 2);

@@ -49,14 +49,18 @@ struct Sample {
     running: f64,
 }
 
-/// The last [`SAMPLES`] samples.
+/// The last [`SAMPLES`] samples, and the second being looked at.
 #[derive(Debug, Default)]
-pub(super) struct History {
-    samples: Mutex<VecDeque<Sample>>,
-    /// The task counters at the last sample: (finished, failed, time).
-    last: Mutex<Option<(u64, u64, f64)>>,
-    /// The looks of the second so far, summed.
-    looks: Mutex<(u32, Sample)>,
+pub(super) struct History(Mutex<State>);
+
+#[derive(Debug, Default)]
+struct State {
+    samples: VecDeque<Sample>,
+    /// The task counters (finished, failed) and time of the last sample.
+    last: Option<(u64, u64, f64)>,
+    /// Looks so far this second, and what is in use summed over them.
+    looks: u32,
+    sum: Sample,
 }
 
 fn unix_s() -> f64 {
@@ -68,88 +72,42 @@ fn unix_s() -> f64 {
 impl History {
     /// Look at `rt` now; every [`LOOKS`] looks make a sample.
     pub(super) fn look(&self, rt: &Runtime) {
-        let now = self.measure(rt);
-        let mut looks = self.looks.lock().unwrap_or_else(|p| p.into_inner());
-        let (n, sum) = &mut *looks;
-        *n += 1;
-        sum.cpu_used += now.cpu_used;
-        sum.gpu_used += now.gpu_used;
-        sum.memory_used += now.memory_used;
-        sum.queued += now.queued;
-        sum.running += now.running;
-        if *n < LOOKS {
+        let (now, finished, failed) = measure(rt);
+        let mut st = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        st.looks += 1;
+        st.sum.cpu_used += now.cpu_used;
+        st.sum.gpu_used += now.gpu_used;
+        st.sum.memory_used += now.memory_used;
+        st.sum.queued += now.queued;
+        st.sum.running += now.running;
+        if st.looks < LOOKS {
             return;
         }
-        let k = f64::from(*n);
-        let mut s = now;
-        s.cpu_used = sum.cpu_used / k;
-        s.gpu_used = sum.gpu_used / k;
-        s.memory_used = sum.memory_used / k;
-        s.queued = sum.queued / k;
-        s.running = sum.running / k;
-        *looks = (0, Sample::default());
-        drop(looks);
-        let (finished, failed) = (s.finished_per_s, s.failed_per_s);
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        (s.finished_per_s, s.failed_per_s) = match *last {
-            Some((f, e, at)) if s.t > at => (
-                (finished as u64).saturating_sub(f) as f64 / (s.t - at),
-                (failed as u64).saturating_sub(e) as f64 / (s.t - at),
-            ),
-            _ => (0.0, 0.0),
+        let (k, sum) = (f64::from(st.looks), std::mem::take(&mut st.sum));
+        st.looks = 0;
+        let mut s = Sample {
+            cpu_used: sum.cpu_used / k,
+            gpu_used: sum.gpu_used / k,
+            memory_used: sum.memory_used / k,
+            queued: sum.queued / k,
+            running: sum.running / k,
+            ..now
         };
-        *last = Some((finished as u64, failed as u64, s.t));
-        drop(last);
-        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-        if samples.len() == SAMPLES {
-            samples.pop_front();
+        if let Some((f, e, at)) = st.last.filter(|l| s.t > l.2) {
+            s.finished_per_s = finished.saturating_sub(f) as f64 / (s.t - at);
+            s.failed_per_s = failed.saturating_sub(e) as f64 / (s.t - at);
         }
-        samples.push_back(s);
-    }
-
-    /// What `rt` holds now; the task counters in place of the rates.
-    fn measure(&self, rt: &Runtime) -> Sample {
-        let t = unix_s();
-        let stats = rt.stats();
-        let (mut total, mut available) = rt.resources();
-        // The other live nodes, from their heartbeats.
-        for n in rt.nodes().into_iter().filter(|n| n.alive && !n.this) {
-            for (list, of) in [(&mut total, &n.total), (&mut available, &n.available)] {
-                for (name, v) in of {
-                    match list.iter_mut().find(|(k, _)| k == name) {
-                        Some((_, x)) => *x += v,
-                        None => list.push((name.clone(), *v)),
-                    }
-                }
-            }
+        st.last = Some((finished, failed, s.t));
+        if st.samples.len() == SAMPLES {
+            st.samples.pop_front();
         }
-        let get = |list: &[(String, f64)], name: &str| {
-            list.iter()
-                .find(|(n, _)| n == name)
-                .map_or(0.0, |(_, v)| *v)
-        };
-        let used = |name: &str| get(&total, name) - get(&available, name);
-        Sample {
-            t,
-            cpu_used: used("CPU"),
-            cpu_total: get(&total, "CPU"),
-            gpu_used: used("GPU"),
-            gpu_total: get(&total, "GPU"),
-            memory_used: used("memory"),
-            memory_total: get(&total, "memory"),
-            store_bytes: stats.objects.bytes as f64,
-            spilled_bytes: stats.objects.spill.bytes as f64,
-            store_capacity: stats.objects.capacity as f64,
-            finished_per_s: stats.finished as f64,
-            failed_per_s: stats.failed as f64,
-            queued: (stats.tasks.waiting_for_args + stats.tasks.waiting_for_resources) as f64,
-            running: stats.tasks.running as f64,
-        }
+        st.samples.push_back(s);
     }
 
     /// The samples, column by column.
     pub(super) fn columns(&self) -> serde_json::Value {
-        let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        let st = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let samples = &st.samples;
         let col = |f: fn(&Sample) -> f64| samples.iter().map(f).collect::<Vec<f64>>();
         serde_json::json!({
             "t": col(|s| s.t),
@@ -168,4 +126,45 @@ impl History {
             "running": col(|s| s.running),
         })
     }
+}
+
+/// What `rt` holds now (rates left at zero), and its task counters
+/// (finished, failed).
+fn measure(rt: &Runtime) -> (Sample, u64, u64) {
+    let t = unix_s();
+    let stats = rt.stats();
+    let (mut total, mut available) = rt.resources();
+    // The other live nodes, from their heartbeats.
+    for n in rt.nodes().into_iter().filter(|n| n.alive && !n.this) {
+        for (list, of) in [(&mut total, &n.total), (&mut available, &n.available)] {
+            for (name, v) in of {
+                match list.iter_mut().find(|(k, _)| k == name) {
+                    Some((_, x)) => *x += v,
+                    None => list.push((name.clone(), *v)),
+                }
+            }
+        }
+    }
+    let get = |list: &[(String, f64)], name: &str| {
+        list.iter()
+            .find(|(n, _)| n == name)
+            .map_or(0.0, |(_, v)| *v)
+    };
+    let used = |name: &str| get(&total, name) - get(&available, name);
+    let sample = Sample {
+        t,
+        cpu_used: used("CPU"),
+        cpu_total: get(&total, "CPU"),
+        gpu_used: used("GPU"),
+        gpu_total: get(&total, "GPU"),
+        memory_used: used("memory"),
+        memory_total: get(&total, "memory"),
+        store_bytes: stats.objects.bytes as f64,
+        spilled_bytes: stats.objects.spill.bytes as f64,
+        store_capacity: stats.objects.capacity as f64,
+        queued: (stats.tasks.waiting_for_args + stats.tasks.waiting_for_resources) as f64,
+        running: stats.tasks.running as f64,
+        ..Sample::default()
+    };
+    (sample, stats.finished, stats.failed)
 }

@@ -75,6 +75,21 @@ fn head() -> (Node, String, String) {
     (head, url.to_string(), token.to_string())
 }
 
+/// A worker named `name` joining the cluster at `url` with `token`, with
+/// `extra` options.
+fn join(url: &str, token: &str, name: &str, extra: &[&str]) -> Node {
+    let mut args = vec![
+        "--address",
+        url,
+        "--cluster-token",
+        token,
+        "--node-name",
+        name,
+    ];
+    args.extend_from_slice(extra);
+    Node::start(&args, 3)
+}
+
 /// The nodes `status --json` reports.
 fn nodes(address: &str) -> Vec<serde_json::Value> {
     let out = raylab(&["status", "--json", "--address", address]);
@@ -99,20 +114,11 @@ fn nodes_join_with_the_token_and_status_lists_them_alive_or_dead() {
         "{:?}",
         head.lines
     );
-    let worker = Node::start(
-        &[
-            "--address",
-            &url,
-            "--cluster-token",
-            &token,
-            "--node-name",
-            "w1",
-            "--num-cpus",
-            "2",
-            "--resources",
-            r#"{"accel": 1}"#,
-        ],
-        3,
+    let worker = join(
+        &url,
+        &token,
+        "w1",
+        &["--num-cpus", "2", "--resources", r#"{"accel": 1}"#],
     );
     assert!(
         worker.lines[0].starts_with("raylab node listening on"),
@@ -143,17 +149,7 @@ fn nodes_join_with_the_token_and_status_lists_them_alive_or_dead() {
 
     // A node stopped cleanly leaves at once; one killed is dead after its
     // heartbeats stop.
-    let second = Node::start(
-        &[
-            "--address",
-            &url,
-            "--cluster-token",
-            &token,
-            "--node-name",
-            "w2",
-        ],
-        3,
-    );
+    let second = join(&url, &token, "w2", &[]);
     wait_until("three nodes", || nodes(&head.http).len() == 3);
     let out = raylab(&["stop", "--address", &second.http]);
     assert!(out.status.success(), "{}", show(&out));
@@ -168,19 +164,7 @@ fn nodes_join_with_the_token_and_status_lists_them_alive_or_dead() {
             .any(|n| n["name"] == "w1" && n["alive"] == false)
     });
     // It comes back: it joins again, as a new node, and takes tasks.
-    let _back = Node::start(
-        &[
-            "--address",
-            &url,
-            "--cluster-token",
-            &token,
-            "--node-name",
-            "w1",
-            "--resources",
-            r#"{"late": 1}"#,
-        ],
-        3,
-    );
+    let _back = join(&url, &token, "w1", &["--resources", r#"{"late": 1}"#]);
     wait_until("w1 alive again", || {
         nodes(&head.http)
             .iter()
@@ -214,19 +198,9 @@ fn a_node_without_the_token_is_refused() {
 /// one GPU).
 fn three_nodes() -> (Node, Node, Node) {
     let (head, url, token) = head();
-    let join = |name: &str, extra: &[&str]| {
-        let mut args = vec![
-            "--address",
-            &url,
-            "--cluster-token",
-            &token,
-            "--node-name",
-            name,
-        ];
-        args.extend_from_slice(extra);
-        Node::start(&args, 3)
-    };
     let w1 = join(
+        &url,
+        &token,
         "w1",
         &[
             "--num-cpus",
@@ -237,7 +211,7 @@ fn three_nodes() -> (Node, Node, Node) {
             r#"{"accel": 1}"#,
         ],
     );
-    let w2 = join("w2", &["--num-cpus", "2", "--num-gpus", "1"]);
+    let w2 = join(&url, &token, "w2", &["--num-cpus", "2", "--num-gpus", "1"]);
     wait_until("three nodes", || nodes(&head.http).len() == 3);
     (head, w1, w2)
 }
@@ -508,19 +482,7 @@ fn a_task_no_node_can_hold_waits_for_one_to_join() {
         show(&text)
     );
     // A node with the resource joins: the task runs there.
-    let _late = Node::start(
-        &[
-            "--address",
-            &url,
-            "--cluster-token",
-            &token,
-            "--node-name",
-            "w3",
-            "--resources",
-            r#"{"late": 1}"#,
-        ],
-        3,
-    );
+    let _late = join(&url, &token, "w3", &["--resources", r#"{"late": 1}"#]);
     let out = job.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", show(&out));
     assert!(

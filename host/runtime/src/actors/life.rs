@@ -318,7 +318,7 @@ impl Actors {
             _ => "failed",
         };
         self.timeline
-            .record(name, call.job, call.id, actor.lane, started, state);
+            .record(name, call.job, call.id, actor.lane, started, state, 1);
         outcome
     }
 }

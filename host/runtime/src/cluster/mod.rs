@@ -206,19 +206,19 @@ impl Cluster {
             .next_wait
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let outcome = loop {
-            let here = (task.here)(&task.demand);
-            match self.choose(&task.demand, &Strategy::Default, here) {
+            let here = (task.here)(&task.task.demand);
+            match self.choose(&task.task.demand, &Strategy::Default, here) {
                 Ok(to) => break Ok(to),
                 Err(why) => {
                     self.waiting
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .insert(key, (task.name.clone(), why));
+                        .insert(key, (task.task.name.clone(), why));
                 }
             }
             tokio::select! {
                 () = task.cancel.wait() => {
-                    break Err(crate::sandbox::SandboxLimit::Cancelled.error(&task.name));
+                    break Err(crate::sandbox::SandboxLimit::Cancelled.error(&task.task.name));
                 }
                 () = tokio::time::sleep(HEARTBEAT) => {}
             }
@@ -247,12 +247,12 @@ impl Cluster {
         let header = RunHeader {
             origin: self.id,
             key: 0,
-            job: task.job,
-            module: task.module.name.clone(),
-            digest: task.module.digest.clone(),
-            function: task.function.clone(),
-            name: task.name.clone(),
-            options: task.options.clone(),
+            job: task.task.job,
+            module: task.task.module.name.clone(),
+            digest: task.task.module.digest.clone(),
+            function: task.task.function.clone(),
+            name: task.task.name.clone(),
+            options: task.task.options.clone(),
             args: Payload::Inline,
         };
         if node == crate::tasks::WAIT_FOR_NODE {
@@ -262,11 +262,11 @@ impl Cluster {
                 Err(e) => return Forwarded::Done(Err(e)),
             }
         }
-        let max_retries = task.options.max_retries.unwrap_or(3);
+        let max_retries = task.task.options.max_retries.unwrap_or(3);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.note_sent(node, &task.demand, true);
+            self.note_sent(node, &task.task.demand, true);
             (task.export)().await;
             let registry = self.registry.clone();
             let cancel = task.cancel.clone();
@@ -275,20 +275,24 @@ impl Cluster {
                 .run(
                     node,
                     header.clone(),
-                    (*task.args).clone(),
+                    (*task.task.args).clone(),
                     move || !registry.dead(node),
                     async move { cancel.wait().await },
                 )
                 .await;
-            self.note_sent(node, &task.demand, false);
+            self.note_sent(node, &task.task.demand, false);
             let why = match outcome {
                 Ok(bytes) => return Forwarded::Done(Ok(bytes)),
                 Err(Lost::Task(e)) => return Forwarded::Done(Err(e)),
                 Err(Lost::Node(why)) => why,
             };
-            tracing::warn!(task = %task.name, attempt, "{why}");
+            tracing::warn!(task = %task.task.name, attempt, "{why}");
             let lost = |more: String| {
-                TaskError::for_task(ErrorKind::TaskCrashed, &task.name, format!("{why}{more}"))
+                TaskError::for_task(
+                    ErrorKind::TaskCrashed,
+                    &task.task.name,
+                    format!("{why}{more}"),
+                )
             };
             if attempt > max_retries {
                 return Forwarded::Done(Err(lost(format!(" (after {attempt} attempts)"))));
@@ -303,12 +307,12 @@ impl Cluster {
             }
             // A task pinned to the node that died runs nowhere else; any
             // other goes where it can now.
-            let strategy = match Strategy::of(&task.options) {
+            let strategy = match Strategy::of(&task.task.options) {
                 pinned @ Strategy::Affinity { soft: false, .. } => pinned,
                 _ => Strategy::Default,
             };
-            let here: HereFits = (task.here)(&task.demand);
-            node = match self.choose(&task.demand, &strategy, here) {
+            let here: HereFits = (task.here)(&task.task.demand);
+            node = match self.choose(&task.task.demand, &strategy, here) {
                 Ok(Some(n)) => n,
                 Ok(None) => return Forwarded::Here(Box::new(task)),
                 Err(e) => {

@@ -323,20 +323,7 @@ impl Wire {
     /// other nodes, one per occurrence), before the message that carries
     /// them goes: published to their owners, once this returns.
     pub(crate) async fn add_refs(&self, ids: &[u64]) {
-        let mut by_owner: HashMap<u16, Vec<(u64, i64)>> = HashMap::new();
-        for &id in ids {
-            by_owner
-                .entry(crate::object_store::owner_node(id))
-                .or_default()
-                .push((id, 1));
-        }
-        for (owner, changes) in by_owner {
-            let body = serde_json::to_vec(&changes).expect("serializes");
-            let _ = self
-                .client
-                .publish(subject(owner, "refs"), body.into())
-                .await;
-        }
+        publish_refs(&self.client, ids.iter().map(|&id| (id, 1))).await;
     }
 
     /// A sender of the holds that stubs give back when they go (see the
@@ -350,19 +337,11 @@ impl Wire {
         handle.spawn(async move {
             let mut batch = Vec::new();
             while rx.recv_many(&mut batch, 4096).await > 0 {
-                let mut by_owner: HashMap<u16, Vec<(u64, i64)>> = HashMap::new();
-                for (id, holds) in batch.drain(..) {
-                    if holds > 0 {
-                        by_owner
-                            .entry(crate::object_store::owner_node(id))
-                            .or_default()
-                            .push((id, -i64::from(holds)));
-                    }
-                }
-                for (owner, changes) in by_owner {
-                    let body = serde_json::to_vec(&changes).expect("serializes");
-                    let _ = client.publish(subject(owner, "refs"), body.into()).await;
-                }
+                let gone = batch
+                    .drain(..)
+                    .filter(|(_, holds)| *holds > 0)
+                    .map(|(id, holds)| (id, -i64::from(holds)));
+                publish_refs(&client, gone).await;
             }
         });
         tx
@@ -717,6 +696,22 @@ impl Wire {
         .expect("serializes");
         let _ = self.client.publish("raylab.jobs.ended", body.into()).await;
         let _ = self.client.flush().await;
+    }
+}
+
+/// Publish changes to reference counts (`(id, +n/-n)`), one message per
+/// owner node, in order.
+async fn publish_refs(client: &async_nats::Client, changes: impl Iterator<Item = (u64, i64)>) {
+    let mut by_owner: HashMap<u16, Vec<(u64, i64)>> = HashMap::new();
+    for (id, delta) in changes {
+        by_owner
+            .entry(crate::object_store::owner_node(id))
+            .or_default()
+            .push((id, delta));
+    }
+    for (owner, changes) in by_owner {
+        let body = serde_json::to_vec(&changes).expect("serializes");
+        let _ = client.publish(subject(owner, "refs"), body.into()).await;
     }
 }
 

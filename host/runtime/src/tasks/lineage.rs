@@ -27,28 +27,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{HereFits, Strategy, Tasks};
-use crate::bindings::wit;
+use super::{HereFits, Recipe, Strategy, Tasks};
 use crate::cancel::CancelFlag;
 use crate::control::JobId;
 use crate::error::{ErrorKind, TaskError};
-use crate::modules::Module;
 use crate::msgpack;
 use crate::object_store::ObjectId;
-use crate::resources::Resources;
-
-/// A task as it was sent to another node: enough to run it again.
-#[derive(Clone)]
-pub(crate) struct Recipe {
-    pub(crate) job: JobId,
-    pub(crate) module: Arc<Module>,
-    pub(crate) function: String,
-    pub(crate) name: String,
-    /// The argument list, dependencies replaced by their values.
-    pub(crate) args: Arc<Vec<u8>>,
-    pub(crate) options: wit::TaskOptions,
-    pub(crate) demand: Resources,
-}
 
 /// A recipe and the refs its result held.
 pub(crate) struct Made {
