@@ -171,6 +171,7 @@ pub fn build(app: &Path, cache: Option<&Path>, say: bool) -> anyhow::Result<Path
     };
     let out = out_dir.join(format!("{key}.wasm"));
     if out.is_file() {
+        raylab::disk_cache::touch(&out);
         return Ok(out);
     }
     std::fs::create_dir_all(&out_dir)
@@ -219,6 +220,10 @@ pub fn build(app: &Path, cache: Option<&Path>, say: bool) -> anyhow::Result<Path
         );
     }
     std::fs::rename(&built, &out)?;
+    // Every edit adds a component: keep the cache within its limit.
+    if let (Some(root), Some(limit)) = (cache, raylab::disk_cache::limit()) {
+        raylab::disk_cache::prune(root, limit);
+    }
     Ok(out)
 }
 

@@ -65,9 +65,10 @@ struct FunctionCache(PathBuf);
 
 impl wasmtime::CacheStore for FunctionCache {
     fn get(&self, key: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
-        std::fs::read(self.path(key))
-            .ok()
-            .map(std::borrow::Cow::Owned)
+        let path = self.path(key);
+        let bytes = std::fs::read(&path).ok()?;
+        crate::disk_cache::touch(&path);
+        Some(std::borrow::Cow::Owned(bytes))
     }
 
     fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
@@ -290,16 +291,19 @@ impl Compiled {
         let Some(path) = self.cache.take() else {
             return;
         };
+        let dir = path.parent().expect("a file in the cache directory");
         if let Some(staged) = self.staged.take() {
             if let Err(e) = std::fs::rename(&staged, &path) {
                 tracing::warn!(module = name, "cannot write the compile cache: {e}");
                 let _ = std::fs::remove_file(&staged);
             }
-            return;
-        }
-        let dir = path.parent().expect("a file in the cache directory");
-        if let Err(e) = store_in_cache(dir, &path, &self.component) {
+        } else if let Err(e) = store_in_cache(dir, &path, &self.component) {
             tracing::warn!(module = name, "cannot write the compile cache: {e:#}");
+        }
+        // A new entry (and the functions compiled for it): keep the
+        // directory within its limit.
+        if let Some(limit) = crate::disk_cache::limit() {
+            crate::disk_cache::prune(dir, limit);
         }
     }
 }
@@ -347,6 +351,7 @@ pub(crate) fn compile(
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(component) => {
                 tracing::debug!(module = name, path = %path.display(), "compile cache hit");
+                crate::disk_cache::touch(&path);
                 return Ok(Compiled {
                     component,
                     cache: None,

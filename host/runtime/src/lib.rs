@@ -39,6 +39,7 @@ mod cancel;
 mod cluster;
 mod config;
 mod control;
+pub mod disk_cache;
 mod driver;
 mod engine;
 mod error;

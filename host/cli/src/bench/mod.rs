@@ -293,6 +293,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 note: format!("{:.0}x Ray's 2.1 k/s", v / 2_100.0),
             });
         }
+        // The same batch run a second time in one process: what a
+        // long-running node sees once its tables and memory have grown
+        // (the first batch of a new process also pays for first touches of
+        // that memory; see BENCHMARKS.md).
+        let v = b.guest(&["--isolation", "warm"], &["throughput-steady", &tasks])?;
+        add(Figure {
+            name: "throughput, warm instance, second batch",
+            value: v,
+            unit: "tasks/s",
+            better: Better::Higher,
+            target: None,
+            ray: Some("1.5-2.1 k/s"),
+            note: "a batch run after one of the same size, same process".into(),
+        });
     }
     if wanted("round trip") {
         for (name, iso, target) in [

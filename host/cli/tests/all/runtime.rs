@@ -1,6 +1,6 @@
 //! Runtime semantics, driven by the guests in `guest-tasks/test-programs`.
 
-use crate::{field, guests, raylab, run_ok, show, stats};
+use crate::{field, guests, raylab, raylab_in, run_ok, show, stats};
 
 #[test]
 fn nested_tasks_do_not_deadlock_on_one_cpu() {
@@ -180,6 +180,70 @@ fn compile_cache_is_used_and_survives_corruption() {
     std::fs::write(&entries[0], b"garbage").unwrap();
     assert_eq!(run_ok(&args), "sum=5\n");
     assert_eq!(run_ok(&["run", guests::SMOKE, "--no-cache"]), "sum=5\n");
+}
+
+#[test]
+fn compile_cache_stays_within_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().to_str().unwrap();
+    assert_eq!(
+        run_ok(&["run", guests::SMOKE, "--cache-dir", cache]),
+        "sum=5\n"
+    );
+    let old = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("the first module's compiled artefact");
+    // Everything there was last used hours ago, that artefact first.
+    let age = |path: &std::path::Path, hours: u64| {
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(hours * 3600))
+            .unwrap();
+    };
+    for entry in walk(dir.path()) {
+        age(&entry, 2);
+    }
+    age(&old, 3);
+    // Another module, with the cache limited to 1 MiB: the least recently
+    // used entries go, the new one stays.
+    let out = raylab_in(
+        &["run", guests::EXIT_CODE, "--cache-dir", cache, "--", "0"],
+        &[("RAYLAB_CACHE_LIMIT_MB", "1")],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(!old.exists(), "the oldest artefact is removed");
+    let artefacts: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert_eq!(
+        artefacts.len(),
+        1,
+        "the new module's artefact: {artefacts:?}"
+    );
+    // It loads from the cache as before.
+    let out = raylab_in(
+        &["run", guests::EXIT_CODE, "--cache-dir", cache, "--", "0"],
+        &[("RAYLAB_CACHE_LIMIT_MB", "1")],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(artefacts[0].exists());
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 #[test]
