@@ -202,7 +202,9 @@ pub(crate) struct TaskSpec {
     /// its resources and sandbox share for as long as the body runs).
     body: Option<Body>,
     /// Run by this node of the cluster instead (with what it needs).
-    remote: Option<(u16, wit::TaskOptions, Resources)>,
+    /// (Boxed: a rare case, and the spec moves through the scheduler's
+    /// queues by value.)
+    remote: Option<Box<(u16, wit::TaskOptions, Resources)>>,
     /// Its row in the task table (`NOT_RUN` if let go unfinished).
     row: RowGuard,
 }
@@ -625,7 +627,7 @@ impl Tasks {
                 }
                 None
             }
-            r => r.map(|node| (node, options.clone(), demand.clone())),
+            r => r.map(|node| Box::new((node, options.clone(), demand.clone()))),
         };
         let id = self.next_task.fetch_add(1, Ordering::Relaxed);
         let cancelled = Arc::new(CancelFlag::default());
@@ -820,7 +822,7 @@ impl Tasks {
         } = start;
         tracing::debug!(task = %spec.name, id, "started");
         let (lane, started_us) = (self.timeline.lane(), self.timeline.now_us());
-        let ran_on = match &spec.remote {
+        let ran_on = match spec.remote.as_deref() {
             // Placed once a node that can hold it joins.
             Some((WAIT_FOR_NODE, ..)) => Some(Arc::from("another node")),
             Some((node, ..)) => self.cluster.get().map(|c| Arc::from(c.name_of(*node))),
@@ -840,7 +842,7 @@ impl Tasks {
                 return self.finish(&spec, &demand, &gpus, Err(e), Default::default(), None);
             }
         };
-        if let Some((node, options, wanted)) = spec.remote.clone() {
+        if let Some((node, options, wanted)) = spec.remote.as_deref().cloned() {
             let recipe = Recipe {
                 job: spec.job,
                 module: spec.module.clone(),
