@@ -52,6 +52,7 @@ pub mod msgpack;
 mod node;
 mod object_store;
 mod objects;
+mod output;
 mod resources;
 mod sandbox;
 mod scheduler;

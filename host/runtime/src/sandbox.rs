@@ -27,6 +27,7 @@ use crate::error::{ErrorKind, TaskError};
 use crate::gpu::{GpuView, Gpus};
 use crate::jobs::Jobs;
 use crate::object_store::ObjectId;
+use crate::output::{Lines, Sink};
 use crate::resources::Resources;
 use crate::scheduler::TaskId;
 
@@ -308,13 +309,16 @@ impl Sandboxes {
         let mut b = WasiCtxBuilder::new();
         // A job submitted to the head writes to its own log; `run` (job 0)
         // writes to the terminal.
+        // Each stream hands on whole lines (see `output`).
         let log = self.jobs.output(ctx.job);
         match &log {
-            Some(out) => {
-                b.stdout(out.clone()).stderr(out.clone());
+            Some(log) => {
+                b.stdout(Lines::new(Sink::Log(log.clone())))
+                    .stderr(Lines::new(Sink::Log(log.clone())));
             }
             None => {
-                b.inherit_stdout().inherit_stderr();
+                b.stdout(Lines::new(Sink::Stdout))
+                    .stderr(Lines::new(Sink::Stderr));
             }
         }
         // No network: a module may import `wasi:sockets` (CPython's C

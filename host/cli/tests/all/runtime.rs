@@ -247,6 +247,25 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
+fn tasks_printing_at_once_never_mix_their_lines() {
+    // Four tasks on two workers, each line written in three pieces.
+    let out = raylab(&["run", guests::CHATTER, "--num-cpus", "2", "--", "4", "300"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "printed=1200\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut seen = std::collections::HashSet::new();
+    for line in stderr.lines().filter(|l| !l.starts_with("raylab")) {
+        let words: Vec<&str> = line.split(' ').collect();
+        assert!(
+            matches!(words[..], ["task", t, "line", l, "end"] if t.parse::<u32>().is_ok() && l.parse::<u32>().is_ok()),
+            "a line made of pieces of different tasks: {line:?}"
+        );
+        assert!(seen.insert(line.to_string()), "printed twice: {line:?}");
+    }
+    assert_eq!(seen.len(), 1200, "every line, once");
+}
+
+#[test]
 fn timeline_is_a_chrome_trace_with_a_slice_per_task() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("trace.json");
