@@ -5,14 +5,12 @@
 //! flag (stopping its job) and by the node shutting down.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::cancel::CancelFlag;
 use crate::control::JobId;
 use crate::error::{LoadError, RunError};
 use crate::modules::Module;
-use crate::resources::Resources;
 use crate::sandbox::{SandboxLimit, Sandboxes, TaskCtx, interrupt, trap_message};
 
 /// A driver's quotas.
@@ -38,19 +36,10 @@ pub(crate) async fn run(
         name: name.to_string(),
     })?;
     let ctx = TaskCtx {
-        id: 0,
-        job,
-        module: name.to_string(),
-        function: "main".into(),
-        name: name.to_string(),
-        attempt: 1,
-        demand: Resources::none(),
-        gpu_ids: Vec::new(),
         is_driver: true,
         memory_cap: Some(limits.memory),
         deadline: limits.timeout.map(|t| (Instant::now() + t, t)),
-        cancelled: stop,
-        lent: Arc::new(AtomicBool::new(false)),
+        ..TaskCtx::new(job, name, "main", name, stop)
     };
     let mut store = sandboxes.store(ctx, args);
     let crashed = |message: String| RunError::Crashed {

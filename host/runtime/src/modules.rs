@@ -21,11 +21,9 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
-use crate::cancel::CancelFlag;
 use crate::control::JobId;
 use crate::engine;
 use crate::error::{ErrorKind, LoadError, TaskError};
-use crate::resources::Resources;
 use crate::sandbox::{HostState, Sandboxes, TaskCtx, trap_message};
 
 /// Export indices of `raylab:runtime/task`.
@@ -139,19 +137,10 @@ const LIST_FUNCTIONS_LIMIT: Duration = Duration::from_secs(10);
 
 fn loader_ctx(module: &str, memory_cap: u64) -> TaskCtx {
     TaskCtx {
-        id: 0,
-        job: 0,
-        module: module.to_string(),
-        function: "functions".into(),
-        name: "load".into(),
-        attempt: 1,
-        demand: Resources::none(),
-        gpu_ids: Vec::new(),
         is_driver: true,
         memory_cap: Some(memory_cap),
         deadline: Some((Instant::now() + LIST_FUNCTIONS_LIMIT, LIST_FUNCTIONS_LIMIT)),
-        cancelled: Arc::new(CancelFlag::default()),
-        lent: Arc::new(AtomicBool::new(false)),
+        ..TaskCtx::new(0, module, "functions", "load", Arc::default())
     }
 }
 

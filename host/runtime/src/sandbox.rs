@@ -57,6 +57,36 @@ pub(crate) struct TaskCtx {
     pub(crate) lent: Arc<AtomicBool>,
 }
 
+impl TaskCtx {
+    /// An instance of `module` running `function` as `name` for `job`,
+    /// stopped by `cancelled`: a task's first attempt with no resources,
+    /// quota, time limit or GPU. Each caller sets what differs
+    /// (`TaskCtx { is_driver: true, ..TaskCtx::new(..) }`).
+    pub(crate) fn new(
+        job: JobId,
+        module: impl Into<String>,
+        function: impl Into<String>,
+        name: impl Into<String>,
+        cancelled: Arc<CancelFlag>,
+    ) -> Self {
+        TaskCtx {
+            id: 0,
+            job,
+            module: module.into(),
+            function: function.into(),
+            name: name.into(),
+            attempt: 1,
+            demand: Resources::none(),
+            gpu_ids: Vec::new(),
+            is_driver: false,
+            memory_cap: None,
+            deadline: None,
+            cancelled,
+            lent: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
 /// A sandbox limit a guest ran into; the trap's error value.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SandboxLimit {

@@ -12,7 +12,7 @@
 //! for it and starts the tasks that depended on it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::Store;
@@ -714,19 +714,8 @@ impl Tasks {
     ) -> Result<(ObjectId, String), TaskError> {
         let name = options.name.clone().unwrap_or_else(|| function.to_string());
         let caller = TaskCtx {
-            id: 0,
-            job,
-            module: module.to_string(),
-            function: "main".into(),
-            name: name.clone(),
-            attempt: 1,
-            demand: Resources::none(),
-            gpu_ids: Vec::new(),
             is_driver: true,
-            memory_cap: None,
-            deadline: None,
-            cancelled: Arc::new(CancelFlag::default()),
-            lent: Arc::new(AtomicBool::new(false)),
+            ..TaskCtx::new(job, module, "main", name.clone(), Arc::default())
         };
         let result =
             self.submit_placed(job, &caller, function, args, options, None, Strategy::Here)?;
@@ -892,18 +881,18 @@ impl Tasks {
         loop {
             let ctx = TaskCtx {
                 id: spec.id,
-                job: spec.job,
-                module: spec.module.name.clone(),
-                function: spec.function.clone(),
-                name: spec.name.clone(),
                 attempt,
                 demand: demand.clone(),
                 gpu_ids: gpus.iter().map(|(id, _)| *id).collect(),
-                is_driver: false,
                 memory_cap: Some(spec.memory_cap),
                 deadline: spec.timeout.map(|t| (Instant::now() + t, t)),
-                cancelled: spec.cancelled.clone(),
-                lent: Arc::new(AtomicBool::new(false)),
+                ..TaskCtx::new(
+                    spec.job,
+                    spec.module.name.clone(),
+                    spec.function.clone(),
+                    spec.name.clone(),
+                    spec.cancelled.clone(),
+                )
             };
             let Attempt {
                 outcome,
@@ -1065,19 +1054,14 @@ impl Tasks {
         let (module, sandboxes, count) =
             (module.clone(), self.sandboxes.clone(), self.spares.clone());
         let ctx = TaskCtx {
-            id: 0,
-            job: module.job,
-            module: module.name.clone(),
-            function: String::new(),
-            name: module.name.clone(),
-            attempt: 1,
-            demand: Resources::none(),
-            gpu_ids: Vec::new(),
-            is_driver: false,
             memory_cap: Some(self.defaults.memory),
-            deadline: None,
-            cancelled: Arc::new(CancelFlag::default()),
-            lent: Arc::new(AtomicBool::new(false)),
+            ..TaskCtx::new(
+                module.job,
+                module.name.clone(),
+                "",
+                module.name.clone(),
+                Arc::default(),
+            )
         };
         self.handle.spawn(async move {
             let mut store = sandboxes.store(ctx, &[]);

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use wasmtime::Store;
@@ -206,18 +206,18 @@ impl Actors {
     ) -> TaskCtx {
         TaskCtx {
             id,
-            job: actor.job,
-            module: actor.module.name.clone(),
-            function: format!("{}.{method}", actor.class),
-            name: format!("{}.{method}", actor.display),
             attempt: actor.restarts.load(Ordering::Relaxed) + 1,
             demand: grant.demand.clone(),
             gpu_ids: grant.gpu_ids.clone(),
-            is_driver: false,
             memory_cap: Some(actor.memory_cap),
             deadline: timeout.map(|t| (Instant::now() + t, t)),
-            cancelled: grant.cancel.clone(),
-            lent: Arc::new(AtomicBool::new(false)),
+            ..TaskCtx::new(
+                actor.job,
+                actor.module.name.clone(),
+                format!("{}.{method}", actor.class),
+                format!("{}.{method}", actor.display),
+                grant.cancel.clone(),
+            )
         }
     }
 
