@@ -7,7 +7,8 @@
 //! of each, so without a bound the directory grows by ~50 MB an edit.
 //!
 //! A file's modification time is its last use: a cache hit sets it to now
-//! ([`touch`]), and after a cache writes a new entry, [`prune`] removes the
+//! ([`touch`]; [`read_and_touch`] for the per-function entries, marked
+//! again only after ten minutes), and after a cache writes a new entry, [`prune`] removes the
 //! oldest files until the whole directory is within its limit
 //! ([`limit`]: `RAYLAB_CACHE_LIMIT_MB`, 2048 MiB by default; 0 turns
 //! pruning off). Removing a file another process has mapped is safe on
@@ -41,6 +42,28 @@ pub fn touch(path: &Path) {
         let _ = f.set_modified(SystemTime::now());
     }
 }
+
+/// Read a cache entry and mark it used: one open for both, and the time
+/// set only when the last mark is older than [`TOUCH_AFTER`] (a
+/// recompile reads thousands of function entries).
+pub fn read_and_touch(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::options().read(true).write(true).open(path)?;
+    let meta = f.metadata()?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.read_to_end(&mut bytes)?;
+    let now = SystemTime::now();
+    if meta
+        .modified()
+        .is_ok_and(|m| now.duration_since(m).unwrap_or_default() > TOUCH_AFTER)
+    {
+        let _ = f.set_modified(now);
+    }
+    Ok(bytes)
+}
+
+/// An entry marked used this recently is not marked again.
+const TOUCH_AFTER: Duration = Duration::from_secs(600);
 
 /// What [`prune`] did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +191,16 @@ mod tests {
         prune_at(dir.path(), 1000, now + GRACE + Duration::from_secs(1));
         assert!(a.exists(), "the entry used last is kept");
         assert!(!b.exists());
+    }
+
+    #[test]
+    fn reading_an_old_entry_marks_it_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let path = file(dir.path(), "functions/f", 10, 7200, now);
+        assert_eq!(read_and_touch(&path).unwrap(), vec![0u8; 10]);
+        let used = std::fs::metadata(&path).unwrap().modified().unwrap();
+        assert!(now.duration_since(used).unwrap_or_default() < Duration::from_secs(60));
     }
 
     #[test]

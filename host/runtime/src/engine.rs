@@ -65,10 +65,9 @@ struct FunctionCache(PathBuf);
 
 impl wasmtime::CacheStore for FunctionCache {
     fn get(&self, key: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
-        let path = self.path(key);
-        let bytes = std::fs::read(&path).ok()?;
-        crate::disk_cache::touch(&path);
-        Some(std::borrow::Cow::Owned(bytes))
+        crate::disk_cache::read_and_touch(&self.path(key))
+            .ok()
+            .map(std::borrow::Cow::Owned)
     }
 
     fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
