@@ -8,13 +8,15 @@
 //!
 //! A file's modification time is its last use: a cache hit sets it to now
 //! ([`touch`]; [`read_and_touch`] for the per-function entries, marked
-//! again only after ten minutes), and after a cache writes a new entry, [`prune`] removes the
-//! oldest files until the whole directory is within its limit
-//! ([`limit`]: `RAYLAB_CACHE_LIMIT_MB`, 2048 MiB by default; 0 turns
-//! pruning off). Removing a file another process has mapped is safe on
-//! Unix (the mapping stays valid); two processes pruning at once only race
-//! to remove the same files. Files younger than a minute are never removed,
-//! so an entry just written cannot vanish before its writer loads it.
+//! again only after ten minutes), and after a cache writes a new entry,
+//! [`prune`] removes the oldest entries until the caches are within their
+//! limit ([`limit`]: `RAYLAB_CACHE_LIMIT_MB`, 2048 MiB by default; 0 turns
+//! pruning off). Only raylab's own entries are counted and removed (the
+//! directory may be shared with other programs). Removing a file another
+//! process has mapped is safe on Unix (the mapping stays valid); an entry
+//! used in the last minute is never removed (its time is read again just
+//! before), so one just written or just hit cannot vanish before its user
+//! loads it; two processes pruning at once count each other's removals.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -38,7 +40,7 @@ pub fn limit() -> Option<u64> {
 /// Mark a cache entry as used now (best effort: a read-only file system
 /// only loses the ordering).
 pub fn touch(path: &Path) {
-    if let Ok(f) = std::fs::File::options().write(true).open(path) {
+    if let Ok(f) = std::fs::File::open(path) {
         let _ = f.set_modified(SystemTime::now());
     }
 }
@@ -48,7 +50,9 @@ pub fn touch(path: &Path) {
 /// recompile reads thousands of function entries).
 pub fn read_and_touch(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut f = std::fs::File::options().read(true).write(true).open(path)?;
+    // Read-only: a cache on a read-only file system still serves (setting
+    // the time needs only to own the file, and may fail harmlessly).
+    let mut f = std::fs::File::open(path)?;
     let meta = f.metadata()?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     f.read_to_end(&mut bytes)?;
@@ -76,10 +80,16 @@ pub struct Pruned {
     pub bytes: u64,
 }
 
-/// Remove the least recently used files under `dir` (recursively) until it
-/// holds at most `limit` bytes, sparing files used in the last minute.
-/// Temporary files of writers in progress (`*.tmp*`, `*.staged*`, `build-*`
-/// directories) count but are left alone.
+/// Temporary files of writers (`*.tmp*`, `*.staged*`) younger than this
+/// are left alone; older ones were left by a writer that died.
+const ABANDONED: Duration = Duration::from_secs(3600);
+
+/// Remove the least recently used cache entries under `dir` until they
+/// hold at most `limit` bytes, sparing entries used in the last minute and
+/// writers' temporary files of the last hour. Only raylab's own entries
+/// are counted and removed (compiled components `<sha256>-<hash>.cwasm`,
+/// `functions/<sha256>`, `python/<sha256>.wasm`): the directory may be
+/// one the user shares with other programs.
 pub fn prune(dir: &Path, limit: u64) -> Pruned {
     prune_at(dir, limit, SystemTime::now())
 }
@@ -87,7 +97,14 @@ pub fn prune(dir: &Path, limit: u64) -> Pruned {
 fn prune_at(dir: &Path, limit: u64, now: SystemTime) -> Pruned {
     let mut files = Vec::new();
     let mut total = 0u64;
-    collect(dir, &mut files, &mut total);
+    collect(dir, Kind::Components, &mut files, &mut total);
+    collect(
+        &dir.join("functions"),
+        Kind::Functions,
+        &mut files,
+        &mut total,
+    );
+    collect(&dir.join("python"), Kind::Python, &mut files, &mut total);
     let mut pruned = Pruned {
         before: total,
         ..Pruned::default()
@@ -95,18 +112,29 @@ fn prune_at(dir: &Path, limit: u64, now: SystemTime) -> Pruned {
     if total <= limit {
         return pruned;
     }
-    files.sort_by_key(|(_, _, used)| *used);
-    for (path, len, used) in files {
+    files.sort_by_key(|f| f.used);
+    for f in files {
         if total <= limit {
             break;
         }
-        if now.duration_since(used).unwrap_or_default() < GRACE {
-            break;
+        let spared = if f.temporary { ABANDONED } else { GRACE };
+        // Looked at again just before: another process may have used it
+        // since the listing.
+        let used = std::fs::metadata(&f.path)
+            .and_then(|m| m.modified())
+            .unwrap_or(f.used);
+        if now.duration_since(used).unwrap_or_default() < spared {
+            continue;
         }
-        if std::fs::remove_file(&path).is_ok() {
-            total -= len;
-            pruned.files += 1;
-            pruned.bytes += len;
+        match std::fs::remove_file(&f.path) {
+            Ok(()) => {
+                total -= f.len;
+                pruned.files += 1;
+                pruned.bytes += f.len;
+            }
+            // Another process pruning at the same time removed it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => total -= f.len,
+            Err(_) => {}
         }
     }
     if pruned.files > 0 {
@@ -120,28 +148,60 @@ fn prune_at(dir: &Path, limit: u64, now: SystemTime) -> Pruned {
     pruned
 }
 
-fn collect(dir: &Path, files: &mut Vec<(PathBuf, u64, SystemTime)>, total: &mut u64) {
+/// Which of the caches a directory holds.
+#[derive(Clone, Copy)]
+enum Kind {
+    Components,
+    Functions,
+    Python,
+}
+
+/// A cache file.
+struct Entry {
+    path: PathBuf,
+    len: u64,
+    used: SystemTime,
+    /// A writer's file, not yet renamed into place.
+    temporary: bool,
+}
+
+/// Whether `name` is one of raylab's files in a directory of `kind`, and
+/// whether it is a writer's temporary file.
+fn classify(kind: Kind, name: &str) -> Option<bool> {
+    let hex = name.len() >= 64 && name.as_bytes()[..64].iter().all(u8::is_ascii_hexdigit);
+    if !hex {
+        return None;
+    }
+    let rest = &name[64..];
+    let temporary = rest.contains(".tmp") || rest.contains(".staged");
+    let ours = match kind {
+        Kind::Components => rest.starts_with('-'),
+        Kind::Functions => rest.is_empty() || temporary,
+        Kind::Python => rest == ".wasm",
+    };
+    ours.then_some(temporary)
+}
+
+fn collect(dir: &Path, kind: Kind, files: &mut Vec<Entry>, total: &mut u64) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let Ok(meta) = entry.metadata() else { continue };
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if meta.is_dir() {
-            if name.starts_with("build-") {
-                continue;
-            }
-            collect(&path, files, total);
-        } else if meta.is_file() {
-            *total += meta.len();
-            if name.contains(".tmp") || name.contains(".staged") {
-                continue;
-            }
-            let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            files.push((path, meta.len(), used));
+        if !meta.is_file() {
+            continue;
         }
+        let name = entry.file_name();
+        let Some(temporary) = classify(kind, &name.to_string_lossy()) else {
+            continue;
+        };
+        *total += meta.len();
+        files.push(Entry {
+            path: entry.path(),
+            len: meta.len(),
+            used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            temporary,
+        });
     }
 }
 
@@ -158,13 +218,36 @@ mod tests {
         path
     }
 
+    /// A name as the caches make them: 64 hex digits from `c`, then `rest`.
+    fn named(c: char, rest: &str) -> String {
+        format!("{}{rest}", c.to_string().repeat(64))
+    }
+
     #[test]
-    fn oldest_files_go_first_until_within_the_limit() {
+    fn oldest_entries_go_first_until_within_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
-        let old = file(dir.path(), "a.cwasm", 1000, 3600, now);
-        let older = file(dir.path(), "functions/f1", 1000, 7200, now);
-        let recent = file(dir.path(), "python/p.wasm", 1000, 600, now);
+        let old = file(
+            dir.path(),
+            &named('a', "-0123456789abcdef.cwasm"),
+            1000,
+            3600,
+            now,
+        );
+        let older = file(
+            dir.path(),
+            &format!("functions/{}", named('b', "")),
+            1000,
+            7200,
+            now,
+        );
+        let recent = file(
+            dir.path(),
+            &format!("python/{}", named('c', ".wasm")),
+            1000,
+            600,
+            now,
+        );
         let p = prune_at(dir.path(), 2000, now);
         assert_eq!(
             p,
@@ -184,8 +267,20 @@ mod tests {
     fn a_touched_entry_outlives_an_untouched_one() {
         let dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
-        let a = file(dir.path(), "a.cwasm", 1000, 7200, now);
-        let b = file(dir.path(), "b.cwasm", 1000, 3600, now);
+        let a = file(
+            dir.path(),
+            &named('a', "-0123456789abcdef.cwasm"),
+            1000,
+            7200,
+            now,
+        );
+        let b = file(
+            dir.path(),
+            &named('b', "-0123456789abcdef.cwasm"),
+            1000,
+            3600,
+            now,
+        );
         touch(&a);
         // `touch` set a's time to the real now; prune as of a minute later.
         prune_at(dir.path(), 1000, now + GRACE + Duration::from_secs(1));
@@ -197,21 +292,50 @@ mod tests {
     fn reading_an_old_entry_marks_it_used() {
         let dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
-        let path = file(dir.path(), "functions/f", 10, 7200, now);
+        let path = file(
+            dir.path(),
+            &format!("functions/{}", named('f', "")),
+            10,
+            7200,
+            now,
+        );
         assert_eq!(read_and_touch(&path).unwrap(), vec![0u8; 10]);
         let used = std::fs::metadata(&path).unwrap().modified().unwrap();
         assert!(now.duration_since(used).unwrap_or_default() < Duration::from_secs(60));
     }
 
     #[test]
-    fn recent_and_in_progress_files_are_spared() {
+    fn recent_entries_writers_files_and_other_programs_files_are_spared() {
         let dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
-        let fresh = file(dir.path(), "new.cwasm", 1000, 5, now);
-        let tmp = file(dir.path(), "x.cwasm.tmp123", 1000, 7200, now);
+        let fresh = file(
+            dir.path(),
+            &named('a', "-0123456789abcdef.cwasm"),
+            1000,
+            5,
+            now,
+        );
+        let writing = file(
+            dir.path(),
+            &named('b', "-0123456789abcdef.tmp123"),
+            1000,
+            600,
+            now,
+        );
         let building = file(dir.path(), "python/build-abc/out.wasm", 1000, 7200, now);
+        let theirs = file(dir.path(), "notes.txt", 1000, 7200, now);
         let p = prune_at(dir.path(), 0, now);
-        assert_eq!(p.files, 0);
-        assert!(fresh.exists() && tmp.exists() && building.exists());
+        assert_eq!((p.before, p.files), (2000, 0));
+        assert!(fresh.exists() && writing.exists() && building.exists() && theirs.exists());
+        // A writer's file left for more than an hour goes.
+        let abandoned = file(
+            dir.path(),
+            &named('c', "-0123456789abcdef.staged9"),
+            1000,
+            7200,
+            now,
+        );
+        assert_eq!(prune_at(dir.path(), 0, now).files, 1);
+        assert!(!abandoned.exists());
     }
 }

@@ -379,8 +379,13 @@ pub(crate) fn compile(
         // the user's private cache directory; wasmtime checks its header,
         // version and compatibility.
         #[allow(unsafe_code)]
-        let component =
-            unsafe { Component::deserialize_file(engine, &staged) }.map_err(compile_err)?;
+        let component = match unsafe { Component::deserialize_file(engine, &staged) } {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_file(&staged);
+                return Err(compile_err(e));
+            }
+        };
         return Ok(Compiled {
             component,
             cache: Some(path),

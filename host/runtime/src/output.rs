@@ -2,12 +2,18 @@
 //!
 //! Guests write their output in pieces: Rust's `eprintln!("x = {x}")` is
 //! three writes, and two tasks printing at once on two workers interleaved
-//! mid-line (`chunk: get_range 13.chunk: get_range 13.91 ms`). Each
-//! instance's stream ([`Lines`]) keeps what follows its last line end and
-//! hands complete lines (`\n`, or `\r` for progress lines) to the
+//! mid-line (`chunk: get_range 13.chunk: get_range 13.91 ms`). A task's or
+//! actor's stream ([`Lines::whole`]) keeps what follows its last line end
+//! and hands complete lines (`\n`, or `\r` for progress lines) to the
 //! destination in one write, so lines of different tasks never mix. What
-//! is left without a line end is written when the instance goes, or once
-//! it passes [`MAX_PENDING`] bytes.
+//! is left without a line end goes out when the call ends
+//! ([`Lines::flush_pending`], called by the runtime after every task
+//! attempt and actor call), when the instance goes, or once it passes
+//! [`MAX_PENDING`] bytes. A driver's streams ([`Lines::pieces`]) pass every
+//! write through at once: a driver printing progress dots without a line
+//! end (`print!(".")` then a flush) shows them as they come. (WASI's
+//! `blocking-write-and-flush` flushes after every write, so a flush cannot
+//! mark the end of a line.)
 
 use std::io::Write;
 use std::pin::Pin;
@@ -65,6 +71,8 @@ pub(crate) struct Lines(Arc<Inner>);
 
 struct Inner {
     sink: Sink,
+    /// Whole lines only (tasks, actors), or every write at once (drivers).
+    whole: bool,
     pending: Mutex<Vec<u8>>,
 }
 
@@ -79,14 +87,38 @@ impl Drop for Inner {
 }
 
 impl Lines {
-    pub(crate) fn new(sink: Sink) -> Self {
+    /// A task's or actor's stream: whole lines.
+    pub(crate) fn whole(sink: Sink) -> Self {
+        Self::new(sink, true)
+    }
+
+    /// A driver's stream: every write at once.
+    pub(crate) fn pieces(sink: Sink) -> Self {
+        Self::new(sink, false)
+    }
+
+    fn new(sink: Sink, whole: bool) -> Self {
         Lines(Arc::new(Inner {
             sink,
+            whole,
             pending: Mutex::new(Vec::new()),
         }))
     }
 
+    /// Write out what waits for a line end (the call that wrote it ended).
+    pub(crate) fn flush_pending(&self) {
+        let mut pending = self.0.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if !pending.is_empty() {
+            let out = std::mem::take(&mut *pending);
+            self.0.sink.write(&out);
+        }
+    }
+
     fn push(&self, bytes: &[u8]) {
+        if !self.0.whole {
+            self.0.sink.write(bytes);
+            return;
+        }
         let is_end = |b: &u8| *b == b'\n' || *b == b'\r';
         let mut pending = self.0.pending.lock().unwrap_or_else(|p| p.into_inner());
         // The common case: whole lines and nothing waiting.
@@ -172,7 +204,7 @@ mod tests {
 
     fn log_of(lines: impl FnOnce(&Lines)) -> String {
         let log = JobLog::new(1 << 20);
-        let stream = Lines::new(Sink::Log(log.clone()));
+        let stream = Lines::whole(Sink::Log(log.clone()));
         lines(&stream);
         drop(stream);
         String::from_utf8(log.read(0, 1 << 20).bytes).unwrap()
@@ -181,8 +213,8 @@ mod tests {
     #[test]
     fn pieces_of_two_streams_come_out_as_whole_lines() {
         let log = JobLog::new(1 << 20);
-        let a = Lines::new(Sink::Log(log.clone()));
-        let b = Lines::new(Sink::Log(log.clone()));
+        let a = Lines::whole(Sink::Log(log.clone()));
+        let b = Lines::whole(Sink::Log(log.clone()));
         a.push(b"chunk: get_range ");
         b.push(b"chunk: get_range ");
         a.push(b"13.91 ms");
@@ -203,6 +235,19 @@ mod tests {
     }
 
     #[test]
+    fn the_end_of_a_call_writes_what_waits_and_drivers_wait_for_nothing() {
+        let log = JobLog::new(1 << 20);
+        let task = Lines::whole(Sink::Log(log.clone()));
+        task.push(b"no line end");
+        assert!(log.read(0, 1 << 20).bytes.is_empty());
+        task.flush_pending();
+        assert_eq!(log.read(0, 1 << 20).bytes, b"no line end");
+        let driver = Lines::pieces(Sink::Log(log.clone()));
+        driver.push(b".");
+        assert_eq!(log.read(0, 1 << 20).bytes, b"no line end.");
+    }
+
+    #[test]
     fn progress_lines_and_long_pieces_are_not_held_back() {
         let out = log_of(|s| {
             s.push(b"10%\r");
@@ -211,7 +256,7 @@ mod tests {
         assert_eq!(out, "10%\r20%\r");
         let long = vec![b'x'; MAX_PENDING];
         let log = JobLog::new(1 << 20);
-        let s = Lines::new(Sink::Log(log.clone()));
+        let s = Lines::whole(Sink::Log(log.clone()));
         s.push(&long);
         assert_eq!(
             log.read(0, 1 << 20).bytes.len(),

@@ -215,6 +215,18 @@ pub(crate) struct HostState {
     /// is built once per store; a store made ahead of its task learns the
     /// name when it gets one).
     who: Arc<Mutex<String>>,
+    /// Its stdout and stderr.
+    output: [Lines; 2],
+}
+
+impl HostState {
+    /// The call running in this instance ended: what it printed without a
+    /// line end goes out now.
+    pub(crate) fn flush_output(&self) {
+        for stream in &self.output {
+            stream.flush_pending();
+        }
+    }
 }
 
 impl WasiView for HostState {
@@ -338,19 +350,19 @@ impl Sandboxes {
     pub(crate) fn store(&self, ctx: TaskCtx, args: &[String]) -> Store<HostState> {
         let mut b = WasiCtxBuilder::new();
         // A job submitted to the head writes to its own log; `run` (job 0)
-        // writes to the terminal.
-        // Each stream hands on whole lines (see `output`).
+        // writes to the terminal. A task's streams hand on whole lines, a
+        // driver's every write (see `output`).
         let log = self.jobs.output(ctx.job);
-        match &log {
-            Some(log) => {
-                b.stdout(Lines::new(Sink::Log(log.clone())))
-                    .stderr(Lines::new(Sink::Log(log.clone())));
-            }
-            None => {
-                b.stdout(Lines::new(Sink::Stdout))
-                    .stderr(Lines::new(Sink::Stderr));
-            }
-        }
+        let (out, err) = match &log {
+            Some(log) => (Sink::Log(log.clone()), Sink::Log(log.clone())),
+            None => (Sink::Stdout, Sink::Stderr),
+        };
+        let output = if ctx.is_driver {
+            [Lines::pieces(out), Lines::pieces(err)]
+        } else {
+            [Lines::whole(out), Lines::whole(err)]
+        };
+        b.stdout(output[0].clone()).stderr(output[1].clone());
         // No network: a module may import `wasi:sockets` (CPython's C
         // library does, whatever the program), but every address is
         // refused when used, and the attempt is said in the job's output
@@ -406,6 +418,7 @@ impl Sandboxes {
             last_error: None,
             shared: self.shared.clone(),
             who,
+            output,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

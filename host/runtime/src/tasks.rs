@@ -899,6 +899,9 @@ impl Tasks {
                 mut store,
                 reusable,
             } = self.attempt(&spec, ctx, &args).await;
+            if let Some(store) = &store {
+                store.data().flush_output();
+            }
             let figures = (
                 store.as_ref().map(|s| s.data().memory_size() as u64),
                 outcome.as_ref().err().map(|e| e.to_string()),

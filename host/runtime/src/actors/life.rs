@@ -188,6 +188,7 @@ impl Actors {
             r = call_fn.call_async(&mut store, (name.clone(), grant.args.clone())) => r,
             limit = stop => Err(wasmtime::Error::new(limit)),
         };
+        store.data().flush_output();
         match result {
             Ok((Ok(_),)) => Ok((store, call_fn)),
             Ok((Err(message),)) => Err(TaskError::for_task(ErrorKind::TaskFailed, name, message)),
@@ -287,6 +288,7 @@ impl Actors {
             r = call_fn.call_async(&mut *store, (call.function.clone(), args)) => r,
             limit = stop => Err(wasmtime::Error::new(limit)),
         };
+        store.data().flush_output();
         let outcome = match result {
             Ok((Ok(bytes),)) => match msgpack::find_refs(&bytes) {
                 Ok(refs) => Outcome::Done(Ok((bytes, refs))),
