@@ -57,6 +57,9 @@ enum Command {
     Summary(SummaryArgs),
     /// List the GPU adapters this node would use (name, backend, type).
     Gpus(GpusArgs),
+    /// Show what the compile and build caches hold (`info`), or empty them
+    /// (`clear`); they are kept under `RAYLAB_CACHE_LIMIT_MB` on their own.
+    Cache(CacheArgs),
     /// Measure task throughput, latency, start-up, memory, object store
     /// bandwidth and the lab tasks against native Rust; prints a table.
     Bench(raylab_host::bench::BenchArgs),
@@ -76,6 +79,32 @@ struct BuildArgs {
     /// Directory of the build cache [default: as `run`'s --cache-dir].
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CacheArgs {
+    #[command(subcommand)]
+    action: CacheAction,
+}
+
+#[derive(Subcommand)]
+enum CacheAction {
+    /// Where the caches are, what they hold, and their limit.
+    Info {
+        /// Directory of the caches [default: as `run`'s --cache-dir].
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every compiled component, compiled function and built Python
+    /// program (the next run compiles again); other files are left alone.
+    Clear {
+        /// Directory of the caches [default: as `run`'s --cache-dir].
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -599,6 +628,62 @@ fn start(args: StartArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+fn cache(args: CacheArgs) -> anyhow::Result<i32> {
+    use raylab::disk_cache;
+    let dir_of = |given: Option<PathBuf>| {
+        given
+            .or(raylab::Config::default().cache_dir)
+            .context("no cache directory: set RAYLAB_CACHE_DIR or HOME")
+    };
+    match args.action {
+        CacheAction::Info { cache_dir, json } => {
+            let dir = dir_of(cache_dir)?;
+            let usage = disk_cache::usage(&dir);
+            let limit = disk_cache::limit();
+            if json {
+                let v = serde_json::json!({
+                    "dir": dir,
+                    "bytes": usage.bytes(),
+                    "limit_bytes": limit,
+                    "components": {"files": usage.components.0, "bytes": usage.components.1},
+                    "functions": {"files": usage.functions.0, "bytes": usage.functions.1},
+                    "python": {"files": usage.python.0, "bytes": usage.python.1},
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(0);
+            }
+            let size = |b: u64| raylab_host::size::human_bytes(b as f64);
+            println!("cache directory: {}", dir.display());
+            for (what, (files, bytes)) in [
+                ("compiled components", usage.components),
+                ("compiled functions", usage.functions),
+                ("built Python programs", usage.python),
+            ] {
+                println!("  {what:<22} {files:>7} files  {:>10}", size(bytes));
+            }
+            let limit = limit.map_or_else(|| "none".to_string(), size);
+            println!(
+                "  {:<22} {:>7}        {:>10} (limit {limit}, RAYLAB_CACHE_LIMIT_MB)",
+                "total",
+                "",
+                size(usage.bytes())
+            );
+            Ok(0)
+        }
+        CacheAction::Clear { cache_dir } => {
+            let dir = dir_of(cache_dir)?;
+            let cleared = disk_cache::clear(&dir);
+            println!(
+                "removed {} files ({}) from {}",
+                cleared.files,
+                raylab_host::size::human_bytes(cleared.bytes as f64),
+                dir.display()
+            );
+            Ok(0)
+        }
+    }
+}
+
 fn submit(args: SubmitArgs) -> anyhow::Result<i32> {
     let module = if raylab_host::python::is_python(&args.module) {
         let cache = raylab::Config::default().cache_dir;
@@ -961,6 +1046,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(*args),
         Command::Bench(args) => raylab_host::bench::run(args).map(|()| 0),
         Command::Gpus(args) => gpus(args),
+        Command::Cache(args) => cache(args),
         Command::Start(args) => start(*args),
         Command::Submit(args) => submit(args),
         Command::Status(args) => status(args),

@@ -148,6 +148,45 @@ fn prune_at(dir: &Path, limit: u64, now: SystemTime) -> Pruned {
     pruned
 }
 
+/// What the caches under a directory hold: `(files, bytes)` of each.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Compiled components (`*.cwasm`).
+    pub components: (u64, u64),
+    /// Cranelift's output per function (`functions/`).
+    pub functions: (u64, u64),
+    /// Python programs built into components (`python/`).
+    pub python: (u64, u64),
+}
+
+impl Usage {
+    /// Bytes of all three.
+    pub fn bytes(&self) -> u64 {
+        self.components.1 + self.functions.1 + self.python.1
+    }
+}
+
+/// What the caches under `dir` hold (raylab's entries only).
+pub fn usage(dir: &Path) -> Usage {
+    let count = |sub: &Path, kind| {
+        let (mut files, mut total) = (Vec::new(), 0);
+        collect(sub, kind, &mut files, &mut total);
+        (files.len() as u64, total)
+    };
+    Usage {
+        components: count(dir, Kind::Components),
+        functions: count(&dir.join("functions"), Kind::Functions),
+        python: count(&dir.join("python"), Kind::Python),
+    }
+}
+
+/// Remove every raylab entry under `dir` (`raylab-host cache clear`),
+/// except writers' files of the last hour. Another process's next start
+/// compiles again.
+pub fn clear(dir: &Path) -> Pruned {
+    prune_at(dir, 0, SystemTime::now() + GRACE)
+}
+
 /// Which of the caches a directory holds.
 #[derive(Clone, Copy)]
 enum Kind {

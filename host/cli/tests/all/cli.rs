@@ -1,6 +1,6 @@
 //! Bad input: one clear message, a non-zero exit, no panic, no backtrace.
 
-use crate::{fails_with, guests, raylab, show};
+use crate::{fails_with, guests, raylab, run_ok, show};
 
 fn temp_file(bytes: &[u8]) -> tempfile::NamedTempFile {
     let mut f = tempfile::Builder::new().suffix(".wasm").tempfile().unwrap();
@@ -116,6 +116,45 @@ fn help_documents_every_flag() {
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
+}
+
+#[test]
+fn cache_info_shows_the_caches_and_clear_empties_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().to_str().unwrap();
+    assert_eq!(
+        run_ok(&["run", guests::SMOKE, "--cache-dir", cache]),
+        "sum=5\n"
+    );
+    // Someone else's file in the same directory.
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let info = |dir: &str| -> serde_json::Value {
+        let out = raylab(&["cache", "info", "--cache-dir", dir, "--json"]);
+        assert!(out.status.success(), "{}", show(&out));
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let before = info(cache);
+    assert_eq!(before["components"]["files"], 1, "{before}");
+    assert!(
+        before["functions"]["files"].as_u64().unwrap() > 0,
+        "{before}"
+    );
+    assert!(before["bytes"].as_u64().unwrap() > 0);
+    let out = raylab(&["cache", "clear", "--cache-dir", cache]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("removed "));
+    assert_eq!(info(cache)["bytes"], 0);
+    assert!(
+        dir.path().join("notes.txt").exists(),
+        "other files are left alone"
+    );
+    // The next run compiles again.
+    assert_eq!(
+        run_ok(&["run", guests::SMOKE, "--cache-dir", cache]),
+        "sum=5\n"
+    );
+    let human = raylab(&["cache", "info", "--cache-dir", cache]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("compiled components"));
 }
 
 #[test]
