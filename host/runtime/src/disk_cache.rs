@@ -262,17 +262,16 @@ mod tests {
         format!("{}{rest}", c.to_string().repeat(64))
     }
 
+    /// A compiled component's name (`<sha256>-<engine hash>.cwasm`).
+    fn cwasm(c: char) -> String {
+        named(c, "-0123456789abcdef.cwasm")
+    }
+
     #[test]
     fn oldest_entries_go_first_until_within_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
-        let old = file(
-            dir.path(),
-            &named('a', "-0123456789abcdef.cwasm"),
-            1000,
-            3600,
-            now,
-        );
+        let old = file(dir.path(), &cwasm('a'), 1000, 3600, now);
         let older = file(
             dir.path(),
             &format!("functions/{}", named('b', "")),
@@ -306,20 +305,8 @@ mod tests {
     fn a_touched_entry_outlives_an_untouched_one() {
         let dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
-        let a = file(
-            dir.path(),
-            &named('a', "-0123456789abcdef.cwasm"),
-            1000,
-            7200,
-            now,
-        );
-        let b = file(
-            dir.path(),
-            &named('b', "-0123456789abcdef.cwasm"),
-            1000,
-            3600,
-            now,
-        );
+        let a = file(dir.path(), &cwasm('a'), 1000, 7200, now);
+        let b = file(dir.path(), &cwasm('b'), 1000, 3600, now);
         touch(&a);
         // `touch` set a's time to the real now; prune as of a minute later.
         prune_at(dir.path(), 1000, now + GRACE + Duration::from_secs(1));
@@ -347,13 +334,7 @@ mod tests {
     fn recent_entries_writers_files_and_other_programs_files_are_spared() {
         let dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
-        let fresh = file(
-            dir.path(),
-            &named('a', "-0123456789abcdef.cwasm"),
-            1000,
-            5,
-            now,
-        );
+        let fresh = file(dir.path(), &cwasm('a'), 1000, 5, now);
         let writing = file(
             dir.path(),
             &named('b', "-0123456789abcdef.tmp123"),
