@@ -3,9 +3,9 @@
 # with rustup: the wasm32-wasip2 target for the guests, and Mesa's lavapipe
 # (software Vulkan) so that GPU tasks have a real wgpu device without a GPU,
 # nats-server, which a head starts so that other nodes can join it, and
-# componentize-py (pinned) in a virtual environment of its own under
-# ${XDG_DATA_HOME:-~/.local/share}/raylab/python (no global pip), which
-# builds Python programs into components (`raylab-host run app.py`).
+# componentize-py and cloudpickle (pinned) in a virtual environment of its
+# own under ${XDG_DATA_HOME:-~/.local/share}/raylab/python (no global pip),
+# which build raylab's Python runtime once (`raylab-host run app.py`).
 # With --with-browser, also Debian's Chromium, which the dashboard test drives.
 set -euo pipefail
 
@@ -37,8 +37,11 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 
 COMPONENTIZE_PY_VERSION=0.25.1
+CLOUDPICKLE_VERSION=3.1.3
 venv="${XDG_DATA_HOME:-$HOME/.local/share}/raylab/python"
-if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -q "$COMPONENTIZE_PY_VERSION"; then
+if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -q "$COMPONENTIZE_PY_VERSION" ||
+    ! "$venv/bin/python3" -c "import cloudpickle; assert cloudpickle.__version__ == '$CLOUDPICKLE_VERSION'" 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
+    "$venv/bin/pip" install -q --disable-pip-version-check \
+        "componentize-py==$COMPONENTIZE_PY_VERSION" "cloudpickle==$CLOUDPICKLE_VERSION"
 fi

@@ -15,6 +15,8 @@ cargo test --workspace --locked
 # The guest SDK's and the lab helpers' own tests run natively (their pure
 # parts: codecs, refs, options, math, flags, generators).
 cargo test --locked --manifest-path guest-tasks/Cargo.toml -p raylab-guest -p raylab-labkit
-# The Python SDK's codec, natively (the SDK itself runs in the integration
-# tests, built with componentize-py).
-python3 -m unittest discover -s guest-tasks/python/tests -p "test_*.py"
+# The Python SDK's codecs, natively, with the Python that setup.sh installed
+# beside componentize-py (it has cloudpickle); the SDK itself runs in the
+# integration tests, in raylab's Python runtime.
+"${XDG_DATA_HOME:-$HOME/.local/share}/raylab/python/bin/python3" \
+    -m unittest discover -s guest-tasks/python/tests -p "test_*.py"

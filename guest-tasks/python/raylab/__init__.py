@@ -1,35 +1,45 @@
 """raylab for Python: Ray's API for tasks that run sandboxed in raylab.
 
-A Python program becomes a WebAssembly component (built by componentize-py
-when ``raylab-host run app.py`` first sees it) and runs under raylab like
-any guest: each remote call in a fresh sandbox, under its quotas::
+A Ray program runs unchanged with its import line swapped::
 
-    import raylab
+    import raylab as ray
 
-    @raylab.remote
+    @ray.remote
     def square(x):
         return x * x
 
-    refs = [square.remote(i) for i in range(10)]
-    print(raylab.get(refs))
+    print(ray.get([square.remote(i) for i in range(4)]))
 
-The API mirrors Ray's: ``@raylab.remote`` (with resource options, as
-``@raylab.remote(num_cpus=2)``), ``f.remote(...)``,
-``f.options(...).remote(...)``, ``raylab.get`` (one ref or a list),
-``put``, ``wait``, ``cancel``, ``get_context``, ``cluster_resources`` and
-``available_resources``. ``raylab.init()`` and ``raylab.shutdown()`` exist
-so that Ray programs read the same; the runtime is already there.
+``raylab-host run app.py`` runs the program as ``__main__``, exactly once,
+in a sandboxed CPython (one prebuilt component shared by every program);
+each remote call runs in a fresh instance of that component. As in Ray,
+remote functions and actor classes travel *by value*: their code, closure
+and the globals they use are pickled (cloudpickle) when first called and
+stored once; values between Python tasks keep their Python types; a
+top-level ``ObjectRef`` argument is a dependency whose value the task
+receives, a ref nested in a value stays a ref.
 
-Values travel as MessagePack (None, bool, int, float, str, bytes, list,
-tuple, dict and ``ObjectRef``). A ref passed as an argument is a
-dependency: the task starts once it is ready and receives its value (as in
-Ray); refs nested inside values are passed as refs. An ``ObjectRef`` holds
-its object alive until Python collects it. An exception in a remote
-function reaches the caller as :class:`TaskError` (kind ``task-failed``)
-carrying the traceback.
+The API mirrors Ray Core's: ``remote`` (functions and classes, with
+options), ``get``, ``put``, ``wait``, ``cancel``, ``kill``, ``get_actor``,
+``method``, ``get_runtime_context``, ``cluster_resources``,
+``available_resources``, ``nodes``, ``init``/``shutdown``,
+``raylab.exceptions`` (Ray's names), ``raylab.util`` (scheduling
+strategies, ``ActorPool``), ``raylab.actor`` (``exit_actor``) and
+``raylab.dag`` (``bind``/``execute``). What differs from Ray is said where
+it differs; ``remote_function("module/f")`` calls a function of a module
+in another language by name (its values are MessagePack).
 """
 
-from . import _msgpack
+import base64
+import hashlib
+import inspect
+import sys
+import time as _time
+
+from . import _codec, _msgpack
+from . import exceptions
+from ._codec import ObjectRef
+from .exceptions import RayError, TaskError
 
 try:
     from wit_world.imports import runtime as _rt
@@ -40,339 +50,367 @@ except ImportError:  # Outside a component: the codec still works.
 
 __all__ = [
     "ObjectRef",
+    "ObjectRefGenerator",
     "ActorHandle",
+    "ActorClass",
+    "RemoteFunction",
     "TaskError",
     "NodeAffinitySchedulingStrategy",
     "remote",
     "remote_function",
+    "method",
     "get",
     "put",
     "wait",
     "cancel",
-    "get_context",
     "get_actor",
     "kill",
+    "get_runtime_context",
+    "get_context",
+    "get_gpu_ids",
     "cluster_resources",
     "available_resources",
+    "nodes",
     "init",
     "shutdown",
     "is_initialized",
+    "exceptions",
 ]
 
-
-class TaskError(Exception):
-    """An error from the runtime or from a task, as a value: ``kind`` is
-    the contract's error kind (``task-failed``, ``timeout``, ...), ``task``
-    the task it is about, ``message`` the cause (a task's traceback)."""
-
-    def __init__(self, kind, message, task=None):
-        self.kind = kind
-        self.task = task
-        self.message = message
-        where = " (task %s)" % task if task else ""
-        super().__init__("%s%s: %s" % (kind, where, message))
+# A task's error message carries the exception it raised after this mark
+# (pickled, base64): the host shows only what comes before it.
+EXCEPTION_MARK = "\n\x1eraylab-exception:"
 
 
 def _kind(kind):
     return kind.name.lower().replace("_", "-")
 
 
+def _error(err):
+    """The exception for the contract's error value ``err``."""
+    kind, message, task = _kind(err.kind), err.message, err.task
+    if kind in ("task-failed", "dependency-failed"):
+        cut = message.find(EXCEPTION_MARK)
+        if cut >= 0:
+            text = message[:cut]
+            payload = message[cut + len(EXCEPTION_MARK) :].split("\n", 1)[0]
+            try:
+                cause = _codec.decode(base64.b64decode(payload))
+            except Exception as e:  # Its class cannot be rebuilt here.
+                cause = exceptions.RaySystemError("task-failed", "cannot rebuild the task's exception: %s" % e)
+            if isinstance(cause, RayError) and not isinstance(cause, exceptions.RayTaskError):
+                return cause
+            if isinstance(cause, exceptions.RayTaskError):
+                return cause.as_instanceof_cause()
+            e = exceptions.RayTaskError(task or "", text, cause)
+            return e.as_instanceof_cause()
+    return exceptions.from_kind(kind, message, task)
+
+
 def _call(f, *args):
-    """Call a runtime function, turning its error value into TaskError."""
+    """Call a runtime function, turning its error value into an exception."""
     from componentize_py_types import Err
 
     try:
         return f(*args)
     except Err as e:
-        err = e.value
-        raise TaskError(_kind(err.kind), err.message, err.task) from None
-
-
-class ObjectRef:
-    """A reference to an object in the store (a task's future result, or a
-    value ``put`` there). It holds the object alive until it is collected."""
-
-    __slots__ = ("_raylab_id", "__weakref__")
-
-    def __init__(self, id):
-        # An id this instance owns one count of.
-        self._raylab_id = id
-
-    @property
-    def id(self):
-        return self._raylab_id
-
-    def __del__(self):
-        if _rt is not None:
-            try:
-                _rt.release(self._raylab_id)
-            except Exception:
-                pass
-
-    def __repr__(self):
-        return "ObjectRef(%d)" % self._raylab_id
-
-    def __eq__(self, other):
-        return isinstance(other, ObjectRef) and other._raylab_id == self._raylab_id
-
-    def __hash__(self):
-        return hash(self._raylab_id)
-
-    def __reduce__(self):
-        raise TypeError("an ObjectRef travels inside raylab values, not pickles")
-
-    def __getattr__(self, method):
-        # A ref passed to a task may be an actor's handle: its methods are
-        # callable through it, as through the handle itself.
-        if method.startswith("_"):
-            raise AttributeError(method)
-        return _ActorMethod(self._raylab_id, method)
-
-
-class ActorHandle(ObjectRef):
-    """A handle to an actor (``C.remote(...)``, ``raylab.get_actor``):
-    ``handle.method.remote(...)`` calls a method, one at a time, in the
-    order called. The actor lives while a handle to it does (unless it is
-    detached); a handle passed to a task arrives as an ``ObjectRef`` that
-    works the same way."""
-
-    __slots__ = ()
-
-    def __repr__(self):
-        return "ActorHandle(%d)" % self._raylab_id
-
-
-class _ActorMethod:
-    __slots__ = ("_actor", "_method")
-
-    def __init__(self, actor, method):
-        self._actor, self._method = actor, method
-
-    def remote(self, *args):
-        """Call the method; returns the ref of its result."""
-        return ObjectRef(_call(_rt.call_actor, self._actor, self._method, _encode(list(args))))
-
-    def __call__(self, *args, **kwargs):
-        raise TypeError("actor methods are called with .%s.remote(...)" % self._method)
-
-
-def _owned_ref(id):
-    """A ref decoded from bytes: a new count of its own, as a copy."""
-    _call(_rt.retain, id)
-    return ObjectRef(id)
-
-
-def _encode(value, refs=None):
-    return _msgpack.encode(value, refs)
+        raise _error(e.value) from None
 
 
 def _decode(data):
-    return _msgpack.decode(data, _owned_ref)
+    return _codec.decode(data)
 
 
-class NodeAffinitySchedulingStrategy:
-    """Run on one node of the cluster (by name or id); ``soft``: elsewhere
-    when it cannot, instead of failing (Ray's strategy of the same name)."""
-
-    def __init__(self, node_id, soft=False):
-        self.node_id = str(node_id)
-        self.soft = soft
+def _encode(value, ids=None):
+    return _codec.encode(value, ids)
 
 
-_OPTIONS = {
-    "name",
-    "num_cpus",
-    "num_gpus",
-    "memory",
-    "resources",
+# ---------------------------------------------------------------- options
+
+_COMMON = {"name", "num_cpus", "num_gpus", "memory", "resources", "accelerator_type", "runtime_env", "label_selector"}
+_TASK_OPTIONS = _COMMON | {
     "max_retries",
     "retry_exceptions",
     "timeout_ms",
     "isolation",
     "scheduling_strategy",
+    "num_returns",
+    "max_calls",
+    "_metadata",
 }
+_ACTOR_OPTIONS = _COMMON | {
+    "max_restarts",
+    "max_task_retries",
+    "max_concurrency",
+    "max_pending_calls",
+    "timeout_ms",
+    "lifetime",
+    "namespace",
+    "get_if_exists",
+    "scheduling_strategy",
+    "concurrency_groups",
+    "allow_out_of_order_execution",
+    "enable_task_events",
+}
+_U32_MAX = 0xFFFFFFFF
 
 
 def _check_options(opts, known, what):
     unknown = set(opts) - known
     if unknown:
-        raise TypeError(
-            "unknown %s options: %s (raylab knows %s)"
-            % (what, ", ".join(sorted(unknown)), ", ".join(sorted(known)))
+        raise ValueError(
+            "unknown %s options: %s (raylab knows %s)" % (what, ", ".join(sorted(unknown)), ", ".join(sorted(known)))
         )
 
 
-def _resource_options(opts):
-    """The options tasks and actors share, as the contract's fields."""
-    memory = opts.get("memory")
-    return dict(
-        name=opts.get("name"),
-        num_cpus=_float_or_none(opts.get("num_cpus")),
-        num_gpus=_float_or_none(opts.get("num_gpus")),
-        memory=int(memory) if memory is not None else None,
-        resources=[
-            _types.ResourceAmount(str(k), float(v)) for k, v in (opts.get("resources") or {}).items()
-        ],
-    )
-
-
-def _task_options(opts):
-    scheduling = None
-    strategy = opts.get("scheduling_strategy")
-    if strategy == "SPREAD":
-        scheduling = _types.SchedulingStrategy_Spread()
-    elif isinstance(strategy, NodeAffinitySchedulingStrategy):
-        scheduling = _types.SchedulingStrategy_NodeAffinity(
-            _types.NodeAffinity(strategy.node_id, strategy.soft)
-        )
-    elif strategy not in (None, "DEFAULT"):
-        raise TypeError("scheduling_strategy: 'DEFAULT', 'SPREAD' or NodeAffinitySchedulingStrategy")
-    isolation = opts.get("isolation")
-    if isolation is not None:
-        isolation = {"fresh": _types.Isolation.FRESH, "warm": _types.Isolation.WARM}[isolation]
-    return _types.TaskOptions(
-        **_resource_options(opts),
-        max_retries=opts.get("max_retries"),
-        retry_exceptions=opts.get("retry_exceptions"),
-        timeout_ms=opts.get("timeout_ms"),
-        isolation=isolation,
-        scheduling=scheduling,
-    )
+def _count(value, what):
+    """A retry or restart count: -1 is unlimited, as in Ray."""
+    if value is None:
+        return None
+    value = int(value)
+    if value == -1:
+        return _U32_MAX
+    if value < 0:
+        raise ValueError("%s must be -1 (unlimited) or a count, not %d" % (what, value))
+    return min(value, _U32_MAX)
 
 
 def _float_or_none(v):
     return None if v is None else float(v)
 
 
-# Remote functions of this program, by name: what the host calls.
-_functions = {}
+def _resource_options(opts):
+    memory = opts.get("memory")
+    return dict(
+        name=opts.get("name"),
+        num_cpus=_float_or_none(opts.get("num_cpus")),
+        num_gpus=_float_or_none(opts.get("num_gpus")),
+        memory=int(memory) if memory is not None else None,
+        resources=[_types.ResourceAmount(str(k), float(v)) for k, v in (opts.get("resources") or {}).items()],
+    )
+
+
+def _scheduling(strategy):
+    from .util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    if strategy is None or strategy == "DEFAULT":
+        return None
+    if strategy == "SPREAD":
+        return _types.SchedulingStrategy_Spread()
+    if isinstance(strategy, NodeAffinitySchedulingStrategy):
+        return _types.SchedulingStrategy_NodeAffinity(_types.NodeAffinity(str(strategy.node_id), bool(strategy.soft)))
+    raise ValueError(
+        "scheduling_strategy: 'DEFAULT', 'SPREAD' or NodeAffinitySchedulingStrategy (raylab has no placement groups)"
+    )
+
+
+def _task_options(opts):
+    isolation = opts.get("isolation")
+    if isolation is not None:
+        isolation = {"fresh": _types.Isolation.FRESH, "warm": _types.Isolation.WARM}[isolation]
+    retry = opts.get("retry_exceptions")
+    return _types.TaskOptions(
+        **_resource_options(opts),
+        max_retries=_count(opts.get("max_retries"), "max_retries"),
+        retry_exceptions=None if retry is None else bool(retry),
+        timeout_ms=opts.get("timeout_ms"),
+        isolation=isolation,
+        scheduling=_scheduling(opts.get("scheduling_strategy")),
+    )
+
+
+# ---------------------------------------------------------------- export
+
+# The program's bundle of modules (set by the driver): tasks import the
+# program's own modules from it.
+_bundle = None
+# Functions and classes stored once, by the hash of their pickle.
+_exported = {}
+
+
+def _export(target):
+    """The ref of ``target`` (a function or class) pickled by value, stored
+    once per content."""
+    out = bytearray()
+    ids = []
+    value = (_codec.Bundle(_bundle()) if _bundle is not None else None, target)
+    _codec.envelope_into(out, value, ids)
+    data = bytes(out)
+    key = hashlib.sha1(data).digest()
+    ref = _exported.get(key)
+    if ref is None:
+        ref = _exported[key] = ObjectRef(_call(_rt.put, data))
+    return ref
+
+
+def _submit_error_or_pending(e, name):
+    """An infeasible task stays pending, as in Ray: a warning now, and a
+    ref whose ``get`` says why (nothing can ever run it here)."""
+    if isinstance(e, exceptions.TaskUnschedulableError):
+        print(
+            "raylab: warning: task `%s` cannot be scheduled: %s; it stays pending, and getting its "
+            "result raises TaskUnschedulableError" % (name, e.message),
+            file=sys.stderr,
+        )
+        return _PendingRef(e)
+    raise e
+
+
+class _PendingRef(ObjectRef):
+    """The ref of a task that can never run (see above)."""
+
+    __slots__ = ("_why",)
+
+    def __init__(self, why):
+        self._raylab_id = 0
+        self._why = why
+
+    def __del__(self):
+        pass
+
+    def __reduce__(self):
+        raise self._why
+
+
+# ---------------------------------------------------------------- tasks
 
 
 class RemoteFunction:
-    """A function that can run as a task: ``f.remote(...)`` submits it
-    (by ``name``: this program's function, or ``module/f`` of another)."""
+    """A function that runs as a task: ``f.remote(...)`` submits a call."""
 
-    def __init__(self, name, options, function=None):
-        _task_options_check(options)
-        self._name = name
-        self._options = dict(options)
+    def __init__(self, function, options, name=None):
+        _check_options(options, _TASK_OPTIONS, "task")
         self._function = function
-        # The contract's form of the options, made at the first call.
+        self._options = dict(options)
+        # A function of another module, by name (MessagePack values).
+        self._by_name = name
+        self._name = name or getattr(function, "__name__", "task")
+        self._ref = None
         self._wit = None
-        self.__name__ = name
-        self.__doc__ = function.__doc__ if function else None
+        if function is not None:
+            self.__name__ = function.__name__
+            self.__qualname__ = getattr(function, "__qualname__", function.__name__)
+            self.__doc__ = function.__doc__
+            self.__module__ = getattr(function, "__module__", None)
+            self.__wrapped__ = function
 
     def __call__(self, *args, **kwargs):
         raise TypeError(
-            "remote function `%s` cannot be called directly: use %s.remote(...)"
+            "Remote functions cannot be called directly. Instead of running '%s()', try '%s.remote()'."
             % (self._name, self._name)
         )
 
-    def remote(self, *args):
-        """Submit a call; returns the ref of its future result."""
+    def __reduce__(self):
+        return RemoteFunction, (self._function, self._options, self._by_name)
+
+    def _returns(self):
+        n = self._options.get("num_returns")
+        if n is None:
+            f = self._function
+            return "streaming" if f is not None and inspect.isgeneratorfunction(f) else 1
+        if n in ("streaming", "dynamic"):
+            return "streaming"
+        if not isinstance(n, int) or n < 0:
+            raise ValueError("num_returns must be a count, 'streaming' or 'dynamic', not %r" % (n,))
+        return n
+
+    def remote(self, *args, **kwargs):
+        """Submit a call; the ref of its result (refs, for num_returns)."""
+        _auto_init()
         if self._wit is None:
             self._wit = _task_options(self._options)
-        return ObjectRef(_call(_rt.submit, self._name, _encode(list(args)), self._wit))
+        if self._by_name is not None:
+            if kwargs:
+                raise TypeError("a function of another module takes positional arguments only")
+            data = _msgpack.encode(list(args))
+            try:
+                return ObjectRef(_call(_rt.submit, self._by_name, data, self._wit))
+            except exceptions.TaskUnschedulableError as e:
+                return _submit_error_or_pending(e, self._name)
+        if self._ref is None:
+            self._ref = _export(self._function)
+        returns = self._returns()
+        data = _codec.encode_call(self._ref, args, kwargs, returns)
+        try:
+            ref = ObjectRef(_call(_rt.submit, self._name, data, self._wit))
+        except exceptions.TaskUnschedulableError as e:
+            return _submit_error_or_pending(e, self._name)
+        return _returns_of(ref, returns, self._name)
 
     def options(self, **options):
-        """The same function with other options for the calls made through
-        it (``f.options(num_cpus=2).remote(x)``)."""
-        return RemoteFunction(self._name, {**self._options, **options}, self._function)
+        """The same function with other options for calls made through it
+        (``f.options(num_cpus=2).remote(x)``)."""
+        f = RemoteFunction(self._function, {**self._options, **options}, self._by_name)
+        f._ref = self._ref
+        return f
+
+    def bind(self, *args, **kwargs):
+        """A node of a task graph (``ray.dag``): this call, run by
+        ``execute``."""
+        from .dag import FunctionNode
+
+        return FunctionNode(self, args, kwargs)
 
 
-def _task_options_check(opts):
-    _check_options(opts, _OPTIONS, "task")
+def _returns_of(ref, returns, name):
+    """What ``.remote`` gives for a call with ``num_returns``."""
+    if returns == 1:
+        return ref
+    if returns == "streaming":
+        return ObjectRefGenerator(ref)
+    if returns == 0:
+        return None
+    return [_item(ref, i, name) for i in range(returns)]
 
 
-# The actor this instance holds, when it is one.
-_actor = None
-
-_ACTOR_OPTIONS = {
-    "name",
-    "num_cpus",
-    "num_gpus",
-    "memory",
-    "resources",
-    "max_restarts",
-    "max_task_retries",
-    "timeout_ms",
-    "lifetime",
-}
+_ITEM_OPTIONS = None
 
 
-class ActorClass:
-    """A class whose instances are actors: ``C.remote(...)`` makes one."""
-
-    def __init__(self, cls, options):
-        self._cls = cls
-        self._name = cls.__name__
-        self._options = dict(options)
-        _actor_options_check(self._options)
-
-        def construct(*args):
-            global _actor
-            _actor = cls(*args)
-            return self._name
-
-        _functions[self._name + ".new"] = construct
-        for attr in dir(cls):
-            if attr.startswith("_") or not callable(getattr(cls, attr)):
-                continue
-
-            def method(*args, _attr=attr):
-                if _actor is None:
-                    raise RuntimeError("this instance holds no %s actor" % self._name)
-                return getattr(_actor, _attr)(*args)
-
-            _functions["%s.%s" % (self._name, attr)] = method
-
-    def remote(self, *args):
-        """Make an actor (its constructor runs in its own instance)."""
-        opts = self._options
-        options = _types.ActorOptions(
-            **_resource_options(opts),
-            max_restarts=opts.get("max_restarts"),
-            max_task_retries=opts.get("max_task_retries"),
-            timeout_ms=opts.get("timeout_ms"),
-            detached=opts.get("lifetime") == "detached",
-        )
-        return ActorHandle(_call(_rt.create_actor, self._name, _encode(list(args)), options))
-
-    def options(self, **options):
-        """The same class with other options (``C.options(name="c")``)."""
-        merged = dict(self._options)
-        merged.update(options)
-        _actor_options_check(merged)
-        copy = ActorClass.__new__(ActorClass)
-        copy._cls, copy._name, copy._options = self._cls, self._name, merged
-        return copy
-
-    def __call__(self, *args, **kwargs):
-        raise TypeError("actor class `%s` is made with %s.remote(...)" % (self._name, self._name))
+def _item(ref, i, name):
+    """A ref of item ``i`` of ``ref``'s value (one of num_returns): a tiny
+    task in a warm instance that picks it."""
+    global _ITEM_OPTIONS
+    if _ITEM_OPTIONS is None:
+        _ITEM_OPTIONS = _task_options({"num_cpus": 0, "isolation": "warm", "max_retries": 0})
+    data = bytearray()
+    _msgpack.array_header(data, 2)
+    _msgpack.ref(data, ref._raylab_id)
+    _msgpack.encode_into(data, i)
+    return ObjectRef(_call(_rt.submit, "%s.%d" % (name, i), bytes(data), _ITEM_OPTIONS))
 
 
-def _actor_options_check(opts):
-    _check_options(opts, _ACTOR_OPTIONS, "actor")
-    if opts.get("lifetime") not in (None, "detached", "non_detached"):
-        raise TypeError("lifetime: 'detached' or 'non_detached'")
+class ObjectRefGenerator:
+    """The refs of a generator task's items, in order (Ray's streaming
+    generator). raylab runs the generator to its end in the task and
+    stores each item; iterating waits for the task, then yields their
+    refs."""
 
+    def __init__(self, ref):
+        self._ref = ref
+        self._items = None
 
-def _remote(target, options):
-    if isinstance(target, type):
-        return ActorClass(target, options)
-    function = RemoteFunction(target.__name__, options, target)
-    _functions[target.__name__] = target
-    return function
+    def _load(self):
+        if self._items is None:
+            self._items = iter(get(self._ref))
 
+    def __iter__(self):
+        return self
 
-def remote(*args, **options):
-    """``@raylab.remote`` or ``@raylab.remote(num_cpus=..., ...)``, on a
-    function (a remote function) or a class (an actor class)."""
-    if len(args) == 1 and callable(args[0]) and not options:
-        return _remote(args[0], {})
-    if args:
-        raise TypeError("use @raylab.remote or @raylab.remote(option=value, ...)")
-    return lambda target: _remote(target, options)
+    def __next__(self):
+        self._load()
+        return next(self._items)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        try:
+            return self.__next__()
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    def completed(self):
+        return self._ref
 
 
 def remote_function(name, **options):
@@ -380,71 +418,288 @@ def remote_function(name, **options):
     (``raylab-host run app.py --plugin module=plugin.wasm``), in any
     language. Its arguments and result are MessagePack: a Rust struct is a
     dict of its fields, an enum variant ``{"Variant": fields}``."""
-    return RemoteFunction(name, options)
+    return RemoteFunction(None, options, name=name)
 
 
-def get_actor(name):
-    """The handle of the live actor named ``name`` (``ray.get_actor``)."""
-    return ActorHandle(_call(_rt.get_actor, name))
+# ---------------------------------------------------------------- actors
 
 
-def kill(actor):
+def method(*args, **options):
+    """``@ray.method(num_returns=2)`` on an actor method."""
+
+    def mark(m):
+        if "num_returns" in options:
+            m.__ray_num_returns__ = options["num_returns"]
+        return m
+
+    if len(args) == 1 and callable(args[0]) and not options:
+        return args[0]
+    return mark
+
+
+class ActorHandle(ObjectRef):
+    """A handle to an actor: ``handle.method.remote(...)`` calls a method,
+    one call at a time, in the order called. The actor lives while a
+    handle to it does (unless it is detached). Handles travel to tasks and
+    other actors, where they work the same."""
+
+    __slots__ = ("_raylab_state",)
+
+    def __init__(self, id, state=None):
+        self._raylab_id = id
+        # (class name, {method: num_returns})
+        self._raylab_state = state or ("Actor", {})
+
+    def __repr__(self):
+        return "Actor(%s, %s)" % (self._raylab_state[0], self.hex())
+
+    def __getattr__(self, method):
+        if method.startswith("__"):
+            raise AttributeError(method)
+        return _ActorMethod(self, method, self._raylab_state[1].get(method, 1))
+
+    def _actor_id(self):
+        return self.hex()
+
+
+def _handle(ref, state):
+    """Unpickling: a handle sharing ``ref``'s count."""
+    ref_id = ref._raylab_id
+    _rt.retain(ref_id)
+    return ActorHandle(ref_id, state)
+
+
+_codec.HANDLE = _handle
+
+
+class _ActorMethod:
+    __slots__ = ("_actor", "_method", "_returns")
+
+    def __init__(self, actor, method, returns):
+        self._actor, self._method, self._returns = actor, method, returns
+
+    def remote(self, *args, **kwargs):
+        """Call the method; the ref of its result."""
+        returns = self._returns
+        data = _codec.encode_call(None, args, kwargs, returns)
+        ref = ObjectRef(_call(_rt.call_actor, self._actor._raylab_id, self._method, data))
+        return _returns_of(ref, "streaming" if returns in ("streaming", "dynamic") else returns, self._method)
+
+    def options(self, **options):
+        _check_options(options, {"num_returns", "name", "concurrency_group"}, "actor method")
+        return _ActorMethod(self._actor, self._method, options.get("num_returns", self._returns))
+
+    def bind(self, *args, **kwargs):
+        from .dag import ClassMethodNode
+
+        return ClassMethodNode(self._actor, self._method, args, kwargs)
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            "Actor methods cannot be called directly. Instead of running 'object.%s()', try "
+            "'object.%s.remote()'." % (self._method, self._method)
+        )
+
+
+class ActorClass:
+    """A class whose instances are actors: ``C.remote(...)`` makes one."""
+
+    def __init__(self, cls, options):
+        _check_options(options, _ACTOR_OPTIONS, "actor")
+        if options.get("lifetime") not in (None, "detached", "non_detached"):
+            raise ValueError("lifetime: 'detached' or 'non_detached'")
+        self._cls = cls
+        self._options = dict(options)
+        self._ref = None
+        self.__name__ = cls.__name__
+        self.__qualname__ = cls.__qualname__
+        self.__doc__ = cls.__doc__
+        self.__module__ = cls.__module__
+
+    def __reduce__(self):
+        return ActorClass, (self._cls, self._options)
+
+    def _state(self):
+        returns = {}
+        for name, m in inspect.getmembers(self._cls, callable):
+            n = getattr(m, "__ray_num_returns__", None)
+            if n is not None:
+                returns[name] = n
+            elif inspect.isgeneratorfunction(m):
+                returns[name] = "streaming"
+        return (self._cls.__name__, returns)
+
+    def remote(self, *args, **kwargs):
+        """Make an actor (its constructor runs in its own instance)."""
+        _auto_init()
+        opts = self._options
+        name = opts.get("name")
+        if opts.get("get_if_exists"):
+            if not name:
+                raise ValueError("get_if_exists needs a name")
+            try:
+                return get_actor(name)
+            except ValueError:
+                pass
+        if self._ref is None:
+            self._ref = _export(self._cls)
+        detached = opts.get("lifetime") == "detached"
+        options = _types.ActorOptions(
+            **_resource_options(opts),
+            max_restarts=_count(opts.get("max_restarts"), "max_restarts"),
+            max_task_retries=_count(opts.get("max_task_retries"), "max_task_retries"),
+            timeout_ms=opts.get("timeout_ms"),
+            detached=detached,
+        )
+        data = _codec.encode_call(self._ref, args, kwargs, 1)
+        try:
+            id = _call(_rt.create_actor, self._cls.__name__, data, options)
+        except exceptions.RaySystemError as e:
+            if opts.get("get_if_exists") and "already exists" in e.message:
+                return get_actor(name)
+            if e.kind == "invalid-argument" and "already exists" in e.message:
+                raise ValueError("The name %s is already taken by another actor" % name) from None
+            raise
+        return ActorHandle(id, self._state())
+
+    def options(self, **options):
+        """The same class with other options (``C.options(name="c")``)."""
+        copy = ActorClass(self._cls, {**self._options, **options})
+        copy._ref = self._ref
+        return copy
+
+    def bind(self, *args, **kwargs):
+        from .dag import ClassNode
+
+        return ClassNode(self, args, kwargs)
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            "Actors cannot be instantiated directly. Instead of '%s()', use '%s.remote()'."
+            % (self.__name__, self.__name__)
+        )
+
+
+def _remote(target, options):
+    if isinstance(target, type):
+        return ActorClass(target, options)
+    if not callable(target):
+        raise TypeError("@ray.remote goes on a function or a class")
+    return RemoteFunction(target, options)
+
+
+def remote(*args, **options):
+    """``@ray.remote`` or ``@ray.remote(num_cpus=..., ...)``, on a function
+    (a remote function) or a class (an actor class)."""
+    if len(args) == 1 and callable(args[0]) and not options:
+        return _remote(args[0], {})
+    if args:
+        raise TypeError("use @ray.remote or @ray.remote(option=value, ...)")
+    return lambda target: _remote(target, options)
+
+
+def get_actor(name, namespace=None):
+    """The handle of the live actor named ``name`` (``ray.get_actor``);
+    ``ValueError`` when there is none."""
+    _auto_init()
+    try:
+        return ActorHandle(_call(_rt.get_actor, name), None)
+    except RayError as e:
+        raise ValueError("Failed to look up actor with name '%s': %s" % (name, e.message)) from None
+
+
+def kill(actor, no_restart=True):
     """Kill an actor now (``ray.kill``): its pending calls fail."""
+    if not isinstance(actor, ActorHandle):
+        raise ValueError("ray.kill() only supports actors; got %s" % type(actor).__name__)
     _call(_rt.kill_actor, actor._raylab_id)
 
 
+# ---------------------------------------------------------------- objects
+
+
 def _timeout_ms(timeout):
-    return None if timeout is None else int(timeout * 1000)
+    if timeout is None:
+        return None
+    if timeout < 0:
+        raise ValueError("timeout must be None or non-negative, not %r" % (timeout,))
+    return int(timeout * 1000)
 
 
-def get(refs, timeout=None):
+def _get_one(ref, timeout):
+    if type(ref) is _PendingRef:
+        raise ref._why
+    if not isinstance(ref, ObjectRef):
+        raise TypeError("get takes an ObjectRef or a list of them, not %s" % type(ref).__name__)
+    return _codec.decode(_call(_rt.get, ref._raylab_id, _timeout_ms(timeout)))
+
+
+def get(object_refs, timeout=None):
     """The value of one ref, or the values of a list of refs (in order).
-    Raises :class:`TaskError` when a task failed; ``timeout`` in seconds."""
-    if isinstance(refs, ObjectRef):
-        return _decode(_call(_rt.get, refs._raylab_id, _timeout_ms(timeout)))
-    return [get(r, timeout) for r in refs]
+    Raises the task's error (see ``raylab.exceptions``); ``timeout`` in
+    seconds, over the whole list."""
+    if isinstance(object_refs, ObjectRef):
+        return _get_one(object_refs, timeout)
+    if isinstance(object_refs, ObjectRefGenerator):
+        return get(list(object_refs), timeout)
+    if not isinstance(object_refs, (list, tuple)):
+        raise TypeError(
+            "get takes an ObjectRef or a list of them, not %s" % type(object_refs).__name__
+        )
+    if timeout is None:
+        return [_get_one(r, None) for r in object_refs]
+    deadline = _time.monotonic() + timeout
+    return [_get_one(r, max(0.0, deadline - _time.monotonic())) for r in object_refs]
 
 
-def put(value):
-    """Store ``value``; its ref."""
-    return ObjectRef(_call(_rt.put, _encode(value)))
+def put(value, _owner=None):
+    """Store ``value``; its ref. (An ObjectRef cannot be put itself, as in
+    Ray: put the value, or a list holding the ref.)"""
+    _auto_init()
+    if isinstance(value, ObjectRef) and not isinstance(value, ActorHandle):
+        raise TypeError("Calling 'put' on an ray.ObjectRef is not allowed")
+    return ObjectRef(_call(_rt.put, _codec.encode(value)))
 
 
-def wait(refs, num_returns=1, timeout=None):
-    """Block until ``num_returns`` of ``refs`` are ready (or ``timeout``
-    seconds passed); ``(ready, not_ready)``, each in the order given."""
-    refs = list(refs)
-    ready = set(_call(_rt.wait, [r._raylab_id for r in refs], num_returns, _timeout_ms(timeout)))
-    return [r for r in refs if r._raylab_id in ready], [r for r in refs if r._raylab_id not in ready]
+def wait(object_refs, num_returns=1, timeout=None, fetch_local=True):
+    """Block until ``num_returns`` of ``object_refs`` are ready (or
+    ``timeout`` seconds passed); ``(ready, not_ready)``: at most
+    ``num_returns`` ready refs, each list in the order given."""
+    refs = list(object_refs)
+    if num_returns > len(refs):
+        raise ValueError("num_returns cannot be greater than the number of refs given")
+    if len(set(refs)) != len(refs):
+        raise ValueError("wait() expected a list of unique object refs")
+    ids = [r._raylab_id for r in refs if type(r) is not _PendingRef]
+    ready = set(_call(_rt.wait, ids, min(num_returns, len(ids)), _timeout_ms(timeout))) if ids else set()
+    done, pending = [], []
+    for r in refs:
+        if r._raylab_id in ready and type(r) is not _PendingRef and len(done) < num_returns:
+            done.append(r)
+        else:
+            pending.append(r)
+    return done, pending
 
 
-def cancel(ref):
-    """Cancel the task that produces ``ref``."""
-    _call(_rt.cancel, ref._raylab_id)
+def cancel(object_ref, force=False, recursive=True):
+    """Cancel the task that produces ``object_ref``: ``get`` on it raises
+    ``TaskCancelledError``."""
+    if type(object_ref) is _PendingRef:
+        return
+    _call(_rt.cancel, object_ref._raylab_id)
 
 
-class RuntimeContext:
-    """Who is running (``raylab.get_context()``)."""
-
-    def __init__(self, c):
-        self.task_id = c.task_id
-        self.module = c.module
-        self.function = c.function
-        self.attempt = c.attempt
-        self.gpu_ids = list(c.gpu_ids)
-        self.resources = {r.name: r.amount for r in c.resources}
-        self.node = c.node
-
-    def get_node_id(self):
-        return self.node
-
-    def get_task_id(self):
-        return self.task_id
+# ---------------------------------------------------------------- context
 
 
-def get_context():
-    """The calling task's context (``ray.get_runtime_context()``)."""
+def get_runtime_context():
+    """Who is running (``ray.get_runtime_context()``)."""
+    from .runtime_context import RuntimeContext
+
     return RuntimeContext(_rt.context())
+
+
+get_context = get_runtime_context
 
 
 def get_gpu_ids():
@@ -462,14 +717,93 @@ def available_resources():
     return {r.name: r.amount for r in _rt.available_resources()}
 
 
-def init(*args, **kwargs):
-    """Nothing to start: the program runs inside raylab already (kept so
-    that Ray programs read the same)."""
+def nodes():
+    """The nodes of the cluster as Ray lists them (this node, with the
+    cluster's resources: raylab's SDK sees the cluster as one)."""
+    c = _rt.context()
+    return [
+        {
+            "NodeID": c.node,
+            "NodeName": c.node,
+            "Alive": True,
+            "Resources": cluster_resources(),
+        }
+    ]
 
 
-def shutdown():
-    """Nothing to stop (see :func:`init`)."""
+_initialized = False
+
+
+def _auto_init():
+    global _initialized
+    _initialized = True
+
+
+def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, ignore_reinit_error=False, **kwargs):
+    """Start using raylab. The runtime is already there (``raylab-host run``
+    started it); ``num_cpus``, ``num_gpus`` and ``resources`` set the
+    node's logical resources when this program owns its node (``run``),
+    as ``ray.init`` does for the local cluster it starts. Other keyword
+    arguments of Ray's are accepted and have no effect."""
+    global _initialized
+    if _initialized and not ignore_reinit_error and _init_called:
+        raise RuntimeError(
+            "Maybe you called ray.init twice by accident? This error can be suppressed by passing in "
+            "'ignore_reinit_error=True'"
+        )
+    _mark_init()
+    wanted = dict(resources or {})
+    if num_cpus is not None:
+        wanted["CPU"] = num_cpus
+    if num_gpus is not None:
+        wanted["GPU"] = num_gpus
+    if wanted and hasattr(_rt, "set_node_resources"):
+        amounts = [_types.ResourceAmount(str(k), float(v)) for k, v in wanted.items()]
+        try:
+            _call(_rt.set_node_resources, amounts)
+        except RayError as e:
+            print("raylab: warning: ray.init(...) resources ignored: %s" % e.message, file=sys.stderr)
+    return _ClientContext()
+
+
+_init_called = False
+
+
+def _mark_init():
+    global _initialized, _init_called
+    _initialized = _init_called = True
+
+
+class _ClientContext(dict):
+    """What ``init`` returns (Ray's ``RayContext``), usable in ``with``."""
+
+    def __init__(self):
+        super().__init__(address_info={}, dashboard_url="")
+        self.dashboard_url = ""
+        self.address_info = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        shutdown()
+
+
+def shutdown(*args, **kwargs):
+    """Stop using raylab: a later ``init`` is allowed again."""
+    global _init_called, _initialized
+    _init_called = _initialized = False
 
 
 def is_initialized():
-    return True
+    return _initialized
+
+
+def timeline(filename=None):
+    """raylab writes the timeline with ``raylab-host timeline``."""
+    return []
+
+
+# Submodules that Ray programs import as attributes of the package.
+from . import actor, dag, runtime_context, util  # noqa: E402,F401
+from .util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: E402

@@ -10,11 +10,31 @@ An object reference is MessagePack extension type 82 (``'R'``) with an
 8-byte big-endian id (``d7 52 <id>``), as the contract says. Encoding
 writes any object with an integer ``_raylab_id`` attribute that way (and
 lists its id in ``refs`` when given); decoding calls ``make_ref(id)``.
+
+A Python value that MessagePack cannot hold as it is (a tuple, a set, an
+instance of a user's class) travels as a *pickle envelope*: an array whose
+first item is extension type 80 (``'P'``) holding the pickle, followed by
+the references the pickle names (``[P(pickle), R(id), R(id), ...]``), so
+that the host sees every reference a value holds. Decoding hands an
+envelope to the hook ``UNPICKLE(data, refs)`` (set by ``raylab._codec``).
 """
 
 import struct
 
 REF_EXT = 82
+PICKLE_EXT = 80
+
+# ``UNPICKLE(data, refs)`` rebuilds a pickle envelope's value.
+UNPICKLE = None
+
+
+class Pickled:
+    """The pickle of an envelope, before its references are read."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data
 
 _B = struct.Struct(">B")
 _H = struct.Struct(">H")
@@ -271,6 +291,11 @@ def _decode(v, i, make_ref):
         return _dict(v, i, n, make_ref)
     if b == 0xD7 and v[i] == REF_EXT:
         return make_ref(_Q.unpack_from(v, i + 1)[0]), i + 9
+    if b in (0xC7, 0xC8, 0xC9) and v[i + (1 << (b - 0xC7))] == PICKLE_EXT:
+        n, i = _len(v, i, b - 0xC7)
+        i += 1
+        _check(v, i, n)
+        return Pickled(bytes(v[i : i + n])), i + n
     if b in (0xD4, 0xD5, 0xD6, 0xD7, 0xD8, 0xC7, 0xC8, 0xC9):
         raise DecodeError("a MessagePack extension raylab does not know (type byte %#x)" % b)
     raise DecodeError("not MessagePack (byte %#x)" % b)
@@ -295,7 +320,87 @@ def _seq(v, i, n, make_ref):
     for _ in range(n):
         x, i = _decode(v, i, make_ref)
         append(x)
+    if out and type(out[0]) is Pickled:
+        return UNPICKLE(out[0].data, out[1:]), i
     return out, i
+
+
+def skip(v, i):
+    """The index just past the value that starts at ``v[i]``."""
+    b = v[i]
+    i += 1
+    if b < 0x80 or b >= 0xE0 or b in (0xC0, 0xC2, 0xC3):
+        return i
+    if 0xA0 <= b < 0xC0:
+        return i + (b & 0x1F)
+    if 0x90 <= b < 0xA0 or 0x80 <= b < 0x90:
+        n = (b & 0x0F) * (2 if b < 0x90 else 1)
+        for _ in range(n):
+            i = skip(v, i)
+        return i
+    fixed = _FIXED.get(b)
+    if fixed is not None:
+        return i + fixed
+    if b in (0xD9, 0xDA, 0xDB, 0xC4, 0xC5, 0xC6):
+        n, i = _len(v, i, (b - 0xD9) if b >= 0xD9 else (b - 0xC4))
+        return i + n
+    if b in (0xC7, 0xC8, 0xC9):
+        n, i = _len(v, i, b - 0xC7)
+        return i + 1 + n
+    if b in (0xDC, 0xDD, 0xDE, 0xDF):
+        n, i = _len(v, i, 1 if b in (0xDC, 0xDE) else 2)
+        if b >= 0xDE:
+            n *= 2
+        for _ in range(n):
+            i = skip(v, i)
+        return i
+    raise DecodeError("not MessagePack (byte %#x)" % b)
+
+
+# Bytes after the type byte of the fixed-size types.
+_FIXED = {
+    0xCA: 4, 0xCB: 8, 0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8,
+    0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8,
+    0xD4: 2, 0xD5: 3, 0xD6: 5, 0xD7: 9, 0xD8: 17,
+}
+
+
+def array_header(out, n):
+    """Append the header of an array of ``n`` items."""
+    if n < 16:
+        out.append(0x90 | n)
+    elif n < 0x10000:
+        out += _BH.pack(0xDC, n)
+    else:
+        out += _BI.pack(0xDD, n)
+
+
+def pickle_ext(out, data):
+    """Append extension type 80 holding ``data`` (a pickle)."""
+    n = len(data)
+    if n < 0x100:
+        out.append(0xC7)
+        out.append(n)
+    elif n < 0x10000:
+        out += _BH.pack(0xC8, n)
+    else:
+        out += _BI.pack(0xC9, n)
+    out.append(PICKLE_EXT)
+    out += data
+
+
+def ref(out, id):
+    """Append an object reference."""
+    out += _REF.pack(0xD7, REF_EXT, id)
+
+
+def encode_into(out, value, refs=None):
+    """Append the MessagePack of ``value`` to ``out``."""
+    enc = _ENCODERS.get(type(value))
+    if enc is None:
+        _other(out, value, refs)
+    else:
+        enc(out, value, refs)
 
 
 def _dict(v, i, n, make_ref):

@@ -38,8 +38,9 @@ enum Command {
     Submit(SubmitArgs),
     /// Check the connection to a head and print its status.
     Status(StatusArgs),
-    /// Build a Python program into a component (componentize-py) to ship
-    /// or `submit`; `run app.py` and `submit app.py` do this themselves.
+    /// Build raylab's Python runtime component now (componentize-py; once
+    /// per raylab version, cached) and print where it is; `run app.py` and
+    /// `submit app.py` build it when they first need it.
     Build(BuildArgs),
     /// Stop a head (its running jobs are stopped and reported).
     Stop(StopArgs),
@@ -71,9 +72,7 @@ enum Command {
 
 #[derive(Args)]
 struct BuildArgs {
-    /// The Python program (`app.py`); modules beside it are bundled too.
-    app: PathBuf,
-    /// Where the component goes [default: the program's name, `.wasm`].
+    /// Also copy the component here.
     #[arg(long, short)]
     output: Option<PathBuf>,
     /// Directory of the build cache [default: as `run`'s --cache-dir].
@@ -291,8 +290,8 @@ struct StartArgs {
 
 #[derive(Args)]
 struct SubmitArgs {
-    /// The driver module to run as a job, or a Python program (built
-    /// here with componentize-py, then uploaded).
+    /// The driver module to run as a job, or a Python program (sent as
+    /// raylab's Python runtime with the program's files).
     module: PathBuf,
     /// No progress display (the job's tasks done / submitted) on stderr.
     #[arg(long, short)]
@@ -685,11 +684,15 @@ fn cache(args: CacheArgs) -> anyhow::Result<i32> {
 }
 
 fn submit(args: SubmitArgs) -> anyhow::Result<i32> {
-    let module = if raylab_host::python::is_python(&args.module) {
+    // A Python program is uploaded as raylab's Python runtime with the
+    // program's bundle as the driver's first argument.
+    let (module, driver_args) = if raylab_host::python::is_python(&args.module) {
         let cache = raylab::Config::default().cache_dir;
-        raylab_host::python::build(&args.module, cache.as_deref(), !args.quiet)?
+        let program =
+            raylab_host::python::program(&args.module, &args.args, cache.as_deref(), !args.quiet)?;
+        (program.component, program.args)
     } else {
-        args.module.clone()
+        (args.module.clone(), args.args.clone())
     };
     let bytes =
         std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
@@ -698,7 +701,7 @@ fn submit(args: SubmitArgs) -> anyhow::Result<i32> {
         .file_stem()
         .map_or_else(|| "job".into(), |s| s.to_string_lossy().into_owned());
     let client = raylab_host::client::Client::new(&args.address.address, args.address.token);
-    client.submit_and_follow(&name, &bytes, &args.args, args.timeout, !args.quiet)
+    client.submit_and_follow(&name, &bytes, &driver_args, args.timeout, !args.quiet)
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<i32> {
@@ -757,7 +760,7 @@ fn gpus(args: GpusArgs) -> anyhow::Result<i32> {
 #[derive(Args)]
 struct RunArgs {
     /// The driver module (a component built for wasm32-wasip2), or a
-    /// Python program (`app.py`, built with componentize-py and cached).
+    /// Python program (`app.py`, run by raylab's Python runtime).
     module: PathBuf,
     /// Load another module whose remote functions the driver calls as
     /// `NAME/function` (NAME defaults to the file's stem). Repeatable.
@@ -883,17 +886,19 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     // once accepted).
     config.engine.function_cache = config.cache_dir.as_ref().map(|d| d.join("functions"));
     config.driver_timeout = args.timeout.map(Duration::from_secs_f64);
+    let mut driver_args = args.args.clone();
     let name = if raylab_host::python::is_python(&args.module) {
-        let built =
-            raylab_host::python::build(&args.module, config.cache_dir.as_deref(), !args.quiet)?;
+        let program = raylab_host::python::program(
+            &args.module,
+            &args.args,
+            config.cache_dir.as_deref(),
+            !args.quiet,
+        )?;
         let runtime = Runtime::new(config)?;
         // Named with its extension: `task4.py` beside a `task4` plugin.
-        let name = args
-            .module
-            .file_name()
-            .map_or_else(|| "app.py".into(), |s| s.to_string_lossy().into_owned());
-        runtime.load_file_as(&name, &built)?;
-        (runtime, name)
+        runtime.load_file_as(&program.name, &program.component)?;
+        driver_args = program.args;
+        (runtime, program.name)
     } else {
         let runtime = Runtime::new(config)?;
         let name = runtime.load_file(&args.module)?;
@@ -921,7 +926,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         if !args.quiet {
             s.spawn(|| raylab_host::progress::follow_run(&runtime, finished));
         }
-        let code = runtime.run_driver(&name, &args.args);
+        let code = runtime.run_driver(&name, &driver_args);
         drop(done);
         code
     });
@@ -1114,17 +1119,20 @@ fn main() -> ExitCode {
                 })
         }
         Command::Build(args) => {
-            let out = args
-                .output
-                .clone()
-                .unwrap_or_else(|| args.app.with_extension("wasm"));
             let cache = args
                 .cache_dir
                 .clone()
                 .or(raylab::Config::default().cache_dir);
-            raylab_host::python::build_to(&args.app, &out, cache.as_deref()).map(|()| {
-                println!("built {}", out.display());
-                0
+            raylab_host::python::runtime(cache.as_deref(), true).and_then(|built| {
+                match &args.output {
+                    Some(out) => {
+                        std::fs::copy(&built, out)
+                            .with_context(|| format!("cannot write {}", out.display()))?;
+                        println!("{}", out.display());
+                    }
+                    None => println!("{}", built.display()),
+                }
+                Ok(0)
             })
         }
         Command::CompileModule(args) => {

@@ -1,22 +1,27 @@
-//! Python guests: `raylab-host run app.py`, `submit app.py` and
-//! `build app.py -o app.wasm` turn a Python program into a component with
-//! componentize-py (installed by `scripts/setup.sh` in a virtual
-//! environment), and cache it by content.
+//! Python guests: `raylab-host run app.py` and `submit app.py` run a
+//! Python program in raylab's Python runtime, one component shared by
+//! every program.
 //!
-//! The component targets the `driver` world of `wit/runtime.wit`. Its entry
-//! module (generated here) hands the program's source to the `raylab`
-//! Python package (`guest-tasks/python/raylab`, embedded in this binary
-//! with the WIT files, so that an installed `raylab-host` needs nothing
-//! else), which defines the remote functions at build time and runs the
-//! program as `__main__` when the driver starts. The program's directory is
-//! on the module path, so its own modules and pure-Python packages vendored
-//! beside it are bundled too.
+//! The runtime component is CPython (componentize-py, installed by
+//! `scripts/setup.sh` in a virtual environment with cloudpickle), the
+//! `raylab` Python package (`guest-tasks/python/raylab`, embedded in this
+//! binary with the WIT files, so that an installed `raylab-host` needs
+//! nothing else) and the pure-Python standard library. It is built once per
+//! version of those inputs and cached by their SHA-256 in
+//! `<cache>/python/runtime-<key>.wasm` (`raylab-host build` makes it ahead
+//! of time); the node's compile cache keeps its compiled form, so every
+//! later program starts at once.
 //!
-//! The cache key is the SHA-256 of everything that goes in: the program's
-//! file name and source, the other `.py` files beside it, the SDK, the WIT
-//! and componentize-py's version. The built component lands in
-//! `<cache>/python/<key>.wasm`; the node's compile cache then keeps its
-//! compiled form, so a second run of the same source starts at once.
+//! A program is data, as `python app.py` would read it: the driver gets a
+//! *bundle* as its first argument (JSON: the main file's name and the
+//! source of every `.py` file beside it and of the packages below it, at
+//! most [`BUNDLE_LIMIT`] bytes), runs the main file as `__main__` and
+//! serves the others as importable modules; remote functions and classes
+//! travel by value (see `raylab/_runtime.py`). Why not a component per
+//! program, as before: componentize-py runs a module's top level while it
+//! builds (its snapshot is taken after import), so a Ray program's
+//! top-level `.remote()` ran at build time, and each edit paid 9-13 s of
+//! rebuilding CPython. Now an edit reruns at once.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,20 +29,29 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
-/// The `raylab` Python package, as the component bundles it.
+/// A file of the Python SDK, by its path under `guest-tasks/python`.
+macro_rules! sdk_file {
+    ($path:literal) => {
+        (
+            $path,
+            include_str!(concat!("../../../guest-tasks/python/", $path)),
+        )
+    };
+}
+
+/// The `raylab` Python package, as the runtime component bundles it.
 const SDK: &[(&str, &str)] = &[
-    (
-        "raylab/__init__.py",
-        include_str!("../../../guest-tasks/python/raylab/__init__.py"),
-    ),
-    (
-        "raylab/_msgpack.py",
-        include_str!("../../../guest-tasks/python/raylab/_msgpack.py"),
-    ),
-    (
-        "raylab/_guest.py",
-        include_str!("../../../guest-tasks/python/raylab/_guest.py"),
-    ),
+    sdk_file!("raylab/__init__.py"),
+    sdk_file!("raylab/_msgpack.py"),
+    sdk_file!("raylab/_codec.py"),
+    sdk_file!("raylab/_runtime.py"),
+    sdk_file!("raylab/exceptions.py"),
+    sdk_file!("raylab/actor.py"),
+    sdk_file!("raylab/dag.py"),
+    sdk_file!("raylab/runtime_context.py"),
+    sdk_file!("raylab/util/__init__.py"),
+    sdk_file!("raylab/util/scheduling_strategies.py"),
+    sdk_file!("raylab/util/actor_pool.py"),
     // The sandboxed CPython has no `locale` (argparse needs one).
     (
         "locale.py",
@@ -73,6 +87,12 @@ const WIT: &[(&str, &str)] = &[
         include_str!("../../../wit/deps/sockets/sockets.wit"),
     ),
 ];
+
+/// The component's entry module: the exports live in the SDK.
+const ENTRY: &str = "from raylab._runtime import Run, Task  # noqa: F401\n";
+
+/// The largest program bundle (the main file and the modules beside it).
+pub const BUNDLE_LIMIT: usize = 16 << 20;
 
 /// Whether `path` names a Python program.
 pub fn is_python(path: &Path) -> bool {
@@ -112,55 +132,64 @@ pub fn componentize_py() -> anyhow::Result<PathBuf> {
     )
 }
 
-/// The component of Python program `app`: from `cache` (`<cache>/python`)
-/// when this exact program was built before, else built now (and cached
-/// when `cache` is given). `say` reports that a build starts.
-pub fn build(app: &Path, cache: Option<&Path>, say: bool) -> anyhow::Result<PathBuf> {
-    let source =
-        std::fs::read_to_string(app).with_context(|| format!("cannot read {}", app.display()))?;
-    let file_name = app
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .context("a Python program needs a file name")?;
-    let dir = match app.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+/// The Python that runs componentize-py's environment, to find
+/// cloudpickle in it: the `python3` beside the tool, else the PATH's.
+fn python_beside(tool: &Path) -> PathBuf {
+    tool.parent()
+        .map(|d| d.join("python3"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// The directory holding cloudpickle (a site-packages) and its version.
+fn cloudpickle(tool: &Path) -> anyhow::Result<(PathBuf, String)> {
+    let python = python_beside(tool);
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import cloudpickle, os; print(os.path.dirname(os.path.dirname(cloudpickle.__file__))); \
+             print(cloudpickle.__version__)",
+        ])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let mut lines = text.lines();
+            let dir = lines.next().unwrap_or_default().trim().to_string();
+            let version = lines.next().unwrap_or_default().trim().to_string();
+            Ok((PathBuf::from(dir), version))
+        }
+        _ => bail!(
+            "raylab's Python runtime needs cloudpickle beside componentize-py (`{}` cannot import \
+             it): run scripts/setup.sh, or `pip install cloudpickle` into componentize-py's \
+             environment",
+            python.display()
+        ),
+    }
+}
+
+/// raylab's Python runtime component: from `cache` (`<cache>/python`) when
+/// this version of it was built before, else built now (and cached when
+/// `cache` is given). `say` reports that a build starts.
+pub fn runtime(cache: Option<&Path>, say: bool) -> anyhow::Result<PathBuf> {
     let tool = componentize_py()?;
     let version = Command::new(&tool)
         .arg("--version")
         .output()
         .with_context(|| format!("cannot run {}", tool.display()))?;
-    let entry = format!(
-        "# Generated by raylab-host: the program {name:?}.\n\
-         import raylab._guest as _g\n\
-         _g.load({name:?}, {source:?})\n\
-         from raylab._guest import Run, Task  # noqa: F401\n",
-        name = PyStr(&file_name),
-        source = PyStr(&source)
-    );
+    let (site, pickle_version) = cloudpickle(&tool)?;
     let mut h = Sha256::new();
     h.update(&version.stdout);
+    h.update(pickle_version.as_bytes());
+    h.update(ENTRY.as_bytes());
     for (name, text) in SDK.iter().chain(WIT) {
         h.update(name.as_bytes());
         h.update(text.as_bytes());
     }
-    h.update(entry.as_bytes());
-    // The modules beside it are bundled too.
-    let mut siblings: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| is_python(p) && p.file_name() != app.file_name())
-                .collect()
-        })
-        .unwrap_or_default();
-    siblings.sort();
-    for p in &siblings {
-        h.update(p.file_name().unwrap_or_default().as_encoded_bytes());
-        h.update(std::fs::read(p).unwrap_or_default());
-    }
-    let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let key: String = h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let scratch;
     let out_dir = match cache {
         Some(c) => c.join("python"),
@@ -169,16 +198,23 @@ pub fn build(app: &Path, cache: Option<&Path>, say: bool) -> anyhow::Result<Path
             scratch.path().to_path_buf()
         }
     };
-    let out = out_dir.join(format!("{key}.wasm"));
+    let out = out_dir.join(format!("runtime-{key}.wasm"));
     if out.is_file() {
         raylab::disk_cache::touch(&out);
         return Ok(out);
     }
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    // One build at a time (tests and jobs may start together); the others
+    // wait for it and take its result.
+    let lock = std::fs::File::create(out_dir.join("runtime.lock"))?;
+    lock.lock()?;
+    if out.is_file() {
+        return Ok(out);
+    }
     if say {
         eprintln!(
-            "raylab: building {file_name} with componentize-py (once per version of the program)"
+            "raylab: building the Python runtime with componentize-py (once per raylab version)"
         );
     }
     let work = tempfile::Builder::new()
@@ -188,13 +224,19 @@ pub fn build(app: &Path, cache: Option<&Path>, say: bool) -> anyhow::Result<Path
         .iter()
         .map(|(n, t)| (format!("sdk/{n}"), t))
         .chain(WIT.iter().map(|(n, t)| (format!("wit/{n}"), t)))
+        .chain(std::iter::once((
+            "entry/raylab_entry.py".to_string(),
+            &ENTRY,
+        )))
     {
         let path = work.path().join(name);
         std::fs::create_dir_all(path.parent().expect("a parent"))?;
         std::fs::write(&path, text)?;
     }
-    std::fs::create_dir_all(work.path().join("entry"))?;
-    std::fs::write(work.path().join("entry/raylab_entry.py"), &entry)?;
+    // Only cloudpickle from its site-packages: componentize-py bundles
+    // what is imported while it builds, from the paths given.
+    let deps = work.path().join("deps");
+    copy_dir(&site.join("cloudpickle"), &deps.join("cloudpickle"))?;
     let built = work.path().join("out.wasm");
     let result = Command::new(&tool)
         .arg("-q")
@@ -206,63 +248,196 @@ pub fn build(app: &Path, cache: Option<&Path>, say: bool) -> anyhow::Result<Path
         .arg("-p")
         .arg(work.path().join("sdk"))
         .arg("-p")
-        .arg(&dir)
+        .arg(&deps)
         .arg("-o")
         .arg(&built)
         .arg("raylab_entry")
+        // No virtual environment or pipenv of the caller's is searched.
+        .env_remove("VIRTUAL_ENV")
+        .current_dir(work.path())
         .output()
         .with_context(|| format!("cannot run {}", tool.display()))?;
     if !result.status.success() {
         bail!(
-            "{file_name}: componentize-py could not build it:\n{}{}",
+            "componentize-py could not build raylab's Python runtime:\n{}{}",
             String::from_utf8_lossy(&result.stdout),
             String::from_utf8_lossy(&result.stderr)
         );
     }
     std::fs::rename(&built, &out)?;
-    // Every edit adds a component: keep the cache within its limit.
     if let (Some(root), Some(limit)) = (cache, raylab::disk_cache::limit()) {
         raylab::disk_cache::prune(root, limit);
     }
     Ok(out)
 }
 
-/// Build `app` into `out` (`raylab-host build`).
-pub fn build_to(app: &Path, out: &Path, cache: Option<&Path>) -> anyhow::Result<()> {
-    let built = build(app, cache, true)?;
-    std::fs::copy(&built, out).with_context(|| format!("cannot write {}", out.display()))?;
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))?
+    {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            if entry.file_name() != "__pycache__" {
+                copy_dir(&path, &to.join(entry.file_name()))?;
+            }
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name()))?;
+        }
+    }
     Ok(())
 }
 
-/// A Python string literal of any text (`{:?}` of a Rust string is not
-/// one: Rust escapes `\u{..}` differently).
-struct PyStr<'a>(&'a str);
+/// A Python program ready to run: the runtime component, and the
+/// arguments its driver takes before the program's own.
+pub struct Program {
+    /// raylab's Python runtime component.
+    pub component: PathBuf,
+    /// The module name to load it as (`app.py`).
+    pub name: String,
+    /// The bundle, then the program's arguments.
+    pub args: Vec<String>,
+}
 
-impl std::fmt::Debug for PyStr<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("\"")?;
-        for c in self.0.chars() {
-            match c {
-                '\\' => f.write_str("\\\\")?,
-                '"' => f.write_str("\\\"")?,
-                '\n' => f.write_str("\\n")?,
-                '\r' => f.write_str("\\r")?,
-                '\t' => f.write_str("\\t")?,
-                c if (c as u32) < 0x20 || c as u32 == 0x7f => write!(f, "\\x{:02x}", c as u32)?,
-                c => write!(f, "{c}")?,
-            }
+/// Prepare `app` to run with `args`: the runtime component (built when
+/// needed) and the program's bundle.
+pub fn program(
+    app: &Path,
+    args: &[String],
+    cache: Option<&Path>,
+    say: bool,
+) -> anyhow::Result<Program> {
+    let bundle = bundle(app)?;
+    let component = runtime(cache, say)?;
+    let name = app
+        .file_name()
+        .map_or_else(|| "app.py".into(), |s| s.to_string_lossy().into_owned());
+    let mut all = vec![bundle];
+    all.extend_from_slice(args);
+    Ok(Program {
+        component,
+        name,
+        args: all,
+    })
+}
+
+/// The bundle of program `app` (see the module's docs), as JSON.
+pub fn bundle(app: &Path) -> anyhow::Result<String> {
+    let main = app
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .context("a Python program needs a file name")?;
+    let source =
+        std::fs::read_to_string(app).with_context(|| format!("cannot read {}", app.display()))?;
+    let dir = match app.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut files = serde_json::Map::new();
+    let mut total = source.len();
+    files.insert(main.clone(), source.into());
+    collect(&dir, "", 0, &mut files, &mut total, &main)?;
+    let bundle = serde_json::json!({"main": main, "files": files});
+    Ok(bundle.to_string())
+}
+
+/// Add the `.py` files of `dir` (and the packages below it) to `files`.
+fn collect(
+    dir: &Path,
+    prefix: &str,
+    depth: usize,
+    files: &mut serde_json::Map<String, serde_json::Value>,
+    total: &mut usize,
+    main: &str,
+) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name == "__pycache__" {
+            continue;
         }
-        f.write_str("\"")
+        let path = entry.path();
+        let rel = format!("{prefix}{name}");
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            // A package (with its `__init__.py`), not any directory.
+            if depth < 8 && path.join("__init__.py").is_file() {
+                collect(&path, &format!("{rel}/"), depth + 1, files, total, main)?;
+            }
+        } else if is_python(&path) && rel != main {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                tracing::warn!("{} is not UTF-8: not bundled", path.display());
+                continue;
+            };
+            *total += text.len();
+            if *total > BUNDLE_LIMIT {
+                bail!(
+                    "{main}: the program and the Python files beside it come to more than {} MiB \
+                     (at {}): move the program to a directory of its own",
+                    BUNDLE_LIMIT >> 20,
+                    path.display()
+                );
+            }
+            files.insert(rel, text.into());
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::PyStr;
+    use super::bundle;
 
     #[test]
-    fn python_string_literals_escape_what_python_needs() {
-        let lit = format!("{:?}", PyStr("a\"b\\c\nd\té\u{1}"));
-        assert_eq!(lit, "\"a\\\"b\\\\c\\nd\\té\\x01\"");
+    fn a_bundle_holds_the_program_its_modules_and_packages_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("app.py"), "import helper\n").unwrap();
+        std::fs::write(d.join("helper.py"), "X = 1\n").unwrap();
+        std::fs::write(d.join("notes.txt"), "not Python").unwrap();
+        std::fs::create_dir_all(d.join("pkg/sub")).unwrap();
+        std::fs::write(d.join("pkg/__init__.py"), "").unwrap();
+        std::fs::write(d.join("pkg/sub/__init__.py"), "").unwrap();
+        std::fs::write(d.join("pkg/sub/m.py"), "Y = 2\n").unwrap();
+        // Not a package: not bundled.
+        std::fs::create_dir_all(d.join("data")).unwrap();
+        std::fs::write(d.join("data/x.py"), "").unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(&bundle(&d.join("app.py")).unwrap()).unwrap();
+        assert_eq!(b["main"], "app.py");
+        let mut files: Vec<&str> = b["files"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "app.py",
+                "helper.py",
+                "pkg/__init__.py",
+                "pkg/sub/__init__.py",
+                "pkg/sub/m.py"
+            ]
+        );
+        assert_eq!(b["files"]["pkg/sub/m.py"], "Y = 2\n");
+    }
+
+    #[test]
+    fn a_missing_program_is_a_clear_error() {
+        let e = bundle(std::path::Path::new("/nonexistent/app.py")).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("cannot read /nonexistent/app.py"),
+            "{e:#}"
+        );
     }
 }

@@ -369,7 +369,7 @@ impl Actors {
             return Err(actor.died(method, "killed"));
         }
         let function = format!("{}.{method}", actor.class);
-        if method == "new" || !actor.module.functions.contains(&function) {
+        if method == "new" || !actor.module.exports(&function) {
             return Err(TaskError::for_task(
                 ErrorKind::NoSuchFunction,
                 function,

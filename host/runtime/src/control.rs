@@ -189,7 +189,10 @@ fn dependency_failed(task: &str, cause: &TaskError) -> TaskError {
     TaskError::for_task(
         ErrorKind::DependencyFailed,
         task,
-        format!("not run because an argument failed: {cause}"),
+        format!(
+            "not run because an argument failed: {}",
+            cause.with_task_name()
+        ),
     )
 }
 

@@ -84,11 +84,34 @@ impl From<TaskError> for crate::bindings::wit::Error {
     }
 }
 
+/// Where data for the guest's SDK starts in an error message: a line
+/// starting with U+001E (see `task.call` in `wit/runtime.wit`).
+const SDK_DATA: &str = "\n\u{1e}";
+
+impl TaskError {
+    /// The message as people read it: without the data a guest's SDK put
+    /// in it for the caller's SDK (which the guest still receives whole).
+    pub fn readable_message(&self) -> &str {
+        match self.message.find(SDK_DATA) {
+            Some(at) => &self.message[..at],
+            None => &self.message,
+        }
+    }
+
+    /// `self` with the task's name in front, the SDK's data kept.
+    pub(crate) fn with_task_name(&self) -> String {
+        match &self.task {
+            Some(task) => format!("task `{task}`: {}", self.message),
+            None => self.message.clone(),
+        }
+    }
+}
+
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.task {
-            Some(task) => write!(f, "task `{task}`: {}", self.message),
-            None => f.write_str(&self.message),
+            Some(task) => write!(f, "task `{task}`: {}", self.readable_message()),
+            None => f.write_str(self.readable_message()),
         }
     }
 }

@@ -27,6 +27,9 @@ pub(crate) const FINISHED_LOGS_BYTES: usize = 64 << 20;
 /// What a finished job's log keeps once it is trimmed.
 pub(crate) const TRIMMED_LOG_BYTES: usize = 64 << 10;
 
+/// The longest argument a job's record shows as it is.
+const SHOWN_ARG: usize = 256;
+
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -201,9 +204,21 @@ impl Jobs {
     }
 
     /// Note what job `id` was started with.
+    /// An argument longer than [`SHOWN_ARG`] bytes (a Python program's
+    /// bundle of sources) is kept as its length: the job table is read by
+    /// people.
     pub(crate) fn describe(&self, id: JobId, args: &[String], module_bytes: usize) {
         if let Some(job) = self.lock().get_mut(&id) {
-            job.info.args = args.to_vec();
+            job.info.args = args
+                .iter()
+                .map(|a| {
+                    if a.len() > SHOWN_ARG {
+                        format!("<{} bytes>", a.len())
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect();
             job.info.module_bytes = module_bytes;
         }
     }

@@ -343,7 +343,7 @@ impl Modules {
                 function,
             ),
         };
-        if !module.functions.iter().any(|f| f == fname) {
+        if !module.exports(fname) {
             return Err(TaskError::new(
                 ErrorKind::NoSuchFunction,
                 format!(
@@ -358,6 +358,15 @@ impl Modules {
             ));
         }
         Ok((module, fname.to_string()))
+    }
+}
+
+impl Module {
+    /// Whether the module has remote function `name`: one it lists, or any
+    /// name when it lists `*` (a runtime that dispatches names itself:
+    /// Python's functions arrive by value with each call).
+    pub(crate) fn exports(&self, name: &str) -> bool {
+        self.functions.iter().any(|f| f == name || f == "*")
     }
 }
 

@@ -26,7 +26,15 @@ enum Outcome {
     Done(Result<(Vec<u8>, Vec<ObjectId>), TaskError>),
     /// The instance is broken (a trap, a limit): restart or die.
     Crashed(TaskError),
+    /// The actor ended itself (see [`EXIT_MARK`]): it dies, with no
+    /// restart; this call fails with `actor-died` like those after it.
+    Exited(String),
 }
+
+/// A method's error message that starts with this ends its actor (Ray's
+/// `exit_actor()`; see `wit/runtime.wit`, `task.call`). The rest of the
+/// message says why.
+pub(crate) const EXIT_MARK: &str = "\u{1e}raylab-exit-actor:";
 
 impl Actors {
     /// The actor's life: instances, constructor, calls, restarts.
@@ -105,6 +113,22 @@ impl Actors {
                             &call.arg_refs,
                         );
                         self.tasks.start(starts, false);
+                    }
+                    Outcome::Exited(why) => {
+                        actor.queued.fetch_sub(1, Ordering::Relaxed);
+                        actor.calls_done.fetch_add(1, Ordering::Relaxed);
+                        let err = actor.died(&call.method, &why);
+                        let starts = self.control.lock().complete_call(
+                            call.job,
+                            &call.function,
+                            call.result,
+                            Err(err),
+                            &call.arg_refs,
+                        );
+                        self.tasks.start(starts, false);
+                        actor.killed.store(true, Ordering::SeqCst);
+                        self.die(actor, &mut inbox, again, &why);
+                        return;
                     }
                     Outcome::Crashed(e) => {
                         let cause = e.to_string();
@@ -298,11 +322,14 @@ impl Actors {
                     format!("returned a malformed result: {e}"),
                 )),
             },
-            Ok((Err(message),)) => Outcome::Done(Err(TaskError::for_task(
-                ErrorKind::TaskFailed,
-                name,
-                message,
-            ))),
+            Ok((Err(message),)) => match message.strip_prefix(EXIT_MARK) {
+                Some(why) => Outcome::Exited(why.trim().to_string()),
+                None => Outcome::Done(Err(TaskError::for_task(
+                    ErrorKind::TaskFailed,
+                    name,
+                    message,
+                ))),
+            },
             Err(trap) => Outcome::Crashed(classify_trap(name, &trap, &store.data().last_error)),
         };
         // A time limit is a wall here too.

@@ -1,0 +1,546 @@
+"""The exports of raylab's Python runtime component: ``wasi:cli/run`` (the
+driver) and ``raylab:runtime/task`` (every remote call).
+
+One component serves every Python program: componentize-py builds it once
+per raylab version (``raylab-host`` caches it), running this module's top
+level at build time and snapshotting the interpreter. So what is imported
+here is in every instance from its first instruction, and nothing of a
+user's program is: the program is data.
+
+* The driver receives the program as its first argument (a JSON bundle:
+  the main file's name and the sources of the ``.py`` files beside it, put
+  there by ``raylab-host``), makes the bundle importable, and runs the main
+  file's source as ``__main__``, exactly once, as ``python app.py`` would.
+* A task is a call of any name (``functions`` answers ``*``): its first
+  argument is the function pickled by value (see ``raylab._codec``), which
+  the instance rebuilds (once per instance) and calls. An actor's
+  constructor is ``C.new`` with the class pickled by value; its methods run
+  on the instance that constructor made.
+
+The standard library: modules imported below are in the snapshot; every
+other pure-Python module of the standard library is compiled at build time
+into a table of code objects (marshal) that an import finder serves, so
+``import csv`` works in any sandbox without a file system. A module that
+cannot be had (a C extension such as numpy, a package not bundled) fails
+with an ``ImportError`` that says why and what to do.
+"""
+
+import sys
+
+# Imported at build time: what most programs use, and what the standard
+# library imports lazily (argparse imports gettext, locale and shutil when
+# a parser is made; `locale` is the SDK's shim: this CPython has none).
+import argparse  # noqa: F401
+import asyncio
+import asyncio.selector_events
+import base64
+import builtins
+import collections  # noqa: F401
+import copy  # noqa: F401
+import dataclasses  # noqa: F401
+import datetime  # noqa: F401
+import enum  # noqa: F401
+import functools  # noqa: F401
+import gettext  # noqa: F401
+import heapq  # noqa: F401
+import inspect  # noqa: F401
+import itertools  # noqa: F401
+import json
+import linecache
+import locale  # noqa: F401
+import marshal
+import math  # noqa: F401
+import os
+import random  # noqa: F401
+import re  # noqa: F401
+import shutil  # noqa: F401
+import statistics  # noqa: F401
+import struct  # noqa: F401
+import subprocess
+import textwrap  # noqa: F401
+import threading
+import time  # noqa: F401
+import traceback
+import types
+import typing  # noqa: F401
+from importlib.machinery import ModuleSpec
+
+import cloudpickle  # noqa: F401
+
+import raylab
+from raylab import _codec, _msgpack
+from raylab.actor import ActorExit
+from componentize_py_types import Err
+from wit_world import exports
+from wit_world.imports import runtime as _rt
+
+# ---------------------------------------------------------------- imports
+
+# Where componentize-py mounts the standard library while it builds.
+_STDLIB_ROOT = "/python"
+# Not worth a place in every sandbox: tests, GUIs, the REPL's tools,
+# installers, and what needs processes or threads of its own.
+_STDLIB_SKIP = {
+    "test",
+    "tests",
+    "idlelib",
+    "tkinter",
+    "turtledemo",
+    "turtle",
+    "ensurepip",
+    "site-packages",
+    "lib2to3",
+    "venv",
+    "pydoc_data",
+    "__pycache__",
+    "__phello__",
+    "antigravity",
+    "this",
+    "_pyrepl",
+    "pydoc",
+}
+
+
+def _collect_stdlib():
+    """``{module: (is_package, marshalled code)}`` of every pure-Python
+    standard module not imported already (build time only)."""
+    table = {}
+    if not os.path.isdir(_STDLIB_ROOT):
+        return table
+    for dirpath, dirnames, filenames in os.walk(_STDLIB_ROOT):
+        rel = os.path.relpath(dirpath, _STDLIB_ROOT)
+        parts = [] if rel == "." else rel.split(os.sep)
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if d not in _STDLIB_SKIP
+            and not d.startswith("config-")
+            and d.isidentifier()
+            and os.path.exists(os.path.join(dirpath, d, "__init__.py"))
+        )
+        for f in sorted(filenames):
+            if not f.endswith(".py"):
+                continue
+            stem = f[:-3]
+            if stem in _STDLIB_SKIP or not stem.isidentifier() or stem.startswith("_sysconfigdata"):
+                continue
+            is_pkg = stem == "__init__"
+            name = ".".join(parts if is_pkg else parts + [stem])
+            if not name or name in sys.modules:
+                continue
+            path = os.path.join(dirpath, f)
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    source = fh.read()
+                code = compile(source, "<stdlib>/" + os.path.relpath(path, _STDLIB_ROOT), "exec", dont_inherit=True)
+            except (SyntaxError, UnicodeDecodeError, OSError):
+                continue
+            table[name] = (is_pkg, marshal.dumps(code))
+    return table
+
+
+class _Table:
+    """An import finder and loader over ``{module: (is_package, code)}``
+    where code is marshalled, or the source text of a program's file."""
+
+    def __init__(self, table, origin):
+        self.table = table
+        self.origin = origin
+
+    def find_spec(self, name, path=None, target=None):
+        entry = self.table.get(name)
+        if entry is None:
+            return None
+        spec = ModuleSpec(name, self, origin=self._file(name, entry), is_package=entry[0])
+        spec.has_location = True
+        return spec
+
+    def _file(self, name, entry):
+        if len(entry) == 3:
+            return entry[2]
+        return "%s/%s%s" % (self.origin, name.replace(".", "/"), "/__init__.py" if entry[0] else ".py")
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        entry = self.table[module.__name__]
+        if len(entry) == 3:
+            code = compile(entry[1], entry[2], "exec", dont_inherit=True)
+        else:
+            code = marshal.loads(entry[1])
+        module.__file__ = module.__spec__.origin
+        exec(code, module.__dict__)
+
+
+_stdlib = _Table(_collect_stdlib(), "<stdlib>")
+sys.meta_path.append(_stdlib)
+
+
+# Modules that cannot work in the sandbox, and why.
+_NATIVE = {
+    "numpy",
+    "pandas",
+    "scipy",
+    "sklearn",
+    "torch",
+    "tensorflow",
+    "jax",
+    "matplotlib",
+    "PIL",
+    "cv2",
+    "lxml",
+    "psutil",
+    "grpc",
+    "pyarrow",
+    "polars",
+    "orjson",
+    "ujson",
+    "pydantic_core",
+    "cryptography",
+    "_cffi_backend",
+    "numba",
+}
+_NO_C = {
+    "ssl": "_ssl (TLS)",
+    "_ssl": "_ssl (TLS)",
+    "sqlite3": "_sqlite3",
+    "_sqlite3": "_sqlite3",
+    "ctypes": "_ctypes (foreign calls)",
+    "_ctypes": "_ctypes (foreign calls)",
+    "lzma": "_lzma",
+    "bz2": "_bz2",
+    "readline": "readline",
+    "curses": "_curses",
+    "dbm": "_dbm",
+    "tkinter": "_tkinter",
+    "multiprocessing": "processes",
+    "concurrent.futures.process": "processes",
+}
+
+
+class _Explain:
+    """The last import finder: a module nobody found gets an error that
+    says why and what to do, instead of a bare "No module named"."""
+
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top == "ray":
+            raise ModuleNotFoundError(
+                "No module named 'ray': this is raylab, which runs Ray programs with `import raylab as ray`",
+                name=name,
+            )
+        if top in _NATIVE:
+            raise ModuleNotFoundError(
+                "No module named %r: %s is a C extension, and raylab's sandboxed CPython (WebAssembly) "
+                "cannot load native code; only pure-Python packages can be used" % (name, top),
+                name=name,
+            )
+        why = _NO_C.get(name) or _NO_C.get(top)
+        if why is not None:
+            raise ModuleNotFoundError(
+                "No module named %r: raylab's sandboxed CPython (WebAssembly) has no %s" % (name, why),
+                name=name,
+            )
+        if path is None:  # A top-level module or package.
+            raise ModuleNotFoundError(
+                "No module named %r: raylab bundles the standard library and the .py files and packages "
+                "beside the program; to use the pure-Python package %r, vendor it beside the program "
+                "(pip install --target DIR_OF_YOUR_PROGRAM %s)" % (name, top, top),
+                name=name,
+            )
+        return None
+
+
+# What the sandbox cannot do, said when tried.
+def _no_processes(*args, **kwargs):
+    raise OSError(
+        "raylab: subprocess cannot start programs: the program runs in a WebAssembly sandbox, which has no "
+        "processes"
+    )
+
+
+subprocess.Popen.__init__ = _no_processes
+
+
+def _no_threads(self, *args, **kwargs):
+    raise RuntimeError(
+        "raylab: threads cannot start in the sandbox (WebAssembly without threads): use remote tasks or "
+        "actors for concurrency, or asyncio"
+    )
+
+
+threading.Thread.start = _no_threads
+
+
+# asyncio's event loops wake themselves through a socket pair, and the
+# sandbox has no sockets: with no threads to wake a loop from, it needs
+# none (`asyncio.run`, `await asyncio.sleep(...)` and async actor methods
+# work).
+def _no_self_pipe(self, *args):
+    pass
+
+
+asyncio.selector_events.BaseSelectorEventLoop._make_self_pipe = _no_self_pipe
+asyncio.selector_events.BaseSelectorEventLoop._close_self_pipe = _no_self_pipe
+asyncio.selector_events.BaseSelectorEventLoop._write_to_self = _no_self_pipe
+
+
+# ---------------------------------------------------------------- the program
+
+
+class _Program:
+    """The program's files (``{relative path: source}``) as importable
+    modules, and their lines for tracebacks."""
+
+    def __init__(self, files, main):
+        self.files = files
+        table = {}
+        for rel, source in files.items():
+            if not rel.endswith(".py") or rel == main:
+                continue
+            parts = rel[:-3].split("/")
+            is_pkg = parts[-1] == "__init__"
+            if is_pkg:
+                parts.pop()
+            if parts and all(p.isidentifier() for p in parts):
+                table[".".join(parts)] = (is_pkg, source, rel)
+        self.finder = _Table(table, ".")
+        for rel, source in files.items():
+            lines = source.splitlines(True)
+            linecache.cache[rel] = (len(source), None, lines, rel)
+
+
+# The program's bundle: in the driver, its files; in a task, the ref that
+# holds them (read when an import or a traceback first needs them).
+_program = None
+_program_ref = None
+_program_ref_put = None
+
+
+def _install(program):
+    global _program
+    _program = program
+    # Before the standard library: a program's module may shadow one.
+    sys.meta_path.insert(0, program.finder)
+
+
+class _Lazy:
+    """A task's finder for the program's modules, read from the bundle's
+    object on the first import that needs them."""
+
+    def find_spec(self, name, path=None, target=None):
+        if _program is None and _program_ref is not None and path is None:
+            _load_program()
+            if _program is not None:
+                return _program.finder.find_spec(name, path, target)
+        return None
+
+
+def _load_program():
+    global _program_ref
+    ref, _program_ref = _program_ref, None
+    try:
+        bundle = _msgpack.decode(_rt.get(ref._raylab_id, None))
+    except Exception:
+        return
+    _install(_Program(bundle["files"], bundle["main"]))
+
+
+# In a task: the bundle's ref as first seen, which functions this task
+# exports carry on.
+_seen_ref = None
+
+
+def _bundle_seen(ref):
+    """Unpickling a function: the program's bundle, for its imports."""
+    global _program_ref, _seen_ref
+    if _seen_ref is None:
+        _seen_ref = ref
+        raylab._bundle = lambda: _seen_ref
+        if _program is None:
+            _program_ref = ref
+
+
+_codec.BUNDLE = _bundle_seen
+
+
+def _bundle_for_export():
+    """The driver: the ref of the program's bundle, stored once."""
+    global _program_ref_put
+    if _program_ref_put is None:
+        data = _msgpack.encode({"main": _main_file, "files": _program.files})
+        _program_ref_put = raylab.ObjectRef(raylab._call(_rt.put, data))
+    return _program_ref_put
+
+
+_main_file = None
+
+
+class Run(exports.Run):
+    def run(self) -> None:
+        global _main_file
+        failed = False
+        try:
+            if len(sys.argv) < 2 or not sys.argv[1].startswith("{"):
+                print(
+                    "raylab: this is raylab's Python runtime: run a program with `raylab-host run app.py`",
+                    file=sys.stderr,
+                )
+                raise Err(None)
+            bundle = json.loads(sys.argv[1])
+            _main_file = main = bundle["main"]
+            _install(_Program(bundle["files"], main))
+            raylab._bundle = _bundle_for_export
+            sys.argv = [main] + sys.argv[2:]
+            module = types.ModuleType("__main__")
+            module.__file__ = main
+            module.__builtins__ = builtins
+            sys.modules["__main__"] = module
+            code = compile(bundle["files"][main], main, "exec", dont_inherit=True)
+            try:
+                exec(code, module.__dict__)
+            finally:
+                _atexit()
+        except SystemExit as e:
+            if e.code not in (None, 0):
+                if not isinstance(e.code, int):
+                    print(e.code, file=sys.stderr)
+                failed = True
+        except Err:
+            raise
+        except BaseException as e:
+            _print_exception(e)
+            failed = True
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        if failed:
+            raise Err(None)
+
+
+def _atexit():
+    try:
+        import atexit
+
+        atexit._run_exitfuncs()
+    except Exception:
+        pass
+
+
+def _print_exception(e):
+    """Print ``e``'s traceback as Python would, without this module's
+    frames."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_frame.f_globals.get("__name__") == __name__:
+        tb = tb.tb_next
+    traceback.print_exception(type(e), e, tb)
+
+
+# ---------------------------------------------------------------- tasks
+
+# The actor this instance holds: (instance, id), or None.
+_actor = None
+
+
+def current_actor():
+    return _actor
+
+
+_loop = None
+
+
+def _await(coroutine):
+    """Run an ``async def`` function's coroutine to its end."""
+    global _loop
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_loop)
+    return _loop.run_until_complete(coroutine)
+
+
+def _shape(result, returns):
+    """The result as ``num_returns`` asks (see ``raylab._codec``)."""
+    if inspect.iscoroutine(result):
+        result = _await(result)
+    if returns == 1:
+        return result
+    if returns == "streaming":
+        items = result if inspect.isgenerator(result) or isinstance(result, (list, tuple)) else [result]
+        return [raylab.put(x) for x in items]
+    if returns == 0:
+        if result is not None:
+            raise ValueError("a task with num_returns=0 must return None")
+        return None
+    if inspect.isgenerator(result):
+        result = tuple(result)
+    if not isinstance(result, (tuple, list)) or len(result) != returns:
+        n = len(result) if isinstance(result, (tuple, list)) else 1
+        raise ValueError("Task returned %d objects, but num_returns=%d." % (n, returns))
+    return tuple(result)
+
+
+def _failure(e, actor_method=False):
+    """The error message of a call that raised ``e``: its traceback, and
+    the exception itself for the caller (see ``raylab.EXCEPTION_MARK``)."""
+    if _program is None and _program_ref is not None:
+        _load_program()  # Source lines for the traceback.
+    tb = e.__traceback__
+    while tb is not None and tb.tb_frame.f_globals.get("__name__") == __name__:
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(e), e, tb))
+    try:
+        ids = []
+        data = _codec.encode(e, ids)
+        if not ids:
+            text += raylab.EXCEPTION_MARK + base64.b64encode(data).decode()
+    except Exception:
+        pass
+    return text
+
+
+class Task(exports.Task):
+    def functions(self):
+        # Any name: functions and classes arrive by value with each call.
+        return ["*"]
+
+    def call(self, function, args):
+        global _actor
+        try:
+            if _actor is not None:
+                method = function.rpartition(".")[2]
+                _, a, kw, returns = _codec.decode_call(args, False)
+                try:
+                    bound = getattr(_actor[0], method)
+                except AttributeError:
+                    raise AttributeError(
+                        "actor class %s has no method %r" % (type(_actor[0]).__name__, method)
+                    ) from None
+                result = _shape(bound(*a, **kw), returns)
+            elif function.endswith(".new"):
+                target, a, kw, _ = _codec.decode_call(args, True)
+                cls = target[1]
+                _actor = (cls(*a, **kw), int.from_bytes(os.urandom(8), "big") >> 1)
+                result = cls.__name__
+            elif function.rpartition(".")[2].isdigit():
+                # One of a call's num_returns: the call's value, the index.
+                value, index = _codec.decode(args)
+                result = value[index]
+            else:
+                target, a, kw, returns = _codec.decode_call(args, True)
+                result = _shape(target[1](*a, **kw), returns)
+            ids = []
+            out = _codec.encode(result, ids)
+        except ActorExit:
+            raise Err("\x1eraylab-exit-actor: the actor called exit_actor()") from None
+        except BaseException as e:
+            raise Err(_failure(e)) from None
+        # The refs in the result stay this instance's until the host has
+        # stored the result (Python may collect them as this returns).
+        for id in ids:
+            _rt.retain(id)
+        return out
+
+
+sys.meta_path.append(_Lazy())
+sys.meta_path.append(_Explain())

@@ -1,0 +1,221 @@
+"""The errors raylab raises, with Ray's names and hierarchy
+(``ray.exceptions``), so that ``except ray.exceptions.RayTaskError`` and
+friends read the same.
+
+Every one carries the contract's error ``kind`` (``task-failed``,
+``timeout``, ...), the ``task`` it is about and the host's ``message``. An
+exception raised by a remote function reaches ``get`` as an instance of
+both :class:`RayTaskError` and the function's own exception type (Ray's
+``RayTaskError(ValueError)``), so ``except ValueError`` catches it and
+``e.cause`` is the original exception.
+"""
+
+__all__ = [
+    "RayError",
+    "RayTaskError",
+    "TaskCancelledError",
+    "WorkerCrashedError",
+    "RayActorError",
+    "ActorDiedError",
+    "ActorUnavailableError",
+    "ActorUnschedulableError",
+    "TaskUnschedulableError",
+    "GetTimeoutError",
+    "ObjectLostError",
+    "OwnerDiedError",
+    "ObjectStoreFullError",
+    "OutOfMemoryError",
+    "RaySystemError",
+    "PendingCallsLimitExceeded",
+    "TaskError",
+    "CrossLanguageError",
+]
+
+
+class RayError(Exception):
+    """The base of every raylab error."""
+
+    kind = "internal"
+    task = None
+    message = ""
+
+    def _fill(self, kind, message, task):
+        self.kind, self.message, self.task = kind, message, task
+        return self
+
+
+# raylab's older name: every error of the runtime is one, with ``kind``,
+# ``message`` and ``task``.
+TaskError = RayError
+
+
+class RaySystemError(RayError):
+    """A failure of the runtime itself, or a call it refused (``kind``
+    says which)."""
+
+    def __init__(self, kind, message, task=None):
+        self._fill(kind, message, task)
+        where = " (task %s)" % task if task else ""
+        super().__init__("%s%s: %s" % (kind, where, message))
+
+
+class CrossLanguageError(RayError):
+    """An error raised by a remote function of another language."""
+
+
+class RayTaskError(RayError):
+    """A remote function raised: ``cause`` is its exception, ``traceback_str``
+    the traceback as the task printed it."""
+
+    def __init__(self, function_name="", traceback_str="", cause=None, *rest, **kw):
+        self.function_name = function_name
+        self.traceback_str = traceback_str
+        self.cause = cause
+        self._fill("task-failed", traceback_str, function_name)
+        super().__init__(function_name, traceback_str, cause)
+
+    def __str__(self):
+        return "%s() failed:\n%s" % (self.function_name or "task", self.traceback_str.rstrip())
+
+    def as_instanceof_cause(self):
+        """This error as an instance of both RayTaskError and the cause's
+        type, so that ``except CauseType`` catches it (as in Ray)."""
+        cause_cls = type(self.cause)
+        if self.cause is None or issubclass(RayTaskError, cause_cls):
+            return self
+        if issubclass(cause_cls, RayError):
+            return self.cause
+        try:
+            cls = _dual_types[cause_cls]
+        except KeyError:
+            name = "RayTaskError(%s)" % cause_cls.__name__
+            try:
+                cls = type(
+                    name,
+                    (RayTaskError, cause_cls),
+                    {"__init__": _dual_init, "__getattr__": _dual_getattr, "__str__": _dual_str},
+                )
+                cls.__qualname__ = name
+                cls.__module__ = "ray.exceptions"
+            except TypeError:  # A type that cannot be a base (layout conflict).
+                return self
+            _dual_types[cause_cls] = cls
+        e = cls.__new__(cls)
+        e.function_name = self.function_name
+        e.traceback_str = self.traceback_str
+        e.cause = self.cause
+        e._fill("task-failed", self.traceback_str, self.function_name)
+        e.args = (self.cause,)
+        return e
+
+
+_dual_types = {}
+
+
+def _dual_init(self, cause):
+    self.cause = cause
+    self.args = (cause,)
+
+
+def _dual_getattr(self, name):
+    cause = self.__dict__.get("cause")
+    if cause is None:
+        raise AttributeError(name)
+    return getattr(cause, name)
+
+
+def _dual_str(self):
+    return RayTaskError.__str__(self)
+
+
+class TaskCancelledError(RayError):
+    """The task was cancelled (``ray.cancel``)."""
+
+    def __init__(self, task_id=None, error_message=None):
+        self.task_id = task_id
+        self.error_message = error_message
+        super().__init__(error_message or "the task was cancelled")
+
+
+class WorkerCrashedError(RayError):
+    """The task's sandbox crashed (a trap, or a limit it broke)."""
+
+
+class OutOfMemoryError(RayError):
+    """The task grew past its memory quota."""
+
+
+class RayActorError(RayError):
+    """The actor died, or could not be reached, before or during the call."""
+
+    def __init__(self, *args, error_msg=None, **kwargs):
+        self.error_msg = error_msg or (args[0] if args and isinstance(args[0], str) else None)
+        super().__init__(self.error_msg or "the actor died")
+
+
+class ActorDiedError(RayActorError):
+    """The actor is dead: it crashed past its restarts, was killed, exited
+    or its job ended."""
+
+
+class ActorUnavailableError(RayActorError):
+    """The actor cannot be reached for now."""
+
+
+class ActorUnschedulableError(RayError):
+    """No node can ever hold the actor."""
+
+
+class TaskUnschedulableError(RayError):
+    """No node can ever hold the task (its resources are infeasible)."""
+
+
+class GetTimeoutError(RayError, TimeoutError):
+    """``get`` (or an await) ran out of time."""
+
+
+class ObjectLostError(RayError):
+    """The object's data is gone (its node died)."""
+
+
+class OwnerDiedError(ObjectLostError):
+    """The node that owned the object died."""
+
+
+class ObjectStoreFullError(RayError):
+    """The object store has no room for the object."""
+
+
+class PendingCallsLimitExceeded(RayError):
+    """Too many calls wait (raylab's guard against fork bombs)."""
+
+
+_BY_KIND = {
+    "task-crashed": WorkerCrashedError,
+    "cancelled": TaskCancelledError,
+    "actor-died": ActorDiedError,
+    "object-lost": ObjectLostError,
+    "object-store-full": ObjectStoreFullError,
+    "memory-quota-exceeded": OutOfMemoryError,
+    "infeasible": TaskUnschedulableError,
+    "too-many-tasks": PendingCallsLimitExceeded,
+}
+
+
+def from_kind(kind, message, task=None):
+    """The exception for a runtime error of ``kind``."""
+    if kind == "timeout":
+        e = GetTimeoutError(message)
+    elif kind in ("task-failed", "dependency-failed"):
+        e = RayTaskError(task or "", message, None)
+    else:
+        cls = _BY_KIND.get(kind)
+        if cls is None:
+            return RaySystemError(kind, message, task)
+        if cls is TaskCancelledError:
+            e = cls(task, message)
+        elif issubclass(cls, RayActorError):
+            e = cls(error_msg=message)
+        else:
+            e = cls(message)
+    return e._fill(kind, message, task)
