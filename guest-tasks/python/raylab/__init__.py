@@ -287,6 +287,7 @@ class RemoteFunction:
         self._name = name or getattr(function, "__name__", "task")
         self._ref = None
         self._wit = None
+        self._signature = _signature_of(function)
         if function is not None:
             self.__name__ = function.__name__
             self.__qualname__ = getattr(function, "__qualname__", function.__name__)
@@ -327,6 +328,7 @@ class RemoteFunction:
                 return ObjectRef(_call(_rt.submit, self._by_name, data, self._wit))
             except exceptions.TaskUnschedulableError as e:
                 return _submit_error_or_pending(e, self._name)
+        _check_call(self._signature, args, kwargs, self._name)
         if self._ref is None:
             self._ref = _export(self._function)
         returns = self._returns()
@@ -350,6 +352,26 @@ class RemoteFunction:
         from .dag import FunctionNode
 
         return FunctionNode(self, args, kwargs)
+
+
+def _signature_of(f):
+    """``f``'s signature, to check calls as Ray does (None when it has
+    none Python can read, as for some builtins)."""
+    if f is None:
+        return None
+    try:
+        return inspect.signature(f)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_call(signature, args, kwargs, name):
+    """Arguments that do not fit the function fail at ``.remote()``."""
+    if signature is not None:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError("%s: %s" % (name, e)) from None
 
 
 def _returns_of(ref, returns, name):
@@ -447,8 +469,8 @@ class ActorHandle(ObjectRef):
 
     def __init__(self, id, state=None):
         self._raylab_id = id
-        # (class name, {method: num_returns})
-        self._raylab_state = state or ("Actor", {})
+        # (class name, {method: num_returns}, method names or None)
+        self._raylab_state = state or ("Actor", {}, None)
 
     def __repr__(self):
         return "Actor(%s, %s)" % (self._raylab_state[0], self.hex())
@@ -456,7 +478,10 @@ class ActorHandle(ObjectRef):
     def __getattr__(self, method):
         if method.startswith("__"):
             raise AttributeError(method)
-        return _ActorMethod(self, method, self._raylab_state[1].get(method, 1))
+        name, returns, methods = self._raylab_state
+        if methods is not None and method not in methods:
+            raise AttributeError("'ActorHandle' object has no attribute '%s' (actor class %s)" % (method, name))
+        return _ActorMethod(self, method, returns.get(method, 1))
 
     def _actor_id(self):
         return self.hex()
@@ -511,6 +536,7 @@ class ActorClass:
         self._cls = cls
         self._options = dict(options)
         self._ref = None
+        self._signature = _signature_of(cls)
         self.__name__ = cls.__name__
         self.__qualname__ = cls.__qualname__
         self.__doc__ = cls.__doc__
@@ -521,31 +547,38 @@ class ActorClass:
 
     def _state(self):
         returns = {}
+        methods = []
         for name, m in inspect.getmembers(self._cls, callable):
+            if name.startswith("__") and name != "__call__":
+                continue
+            methods.append(name)
             n = getattr(m, "__ray_num_returns__", None)
             if n is not None:
                 returns[name] = n
             elif inspect.isgeneratorfunction(m):
                 returns[name] = "streaming"
-        return (self._cls.__name__, returns)
+        return (self._cls.__name__, returns, frozenset(methods))
 
     def remote(self, *args, **kwargs):
         """Make an actor (its constructor runs in its own instance)."""
         _auto_init()
         opts = self._options
+        _check_call(self._signature, args, kwargs, self.__name__)
         name = opts.get("name")
         if opts.get("get_if_exists"):
             if not name:
                 raise ValueError("get_if_exists needs a name")
             try:
-                return get_actor(name)
+                return get_actor(name, opts.get("namespace"))
             except ValueError:
                 pass
         if self._ref is None:
             self._ref = _export(self._cls)
         detached = opts.get("lifetime") == "detached"
+        wit_opts = _resource_options(opts)
+        wit_opts["name"] = _namespaced(name, opts.get("namespace"))
         options = _types.ActorOptions(
-            **_resource_options(opts),
+            **wit_opts,
             max_restarts=_count(opts.get("max_restarts"), "max_restarts"),
             max_task_retries=_count(opts.get("max_task_retries"), "max_task_retries"),
             timeout_ms=opts.get("timeout_ms"),
@@ -556,7 +589,7 @@ class ActorClass:
             id = _call(_rt.create_actor, self._cls.__name__, data, options)
         except exceptions.RaySystemError as e:
             if opts.get("get_if_exists") and "already exists" in e.message:
-                return get_actor(name)
+                return get_actor(name, opts.get("namespace"))
             if e.kind == "invalid-argument" and "already exists" in e.message:
                 raise ValueError("The name %s is already taken by another actor" % name) from None
             raise
@@ -598,12 +631,25 @@ def remote(*args, **options):
     return lambda target: _remote(target, options)
 
 
+def _namespaced(name, namespace):
+    """An actor's name as the host keeps it: names live in namespaces (the
+    job's own by default, as in Ray; ``init(namespace=...)`` or the
+    ``namespace`` option name another)."""
+    if name is None:
+        return None
+    namespace = namespace if namespace is not None else _namespace
+    return name if namespace is None else "%s/%s" % (namespace, name)
+
+
+_namespace = None
+
+
 def get_actor(name, namespace=None):
     """The handle of the live actor named ``name`` (``ray.get_actor``);
     ``ValueError`` when there is none."""
     _auto_init()
     try:
-        return ActorHandle(_call(_rt.get_actor, name), None)
+        return ActorHandle(_call(_rt.get_actor, _namespaced(name, namespace)), None)
     except RayError as e:
         raise ValueError("Failed to look up actor with name '%s': %s" % (name, e.message)) from None
 
@@ -631,7 +677,10 @@ def _get_one(ref, timeout):
         raise ref._why
     if not isinstance(ref, ObjectRef):
         raise TypeError("get takes an ObjectRef or a list of them, not %s" % type(ref).__name__)
-    return _codec.decode(_call(_rt.get, ref._raylab_id, _timeout_ms(timeout)))
+    value = _codec.decode(_call(_rt.get, ref._raylab_id, _timeout_ms(timeout)))
+    if type(value) is _codec.Raised:
+        raise exceptions.RayTaskError(value.task, value.text, value.error).as_instanceof_cause()
+    return value
 
 
 def get(object_refs, timeout=None):
@@ -739,7 +788,16 @@ def _auto_init():
     _initialized = True
 
 
-def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, ignore_reinit_error=False, **kwargs):
+def init(
+    address=None,
+    *,
+    num_cpus=None,
+    num_gpus=None,
+    resources=None,
+    ignore_reinit_error=False,
+    namespace=None,
+    **kwargs,
+):
     """Start using raylab. The runtime is already there (``raylab-host run``
     started it); ``num_cpus``, ``num_gpus`` and ``resources`` set the
     node's logical resources when this program owns its node (``run``),
@@ -752,6 +810,9 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, ignore_r
             "'ignore_reinit_error=True'"
         )
     _mark_init()
+    global _namespace
+    if namespace is not None:
+        _namespace = str(namespace)
     wanted = dict(resources or {})
     if num_cpus is not None:
         wanted["CPU"] = num_cpus

@@ -125,6 +125,14 @@ def _bundle_at(index):
     return ref
 
 
+class Raised:
+    """A streaming generator's item that is the exception it raised: ``get``
+    raises it (the items before it stay readable, as in Ray)."""
+
+    def __init__(self, task, text, error):
+        self.task, self.text, self.error = task, text, error
+
+
 class Bundle:
     """Marks the program's bundle of modules in a function's pickle."""
 
@@ -182,7 +190,7 @@ _INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
 
 def _plain(v):
     t = type(v)
-    return t in _PLAIN or (t is int and _INT_MIN <= v <= _INT_MAX)
+    return t in _PLAIN or (t is int and _INT_MIN <= v <= _INT_MAX) or t is bytearray
 
 
 def envelope_into(out, value, ids):

@@ -219,6 +219,30 @@ _NO_C = {
 }
 
 
+class _RayAlias:
+    """``import ray`` (and ``from ray.dag import ...``) gives raylab: a Ray
+    program runs with its imports as they are."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "ray" and not name.startswith("ray."):
+            return None
+        import importlib
+
+        try:
+            module = importlib.import_module("raylab" + name[3:])
+        except ImportError:
+            return None
+        spec = ModuleSpec(name, self, origin=getattr(module, "__file__", None))
+        spec._raylab_module = module
+        return spec
+
+    def create_module(self, spec):
+        return spec._raylab_module
+
+    def exec_module(self, module):
+        pass
+
+
 class _Explain:
     """The last import finder: a module nobody found gets an error that
     says why and what to do, instead of a bare "No module named"."""
@@ -227,7 +251,7 @@ class _Explain:
         top = name.partition(".")[0]
         if top == "ray":
             raise ModuleNotFoundError(
-                "No module named 'ray': this is raylab, which runs Ray programs with `import raylab as ray`",
+                "No module named %r: raylab has no such part of Ray's API" % name,
                 name=name,
             )
         if top in _NATIVE:
@@ -448,6 +472,8 @@ def current_actor():
 
 
 _loop = None
+# The function the call running now runs (for errors).
+_function_name = ""
 
 
 def _await(coroutine):
@@ -467,7 +493,20 @@ def _shape(result, returns):
         return result
     if returns == "streaming":
         items = result if inspect.isgenerator(result) or isinstance(result, (list, tuple)) else [result]
-        return [raylab.put(x) for x in items]
+        refs = []
+        try:
+            for x in items:
+                refs.append(raylab.put(x))
+        except Exception as e:
+            # The items so far stay readable; the next one raises.
+            text = _failure(e)
+            cut = text.find(raylab.EXCEPTION_MARK)
+            text = text[:cut] if cut >= 0 else text
+            try:
+                refs.append(raylab.put(_codec.Raised(_function_name, text, e)))
+            except Exception:  # The exception does not pickle.
+                refs.append(raylab.put(_codec.Raised(_function_name, text, RuntimeError(str(e)))))
+        return refs
     if returns == 0:
         if result is not None:
             raise ValueError("a task with num_returns=0 must return None")
@@ -505,7 +544,8 @@ class Task(exports.Task):
         return ["*"]
 
     def call(self, function, args):
-        global _actor
+        global _actor, _function_name
+        _function_name = function
         try:
             if _actor is not None:
                 method = function.rpartition(".")[2]
@@ -543,4 +583,5 @@ class Task(exports.Task):
 
 
 sys.meta_path.append(_Lazy())
+sys.meta_path.append(_RayAlias())
 sys.meta_path.append(_Explain())

@@ -345,6 +345,13 @@ impl<P: Pending> Core<P> {
         self.sched.set_gpus(n);
     }
 
+    /// Set the node's total of resource `name` (see
+    /// `Scheduler::set_total`); tasks that now fit start.
+    pub(crate) fn set_total(&mut self, name: &str, amount: f64) -> Result<Vec<Start<P>>, String> {
+        self.sched.set_total(name, amount)?;
+        Ok(self.sched.dispatch())
+    }
+
     /// Task counts by scheduler state.
     pub(crate) fn counts(&self) -> SchedulerCounts {
         self.sched.counts()

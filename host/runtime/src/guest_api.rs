@@ -228,6 +228,21 @@ pub(crate) fn add_to_linker(
         },
     )?;
 
+    let s = services.clone();
+    i.func_wrap(
+        "set-node-resources",
+        move |store: StoreContextMut<'_, HostState>,
+              (wanted,): (Vec<wit::ResourceAmount>,)|
+              -> wasmtime::Result<(WitResult<()>,)> {
+            let amounts: Vec<(String, f64)> =
+                wanted.into_iter().map(|r| (r.name, r.amount)).collect();
+            let r = s
+                .tasks()
+                .and_then(|t| t.set_node_resources(&store.data().ctx, &amounts));
+            Ok((r.map_err(Into::into),))
+        },
+    )?;
+
     for (name, available) in [("cluster-resources", false), ("available-resources", true)] {
         let s = services.clone();
         i.func_wrap(

@@ -22,6 +22,7 @@
 //! | `tasks` | the task lifecycle: submit, dispatch, attempt, retry, finish, cancel; lineage of objects on other nodes | control, modules, sandbox, timeline, task_table |
 //! | `driver` | running a module's `wasi:cli/run` | modules, sandbox |
 //! | `modules` | loading a component, its exports, the registry | engine, sandbox |
+//! | `clocks` | precise sleeps for guests (`subscribe-duration`) | sandbox |
 //! | `sandbox` | per-instance host state: identity, capabilities, quotas, traps | jobs, gpu, control (releasing refs) |
 //! | [`gpu`] | the wgpu broker and the `raylab:runtime/gpu` host functions | bindings |
 //! | `jobs` | the head's jobs: status, log, stop flag | cancel |
@@ -36,6 +37,7 @@
 mod actors;
 mod bindings;
 mod cancel;
+mod clocks;
 mod cluster;
 mod config;
 mod control;

@@ -209,6 +209,7 @@ impl Runtime {
         );
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| setup(&e))?;
+        crate::clocks::add_to_linker(&mut linker).map_err(|e| setup(&e))?;
         let services = Services {
             tasks: Arc::downgrade(&tasks),
             objects: Arc::downgrade(&objects),

@@ -48,18 +48,7 @@ impl Resources {
     /// Set an amount by name (`CPU`, `GPU`, `memory` or custom).
     pub(crate) fn set(&mut self, name: &str, amount: f64) -> Result<(), String> {
         let v = to_fixed(name, amount)?;
-        match name {
-            "CPU" => self.cpu = v,
-            "GPU" => self.gpu = v,
-            "memory" => self.memory = v,
-            _ => {
-                if v == 0 {
-                    self.custom.remove(name);
-                } else {
-                    self.custom.insert(name.to_string(), v);
-                }
-            }
-        }
+        self.set_fixed(name, v);
         Ok(())
     }
 
@@ -128,7 +117,23 @@ impl Resources {
         .chain(self.custom.iter().map(|(k, v)| (k.as_str(), *v)))
     }
 
-    fn get_fixed(&self, name: &str) -> u64 {
+    /// Set an amount by name, in fixed point (checked by the caller).
+    pub(crate) fn set_fixed(&mut self, name: &str, v: u64) {
+        match name {
+            "CPU" => self.cpu = v,
+            "GPU" => self.gpu = v,
+            "memory" => self.memory = v,
+            _ if v == 0 => {
+                self.custom.remove(name);
+            }
+            _ => {
+                self.custom.insert(name.to_string(), v);
+            }
+        }
+    }
+
+    /// An amount by name, in fixed point.
+    pub(crate) fn get_fixed(&self, name: &str) -> u64 {
         match name {
             "CPU" => self.cpu,
             "GPU" => self.gpu,

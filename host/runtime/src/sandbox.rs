@@ -229,6 +229,13 @@ impl HostState {
     }
 }
 
+impl HostState {
+    /// The instance's resource table.
+    pub(crate) fn table_mut(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -363,6 +370,7 @@ impl Sandboxes {
             [Lines::whole(out), Lines::whole(err)]
         };
         b.stdout(output[0].clone()).stderr(output[1].clone());
+        b.monotonic_clock(crate::clocks::Monotonic);
         // No network: a module may import `wasi:sockets` (CPython's C
         // library does, whatever the program), but every address is
         // refused when used, and the attempt is said in the job's output

@@ -176,6 +176,34 @@ impl<P> Scheduler<P> {
         self.gpu_free = vec![ONE; n as usize];
     }
 
+    /// Set the node's total of resource `name` (Ray's `ray.init(num_cpus=..)`
+    /// for the node a program owns): what is held stays held, and the
+    /// change is refused when more is held than the new total. GPUs change
+    /// only while none is held.
+    pub(crate) fn set_total(&mut self, name: &str, amount: f64) -> Result<(), String> {
+        if name == "GPU" {
+            if self.available.gpu_fixed() != self.total.gpu_fixed() {
+                return Err("GPUs are held by running tasks".into());
+            }
+            if amount.fract() != 0.0 || !(0.0..=1024.0).contains(&amount) {
+                return Err(format!("GPU must be a whole number of GPUs, got {amount}"));
+            }
+            self.set_gpus(amount as u32);
+            return Ok(());
+        }
+        let new = crate::resources::to_fixed(name, amount)?;
+        let held = self
+            .total
+            .get_fixed(name)
+            .saturating_sub(self.available.get_fixed(name));
+        if new < held {
+            return Err(format!("running tasks hold more `{name}` than {amount}"));
+        }
+        self.total.set_fixed(name, new);
+        self.available.set_fixed(name, new - held);
+        Ok(())
+    }
+
     /// The node's total resources.
     pub(crate) fn total(&self) -> &Resources {
         &self.total

@@ -467,6 +467,39 @@ impl Tasks {
         }
     }
 
+    /// Set this node's resources for the driver of `caller` (Ray's
+    /// `ray.init(num_cpus=...)`): only a driver that owns its node may, the
+    /// driver of `raylab-host run` outside a cluster; others share theirs.
+    pub(crate) fn set_node_resources(
+        self: &Arc<Self>,
+        caller: &TaskCtx,
+        amounts: &[(String, f64)],
+    ) -> Result<(), TaskError> {
+        let refuse = |m: String| TaskError::new(ErrorKind::InvalidArgument, m);
+        if !caller.is_driver || caller.job != 0 || self.cluster.get().is_some() {
+            return Err(refuse(
+                "only a program that owns its node (`raylab-host run`) sets the node's resources; \
+                 this one shares its node, whose resources are set where it was started \
+                 (`raylab-host start --num-cpus ...`)"
+                    .into(),
+            ));
+        }
+        for (name, amount) in amounts {
+            if name == "memory" {
+                return Err(refuse(
+                    "`memory` is the machine's, not set by a program".into(),
+                ));
+            }
+            let starts = self
+                .control
+                .lock()
+                .set_total(name, *amount)
+                .map_err(refuse)?;
+            self.start(starts, true);
+        }
+        Ok(())
+    }
+
     /// Resources not held by running tasks.
     pub(crate) fn available_resources(&self) -> Resources {
         self.control.lock().available().clone()

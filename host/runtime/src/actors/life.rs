@@ -44,6 +44,9 @@ impl Actors {
         };
         let mut first = true;
         let mut again: VecDeque<Call> = VecDeque::new();
+        // Its last handle is gone: the calls already made still run (as in
+        // Ray), then it dies.
+        let mut handle_gone = false;
         'life: loop {
             let (mut store, call_fn) = match self.start(actor, &grant).await {
                 Ok(x) => x,
@@ -69,6 +72,13 @@ impl Actors {
             loop {
                 let mut call = match again.pop_front() {
                     Some(call) => call,
+                    None if handle_gone => match inbox.try_recv() {
+                        Ok(call) => call,
+                        Err(_) => {
+                            self.die(actor, &mut inbox, again, "no handle to it is left");
+                            return;
+                        }
+                    },
                     None => tokio::select! {
                         call = inbox.recv() => match call {
                             Some(call) => call,
@@ -79,8 +89,8 @@ impl Actors {
                             return;
                         }
                         () = actor.freed.notified() => {
-                            self.die(actor, &mut inbox, again, "no handle to it is left");
-                            return;
+                            handle_gone = true;
+                            continue;
                         }
                     },
                 };
