@@ -212,7 +212,8 @@ def _task_options(opts):
     return _types.TaskOptions(
         **_resource_options(opts),
         max_retries=_count(opts.get("max_retries"), "max_retries"),
-        retry_exceptions=None if retry is None else bool(retry),
+        # A list of exception types is checked in the task (see `_retry`).
+        retry_exceptions=None if retry is None else (retry is True),
         timeout_ms=opts.get("timeout_ms"),
         isolation=isolation,
         scheduling=_scheduling(opts.get("scheduling_strategy")),
@@ -228,12 +229,27 @@ _bundle = None
 _exported = {}
 
 
-def _export(target):
+def _retry(options):
+    """``(exception types, retries)`` when ``retry_exceptions`` is a list of
+    types: the task itself then calls the function again on those (as Ray
+    retries them) and fails at once on others; None otherwise."""
+    retry = options.get("retry_exceptions")
+    if retry is None or isinstance(retry, bool):
+        return None
+    types = tuple(retry)
+    if not all(isinstance(t, type) and issubclass(t, BaseException) for t in types):
+        raise ValueError("retry_exceptions must be a bool or a list of exception types")
+    retries = options.get("max_retries")
+    retries = 3 if retries is None else int(retries)
+    return (types, None if retries == -1 else retries)
+
+
+def _export(target, retry=None):
     """The ref of ``target`` (a function or class) pickled by value, stored
-    once per content."""
+    once per content; ``retry`` as ``_retry`` gives it."""
     out = bytearray()
     ids = []
-    value = (_codec.Bundle(_bundle()) if _bundle is not None else None, target)
+    value = (_codec.Bundle(_bundle()) if _bundle is not None else None, target, retry)
     _codec.envelope_into(out, value, ids)
     data = bytes(out)
     key = hashlib.sha1(data).digest()
@@ -310,7 +326,7 @@ class RemoteFunction:
             f = self._function
             return "streaming" if f is not None and inspect.isgeneratorfunction(f) else 1
         if n in ("streaming", "dynamic"):
-            return "streaming"
+            return n
         if not isinstance(n, int) or n < 0:
             raise ValueError("num_returns must be a count, 'streaming' or 'dynamic', not %r" % (n,))
         return n
@@ -330,7 +346,7 @@ class RemoteFunction:
                 return _submit_error_or_pending(e, self._name)
         _check_call(self._signature, args, kwargs, self._name)
         if self._ref is None:
-            self._ref = _export(self._function)
+            self._ref = _export(self._function, _retry(self._options))
         returns = self._returns()
         data = _codec.encode_call(self._ref, args, kwargs, returns)
         try:
@@ -343,7 +359,8 @@ class RemoteFunction:
         """The same function with other options for calls made through it
         (``f.options(num_cpus=2).remote(x)``)."""
         f = RemoteFunction(self._function, {**self._options, **options}, self._by_name)
-        f._ref = self._ref
+        if _retry(f._options) == _retry(self._options):
+            f._ref = self._ref
         return f
 
     def bind(self, *args, **kwargs):
@@ -376,7 +393,8 @@ def _check_call(signature, args, kwargs, name):
 
 def _returns_of(ref, returns, name):
     """What ``.remote`` gives for a call with ``num_returns``."""
-    if returns == 1:
+    if returns == 1 or returns == "dynamic":
+        # "dynamic": the ref's value is the list of the items' refs.
         return ref
     if returns == "streaming":
         return ObjectRefGenerator(ref)
@@ -508,7 +526,7 @@ class _ActorMethod:
         returns = self._returns
         data = _codec.encode_call(None, args, kwargs, returns)
         ref = ObjectRef(_call(_rt.call_actor, self._actor._raylab_id, self._method, data))
-        return _returns_of(ref, "streaming" if returns in ("streaming", "dynamic") else returns, self._method)
+        return _returns_of(ref, returns, self._method)
 
     def options(self, **options):
         _check_options(options, {"num_returns", "name", "concurrency_group"}, "actor method")

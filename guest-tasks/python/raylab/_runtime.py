@@ -491,7 +491,7 @@ def _shape(result, returns):
         result = _await(result)
     if returns == 1:
         return result
-    if returns == "streaming":
+    if returns in ("streaming", "dynamic"):
         items = result if inspect.isgenerator(result) or isinstance(result, (list, tuple)) else [result]
         refs = []
         try:
@@ -538,6 +538,23 @@ def _failure(e, actor_method=False):
     return text
 
 
+def _run(target, args, kwargs, returns):
+    """Call a task's function; with ``retry_exceptions`` a list of types
+    (``target[2]``), call it again on those, as often as allowed."""
+    f, retry = target[1], target[2]
+    if retry is None:
+        return _shape(f(*args, **kwargs), returns)
+    types, retries = retry
+    attempt = 0
+    while True:
+        try:
+            return _shape(f(*args, **kwargs), returns)
+        except types:
+            if retries is not None and attempt >= retries:
+                raise
+            attempt += 1
+
+
 class Task(exports.Task):
     def functions(self):
         # Any name: functions and classes arrive by value with each call.
@@ -568,7 +585,7 @@ class Task(exports.Task):
                 result = value[index]
             else:
                 target, a, kw, returns = _codec.decode_call(args, True)
-                result = _shape(target[1](*a, **kw), returns)
+                result = _run(target, a, kw, returns)
             ids = []
             out = _codec.encode(result, ids)
         except ActorExit:

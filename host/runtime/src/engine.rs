@@ -95,6 +95,9 @@ pub const KEEP_RESIDENT: usize = 128 << 10;
 /// modules may take them.
 const MAX_UNUSED_WARM_SLOTS: u32 = 16;
 
+/// The native stack a guest's calls may use (see `new_engine`).
+const MAX_WASM_STACK: usize = 8 << 20;
+
 /// Tables and async stacks: small in practice, never decommitted.
 const KEEP_RESIDENT_OTHER: usize = 2 << 20;
 
@@ -104,6 +107,11 @@ pub(crate) fn new_engine(cfg: &EngineConfig) -> wasmtime::Result<Engine> {
     config.wasm_component_model(true);
     config.epoch_interruption(cfg.epoch_interruption);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // Deep recursion in a guest's own runtime (CPython pickling a deeply
+    // nested value) must meet the guest's recursion limit, not wasmtime's
+    // 512 KiB default, which traps the instance ("call stack exhausted").
+    config.max_wasm_stack(MAX_WASM_STACK);
+    config.async_stack_size(MAX_WASM_STACK + (1 << 20));
     if let Some(dir) = &cfg.function_cache
         && std::fs::create_dir_all(dir).is_ok()
     {

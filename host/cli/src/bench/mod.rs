@@ -1004,6 +1004,32 @@ fn python_figures(b: &Bench, args: &BenchArgs, add: &mut impl FnMut(Figure)) -> 
             note: format!("{:.1}x faster than Ray", 1460.0 / v),
         });
     }
+    // What shipping a function by value adds to a fresh call: the same
+    // round trip through a call dispatched by name alone.
+    let v = b.result_of(
+        &bench,
+        &["--isolation", "fresh"],
+        &["latency-by-name", &trips],
+    )?;
+    add(Figure {
+        name: "python: sync round trip, fresh, by name (no function to rebuild)",
+        value: v,
+        unit: "us",
+        better: Better::Lower,
+        target: None,
+        ray: None,
+        note: "the by-value row above less this is the function's rebuild".into(),
+    });
+    let v = b.result_of(&bench, &["--isolation", "fresh"], &["throughput", "10000"])?;
+    add(Figure {
+        name: "python: 10,000 tiny tasks, fresh sandboxes",
+        value: 10_000.0 / v,
+        unit: "s",
+        better: Better::Lower,
+        target: None,
+        ray: None,
+        note: format!("{v:.0} tasks/s, each in a fresh instance"),
+    });
     let n = (args.tasks / 10).max(100).to_string();
     let v = b.result_of(&bench, &["--isolation", "warm"], &["throughput", &n])?;
     add(Figure {
@@ -1029,6 +1055,59 @@ fn python_figures(b: &Bench, args: &BenchArgs, add: &mut impl FnMut(Figure)) -> 
         target: None,
         ray: Some("2600-2900 ms (ray.init)"),
         note: "component and compiled code from the caches".into(),
+    });
+    // Edit and rerun: a program is data, so an edited one runs at once.
+    let dir = tempfile::tempdir()?;
+    let app = dir.path().join("app.py");
+    let mut xs = Vec::new();
+    for i in 0..=b.runs {
+        std::fs::write(
+            &app,
+            format!(
+                "import raylab as ray\n\n@ray.remote\ndef f(x):\n    return x + {i}\n\n\
+                 print(ray.get([f.remote(k) for k in range(4)]))\n"
+            ),
+        )?;
+        let start = Instant::now();
+        b.output_of(&app, &["-q"], &[])?;
+        if i > 0 {
+            xs.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    add(Figure {
+        name: "python: edit a program and rerun it",
+        value: median(xs),
+        unit: "ms",
+        better: Better::Lower,
+        target: Some(1000.0),
+        ray: None,
+        note: "the whole process: start, run 4 tasks, exit; no build".into(),
+    });
+    // The first run on a fresh machine: the runtime built and compiled.
+    let empty = tempfile::tempdir()?;
+    let start = Instant::now();
+    let out = Command::new(&b.exe)
+        .arg("run")
+        .arg("-q")
+        .arg(&app)
+        .arg("--cache-dir")
+        .arg(empty.path())
+        .stdin(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "a first run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    add(Figure {
+        name: "python: first run with an empty cache",
+        value: start.elapsed().as_secs_f64(),
+        unit: "s",
+        better: Better::Lower,
+        target: None,
+        ray: None,
+        note: "componentize-py builds the runtime, Cranelift compiles it (once per version)".into(),
     });
     let (mut seq, mut par) = (Vec::new(), Vec::new());
     for _ in 0..b.runs {

@@ -233,3 +233,48 @@ fn ray_programs_print_what_ray_prints() {
         failed.join("\n")
     );
 }
+
+#[test]
+fn what_the_sandbox_cannot_give_fails_with_a_line_that_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("import numpy\n", "numpy is a C extension"),
+        (
+            "import no_such_package_here\n",
+            "vendor it beside the program (pip install --target",
+        ),
+        (
+            "import subprocess\nsubprocess.run(['ls'])\n",
+            "subprocess cannot start programs",
+        ),
+        (
+            "import threading\nthreading.Thread(target=print).start()\n",
+            "threads cannot start in the sandbox",
+        ),
+    ];
+    for (i, (source, why)) in cases.iter().enumerate() {
+        let app = dir.path().join(format!("case{i}.py"));
+        std::fs::write(&app, format!("import raylab as ray\n{source}")).unwrap();
+        let out = run_py(app.to_str().unwrap(), &[], &[]);
+        assert_eq!(out.status.code(), Some(1), "{source}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{source}: {}", show(&out));
+    }
+    // The standard library is whole: modules nothing imported when the
+    // runtime was built import in the driver and in a task.
+    let app = dir.path().join("stdlib.py");
+    std::fs::write(
+        &app,
+        "import raylab as ray\n\
+         import zipfile, io\n\
+         @ray.remote\n\
+         def rows():\n\
+         \x20   import csv, difflib, xml.etree.ElementTree as et\n\
+         \x20   return (next(csv.reader(['a,b'])), et.fromstring('<x>1</x>').text)\n\
+         print(ray.get(rows.remote()))\n",
+    )
+    .unwrap();
+    let out = run_py(app.to_str().unwrap(), &[], &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "(['a', 'b'], '1')\n");
+}
