@@ -33,7 +33,8 @@ def by_name():
     data = bytes(data)
     options = raylab._task_options({})
 
-    def call():
+    def call(keep=value):
+        # `keep`: the tuple's ref lives as long as the calls need it.
         return raylab.ObjectRef(raylab._call(raylab._rt.submit, "noop.0", data, options))
 
     return call

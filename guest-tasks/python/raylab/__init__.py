@@ -318,7 +318,15 @@ class RemoteFunction:
         )
 
     def __reduce__(self):
-        return RemoteFunction, (self._function, self._options, self._by_name)
+        # A task that calls this function gets it with its stored ref, so
+        # that it is not pickled and stored again in every task.
+        if self._by_name is None and self._ref is None and _rt is not None and id(self) not in _exporting:
+            _exporting.add(id(self))
+            try:
+                self._ref = _export(self._function, _retry(self._options))
+            finally:
+                _exporting.discard(id(self))
+        return _rebuild_remote, (self._function, self._options, self._by_name, self._ref)
 
     def _returns(self):
         n = self._options.get("num_returns")
@@ -369,6 +377,17 @@ class RemoteFunction:
         from .dag import FunctionNode
 
         return FunctionNode(self, args, kwargs)
+
+
+# Remote functions being pickled for export right now (functions that call
+# each other are pickled by value inside one another, not exported again).
+_exporting = set()
+
+
+def _rebuild_remote(function, options, by_name, ref):
+    f = RemoteFunction(function, options, by_name)
+    f._ref = ref
+    return f
 
 
 def _signature_of(f):

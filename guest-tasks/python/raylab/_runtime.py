@@ -297,6 +297,22 @@ def _no_threads(self, *args, **kwargs):
 threading.Thread.start = _no_threads
 
 
+def _no_network(*args, **kwargs):
+    raise PermissionError(
+        "raylab: the sandbox has no network: tasks and drivers reach data through the object store "
+        "(ray.put / ray.get), not sockets"
+    )
+
+
+import socket  # noqa: E402
+
+socket.getaddrinfo = _no_network
+socket.create_connection = _no_network
+socket.socket.connect = _no_network
+socket.socket.connect_ex = _no_network
+socket.socket.bind = _no_network
+
+
 # asyncio's event loops wake themselves through a socket pair, and the
 # sandbox has no sockets: with no threads to wake a loop from, it needs
 # none (`asyncio.run`, `await asyncio.sleep(...)` and async actor methods

@@ -47,7 +47,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Directory of the Python programs (bench/bench.py, lab/task1.py,
-    /// lab/task2.py), built with componentize-py for the Python rows.
+    /// lab/task2.py) for the Python rows.
     #[arg(long, value_name = "DIR", default_value = "guest-tasks/python")]
     pub python: PathBuf,
     /// Directory of the guest components (bench.wasm, task1.wasm ...

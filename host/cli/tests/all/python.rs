@@ -251,6 +251,10 @@ fn what_the_sandbox_cannot_give_fails_with_a_line_that_says_why() {
             "import threading\nthreading.Thread(target=print).start()\n",
             "threads cannot start in the sandbox",
         ),
+        (
+            "import urllib.request\nurllib.request.urlopen('http://localhost:1/')\n",
+            "the sandbox has no network",
+        ),
     ];
     for (i, (source, why)) in cases.iter().enumerate() {
         let app = dir.path().join(format!("case{i}.py"));
