@@ -52,6 +52,7 @@ const SDK: &[(&str, &str)] = &[
     sdk_file!("raylab/util/__init__.py"),
     sdk_file!("raylab/util/scheduling_strategies.py"),
     sdk_file!("raylab/util/actor_pool.py"),
+    sdk_file!("raylab/util/queue.py"),
     // The sandboxed CPython has no `locale` (argparse needs one).
     (
         "locale.py",

@@ -1,6 +1,6 @@
-"""``ray.util``: scheduling strategies and ``ActorPool``."""
+"""``ray.util``: scheduling strategies, ``ActorPool`` and ``queue``."""
 
-from . import scheduling_strategies  # noqa: F401
+from . import queue, scheduling_strategies  # noqa: F401
 from .actor_pool import ActorPool  # noqa: F401
 
-__all__ = ["ActorPool", "scheduling_strategies"]
+__all__ = ["ActorPool", "queue", "scheduling_strategies"]
