@@ -304,6 +304,7 @@ class RemoteFunction:
         self._ref = None
         self._wit = None
         self._signature = _signature_of(function)
+        self._fast = _positional(self._signature)
         if function is not None:
             self.__name__ = function.__name__
             self.__qualname__ = getattr(function, "__qualname__", function.__name__)
@@ -352,7 +353,7 @@ class RemoteFunction:
                 return ObjectRef(_call(_rt.submit, self._by_name, data, self._wit))
             except exceptions.TaskUnschedulableError as e:
                 return _submit_error_or_pending(e, self._name)
-        _check_call(self._signature, args, kwargs, self._name)
+        _check_call(self._signature, args, kwargs, self._name, self._fast)
         if self._ref is None:
             self._ref = _export(self._function, _retry(self._options))
         returns = self._returns()
@@ -401,13 +402,35 @@ def _signature_of(f):
         return None
 
 
-def _check_call(signature, args, kwargs, name):
-    """Arguments that do not fit the function fail at ``.remote()``."""
-    if signature is not None:
-        try:
-            signature.bind(*args, **kwargs)
-        except TypeError as e:
-            raise TypeError("%s: %s" % (name, e)) from None
+def _positional(signature):
+    """``(fewest, most)`` positional arguments a call without keywords may
+    pass, when only positional parameters are required; else None."""
+    if signature is None:
+        return None
+    fewest, most = 0, 0
+    for p in signature.parameters.values():
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            most += 1
+            if p.default is p.empty:
+                fewest += 1
+        elif p.kind is p.VAR_POSITIONAL:
+            most = None if most is None else float("inf")
+        elif p.kind is p.KEYWORD_ONLY and p.default is p.empty:
+            return None
+    return (fewest, most)
+
+
+def _check_call(signature, args, kwargs, name, fast=None):
+    """Arguments that do not fit the function fail at ``.remote()``
+    (``fast``: ``_positional``'s bounds, checked without binding)."""
+    if signature is None:
+        return
+    if fast is not None and not kwargs and fast[0] <= len(args) <= fast[1]:
+        return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as e:
+        raise TypeError("%s: %s" % (name, e)) from None
 
 
 def _returns_of(ref, returns, name):
@@ -609,9 +632,16 @@ class ActorClass:
                 return get_actor(name, opts.get("namespace"))
             except ValueError:
                 pass
-        if self._ref is None:
-            self._ref = _export(self._cls)
         detached = opts.get("lifetime") == "detached"
+        if detached:
+            # It outlives this job: its class travels inside the call (and
+            # the program's modules do not: a detached actor's class uses
+            # the standard library and what its own code holds).
+            target = _codec.Inline((None, self._cls, None))
+        else:
+            if self._ref is None:
+                self._ref = _export(self._cls)
+            target = self._ref
         wit_opts = _resource_options(opts)
         wit_opts["name"] = _namespaced(name, opts.get("namespace"))
         options = _types.ActorOptions(
@@ -621,7 +651,7 @@ class ActorClass:
             timeout_ms=opts.get("timeout_ms"),
             detached=detached,
         )
-        data = _codec.encode_call(self._ref, args, kwargs, 1)
+        data = _codec.encode_call(target, args, kwargs, 1)
         try:
             id = _call(_rt.create_actor, self._cls.__name__, data, options)
         except exceptions.RaySystemError as e:

@@ -133,6 +133,17 @@ class Raised:
         self.task, self.text, self.error = task, text, error
 
 
+class Inline:
+    """A call's target sent inside the call instead of by reference (a
+    detached actor's class: the actor outlives the job, so it may hold
+    none of the job's objects)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
 class Bundle:
     """Marks the program's bundle of modules in a function's pickle."""
 
@@ -233,7 +244,9 @@ def encode_call(target, args, kwargs, returns=1):
     ids = []
     n = len(args) + len(kwargs) + 1 + (target is not None)
     _msgpack.array_header(out, n)
-    if target is not None:
+    if type(target) is Inline:
+        envelope_into(out, target.value, ids)
+    elif target is not None:
         _msgpack.ref(out, target._raylab_id)
     if returns != 1:
         _msgpack.encode_into(out, {"kw": list(kwargs), "returns": returns})
@@ -278,13 +291,15 @@ def decode_call(data, has_target):
     target = None
     if has_target:
         end = _msgpack.skip(v, i)
-        key = bytes(v[i:end])
+        # A read-only memoryview hashes and compares as the bytes it shows:
+        # a hit copies nothing.
+        key = v[i:end]
         target = _targets.get(key)
         if target is None:
             target, _ = _msgpack._decode(v, i, owned_ref)
             if len(_targets) >= 64:
                 _targets.clear()
-            _targets[key] = target
+            _targets[bytes(key)] = target
         i = end
         n -= 1
     kwnames, i = _msgpack._decode(v, i, owned_ref)

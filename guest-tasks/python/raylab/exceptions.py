@@ -43,6 +43,17 @@ class RayError(Exception):
         self.kind, self.message, self.task = kind, message, task
         return self
 
+    def __reduce__(self):
+        # Rebuilt as it is, whatever its constructor takes (they differ).
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls, args, state):
+    e = cls.__new__(cls)
+    e.args = args
+    e.__dict__.update(state)
+    return e
+
 
 # raylab's older name: every error of the runtime is one, with ``kind``,
 # ``message`` and ``task``.

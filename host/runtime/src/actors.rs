@@ -244,23 +244,27 @@ impl Actors {
             caller.job
         };
         let name = options.name.clone();
+        let handle = self.control.lock().create_pending(job);
         if let Some(n) = &name {
+            // The name is checked and taken in one critical section: two
+            // creations of one name at once cannot both succeed.
             let mut registry = self.registry();
             if let Some(h) = registry.names.get(&(job, n.clone())).copied() {
-                // A name is taken while its actor lives and has a handle;
-                // one dying (its last handle just went) frees it at once.
-                let alive = registry
-                    .by_handle
-                    .get(&h)
-                    .is_some_and(|a| a.death().is_none())
-                    && self.control.lock().status(h).is_ok();
-                if alive {
+                // A name is taken while its actor is being made, or lives
+                // and has a handle; one dying (its last handle just went)
+                // frees it at once.
+                let taken = match registry.by_handle.get(&h) {
+                    None => true,
+                    Some(a) => a.death().is_none() && self.control.lock().status(h).is_ok(),
+                };
+                if taken {
+                    drop(registry);
+                    self.control.lock().release_all(&[handle]);
                     return Err(invalid(format!("an actor named `{n}` already exists")));
                 }
-                registry.names.remove(&(job, n.clone()));
             }
+            registry.names.insert((job, n.clone()), handle);
         }
-        let handle = self.control.lock().create_pending(job);
         let freed = self.control.lock().watch(handle);
         let (calls, inbox) = mpsc::unbounded_channel();
         let display = name.clone().unwrap_or_else(|| short.clone());
@@ -269,7 +273,20 @@ impl Actors {
             .named_lane(format!("actor {display} ({short})"));
         // The module is checked (and the constructor found) by the submit
         // below; the actor needs it first, for its calls.
-        let module = self.tasks.resolve_module(caller, &constructor)?;
+        let module = match self.tasks.resolve_module(caller, &constructor) {
+            Ok(m) => m,
+            Err(e) => {
+                // Give the name and the handle back.
+                if let Some(n) = &name {
+                    let mut registry = self.registry();
+                    if registry.names.get(&(job, n.clone())) == Some(&handle) {
+                        registry.names.remove(&(job, n.clone()));
+                    }
+                }
+                self.control.lock().release_all(&[handle]);
+                return Err(e);
+            }
+        };
         let actor = Arc::new(Actor {
             handle,
             job,
@@ -322,13 +339,7 @@ impl Actors {
                 guard.disarm();
             })
         });
-        {
-            let mut registry = self.registry();
-            registry.by_handle.insert(handle, actor.clone());
-            if let Some(n) = &name {
-                registry.names.insert((job, n.clone()), handle);
-            }
-        }
+        self.registry().by_handle.insert(handle, actor.clone());
         match self
             .tasks
             .submit_as(job, caller, &constructor, args, task_options, Some(body))

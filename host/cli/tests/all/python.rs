@@ -282,3 +282,49 @@ fn what_the_sandbox_cannot_give_fails_with_a_line_that_says_why() {
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "(['a', 'b'], '1')\n");
 }
+
+/// Many tasks create an actor of one name at the same instant: exactly one
+/// succeeds each time (the name is checked and taken in one critical
+/// section; before, two creations at once could both succeed).
+#[test]
+fn one_name_made_by_many_tasks_at_once_makes_one_actor() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("race.py");
+    std::fs::write(
+        &app,
+        r#"import time
+import raylab as ray
+
+ray.init(num_cpus=6)
+
+@ray.remote
+class Named:
+    def ping(self):
+        return "pong"
+
+@ray.remote(num_cpus=1)
+def make(name, at):
+    while time.monotonic() < at:
+        pass
+    try:
+        Named.options(name=name, lifetime="detached").remote()
+        return 1
+    except ValueError:
+        return 0
+
+made = []
+for r in range(25):
+    at = time.monotonic() + 0.2
+    made.append(sum(ray.get([make.remote("n%d" % r, at) for _ in range(6)])))
+print(made)
+print(ray.get(ray.get_actor("n0").ping.remote()))
+"#,
+    )
+    .unwrap();
+    let out = run_py(app.to_str().unwrap(), &[], &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{:?}\npong\n", [1; 25])
+    );
+}
