@@ -326,6 +326,28 @@ asyncio.selector_events.BaseSelectorEventLoop._close_self_pipe = _no_self_pipe
 asyncio.selector_events.BaseSelectorEventLoop._write_to_self = _no_self_pipe
 
 
+# An event loop with nothing to wait for but an event only another call
+# could set would wait for ever (WASI traps on an empty poll): say why.
+import selectors  # noqa: E402
+
+
+def _guard_select(select):
+    def guarded(self, timeout=None):
+        if timeout is None and not self.get_map():
+            raise RuntimeError(
+                "raylab: this coroutine waits for something that only another call could give (an "
+                "asyncio.Event, a Future), and raylab runs an actor's calls one at a time: the wait "
+                "would never end"
+            )
+        return select(self, timeout)
+
+    return guarded
+
+
+for _cls in {selectors.DefaultSelector, selectors.SelectSelector}:
+    _cls.select = _guard_select(_cls.select)
+
+
 # ---------------------------------------------------------------- the program
 
 
