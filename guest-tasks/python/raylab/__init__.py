@@ -33,6 +33,7 @@ in another language by name (its values are MessagePack).
 import base64
 import hashlib
 import inspect
+import random
 import sys
 import time as _time
 
@@ -51,6 +52,7 @@ except ImportError:  # Outside a component: the codec still works.
 __all__ = [
     "ObjectRef",
     "ObjectRefGenerator",
+    "DynamicObjectRefGenerator",
     "ActorHandle",
     "ActorClass",
     "RemoteFunction",
@@ -244,12 +246,26 @@ def _retry(options):
     return (types, None if retries == -1 else retries)
 
 
-def _export(target, retry=None):
+def _env_vars(options):
+    """The environment variables a task sees: the job's
+    (``init(runtime_env={"env_vars": ...})``), then its own option's."""
+    env = dict(_job_env)
+    own = (options.get("runtime_env") or {}).get("env_vars")
+    if own:
+        env.update({str(k): str(v) for k, v in own.items()})
+    return env or None
+
+
+_job_env = {}
+
+
+def _export(target, retry=None, env=None):
     """The ref of ``target`` (a function or class) pickled by value, stored
-    once per content; ``retry`` as ``_retry`` gives it."""
+    once per content; ``retry`` as ``_retry`` gives it, ``env`` the
+    environment variables its calls see."""
     out = bytearray()
     ids = []
-    value = (_codec.Bundle(_bundle()) if _bundle is not None else None, target, retry)
+    value = (_codec.Bundle(_bundle()) if _bundle is not None else None, target, retry, env)
     _codec.envelope_into(out, value, ids)
     data = bytes(out)
     key = hashlib.sha1(data).digest()
@@ -324,7 +340,7 @@ class RemoteFunction:
         if self._by_name is None and self._ref is None and _rt is not None and id(self) not in _exporting:
             _exporting.add(id(self))
             try:
-                self._ref = _export(self._function, _retry(self._options))
+                self._ref = _export(self._function, _retry(self._options), _env_vars(self._options))
             finally:
                 _exporting.discard(id(self))
         return _rebuild_remote, (self._function, self._options, self._by_name, self._ref)
@@ -355,7 +371,7 @@ class RemoteFunction:
                 return _submit_error_or_pending(e, self._name)
         _check_call(self._signature, args, kwargs, self._name, self._fast)
         if self._ref is None:
-            self._ref = _export(self._function, _retry(self._options))
+            self._ref = _export(self._function, _retry(self._options), _env_vars(self._options))
         returns = self._returns()
         data = _codec.encode_call(self._ref, args, kwargs, returns)
         try:
@@ -368,7 +384,7 @@ class RemoteFunction:
         """The same function with other options for calls made through it
         (``f.options(num_cpus=2).remote(x)``)."""
         f = RemoteFunction(self._function, {**self._options, **options}, self._by_name)
-        if _retry(f._options) == _retry(self._options):
+        if _retry(f._options) == _retry(self._options) and "runtime_env" not in options:
             f._ref = self._ref
         return f
 
@@ -493,6 +509,20 @@ class ObjectRefGenerator:
 
     def completed(self):
         return self._ref
+
+
+class DynamicObjectRefGenerator:
+    """What ``get`` gives for a ``num_returns="dynamic"`` call: its items'
+    refs, in order."""
+
+    def __init__(self, refs):
+        self._refs = list(refs)
+
+    def __iter__(self):
+        return iter(self._refs)
+
+    def __len__(self):
+        return len(self._refs)
 
 
 def remote_function(name, **options):
@@ -637,13 +667,17 @@ class ActorClass:
             # It outlives this job: its class travels inside the call (and
             # the program's modules do not: a detached actor's class uses
             # the standard library and what its own code holds).
-            target = _codec.Inline((None, self._cls, None))
+            target = _codec.Inline((None, self._cls, None, _env_vars(opts)))
         else:
             if self._ref is None:
-                self._ref = _export(self._cls)
+                self._ref = _export(self._cls, None, _env_vars(opts))
             target = self._ref
         wit_opts = _resource_options(opts)
         wit_opts["name"] = _namespaced(name, opts.get("namespace"))
+        if detached and name is None:
+            # Ray allows a detached actor without a name (nobody can look
+            # it up); raylab's registry keys detached actors by name.
+            wit_opts["name"] = "(detached %016x)" % random.getrandbits(64)
         options = _types.ActorOptions(
             **wit_opts,
             max_restarts=_count(opts.get("max_restarts"), "max_restarts"),
@@ -880,6 +914,9 @@ def init(
     global _namespace
     if namespace is not None:
         _namespace = str(namespace)
+    env = (kwargs.get("runtime_env") or {}).get("env_vars")
+    if env:
+        _job_env.update({str(k): str(v) for k, v in env.items()})
     wanted = dict(resources or {})
     if num_cpus is not None:
         wanted["CPU"] = num_cpus

@@ -46,6 +46,15 @@ class ObjectRef:
     __slots__ = ("_raylab_id", "__weakref__")
 
     def __init__(self, id):
+        if isinstance(id, (bytes, bytearray)):
+            # Ray's ObjectRef(binary id): a new count of its own, when the
+            # object exists.
+            id = int.from_bytes(id, "big")
+            if _rt is not None:
+                try:
+                    _rt.retain(id)
+                except Exception:
+                    raise ValueError("no object with id %016x is alive in this job" % id) from None
         # An id this instance owns one count of.
         self._raylab_id = id
 

@@ -544,13 +544,26 @@ def _shape(result, returns):
                 refs.append(raylab.put(_codec.Raised(_function_name, text, e)))
             except Exception:  # The exception does not pickle.
                 refs.append(raylab.put(_codec.Raised(_function_name, text, RuntimeError(str(e)))))
-        return refs
+        return raylab.DynamicObjectRefGenerator(refs) if returns == "dynamic" else refs
     if returns == 0:
         if result is not None:
             raise ValueError("a task with num_returns=0 must return None")
         return None
     if inspect.isgenerator(result):
-        result = tuple(result)
+        items = []
+        try:
+            for x in result:
+                items.append(x)
+        except Exception as e:
+            # The items so far stay readable; the rest raise (as in Ray).
+            if len(items) < returns:
+                text = _failure(e)
+                cut = text.find(raylab.EXCEPTION_MARK)
+                raised = _codec.Raised(_function_name, text[:cut] if cut >= 0 else text, e)
+                items.extend([raised] * (returns - len(items)))
+            else:
+                raise
+        result = tuple(items)
     if not isinstance(result, (tuple, list)) or len(result) != returns:
         n = len(result) if isinstance(result, (tuple, list)) else 1
         raise ValueError("Task returned %d objects, but num_returns=%d." % (n, returns))
@@ -580,6 +593,8 @@ def _run(target, args, kwargs, returns):
     """Call a task's function; with ``retry_exceptions`` a list of types
     (``target[2]``), call it again on those, as often as allowed."""
     f, retry = target[1], target[2]
+    if len(target) > 3 and target[3]:
+        os.environ.update(target[3])
     if retry is None:
         return _shape(f(*args, **kwargs), returns)
     types, retries = retry
@@ -628,6 +643,12 @@ class Task(exports.Task):
             out = _codec.encode(result, ids)
         except ActorExit:
             raise Err("\x1eraylab-exit-actor: the actor called exit_actor()") from None
+        except SystemExit as e:
+            if _actor is not None:
+                # As in Ray, sys.exit() in an actor ends the actor.
+                raise Err("\x1eraylab-exit-actor: the actor called sys.exit(%r)" % (e.code,)) from None
+            # In a task it ends the worker: a crash, retried as one.
+            raise
         except BaseException as e:
             raise Err(_failure(e)) from None
         # The refs in the result stay this instance's until the host has

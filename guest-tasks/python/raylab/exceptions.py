@@ -92,7 +92,8 @@ class RayTaskError(RayError):
         """This error as an instance of both RayTaskError and the cause's
         type, so that ``except CauseType`` catches it (as in Ray)."""
         cause_cls = type(self.cause)
-        if self.cause is None or issubclass(RayTaskError, cause_cls):
+        if self.cause is None or issubclass(RayTaskError, cause_cls) or not issubclass(cause_cls, Exception):
+            # SystemExit and friends are not made into errors one catches.
             return self
         if issubclass(cause_cls, RayError):
             return self.cause

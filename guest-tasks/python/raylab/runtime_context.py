@@ -15,7 +15,10 @@ class RuntimeContext:
         self.gpu_ids = list(c.gpu_ids)
         self.resources = {r.name: r.amount for r in c.resources}
         self.node = c.node
-        self.namespace = "default"
+        from . import _namespace
+
+        # Ray's default is an anonymous namespace of the job's own.
+        self.namespace = _namespace if _namespace is not None else "anonymous-" + self.get_job_id()
 
     def get_job_id(self):
         """The job's id (the module this program runs as)."""
