@@ -566,15 +566,23 @@ class ActorHandle(ObjectRef):
         return "Actor(%s, %s)" % (self._raylab_state[0], self.hex())
 
     def __getattr__(self, method):
-        if method.startswith("__"):
+        if method.startswith("__") and method not in _BUILT_IN_METHODS:
             raise AttributeError(method)
         name, returns, methods = self._raylab_state
+        if method in _BUILT_IN_METHODS:
+            return _ActorMethod(self, method, 1)
         if methods is not None and method not in methods:
             raise AttributeError("'ActorHandle' object has no attribute '%s' (actor class %s)" % (method, name))
         return _ActorMethod(self, method, returns.get(method, 1))
 
     def _actor_id(self):
         return self.hex()
+
+
+# Methods every actor has, as in Ray: `__ray_ready__` is ready once the
+# constructor ran; `__ray_terminate__` ends the actor after the calls
+# before it.
+_BUILT_IN_METHODS = frozenset(("__ray_ready__", "__ray_terminate__"))
 
 
 def _handle(ref, state):

@@ -620,6 +620,10 @@ class Task(exports.Task):
             if _actor is not None:
                 method = function.rpartition(".")[2]
                 _, a, kw, returns = _codec.decode_call(args, False)
+                if method == "__ray_ready__":
+                    return _codec.encode(True)
+                if method == "__ray_terminate__":
+                    raise ActorExit(0)
                 try:
                     bound = getattr(_actor[0], method)
                 except AttributeError:

@@ -111,10 +111,14 @@ class FunctionNode(DAGNode):
 
 
 class ClassNode(DAGNode):
-    """An actor made in the graph (``C.bind(...)``); its methods bind too."""
+    """An actor made in the graph (``C.bind(...)``); its methods bind too.
+    As in Ray, the calls bound on one actor run in the order they were
+    bound: each depends on the one bound before it, so a call whose result
+    nothing uses still runs before the later ones."""
 
     def __init__(self, actor_class, args, kwargs):
         self._class, self._args, self._kwargs = actor_class, args, kwargs
+        self._last_call = None
 
     def __getattr__(self, name):
         if name.startswith("_"):
@@ -130,7 +134,10 @@ class _BoundMethod:
         self._owner, self._name = owner, name
 
     def bind(self, *args, **kwargs):
-        return ClassMethodNode(self._owner, self._name, args, kwargs)
+        node = ClassMethodNode(self._owner, self._name, args, kwargs)
+        node._after = self._owner._last_call
+        self._owner._last_call = node
+        return node
 
     def options(self, **options):
         return self
@@ -142,8 +149,12 @@ class ClassMethodNode(DAGNode):
 
     def __init__(self, actor, method, args, kwargs):
         self._actor, self._method, self._args, self._kwargs = actor, method, args, kwargs
+        # The call bound on the same actor before this one.
+        self._after = None
 
     def _compute(self, ex):
+        if self._after is not None:
+            self._after._run(ex)
         actor = self._actor._run(ex) if isinstance(self._actor, DAGNode) else self._actor
         call = getattr(actor, self._method)
         return call.remote(*_resolve(list(self._args), ex), **_resolve(self._kwargs, ex))

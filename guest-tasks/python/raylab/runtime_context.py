@@ -3,6 +3,16 @@
 __all__ = ["RuntimeContext", "get_runtime_context"]
 
 
+class _Id(str):
+    """An id as Ray's ID objects read: a string whose ``hex()`` is itself."""
+
+    def hex(self):
+        return str(self)
+
+    def binary(self):
+        return self.encode()
+
+
 class RuntimeContext:
     """The calling task's, actor's or driver's context. Ids are strings in
     hexadecimal as in Ray; a driver has no task id."""
@@ -19,6 +29,20 @@ class RuntimeContext:
 
         # Ray's default is an anonymous namespace of the job's own.
         self.namespace = _namespace if _namespace is not None else "anonymous-" + self.get_job_id()
+
+    @property
+    def node_id(self):
+        """The node's id (Ray's ``NodeID``: a string here, with ``hex()``)."""
+        return _Id(self.node)
+
+    @property
+    def job_id(self):
+        return _Id(self.get_job_id())
+
+    @property
+    def actor_id(self):
+        actor = self.get_actor_id()
+        return None if actor is None else _Id(actor)
 
     def get_job_id(self):
         """The job's id (the module this program runs as)."""
