@@ -349,7 +349,8 @@ class RemoteFunction:
         n = self._options.get("num_returns")
         if n is None:
             f = self._function
-            return "streaming" if f is not None and inspect.isgeneratorfunction(f) else 1
+            generator = f is not None and (inspect.isgeneratorfunction(f) or inspect.isasyncgenfunction(f))
+            return "streaming" if generator else 1
         if n in ("streaming", "dynamic"):
             return n
         if not isinstance(n, int) or n < 0:
@@ -653,7 +654,7 @@ class ActorClass:
             n = getattr(m, "__ray_num_returns__", None)
             if n is not None:
                 returns[name] = n
-            elif inspect.isgeneratorfunction(m):
+            elif inspect.isgeneratorfunction(m) or inspect.isasyncgenfunction(m):
                 returns[name] = "streaming"
         return (self._cls.__name__, returns, frozenset(methods))
 
@@ -824,15 +825,19 @@ def wait(object_refs, num_returns=1, timeout=None, fetch_local=True):
     ``timeout`` seconds passed); ``(ready, not_ready)``: at most
     ``num_returns`` ready refs, each list in the order given."""
     refs = list(object_refs)
+    # A streaming generator is ready when its items are (raylab stores
+    # them all when its task ends).
+    key = {id(r): (r._ref if isinstance(r, ObjectRefGenerator) else r) for r in refs}
     if num_returns > len(refs):
         raise ValueError("num_returns cannot be greater than the number of refs given")
-    if len(set(refs)) != len(refs):
+    if len(set(map(id, refs))) != len(refs):
         raise ValueError("wait() expected a list of unique object refs")
-    ids = [r._raylab_id for r in refs if type(r) is not _PendingRef]
+    ids = [key[id(r)]._raylab_id for r in refs if type(key[id(r)]) is not _PendingRef]
     ready = set(_call(_rt.wait, ids, min(num_returns, len(ids)), _timeout_ms(timeout))) if ids else set()
     done, pending = [], []
     for r in refs:
-        if r._raylab_id in ready and type(r) is not _PendingRef and len(done) < num_returns:
+        k = key[id(r)]
+        if k._raylab_id in ready and type(k) is not _PendingRef and len(done) < num_returns:
             done.append(r)
         else:
             pending.append(r)
@@ -979,4 +984,9 @@ def timeline(filename=None):
 
 # Submodules that Ray programs import as attributes of the package.
 from . import actor, dag, runtime_context, util  # noqa: E402,F401
+
+try:
+    import cloudpickle  # noqa: E402,F401  (`ray.cloudpickle`)
+except ImportError:  # pragma: no cover
+    pass
 from .util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: E402

@@ -61,7 +61,10 @@ class ObjectRef:
     def __del__(self):
         if _rt is not None:
             try:
-                _rt.release(self._raylab_id)
+                if HELD is not None:
+                    _hold_or_release(self._raylab_id)
+                else:
+                    _rt.release(self._raylab_id)
             except Exception:
                 pass
 
@@ -82,11 +85,16 @@ class ObjectRef:
         return hash(self._raylab_id)
 
     def __await__(self):
-        # `await ref` inside an async actor method (as in Ray).
-        from . import get
+        # `await ref` (as in Ray): other coroutines of the loop run while
+        # the object is not ready.
+        import asyncio
 
-        if False:  # pragma: no cover - makes this a generator
-            yield
+        from . import get, wait
+
+        pause = 0.0005
+        while not wait([self], timeout=0)[0]:
+            yield from asyncio.sleep(pause).__await__()
+            pause = min(pause * 2, 0.02)
         return get(self)
 
     def future(self):
@@ -101,6 +109,26 @@ class ObjectRef:
         except BaseException as e:
             f.set_exception(e)
         return f
+
+
+# In a driver: the ids of dropped refs whose objects were not ready yet
+# (a task submitted and forgotten). Their counts are kept until the
+# driver's end, which waits for them (see `raylab._runtime`), so that a
+# program's last fire-and-forget tasks run, as in Ray.
+HELD = None
+
+
+def _hold_or_release(id):
+    if _rt.wait([id], 1, 0):
+        _rt.release(id)
+        return
+    HELD.append(id)
+    if len(HELD) >= 1024:
+        # Give back those that finished since.
+        ready = set(_rt.wait(HELD, len(HELD), 0))
+        for i in ready:
+            _rt.release(i)
+        HELD[:] = [i for i in HELD if i not in ready]
 
 
 def owned_ref(id):

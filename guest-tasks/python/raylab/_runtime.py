@@ -460,10 +460,18 @@ class Run(exports.Run):
             module.__builtins__ = builtins
             sys.modules["__main__"] = module
             code = compile(bundle["files"][main], main, "exec", dont_inherit=True)
+            _codec.HELD = []
             try:
                 exec(code, module.__dict__)
             finally:
                 _atexit()
+                # As at the interpreter's end: the program's globals go, so
+                # refs it kept there count as forgotten too.
+                module.__dict__.clear()
+                import gc
+
+                gc.collect()
+                _finish_forgotten()
         except SystemExit as e:
             if e.code not in (None, 0):
                 if not isinstance(e.code, int):
@@ -479,6 +487,26 @@ class Run(exports.Run):
             sys.stderr.flush()
         if failed:
             raise Err(None)
+
+
+# How long a driver's end waits for the tasks it submitted and forgot.
+FORGOTTEN_GRACE_MS = 10_000
+
+
+def _finish_forgotten():
+    """Wait (a while) for the tasks whose refs the program dropped before
+    they finished, then give their counts back."""
+    held, _codec.HELD = _codec.HELD, None
+    if held:
+        try:
+            _rt.wait(held, len(held), FORGOTTEN_GRACE_MS)
+        except Exception:
+            pass
+        for id in held:
+            try:
+                _rt.release(id)
+            except Exception:
+                pass
 
 
 def _atexit():
@@ -523,10 +551,21 @@ def _await(coroutine):
     return _loop.run_until_complete(coroutine)
 
 
+def _drain(agen):
+    """The items of an async generator, in order."""
+
+    async def items():
+        return [x async for x in agen]
+
+    return _await(items())
+
+
 def _shape(result, returns):
     """The result as ``num_returns`` asks (see ``raylab._codec``)."""
     if inspect.iscoroutine(result):
         result = _await(result)
+    elif inspect.isasyncgen(result):
+        result = _drain(result)
     if returns == 1:
         return result
     if returns in ("streaming", "dynamic"):
@@ -648,10 +687,11 @@ class Task(exports.Task):
         except ActorExit:
             raise Err("\x1eraylab-exit-actor: the actor called exit_actor()") from None
         except SystemExit as e:
-            if _actor is not None:
+            if _actor is not None and e.code in (None, 0):
                 # As in Ray, sys.exit() in an actor ends the actor.
                 raise Err("\x1eraylab-exit-actor: the actor called sys.exit(%r)" % (e.code,)) from None
-            # In a task it ends the worker: a crash, retried as one.
+            # Otherwise it ends the worker: a crash, retried (or the actor
+            # restarted) as one.
             raise
         except BaseException as e:
             raise Err(_failure(e)) from None
@@ -701,6 +741,19 @@ def _warm_up():
 
 
 _warm_up()
+
+
+def _import_sdk():
+    """Every module of the raylab package, so that the snapshot has them
+    (only what is imported at build time is in the component)."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(raylab.__path__, "raylab."):
+        importlib.import_module(info.name)
+
+
+_import_sdk()
 
 sys.meta_path.append(_Lazy())
 sys.meta_path.append(_RayAlias())

@@ -47,7 +47,15 @@ const SDK: &[(&str, &str)] = &[
     sdk_file!("raylab/_runtime.py"),
     sdk_file!("raylab/exceptions.py"),
     sdk_file!("raylab/actor.py"),
-    sdk_file!("raylab/dag.py"),
+    sdk_file!("raylab/dag/__init__.py"),
+    sdk_file!("raylab/dag/input_node.py"),
+    sdk_file!("raylab/dag/output_node.py"),
+    sdk_file!("raylab/dag/function_node.py"),
+    sdk_file!("raylab/dag/class_node.py"),
+    sdk_file!("raylab/dag/dag_node.py"),
+    sdk_file!("raylab/_raylet.py"),
+    sdk_file!("raylab/_private/__init__.py"),
+    sdk_file!("raylab/_private/internal_api.py"),
     sdk_file!("raylab/runtime_context.py"),
     sdk_file!("raylab/util/__init__.py"),
     sdk_file!("raylab/util/scheduling_strategies.py"),
@@ -431,6 +439,36 @@ mod tests {
             ]
         );
         assert_eq!(b["files"]["pkg/sub/m.py"], "Y = 2\n");
+    }
+
+    /// Every module of the Python SDK is in the runtime (a file missing
+    /// from `SDK` would be missing in every sandbox).
+    #[test]
+    fn the_runtime_bundles_every_file_of_the_python_sdk() {
+        fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    if e.file_name() != "__pycache__" {
+                        walk(&p, root, out);
+                    }
+                } else if p.extension().is_some_and(|x| x == "py") {
+                    out.push(p.strip_prefix(root).unwrap().display().to_string());
+                }
+            }
+        }
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guest-tasks/python");
+        let mut files = Vec::new();
+        walk(&root.join("raylab"), &root, &mut files);
+        files.sort();
+        let mut listed: Vec<String> = super::SDK
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .filter(|n| n.starts_with("raylab/"))
+            .collect();
+        listed.sort();
+        assert_eq!(listed, files);
     }
 
     #[test]

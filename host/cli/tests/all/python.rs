@@ -328,3 +328,22 @@ print(ray.get(ray.get_actor("n0").ping.remote()))
         format!("{:?}\npong\n", [1; 25])
     );
 }
+
+/// Tasks a program submits and forgets just before it ends still run (as
+/// in Ray), whether their refs were dropped or kept in globals.
+#[test]
+fn tasks_submitted_and_forgotten_at_the_end_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("forget.py");
+    std::fs::write(
+        &app,
+        "import time\nimport raylab as ray\n\n@ray.remote\ndef side(x):\n    time.sleep(0.2)\n    print('ran', x)\n\nkept = side.remote(1)\nside.remote(2)\n",
+    )
+    .unwrap();
+    let out = run_py(app.to_str().unwrap(), &[], &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["ran 1", "ran 2"], "{}", show(&out));
+}

@@ -1,0 +1,1 @@
+"""Names Ray programs import from Ray's internals, where raylab has them."""

@@ -1,0 +1,3 @@
+"""`ray.dag.input_node`, as Ray's docs import it (see `raylab.dag`)."""
+
+from . import InputNode,InputAttributeNode  # noqa: F401
