@@ -109,13 +109,19 @@ def _error(err):
     return exceptions.from_kind(kind, message, task)
 
 
+try:
+    from componentize_py_types import Err as _Err
+except ImportError:  # Outside a component.
+
+    class _Err(Exception):
+        pass
+
+
 def _call(f, *args):
     """Call a runtime function, turning its error value into an exception."""
-    from componentize_py_types import Err
-
     try:
         return f(*args)
-    except Err as e:
+    except _Err as e:
         raise _error(e.value) from None
 
 
@@ -321,6 +327,8 @@ class RemoteFunction:
         self._wit = None
         self._signature = _signature_of(function)
         self._fast = _positional(self._signature)
+        # num_returns as calls send it (worked out at the first call).
+        self._returns_n = None
         if function is not None:
             self.__name__ = function.__name__
             self.__qualname__ = getattr(function, "__qualname__", function.__name__)
@@ -373,7 +381,9 @@ class RemoteFunction:
         _check_call(self._signature, args, kwargs, self._name, self._fast)
         if self._ref is None:
             self._ref = _export(self._function, _retry(self._options), _env_vars(self._options))
-        returns = self._returns()
+        returns = self._returns_n
+        if returns is None:
+            returns = self._returns_n = self._returns()
         data = _codec.encode_call(self._ref, args, kwargs, returns)
         try:
             ref = ObjectRef(_call(_rt.submit, self._name, data, self._wit))
@@ -788,6 +798,8 @@ def _get_one(ref, timeout):
     if not isinstance(ref, ObjectRef):
         raise TypeError("get takes an ObjectRef or a list of them, not %s" % type(ref).__name__)
     value = _codec.decode(_call(_rt.get, ref._raylab_id, _timeout_ms(timeout)))
+    # Ready: dropping it needs no check (see `_codec.HELD`).
+    ref._raylab_done = True
     if type(value) is _codec.Raised:
         raise exceptions.RayTaskError(value.task, value.text, value.error).as_instanceof_cause()
     return value

@@ -43,7 +43,7 @@ class ObjectRef:
     """A reference to an object in the store (a task's future result, or a
     value ``put`` there). It holds the object alive until it is collected."""
 
-    __slots__ = ("_raylab_id", "__weakref__")
+    __slots__ = ("_raylab_id", "_raylab_done", "__weakref__")
 
     def __init__(self, id):
         if isinstance(id, (bytes, bytearray)):
@@ -61,7 +61,7 @@ class ObjectRef:
     def __del__(self):
         if _rt is not None:
             try:
-                if HELD is not None:
+                if HELD is not None and not getattr(self, "_raylab_done", False):
                     _hold_or_release(self._raylab_id)
                 else:
                     _rt.release(self._raylab_id)
@@ -315,6 +315,23 @@ def decode(data):
 _targets = {}
 
 
+def _envelope_end(v, i):
+    """The end of the value at ``v[i]``: computed from its headers for a
+    pickle envelope of a few refs (a call's target), else walked."""
+    b = v[i]
+    if 0x91 <= b < 0xA0:
+        refs = (b & 0x0F) - 1
+        e = v[i + 1]
+        if e == 0xC7 and v[i + 3] == _msgpack.PICKLE_EXT:
+            n, start = v[i + 2], i + 4
+        elif e == 0xC8 and v[i + 4] == _msgpack.PICKLE_EXT:
+            n, start = (v[i + 2] << 8) | v[i + 3], i + 5
+        else:
+            return _msgpack.skip(v, i)
+        return start + n + 10 * refs
+    return _msgpack.skip(v, i)
+
+
 def decode_call(data, has_target):
     """``(target, args, kwargs, returns)`` of a call's argument list."""
     v = memoryview(data)
@@ -327,7 +344,7 @@ def decode_call(data, has_target):
         raise _msgpack.DecodeError("a call's arguments are not an array")
     target = None
     if has_target:
-        end = _msgpack.skip(v, i)
+        end = _envelope_end(v, i)
         # A read-only memoryview hashes and compares as the bytes it shows:
         # a hit copies nothing.
         key = v[i:end]
