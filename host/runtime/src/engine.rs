@@ -109,7 +109,12 @@ pub(crate) fn new_engine(cfg: &EngineConfig) -> wasmtime::Result<Engine> {
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     // Deep recursion in a guest's own runtime (CPython pickling a deeply
     // nested value) must meet the guest's recursion limit, not wasmtime's
-    // 512 KiB default, which traps the instance ("call stack exhausted").
+    // 512 KiB default, which trapped the instance ("call stack exhausted")
+    // at 1,500 levels of nesting. With 8 MiB, CPython raises its own
+    // RecursionError first (4 MiB still trapped tearing a 100,000-deep
+    // list down). A Rust guest's own 1 MiB stack (in its linear memory)
+    // now runs out before this one: its overflow traps as an out-of-bounds
+    // access.
     config.max_wasm_stack(MAX_WASM_STACK);
     config.async_stack_size(MAX_WASM_STACK + (1 << 20));
     if let Some(dir) = &cfg.function_cache
