@@ -12,6 +12,8 @@ set -euo pipefail
 packages=()
 
 rustup target add wasm32-wasip2
+# The gates scripts/test.sh runs (no-ops where they are installed).
+rustup component add clippy rustfmt
 
 if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
     packages+=(mesa-vulkan-drivers)

@@ -11,6 +11,11 @@ cd "$(dirname "$0")/.."
 # Mesa wants a private runtime directory (mktemp -d makes it 0700).
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
+# Gates: formatting, lints and docs, before the tests.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --locked -p raylab -p raylab-host
+
 cargo test --workspace --locked
 # The guest SDK's and the lab helpers' own tests run natively (their pure
 # parts: codecs, refs, options, math, flags, generators).

@@ -2,7 +2,7 @@
 //! head's HTTP server and dashboard ([`head`]), the client of a head
 //! ([`client`]), the bounded compiler of uploaded modules ([`compiler`]),
 //! the head's NATS server ([`nats`]), the progress display ([`progress`]), the benchmarks
-//! ([`bench`]) and the size syntax of the command line ([`size`]). The
+//! ([`bench`](mod@bench)) and the size syntax of the command line ([`size`]). The
 //! runtime itself is the `raylab` crate.
 
 pub mod bench;

@@ -46,7 +46,7 @@ pub fn touch(path: &Path) {
 }
 
 /// Read a cache entry and mark it used: one open for both, and the time
-/// set only when the last mark is older than [`TOUCH_AFTER`] (a
+/// set only when the last mark is older than `TOUCH_AFTER` (a
 /// recompile reads thousands of function entries).
 pub fn read_and_touch(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
