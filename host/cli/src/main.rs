@@ -656,7 +656,7 @@ fn cache(args: CacheArgs) -> anyhow::Result<i32> {
             for (what, (files, bytes)) in [
                 ("compiled components", usage.components),
                 ("compiled functions", usage.functions),
-                ("built Python programs", usage.python),
+                ("Python runtimes", usage.python),
             ] {
                 println!("  {what:<22} {files:>7} files  {:>10}", size(bytes));
             }

@@ -8,7 +8,7 @@
 //! binary with the WIT files, so that an installed `raylab-host` needs
 //! nothing else) and the pure-Python standard library. It is built once per
 //! version of those inputs and cached by their SHA-256 in
-//! `<cache>/python/runtime-<key>.wasm` (`raylab-host build` makes it ahead
+//! `<cache>/python/<sha256>.wasm` (`raylab-host build` makes it ahead
 //! of time); the node's compile cache keeps its compiled form, so every
 //! later program starts at once.
 //!
@@ -195,10 +195,9 @@ pub fn runtime(cache: Option<&Path>, say: bool) -> anyhow::Result<PathBuf> {
         h.update(name.as_bytes());
         h.update(text.as_bytes());
     }
-    let key: String = h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    // `<sha256>.wasm`: the cache's own name for it (`raylab-host cache`
+    // counts, prunes and clears it as one of raylab's entries).
+    let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let scratch;
     let out_dir = match cache {
         Some(c) => c.join("python"),
@@ -207,7 +206,7 @@ pub fn runtime(cache: Option<&Path>, say: bool) -> anyhow::Result<PathBuf> {
             scratch.path().to_path_buf()
         }
     };
-    let out = out_dir.join(format!("runtime-{key}.wasm"));
+    let out = out_dir.join(format!("{key}.wasm"));
     if out.is_file() {
         raylab::disk_cache::touch(&out);
         return Ok(out);

@@ -1,10 +1,11 @@
 //! The size of the on-disk caches: least recently used files go first.
 //!
 //! Three caches share the user's cache directory: compiled components
-//! (`<dir>/*.cwasm`, ~34 MB for a Python program), Cranelift's output per
-//! function (`<dir>/functions/`) and Python programs built into components
-//! (`<dir>/python/`, ~19 MB each). Every edit of a Python program adds one
-//! of each, so without a bound the directory grows by ~50 MB an edit.
+//! (`<dir>/*.cwasm`, ~50 MB for raylab's Python runtime), Cranelift's
+//! output per function (`<dir>/functions/`) and raylab's Python runtime
+//! component (`<dir>/python/`, ~31 MB, one per raylab version). Every new
+//! version of a module adds entries, so without a bound the directory
+//! grows for ever.
 //!
 //! A file's modification time is its last use: a cache hit sets it to now
 //! ([`touch`]; [`read_and_touch`] for the per-function entries, marked
@@ -155,7 +156,7 @@ pub struct Usage {
     pub components: (u64, u64),
     /// Cranelift's output per function (`functions/`).
     pub functions: (u64, u64),
-    /// Python programs built into components (`python/`).
+    /// raylab's Python runtime components (`python/`).
     pub python: (u64, u64),
 }
 
