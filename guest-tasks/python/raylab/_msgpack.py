@@ -130,13 +130,7 @@ def _bin(out, v, refs):
 
 
 def _array(out, v, refs):
-    n = len(v)
-    if n < 16:
-        out.append(0x90 | n)
-    elif n < 0x10000:
-        out += _BH.pack(0xDC, n)
-    else:
-        out += _BI.pack(0xDD, n)
+    array_header(out, len(v))
     for x in v:
         enc = _ENCODERS.get(type(x))
         if enc is None:

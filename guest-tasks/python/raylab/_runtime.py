@@ -551,6 +551,13 @@ def _await(coroutine):
     return _loop.run_until_complete(coroutine)
 
 
+def _raised(e):
+    """An item that raises ``e`` when read (see ``_codec.Raised``)."""
+    text = _failure(e)
+    cut = text.find(raylab.EXCEPTION_MARK)
+    return _codec.Raised(_function_name, text[:cut] if cut >= 0 else text, e)
+
+
 def _drain(agen):
     """The items of an async generator, in order."""
 
@@ -576,13 +583,12 @@ def _shape(result, returns):
                 refs.append(raylab.put(x))
         except Exception as e:
             # The items so far stay readable; the next one raises.
-            text = _failure(e)
-            cut = text.find(raylab.EXCEPTION_MARK)
-            text = text[:cut] if cut >= 0 else text
+            raised = _raised(e)
             try:
-                refs.append(raylab.put(_codec.Raised(_function_name, text, e)))
+                refs.append(raylab.put(raised))
             except Exception:  # The exception does not pickle.
-                refs.append(raylab.put(_codec.Raised(_function_name, text, RuntimeError(str(e)))))
+                raised.error = RuntimeError(str(e))
+                refs.append(raylab.put(raised))
         return raylab.DynamicObjectRefGenerator(refs) if returns == "dynamic" else refs
     if returns == 0:
         if result is not None:
@@ -593,15 +599,23 @@ def _shape(result, returns):
         try:
             for x in result:
                 items.append(x)
+                if len(items) == returns:
+                    break
         except Exception as e:
             # The items so far stay readable; the rest raise (as in Ray).
-            if len(items) < returns:
-                text = _failure(e)
-                cut = text.find(raylab.EXCEPTION_MARK)
-                raised = _codec.Raised(_function_name, text[:cut] if cut >= 0 else text, e)
-                items.extend([raised] * (returns - len(items)))
-            else:
-                raise
+            items.extend([_raised(e)] * (returns - len(items)))
+        else:
+            if len(items) == returns:
+                # One more is too many; an error past the last item is not
+                # raised (Ray stops there too).
+                extra = False
+                try:
+                    next(result)
+                    extra = True
+                except Exception:
+                    pass
+                if extra:
+                    raise ValueError("Task returned more than num_returns=%d objects." % returns)
         result = tuple(items)
     if not isinstance(result, (tuple, list)) or len(result) != returns:
         n = len(result) if isinstance(result, (tuple, list)) else 1

@@ -18,21 +18,20 @@ class ActorPool:
 
     def map(self, fn, values):
         """Results of ``fn`` over ``values``, in order."""
-        while self.has_next():
-            self.get_next_unordered()
-        for v in values:
-            self.submit(fn, v)
-        while self.has_next():
-            yield self.get_next()
+        return self._map(fn, values, self.get_next)
 
     def map_unordered(self, fn, values):
         """Results of ``fn`` over ``values``, as they finish."""
+        return self._map(fn, values, self.get_next_unordered)
+
+    def _map(self, fn, values, next_result):
+        # What an earlier map left unread is dropped first, as in Ray.
         while self.has_next():
             self.get_next_unordered()
         for v in values:
             self.submit(fn, v)
         while self.has_next():
-            yield self.get_next_unordered()
+            yield next_result()
 
     def submit(self, fn, value):
         """Schedule ``fn(actor, value)`` (on a free actor, or once one is)."""
