@@ -107,25 +107,25 @@ def _str(out, v, refs):
     n = len(b)
     if n < 32:
         out.append(0xA0 | n)
-    elif n < 0x100:
-        out.append(0xD9)
-        out.append(n)
-    elif n < 0x10000:
-        out += _BH.pack(0xDA, n)
     else:
-        out += _BI.pack(0xDB, n)
+        _sized(out, n, 0xD9)
     out += b
 
 
-def _bin(out, v, refs):
-    n = len(v)
+def _sized(out, n, marker):
+    """Append the header of a sized value: ``marker`` for an 8-bit length,
+    the next two for 16 and 32 bits (str, bin and ext all number so)."""
     if n < 0x100:
-        out.append(0xC4)
+        out.append(marker)
         out.append(n)
     elif n < 0x10000:
-        out += _BH.pack(0xC5, n)
+        out += _BH.pack(marker + 1, n)
     else:
-        out += _BI.pack(0xC6, n)
+        out += _BI.pack(marker + 2, n)
+
+
+def _bin(out, v, refs):
+    _sized(out, len(v), 0xC4)
     out += v
 
 
@@ -371,14 +371,7 @@ def array_header(out, n):
 
 def pickle_ext(out, data):
     """Append extension type 80 holding ``data`` (a pickle)."""
-    n = len(data)
-    if n < 0x100:
-        out.append(0xC7)
-        out.append(n)
-    elif n < 0x10000:
-        out += _BH.pack(0xC8, n)
-    else:
-        out += _BI.pack(0xC9, n)
+    _sized(out, len(data), 0xC7)
     out.append(PICKLE_EXT)
     out += data
 

@@ -27,6 +27,14 @@ fn run_py(file: &str, flags: &[&str], args: &[&str]) -> std::process::Output {
     raylab_in(&all, &[])
 }
 
+/// Run a program written here as `name` (in a directory of its own).
+fn run_source(name: &str, source: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join(name);
+    std::fs::write(&app, source).unwrap();
+    run_py(app.to_str().unwrap(), &[], &[])
+}
+
 fn lines(out: &std::process::Output) -> std::collections::HashMap<String, String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -236,7 +244,6 @@ fn ray_programs_print_what_ray_prints() {
 
 #[test]
 fn what_the_sandbox_cannot_give_fails_with_a_line_that_says_why() {
-    let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("import numpy\n", "numpy is a C extension"),
         (
@@ -257,18 +264,18 @@ fn what_the_sandbox_cannot_give_fails_with_a_line_that_says_why() {
         ),
     ];
     for (i, (source, why)) in cases.iter().enumerate() {
-        let app = dir.path().join(format!("case{i}.py"));
-        std::fs::write(&app, format!("import raylab as ray\n{source}")).unwrap();
-        let out = run_py(app.to_str().unwrap(), &[], &[]);
+        let out = run_source(
+            &format!("case{i}.py"),
+            &format!("import raylab as ray\n{source}"),
+        );
         assert_eq!(out.status.code(), Some(1), "{source}: {}", show(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(why), "{source}: {}", show(&out));
     }
     // The standard library is whole: modules nothing imported when the
     // runtime was built import in the driver and in a task.
-    let app = dir.path().join("stdlib.py");
-    std::fs::write(
-        &app,
+    let out = run_source(
+        "stdlib.py",
         "import raylab as ray\n\
          import zipfile, io\n\
          @ray.remote\n\
@@ -276,9 +283,7 @@ fn what_the_sandbox_cannot_give_fails_with_a_line_that_says_why() {
          \x20   import csv, difflib, xml.etree.ElementTree as et\n\
          \x20   return (next(csv.reader(['a,b'])), et.fromstring('<x>1</x>').text)\n\
          print(ray.get(rows.remote()))\n",
-    )
-    .unwrap();
-    let out = run_py(app.to_str().unwrap(), &[], &[]);
+    );
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "(['a', 'b'], '1')\n");
 }
@@ -288,10 +293,8 @@ fn what_the_sandbox_cannot_give_fails_with_a_line_that_says_why() {
 /// section; before, two creations at once could both succeed).
 #[test]
 fn one_name_made_by_many_tasks_at_once_makes_one_actor() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = dir.path().join("race.py");
-    std::fs::write(
-        &app,
+    let out = run_source(
+        "race.py",
         r#"import time
 import raylab as ray
 
@@ -319,9 +322,7 @@ for r in range(25):
 print(made)
 print(ray.get(ray.get_actor("n0").ping.remote()))
 "#,
-    )
-    .unwrap();
-    let out = run_py(app.to_str().unwrap(), &[], &[]);
+    );
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -333,14 +334,10 @@ print(ray.get(ray.get_actor("n0").ping.remote()))
 /// in Ray), whether their refs were dropped or kept in globals.
 #[test]
 fn tasks_submitted_and_forgotten_at_the_end_still_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = dir.path().join("forget.py");
-    std::fs::write(
-        &app,
+    let out = run_source(
+        "forget.py",
         "import time\nimport raylab as ray\n\n@ray.remote\ndef side(x):\n    time.sleep(0.2)\n    print('ran', x)\n\nkept = side.remote(1)\nside.remote(2)\n",
-    )
-    .unwrap();
-    let out = run_py(app.to_str().unwrap(), &[], &[]);
+    );
     assert!(out.status.success(), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut lines: Vec<&str> = stdout.lines().collect();
