@@ -22,17 +22,19 @@ dir=.device
 case "${1:-}" in
 prepare)
     cargo build --release --locked -p raylab-host
-    cargo build --release --target wasm32-wasip2 --manifest-path guest-tasks/Cargo.toml -p task3
-    rm -rf "$dir" && mkdir -p "$dir/debs"
+    cargo build --release --target wasm32-wasip2 --manifest-path guest-tasks/Cargo.toml -p task1 -p task2 -p task3 -p task4 -p bench
+    rm -rf "$dir" && mkdir -p "$dir/debs" "$dir/guests"
     strip -o "$dir/raylab-host" target/release/raylab-host
     cp guest-tasks/target/wasm32-wasip2/release/task3.wasm "$dir/"
-    # The Vulkan loader (libvulkan1) is all the device needs from Debian: the
-    # NVIDIA driver there brings its own ICD.
+    for g in bench task1 task2 task3 task4; do cp "guest-tasks/target/wasm32-wasip2/release/$g.wasm" "$dir/guests/"; done
+    # The Vulkan loader and GLVND: the NVIDIA driver there brings its own
+    # ICD (libGLX_nvidia.so.0), which finds no adapter without GLVND's
+    # libraries (seen on an H200 machine: `gpus` listed nothing).
     lists=$(mktemp -d)
     mkdir -p "$lists/partial"
     opts=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 "-oDir::State::Lists=$lists")
     apt-get "${opts[@]}" update >/dev/null
-    (cd "$dir/debs" && apt-get "${opts[@]}" download libvulkan1)
+    (cd "$dir/debs" && apt-get "${opts[@]}" download libvulkan1 libglvnd0 libglx0 libegl1 libgl1 libopengl0 libgles2)
     du -sh "$dir"
     ;;
 run)
@@ -51,7 +53,7 @@ run)
         "$host" run "$dir/task3.wasm"
         "$host" run "$dir/task3.wasm" -- --size 512
     } 2>&1 | tee "$OUT/task3.txt"
-    "$host" bench --filter gpu --runs 7 2>&1 | tee "$OUT/bench-gpu.txt"
+    "$host" bench --filter gpu --runs 7 --guests "$dir/guests" 2>&1 | tee "$OUT/bench-gpu.txt"
     ;;
 *)
     echo "usage: $0 prepare|run" >&2

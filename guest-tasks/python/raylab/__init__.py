@@ -686,10 +686,12 @@ class ActorClass:
             # It outlives this job: its class travels inside the call (and
             # the program's modules do not: a detached actor's class uses
             # the standard library and what its own code holds).
-            target = _codec.Inline((None, self._cls, None, _env_vars(opts)))
+            target = _codec.Inline((None, self._cls, opts.get("max_concurrency"), _env_vars(opts)))
         else:
             if self._ref is None:
-                self._ref = _export(self._cls, None, _env_vars(opts))
+                # An async actor's most calls at once travels where a
+                # task's retry list would.
+                self._ref = _export(self._cls, opts.get("max_concurrency"), _env_vars(opts))
             target = self._ref
         wit_opts = _resource_options(opts)
         wit_opts["name"] = _namespaced(name, opts.get("namespace"))
@@ -718,7 +720,10 @@ class ActorClass:
     def options(self, **options):
         """The same class with other options (``C.options(name="c")``)."""
         copy = ActorClass(self._cls, {**self._options, **options})
-        copy._ref = self._ref
+        # The exported class serves the copy if what travels with it (the
+        # most calls at once, the environment) is the same.
+        if _exported_with(copy._options) == _exported_with(self._options):
+            copy._ref = self._ref
         return copy
 
     def bind(self, *args, **kwargs):
@@ -731,6 +736,10 @@ class ActorClass:
             "Actors cannot be instantiated directly. Instead of '%s()', use '%s.remote()'."
             % (self.__name__, self.__name__)
         )
+
+
+def _exported_with(opts):
+    return opts.get("max_concurrency"), _env_vars(opts)
 
 
 def _remote(target, options):

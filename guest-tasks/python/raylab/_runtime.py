@@ -70,7 +70,7 @@ import cloudpickle  # noqa: F401
 import raylab
 from raylab import _codec, _msgpack
 from raylab.actor import ActorExit
-from componentize_py_types import Err
+from componentize_py_types import Err, Ok
 from wit_world import exports
 from wit_world.imports import runtime as _rt
 
@@ -326,18 +326,49 @@ asyncio.selector_events.BaseSelectorEventLoop._close_self_pipe = _no_self_pipe
 asyncio.selector_events.BaseSelectorEventLoop._write_to_self = _no_self_pipe
 
 
-# An event loop with nothing to wait for but an event only another call
-# could set would wait for ever (WASI traps on an empty poll): say why.
+# An async actor's instance serves its calls from its event loop: where
+# the loop would block, it asks the host for further calls (`next-calls`)
+# instead, so that calls wait on each other as in Ray (see `_serve`). Any
+# other loop with nothing to wait for but an event only another call could
+# set would wait for ever (WASI traps on an empty poll): say why.
+import math  # noqa: E402
 import selectors  # noqa: E402
 
 
 def _guard_select(select):
     def guarded(self, timeout=None):
-        if timeout is None and not self.get_map():
+        if self.get_map():
+            return select(self, timeout)
+        if _serving:
+            room = _max_concurrency - len(_calls)
+            ms = None if timeout is None else int(max(timeout, 0.0) * 1000)
+            started = time.monotonic()
+            mail = _rt.next_calls(max(room, 0), ms)
+            for c in mail.calls:
+                _start_call(c.id, c.function, c.args)
+            for id in mail.cancelled:
+                t = _calls.get(id)
+                if t is not None:
+                    t.cancel()
+            if mail.calls or mail.cancelled:
+                return []
+            if timeout is None:
+                if mail.closed:
+                    raise RuntimeError(
+                        "raylab: this coroutine waits for something that only another call could give "
+                        "(an asyncio.Event, a Future), and no call can come any more: the actor has no "
+                        "handle left"
+                    )
+                return []
+            # What is left of the timeout, below the host's milliseconds.
+            rest = timeout - (time.monotonic() - started)
+            if rest <= 0:
+                return []
+            timeout = rest
+        elif timeout is None:
             raise RuntimeError(
                 "raylab: this coroutine waits for something that only another call could give (an "
-                "asyncio.Event, a Future), and raylab runs an actor's calls one at a time: the wait "
-                "would never end"
+                "asyncio.Event, a Future), and nothing else runs in this task: the wait would never end"
             )
         return select(self, timeout)
 
@@ -542,13 +573,119 @@ _loop = None
 _function_name = ""
 
 
-def _await(coroutine):
-    """Run an ``async def`` function's coroutine to its end."""
+def _event_loop():
     global _loop
     if _loop is None:
         _loop = asyncio.new_event_loop()
         asyncio.set_event_loop(_loop)
-    return _loop.run_until_complete(coroutine)
+    return _loop
+
+
+def _await(coroutine):
+    """Run an ``async def`` function's coroutine to its end."""
+    return _event_loop().run_until_complete(coroutine)
+
+
+# ---------------------------------------------------------------- async actors
+#
+# An actor with an ``async def`` method is an async actor (as in Ray): its
+# calls run concurrently, as tasks of one event loop, up to
+# ``max_concurrency`` (Ray's default: 1000) at once. The host's ``task.call``
+# starts the loop with one call (`_serve`); whenever the loop would block,
+# it takes further calls from the host (`next-calls`, in `_guard_select`)
+# and each call, when done, is finished on its own (`finish-call`), so a
+# call's caller gets its result as soon as it is ready, not when the loop
+# next goes idle. ``task.call`` returns once no call runs. A call cancelled
+# with ``ray.cancel`` is cancelled as an asyncio task.
+
+# Whether the actor is async, and how many of its calls may run at once.
+_actor_async = False
+_max_concurrency = 1000
+# Whether the loop is serving calls now (`_serve`), and the calls it runs.
+_serving = False
+_calls = {}
+# Set when a call ended the actor (exit_actor, sys.exit): the exit mark.
+_exiting = None
+_EXIT = "\x1eraylab-exit-actor: "
+
+
+def _is_async_class(cls):
+    return any(
+        inspect.iscoroutinefunction(m) or inspect.isasyncgenfunction(m)
+        for _, m in inspect.getmembers(cls, callable)
+    )
+
+
+def _start_call(id, function, args):
+    _calls[id] = _event_loop().create_task(_one_call(id, function, args))
+
+
+async def _one_call(id, function, args):
+    global _exiting
+    try:
+        method = function.rpartition(".")[2]
+        _, a, kw, returns = _codec.decode_call(args, False)
+        if method == "__ray_ready__":
+            result = True
+        elif method == "__ray_terminate__":
+            raise ActorExit(0)
+        else:
+            result = _method(method)(*a, **kw)
+            if inspect.iscoroutine(result):
+                result = await result
+            elif inspect.isasyncgen(result):
+                result = [x async for x in result]
+            result = _shape(result, returns)
+        ids = []
+        out = _codec.encode(result, ids)
+        for i in ids:
+            _rt.retain(i)
+        outcome = Ok(out)
+    except asyncio.CancelledError:
+        outcome = Err(_failure(raylab.exceptions.TaskCancelledError(error_message="the call was cancelled")))
+    except ActorExit:
+        _exiting = _EXIT + "the actor called exit_actor()"
+        outcome = Err(_exiting)
+    except SystemExit as e:
+        if e.code in (None, 0):
+            _exiting = _EXIT + "the actor called sys.exit(%r)" % (e.code,)
+        else:
+            _exiting = _EXIT + "the actor called sys.exit(%r): it ends the worker" % (e.code,)
+        outcome = Err(_exiting)
+    except BaseException as e:
+        outcome = Err(_failure(e))
+    finally:
+        _calls.pop(id, None)
+    _rt.finish_call(id, outcome)
+
+
+async def _until_idle():
+    while _calls and _exiting is None:
+        await asyncio.wait(list(_calls.values()), return_when=asyncio.FIRST_COMPLETED)
+
+
+def _serve(function, args):
+    """Serve the async actor's calls, starting with this one, until none
+    runs (see above)."""
+    global _serving, _exiting
+    _serving = True
+    try:
+        _start_call(_rt.context().task_id, function, args)
+        _event_loop().run_until_complete(_until_idle())
+    finally:
+        _serving = False
+    if _exiting is not None:
+        why, _exiting = _exiting, None
+        raise Err(why)
+    # Every call was finished by `finish-call`: this is ignored.
+    return b"\xc0"
+
+
+def _method(method):
+    try:
+        return getattr(_actor[0], method)
+    except AttributeError:
+        raise AttributeError("actor class %s has no method %r" % (type(_actor[0]).__name__, method)) from None
 
 
 def _raised(e):
@@ -667,8 +804,10 @@ class Task(exports.Task):
         return ["*"]
 
     def call(self, function, args):
-        global _actor, _function_name
+        global _actor, _function_name, _actor_async, _max_concurrency
         _function_name = function
+        if _actor_async:
+            return _serve(function, args)
         try:
             if _actor is not None:
                 method = function.rpartition(".")[2]
@@ -677,17 +816,14 @@ class Task(exports.Task):
                     return _codec.encode(True)
                 if method == "__ray_terminate__":
                     raise ActorExit(0)
-                try:
-                    bound = getattr(_actor[0], method)
-                except AttributeError:
-                    raise AttributeError(
-                        "actor class %s has no method %r" % (type(_actor[0]).__name__, method)
-                    ) from None
-                result = _shape(bound(*a, **kw), returns)
+                result = _shape(_method(method)(*a, **kw), returns)
             elif function.endswith(".new"):
                 target, a, kw, _ = _codec.decode_call(args, True)
                 cls = target[1]
                 _actor = (cls(*a, **kw), int.from_bytes(os.urandom(8), "big") >> 1)
+                _actor_async = _is_async_class(cls)
+                if target[2]:
+                    _max_concurrency = int(target[2])
                 result = cls.__name__
             elif function.rpartition(".")[2].isdigit():
                 # One of a call's num_returns: the call's value, the index.

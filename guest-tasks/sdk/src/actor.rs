@@ -203,7 +203,8 @@ impl<T> ActorHandle<T> {
 
     /// Kill the actor (`ray.kill(actor)`): a call in progress is stopped,
     /// queued ones fail with [`ErrorKind::ActorDied`](crate::ErrorKind),
-    /// later ones fail at once, and it is not restarted. Killing a dead
+    /// later ones too (their results hold the error at once, as in Ray),
+    /// and it is not restarted. Killing a dead
     /// actor does nothing.
     pub fn kill(&self) -> Result<()> {
         Ok(rt::kill_actor(self.id)?)

@@ -6,7 +6,9 @@
 //! and each method call (`C.m`) runs in that same instance, in the order
 //! the calls were submitted (one queue per actor, so every caller's calls
 //! keep their order). The instance has the actor's memory quota for its
-//! whole life and each call its time limit.
+//! whole life and each call its time limit. An instance may also run many
+//! calls at once, interleaved by its own event loop (Python's async
+//! actors): it pulls them from its mailbox while one runs (`mailbox`).
 //!
 //! The actor's life is a task of the scheduler (see [`Tasks::submit_as`]
 //! and its `Body`): it waits, like any task, for its constructor's
@@ -21,7 +23,10 @@
 //! quota) restarts the actor in a fresh instance, constructor again, up to
 //! `max_restarts`; the crashed call, and the calls queued behind it, fail
 //! with `actor-died` unless `max_task_retries` lets them run again on the
-//! restarted actor. Once dead, every call fails at once.
+//! restarted actor. Once dead, every call fails at once (its result holds
+//! the error, as in Ray). `cancel` on a call's result cancels a queued
+//! call, and a running one only where its instance runs calls
+//! concurrently (see [`CallStop`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -31,7 +36,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 
 use crate::bindings::wit;
-use crate::control::{DETACHED_JOB, JobId};
+use crate::control::{CallStop, DETACHED_JOB, JobId};
 use crate::error::{ErrorKind, TaskError};
 use crate::modules::Module;
 use crate::msgpack::{self, ArgsLayout};
@@ -41,6 +46,9 @@ use crate::tasks::{Body, Grant, NodeControl, Tasks};
 use crate::timeline::Timeline;
 
 mod life;
+mod mailbox;
+
+pub(crate) use mailbox::Mailbox;
 
 /// Where an actor is.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -89,14 +97,21 @@ struct Call {
     method: String,
     /// `C.method`, as the module exports it.
     function: String,
-    /// `NAME.method`, as errors and the timeline show it.
-    name: String,
     args: Vec<u8>,
     layout: ArgsLayout,
     deps: Vec<ObjectId>,
     arg_refs: Vec<ObjectId>,
     result: ObjectId,
     attempt: u32,
+    /// How `cancel` reaches it.
+    stop: Arc<CallStop>,
+}
+
+impl Call {
+    /// `NAME.method`, as errors and the timeline show it.
+    fn name(&self) -> &str {
+        &self.stop.name
+    }
 }
 
 /// One actor.
@@ -116,6 +131,8 @@ struct Actor {
     inbox: Mutex<Option<mpsc::UnboundedReceiver<Call>>>,
     /// Fires when the last reference to the handle is gone.
     freed: Arc<Notify>,
+    /// Fires when one of its calls is cancelled (see [`CallStop`]).
+    wake: Arc<Notify>,
     /// The task that is the actor's life (cancelling it kills the actor).
     life: Mutex<Option<ObjectId>>,
     killed: AtomicBool,
@@ -305,6 +322,7 @@ impl Actors {
             calls,
             inbox: Mutex::new(Some(inbox)),
             freed,
+            wake: Arc::new(Notify::new()),
             life: Mutex::new(None),
             killed: AtomicBool::new(false),
             state: Mutex::new((ActorState::Pending, None)),
@@ -371,13 +389,26 @@ impl Actors {
         args: Vec<u8>,
     ) -> Result<ObjectId, TaskError> {
         let actor = self.find(handle, job)?;
-        if let Some(why) = actor.death() {
-            return Err(actor.died(method, &why));
-        }
-        // Killed but not dead yet (its life is winding down): a call made
-        // after `kill` returned must not run.
-        if actor.killed.load(Ordering::SeqCst) {
-            return Err(actor.died(method, "killed"));
+        // A dead actor's call is made, and fails (as in Ray, where the
+        // error comes from `get`, not from the call). One killed but not
+        // dead yet (its life is winding down) must not run a call made
+        // after `kill` returned.
+        let death = actor.death().or_else(|| {
+            actor
+                .killed
+                .load(Ordering::SeqCst)
+                .then(|| "killed".to_string())
+        });
+        if let Some(why) = death {
+            let name = format!("{}.{method}", actor.display);
+            let stop = Arc::new(CallStop::new(name.clone(), actor.wake.clone()));
+            let mut control = self.control.lock();
+            let result = control.new_call(job, &[], stop)?;
+            let starts =
+                control.complete_call(job, &name, result, Err(actor.died(method, &why)), &[]);
+            drop(control);
+            self.tasks.start(starts, false);
+            return Ok(result);
         }
         let function = format!("{}.{method}", actor.class);
         if method == "new" || !actor.module.exports(&function) {
@@ -407,12 +438,17 @@ impl Actors {
         let deps: Vec<ObjectId> = layout.top_refs.iter().map(|(_, id)| *id).collect();
         let mut arg_refs = deps.clone();
         arg_refs.extend_from_slice(&layout.nested_refs);
-        let result = self.control.lock().new_call(job, &arg_refs)?;
+        // The call's name (`NAME.method`, as errors and the timeline show
+        // it) is kept by its stop.
+        let stop = Arc::new(CallStop::new(
+            format!("{}.{method}", actor.display),
+            actor.wake.clone(),
+        ));
+        let result = self.control.lock().new_call(job, &arg_refs, stop.clone())?;
         let call = Call {
             id: self.next_call.fetch_add(1, Ordering::Relaxed),
             job,
             method: method.to_string(),
-            name: format!("{}.{method}", actor.display),
             function,
             args,
             layout,
@@ -420,6 +456,7 @@ impl Actors {
             arg_refs,
             result,
             attempt: 1,
+            stop,
         };
         actor.queued.fetch_add(1, Ordering::Relaxed);
         match actor.calls.send(call) {

@@ -125,6 +125,9 @@ pub(crate) struct Core<P> {
     producers: crate::ids::IdMap<Producer>,
     /// Task -> the result objects of its children not finished yet.
     children: crate::ids::IdMap<crate::ids::IdSet>,
+    /// Result object -> how to stop the actor call producing it, for
+    /// calls not finished (see `calls`).
+    calls: crate::ids::IdMap<Arc<CallStop>>,
     jobs: HashMap<JobId, JobCount>,
     submitted: u64,
     finished: u64,
@@ -156,6 +159,7 @@ impl<P> Control<P> {
             sched: Scheduler::new(total).with_instance_limits(instances, job_instances),
             producers: Default::default(),
             children: Default::default(),
+            calls: Default::default(),
             jobs: HashMap::new(),
             submitted: 0,
             finished: 0,
@@ -577,6 +581,13 @@ impl<P: Pending> Core<P> {
 
     /// Cancel the task producing `id`, saying `why`.
     fn cancel_for(&mut self, id: ObjectId, why: &str) -> Result<(), TaskError> {
+        if let Some(stop) = self.calls.get(&id) {
+            if stop.cancel() {
+                let err = TaskError::for_task(ErrorKind::Cancelled, &*stop.name, why);
+                self.complete(id, Err(err));
+            }
+            return Ok(());
+        }
         let Some(p) = self.producers.get(&id).cloned() else {
             // Finished (nothing to do) or never a task result.
             return self.objects.lookup(id).map(|_| ());
@@ -689,5 +700,6 @@ impl<P: Pending> Core<P> {
 }
 
 mod calls;
+pub(crate) use calls::CallStop;
 #[cfg(test)]
 mod tests;

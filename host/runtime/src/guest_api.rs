@@ -360,5 +360,42 @@ fn add_actors(
             Ok((r.map_err(Into::into),))
         },
     )?;
+
+    let s = services.clone();
+    i.func_wrap_async(
+        "next-calls",
+        move |mut store: StoreContextMut<'_, HostState>, (max, timeout_ms): (u32, Option<u64>)| {
+            let actors = s.actors();
+            Box::new(async move {
+                let (Some(mailbox), Ok(actors)) = (store.data().mailbox.clone(), actors) else {
+                    let closed = wit::ActorMail {
+                        calls: Vec::new(),
+                        cancelled: Vec::new(),
+                        closed: true,
+                    };
+                    return Ok((closed,));
+                };
+                // No time limit while it waits for calls; the limit counts
+                // again from when it runs guest code.
+                store.data_mut().ctx.deadline = mailbox.set_waiting(true);
+                let mail = actors.next_calls(&mailbox, max, timeout(timeout_ms)).await;
+                store.data_mut().ctx.deadline = mailbox.set_waiting(false);
+                Ok((mail,))
+            })
+        },
+    )?;
+
+    let s = services.clone();
+    i.func_wrap(
+        "finish-call",
+        move |store: StoreContextMut<'_, HostState>,
+              (id, result): (u64, Result<Vec<u8>, String>)|
+              -> wasmtime::Result<()> {
+            if let (Some(m), Ok(a)) = (&store.data().mailbox, s.actors()) {
+                a.finish_call(m, id, result);
+            }
+            Ok(())
+        },
+    )?;
     Ok(())
 }

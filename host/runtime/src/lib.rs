@@ -17,7 +17,7 @@
 //! | `node` | [`Runtime`]: builds and wires the parts, the public API; `node::remote` runs what other nodes send | everything below |
 //! | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | tasks, object_store, error (async-nats) |
 //! | `guest_api` | the `raylab:runtime/runtime` host functions | actors, tasks, objects, sandbox |
-//! | `actors` | actors: long-lived sandboxes, ordered calls, restarts, handles | tasks, control, modules, sandbox |
+//! | `actors` | actors: long-lived sandboxes, ordered (or, for async actors, concurrent) calls, restarts, handles | tasks, control, modules, sandbox |
 //! | `objects` | put/get/wait for guests, lending the CPU while blocked | tasks, control |
 //! | `tasks` | the task lifecycle: submit, dispatch, attempt, retry, finish, cancel; lineage of objects on other nodes | control, modules, sandbox, timeline, task_table |
 //! | `driver` | running a module's `wasi:cli/run` | modules, sandbox |

@@ -217,6 +217,8 @@ pub(crate) struct HostState {
     who: Arc<Mutex<String>>,
     /// Its stdout and stderr.
     output: [Lines; 2],
+    /// An actor's instance: the actor's calls (`next-calls`).
+    pub(crate) mailbox: Option<Arc<crate::actors::Mailbox>>,
 }
 
 impl HostState {
@@ -427,6 +429,7 @@ impl Sandboxes {
             shared: self.shared.clone(),
             who,
             output,
+            mailbox: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -512,6 +515,39 @@ pub(crate) fn interrupt(ctx: &TaskCtx) -> impl Future<Output = SandboxLimit> + u
         }
         why
     }
+}
+
+/// [`interrupt`] for an instance whose deadline moves while it runs (an
+/// actor serving concurrent calls: its limit counts from its last wait for
+/// calls, see `actors::mailbox`): `deadline` says the current one.
+/// `None` is [`interrupt`] itself.
+pub(crate) fn interrupt_moving(
+    ctx: &TaskCtx,
+    deadline: Option<tokio::sync::watch::Receiver<Deadline>>,
+) -> impl Future<Output = SandboxLimit> + use<> {
+    use futures_util::future::Either;
+    let Some(mut deadline) = deadline else {
+        return Either::Left(interrupt(ctx));
+    };
+    let (cancel, lent) = (ctx.cancelled.clone(), ctx.lent.clone());
+    Either::Right(async move {
+        let why = loop {
+            let at = *deadline.borrow_and_update();
+            tokio::select! {
+                () = cancel.wait() => break SandboxLimit::Cancelled,
+                limit = until(at) => break SandboxLimit::Time(limit),
+                changed = deadline.changed() => if changed.is_err() {
+                    // Nobody moves it any more: the last one stands.
+                    let limit = until(at).await;
+                    break SandboxLimit::Time(limit);
+                },
+            }
+        };
+        while lent.load(Ordering::SeqCst) {
+            tokio::time::sleep(TICK).await;
+        }
+        why
+    })
 }
 
 /// Whether the outcome is already a sandbox-limit failure.

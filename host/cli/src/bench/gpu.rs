@@ -134,12 +134,24 @@ pub(super) fn gpu_figures(
             .skip_while(|l| !l.starts_with("num_gpus = 1"))
             .take_while(|l| !l.starts_with("total:"))
             .collect();
+        // The "took ms" column, found by its header (the table has
+        // grown columns before: a fixed index once summed the end times).
+        let took = round
+            .iter()
+            .find(|l| l.starts_with("task"))
+            .and_then(|h| {
+                h.split("  ")
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .position(|c| c == "took ms")
+            })
+            .ok_or_else(|| anyhow::anyhow!("task3 printed no `took ms` column:\n{out}"))?;
         let work: f64 = round
             .iter()
             .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
             .filter_map(|l| {
                 l.split_whitespace()
-                    .nth(4)
+                    .nth(took)
                     .and_then(|v| v.parse::<f64>().ok())
             })
             .sum();

@@ -82,6 +82,43 @@ fn the_python_sdk_reads_like_rays_and_runs_sandboxed() {
 }
 
 #[test]
+fn async_actor_calls_run_together_and_end_one_by_one() {
+    let out = run_py(&program("tests/async_actors.py"), &[], &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    let v = lines(&out);
+    let want = [
+        // Code that never yields stops the instance at the actor's limit:
+        // every call it ran fails, and the restarted actor serves.
+        ("crash.nap", "ActorDiedError"),
+        ("crash.spin", "ActorDiedError"),
+        ("crash.after", "ok:pong"),
+        // One call past the limit fails alone.
+        ("limit.quick", "ok:napped"),
+        ("limit.slow", "time-limit-exceeded"),
+        ("limit.after", "ok:pong"),
+        // exit_actor in one call ends the calls running beside it, and
+        // a call made after fails at `get` (not at `.remote`), as in Ray.
+        ("exit.leave", "ActorDiedError"),
+        ("exit.nap", "ActorDiedError"),
+        ("exit.after", "ActorDiedError"),
+        ("kill", "ActorDiedError,ActorDiedError,ActorDiedError"),
+        // A plain actor: a queued call is cancelled, a running one is not
+        // interrupted (Ray's rule for actors that are not async).
+        ("plain.queued", "TaskCancelledError"),
+        ("plain.running", "ok:slow done"),
+        ("plain.after", "ok:quick done"),
+    ];
+    for (key, value) in want {
+        assert_eq!(
+            v.get(key).map(String::as_str),
+            Some(value),
+            "{key}: {}",
+            show(&out)
+        );
+    }
+}
+
+#[test]
 fn the_lab_runs_in_python() {
     let out = run_py(
         &program("lab/task1.py"),

@@ -1,7 +1,6 @@
 //! An actor's life: its instances, its constructor, its calls in order,
 //! its restarts and its death.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -9,12 +8,16 @@ use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::{Instance, TypedFunc};
 
-use super::{Actor, ActorState, Actors, Call, rmp_serde_string};
+use tokio::sync::mpsc;
+
+use super::{Actor, ActorState, Actors, Call, Mailbox, rmp_serde_string};
 use crate::cancel::CancelFlag;
 use crate::error::{ErrorKind, TaskError};
 use crate::msgpack;
 use crate::object_store::{ObjectId, Signal};
-use crate::sandbox::{HostState, SandboxLimit, TaskCtx, classify_trap, interrupt};
+use crate::sandbox::{
+    HostState, SandboxLimit, TaskCtx, classify_trap, interrupt, interrupt_moving,
+};
 use crate::tasks::Grant;
 
 /// The typed `call` export of the `task` interface.
@@ -36,19 +39,29 @@ enum Outcome {
 /// message says why.
 pub(crate) const EXIT_MARK: &str = "\u{1e}raylab-exit-actor:";
 
+/// What the life does next.
+// One per call, moved once: boxing the call would allocate per call.
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    Run(Call),
+    /// No handle is left and nothing is queued.
+    Orphaned,
+    /// Killed, or its job ended.
+    Stopped,
+    /// The node shuts down.
+    ShutDown,
+}
+
 impl Actors {
     /// The actor's life: instances, constructor, calls, restarts.
     pub(super) async fn life(&self, actor: &Arc<Actor>, grant: Grant) {
-        let Some(mut inbox) = actor.inbox.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        let Some(inbox) = actor.inbox.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
         };
+        let mailbox = Arc::new(Mailbox::new(actor.clone(), inbox));
         let mut first = true;
-        let mut again: VecDeque<Call> = VecDeque::new();
-        // Its last handle is gone: the calls already made still run (as in
-        // Ray), then it dies.
-        let mut handle_gone = false;
         'life: loop {
-            let (mut store, call_fn) = match self.start(actor, &grant).await {
+            let (mut store, call_fn) = match self.start(actor, &grant, &mailbox).await {
                 Ok(x) => x,
                 Err(e) => {
                     if first {
@@ -59,7 +72,7 @@ impl Actors {
                     } else {
                         format!("its constructor failed: {e}")
                     };
-                    self.die(actor, &mut inbox, again, &why);
+                    self.die_with(&mailbox, &why);
                     return;
                 }
             };
@@ -70,90 +83,92 @@ impl Actors {
             }
             actor.set(ActorState::Alive);
             loop {
-                let mut call = match again.pop_front() {
-                    Some(call) => call,
-                    None if handle_gone => match inbox.try_recv() {
-                        Ok(call) => call,
-                        Err(_) => {
-                            self.die(actor, &mut inbox, again, "no handle to it is left");
-                            return;
-                        }
-                    },
-                    None => tokio::select! {
-                        call = inbox.recv() => match call {
-                            Some(call) => call,
-                            None => break 'life,
-                        },
-                        () = grant.cancel.wait() => {
-                            self.die(actor, &mut inbox, again, Self::why_stopped(actor));
-                            return;
-                        }
-                        () = actor.freed.notified() => {
-                            handle_gone = true;
-                            continue;
-                        }
-                    },
+                let mut call = match self.next(&mailbox, &grant).await {
+                    Next::Run(call) => call,
+                    Next::Orphaned => {
+                        self.die_with(&mailbox, "no handle to it is left");
+                        return;
+                    }
+                    Next::Stopped => {
+                        self.die_with(&mailbox, Self::why_stopped(actor));
+                        return;
+                    }
+                    Next::ShutDown => break 'life,
                 };
                 if let Err(e) = self.wait_for_arguments(&call, &grant.cancel).await {
                     if grant.cancel.is_set() {
-                        again.push_front(call);
-                        self.die(actor, &mut inbox, again, Self::why_stopped(actor));
+                        mailbox.push_front(call);
+                        self.die_with(&mailbox, Self::why_stopped(actor));
                         return;
                     }
-                    actor.queued.fetch_sub(1, Ordering::Relaxed);
-                    let starts = self.control.lock().complete_call(
-                        call.job,
-                        &call.function,
-                        call.result,
-                        Err(e),
-                        &call.arg_refs,
-                    );
-                    self.tasks.start(starts, false);
+                    self.complete(actor, call, Err(e), None);
                     continue;
                 }
-                match self.run_call(actor, &mut store, &call_fn, &mut call).await {
+                if !call.stop.start(false) {
+                    self.complete_cancelled(actor, call);
+                    continue;
+                }
+                let args = match self.call_args(actor, &mut call) {
+                    Ok(args) => args,
+                    Err(e) => {
+                        self.complete(actor, call, Err(e), None);
+                        continue;
+                    }
+                };
+                let (call, outcome, started) = self
+                    .run_call(&mailbox, &mut store, &call_fn, call, args)
+                    .await;
+                mailbox.concurrent.store(false, Ordering::SeqCst);
+                match outcome {
                     Outcome::Done(outcome) => {
-                        actor.queued.fetch_sub(1, Ordering::Relaxed);
-                        actor.calls_done.fetch_add(1, Ordering::Relaxed);
-                        let starts = self.control.lock().complete_call(
-                            call.job,
-                            &call.function,
-                            call.result,
-                            outcome,
-                            &call.arg_refs,
-                        );
-                        self.tasks.start(starts, false);
+                        if let Some(call) = call {
+                            self.complete(actor, call, outcome, Some(started));
+                        }
+                        if let Some(why) = mailbox.exit() {
+                            // A call finished by the instance ended it.
+                            self.die_with(&mailbox, &why);
+                            return;
+                        }
                     }
                     Outcome::Exited(why) => {
-                        actor.queued.fetch_sub(1, Ordering::Relaxed);
-                        actor.calls_done.fetch_add(1, Ordering::Relaxed);
-                        let err = actor.died(&call.method, &why);
-                        let starts = self.control.lock().complete_call(
-                            call.job,
-                            &call.function,
-                            call.result,
-                            Err(err),
-                            &call.arg_refs,
-                        );
-                        self.tasks.start(starts, false);
+                        if let Some(call) = call {
+                            let err = actor.died(&call.method, &why);
+                            self.complete(actor, call, Err(err), Some(started));
+                        }
                         actor.killed.store(true, Ordering::SeqCst);
-                        self.die(actor, &mut inbox, again, &why);
+                        self.die_with(&mailbox, &why);
                         return;
                     }
                     Outcome::Crashed(e) => {
+                        if let Some(call) = &call {
+                            self.timeline.record(
+                                call.name(),
+                                call.job,
+                                call.id,
+                                actor.lane,
+                                started,
+                                "failed",
+                                1,
+                            );
+                        }
+                        // The call and any others the instance ran with it.
+                        let crashed: Vec<Call> =
+                            call.into_iter().chain(mailbox.take_all_running()).collect();
                         let cause = e.to_string();
                         if grant.cancel.is_set() {
-                            again.push_front(call);
-                            self.die(actor, &mut inbox, again, Self::why_stopped(actor));
+                            for c in crashed.into_iter().rev() {
+                                mailbox.push_front(c);
+                            }
+                            self.die_with(&mailbox, Self::why_stopped(actor));
                             return;
                         }
                         let restarts = actor.restarts.load(Ordering::Relaxed);
                         if restarts >= actor.max_restarts {
-                            again.push_front(call);
-                            self.die(
-                                actor,
-                                &mut inbox,
-                                again,
+                            for c in crashed.into_iter().rev() {
+                                mailbox.push_front(c);
+                            }
+                            self.die_with(
+                                &mailbox,
                                 &format!("it crashed and has no restarts left: {cause}"),
                             );
                             return;
@@ -161,19 +176,22 @@ impl Actors {
                         actor.restarts.fetch_add(1, Ordering::Relaxed);
                         actor.set(ActorState::Restarting);
                         tracing::debug!(actor = %actor.display, "restarting after: {cause}");
-                        // The crashed call and those queued behind it run
-                        // again on the restarted actor if retries allow,
-                        // else fail.
-                        let mut behind: Vec<Call> = vec![call];
-                        behind.extend(again.drain(..));
-                        while let Ok(c) = inbox.try_recv() {
-                            behind.push(c);
+                        // The crashed calls and those queued behind them
+                        // run again on the restarted actor if retries
+                        // allow, else fail.
+                        let mut behind = crashed;
+                        behind.extend(mailbox.take_again());
+                        if let Some(mut inbox) = mailbox.inbox() {
+                            while let Ok(c) = inbox.try_recv() {
+                                behind.push(c);
+                            }
                         }
                         let why = format!("it crashed and was restarted: {cause}");
                         for mut c in behind {
                             if c.attempt <= actor.max_task_retries {
                                 c.attempt += 1;
-                                again.push_back(c);
+                                c.stop.requeue();
+                                mailbox.push_back(c);
                             } else {
                                 actor.queued.fetch_sub(1, Ordering::Relaxed);
                                 self.fail(actor, c, &why);
@@ -184,7 +202,52 @@ impl Actors {
                 }
             }
         }
-        self.die(actor, &mut inbox, again, "its node is shutting down");
+        self.die_with(&mailbox, "its node is shutting down");
+    }
+
+    /// The next call to run, or why there is none.
+    async fn next(&self, mailbox: &Mailbox, grant: &Grant) -> Next {
+        if let Some(call) = mailbox.pop_again() {
+            return Next::Run(call);
+        }
+        let actor = &mailbox.actor;
+        let Some(mut inbox) = mailbox.inbox() else {
+            return Next::ShutDown;
+        };
+        loop {
+            if mailbox.handle_gone.load(Ordering::SeqCst) {
+                // Its last handle is gone: the calls already made still
+                // run (as in Ray), then it dies.
+                return match inbox.try_recv() {
+                    Ok(call) => Next::Run(call),
+                    Err(_) => Next::Orphaned,
+                };
+            }
+            tokio::select! {
+                call = inbox.recv() => return match call {
+                    Some(call) => Next::Run(call),
+                    None => Next::ShutDown,
+                },
+                () = grant.cancel.wait() => return Next::Stopped,
+                () = actor.freed.notified() => mailbox.handle_gone.store(true, Ordering::SeqCst),
+            }
+        }
+    }
+
+    /// The actor is dead (see [`Actors::die`]), with every call its
+    /// mailbox holds.
+    fn die_with(&self, mailbox: &Mailbox, why: &str) {
+        let mut pending = mailbox.take_again();
+        pending.extend(mailbox.take_all_running());
+        match mailbox.inbox() {
+            Some(mut inbox) => self.die(&mailbox.actor, &mut inbox, pending, why),
+            // Not reached: nothing else waits for calls once the instance
+            // stopped. The calls are failed all the same.
+            None => {
+                let (_, mut inbox) = mpsc::unbounded_channel();
+                self.die(&mailbox.actor, &mut inbox, pending, why)
+            }
+        }
     }
 
     /// A fresh instance of the actor's module with its constructor run.
@@ -192,6 +255,7 @@ impl Actors {
         &self,
         actor: &Actor,
         grant: &Grant,
+        mailbox: &Arc<Mailbox>,
     ) -> Result<(Store<HostState>, CallFn), TaskError> {
         let crashed = |m: String| {
             TaskError::for_task(ErrorKind::TaskCrashed, format!("{}.new", actor.class), m)
@@ -203,6 +267,7 @@ impl Actors {
             .ok_or_else(|| crashed("the module exports no remote functions".into()))?;
         let ctx = self.ctx(actor, grant, "new", 0, None);
         let mut store = self.sandboxes.store(ctx, &[]);
+        store.data_mut().mailbox = Some(mailbox.clone());
         let instance: Instance = actor
             .module
             .pre
@@ -278,51 +343,49 @@ impl Actors {
         }
     }
 
-    /// Run one method call in the actor's instance.
+    /// Run one method call in the actor's instance, with `args`; the call
+    /// is the mailbox's outer one meanwhile (the instance may finish it,
+    /// and take others, through `next-calls`). Returns the call (none if
+    /// the instance finished it), how the instance's `task.call` ended and
+    /// when it started.
     async fn run_call(
         &self,
-        actor: &Actor,
+        mailbox: &Mailbox,
         store: &mut Store<HostState>,
         call_fn: &CallFn,
-        call: &mut Call,
-    ) -> Outcome {
-        let args = if !call.layout.top_refs.is_empty() {
-            let values = match self
-                .control
-                .lock()
-                .values_of(&call.function, call.deps.iter().copied())
-            {
-                Ok(v) => v,
-                Err(e) => return Outcome::Done(Err(e)),
-            };
-            let slices: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
-            msgpack::substitute(&call.args, &call.layout, &slices)
-        } else if call.attempt <= actor.max_task_retries {
-            // It may run again after a crash: keep the arguments.
-            call.args.clone()
-        } else {
-            std::mem::take(&mut call.args)
-        };
+        call: Call,
+        args: Vec<u8>,
+    ) -> (Option<Call>, Outcome, u64) {
+        let actor = &mailbox.actor;
         // The instance's identity for this call, updated in place (this is
         // the hot path of every call).
         {
             let ctx = &mut store.data_mut().ctx;
             ctx.id = call.id;
             ctx.function.clone_from(&call.function);
-            ctx.name.clone_from(&call.name);
+            ctx.name.clear();
+            ctx.name.push_str(call.name());
             ctx.attempt = actor.restarts.load(Ordering::Relaxed) + 1;
-            ctx.deadline = actor.timeout.map(|t| (Instant::now() + t, t));
+            if actor.timeout.is_some() {
+                ctx.deadline = actor.timeout.map(|t| (Instant::now() + t, t));
+                mailbox.set_deadline(ctx.deadline);
+            }
         }
         self.sandboxes.renew(store);
-        let name = call.name.as_str();
+        let function = call.function.clone();
         let started = self.timeline.now_us();
-        let stop = interrupt(&store.data().ctx);
+        mailbox.run_outer(call, started);
+        // The deadline moves only for an actor with a time limit.
+        let moving = actor.timeout.map(|_| mailbox.deadline.subscribe());
+        let stop = interrupt_moving(&store.data().ctx, moving);
         let result = tokio::select! {
             biased;
-            r = call_fn.call_async(&mut *store, (call.function.clone(), args)) => r,
+            r = call_fn.call_async(&mut *store, (function, args)) => r,
             limit = stop => Err(wasmtime::Error::new(limit)),
         };
         store.data().flush_output();
+        let call = mailbox.take_outer();
+        let name: &str = call.as_ref().map_or(&store.data().ctx.name, |c| c.name());
         let outcome = match result {
             Ok((Ok(bytes),)) => match msgpack::find_refs(&bytes) {
                 Ok(refs) => Outcome::Done(Ok((bytes, refs))),
@@ -352,12 +415,6 @@ impl Actors {
         actor
             .memory
             .store(store.data().memory_size() as u64, Ordering::Relaxed);
-        let state = match &outcome {
-            Outcome::Done(Ok(_)) => "finished",
-            _ => "failed",
-        };
-        self.timeline
-            .record(name, call.job, call.id, actor.lane, started, state, 1);
-        outcome
+        (call, outcome, started)
     }
 }
