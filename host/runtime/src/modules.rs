@@ -154,7 +154,7 @@ pub(crate) async fn load(
     name: &str,
     bytes: &[u8],
     cache_dir: Option<&Path>,
-    compiler: Option<&dyn engine::ModuleCompiler>,
+    compiler: Option<Arc<dyn engine::ModuleCompiler>>,
     memory_cap: u64,
 ) -> Result<Module, LoadError> {
     // The raylab world, checked on the component's own declarations before
@@ -182,7 +182,30 @@ pub(crate) async fn load(
             },
         });
     }
-    let compiled = engine::compile(engine, name, bytes, cache_dir, compiler)?;
+    // Cranelift (or the compile cache's file I/O) on the blocking pool,
+    // never on an async worker: a compile takes seconds.
+    let compiled = {
+        let (engine, owned_name, bytes, cache_dir) = (
+            engine.clone(),
+            name.to_string(),
+            bytes.to_vec(),
+            cache_dir.map(Path::to_path_buf),
+        );
+        tokio::task::spawn_blocking(move || {
+            engine::compile(
+                &engine,
+                &owned_name,
+                &bytes,
+                cache_dir.as_deref(),
+                compiler.as_deref(),
+            )
+        })
+        .await
+        .map_err(|e| LoadError::Compile {
+            name: name.to_string(),
+            message: format!("the compile stopped: {e}"),
+        })??
+    };
     let component = &compiled.component;
     let link_err = |message: String| LoadError::Link {
         name: name.to_string(),

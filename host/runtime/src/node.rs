@@ -301,7 +301,7 @@ impl Runtime {
             name,
             bytes,
             node.config.cache_dir.as_deref(),
-            node.config.compiler.as_ref().map(|c| &*c.0),
+            node.config.compiler.as_ref().map(|c| c.0.clone()),
             node.config.task_memory,
         ))?;
         // In a cluster, other nodes may run its functions: they fetch it

@@ -105,7 +105,7 @@ impl Remote {
             &name,
             &bytes,
             node.config.cache_dir.as_deref(),
-            node.config.compiler.as_ref().map(|c| &*c.0),
+            node.config.compiler.as_ref().map(|c| c.0.clone()),
             node.config.task_memory,
         )
         .await
