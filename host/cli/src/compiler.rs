@@ -28,15 +28,7 @@ pub struct ChildCompiler {
 
 /// Resident memory of process `pid`, bytes.
 fn rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+    crate::procfs::rss(&pid.to_string())
 }
 
 impl ModuleCompiler for ChildCompiler {

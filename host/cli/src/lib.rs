@@ -2,14 +2,15 @@
 //! head's HTTP server and dashboard ([`head`]), the client of a head
 //! ([`client`]), the bounded compiler of uploaded modules ([`compiler`]),
 //! the head's NATS server ([`nats`]), the progress display ([`progress`]), the benchmarks
-//! ([`bench`](mod@bench)) and the size syntax of the command line ([`size`]). The
-//! runtime itself is the `raylab` crate.
+//! ([`bench`](mod@bench)), the size syntax of the command line ([`size`]) and the
+//! few `/proc` fields it reads ([`procfs`]). The runtime itself is the `raylab` crate.
 
 pub mod bench;
 pub mod client;
 pub mod compiler;
 pub mod head;
 pub mod nats;
+pub mod procfs;
 pub mod progress;
 pub mod python;
 pub mod size;

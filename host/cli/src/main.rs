@@ -9,6 +9,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use raylab::gpu::{GpuBackend, GpuBroker};
 use raylab::{Config, Isolation, Runtime};
+use raylab_host::procfs;
 use raylab_host::size::{human_bytes, parse_size};
 
 /// mimalloc keeps freed large blocks for reuse, where glibc returns each
@@ -965,28 +966,13 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
 /// This process's resident memory now and at its peak (VmRSS, VmHWM), in
 /// bytes; zeros where /proc is missing.
 fn process_memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (kb("VmRSS:"), kb("VmHWM:"))
+    let bytes = |key| procfs::status_field("self", key).map_or(0, |kb| kb * 1024);
+    (bytes("VmRSS"), bytes("VmHWM"))
 }
 
 /// The user's id, from /proc (no libc needed).
 fn uid() -> Option<u32> {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    u32::try_from(procfs::status_field("self", "Uid")?).ok()
 }
 
 /// Whether `dir` is a runtime directory Mesa accepts: ours, mode 0700.

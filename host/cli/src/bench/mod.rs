@@ -205,15 +205,10 @@ impl Bench {
                 .stdout(Stdio::null())
                 .spawn()?;
             std::thread::sleep(Duration::from_millis(400));
-            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
+            let rss = crate::procfs::rss(&child.id().to_string());
             child.wait()?;
-            let kb: f64 = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next())
-                .context("no VmRSS")?
-                .parse()?;
-            xs.push(kb / 1024.0);
+            anyhow::ensure!(rss > 0, "no VmRSS for the idle node");
+            xs.push(rss as f64 / (1024.0 * 1024.0));
         }
         Ok(median(xs))
     }

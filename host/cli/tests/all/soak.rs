@@ -13,16 +13,10 @@ use crate::{budget, guests, show, test_cache};
 
 /// Resident memory of process `pid` now and at its peak, MiB.
 fn rss(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap()
+    let mib = |key| {
+        raylab_host::procfs::status_field(&pid.to_string(), key).expect("/proc status") / 1024
     };
-    (kb("VmRSS:") / 1024, kb("VmHWM:") / 1024)
+    (mib("VmRSS"), mib("VmHWM"))
 }
 
 /// `raylab-host submit` of `module` with `args`, as a child process.
