@@ -495,21 +495,21 @@ fn a_task_no_node_can_hold_waits_for_one_to_join() {
 #[test]
 fn an_object_only_a_dead_node_held_is_lost_naming_the_node() {
     let (head, _w1, mut w2) = three_nodes();
-    let job = submit_in_background(&head, &["lost"]);
-    // The object exists on w2 once w2 runs a part of the job.
-    wait_until("w2 has the job's part", || {
-        let out = raylab(&["list", "jobs", "--json", "--address", &w2.http]);
-        serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .ok()
-            .and_then(|v| v.as_array().map(|a| !a.is_empty()))
-            .unwrap_or(false)
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    let mut job = submit_in_background(&head, &["lost"]);
+    // The object exists on w2 once the driver has read it there.
+    let mut lines = BufReader::new(job.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l| l == "got=5") {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the job ended: {seen:?}"));
+        seen.push(line.unwrap());
+    }
     w2.child.kill().unwrap();
+    seen.extend(lines.map(Result::unwrap));
     let out = job.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", show(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("got=5"), "{stdout}");
+    let stdout = seen.join("\n");
     assert!(
         stdout.contains("lost=ErrorKind::ObjectLost")
             && stdout.contains("of node 3: its node died"),
