@@ -118,8 +118,10 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// An error from the runtime or from a remote task.
-#[derive(Debug, Clone)]
+/// An error from the runtime or from a remote task. Its `Debug` form is
+/// one line, `KIND: MESSAGE`, so that a driver whose `main` returns it
+/// prints `Error: KIND: MESSAGE` rather than the struct's fields.
+#[derive(Clone)]
 pub struct Error {
     /// What went wrong.
     pub kind: ErrorKind,
@@ -147,6 +149,12 @@ impl fmt::Display for Error {
             Some(task) => write!(f, "task `{task}`: {}", self.message),
             None => f.write_str(&self.message),
         }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {self}", self.kind)
     }
 }
 

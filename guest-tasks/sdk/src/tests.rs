@@ -809,3 +809,17 @@ fn actor_method_names_that_handles_shadow_are_reserved() {
         assert!(!__private::reserved_method(name), "{name}");
     }
 }
+
+#[test]
+fn an_error_debugs_as_one_line_with_its_kind() {
+    let e = Error {
+        kind: ErrorKind::NoSuchFunction,
+        task: Some("nope".into()),
+        message: "no such function".into(),
+    };
+    // What Rust prints for a `main` that returns it: `Error: {e:?}`.
+    assert_eq!(
+        format!("{e:?}"),
+        "NoSuchFunction: task `nope`: no such function"
+    );
+}
