@@ -6,7 +6,9 @@
 //! The token reaches the server in a config file readable only by this user
 //! (inside a 0700 directory), never on its command line where `ps` would
 //! show it. The server gets SIGTERM when the head's thread that started it
-//! dies, so a head killed with `kill -9` leaves no orphan server behind.
+//! dies, so a head killed with `kill -9` leaves no orphan server behind,
+//! and the server's storage directory (which names its head's pid) is
+//! removed by the next head that starts on the machine.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -34,7 +36,9 @@ impl NatsServer {
     /// Start `nats-server` on `host:port` (port 0: any free one) with
     /// JetStream, requiring `token`; returns once it accepts clients.
     pub fn start(host: std::net::IpAddr, port: u16, token: &str) -> anyhow::Result<NatsServer> {
-        let store = tempfile::Builder::new().prefix("raylab-nats-").tempdir()?;
+        sweep_stale(&std::env::temp_dir());
+        let store = tempfile::Builder::new().prefix(PREFIX).tempdir()?;
+        std::fs::write(store.path().join(OWNER), std::process::id().to_string())?;
         let port_arg = if port == 0 {
             "-1".to_string()
         } else {
@@ -162,6 +166,35 @@ impl Drop for NatsServer {
     }
 }
 
+/// The name of a head's NATS storage directory starts with this.
+const PREFIX: &str = "raylab-nats-";
+/// The file in it that names the head's process.
+const OWNER: &str = "owner.pid";
+
+/// Remove the NATS storage directories in `tmp` left by heads that died
+/// without cleaning up (`kill -9`): those whose owner process is gone.
+/// Directories of other users, or without an owner file, are left alone.
+fn sweep_stale(tmp: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(PREFIX) {
+            continue;
+        }
+        let dir = entry.path();
+        let Some(pid) = std::fs::read_to_string(dir.join(OWNER))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
 /// Whether `nats-server` is on the PATH.
 pub fn available() -> bool {
     Command::new("nats-server")
@@ -170,4 +203,33 @@ pub fn available() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_of_dead_heads_is_swept_and_live_or_unknown_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let make = |name: &str, owner: Option<u32>| {
+            let dir = tmp.path().join(name);
+            std::fs::create_dir_all(dir.join("js")).unwrap();
+            if let Some(pid) = owner {
+                std::fs::write(dir.join(OWNER), pid.to_string()).unwrap();
+            }
+            dir
+        };
+        // A process that has exited: its pid is free.
+        let mut child = Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let gone = make("raylab-nats-dead", Some(dead));
+        let live = make("raylab-nats-live", Some(std::process::id()));
+        let unknown = make("raylab-nats-old", None);
+        let other = make("something-else", Some(dead));
+        sweep_stale(tmp.path());
+        assert!(!gone.exists(), "a dead head's storage goes");
+        assert!(live.exists() && unknown.exists() && other.exists());
+    }
 }
