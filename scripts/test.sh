@@ -13,6 +13,7 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
 # Gates: formatting, lints and docs, before the tests.
 cargo fmt --all --check
+cargo fmt --manifest-path guest-tasks/Cargo.toml --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --manifest-path guest-tasks/Cargo.toml --target wasm32-wasip2 --workspace \
     --all-targets --locked -- -D warnings
