@@ -14,9 +14,12 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 # Gates: formatting, lints and docs, before the tests.
 cargo fmt --all --check
 cargo fmt --manifest-path guest-tasks/Cargo.toml --all --check
+cargo fmt --manifest-path examples/Cargo.toml --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy --manifest-path guest-tasks/Cargo.toml --target wasm32-wasip2 --workspace \
-    --all-targets --locked -- -D warnings
+for guests in guest-tasks examples; do
+    cargo clippy --manifest-path "$guests/Cargo.toml" --target wasm32-wasip2 --workspace \
+        --all-targets --locked -- -D warnings
+done
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --locked -p raylab -p raylab-host
 
 cargo test --workspace --locked
