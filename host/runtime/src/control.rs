@@ -135,6 +135,9 @@ pub(crate) struct Core<P> {
 }
 
 /// [`Core`] behind its mutex.
+///
+/// Lock order: after `Actors::registry` and `Remote::guests`; before only
+/// `TaskTable::inner` (see "Lock order" in the crate docs).
 pub(crate) struct Control<P>(Mutex<Core<P>>);
 
 impl<P> Control<P> {

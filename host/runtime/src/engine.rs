@@ -249,7 +249,7 @@ fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
 /// head cannot multiply compile memory (a big component takes hundreds of
 /// MiB while it compiles). It is taken only on tokio's blocking pool
 /// (`modules::load` compiles there), so a wait for it never holds up an
-/// async worker.
+/// async worker. Lock order: a leaf (held through the compile).
 static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Compiles modules somewhere else than in this process: a head hands

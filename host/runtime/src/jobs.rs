@@ -121,6 +121,8 @@ pub struct LogChunk {
 
 /// A job's stdout and stderr: the last `capacity` bytes, shared by every
 /// instance of the job.
+///
+/// Lock order: a leaf, after `Jobs::jobs` and an output stream's `pending`.
 #[derive(Debug, Clone)]
 pub(crate) struct JobLog(Arc<Mutex<Ring>>);
 
@@ -168,6 +170,7 @@ struct Job {
 
 /// The jobs of a node.
 pub(crate) struct Jobs {
+    /// Lock order: after `Remote::guests`; before a [`JobLog`]'s ring.
     jobs: Mutex<HashMap<JobId, Job>>,
     next: AtomicU64,
     keep_finished: usize,

@@ -31,6 +31,43 @@
 //! | `object_store` | objects, reference counts, capacity, waiters, spilling | error, spill |
 //! | `engine` | the wasmtime engine and the compile cache | error |
 //! | `config`, `error`, `bindings`, `resources`, `msgpack`, `timeline`, `task_table`, `cancel`, `workers`, `spill` | leaves | |
+//!
+//! ## Lock order
+//!
+//! A lock is taken only while holding locks of earlier lines, never of its
+//! own line or later (the exception below aside). Outermost first:
+//!
+//! 1. `node::remote::Remote::loading`, `tasks::lineage::Made::rebuilt`:
+//!    tokio mutexes, the only locks held across `.await` (a module's fetch
+//!    and compile; a whole re-run of a lost object's task). Never nested.
+//! 2. `actors::Actors::registry` (`create` reads an actor's `state` and the
+//!    control state under it).
+//! 3. `node::remote::Remote::guests` (registers a guest job in
+//!    `Cluster::guests` and `Jobs::jobs`, unloads from `Modules::by_name`).
+//! 4. The control state: `control::Control`'s mutex (`NodeControl`). Under
+//!    it only `TaskTable::inner` (a `TaskSpec` dropped there ends its row).
+//! 5. `cluster::Cluster::sent`, `cluster::registry::Registry::last`,
+//!    `jobs::Jobs::jobs`, `output::Inner::pending`, `timeline::Timeline::events`,
+//!    `tasks::lineage::Lineage::made`.
+//! 6. `cluster::registry::Registry::view`.
+//! 7. Leaves, which take no lock while held: `Actor::{inbox, life, state}`,
+//!    `Mailbox::{inbox, again, outer, running, exit}`, `Registry::gone`,
+//!    `Cluster::{turn, waiting, guests}`, `Remote::running`, `Modules::by_name`,
+//!    `Module::{warm, spare}`, `TaskTable::inner`, a `JobLog`'s ring,
+//!    `Timeline::{lanes, named}`, `Lineage::{moved, released}`, `Tasks::label`,
+//!    `Gpus::broker`, `HostState::who`, `Wire::blobs`, `engine::COMPILING`.
+//!
+//! No `std` guard is held across an `.await` (clippy's `await_holding_lock`).
+//! Known exceptions and costs:
+//! - Under the control lock run: `Signal::hit` and `Notify` (tokio's own
+//!   leaf locks), the foreign-stub sink (channel sends only), and
+//!   `DeathGuard::drop` of a dropped actor body (it spawns its work).
+//! - Dropping a `Store<HostState>` takes the control lock (`OwnedRefs` gives
+//!   its references back): stores are dropped with no lock held, except the
+//!   instances in `Module::{warm, spare}`, which own no references.
+//! - Blocking work under a lock: the control lock writes, reads and deletes
+//!   spill files; `COMPILING` is held through a compile (blocking pool only);
+//!   `output::Inner::pending` through a write to the host's stdout/stderr.
 
 #![deny(unsafe_code)]
 

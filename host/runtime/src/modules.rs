@@ -47,9 +47,11 @@ pub(crate) struct Module {
     pub(crate) functions: Vec<String>,
     /// Whether it imports the GPU broker.
     pub(crate) uses_gpu: bool,
+    /// Idle instances for warm tasks; they own no references, so dropping
+    /// them takes no lock. Lock order: a leaf.
     warm: Mutex<Vec<(Store<HostState>, Instance)>>,
     /// A fresh instance made ahead of its task, and whether one is being
-    /// made.
+    /// made. Lock order: a leaf.
     spare: Mutex<Option<Spare>>,
     making_spare: AtomicBool,
 }
@@ -282,6 +284,8 @@ pub(crate) async fn load(
 /// The loaded modules of a node, by name.
 #[derive(Default)]
 pub(crate) struct Modules {
+    /// Lock order: a leaf (after `Remote::guests`); a module dropped under
+    /// it drops only instances that own no references.
     by_name: RwLock<HashMap<String, Arc<Module>>>,
 }
 

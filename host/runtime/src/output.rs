@@ -73,6 +73,8 @@ struct Inner {
     sink: Sink,
     /// Whole lines only (tasks, actors), or every write at once (drivers).
     whole: bool,
+    /// Lock order: before a `JobLog`'s ring (and the host's stdout or
+    /// stderr, written under it); after nothing.
     pending: Mutex<Vec<u8>>,
 }
 

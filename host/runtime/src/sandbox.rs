@@ -213,7 +213,7 @@ pub(crate) struct HostState {
     shared: Arc<Shared>,
     /// The task's name as the network refusal names it (the WASI context
     /// is built once per store; a store made ahead of its task learns the
-    /// name when it gets one).
+    /// name when it gets one). Lock order: a leaf.
     who: Arc<Mutex<String>>,
     /// Its stdout and stderr.
     output: [Lines; 2],

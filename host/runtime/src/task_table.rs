@@ -79,6 +79,8 @@ struct Inner {
 /// A node's task table.
 #[derive(Debug, Default)]
 pub(crate) struct TaskTable {
+    /// Lock order: a leaf, also taken under the control lock (a task
+    /// dropped there ends its row through its [`RowGuard`]).
     inner: Mutex<Inner>,
 }
 

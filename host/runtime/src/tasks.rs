@@ -300,6 +300,7 @@ pub(crate) struct Tasks {
     /// The tasks, for `list tasks`.
     table: Arc<TaskTable>,
     /// This node's name, as the task table shows it.
+    /// Lock order: a leaf.
     label: std::sync::RwLock<Arc<str>>,
     /// Spare instances alive (see [`Tasks::make_spare`]).
     spares: Arc<std::sync::atomic::AtomicUsize>,

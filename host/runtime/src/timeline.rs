@@ -32,9 +32,12 @@ pub(crate) struct Timeline {
     /// `origin` in microseconds since the Unix epoch: the timelines of
     /// several nodes line up on it.
     unix_origin_us: u64,
+    /// Lock order: before `named`; after nothing.
     events: Mutex<VecDeque<Event>>,
+    /// Lock order: a leaf.
     lanes: Mutex<HashMap<ThreadId, u32>>,
     /// Lanes of their own (an actor's), by number, with their names.
+    /// Lock order: a leaf (after `events`).
     named: Mutex<HashMap<u32, String>>,
 }
 

@@ -173,11 +173,15 @@ impl Mailbox {
         };
         let now = Instant::now();
         let mut late = Vec::new();
-        let mut outer = lock(&self.outer);
         let late_at = |at: &Option<Instant>| at.is_some_and(|at| now >= at + limit);
-        if outer.as_ref().is_some_and(|(.., at)| late_at(at)) {
-            late.extend(outer.take().map(|(c, t, _)| (c, t)));
-        }
+        // One lock at a time: the mutexes of this module are leaves.
+        let next_outer = {
+            let mut outer = lock(&self.outer);
+            if outer.as_ref().is_some_and(|(.., at)| late_at(at)) {
+                late.extend(outer.take().map(|(c, t, _)| (c, t)));
+            }
+            outer.as_ref().and_then(|(.., at)| at.map(|at| at + limit))
+        };
         let mut running = lock(&self.running);
         let ids: Vec<u64> = running
             .iter()
@@ -188,11 +192,14 @@ impl Mailbox {
             ids.into_iter()
                 .filter_map(|id| running.remove(&id).map(|(c, t, _)| (c, t))),
         );
-        let next = running
+        let next_running = running
             .values()
-            .chain(outer.iter())
             .filter_map(|(.., at)| at.map(|at| at + limit))
             .min();
+        let next = match (next_running, next_outer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         (late, next)
     }
 
@@ -397,13 +404,16 @@ impl Actors {
             }
             // Running calls cancelled since last asked, and those past
             // their time limit (failed now; the guest stops them).
-            for (call, ..) in lock(&mailbox.running)
-                .values()
-                .chain(lock(&mailbox.outer).iter())
-            {
+            for (call, ..) in lock(&mailbox.running).values() {
                 if call.stop.cancelled() && call.stop.tell() {
                     mail.cancelled.push(call.id);
                 }
+            }
+            if let Some((call, ..)) = &*lock(&mailbox.outer)
+                && call.stop.cancelled()
+                && call.stop.tell()
+            {
+                mail.cancelled.push(call.id);
             }
             let (late, next_late) = mailbox.overdue();
             for (call, started) in late {

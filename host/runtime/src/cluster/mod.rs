@@ -94,16 +94,20 @@ pub(crate) struct Cluster {
     pub(crate) registry: Arc<Registry>,
     pub(crate) wire: Arc<Wire>,
     /// What this node sent each other node and has not seen finish.
+    /// Lock order: before `Registry::view`; after nothing.
     sent: Mutex<HashMap<u16, Resources>>,
     /// The next turn of the spread strategy.
+    /// Lock order: a leaf.
     turn: Mutex<usize>,
     /// Tasks waiting for a node that can hold them: key -> (name, why).
+    /// Lock order: a leaf.
     waiting: Mutex<std::collections::BTreeMap<u64, (String, String)>>,
     next_wait: std::sync::atomic::AtomicU64,
     /// Tasks placed again because the node running them died.
     pub(crate) moved: std::sync::atomic::AtomicU64,
     /// Jobs here that are parts of jobs of other nodes: job here ->
     /// (node, job there).
+    /// Lock order: a leaf (after `Remote::guests`).
     guests: Mutex<HashMap<u64, (u16, u64)>>,
     me: Weak<Cluster>,
 }

@@ -89,12 +89,16 @@ pub(crate) struct Registry {
     id: u16,
     client: async_nats::Client,
     kv: kv::Store,
+    /// The records of the nodes, by id.
+    /// Lock order: after `last` and `Cluster::sent`; before `gone`.
     view: Mutex<HashMap<u16, Record>>,
     stopped: AtomicBool,
     draining: AtomicBool,
     /// Its last record, to put again at once when draining.
+    /// Lock order: before `view`; after nothing.
     last: Mutex<Option<Record>>,
     /// Nodes whose record was deleted (they left).
+    /// Lock order: a leaf (after `view`).
     gone: Mutex<std::collections::HashSet<u16>>,
 }
 

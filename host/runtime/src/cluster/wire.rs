@@ -208,6 +208,7 @@ pub(crate) struct Wire {
     modules: object_store::ObjectStore,
     next_key: AtomicU64,
     /// Bytes this node offers, by id, with when they were offered.
+    /// Lock order: a leaf.
     blobs: Mutex<HashMap<u64, Offered>>,
     next_blob: AtomicU64,
 }

@@ -37,6 +37,7 @@ use crate::bindings::{GPU_INTERFACE, gpu_wit};
 /// The node's broker, replaceable (probed when needed, released before the
 /// process exits), with the GPU memory quota of one dispatch.
 pub(crate) struct Gpus {
+    /// Lock order: a leaf (the old broker is dropped after it is released).
     broker: RwLock<Arc<GpuBroker>>,
     quota: u64,
 }

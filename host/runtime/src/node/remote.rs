@@ -29,10 +29,14 @@ struct Guest {
 pub(super) struct Remote {
     node: Weak<Node>,
     /// Jobs of other nodes, by (node, job there).
+    /// Lock order: after `loading`; before `Cluster::guests`, `Jobs::jobs`
+    /// and `Modules::by_name`.
     guests: Mutex<HashMap<(u16, u64), Guest>>,
     /// Tasks running for other nodes: (node, key) -> (job here, result).
+    /// Lock order: a leaf.
     running: Mutex<HashMap<(u16, u64), (JobId, ObjectId)>>,
     /// One module load at a time.
+    /// Lock order: outermost, held across the module's fetch and compile.
     loading: tokio::sync::Mutex<()>,
     me: Weak<Remote>,
 }

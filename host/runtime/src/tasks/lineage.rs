@@ -40,6 +40,8 @@ pub(crate) struct Made {
     /// The refs of its result, in the order `msgpack::find_refs` lists them.
     refs: Vec<ObjectId>,
     /// The outcome of rebuilding them, once tried (one rebuild at a time).
+    /// Lock order: outermost, held across the whole re-run (which takes the
+    /// control lock and `Lineage`'s); a rebuild waits only on older recipes.
     rebuilt: tokio::sync::Mutex<Option<Result<(), TaskError>>>,
     /// Its refs (of other nodes) whose stubs are still alive here.
     alive: std::sync::atomic::AtomicUsize,
@@ -49,13 +51,16 @@ pub(crate) struct Made {
 #[derive(Default)]
 pub(crate) struct Lineage {
     /// By each ref to an object of another node that a result held.
+    /// Lock order: before `released` and `moved`; after nothing.
     made: Mutex<HashMap<ObjectId, Arc<Made>>>,
     /// Refs rebuilt: old id -> the id that stands for it now.
+    /// Lock order: a leaf (after `made`).
     moved: Mutex<HashMap<ObjectId, ObjectId>>,
     /// Objects rebuilt so far.
     count: AtomicU64,
     /// References to release that `record` let go (a recipe no ref needs
     /// any more), taken by [`Lineage::take_released`].
+    /// Lock order: a leaf (after `made`).
     released: Mutex<Vec<ObjectId>>,
 }
 
