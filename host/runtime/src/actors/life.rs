@@ -83,7 +83,7 @@ impl Actors {
             }
             actor.set(ActorState::Alive);
             loop {
-                let mut call = match self.next(&mailbox, &grant).await {
+                let call = match self.next(&mailbox, &grant).await {
                     Next::Run(call) => call,
                     Next::Orphaned => {
                         self.die_with(&mailbox, "no handle to it is left");
@@ -104,16 +104,8 @@ impl Actors {
                     self.complete(actor, call, Err(e), None);
                     continue;
                 }
-                if !call.stop.start(false) {
-                    self.complete_cancelled(actor, call);
+                let Some((call, args)) = self.begin(actor, call, false) else {
                     continue;
-                }
-                let args = match self.call_args(actor, &mut call) {
-                    Ok(args) => args,
-                    Err(e) => {
-                        self.complete(actor, call, Err(e), None);
-                        continue;
-                    }
                 };
                 let (call, outcome, started) = self
                     .run_call(&mailbox, &mut store, &call_fn, call, args)
@@ -141,15 +133,7 @@ impl Actors {
                     }
                     Outcome::Crashed(e) => {
                         if let Some(call) = &call {
-                            self.timeline.record(
-                                call.name(),
-                                call.job,
-                                call.id,
-                                actor.lane,
-                                started,
-                                "failed",
-                                1,
-                            );
+                            self.record(actor, call, started, "failed");
                         }
                         // The call and any others the instance ran with it.
                         let crashed: Vec<Call> =

@@ -284,15 +284,7 @@ impl Actors {
             } else {
                 "failed"
             };
-            self.timeline.record(
-                call.name(),
-                call.job,
-                call.id,
-                actor.lane,
-                started,
-                state,
-                1,
-            );
+            self.record(actor, &call, started, state);
         }
         let starts = self.control.lock().complete_call(
             call.job,
@@ -302,6 +294,41 @@ impl Actors {
             &call.arg_refs,
         );
         self.tasks.start(starts, false);
+    }
+
+    /// `call`'s span on the actor's timeline lane, from `started`.
+    pub(super) fn record(&self, actor: &Actor, call: &Call, started: u64, state: &'static str) {
+        self.timeline.record(
+            call.name(),
+            call.job,
+            call.id,
+            actor.lane,
+            started,
+            state,
+            1,
+        );
+    }
+
+    /// Start `call` (alone, or `concurrent`ly with others): its arguments,
+    /// or none when it was cancelled while queued or its arguments failed
+    /// (it is completed then).
+    pub(super) fn begin(
+        &self,
+        actor: &Actor,
+        mut call: Call,
+        concurrent: bool,
+    ) -> Option<(Call, Vec<u8>)> {
+        if !call.stop.start(concurrent) {
+            self.complete_cancelled(actor, call);
+            return None;
+        }
+        match self.call_args(actor, &mut call) {
+            Ok(args) => Some((call, args)),
+            Err(e) => {
+                self.complete(actor, call, Err(e), None);
+                None
+            }
+        }
     }
 
     /// Complete `call`, which was cancelled before it ran.
@@ -382,18 +409,8 @@ impl Actors {
                     mailbox.push_front(call);
                     break;
                 }
-                let mut call = call;
-                if !call.stop.start(true) {
-                    self.complete_cancelled(actor, call);
+                let Some((call, args)) = self.begin(actor, call, true) else {
                     continue;
-                }
-                let args = match self.call_args(actor, &mut call) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        let started = self.timeline.now_us();
-                        self.complete(actor, call, Err(e), Some(started));
-                        continue;
-                    }
                 };
                 mail.calls.push(wit::ActorCall {
                     id: call.id,
