@@ -33,6 +33,7 @@ in another language by name (its values are MessagePack).
 import base64
 import hashlib
 import inspect
+import json
 import random
 import sys
 import time as _time
@@ -94,19 +95,58 @@ def _error(err):
     if kind in ("task-failed", "dependency-failed"):
         cut = message.find(EXCEPTION_MARK)
         if cut >= 0:
-            text = message[:cut]
-            payload = message[cut + len(EXCEPTION_MARK) :].split("\n", 1)[0]
-            try:
-                cause = _codec.decode(base64.b64decode(payload))
-            except Exception as e:  # Its class cannot be rebuilt here.
-                cause = exceptions.RaySystemError("task-failed", "cannot rebuild the task's exception: %s" % e)
-            if isinstance(cause, RayError) and not isinstance(cause, exceptions.RayTaskError):
-                return cause
-            if isinstance(cause, exceptions.RayTaskError):
-                return cause.as_instanceof_cause()
-            e = exceptions.RayTaskError(task or "", text, cause)
-            return e.as_instanceof_cause()
+            return _task_error(task or "", message[:cut], message[cut + len(EXCEPTION_MARK) :])
+    if kind == "cancelled" and message == _CANCELLED_RUNNING:
+        # Cancelled while it ran: Ray raises it as the task's own error,
+        # an instance of both RayTaskError and TaskCancelledError.
+        cause = exceptions.TaskCancelledError(task)
+        text = "Traceback (most recent call last):\nray.exceptions.TaskCancelledError: %s" % cause
+        e = exceptions.RayTaskError(task or "", text, cause).as_instanceof_cause()
+        return e._fill(kind, message, task)
     return exceptions.from_kind(kind, message, task)
+
+
+# The host's message for a task or call cancelled while it ran.
+_CANCELLED_RUNNING = "cancelled while it ran"
+# How the host says that a task did not run because an argument failed.
+_DEPENDENCY_FAILED = "not run because an argument failed: task `"
+
+
+def _task_error(task, text, rest):
+    """The error of a task that raised: ``text`` is its traceback (after
+    the names of the tasks that did not run because it failed), ``rest``
+    the exception pickled and where it was raised (see
+    ``raylab._runtime._failure``)."""
+    payload, _, where = rest.partition("\n")
+    try:
+        where = json.loads(where.split("\n", 1)[0]) if where else {}
+    except ValueError:
+        where = {}
+    cause = None
+    if payload:
+        try:
+            cause = _codec.decode(base64.b64decode(payload))
+        except Exception as e:  # Its class cannot be rebuilt here.
+            cause = exceptions.RaySystemError("task-failed", "cannot rebuild the task's exception: %s" % e)
+    # The tasks that were not run because this one failed, outermost first.
+    chain = [task]
+    while text.startswith(_DEPENDENCY_FAILED):
+        name, _, text = text[len(_DEPENDENCY_FAILED) :].partition("`: ")
+        chain.append(name)
+    if isinstance(cause, exceptions.RayTaskError):
+        # It raised another task's error (from its own get): the cause is
+        # that task's cause, the text this task's traceback (as in Ray).
+        cause = cause.cause
+    e = exceptions.RayTaskError(chain.pop(), text, cause, **where)
+    while chain:
+        # Ray says the argument's error after the line below.
+        text = (
+            "Traceback (most recent call last):\n"
+            "  At least one of the input arguments for this task could not be computed:\n"
+            "ray.exceptions.RayTaskError: %s" % e
+        )
+        e = exceptions.RayTaskError(chain.pop(), text, cause)
+    return e.as_instanceof_cause()
 
 
 try:
@@ -810,7 +850,7 @@ def _get_one(ref, timeout):
     # Ready: dropping it needs no check (see `_codec.HELD`).
     ref._raylab_done = True
     if type(value) is _codec.Raised:
-        raise exceptions.RayTaskError(value.task, value.text, value.error).as_instanceof_cause()
+        raise exceptions.RayTaskError(value.task, value.text, value.error, **(value.where or {})).as_instanceof_cause()
     return value
 
 

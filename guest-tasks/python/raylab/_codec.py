@@ -166,6 +166,9 @@ class Raised:
     """A streaming generator's item that is the exception it raised: ``get``
     raises it (the items before it stay readable, as in Ray)."""
 
+    # Where it was raised (see `raylab._runtime._where`).
+    where = None
+
     def __init__(self, task, text, error):
         self.task, self.text, self.error = task, text, error
 

@@ -52,7 +52,7 @@ import marshal
 import math  # noqa: F401
 import os
 import random  # noqa: F401
-import re  # noqa: F401
+import re
 import shutil  # noqa: F401
 import statistics  # noqa: F401
 import struct  # noqa: F401
@@ -555,7 +555,13 @@ def _print_exception(e):
     tb = e.__traceback__
     while tb is not None and tb.tb_frame.f_globals.get("__name__") == __name__:
         tb = tb.tb_next
-    traceback.print_exception(type(e), e, tb)
+    sys.stderr.write(_ray_names("".join(traceback.format_exception(type(e), e, tb))))
+
+
+def _ray_names(text):
+    """A traceback with raylab's errors named as Ray names them
+    (``ray.exceptions.TaskCancelledError``), as a Ray program prints it."""
+    return re.sub(r"(?m)^raylab\.exceptions\.", "ray.exceptions.", text)
 
 
 # ---------------------------------------------------------------- tasks
@@ -642,7 +648,7 @@ async def _one_call(id, function, args):
             _rt.retain(i)
         outcome = Ok(out)
     except asyncio.CancelledError:
-        outcome = Err(_failure(raylab.exceptions.TaskCancelledError(error_message="the call was cancelled")))
+        outcome = Err(_failure(raylab.exceptions.TaskCancelledError(error_message="the call was cancelled"), function))
     except ActorExit:
         _exiting = _EXIT + "the actor called exit_actor()"
         outcome = Err(_exiting)
@@ -653,7 +659,7 @@ async def _one_call(id, function, args):
             _exiting = _EXIT + "the actor called sys.exit(%r): it ends the worker" % (e.code,)
         outcome = Err(_exiting)
     except BaseException as e:
-        outcome = Err(_failure(e))
+        outcome = Err(_failure(e, function))
     finally:
         _calls.pop(id, None)
     _rt.finish_call(id, outcome)
@@ -692,7 +698,9 @@ def _raised(e):
     """An item that raises ``e`` when read (see ``_codec.Raised``)."""
     text = _failure(e)
     cut = text.find(raylab.EXCEPTION_MARK)
-    return _codec.Raised(_function_name, text[:cut] if cut >= 0 else text, e)
+    raised = _codec.Raised(_function_name, text[:cut] if cut >= 0 else text, e)
+    raised.where = _where(None)
+    return raised
 
 
 def _drain(agen):
@@ -760,23 +768,46 @@ def _shape(result, returns):
     return tuple(result)
 
 
-def _failure(e, actor_method=False):
-    """The error message of a call that raised ``e``: its traceback, and
-    the exception itself for the caller (see ``raylab.EXCEPTION_MARK``)."""
+def _where(function):
+    """What Ray's error says of the worker that raised: its title
+    (``ray::f``, ``ray::Class.method``), pid and ip, and for an actor's
+    method the actor's id and repr."""
+    name = function or _function_name
+    if name.endswith(".new"):
+        name = name[:-4] + ".__init__"
+    info = {"proctitle": "ray::" + name, "pid": os.getpid(), "ip": raylab.exceptions._node_ip()}
+    if _actor is not None:
+        try:
+            info["actor_repr"] = repr(_actor[0])
+        except Exception:
+            info["actor_repr"] = object.__repr__(_actor[0])
+        info["actor_id"] = "%016x" % _actor[1]
+    return info
+
+
+def _failure(e, function=None):
+    """The error message of a call of ``function`` that raised ``e``: its
+    traceback, then (see ``raylab.EXCEPTION_MARK``) the exception itself
+    for the caller, when it pickles, and where it was raised."""
     if _program is None and _program_ref is not None:
         _load_program()  # Source lines for the traceback.
     tb = e.__traceback__
     while tb is not None and tb.tb_frame.f_globals.get("__name__") == __name__:
         tb = tb.tb_next
-    text = "".join(traceback.format_exception(type(e), e, tb))
+    text = _ray_names("".join(traceback.format_exception(type(e), e, tb)))
+    payload = ""
     try:
         ids = []
         data = _codec.encode(e, ids)
         if not ids:
-            text += raylab.EXCEPTION_MARK + base64.b64encode(data).decode()
+            payload = base64.b64encode(data).decode()
     except Exception:
         pass
-    return text
+    try:
+        where = json.dumps(_where(function))
+    except Exception:
+        where = "{}"
+    return text + raylab.EXCEPTION_MARK + payload + "\n" + where
 
 
 def _run(target, args, kwargs, returns):

@@ -10,6 +10,8 @@ both :class:`RayTaskError` and the function's own exception type (Ray's
 ``e.cause`` is the original exception.
 """
 
+import os as _os
+
 __all__ = [
     "RayError",
     "RayTaskError",
@@ -74,29 +76,97 @@ class CrossLanguageError(RayError):
     """An error raised by a remote function of another language."""
 
 
+# Ray colours the first line of a task's error (with colorama's codes, in
+# any terminal or none); so does raylab, so that it prints the same.
+_CYAN, _RESET = "\x1b[36m", "\x1b[39m"
+# The SDK's own frames are left out of a task's traceback, as Ray leaves
+# out its own.
+_SDK_DIR = _os.path.dirname(_os.path.abspath(__file__))
+
+
+def _internal_frame(line):
+    return line.startswith('  File "%s/' % _SDK_DIR)
+
+
+def _node_ip():
+    """What raylab shows as the node's IP in errors: its loopback address,
+    or the node's name in a cluster."""
+    try:
+        from wit_world.imports import runtime
+
+        node = runtime.context().node
+    except Exception:
+        return "127.0.0.1"
+    return "127.0.0.1" if node == "local" else node
+
+
 class RayTaskError(RayError):
     """A remote function raised: ``cause`` is its exception, ``traceback_str``
-    the traceback as the task printed it."""
+    the traceback as the task printed it. ``str()`` reads as Ray's:
+    ``ray::NAME() (pid=..., ip=...)`` (for an actor's method
+    ``ray::Class.method()``, with the actor's id and repr), then the
+    task's traceback without its first line."""
 
-    def __init__(self, function_name="", traceback_str="", cause=None, *rest, **kw):
+    def __init__(
+        self,
+        function_name="",
+        traceback_str="",
+        cause=None,
+        proctitle=None,
+        pid=None,
+        ip=None,
+        actor_repr=None,
+        actor_id=None,
+    ):
+        self.proctitle = proctitle or "ray::%s" % (function_name or "task")
+        self.pid = pid or _os.getpid()
+        self.ip = ip or _node_ip()
         self.function_name = function_name
         self.traceback_str = traceback_str
+        self.actor_repr = actor_repr
+        self._actor_id = actor_id
         self.cause = cause
         self._fill("task-failed", traceback_str, function_name)
-        super().__init__(function_name, traceback_str, cause)
+        self.args = (function_name, traceback_str, cause, proctitle, pid, ip)
+
+    def _header(self):
+        line = "%s%s()%s (pid=%s, ip=%s" % (_CYAN, self.proctitle, _RESET, self.pid, self.ip)
+        if self.actor_repr:
+            return line + ", actor_id=%s, repr=%s)" % (self._actor_id, self.actor_repr)
+        return line + ")"
 
     def __str__(self):
-        return "%s() failed:\n%s" % (self.function_name or "task", self.traceback_str.rstrip())
+        # Ray's shape: each "Traceback" line becomes the header; the SDK's
+        # own frames are left out.
+        lines = self.traceback_str.strip().split("\n")
+        out = []
+        internal = False
+        for line in lines:
+            if line.startswith("Traceback "):
+                out.append(self._header())
+                internal = False
+            elif line.startswith("  File "):
+                internal = _internal_frame(line)
+                if not internal:
+                    out.append(line)
+            elif internal and line.startswith("    "):
+                pass  # The SDK frame's code (and its carets).
+            else:
+                internal = False
+                out.append(line)
+        if not any(line.startswith("Traceback ") for line in lines):
+            out.insert(0, self._header())
+        return "\n".join(out)
 
     def as_instanceof_cause(self):
         """This error as an instance of both RayTaskError and the cause's
-        type, so that ``except CauseType`` catches it (as in Ray)."""
+        type, so that ``except CauseType`` catches it (as in Ray, where a
+        ``ray.exceptions`` error raised by a task, such as
+        ``TaskCancelledError``, is made one too)."""
         cause_cls = type(self.cause)
         if self.cause is None or issubclass(RayTaskError, cause_cls) or not issubclass(cause_cls, Exception):
             # SystemExit and friends are not made into errors one catches.
             return self
-        if issubclass(cause_cls, RayError):
-            return self.cause
         try:
             cls = _dual_types[cause_cls]
         except KeyError:
@@ -113,10 +183,13 @@ class RayTaskError(RayError):
                 return self
             _dual_types[cause_cls] = cls
         e = cls.__new__(cls)
-        e.function_name = self.function_name
-        e.traceback_str = self.traceback_str
+        # The cause's own attributes win over the task's fields (a
+        # `message` of the user's exception reads as its own), as in Ray,
+        # whose instance holds only `cause`; its text is fixed now.
+        own = getattr(self.cause, "__dict__", {})
+        e.__dict__.update((k, v) for k, v in self.__dict__.items() if k not in own)
         e.cause = self.cause
-        e._fill("task-failed", self.traceback_str, self.function_name)
+        e._raylab_str = str(self)
         e.args = (self.cause,)
         return e
 
@@ -137,16 +210,27 @@ def _dual_getattr(self, name):
 
 
 def _dual_str(self):
-    return RayTaskError.__str__(self)
+    text = self.__dict__.get("_raylab_str")
+    return text if text is not None else RayTaskError.__str__(self)
 
 
 class TaskCancelledError(RayError):
-    """The task was cancelled (``ray.cancel``)."""
+    """The task was cancelled (``ray.cancel``). Cancelled while it ran (a
+    task, or an async actor's call), it reaches ``get`` as
+    ``RayTaskError(TaskCancelledError)``, an instance of both, as in Ray;
+    cancelled before it started, as this error alone."""
 
     def __init__(self, task_id=None, error_message=None):
         self.task_id = task_id
         self.error_message = error_message
-        super().__init__(error_message or "the task was cancelled")
+
+    def __str__(self):
+        msg = ""
+        if self.task_id:
+            msg = "Task: " + str(self.task_id) + " was cancelled. "
+        if self.error_message:
+            msg += self.error_message
+        return msg
 
 
 class WorkerCrashedError(RayError):

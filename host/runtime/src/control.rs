@@ -192,6 +192,11 @@ impl<P: Send + Pending> ReleaseRefs for Control<P> {
     }
 }
 
+/// The message of a task or call that `cancel` stopped before it started.
+pub(crate) const CANCELLED_QUEUED: &str = "cancelled before it started";
+/// The message of a task or call that `cancel` stopped while it ran.
+pub(crate) const CANCELLED_RUNNING: &str = "cancelled while it ran";
+
 fn dependency_failed(task: &str, cause: &TaskError) -> TaskError {
     TaskError::for_task(
         ErrorKind::DependencyFailed,
@@ -578,14 +583,17 @@ impl<P: Pending> Core<P> {
     /// decided now. Cancelling a finished task does nothing.
     pub(crate) fn cancel(&mut self, id: ObjectId, job: JobId) -> Result<Vec<Start<P>>, TaskError> {
         self.check_visible(&[id], job)?;
-        self.cancel_for(id, "cancelled before it finished")?;
+        self.cancel_for(id, CANCELLED_QUEUED, CANCELLED_RUNNING)?;
         Ok(self.sched.dispatch())
     }
 
-    /// Cancel the task producing `id`, saying `why`.
-    fn cancel_for(&mut self, id: ObjectId, why: &str) -> Result<(), TaskError> {
+    /// Cancel the task producing `id`, saying `queued` if it had not
+    /// started and `running` if it had (SDKs tell the two apart: Ray
+    /// raises the second as the task's own error).
+    fn cancel_for(&mut self, id: ObjectId, queued: &str, running: &str) -> Result<(), TaskError> {
         if let Some(stop) = self.calls.get(&id) {
             if stop.cancel() {
+                let why = if stop.started() { running } else { queued };
                 let err = TaskError::for_task(ErrorKind::Cancelled, &*stop.name, why);
                 self.complete(id, Err(err));
             }
@@ -596,14 +604,14 @@ impl<P: Pending> Core<P> {
             return self.objects.lookup(id).map(|_| ());
         };
         p.cancel.set();
-        let err = |name: &str| TaskError::for_task(ErrorKind::Cancelled, name, why);
+        let err = |name: &str, why: &str| TaskError::for_task(ErrorKind::Cancelled, name, why);
         match self.sched.remove(p.task) {
             Some(task) => {
-                let e = err(task.name());
+                let e = err(task.name(), queued);
                 self.drop_task(&task, e);
             }
             // Running or blocked: its late outcome is ignored.
-            None => self.complete(id, Err(err(&p.name))),
+            None => self.complete(id, Err(err(&p.name, running))),
         }
         Ok(())
     }
@@ -624,7 +632,7 @@ impl<P: Pending> Core<P> {
                 parent.name()
             );
             for child in children {
-                let _ = self.cancel_for(child, &why);
+                let _ = self.cancel_for(child, &why, &why);
             }
         }
     }

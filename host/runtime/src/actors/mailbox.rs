@@ -336,7 +336,7 @@ impl Actors {
         let err = TaskError::for_task(
             ErrorKind::Cancelled,
             call.name(),
-            "cancelled before it finished",
+            crate::control::CANCELLED_QUEUED,
         );
         self.complete(actor, call, Err(err), None);
     }

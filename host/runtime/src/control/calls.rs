@@ -55,6 +55,11 @@ impl CallStop {
         before & CANCELLED == 0 && before & STATE != RUNNING
     }
 
+    /// Whether it had started (and was not queued again since).
+    pub(super) fn started(&self) -> bool {
+        self.state.load(Ordering::SeqCst) & STATE != QUEUED
+    }
+
     /// It starts (alone, or `concurrent`ly with others); false if it was
     /// cancelled.
     pub(crate) fn start(&self, concurrent: bool) -> bool {
@@ -214,6 +219,7 @@ mod tests {
     fn a_queued_call_is_cancelled_at_once_and_never_starts() {
         let s = stop();
         assert!(s.cancel(), "its result is decided now");
+        assert!(!s.started(), "it is cancelled before it started");
         assert!(!s.cancel(), "once");
         assert!(!s.start(false) && !s.start(true), "it never runs");
         s.requeue();
@@ -231,6 +237,7 @@ mod tests {
         assert!(together.start(false));
         together.go_concurrent();
         assert!(together.cancel(), "its result is decided now");
+        assert!(together.started(), "it is cancelled while it ran");
         assert!(
             together.tell() && !together.tell(),
             "its instance is told once"
