@@ -844,8 +844,8 @@ def _timeout_ms(timeout):
 def _get_one(ref, timeout):
     if type(ref) is _PendingRef:
         raise ref._why
-    if not isinstance(ref, ObjectRef):
-        raise TypeError("get takes an ObjectRef or a list of them, not %s" % type(ref).__name__)
+    if not _is_ref(ref):
+        raise TypeError("Attempting to call `get` on the value %s, which is not an ray.ObjectRef." % (ref,))
     value = _codec.decode(_call(_rt.get, ref._raylab_id, _timeout_ms(timeout)))
     # Ready: dropping it needs no check (see `_codec.HELD`).
     ref._raylab_done = True
@@ -858,18 +858,35 @@ def get(object_refs, timeout=None):
     """The value of one ref, or the values of a list of refs (in order).
     Raises the task's error (see ``raylab.exceptions``); ``timeout`` in
     seconds, over the whole list."""
-    if isinstance(object_refs, ObjectRef):
-        return _get_one(object_refs, timeout)
+    if _is_ref(object_refs):
+        return _get_one(object_refs, _get_timeout(timeout))
     if isinstance(object_refs, ObjectRefGenerator):
         return get(list(object_refs), timeout)
-    if not isinstance(object_refs, (list, tuple)):
-        raise TypeError(
-            "get takes an ObjectRef or a list of them, not %s" % type(object_refs).__name__
+    if not isinstance(object_refs, list):
+        # Ray's words (a tuple is refused too).
+        raise ValueError(
+            "Invalid type of object refs, %s, is given. 'object_refs' must either be an ObjectRef or a "
+            "list of ObjectRefs. " % (type(object_refs),)
         )
+    for r in object_refs:
+        if not _is_ref(r):
+            raise TypeError("Attempting to call `get` on the value %s, which is not an ray.ObjectRef." % (r,))
+    timeout = _get_timeout(timeout)
     if timeout is None:
         return [_get_one(r, None) for r in object_refs]
     deadline = _time.monotonic() + timeout
     return [_get_one(r, max(0.0, deadline - _time.monotonic())) for r in object_refs]
+
+
+def _is_ref(r):
+    """Whether ``r`` is an object ref (an actor handle is not one, as in
+    Ray, though raylab's handles are refs underneath)."""
+    return isinstance(r, ObjectRef) and not isinstance(r, ActorHandle)
+
+
+def _get_timeout(timeout):
+    """``get``'s timeout: a negative one waits for ever, as in Ray."""
+    return None if timeout is not None and timeout < 0 else timeout
 
 
 def put(value, _owner=None):
@@ -885,14 +902,35 @@ def wait(object_refs, num_returns=1, timeout=None, fetch_local=True):
     """Block until ``num_returns`` of ``object_refs`` are ready (or
     ``timeout`` seconds passed); ``(ready, not_ready)``: at most
     ``num_returns`` ready refs, each list in the order given."""
+    if _is_ref(object_refs) or isinstance(object_refs, (ObjectRefGenerator, ActorHandle)):
+        raise TypeError(
+            "wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator, got a single ray.ObjectRef "
+            "or ray.ObjectRefGenerator %s" % (object_refs,)
+        )
+    if not isinstance(object_refs, list):
+        raise TypeError(
+            "wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator, got %s" % (type(object_refs),)
+        )
+    if timeout is not None and timeout < 0:
+        raise ValueError("The 'timeout' argument must be nonnegative. Received %s" % (timeout,))
+    for r in object_refs:
+        if not (_is_ref(r) or isinstance(r, ObjectRefGenerator)):
+            raise TypeError(
+                "wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator, got list containing %s"
+                % (type(r),)
+            )
+    if not object_refs:
+        return [], []
     refs = list(object_refs)
     # A streaming generator is ready when its items are (raylab stores
     # them all when its task ends).
     key = {id(r): (r._ref if isinstance(r, ObjectRefGenerator) else r) for r in refs}
+    if len(set(map(id, refs))) != len(refs) or len(set(refs)) != len(refs):
+        raise ValueError("Wait requires a list of unique ray_waitables.")
+    if num_returns <= 0:
+        raise ValueError("Invalid number of objects to return %d." % num_returns)
     if num_returns > len(refs):
-        raise ValueError("num_returns cannot be greater than the number of refs given")
-    if len(set(map(id, refs))) != len(refs):
-        raise ValueError("wait() expected a list of unique object refs")
+        raise ValueError("num_returns cannot be greater than the number of ray_waitables provided to ray.wait.")
     ids = [key[id(r)]._raylab_id for r in refs if type(key[id(r)]) is not _PendingRef]
     ready = set(_call(_rt.wait, ids, min(num_returns, len(ids)), _timeout_ms(timeout))) if ids else set()
     done, pending = [], []
