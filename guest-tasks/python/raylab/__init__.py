@@ -37,6 +37,7 @@ import json
 import random
 import sys
 import time as _time
+import weakref as _weakref
 
 from . import _codec, _msgpack
 from . import exceptions
@@ -647,21 +648,45 @@ _codec.HANDLE = _handle
 
 
 class _ActorMethod:
-    __slots__ = ("_actor", "_method", "_returns")
+    """``handle.method``. As in Ray, it holds its handle weakly: a method
+    of a handle nobody kept (``C.remote().f.remote()``) cannot be called.
+    One that was pickled (sent to a task) holds its handle."""
 
-    def __init__(self, actor, method, returns):
-        self._actor, self._method, self._returns = actor, method, returns
+    __slots__ = ("_handle", "_hard", "_method", "_returns")
+
+    def __init__(self, actor, method, returns, hard=False):
+        self._handle = _weakref.ref(actor)
+        self._hard = actor if hard else None
+        self._method, self._returns = method, returns
+
+    @property
+    def _actor(self):
+        actor = self._hard or self._handle()
+        if actor is None:
+            raise RuntimeError(
+                "Lost reference to actor. Actor handles must be stored as variables, e.g. "
+                "`actor = MyActor.remote()` before calling methods."
+            )
+        return actor
+
+    def __reduce__(self):
+        return _ActorMethod, (self._actor, self._method, self._returns, True)
 
     def remote(self, *args, **kwargs):
         """Call the method; the ref of its result."""
+        actor = self._actor
         returns = self._returns
         data = _codec.encode_call(None, args, kwargs, returns)
-        ref = ObjectRef(_call(_rt.call_actor, self._actor._raylab_id, self._method, data))
+        ref = ObjectRef(_call(_rt.call_actor, actor._raylab_id, self._method, data))
         return _returns_of(ref, returns, self._method)
 
     def options(self, **options):
         _check_options(options, {"num_returns", "name", "concurrency_group"}, "actor method")
-        return _ActorMethod(self._actor, self._method, options.get("num_returns", self._returns))
+        # Ray's wrapper holds the method, which holds the handle weakly.
+        m = _ActorMethod.__new__(_ActorMethod)
+        m._handle, m._hard = self._handle, self._hard
+        m._method, m._returns = self._method, options.get("num_returns", self._returns)
+        return m
 
     def bind(self, *args, **kwargs):
         from .dag import ClassMethodNode
