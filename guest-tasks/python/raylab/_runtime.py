@@ -810,12 +810,19 @@ def _failure(e, function=None):
     return text + raylab.EXCEPTION_MARK + payload + "\n" + where
 
 
+def _set_visible_gpus():
+    """``CUDA_VISIBLE_DEVICES`` as Ray sets it in a task or actor: the GPU
+    ids it was given, comma-joined (empty when it has none)."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in _rt.context().gpu_ids)
+
+
 def _run(target, args, kwargs, returns):
     """Call a task's function; with ``retry_exceptions`` a list of types
     (``target[2]``), call it again on those, as often as allowed."""
     f, retry = target[1], target[2]
     if len(target) > 3 and target[3]:
         os.environ.update(target[3])
+    _set_visible_gpus()
     if retry is None:
         return _shape(f(*args, **kwargs), returns)
     types, retries = retry
@@ -851,6 +858,7 @@ class Task(exports.Task):
             elif function.endswith(".new"):
                 target, a, kw, _ = _codec.decode_call(args, True)
                 cls = target[1]
+                _set_visible_gpus()
                 _actor = (cls(*a, **kw), int.from_bytes(os.urandom(8), "big") >> 1)
                 _actor_async = _is_async_class(cls)
                 if target[2]:
