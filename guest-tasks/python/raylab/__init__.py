@@ -780,7 +780,10 @@ class ActorClass:
             if e.kind == "invalid-argument" and "already exists" in e.message:
                 raise ValueError("The name %s is already taken by another actor" % name) from None
             raise
-        return ActorHandle(id, self._state())
+        handle = ActorHandle(id, self._state())
+        if not detached:
+            _session_actors.add(handle)
+        return handle
 
     def options(self, **options):
         """The same class with other options (``C.options(name="c")``)."""
@@ -1091,9 +1094,25 @@ class _ClientContext(dict):
         shutdown()
 
 
+# The (non-detached) actors this session made, while a handle of this
+# instance holds them: ``shutdown`` kills them.
+_session_actors = _weakref.WeakSet()
+
+
 def shutdown(*args, **kwargs):
-    """Stop using raylab: a later ``init`` is allowed again."""
-    global _init_called, _initialized
+    """End the session, as Ray's does: the actors it made (not the
+    detached ones) are killed, so their resources and names are free, and
+    a later ``init`` starts afresh (its own namespace and environment)."""
+    global _init_called, _initialized, _namespace
+    actors = list(_session_actors)
+    _session_actors.clear()
+    for actor in actors:
+        try:
+            _rt.kill_actor(actor._raylab_id)
+        except Exception:
+            pass  # Gone already.
+    _namespace = None
+    _job_env.clear()
     _init_called = _initialized = False
 
 
