@@ -23,6 +23,12 @@
 //! * `remote-transfer MB NODE`: a task on NODE takes an MB-megabyte
 //!   argument and returns one as big; GB/s moved (both ways, median of
 //!   four warm rounds).
+//! * `plain MB TYPE HOW`: an MB-megabyte value of a plain Rust type
+//!   (`bytes` = `Vec<u8>`, `string`, `f64`, `f32`, `i64` vectors, `struct`:
+//!   a struct with a `String`, a `Vec<u8>` and a `Vec<f32>` field marked
+//!   `raylab_guest::packed`), with no wrapper type: HOW `call` sends it as a
+//!   task's argument and gets it back as its result, `put` puts it and gets
+//!   it back; GB/s moved (both ways, median of four warm rounds).
 use std::time::{Duration, Instant};
 
 use raylab_guest::bindings::raylab::runtime::runtime as raw;
@@ -44,6 +50,14 @@ remote! {
     /// Returns the bytes it was given.
     fn echo(data: PackedVec<u8>) -> PackedVec<u8> { data }
 
+    /// Plain types, sent and returned as they are.
+    fn echo_bytes(v: Vec<u8>) -> Vec<u8> { v }
+    fn echo_string(v: String) -> String { v }
+    fn echo_f64(v: Vec<f64>) -> Vec<f64> { v }
+    fn echo_f32(v: Vec<f32>) -> Vec<f32> { v }
+    fn echo_i64(v: Vec<i64>) -> Vec<i64> { v }
+    fn echo_frame(v: Frame) -> Frame { v }
+
     /// Make `n` calls to `sink` and wait for them all.
     fn caller(sink: ActorHandle<Sink>, n: u64) -> u64 {
         let refs: Vec<_> = (0..n).map(|_| sink.poke()).collect();
@@ -59,7 +73,57 @@ actor! {
         pub fn poke(&mut self) { self.calls += 1; }
     }
 }
-tasks!(noop, spin, echo, caller, Sink);
+tasks!(
+    noop,
+    spin,
+    echo,
+    echo_bytes,
+    echo_string,
+    echo_f64,
+    echo_f32,
+    echo_i64,
+    echo_frame,
+    caller,
+    Sink
+);
+
+/// A struct holding bulk fields, as users write them.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Frame {
+    name: String,
+    #[serde(with = "raylab_guest::packed")]
+    pixels: Vec<u8>,
+    #[serde(with = "raylab_guest::packed")]
+    depth: Vec<f32>,
+}
+
+/// Median of the rounds after the first (which grows this instance's
+/// memory) of `round`, each timed; the value is cloned outside the timing.
+fn warm_median<T: Clone>(value: &T, mut round: impl FnMut(T)) -> f64 {
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let v = value.clone();
+        let start = Instant::now();
+        round(v);
+        times.push(start.elapsed().as_secs_f64());
+    }
+    let mut rest = times[1..].to_vec();
+    rest.sort_by(f64::total_cmp);
+    (rest[1] + rest[2]) / 2.0
+}
+
+/// GB/s of sending `value` both ways, as an argument and result (`call`)
+/// or a put and get (`put`).
+fn plain<T>(how: &str, value: T, echo: impl Fn(T) -> raylab_guest::ObjectRef<T>) -> f64
+where
+    T: Clone + serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    match how {
+        "call" => warm_median(&value, |v| drop(echo(v).get().unwrap())),
+        "put" => warm_median(&value, |v| drop(put(&v).unwrap().get().unwrap())),
+        other => panic!("unknown way {other}"),
+    }
+}
 
 /// Tasks pinned to the cluster node `node`.
 fn on(node: &str) -> TaskOptions {
@@ -209,6 +273,27 @@ fn main() {
             let mut rest = times[1..].to_vec();
             rest.sort_by(f64::total_cmp);
             let t = (rest[1] + rest[2]) / 2.0;
+            2.0 * n as f64 / 1000.0 / t
+        }
+        "plain" => {
+            let len = n as usize * 1_000_000;
+            let how = args.next().expect("call or put");
+            let t = match node.as_str() {
+                "bytes" => plain(&how, vec![0xabu8; len], echo_bytes::remote),
+                "string" => plain(&how, "a".repeat(len), echo_string::remote),
+                "f64" => plain(&how, vec![1.5f64; len / 8], echo_f64::remote),
+                "f32" => plain(&how, vec![1.5f32; len / 4], echo_f32::remote),
+                "i64" => plain(&how, vec![-7i64; len / 8], echo_i64::remote),
+                "struct" => {
+                    let frame = Frame {
+                        name: "frame".into(),
+                        pixels: vec![7u8; len / 2],
+                        depth: vec![0.25f32; len / 8],
+                    };
+                    plain(&how, frame, echo_frame::remote)
+                }
+                other => panic!("unknown type {other}"),
+            };
             2.0 * n as f64 / 1000.0 / t
         }
         "idle" => {

@@ -17,12 +17,35 @@ first item is extension type 80 (``'P'``) holding the pickle, followed by
 the references the pickle names (``[P(pickle), R(id), R(id), ...]``), so
 that the host sees every reference a value holds. Decoding hands an
 envelope to the hook ``UNPICKLE(data, refs)`` (set by ``raylab._codec``).
+
+The Rust SDK sends a plain vector of numbers (``Vec<f64>``, ``Vec<i64>``,
+...) as one extension value whose type is the element's ``struct`` code
+(``'d'``, ``'q'``, ...) and whose payload is the elements little-endian;
+decoding gives the list of numbers it always gave. (``Vec<u8>`` is a
+``bin``: ``bytes``.)
 """
 
+import array
 import struct
+import sys
 
 REF_EXT = 82
 PICKLE_EXT = 80
+
+# Extension types of packed number vectors: the element's struct code,
+# mapped to the array module's code of the same size.
+PACKED_EXT = {
+    ord("d"): "d",
+    ord("f"): "f",
+    ord("q"): "q",
+    ord("Q"): "Q",
+    ord("i"): "i",
+    ord("I"): "I",
+    ord("h"): "h",
+    ord("H"): "H",
+    ord("b"): "b",
+    ord("B"): "B",
+}
 
 # ``UNPICKLE(data, refs)`` rebuilds a pickle envelope's value.
 UNPICKLE = None
@@ -291,8 +314,31 @@ def _decode(v, i, make_ref):
         _check(v, i, n)
         return Pickled(bytes(v[i : i + n])), i + n
     if b in (0xD4, 0xD5, 0xD6, 0xD7, 0xD8, 0xC7, 0xC8, 0xC9):
+        if b >= 0xD4:
+            n = 1 << (b - 0xD4)
+        else:
+            n, i = _len(v, i, b - 0xC7)
+        code = PACKED_EXT.get(v[i])
+        if code is not None:
+            i += 1
+            _check(v, i, n)
+            return _unpack(code, v[i : i + n]), i + n
         raise DecodeError("a MessagePack extension raylab does not know (type byte %#x)" % b)
     raise DecodeError("not MessagePack (byte %#x)" % b)
+
+
+def _unpack(code, payload):
+    """The numbers of a packed vector's little-endian payload."""
+    a = array.array(code)
+    if len(payload) % a.itemsize:
+        raise DecodeError(
+            "packed %r values: %d bytes is not a whole number of %d-byte elements"
+            % (code, len(payload), a.itemsize)
+        )
+    a.frombytes(payload)
+    if sys.byteorder == "big":
+        a.byteswap()
+    return a.tolist()
 
 
 def _len(v, i, width):

@@ -59,6 +59,24 @@ class Codec(unittest.TestCase):
         made = mp.decode(b, lambda i: ("ref", i))
         self.assertEqual(made[0], ("ref", 7))
 
+    def test_packed_number_vectors_from_rust_decode_as_lists(self):
+        # What the Rust SDK writes for Vec<f64>, Vec<i64>, ...: ext of the
+        # struct code, the elements little-endian (fixext for 8 bytes).
+        self.assertEqual(mp.decode(b"\xd7d" + struct.pack("<d", 1.5)), [1.5])
+        xs = list(range(-500, 500))
+        payload = struct.pack("<%dq" % len(xs), *xs)
+        self.assertEqual(mp.decode(b"\xc8\x1f\x40q" + payload), xs)
+        for code, vals in [("f", [0.5, -2.0]), ("Q", [2**64 - 1]), ("i", [-2**31, 7]),
+                           ("I", [2**32 - 1]), ("h", [-3]), ("H", [65535, 1, 2]), ("b", [-128])]:
+            payload = struct.pack("<%d%s" % (len(vals), code), *vals)
+            head = b"\xc7" + bytes([len(payload)]) + code.encode()
+            self.assertEqual(mp.decode(head + payload), vals, code)
+        self.assertEqual(mp.decode(b"\xc7\x00d"), [])
+        # Inside other values, too.
+        self.assertEqual(mp.decode(b"\x92\x01\xd6i" + struct.pack("<i", 9)), [1, [9]])
+        with self.assertRaises(mp.DecodeError):
+            mp.decode(b"\xc7\x03d\x00\x00\x00")
+
     def test_bad_input_is_a_clear_error(self):
         with self.assertRaises(mp.EncodeError) as e:
             mp.encode(object())

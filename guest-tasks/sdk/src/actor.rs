@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::codec::EncodeArgs;
 use crate::{Error, ObjectRef, RefId, Result, decode, encode, rt, serialize_ref, wit};
 
 // ---------------------------------------------------------------------------
@@ -320,14 +321,14 @@ pub trait ActorCaller {
     /// What a call of a method returning `R` gives.
     type Output<R>;
     #[doc(hidden)]
-    fn __call<A: Serialize, R>(&self, method: &str, args: &A) -> Self::Output<R>;
+    fn __call<A: EncodeArgs, R>(&self, method: &str, args: &A) -> Self::Output<R>;
 }
 
 impl<T> ActorCaller for ActorHandle<T> {
     type Class = T;
     type Output<R> = ObjectRef<R>;
-    fn __call<A: Serialize, R>(&self, method: &str, args: &A) -> ObjectRef<R> {
-        match self.call(method, args) {
+    fn __call<A: EncodeArgs, R>(&self, method: &str, args: &A) -> ObjectRef<R> {
+        match typed_args(args).and_then(|args| self.call_raw(method, &args)) {
             Ok(r) => r,
             Err(e) => panic!("cannot call `{method}` of actor {}: {e}", self.id),
         }
@@ -337,9 +338,16 @@ impl<T> ActorCaller for ActorHandle<T> {
 impl<T> ActorCaller for Fallible<'_, T> {
     type Class = T;
     type Output<R> = Result<ObjectRef<R>>;
-    fn __call<A: Serialize, R>(&self, method: &str, args: &A) -> Result<ObjectRef<R>> {
-        self.0.call(method, args)
+    fn __call<A: EncodeArgs, R>(&self, method: &str, args: &A) -> Result<ObjectRef<R>> {
+        self.0.call_raw(method, &typed_args(args)?)
     }
+}
+
+/// Encode a generated caller's argument list (bulk types packed).
+fn typed_args<A: EncodeArgs>(args: &A) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    args.encode_args(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Encode an argument tuple as the MessagePack array the host expects
@@ -394,7 +402,7 @@ pub(crate) mod support {
     use std::any::Any;
     use std::cell::RefCell;
 
-    use serde::Serialize;
+    use crate::codec::EncodeArgs;
 
     use super::{ActorHandle, ActorOptions};
     use crate::Result;
@@ -441,24 +449,24 @@ pub(crate) mod support {
 
     /// Create an actor of this module's `class`, panicking if the host
     /// refuses (as `f::remote` does).
-    pub fn create_typed<A: Serialize, T>(
+    pub fn create_typed<A: EncodeArgs, T>(
         class: &str,
         args: &A,
         options: &ActorOptions,
     ) -> ActorHandle<T> {
-        match super::create_actor(class, args, options) {
+        match super::typed_args(args).and_then(|a| super::create_actor_raw(class, &a, options)) {
             Ok(h) => h,
             Err(e) => panic!("cannot create actor `{class}`: {e}"),
         }
     }
 
     /// Create an actor of this module's `class`; a refusal is an error.
-    pub fn try_create_typed<A: Serialize, T>(
+    pub fn try_create_typed<A: EncodeArgs, T>(
         class: &str,
         args: &A,
         options: &ActorOptions,
     ) -> Result<ActorHandle<T>> {
-        super::create_actor(class, args, options)
+        super::create_actor_raw(class, &super::typed_args(args)?, options)
     }
 
     /// Whether an actor method called `name` would be shadowed by an
@@ -779,7 +787,7 @@ macro_rules! actor {
                 pub fn __raylab_table() -> &'static [(&'static str, $crate::__private::Invoke)] {
                     const TABLE: &[(&str, $crate::__private::Invoke)] = &[
                         (::std::concat!(::std::stringify!($name), ".new"), {
-                            fn invoke(args: &[u8]) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
+                            fn invoke(args: ::std::vec::Vec<u8>) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
                                 const FUNCTION: &str = ::std::concat!(::std::stringify!($name), ".new");
                                 let ($($carg,)*): ($($cty,)*) = $crate::__private::decode_args(FUNCTION, args)?;
                                 let state: $name = $crate::actor!(@result $ckind $name::new($($carg),*))?;
@@ -789,14 +797,12 @@ macro_rules! actor {
                             invoke
                         }),
                         $((::std::concat!(::std::stringify!($name), ".", ::std::stringify!($m)), {
-                            fn invoke(args: &[u8]) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
+                            fn invoke(args: ::std::vec::Vec<u8>) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
                                 const FUNCTION: &str = ::std::concat!(::std::stringify!($name), ".", ::std::stringify!($m));
                                 let ($($arg,)*): ($($ty,)*) = $crate::__private::decode_args(FUNCTION, args)?;
                                 $crate::__private::with_actor(::std::stringify!($name), FUNCTION, |this: &mut $name| {
                                     let out = $crate::actor!(@result $kind this.$m($($arg),*))?;
-                                    let bytes = $crate::__private::encode_result(FUNCTION, &out);
-                                    $crate::__private::keep_alive(out);
-                                    bytes
+                                    $crate::__private::finish(FUNCTION, out)
                                 })
                             }
                             invoke

@@ -45,7 +45,11 @@
 //! tasks!(square);
 //! ```
 //!
-//! Arguments and results travel as MessagePack (rmp-serde, structs as maps).
+//! Arguments and results travel as MessagePack (rmp-serde, structs as maps),
+//! except that `Vec<u8>`, `String` and vectors of numbers are copied as one
+//! block where they are an argument, a result or a put value ([`codec`]:
+//! memory speed instead of serde's element by element; [`packed`] does the
+//! same for a struct's field).
 //! An [`ObjectRef`] passed directly as an argument is a *dependency*: the host
 //! starts the task once the object is ready and hands the function the value
 //! itself, so a task never blocks waiting for its inputs. References nested
@@ -77,6 +81,7 @@ pub mod bindings {
 }
 
 mod actor;
+pub mod codec;
 pub mod math;
 #[cfg(test)]
 mod tests;
@@ -177,9 +182,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 // Encoding
 // ---------------------------------------------------------------------------
 
-/// Encode a value as MessagePack the way raylab does (structs as maps). A
-/// value that cannot be encoded is an [`ErrorKind::InvalidArgument`] error
-/// naming its type and why.
+/// Encode a value as MessagePack through serde (structs as maps), element
+/// by element: the form every language reads. [`put`], [`get`] and the
+/// generated callers of remote functions and actor methods also pack the
+/// bulk types (`Vec<u8>`, vectors of numbers: see [`codec`]); this does
+/// not, so that it takes any `T`, borrowed or unsized. A value that cannot
+/// be encoded is an [`ErrorKind::InvalidArgument`] error naming its type
+/// and why.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
     rmp_serde::to_vec_named(value).map_err(|e| {
         Error::invalid(format!(
@@ -189,15 +198,11 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
     })
 }
 
-/// Decode a MessagePack value. Bytes that do not decode as a `T` are an
+/// Decode a value as raylab stores it: MessagePack, with the bulk types'
+/// packed forms ([`codec`]). Bytes that do not decode as a `T` are an
 /// [`ErrorKind::InvalidArgument`] error naming the type and why.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    rmp_serde::from_slice(bytes).map_err(|e| {
-        Error::invalid(format!(
-            "could not decode the value as `{}`: {e}",
-            std::any::type_name::<T>()
-        ))
-    })
+pub fn decode<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T> {
+    codec::decode_value(bytes)
 }
 
 // ---------------------------------------------------------------------------
@@ -208,6 +213,9 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 pub trait Packable: Copy + Default + 'static {
     /// Bytes per element.
     const SIZE: usize;
+    /// The MessagePack ext type of a packed vector of these: the element's
+    /// Python `struct` code (`'d'` for `f64`, ...; see [`codec`]).
+    const EXT: i8;
     /// Append the little-endian bytes of `self`.
     fn put_le(self, out: &mut Vec<u8>);
     /// Read one element from exactly `SIZE` little-endian bytes.
@@ -218,12 +226,31 @@ pub trait Packable: Copy + Default + 'static {
         let _ = xs;
         None
     }
+    /// Append the little-endian bytes of `xs` to `out` (one copy where the
+    /// memory already holds them).
+    fn extend_le(xs: &[Self], out: &mut Vec<u8>) {
+        match Self::slice_as_le_bytes(xs) {
+            Some(bytes) => out.extend_from_slice(bytes),
+            None => {
+                out.reserve(xs.len() * Self::SIZE);
+                for &x in xs {
+                    x.put_le(out);
+                }
+            }
+        }
+    }
+    /// The elements whose little-endian bytes `bytes` holds (a whole number
+    /// of them).
+    fn from_le_bytes_vec(bytes: &[u8]) -> Vec<Self> {
+        bytes.chunks_exact(Self::SIZE).map(Self::get_le).collect()
+    }
 }
 
 macro_rules! packable {
-    ($($t:ty),*) => {$(
+    ($($t:ty = $code:literal),*) => {$(
         impl Packable for $t {
             const SIZE: usize = std::mem::size_of::<$t>();
+            const EXT: i8 = $code as i8;
             #[inline]
             fn put_le(self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
@@ -231,6 +258,21 @@ macro_rules! packable {
             #[inline]
             fn get_le(bytes: &[u8]) -> Self {
                 <$t>::from_le_bytes(bytes.try_into().expect("element size"))
+            }
+            #[cfg(target_endian = "little")]
+            fn from_le_bytes_vec(bytes: &[u8]) -> Vec<Self> {
+                let n = bytes.len() / Self::SIZE;
+                let mut v = Vec::<$t>::with_capacity(n);
+                // SAFETY: `v` has room for `n` elements, which the copy
+                // fills from `n * SIZE` bytes of `bytes` (in bounds); every
+                // bit pattern is a valid primitive number, and on a
+                // little-endian target their bytes are the elements.
+                #[allow(unsafe_code)]
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), v.as_mut_ptr().cast::<u8>(), n * Self::SIZE);
+                    v.set_len(n);
+                }
+                v
             }
             #[cfg(target_endian = "little")]
             fn slice_as_le_bytes(xs: &[Self]) -> Option<&[u8]> {
@@ -245,7 +287,18 @@ macro_rules! packable {
         }
     )*};
 }
-packable!(f64, f32, i64, u64, i32, u32, i16, u16, i8, u8);
+packable!(
+    f64 = b'd',
+    f32 = b'f',
+    i64 = b'q',
+    u64 = b'Q',
+    i32 = b'i',
+    u32 = b'I',
+    i16 = b'h',
+    u16 = b'H',
+    i8 = b'b',
+    u8 = b'B'
+);
 
 /// A vector of numbers that travels as one MessagePack `bin` of
 /// little-endian elements instead of an array of MessagePack numbers.
@@ -324,13 +377,68 @@ impl<'de, T: Packable + Deserialize<'de>> Deserialize<'de> for PackedVec<T> {
                         T::SIZE
                     )));
                 }
-                Ok(PackedVec(v.chunks_exact(T::SIZE).map(T::get_le).collect()))
+                Ok(PackedVec(T::from_le_bytes_vec(v)))
             }
             fn visit_byte_buf<E: serde::de::Error>(
                 self,
                 v: Vec<u8>,
             ) -> std::result::Result<Self::Value, E> {
                 self.visit_bytes(&v)
+            }
+            fn visit_newtype_struct<D: Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> std::result::Result<Self::Value, D::Error> {
+                // A packed vector's `ext` (a `Vec<f64>` put or returned
+                // as such: see `codec`): its payload is read straight into
+                // the vector, with no copy in between.
+                struct Ext<T>(PhantomData<T>);
+                impl<'de, T: Packable> serde::de::Visitor<'de> for Ext<T> {
+                    type Value = Vec<T>;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(f, "a packed vector of {}", std::any::type_name::<T>())
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                        self,
+                        mut seq: A,
+                    ) -> std::result::Result<Vec<T>, A::Error> {
+                        let tag: i8 = seq
+                            .next_element()?
+                            .ok_or_else(|| serde::de::Error::custom("an ext without its type"))?;
+                        if tag != T::EXT {
+                            return Err(serde::de::Error::custom(format!(
+                                "an ext of type {tag}, not packed {}",
+                                std::any::type_name::<T>()
+                            )));
+                        }
+                        let Payload(v) = seq
+                            .next_element::<Payload<T>>()?
+                            .ok_or_else(|| serde::de::Error::custom("an ext without its data"))?;
+                        Ok(v)
+                    }
+                }
+                struct Payload<T>(Vec<T>);
+                impl<'de, T: Packable> Deserialize<'de> for Payload<T> {
+                    fn deserialize<D: Deserializer<'de>>(
+                        d: D,
+                    ) -> std::result::Result<Self, D::Error> {
+                        struct B<T>(PhantomData<T>);
+                        impl<'de, T: Packable> serde::de::Visitor<'de> for B<T> {
+                            type Value = Vec<T>;
+                            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                                f.write_str("the bytes of a packed vector")
+                            }
+                            fn visit_bytes<E: serde::de::Error>(
+                                self,
+                                v: &[u8],
+                            ) -> std::result::Result<Vec<T>, E> {
+                                codec::unpack(v).map_err(E::custom)
+                            }
+                        }
+                        d.deserialize_bytes(B(PhantomData)).map(Payload)
+                    }
+                }
+                d.deserialize_tuple(2, Ext::<T>(PhantomData)).map(PackedVec)
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
@@ -344,6 +452,61 @@ impl<'de, T: Packable + Deserialize<'de>> Deserialize<'de> for PackedVec<T> {
             }
         }
         d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// `#[serde(with = "raylab_guest::packed")]` on a `Vec<T>` field of numbers
+/// (`T` a [`Packable`]: `u8`, `f64`, `i64`, ...) writes it in the packed form
+/// that a top-level `Vec<T>` takes ([`codec`]): one block copied at memory
+/// speed instead of one MessagePack number per element. It reads that form,
+/// a [`PackedVec`]'s and a plain array of numbers.
+///
+/// ```
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Frame {
+///     name: String,
+///     #[serde(with = "raylab_guest::packed")]
+///     pixels: Vec<u8>,
+///     #[serde(with = "raylab_guest::packed")]
+///     depth: Vec<f32>,
+/// }
+/// ```
+pub mod packed {
+    use super::*;
+
+    /// Write `v` packed: a `bin` for bytes, an `ext` for other numbers.
+    pub fn serialize<T: Packable, S: Serializer>(
+        v: &[T],
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        struct Raw<'a>(&'a [u8]);
+        impl Serialize for Raw<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        let owned;
+        let bytes = match T::slice_as_le_bytes(v) {
+            Some(b) => b,
+            None => {
+                let mut b = Vec::new();
+                T::extend_le(v, &mut b);
+                owned = b;
+                &owned
+            }
+        };
+        if T::SIZE == 1 && T::EXT == b'B' as i8 {
+            s.serialize_bytes(bytes)
+        } else {
+            s.serialize_newtype_struct(rmp_serde::MSGPACK_EXT_STRUCT_NAME, &(T::EXT, Raw(bytes)))
+        }
+    }
+
+    /// Read a vector written by [`serialize`] (or a plain array).
+    pub fn deserialize<'de, T: Packable + Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Vec<T>, D::Error> {
+        PackedVec::<T>::deserialize(d).map(|p| p.0)
     }
 }
 
@@ -383,7 +546,7 @@ impl<T> ObjectRef<T> {
     }
 }
 
-impl<T: DeserializeOwned> ObjectRef<T> {
+impl<T: DeserializeOwned + 'static> ObjectRef<T> {
     /// Wait for the object and decode it (`ray.get(ref)`).
     pub fn get(&self) -> Result<T> {
         get(self)
@@ -391,7 +554,7 @@ impl<T: DeserializeOwned> ObjectRef<T> {
 
     /// Like [`ObjectRef::get`], giving up after `timeout`.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        decode(&get_bytes(self.id, Some(timeout))?)
+        codec::decode_owned(get_bytes(self.id, Some(timeout))?)
     }
 }
 
@@ -438,6 +601,13 @@ impl Serialize for RefPayload {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         s.serialize_bytes(&self.0)
     }
+}
+
+/// Append an object reference's MessagePack form (`fixext 8`, type
+/// [`OBJECT_REF_EXT`], the id big-endian) to `out`.
+pub(crate) fn write_ref(id: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(&[0xd7, OBJECT_REF_EXT as u8]);
+    out.extend_from_slice(&id.to_be_bytes());
 }
 
 fn serialize_ref<S: Serializer>(id: u64, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -887,9 +1057,12 @@ pub fn submit<A: Serialize, T>(
     submit_raw(function, &encode(args)?, options)
 }
 
-/// Store a value in the object store (`ray.put`).
-pub fn put<T: Serialize>(value: &T) -> Result<ObjectRef<T>> {
-    let id = rt::put(&encode(value)?)?;
+/// Store a value in the object store (`ray.put`). The bulk types are
+/// stored packed ([`codec`]).
+pub fn put<T: Serialize + 'static>(value: &T) -> Result<ObjectRef<T>> {
+    let mut bytes = Vec::new();
+    codec::encode_value(value, &mut bytes)?;
+    let id = rt::put(&bytes)?;
     Ok(ObjectRef::from_owned_id(id))
 }
 
@@ -898,12 +1071,12 @@ fn get_bytes(id: u64, timeout: Option<Duration>) -> Result<Vec<u8>> {
 }
 
 /// Wait for an object and decode it (`ray.get`).
-pub fn get<T: DeserializeOwned>(r: &ObjectRef<T>) -> Result<T> {
-    decode(&get_bytes(r.id, None)?)
+pub fn get<T: DeserializeOwned + 'static>(r: &ObjectRef<T>) -> Result<T> {
+    codec::decode_owned(get_bytes(r.id, None)?)
 }
 
 /// Wait for all objects and decode them, in order (`ray.get(list)`).
-pub fn get_all<T: DeserializeOwned>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
+pub fn get_all<T: DeserializeOwned + 'static>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
     // Block once for all of them rather than once per object.
     let ids: Vec<u64> = refs.iter().map(|r| r.id).collect();
     rt::wait(&ids, ids.len() as u32, None)?;
@@ -1172,7 +1345,9 @@ pub mod __private {
     pub use crate::actor::support::*;
 
     /// Signature of a registered remote function.
-    pub type Invoke = fn(&[u8]) -> std::result::Result<Vec<u8>, String>;
+    /// It owns the argument bytes, so that a large `Vec<u8>` argument can
+    /// become the function's vector in place (see `codec`).
+    pub type Invoke = fn(Vec<u8>) -> std::result::Result<Vec<u8>, String>;
 
     /// The table of a module: the entries of every item [`tasks!`] lists
     /// (a remote function's one, an actor class's constructor and methods),
@@ -1187,7 +1362,7 @@ pub mod __private {
     pub fn dispatch(
         table: &[(&str, Invoke)],
         function: &str,
-        args: &[u8],
+        args: Vec<u8>,
     ) -> std::result::Result<Vec<u8>, String> {
         install_panic_hook();
         // The previous call's result may be dropped now (see `keep_alive`).
@@ -1199,7 +1374,7 @@ pub mod __private {
     pub fn route(
         table: &[(&str, Invoke)],
         function: &str,
-        args: &[u8],
+        args: Vec<u8>,
     ) -> std::result::Result<Vec<u8>, String> {
         match table.iter().find(|(name, _)| *name == function) {
             Some((_, f)) => f(args),
@@ -1221,18 +1396,31 @@ pub mod __private {
         });
     }
 
-    /// Decode the argument tuple of `function`.
-    pub fn decode_args<A: DeserializeOwned>(
+    /// Decode the argument tuple of `function` (a large `Vec<u8>`
+    /// argument takes the bytes' buffer in place).
+    pub fn decode_args<A: codec::DecodeArgs>(
         function: &str,
-        args: &[u8],
+        args: Vec<u8>,
     ) -> std::result::Result<A, String> {
-        if args == [0x90] {
-            // A function without arguments gets `[]`; `()` decodes from nil.
-            if let Ok(unit) = rmp_serde::from_slice(&[0xc0]) {
-                return Ok(unit);
+        A::decode_args_owned(args)
+            .map_err(|e| format!("bad arguments for `{function}`: {}", e.message))
+    }
+
+    /// Encode a function's result and keep it alive until the next call
+    /// (see [`keep_alive`]); a `Vec<u8>` result becomes the encoded bytes
+    /// in place (it holds no references to keep).
+    pub fn finish<T: Serialize + 'static>(
+        function: &str,
+        out: T,
+    ) -> std::result::Result<Vec<u8>, String> {
+        match codec::into_bytes(out) {
+            Ok(bytes) => Ok(bytes),
+            Err(out) => {
+                let bytes = encode_result(function, &out);
+                keep_alive(out);
+                bytes
             }
         }
-        rmp_serde::from_slice(args).map_err(|e| format!("bad arguments for `{function}`: {e}"))
     }
 
     thread_local! {
@@ -1250,27 +1438,25 @@ pub mod __private {
     }
 
     /// Encode a function's result.
-    pub fn encode_result<T: Serialize>(
+    pub fn encode_result<T: Serialize + 'static>(
         function: &str,
         value: &T,
     ) -> std::result::Result<Vec<u8>, String> {
-        rmp_serde::to_vec_named(value)
-            .map_err(|e| format!("cannot encode the result of `{function}`: {e}"))
+        let mut bytes = Vec::new();
+        codec::encode_value(value, &mut bytes)
+            .map_err(|e| format!("cannot encode the result of `{function}`: {}", e.message))?;
+        Ok(bytes)
     }
 
     /// Submit with a typed argument tuple.
-    pub fn submit_typed<A: Serialize, T>(
+    pub fn submit_typed<A: codec::EncodeArgs, T>(
         function: &str,
         args: &A,
         options: &TaskOptions,
     ) -> ObjectRef<T> {
-        let mut bytes = match encode(args) {
-            Ok(b) => b,
-            Err(e) => panic!("cannot encode the arguments of `{function}`: {e}"),
-        };
-        if bytes == [0xc0] {
-            // `()` encodes as nil; the argument list of no arguments is `[]`.
-            bytes = vec![0x90];
+        let mut bytes = Vec::new();
+        if let Err(e) = args.encode_args(&mut bytes) {
+            panic!("cannot encode the arguments of `{function}`: {e}");
         }
         match super::submit_raw(function, &bytes, options) {
             Ok(r) => r,
@@ -1378,13 +1564,11 @@ macro_rules! remote {
             }
 
             #[doc(hidden)]
-            pub fn __invoke(args: &[u8]) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
+            pub fn __invoke(args: ::std::vec::Vec<u8>) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
                 let ($($arg,)*): ($($ty,)*) = $crate::__private::decode_args(NAME, args)?;
                 let conv = $conv;
                 let out = conv(super::$name($($arg),*))?;
-                let bytes = $crate::__private::encode_result(NAME, &out);
-                $crate::__private::keep_alive(out);
-                bytes
+                $crate::__private::finish(NAME, out)
             }
         }
     };
@@ -1425,7 +1609,7 @@ macro_rules! tasks {
                 function: ::std::string::String,
                 args: ::std::vec::Vec<u8>,
             ) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
-                $crate::__private::dispatch(__RaylabTasks::table(), &function, &args)
+                $crate::__private::dispatch(__RaylabTasks::table(), &function, args)
             }
         }
 

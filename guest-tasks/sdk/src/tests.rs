@@ -25,7 +25,7 @@ fn ref_bytes(id: u64) -> Vec<u8> {
     b
 }
 
-fn round_trip<T: Serialize + DeserializeOwned>(value: &T) -> T {
+fn round_trip<T: Serialize + DeserializeOwned + 'static>(value: &T) -> T {
     decode(&encode(value).unwrap()).unwrap()
 }
 
@@ -463,22 +463,22 @@ fn remote_functions_stay_plain_functions() {
 
 #[test]
 fn remote_functions_decode_their_arguments_and_encode_their_results() {
-    let out = add::__invoke(&encode(&(2i64, 40i64)).unwrap()).unwrap();
+    let out = add::__invoke(encode(&(2i64, 40i64)).unwrap()).unwrap();
     assert_eq!(decode::<i64>(&out).unwrap(), 42);
-    let out = div::__invoke(&encode(&(9i64, 3i64)).unwrap()).unwrap();
+    let out = div::__invoke(encode(&(9i64, 3i64)).unwrap()).unwrap();
     assert_eq!(decode::<i64>(&out).unwrap(), 3);
     // The function's own error is the task's failure message.
     assert_eq!(
-        div::__invoke(&encode(&(1i64, 0i64)).unwrap()).unwrap_err(),
+        div::__invoke(encode(&(1i64, 0i64)).unwrap()).unwrap_err(),
         "division by zero"
     );
     // No arguments arrive as an empty array.
-    let out = answer::__invoke(&[0x90]).unwrap();
+    let out = answer::__invoke(vec![0x90]).unwrap();
     assert_eq!(decode::<u8>(&out).unwrap(), 42);
     // Bad arguments name the function.
-    let e = add::__invoke(&encode(&("x", 1i64)).unwrap()).unwrap_err();
+    let e = add::__invoke(encode(&("x", 1i64)).unwrap()).unwrap_err();
     assert!(e.starts_with("bad arguments for `add`: "), "{e}");
-    let e = add::__invoke(&encode(&(1i64,)).unwrap()).unwrap_err();
+    let e = add::__invoke(encode(&(1i64,)).unwrap()).unwrap_err();
     assert!(e.starts_with("bad arguments for `add`: "), "{e}");
 }
 
@@ -692,7 +692,7 @@ fn a_class_registers_its_constructor_and_methods_beside_remote_functions() {
     assert_eq!((c.incr(2), c.get()), (3, 3));
 }
 
-fn call<T: DeserializeOwned>(
+fn call<T: DeserializeOwned + 'static>(
     table: &[(&str, __private::Invoke)],
     function: &str,
     args: &impl Serialize,
@@ -701,7 +701,7 @@ fn call<T: DeserializeOwned>(
     if bytes == [0xc0] {
         bytes = vec![0x90];
     }
-    __private::route(table, function, &bytes).map(|out| decode(&out).unwrap())
+    __private::route(table, function, bytes).map(|out| decode(&out).unwrap())
 }
 
 #[test]

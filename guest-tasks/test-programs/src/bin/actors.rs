@@ -154,7 +154,7 @@ fn expect_err<T: Debug>(what: &str, r: Result<T, Error>, kinds: &[ErrorKind]) ->
 
 /// The value of a call that the host may refuse at once (an error value)
 /// or accept and fail later: both read the same.
-fn outcome<R: DeserializeOwned>(r: Result<ObjectRef<R>, Error>) -> Result<R, Error> {
+fn outcome<R: DeserializeOwned + 'static>(r: Result<ObjectRef<R>, Error>) -> Result<R, Error> {
     r.and_then(|r| r.get())
 }
 

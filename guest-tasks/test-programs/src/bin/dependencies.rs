@@ -2,7 +2,10 @@
 //! scheduler: the callee receives values, and a failed input fails its
 //! dependents without running them. A `ByRef` parameter receives the ref
 //! itself, unresolved, and reads slices of a packed vector with
-//! `get_range`.
+//! `get_range`. Plain bulk types (`Vec<u8>`, `String`, vectors of numbers)
+//! go through tasks, put and get whole and unchanged, large or small, in
+//! any argument position; a Python driver calls the `plain_*` functions by
+//! name (`guest-tasks/python/tests/rust_values.py`).
 use std::time::Duration;
 
 use raylab_guest::{ByRef, ErrorKind, PackedVec, put, remote, tasks};
@@ -22,8 +25,73 @@ remote! {
     fn slice(data: ByRef<PackedVec<f64>>, start: u64, end: u64) -> Result<Vec<f64>, String> {
         data.get_range(start as usize..end as usize).map_err(|e| format!("{}: {}", e.kind, e.message))
     }
+    /// The three arguments back, in another order (bulk ones first, last
+    /// and in the middle).
+    fn shuffle(a: Vec<u8>, n: u64, s: String) -> (String, u64, Vec<u8>) { (s, n, a) }
+    fn echo_bytes(b: Vec<u8>) -> Vec<u8> { b }
+    fn echo_text(s: String) -> String { s }
+    fn plain_floats(n: u64) -> Vec<f64> { (0..n).map(|i| i as f64 / 4.0).collect() }
+    fn plain_ints(n: u64) -> Vec<i64> { (0..n as i64).map(|i| -i).collect() }
+    fn plain_bytes(n: u64) -> Vec<u8> { (0..n).map(|i| i as u8).collect() }
+    fn plain_text(n: u64) -> String { "ab".repeat(n as usize) }
+    /// What it was given, summed up (from Python: a list, bytes, a list).
+    fn plain_sums(xs: Vec<f64>, b: Vec<u8>, ys: Vec<i32>) -> (f64, u64, i64) {
+        (xs.iter().sum(), b.iter().map(|&x| x as u64).sum(), ys.iter().map(|&y| y as i64).sum())
+    }
 }
-tasks!(slow_value, add, sum, fail, slow_vec, slice);
+tasks!(
+    slow_value,
+    add,
+    sum,
+    fail,
+    slow_vec,
+    slice,
+    shuffle,
+    echo_bytes,
+    echo_text,
+    plain_floats,
+    plain_ints,
+    plain_bytes,
+    plain_text,
+    plain_sums
+);
+
+/// Plain bulk values through tasks and the store, small and over the size
+/// where the SDK hands buffers over in place.
+fn plain_values() {
+    for n in [0usize, 5, 300, 70_000, 3_000_000] {
+        let bytes: Vec<u8> = (0..n).map(|i| (i * 31 % 251) as u8).collect();
+        let text: String = (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        assert_eq!(
+            echo_bytes::remote(bytes.clone()).get().unwrap(),
+            bytes,
+            "bytes {n}"
+        );
+        assert_eq!(
+            echo_text::remote(text.clone()).get().unwrap(),
+            text,
+            "text {n}"
+        );
+        let (s, k, b) = shuffle::remote(bytes.clone(), n as u64, text.clone())
+            .get()
+            .unwrap();
+        assert!(s == text && k == n as u64 && b == bytes, "shuffle {n}");
+        // Through the store, and as a dependency.
+        let r = put(&bytes).unwrap();
+        assert_eq!(r.get().unwrap(), bytes);
+        assert_eq!(echo_bytes::remote(&r).get().unwrap(), bytes);
+        let floats = plain_floats::remote(n as u64).get().unwrap();
+        assert!(floats.len() == n && floats.iter().enumerate().all(|(i, &x)| x == i as f64 / 4.0));
+        let ints = put(&plain_ints::remote(n as u64).get().unwrap())
+            .unwrap()
+            .get()
+            .unwrap();
+        assert!(ints.len() == n && ints.iter().enumerate().all(|(i, &x)| x == -(i as i64)));
+        assert_eq!(plain_bytes::remote(n as u64).get().unwrap().len(), n);
+        assert_eq!(plain_text::remote(n as u64).get().unwrap().len(), 2 * n);
+    }
+    println!("plain values: ok");
+}
 
 fn main() {
     // A chain: each add waits for the previous one.
@@ -67,5 +135,6 @@ fn main() {
     // and waits inside get_range.
     let later = slow_vec::remote(8, 100);
     println!("waited={:?}", slice::remote(&later, 6, 8).get().unwrap());
+    plain_values();
     println!("ok");
 }

@@ -418,6 +418,42 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             });
         }
     }
+    if wanted("plain") {
+        // Plain Rust types with no wrapper, 100 MB, as a task's argument and
+        // result (a fresh sandbox each round) and as a put and get: what
+        // `Vec<u8>` cost before the SDK packed it was 0.04 GB/s (serde
+        // element by element).
+        const STRUCT: &str = "a struct of String, Vec<u8>, Vec<f32> (packed fields)";
+        for (ty, how, name) in [
+            ("bytes", "call", "100 MB Vec<u8>, argument + result"),
+            ("bytes", "put", "100 MB Vec<u8>, put + get"),
+            ("string", "call", "100 MB String, argument + result"),
+            ("string", "put", "100 MB String, put + get"),
+            ("f64", "call", "100 MB Vec<f64>, argument + result"),
+            ("f64", "put", "100 MB Vec<f64>, put + get"),
+            ("f32", "call", "100 MB Vec<f32>, argument + result"),
+            ("f32", "put", "100 MB Vec<f32>, put + get"),
+            ("i64", "call", "100 MB Vec<i64>, argument + result"),
+            ("i64", "put", "100 MB Vec<i64>, put + get"),
+            ("struct", "call", "100 MB struct, argument + result"),
+            ("struct", "put", "100 MB struct, put + get"),
+        ] {
+            let v = b.guest(&[], &["plain", "100", ty, how])?;
+            add(Figure {
+                name,
+                value: v,
+                unit: "GB/s",
+                better: Better::Higher,
+                target: Some(1.0),
+                ray: None,
+                note: if ty == "struct" {
+                    format!("{STRUCT}; both ways, median of 4 warm rounds")
+                } else {
+                    "both ways, median of 4 warm rounds".into()
+                },
+            });
+        }
+    }
     if wanted("spill") {
         // 8 objects of 100 MB through a store of 256 MiB: most go to disk
         // and come back (the page cache helps: a figure of this machine's

@@ -82,6 +82,30 @@ fn the_python_sdk_reads_like_rays_and_runs_sandboxed() {
 }
 
 #[test]
+fn python_and_rust_exchange_packed_vectors_as_lists_and_bytes() {
+    let plugin = format!("deps={}", guests::DEPENDENCIES);
+    let out = run_py(
+        &program("tests/rust_values.py"),
+        &["--plugin", &plugin],
+        &[],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "floats list [0.0, 0.25, 0.5, 0.75, 1.0]",
+            "big floats 100000 True",
+            "ints [0, -1, -2, -3]",
+            "bytes bytes 300 b'\\x00\\x01\\x02\\x03'",
+            "text ababab",
+            "sums [2.0, 253, -4]",
+            "sums of big [1249987500.0, 33586000, 499500]",
+        ]
+    );
+}
+
+#[test]
 fn async_actor_calls_run_together_and_end_one_by_one() {
     let out = run_py(&program("tests/async_actors.py"), &[], &[]);
     assert!(out.status.success(), "{}", show(&out));

@@ -36,6 +36,8 @@ fn refs_as_arguments_are_dependencies() {
     assert!(out.status.success(), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(field(&stdout, "chain="), "46");
+    // Vec<u8>, String and number vectors, small and large, whole.
+    assert!(stdout.contains("plain values: ok"), "{stdout}");
     assert_eq!(field(&stdout, "both="), "106");
     assert!(
         stdout.contains("not run because an argument failed"),
