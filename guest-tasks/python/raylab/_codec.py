@@ -193,6 +193,10 @@ class Bundle:
         self.ref = ref
 
 
+# Reducers registered with ``ray.util.register_serializer``, by exact type.
+CUSTOM_REDUCERS = {}
+
+
 class _Pickler(cloudpickle.Pickler):
     """cloudpickle, naming each reference in the envelope's list."""
 
@@ -216,6 +220,9 @@ class _Pickler(cloudpickle.Pickler):
             return _ref_at, (self._slot(obj),)
         if type(obj) is Bundle:
             return _bundle_at, (self._slot(obj.ref),)
+        custom = CUSTOM_REDUCERS.get(type(obj))
+        if custom is not None:
+            return custom(obj)
         if type(obj) is types.CodeType:
             # cloudpickle names every file `<dynamic-code>`; keep the
             # program's file names, for tracebacks.

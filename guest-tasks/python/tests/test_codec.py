@@ -121,6 +121,43 @@ class Codec(unittest.TestCase):
             _codec.encode(threading.Lock())
         self.assertIn("cannot send a lock to another task", str(e.exception))
 
+    def test_a_registered_serializer_sends_what_it_makes(self):
+        import threading
+
+        from raylab.util import deregister_serializer, register_serializer
+
+        class Locked:
+            def __init__(self, name):
+                self.name, self.lock = name, threading.Lock()
+
+        register_serializer(Locked, serializer=lambda o: o.name, deserializer=lambda n: Locked(n + "!"))
+        try:
+            back, _, _ = self.roundtrip([Locked("a"), {"k": Locked("b")}])
+            self.assertEqual([back[0].name, back[1]["k"].name], ["a!", "b!"])
+        finally:
+            deregister_serializer(Locked)
+        with self.assertRaises(_msgpack.EncodeError):
+            _codec.encode(Locked("c"))
+        deregister_serializer(Locked)  # Again: nothing happens.
+
+    def test_inspect_serializability_finds_the_culprit(self):
+        import io
+        import threading
+
+        from raylab.util import inspect_serializability
+
+        lock = threading.Lock()
+
+        def uses():
+            return lock
+
+        out = io.StringIO()
+        ok, failures = inspect_serializability(uses, print_file=out)
+        self.assertFalse(ok)
+        self.assertEqual([f.name for f in failures], ["lock"])
+        self.assertIn("Detected 1 nonlocal variables. Checking serializability...", out.getvalue())
+        self.assertEqual(inspect_serializability([1, "x"], print_file=io.StringIO()), (True, set()))
+
 
 if __name__ == "__main__":
     unittest.main()

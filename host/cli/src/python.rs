@@ -61,6 +61,8 @@ const SDK: &[(&str, &str)] = &[
     sdk_file!("raylab/util/scheduling_strategies.py"),
     sdk_file!("raylab/util/actor_pool.py"),
     sdk_file!("raylab/util/queue.py"),
+    sdk_file!("raylab/util/serialization.py"),
+    sdk_file!("raylab/util/check_serialize.py"),
     // The sandboxed CPython has no `locale` (argparse needs one).
     (
         "locale.py",
