@@ -610,6 +610,41 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         dashboard_figures(&b, &mut add)?;
     }
 
+    if wanted("lab") {
+        // The lab as a user runs it: each task's whole process, from start
+        // to exit (warm compile cache), with the lab's own arguments.
+        for (module, args, name, note) in [
+            (
+                "task1",
+                &["--work-ms", "0"][..],
+                "lab: task1 --work-ms 0, whole process",
+                "4 tasks, sequential and parallel, no sleep",
+            ),
+            (
+                "task2",
+                &[][..],
+                "lab: task2, whole process",
+                "1M elements, sequential and parallel",
+            ),
+            (
+                "task4",
+                &[][..],
+                "lab: task4, whole process",
+                "5-fold CV, sequential and parallel",
+            ),
+        ] {
+            let v = b.wall_ms(module, &[], args)?;
+            add(Figure {
+                name,
+                value: v,
+                unit: "ms",
+                better: Better::Lower,
+                target: None,
+                ray: Some(">= 2600 ms (ray.init alone)"),
+                note: note.into(),
+            });
+        }
+    }
     if wanted("task4") {
         let e2e = b.wall_ms("task4", &[], &["--no-sequential"])?;
         let mut par = Vec::new();
