@@ -858,6 +858,8 @@ class Task(exports.Task):
             elif function.endswith(".new"):
                 target, a, kw, _ = _codec.decode_call(args, True)
                 cls = target[1]
+                if len(target) > 3 and target[3]:
+                    os.environ.update(target[3])
                 _set_visible_gpus()
                 _actor = (cls(*a, **kw), int.from_bytes(os.urandom(8), "big") >> 1)
                 _actor_async = _is_async_class(cls)
