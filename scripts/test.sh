@@ -21,6 +21,9 @@ for guests in guest-tasks examples; do
         --all-targets --locked -- -D warnings
 done
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --locked -p raylab -p raylab-host
+# The guest SDK is ready to publish (and `raylab-host new` extracts the same
+# files): it packs, and the packed crate builds on its own.
+cargo package --locked --allow-dirty --manifest-path guest-tasks/Cargo.toml -p raylab-guest
 
 cargo test --workspace --locked
 # The guest SDK's and the lab helpers' own tests run natively (their pure

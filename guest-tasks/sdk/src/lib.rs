@@ -71,7 +71,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "task-module",
         pub_export_macro: true,
         export_macro_name: "__export_task_module",

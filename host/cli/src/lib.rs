@@ -3,7 +3,9 @@
 //! ([`client`]), the bounded compiler of uploaded modules ([`compiler`]),
 //! the head's NATS server ([`nats`]), the progress display ([`progress`]), the benchmarks
 //! ([`bench`](mod@bench)), the size syntax of the command line ([`size`]) and the
-//! few `/proc` fields it reads ([`procfs`]). The runtime itself is the `raylab` crate.
+//! few `/proc` fields it reads ([`procfs`]), and `new`'s project templates
+//! with the guest SDK they build against ([`scaffold`]). The runtime itself
+//! is the `raylab` crate.
 
 pub mod bench;
 pub mod client;
@@ -13,4 +15,5 @@ pub mod nats;
 pub mod procfs;
 pub mod progress;
 pub mod python;
+pub mod scaffold;
 pub mod size;

@@ -65,10 +65,27 @@ enum Command {
     /// Measure task throughput, latency, start-up, memory, object store
     /// bandwidth and the lab tasks against native Rust; prints a table.
     Bench(raylab_host::bench::BenchArgs),
+    /// Make a new project (Rust or Python) that builds and runs with the
+    /// two commands its README gives, against this binary's SDK.
+    New(raylab_host::scaffold::NewArgs),
+    /// Run a module with its arguments as Cargo's runner passes them
+    /// (`runner FILE ARGS...`, no `--`): what `.cargo/config.toml` of a
+    /// project from `new` names, so that `cargo run` and `cargo test` run
+    /// on raylab. Same as `run FILE -- ARGS...`.
+    Runner(RunnerArgs),
     /// Compile one module from stdin to a file (what a head runs in a
     /// child process, bounded, for every uploaded module).
     #[command(hide = true)]
     CompileModule(CompileArgs),
+}
+
+#[derive(Args)]
+struct RunnerArgs {
+    /// The module (a test or program Cargo built for wasm32-wasip2).
+    module: PathBuf,
+    /// Its arguments, as they come.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
 }
 
 #[derive(Args)]
@@ -1035,6 +1052,23 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Run(args) => run(*args),
+        Command::New(args) => raylab_host::scaffold::new(&args).map(|()| 0),
+        Command::Runner(args) => {
+            let mut argv = vec![
+                "raylab-host".into(),
+                "run".into(),
+                args.module.into_os_string(),
+            ];
+            argv.push("--".into());
+            argv.extend(args.args.into_iter().map(Into::into));
+            match Cli::try_parse_from(argv) {
+                Ok(Cli {
+                    command: Command::Run(run_args),
+                }) => run(*run_args),
+                Ok(_) => unreachable!("parsed as `run`"),
+                Err(e) => e.exit(),
+            }
+        }
         Command::Bench(args) => raylab_host::bench::run(args).map(|()| 0),
         Command::Gpus(args) => gpus(args),
         Command::Cache(args) => cache(args),

@@ -70,6 +70,9 @@ const SDK: &[(&str, &str)] = &[
     ),
 ];
 
+/// The Python SDK's files (`raylab/...`), for `raylab-host new`.
+pub const SDK_FILES: &[(&str, &str)] = SDK;
+
 /// The contract, with the WASI packages it uses.
 const WIT: &[(&str, &str)] = &[
     ("runtime.wit", include_str!("../../../wit/runtime.wit")),

@@ -10,6 +10,7 @@ mod fuzz;
 mod gpu;
 mod head;
 mod lab;
+mod new;
 mod python;
 mod runtime;
 mod sandbox;

@@ -1,0 +1,189 @@
+//! `raylab-host new`: projects made from an empty directory outside the
+//! checkout, with only the binary on the PATH, built and run with exactly
+//! the commands their READMEs give.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::{show, test_cache};
+
+/// A directory outside the checkout holding a copy of the binary, the
+/// data directory (where `new` extracts the SDK) and the projects.
+struct Sandbox {
+    dir: tempfile::TempDir,
+    path: String,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_raylab-host"), bin.join("raylab-host")).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Sandbox { dir, path }
+    }
+
+    /// `sh -c line` in `dir`, with the copied binary first on the PATH and
+    /// nothing of the outer cargo's build settings.
+    fn sh(&self, dir: &Path, line: &str, data_home: bool) -> Output {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(line)
+            .current_dir(dir)
+            .env("PATH", &self.path)
+            .env("RAYLAB_CACHE_DIR", test_cache())
+            .env_remove("RAYLAB_LOG");
+        if data_home {
+            cmd.env("XDG_DATA_HOME", self.data());
+        }
+        for var in [
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTFLAGS",
+            "CARGO_BUILD_RUSTFLAGS",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_TARGET",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "RUSTC_WRAPPER",
+            "CARGO_MAKEFLAGS",
+            "CARGO_MANIFEST_DIR",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.output().expect("run sh")
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `raylab-host new ARGS` in the sandbox; the project's directory.
+    fn new_project(&self, name: &str, args: &str, data_home: bool) -> PathBuf {
+        let out = self.sh(
+            self.dir.path(),
+            &format!("raylab-host new {name} {args}"),
+            data_home,
+        );
+        assert!(out.status.success(), "{}", show(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(&format!("cd {name}")), "{stdout}");
+        self.dir.path().join(name)
+    }
+}
+
+/// The commands of a README's indented block.
+fn readme_commands(project: &Path) -> Vec<String> {
+    std::fs::read_to_string(project.join("README.md"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Run a README's commands in order; the last one's output.
+fn follow_readme(sandbox: &Sandbox, project: &Path, data_home: bool) -> String {
+    let commands = readme_commands(project);
+    assert!(!commands.is_empty(), "{}", project.display());
+    let mut last = String::new();
+    for command in &commands {
+        let out = sandbox.sh(project, command, data_home);
+        assert!(out.status.success(), "`{command}`: {}", show(&out));
+        last = String::from_utf8_lossy(&out.stdout).into_owned();
+    }
+    last
+}
+
+/// The projects' compiled dependencies, kept between runs of the suite:
+/// each project's `target` is a link to it (so the READMEs' paths hold).
+fn shared_target(project: &Path) {
+    let shared = std::env::temp_dir().join("raylab-test-new-target");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::os::unix::fs::symlink(&shared, project.join("target")).unwrap();
+}
+
+#[test]
+fn rust_projects_from_new_build_and_run_with_their_readmes_commands() {
+    let sandbox = Sandbox::new();
+    let expect = [
+        ("hello", "", "sum of squares below 5: 30"),
+        ("counter", "--template actor", "total: 155"),
+        (
+            "waiter",
+            "--template driver",
+            "still running after 2s: cancelled",
+        ),
+        ("stats-kit", "--template plugin", "largest: Some(9.0)"),
+    ];
+    for (name, args, want) in expect {
+        let project = sandbox.new_project(name, args, true);
+        shared_target(&project);
+        let stdout = follow_readme(&sandbox, &project, true);
+        assert!(stdout.contains(want), "{name}: {stdout}");
+    }
+    // The SDK came from the binary, into the data directory.
+    let sdk: Vec<_> = std::fs::read_dir(sandbox.data().join("raylab/sdk"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(sdk.len(), 1, "one SDK, extracted once");
+    // `cargo test` runs the project's tests on raylab (Cargo's runner is
+    // `raylab-host runner`), remote calls included.
+    let hello = sandbox.dir.path().join("hello");
+    let out = sandbox.sh(&hello, "cargo test", true);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("test tests::square_runs_here_and_remotely ... ok"),
+        "{stdout}"
+    );
+    // A name that cannot be a crate is refused before anything is made.
+    let out = sandbox.sh(sandbox.dir.path(), "raylab-host new 9lives", true);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(!sandbox.dir.path().join("9lives").exists());
+    // So is a directory that is already there.
+    let out = sandbox.sh(sandbox.dir.path(), "raylab-host new hello", true);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already exists"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn python_projects_from_new_run_with_their_readmes_command() {
+    let sandbox = Sandbox::new();
+    for (name, template, want) in [
+        ("squares", "task", "sum of squares below 10: 285"),
+        ("tally", "actor", "total: 155"),
+        (
+            "deadline",
+            "driver",
+            "still running at the deadline: cancelled",
+        ),
+    ] {
+        // The real data directory: componentize-py lives there
+        // (scripts/setup.sh), should the runtime need building.
+        let project =
+            sandbox.new_project(name, &format!("--lang python --template {template}"), false);
+        assert!(project.join(".raylab/python/raylab/__init__.py").is_file());
+        let stdout = follow_readme(&sandbox, &project, false);
+        assert!(stdout.contains(want), "{name}: {stdout}");
+    }
+    let out = sandbox.sh(
+        sandbox.dir.path(),
+        "raylab-host new p --lang python --template plugin",
+        false,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("write the plugin in Rust"),
+        "{}",
+        show(&out)
+    );
+}
