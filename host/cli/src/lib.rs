@@ -3,7 +3,8 @@
 //! ([`client`]), the bounded compiler of uploaded modules ([`compiler`]),
 //! the head's NATS server ([`nats`]), the progress display ([`progress`]), the benchmarks
 //! ([`bench`](mod@bench)), the size syntax of the command line ([`size`]) and the
-//! few `/proc` fields it reads ([`procfs`]), and `new`'s project templates
+//! few `/proc` fields it reads ([`procfs`]), the lab's guests for an
+//! installed binary and `raylab-host lab` ([`lab`]), and `new`'s project templates
 //! with the guest SDK they build against ([`scaffold`]). The runtime itself
 //! is the `raylab` crate.
 
@@ -11,6 +12,7 @@ pub mod bench;
 pub mod client;
 pub mod compiler;
 pub mod head;
+pub mod lab;
 pub mod nats;
 pub mod procfs;
 pub mod progress;

@@ -65,6 +65,10 @@ enum Command {
     /// Measure task throughput, latency, start-up, memory, object store
     /// bandwidth and the lab tasks against native Rust; prints a table.
     Bench(raylab_host::bench::BenchArgs),
+    /// Run the lab's four tasks (as scripts/lab.sh does in a checkout),
+    /// building their components once from the sources in this binary if
+    /// they are not found.
+    Lab(raylab_host::lab::LabArgs),
     /// Make a new project (Rust or Python) that builds and runs with the
     /// two commands its README gives, against this binary's SDK.
     New(raylab_host::scaffold::NewArgs),
@@ -1053,6 +1057,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(*args),
         Command::New(args) => raylab_host::scaffold::new(&args).map(|()| 0),
+        Command::Lab(args) => raylab_host::lab::lab(&args),
         Command::Runner(args) => {
             let mut argv = vec![
                 "raylab-host".into(),

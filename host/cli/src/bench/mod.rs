@@ -21,10 +21,6 @@ mod native;
 /// The guest components `bench` runs.
 const GUESTS: [&str; 5] = ["bench", "task1", "task2", "task3", "task4"];
 
-/// Where `cargo build --release --target wasm32-wasip2 --manifest-path
-/// guest-tasks/Cargo.toml` leaves them, relative to the repository root.
-const DEFAULT_GUESTS: &str = "guest-tasks/target/wasm32-wasip2/release";
-
 /// Options of `raylab-host bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -47,13 +43,19 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Directory of the Python programs (bench/bench.py, lab/task1.py,
-    /// lab/task2.py) for the Python rows.
-    #[arg(long, value_name = "DIR", default_value = "guest-tasks/python")]
-    pub python: PathBuf,
+    /// lab/task2.py) for the Python rows [default: guest-tasks/python in a
+    /// checkout, else the copies in this binary].
+    #[arg(long, value_name = "DIR")]
+    pub python: Option<PathBuf>,
     /// Directory of the guest components (bench.wasm, task1.wasm ...
-    /// task4.wasm) [default: guest-tasks/target/wasm32-wasip2/release].
+    /// task4.wasm) [default: next to this binary, the data directory, or
+    /// guest-tasks/target/wasm32-wasip2/release: see `raylab-host lab`].
     #[arg(long, value_name = "DIR", env = "RAYLAB_GUESTS")]
     pub guests: Option<PathBuf>,
+    /// Build the guest components from the sources in this binary first
+    /// if they are not found (as `raylab-host lab --build`).
+    #[arg(long)]
+    pub build_guests: bool,
 }
 
 /// Whether a larger or a smaller value is better.
@@ -234,17 +236,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.runs == 0 {
         bail!("--runs must be at least 1");
     }
-    let guests = args
-        .guests
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_GUESTS));
+    let guests = match (&args.guests, crate::lab::find()) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(found)) => found,
+        (None, None) if args.build_guests => crate::lab::build()?,
+        (None, None) => bail!(
+            "bench runs the guest components: {} (or bench --build-guests)",
+            crate::lab::missing()
+        ),
+    };
     for name in GUESTS {
         let path = guests.join(format!("{name}.wasm"));
         if !path.is_file() {
             bail!(
                 "bench runs the guest components, and {} is missing: build them with \
                  `cargo build --release --target wasm32-wasip2 --manifest-path guest-tasks/Cargo.toml` \
-                 from the repository root, or pass --guests DIR",
+                 from the repository root, or `raylab-host lab --build-only`",
                 path.display()
             );
         }
@@ -1051,9 +1058,13 @@ fn cluster_figures(
 fn python_figures(b: &Bench, args: &BenchArgs, add: &mut impl FnMut(Figure)) -> anyhow::Result<()> {
     // Programs are data: `run` takes the source; the runtime is built once.
     crate::python::runtime(Some(&b.cache), true)?;
-    let bench = args.python.join("bench/bench.py");
-    let task1 = args.python.join("lab/task1.py");
-    let task2 = args.python.join("lab/task2.py");
+    let python = match &args.python {
+        Some(dir) => dir.clone(),
+        None => crate::lab::python_dir()?,
+    };
+    let bench = python.join("bench/bench.py");
+    let task1 = python.join("lab/task1.py");
+    let task2 = python.join("lab/task2.py");
     let trips = (args.round_trips / 5).max(100).to_string();
     for (name, iso, target) in [
         ("python: sync round trip, fresh sandbox", "fresh", 300.0),

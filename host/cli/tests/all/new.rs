@@ -1,6 +1,8 @@
-//! `raylab-host new`: projects made from an empty directory outside the
-//! checkout, with only the binary on the PATH, built and run with exactly
-//! the commands their READMEs give.
+//! A `raylab-host` installed anywhere, with no checkout: `new`'s projects
+//! made from an empty directory outside the checkout, with only the binary
+//! on the PATH, built and run with exactly the commands their READMEs give;
+//! `lab` and `bench` with the guests next to the binary or built on
+//! request into the data directory.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -31,6 +33,11 @@ impl Sandbox {
     /// `sh -c line` in `dir`, with the copied binary first on the PATH and
     /// nothing of the outer cargo's build settings.
     fn sh(&self, dir: &Path, line: &str, data_home: bool) -> Output {
+        self.sh_with(dir, line, data_home, &[])
+    }
+
+    /// [`Sandbox::sh`] with more environment variables.
+    fn sh_with(&self, dir: &Path, line: &str, data_home: bool, env: &[(&str, &Path)]) -> Output {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(line)
@@ -54,6 +61,7 @@ impl Sandbox {
         ] {
             cmd.env_remove(var);
         }
+        cmd.envs(env.iter().copied());
         cmd.output().expect("run sh")
     }
 
@@ -183,6 +191,90 @@ fn python_projects_from_new_run_with_their_readmes_command() {
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("write the plugin in Rust"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn an_installed_binary_runs_the_lab_and_bench_from_anywhere() {
+    use crate::guests;
+    let sandbox = Sandbox::new();
+    let outside = sandbox.dir.path();
+    // Packaged as an install would ship them: next to the binary.
+    let shipped = outside.join("bin/guests");
+    std::fs::create_dir(&shipped).unwrap();
+    for (name, path) in [
+        ("bench", guests::BENCH),
+        ("task1", guests::TASK1),
+        ("task2", guests::TASK2),
+        ("task3", guests::TASK3),
+        ("task4", guests::TASK4),
+    ] {
+        std::fs::copy(path, shipped.join(format!("{name}.wasm"))).unwrap();
+    }
+    // The whole lab, Python included (the real data directory: that is
+    // where scripts/setup.sh put componentize-py).
+    let out = sandbox.sh(outside, "raylab-host lab", false);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "== Task 1: basic parallel execution ==",
+        "results equal: yes",
+        "== Task 3: GPU resource scheduling with real GPU compute ==",
+        "mean accuracy: 0.9733 ± 0.0249",
+        "leaderboard agrees with the ranking: yes",
+        "== Task 4 with a Python driver calling the Rust linfa folds by name ==",
+    ] {
+        assert!(stdout.contains(want), "{want}: {stdout}");
+    }
+    // bench finds them there too.
+    let out = sandbox.sh(
+        outside,
+        "raylab-host bench --filter lab --runs 1 --json",
+        false,
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["figures"].as_array().map(Vec::len), Some(3), "{v}");
+
+    // Nowhere to be found: bench says how to get them, and `lab` builds
+    // them from the sources in the binary, into the data directory (with a
+    // target directory of its own, kept between runs of the suite: the
+    // test guests' must not be rewritten under tests that run them).
+    std::fs::remove_dir_all(&shipped).unwrap();
+    let out = sandbox.sh(outside, "raylab-host bench --filter lab --runs 1", true);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("raylab-host lab --build"),
+        "{}",
+        show(&out)
+    );
+    let target = std::env::temp_dir().join("raylab-test-lab-target");
+    let out = sandbox.sh_with(
+        outside,
+        "raylab-host lab --build-only",
+        true,
+        &[("CARGO_TARGET_DIR", &target)],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let built = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        built.starts_with(sandbox.data().join("raylab/guests")),
+        "{}",
+        built.display()
+    );
+    for name in ["bench", "task1", "task2", "task3", "task4"] {
+        assert!(built.join(format!("{name}.wasm")).is_file(), "{name}");
+    }
+    let out = sandbox.sh(
+        outside,
+        "raylab-host run \"$XDG_DATA_HOME\"/raylab/guests/*/task1.wasm -- --work-ms 0",
+        true,
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("results equal: yes"),
         "{}",
         show(&out)
     );
