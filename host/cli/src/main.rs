@@ -816,8 +816,11 @@ impl NodeArgs {
     fn config(&self) -> anyhow::Result<Config> {
         let mut config = Config::default();
         if let Some(n) = self.num_cpus {
-            if !(n.is_finite() && n > 0.0) {
-                bail!("--num-cpus must be a positive number, got {n}");
+            // 0 is Ray's way to keep tasks off a node (a head that only
+            // runs drivers and serves the API); tasks needing a CPU then go
+            // to other nodes, and under `run` they are infeasible.
+            if !(n.is_finite() && n >= 0.0) {
+                bail!("--num-cpus must be a number of CPUs, 0 or more, got {n}");
             }
             config.num_cpus = n;
         }

@@ -78,8 +78,8 @@ fn driver_trap_is_reported_with_the_guest_message() {
 #[test]
 fn bad_flags_are_refused() {
     fails_with(
-        &["run", guests::SMOKE, "--num-cpus", "0"],
-        "--num-cpus must be a positive number",
+        &["run", guests::SMOKE, "--num-cpus=-1"],
+        "--num-cpus must be a number of CPUs, 0 or more",
     );
     fails_with(
         &["run", guests::SMOKE, "--resources", "{oops"],

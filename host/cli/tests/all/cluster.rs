@@ -522,3 +522,22 @@ fn an_object_only_a_dead_node_held_is_lost_naming_the_node() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_head_with_no_cpus_runs_drivers_and_leaves_every_task_to_the_workers() {
+    // Ray's way to keep work off a head: `--num-cpus 0`.
+    let head = Node::start(&["--num-cpus", "0", "--num-gpus", "0"], 4);
+    let join_line = head
+        .line("join with: raylab-host start --address ")
+        .to_string();
+    let (url, token) = join_line.split_once(" --cluster-token ").unwrap();
+    let _w1 = join(url, token, "w1", &["--num-cpus", "2", "--num-gpus", "0"]);
+    wait_until("two nodes", || nodes(&head.http).len() == 2);
+    assert_eq!(
+        nodes(&head.http)[0]["total"]["CPU"].as_f64().unwrap_or(0.0),
+        0.0
+    );
+    let out = submit(&head, &["spread", "6"]);
+    assert_eq!(out["driver"], "head", "the driver still runs on the head");
+    assert_eq!(out["spread"], "w1,w1,w1,w1,w1,w1", "no task on the head");
+}
