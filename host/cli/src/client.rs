@@ -281,6 +281,21 @@ pub fn format_status(v: &serde_json::Value, address: &str) -> String {
             "objects rebuilt from their lineage after their node died: {rebuilt}\n"
         ));
     }
+    if let Some(devices) = v["gpu_devices"].as_array().filter(|d| !d.is_empty()) {
+        for d in devices {
+            out.push_str(&format!(
+                "GPU {}: {} ({}{})\n",
+                d["id"],
+                d["name"].as_str().unwrap_or("?"),
+                d["backend"].as_str().unwrap_or("?"),
+                if d["software"] == true {
+                    ", software: shaders run on the CPU"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
     out.push_str("resources (in use / total):\n");
     if let Some(total) = v["resources"]["total"].as_object() {
         for (name, t) in total {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
-use raylab::gpu::{GpuBackend, GpuBroker};
+use raylab::gpu::{GpuBackend, GpuBroker, SoftwareGpus};
 use raylab::{Config, Isolation, Runtime};
 use raylab_host::procfs;
 use raylab_host::size::{human_bytes, parse_size};
@@ -179,6 +179,11 @@ struct NodeArgs {
     #[arg(long, default_value = "auto",
           value_parser = PossibleValuesParser::new(GpuBackend::NAMES).map(|s| s.parse::<GpuBackend>().expect("listed")))]
     gpu_backend: GpuBackend,
+    /// Whether software GPU adapters (Mesa's llvmpipe, shaders on the CPU)
+    /// count as GPUs: `auto` uses one only where there is no real GPU.
+    #[arg(long, default_value = "auto",
+          value_parser = PossibleValuesParser::new(SoftwareGpus::NAMES).map(|s| s.parse::<SoftwareGpus>().expect("listed")))]
+    software_gpus: SoftwareGpus,
     /// GPU buffer memory one dispatch of a task may use.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "256M")]
     gpu_memory: usize,
@@ -757,22 +762,40 @@ struct GpusArgs {
     #[arg(long, default_value = "auto",
           value_parser = PossibleValuesParser::new(GpuBackend::NAMES).map(|s| s.parse::<GpuBackend>().expect("listed")))]
     gpu_backend: GpuBackend,
+    /// Whether software adapters count (as `run --software-gpus`).
+    #[arg(long, default_value = "auto",
+          value_parser = PossibleValuesParser::new(SoftwareGpus::NAMES).map(|s| s.parse::<SoftwareGpus>().expect("listed")))]
+    software_gpus: SoftwareGpus,
     /// Print JSON.
     #[arg(long)]
     json: bool,
 }
 
 fn gpus(args: GpusArgs) -> anyhow::Result<i32> {
-    let devices = GpuBroker::probe(args.gpu_backend).devices();
+    let devices = GpuBroker::probe(args.gpu_backend, args.software_gpus).devices();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&devices)?);
     } else if devices.is_empty() {
-        println!("no GPU adapter found (install mesa-vulkan-drivers for a software one)");
+        if args.software_gpus == SoftwareGpus::No {
+            println!(
+                "no hardware GPU adapter found (software ones are not used: --software-gpus no)"
+            );
+        } else {
+            println!("no GPU adapter found (install mesa-vulkan-drivers for a software one)");
+        }
     } else {
         for d in &devices {
             println!(
-                "GPU {}: {} ({}, {})",
-                d.id, d.name, d.backend, d.device_type
+                "GPU {}: {} ({}, {}{})",
+                d.id,
+                d.name,
+                d.backend,
+                d.device_type,
+                if d.software {
+                    ", software: shaders run on the CPU"
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -840,6 +863,7 @@ impl NodeArgs {
         config.isolation = self.isolation;
         config.num_gpus = self.num_gpus;
         config.gpu_backend = self.gpu_backend;
+        config.gpu_software = self.software_gpus;
         config.gpu_memory = self.gpu_memory as u64;
         config.task_memory = self.task_memory as u64;
         if !(self.task_timeout.is_finite() && self.task_timeout >= 0.0) {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::engine::{self, EngineConfig};
-use crate::gpu::GpuBackend;
+use crate::gpu::{GpuBackend, SoftwareGpus};
 
 /// Fresh or warm sandboxes for remote tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,6 +65,8 @@ pub struct Config {
     pub num_gpus: Option<u32>,
     /// wgpu backends to probe.
     pub gpu_backend: GpuBackend,
+    /// Whether software adapters count as GPUs ([`SoftwareGpus`]).
+    pub gpu_software: SoftwareGpus,
     /// GPU buffer bytes one dispatch of a task may use.
     pub gpu_memory: u64,
     /// Memory quota of a remote task that sets no `memory` option, bytes.
@@ -120,6 +122,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             num_gpus: None,
             gpu_backend: GpuBackend::Auto,
+            gpu_software: SoftwareGpus::Auto,
             gpu_memory: 256 << 20,
             task_memory: 1 << 30,
             task_timeout: Some(Duration::from_secs(300)),

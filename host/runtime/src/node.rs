@@ -331,6 +331,13 @@ impl Runtime {
         drop(self.node.gpus.replace(GpuBroker::none()));
     }
 
+    /// The GPU adapters this node uses (none until they are probed: a
+    /// head probes at start, a `run` when a module imports the GPU
+    /// interface).
+    pub fn gpu_devices(&self) -> Vec<GpuInfo> {
+        self.node.gpus.broker().devices()
+    }
+
     /// Probe the GPU adapters now, whatever the modules (the head).
     pub fn probe_gpus(&self) -> Vec<GpuInfo> {
         self.set_up_gpus(true)
@@ -338,7 +345,7 @@ impl Runtime {
 
     fn set_up_gpus(&self, needed: bool) -> Vec<GpuInfo> {
         let broker = if needed {
-            GpuBroker::probe(self.node.config.gpu_backend)
+            GpuBroker::probe(self.node.config.gpu_backend, self.node.config.gpu_software)
         } else {
             GpuBroker::none()
         };

@@ -19,7 +19,7 @@ pub(super) fn gpu_figures(
     add: &mut dyn FnMut(Figure),
 ) -> anyhow::Result<()> {
     use raylab::gpu::{BufferKind, BufferSpec, DispatchSpec, GpuBackend, GpuBroker};
-    let broker = GpuBroker::probe(GpuBackend::Auto);
+    let broker = GpuBroker::probe(GpuBackend::Auto, raylab::gpu::SoftwareGpus::Auto);
     let Some(dev) = broker.devices().into_iter().next() else {
         eprintln!("  no GPU adapter: skipping the GPU figures");
         return Ok(());

@@ -317,6 +317,7 @@ fn status_value(rt: &Runtime) -> serde_json::Value {
     serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "resources": { "total": as_map(total), "available": as_map(available) },
+        "gpu_devices": rt.gpu_devices(),
         "pending_demand": as_map(rt.pending_demand()),
         "tasks": stats.tasks,
         "tasks_submitted": stats.submitted,

@@ -129,6 +129,37 @@ fn gpus_lists_the_adapters() {
         first["backend"].is_string() && first["device_type"].is_string(),
         "{list}"
     );
+    // Software adapters (llvmpipe: device type Cpu) say so; refused, only
+    // the hardware ones are left (none on a machine without a GPU).
+    let all = list.as_array().unwrap();
+    for d in all {
+        assert_eq!(d["software"], d["device_type"] == "Cpu", "{list}");
+    }
+    let out = raylab(&["gpus", "--json", "--software-gpus", "no"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let hardware: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["software"] == false)
+            .map(|d| d["name"].to_string())
+            .collect()
+    };
+    assert_eq!(
+        hardware.as_array().unwrap().len(),
+        names(&list).len(),
+        "{hardware}"
+    );
+    assert_eq!(names(&hardware), names(&list));
+    let text = raylab(&["gpus"]);
+    if all.iter().any(|d| d["software"] == true) {
+        assert!(
+            String::from_utf8_lossy(&text.stdout).contains("software: shaders run on the CPU"),
+            "{}",
+            show(&text)
+        );
+    }
 }
 
 #[test]

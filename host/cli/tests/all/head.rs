@@ -128,6 +128,9 @@ fn jobs_run_on_the_head_and_status_reports_them() {
     assert_eq!(statuses, vec!["SUCCEEDED", "FAILED"], "{s}");
     assert_eq!(s["tasks_finished"], 8, "{s}");
     assert!(s["pending_demand"].is_object(), "{s}");
+    // The GPU adapters the head uses, software ones marked as such.
+    let devices = s["gpu_devices"].as_array().expect("gpu_devices");
+    assert!(devices.iter().all(|d| d["software"].is_boolean()), "{s}");
     assert_eq!(
         (
             s["jobs"][0]["tasks_submitted"].as_u64(),

@@ -37,6 +37,56 @@ impl std::str::FromStr for GpuBackend {
     }
 }
 
+/// Whether software adapters (Mesa's llvmpipe/lavapipe, which run shaders
+/// on the CPU) count as GPUs. Ray counts only real devices; a node that
+/// listed its CPU rasteriser beside a real GPU would place GPU work on the
+/// emulated one, and a cluster with one real GPU node would place GPU work
+/// on every node. So by default a software adapter is used only where
+/// there is no real one (which keeps GPU tasks runnable, and tested, on
+/// machines without a GPU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SoftwareGpus {
+    /// Only when the node has no hardware adapter.
+    #[default]
+    Auto,
+    /// Always, beside hardware ones.
+    Yes,
+    /// Never.
+    No,
+}
+
+impl SoftwareGpus {
+    /// Every value, as `FromStr` spells it.
+    pub const NAMES: [&str; 3] = ["auto", "yes", "no"];
+
+    /// Which of these adapters to use, by whether each is software.
+    pub fn keep(self, software: &[bool]) -> Vec<bool> {
+        let any_hardware = software.iter().any(|s| !s);
+        software
+            .iter()
+            .map(|&s| {
+                !s || match self {
+                    SoftwareGpus::Yes => true,
+                    SoftwareGpus::No => false,
+                    SoftwareGpus::Auto => !any_hardware,
+                }
+            })
+            .collect()
+    }
+}
+
+impl std::str::FromStr for SoftwareGpus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(SoftwareGpus::Auto),
+            "yes" => Ok(SoftwareGpus::Yes),
+            "no" => Ok(SoftwareGpus::No),
+            other => Err(format!("`{other}`: auto, yes or no")),
+        }
+    }
+}
+
 /// An adapter of the node.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct GpuInfo {
@@ -48,6 +98,8 @@ pub struct GpuInfo {
     pub backend: String,
     /// Integrated, discrete, virtual or CPU (software).
     pub device_type: String,
+    /// A software adapter (the CPU runs its shaders), not a GPU.
+    pub software: bool,
 }
 
 /// How a buffer is bound (WIT `buffer-kind`).
@@ -152,8 +204,9 @@ impl GpuBroker {
         }
     }
 
-    /// Enumerate adapters and open one device (with its thread) on each.
-    pub fn probe(backend: GpuBackend) -> Self {
+    /// Enumerate adapters and open one device (with its thread) on each
+    /// that `software` keeps.
+    pub fn probe(backend: GpuBackend, software: SoftwareGpus) -> Self {
         // Vulkan first; OpenGL only if there is no Vulkan adapter (the same
         // hardware usually shows up through both, and probing EGL on a
         // machine without a display is slow and noisy).
@@ -172,15 +225,25 @@ impl GpuBroker {
                 break;
             }
         }
+        let is_software: Vec<bool> = adapters
+            .iter()
+            .map(|a| a.get_info().device_type == wgpu::DeviceType::Cpu)
+            .collect();
+        let kept = software.keep(&is_software);
         let mut devices = Vec::new();
-        for adapter in adapters {
+        for (adapter, keep) in adapters.into_iter().zip(kept) {
             let info = adapter.get_info();
+            if !keep {
+                tracing::info!(adapter = %info.name, "a software GPU beside a real one: not used (--software-gpus yes uses it)");
+                continue;
+            }
             let id = devices.len() as u32;
             let gpu = GpuInfo {
                 id,
                 name: info.name.clone(),
                 backend: format!("{:?}", info.backend),
                 device_type: format!("{:?}", info.device_type),
+                software: info.device_type == wgpu::DeviceType::Cpu,
             };
             let desc = wgpu::DeviceDescriptor {
                 label: Some("raylab"),

@@ -30,7 +30,9 @@ use std::time::Instant;
 use wasmtime::StoreContextMut;
 use wasmtime::component::Linker;
 
-pub use broker::{BufferKind, BufferSpec, DispatchSpec, GpuBackend, GpuBroker, GpuError, GpuInfo};
+pub use broker::{
+    BufferKind, BufferSpec, DispatchSpec, GpuBackend, GpuBroker, GpuError, GpuInfo, SoftwareGpus,
+};
 
 use crate::bindings::{GPU_INTERFACE, gpu_wit};
 
@@ -210,7 +212,7 @@ mod tests {
     /// The machine's GPUs (lavapipe at least), with `quota` per dispatch.
     fn gpus(quota: u64) -> Arc<Gpus> {
         let gpus = Arc::new(Gpus::new(quota));
-        gpus.replace(GpuBroker::probe(GpuBackend::Auto));
+        gpus.replace(GpuBroker::probe(GpuBackend::Auto, SoftwareGpus::Auto));
         assert!(
             !gpus.broker().devices().is_empty(),
             "no GPU adapter: install mesa-vulkan-drivers (scripts/setup.sh)"
@@ -264,7 +266,7 @@ mod tests {
     #[test]
     fn buffers_over_the_quota_are_refused_before_the_device_sees_them() {
         let gpus = Arc::new(Gpus::new(32));
-        gpus.replace(GpuBroker::probe(GpuBackend::Auto));
+        gpus.replace(GpuBroker::probe(GpuBackend::Auto, SoftwareGpus::Auto));
         let r = run(&gpus, Some(0), work(DOUBLE, &[1.0; 8], 32));
         assert!(
             matches!(&r, Err(GpuError::OverQuota(m)) if m.contains("--gpu-memory")),
@@ -289,5 +291,22 @@ mod tests {
             assert!(name.parse::<GpuBackend>().is_ok());
         }
         assert!("metal".parse::<GpuBackend>().is_err());
+        for name in SoftwareGpus::NAMES {
+            assert!(name.parse::<SoftwareGpus>().is_ok());
+        }
+        assert!("maybe".parse::<SoftwareGpus>().is_err());
+    }
+
+    #[test]
+    fn a_software_adapter_is_used_only_where_there_is_no_real_one() {
+        // llvmpipe beside a real GPU: the real one only, unless asked.
+        let mixed = [true, false];
+        assert_eq!(SoftwareGpus::Auto.keep(&mixed), [false, true]);
+        assert_eq!(SoftwareGpus::Yes.keep(&mixed), [true, true]);
+        assert_eq!(SoftwareGpus::No.keep(&mixed), [false, true]);
+        // Only llvmpipe (a machine without a GPU): used, unless refused.
+        assert_eq!(SoftwareGpus::Auto.keep(&[true]), [true]);
+        assert_eq!(SoftwareGpus::No.keep(&[true]), [false]);
+        assert_eq!(SoftwareGpus::Auto.keep(&[false, false]), [true, true]);
     }
 }
