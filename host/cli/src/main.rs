@@ -284,6 +284,11 @@ struct StartArgs {
     /// Address to bind; anything but loopback requires --token.
     #[arg(long, default_value = "127.0.0.1")]
     host: std::net::IpAddr,
+    /// The host other nodes and `status` show for this node's API
+    /// [default: --host, or where it binds every interface, the address
+    /// this machine reaches the NATS server from].
+    #[arg(long, value_name = "HOST")]
+    advertise_address: Option<String>,
     /// Token every request must carry (`Authorization: Bearer ...`).
     #[arg(long, env = "RAYLAB_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -621,6 +626,8 @@ fn start(args: StartArgs) -> anyhow::Result<i32> {
         max_upload: args.max_upload,
     };
     let joined = runtime.clone();
+    let advertise = args.advertise_address.clone();
+    let bind_host = args.host;
     let name = args.node_name.clone().unwrap_or_else(|| {
         if head {
             "head".into()
@@ -632,11 +639,16 @@ fn start(args: StartArgs) -> anyhow::Result<i32> {
         let Some((url, token)) = cluster else {
             return Ok(Vec::new());
         };
+        let host = advertise.unwrap_or_else(|| advertised_host(bind_host, &url));
+        let http = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => format!("http://{}", std::net::SocketAddr::new(ip, addr.port())),
+            Err(_) => format!("http://{host}:{}", addr.port()),
+        };
         let id = joined.join_cluster(raylab::ClusterConfig {
             nats: url.clone(),
             token: token.clone(),
             name,
-            http: Some(format!("http://{addr}")),
+            http: Some(http),
             head,
         })?;
         Ok(if head {
@@ -769,6 +781,45 @@ struct GpusArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// The host a node advertises for its API: the address it binds, or where
+/// it binds every interface, the local address of the route to the NATS
+/// server (a UDP socket "connected" there sends nothing; it only picks the
+/// route), so other nodes get an address of this machine they can reach.
+fn advertised_host(bind: std::net::IpAddr, nats: &str) -> String {
+    use std::net::{ToSocketAddrs, UdpSocket};
+    if !bind.is_unspecified() {
+        return bind.to_string();
+    }
+    let server = nats
+        .split(',')
+        .next()
+        .unwrap_or(nats)
+        .trim()
+        .trim_start_matches("nats://")
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let local = server
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .and_then(|to| {
+            let any: std::net::SocketAddr = if to.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            let s = UdpSocket::bind(any).ok()?;
+            s.connect(to).ok()?;
+            s.local_addr().ok()
+        });
+    match local {
+        Some(a) => a.ip().to_string(),
+        None => bind.to_string(),
+    }
 }
 
 fn gpus(args: GpusArgs) -> anyhow::Result<i32> {

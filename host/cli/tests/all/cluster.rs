@@ -541,3 +541,38 @@ fn a_head_with_no_cpus_runs_drivers_and_leaves_every_task_to_the_workers() {
     assert_eq!(out["driver"], "head", "the driver still runs on the head");
     assert_eq!(out["spread"], "w1,w1,w1,w1,w1,w1", "no task on the head");
 }
+
+#[test]
+fn a_node_advertises_an_address_the_others_can_reach() {
+    let (head, url, token) = head();
+    // Bound to every interface: it advertises the address it reaches NATS
+    // from (here loopback), never 0.0.0.0.
+    let _any = join(
+        &url,
+        &token,
+        "any",
+        &["--host", "0.0.0.0", "--token", "secret"],
+    );
+    // Told what to advertise (a NAT, a DNS name).
+    let _told = join(
+        &url,
+        &token,
+        "told",
+        &["--advertise-address", "node7.example"],
+    );
+    wait_until("three nodes", || nodes(&head.http).len() == 3);
+    let list = nodes(&head.http);
+    let http = |name: &str| {
+        list.iter()
+            .find(|n| n["name"] == name)
+            .and_then(|n| n["http"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(http("any").starts_with("http://127.0.0.1:"), "{list:?}");
+    assert!(
+        http("told").starts_with("http://node7.example:"),
+        "{list:?}"
+    );
+    assert!(http("head").starts_with("http://127.0.0.1:"), "{list:?}");
+}
