@@ -118,7 +118,8 @@ pub(crate) fn new_engine(cfg: &EngineConfig) -> wasmtime::Result<Engine> {
     config.max_wasm_stack(MAX_WASM_STACK);
     config.async_stack_size(MAX_WASM_STACK + (1 << 20));
     if let Some(dir) = &cfg.function_cache
-        && std::fs::create_dir_all(dir).is_ok()
+        && create_private_dir(dir).is_ok()
+        && trusted_or_warn(dir)
     {
         config.enable_incremental_compilation(std::sync::Arc::new(FunctionCache(dir.clone())))?;
     }
@@ -153,6 +154,77 @@ pub(crate) fn new_engine(cfg: &EngineConfig) -> wasmtime::Result<Engine> {
         .max_unused_warm_slots(MAX_UNUSED_WARM_SLOTS);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
+}
+
+/// The user id files this process creates get (its effective user), found
+/// by creating one: no `unsafe` call for `geteuid`.
+fn own_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    static UID: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *UID.get_or_init(|| {
+        tempfile::tempfile()
+            .and_then(|f| f.metadata())
+            .ok()
+            .map(|m| m.uid())
+    })
+}
+
+/// Why `dir` cannot be trusted with compiled code, or `None` if it can.
+/// Loading compiled code is `unsafe` in wasmtime (a crafted file is native
+/// code), so a cache directory must be this user's own and writable by no
+/// one else: a directory another user made first (a shared `/tmp` path) or
+/// left open to others could feed this process code. Checked here, in the
+/// library, before anything is read from it, whoever names the directory.
+pub(crate) fn untrusted_cache_dir(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = match std::fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("cannot read it: {e}")),
+    };
+    if !meta.is_dir() {
+        return Some("it is not a directory".into());
+    }
+    let Some(me) = own_uid() else {
+        return Some("cannot tell which user this process runs as".into());
+    };
+    if meta.uid() != me {
+        return Some(format!(
+            "it belongs to user {}, not to this process's user {me}",
+            meta.uid()
+        ));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Some(format!("other users may write to it (mode {mode:o})"));
+    }
+    None
+}
+
+/// [`untrusted_cache_dir`], warning once per directory when it is not to
+/// be trusted; whether it is.
+fn trusted_or_warn(dir: &Path) -> bool {
+    let Some(why) = untrusted_cache_dir(dir) else {
+        return true;
+    };
+    static WARNED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+    if !warned.iter().any(|d| d == dir) {
+        warned.push(dir.to_path_buf());
+        tracing::warn!(
+            "compile cache {} not used: {why} (`chmod 700` it, or choose another --cache-dir)",
+            dir.display()
+        );
+    }
+    false
+}
+
+/// Make `dir` (and its parents) private to this user where missing.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Where compiled artefacts go by default: `$RAYLAB_CACHE_DIR`, else
@@ -348,7 +420,7 @@ pub(crate) fn compile(
         let _one_at_a_time = COMPILING.lock().unwrap_or_else(|p| p.into_inner());
         Component::new(engine, bytes).map_err(compile_err)
     };
-    let Some(dir) = cache_dir else {
+    let Some(dir) = cache_dir.filter(|d| !d.exists() || trusted_or_warn(d)) else {
         return Ok(Compiled {
             component: compile()?,
             cache: None,
@@ -376,11 +448,7 @@ pub(crate) fn compile(
         }
     }
     if let Some(compiler) = compiler {
-        use std::os::unix::fs::DirBuilderExt;
-        let _ = std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir);
+        let _ = create_private_dir(dir);
         let staged = path.with_extension(format!("staged{}", std::process::id()));
         let _one_at_a_time = COMPILING.lock().unwrap_or_else(|p| p.into_inner());
         compiler
@@ -416,11 +484,10 @@ pub(crate) fn compile(
 }
 
 fn store_in_cache(dir: &Path, path: &Path, component: &Component) -> wasmtime::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
+    create_private_dir(dir)?;
+    if let Some(why) = untrusted_cache_dir(dir) {
+        wasmtime::bail!("{} is not private to this user: {why}", dir.display());
+    }
     let bytes = component.serialize()?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
@@ -431,6 +498,67 @@ fn store_in_cache(dir: &Path, path: &Path, component: &Component) -> wasmtime::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_private_cache_directory_is_trusted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        create_private_dir(&cache).unwrap();
+        assert_eq!(untrusted_cache_dir(&cache), None);
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let why = untrusted_cache_dir(&cache).unwrap();
+        assert!(
+            why.contains("other users may write to it (mode 777)"),
+            "{why}"
+        );
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(untrusted_cache_dir(&cache), None, "readable is fine");
+        assert!(untrusted_cache_dir(&dir.path().join("missing")).is_some());
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(
+            untrusted_cache_dir(&file)
+                .unwrap()
+                .contains("not a directory")
+        );
+        // Another user's directory (as root, CI's case, one can make one).
+        if own_uid() == Some(0) {
+            let theirs = dir.path().join("theirs");
+            create_private_dir(&theirs).unwrap();
+            std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
+            let why = untrusted_cache_dir(&theirs).unwrap();
+            assert!(why.contains("belongs to user 65534"), "{why}");
+        }
+    }
+
+    #[test]
+    fn an_open_cache_directory_is_neither_read_nor_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("open");
+        std::fs::create_dir(&cache).unwrap();
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let engine = new_engine(&EngineConfig::default()).unwrap();
+        // An empty component still compiles, and nothing lands in the
+        // directory (an entry planted there would not be read either).
+        let wasm = wat_component();
+        let compiled = compile(&engine, "m", &wasm, Some(&cache), None).unwrap();
+        compiled.remember("m");
+        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
+        // Made private, it is used.
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
+        compile(&engine, "m", &wasm, Some(&cache), None)
+            .unwrap()
+            .remember("m");
+        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    }
+
+    /// The smallest component: `(component)`.
+    fn wat_component() -> Vec<u8> {
+        // The component-model preamble: magic, version 0x0d, layer 1.
+        b"\0asm\x0d\0\x01\0".to_vec()
+    }
 
     #[test]
     fn headers_are_classified() {
