@@ -12,16 +12,12 @@ use raylab::{Config, Runtime};
 
 use crate::{budget, guests};
 
-/// SplitMix64.
-struct Rng(u64);
+/// The lab helpers' SplitMix64, with the bounded draw these tests use.
+struct Rng(raylab_labkit::rng::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
@@ -74,7 +70,7 @@ fn fuzz_mutated_modules_load_or_are_refused_without_a_panic() {
         .iter()
         .map(|p| std::fs::read(p).unwrap())
         .collect();
-    let mut rng = Rng(0xf022);
+    let mut rng = Rng(raylab_labkit::rng::SplitMix64::new(0xf022));
     let (mut loaded, mut refused) = (0u64, 0u64);
     let mut slowest = Duration::ZERO;
     let iterations = budget("FUZZ_MODULES", 60);
