@@ -6,6 +6,7 @@ mod actors;
 mod cli;
 mod cluster;
 mod dashboard;
+mod docs;
 mod fuzz;
 mod gpu;
 mod head;
