@@ -469,6 +469,17 @@ fn every_link_of_the_guide_leads_somewhere() {
         }
     }
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+
+    // The README links to every page of the guide.
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let linked: BTreeSet<String> = links(&readme).into_iter().map(|(_, t)| t).collect();
+    for page in pages().iter().skip(1) {
+        let target = page.strip_prefix(&root).unwrap().display().to_string();
+        assert!(
+            linked.contains(&target),
+            "README.md does not link to {target}"
+        );
+    }
 }
 
 /// The reader's own checks: comments, continuations, fences and anchors
