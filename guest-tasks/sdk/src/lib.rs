@@ -111,15 +111,30 @@ pub const OBJECT_REF_EXT: i8 = 82;
 
 /// What went wrong: the `error-kind` enum of `wit/runtime.wit`, as
 /// wit-bindgen generates it (so a kind added there is a kind here). Its
-/// `Display` is the case's name in Rust, `TaskFailed`; its `Debug` is
+/// `Display` is the kind's name in the contract, `task-failed`: the one
+/// form the host's messages, `status`, the JSON APIs and every SDK print
+/// (match on the enum, `ErrorKind::TaskFailed`, in code). Its `Debug` is
 /// wit-bindgen's, `ErrorKind::TaskFailed`.
 pub use wit::ErrorKind;
 
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // wit-bindgen's Debug names the case `ErrorKind::Case`.
+        // wit-bindgen's Debug names the case `ErrorKind::CaseName`; the
+        // contract's name is `case-name`.
         let debug = format!("{self:?}");
-        f.pad(debug.rsplit("::").next().unwrap_or(&debug))
+        let case = debug.rsplit("::").next().unwrap_or(&debug);
+        let mut name = String::with_capacity(case.len() + 4);
+        for (i, c) in case.chars().enumerate() {
+            if c.is_ascii_uppercase() {
+                if i > 0 {
+                    name.push('-');
+                }
+                name.push(c.to_ascii_lowercase());
+            } else {
+                name.push(c);
+            }
+        }
+        f.pad(&name)
     }
 }
 

@@ -121,26 +121,28 @@ fn a_value_that_does_not_encode_is_an_invalid_argument_saying_why() {
 #[test]
 fn error_kinds_display_as_their_names() {
     for (kind, name) in [
-        (ErrorKind::TaskFailed, "TaskFailed"),
-        (ErrorKind::TaskCrashed, "TaskCrashed"),
-        (ErrorKind::DependencyFailed, "DependencyFailed"),
-        (ErrorKind::NoSuchFunction, "NoSuchFunction"),
-        (ErrorKind::UnknownObject, "UnknownObject"),
-        (ErrorKind::ObjectStoreFull, "ObjectStoreFull"),
-        (ErrorKind::Timeout, "Timeout"),
-        (ErrorKind::InvalidArgument, "InvalidArgument"),
-        (ErrorKind::Infeasible, "Infeasible"),
-        (ErrorKind::Cancelled, "Cancelled"),
-        (ErrorKind::MemoryQuotaExceeded, "MemoryQuotaExceeded"),
-        (ErrorKind::TimeLimitExceeded, "TimeLimitExceeded"),
-        (ErrorKind::TooManyTasks, "TooManyTasks"),
-        (ErrorKind::ActorDied, "ActorDied"),
-        (ErrorKind::Internal, "Internal"),
+        (ErrorKind::TaskFailed, "task-failed"),
+        (ErrorKind::TaskCrashed, "task-crashed"),
+        (ErrorKind::DependencyFailed, "dependency-failed"),
+        (ErrorKind::NoSuchFunction, "no-such-function"),
+        (ErrorKind::UnknownObject, "unknown-object"),
+        (ErrorKind::ObjectStoreFull, "object-store-full"),
+        (ErrorKind::Timeout, "timeout"),
+        (ErrorKind::InvalidArgument, "invalid-argument"),
+        (ErrorKind::Infeasible, "infeasible"),
+        (ErrorKind::Cancelled, "cancelled"),
+        (ErrorKind::MemoryQuotaExceeded, "memory-quota-exceeded"),
+        (ErrorKind::TimeLimitExceeded, "time-limit-exceeded"),
+        (ErrorKind::TooManyTasks, "too-many-tasks"),
+        (ErrorKind::ActorDied, "actor-died"),
+        (ErrorKind::Internal, "internal"),
     ] {
         assert_eq!(kind.to_string(), name);
     }
     // Width and alignment apply, as to any string.
-    assert_eq!(format!("[{:<10}]", ErrorKind::Timeout), "[Timeout   ]");
+    assert_eq!(format!("[{:<10}]", ErrorKind::Timeout), "[timeout   ]");
+    // Exactly the host's names (its `kind_name`), so output reads the same.
+    assert_eq!(ErrorKind::ObjectStoreFull.to_string(), "object-store-full");
 }
 
 #[test]
@@ -158,7 +160,7 @@ fn errors_display_the_task_and_message_and_come_from_the_host_unchanged() {
     );
     assert_eq!(
         format!("{}: {e}", e.kind),
-        "TimeLimitExceeded: task `spin`: exceeded its time limit of 0.3 s"
+        "time-limit-exceeded: task `spin`: exceeded its time limit of 0.3 s"
     );
     let e = Error::from(wit::Error {
         kind: ErrorKind::ObjectStoreFull,
@@ -820,6 +822,6 @@ fn an_error_debugs_as_one_line_with_its_kind() {
     // What Rust prints for a `main` that returns it: `Error: {e:?}`.
     assert_eq!(
         format!("{e:?}"),
-        "NoSuchFunction: task `nope`: no such function"
+        "no-such-function: task `nope`: no such function"
     );
 }

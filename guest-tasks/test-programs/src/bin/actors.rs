@@ -339,7 +339,7 @@ fn main() {
                 assert_eq!(e.kind, ErrorKind::ActorDied, "queued {i}: {e}");
                 assert!(e.message.contains("kill"), "queued {i}: {e}");
             }
-            println!("kill: 5 queued calls: ActorDied (killed)");
+            println!("kill: 5 queued calls: actor-died (killed)");
             assert!(start.elapsed() < Duration::from_secs(5));
             expect_err(
                 "kill: later call",

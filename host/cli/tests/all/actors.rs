@@ -24,7 +24,7 @@ fn calls_from_one_caller_run_in_order_on_the_actors_state() {
     let out = scenario("state");
     assert!(
         out.contains(
-            "state: divide by zero: TaskFailed: task `Counter.divide`: cannot divide 10 by zero"
+            "state: divide by zero: task-failed: task `Counter.divide`: cannot divide 10 by zero"
         ),
         "{out}"
     );
@@ -34,11 +34,13 @@ fn calls_from_one_caller_run_in_order_on_the_actors_state() {
     );
     assert!(out.contains("state: ref argument: 8"), "{out}");
     assert!(
-        out.contains("state: failed constructor: TaskFailed: task `Named.new`: a name is required"),
+        out.contains(
+            "state: failed constructor: task-failed: task `Named.new`: a name is required"
+        ),
         "{out}"
     );
     assert!(
-        out.contains("state: call after a failed constructor: ActorDied"),
+        out.contains("state: call after a failed constructor: actor-died"),
         "{out}"
     );
 }
@@ -57,13 +59,13 @@ fn handles_travel_to_tasks_actors_and_objects_and_names_find_actors() {
     let out = scenario("named");
     assert!(out.contains("named: found: 2"), "{out}");
     assert!(
-        out.contains("named: unknown: InvalidArgument: no live actor is named `nobody`"),
+        out.contains("named: unknown: invalid-argument: no live actor is named `nobody`"),
         "{out}"
     );
-    assert!(out.contains("named: taken: InvalidArgument"), "{out}");
+    assert!(out.contains("named: taken: invalid-argument"), "{out}");
     let out = scenario("scoped");
     assert!(
-        out.contains("scoped: gone after drop: InvalidArgument"),
+        out.contains("scoped: gone after drop: invalid-argument"),
         "the last handle took the actor: {out}"
     );
     assert!(out.contains("scoped: name reused"), "{out}");
@@ -74,12 +76,12 @@ fn a_crash_restarts_the_actor_up_to_its_limit_and_retries_when_allowed() {
     let out = scenario("restart");
     assert!(out.contains("restart: restarted: 1"), "{out}");
     assert!(
-        out.contains("restart: second crash: ActorDied: task `Fragile.hit`"),
+        out.contains("restart: second crash: actor-died: task `Fragile.hit`"),
         "{out}"
     );
     assert!(out.contains("has no restarts left"), "{out}");
     assert!(
-        out.contains("restart: dead: ActorDied"),
+        out.contains("restart: dead: actor-died"),
         "every call fails at once: {out}"
     );
     let out = scenario("retry");
@@ -93,17 +95,17 @@ fn a_crash_restarts_the_actor_up_to_its_limit_and_retries_when_allowed() {
 fn kill_fails_running_and_queued_calls_and_limits_restart_runaway_actors() {
     let out = scenario("kill");
     assert!(
-        out.contains("kill: running: ActorDied: task `Counter.slow`"),
+        out.contains("kill: running: actor-died: task `Counter.slow`"),
         "{out}"
     );
     assert!(
-        out.contains("kill: 5 queued calls: ActorDied (killed)"),
+        out.contains("kill: 5 queued calls: actor-died (killed)"),
         "{out}"
     );
-    assert!(out.contains("kill: later call: ActorDied"), "{out}");
+    assert!(out.contains("kill: later call: actor-died"), "{out}");
     let out = scenario("loop");
     assert!(
-        out.contains("loop: spin: ActorDied") && out.contains("exceeded its time limit of 0.3 s"),
+        out.contains("loop: spin: actor-died") && out.contains("exceeded its time limit of 0.3 s"),
         "{out}"
     );
     assert!(out.contains("loop: restarted: 1"), "{out}");
@@ -167,7 +169,7 @@ fn an_actor_ends_with_its_job_and_a_detached_one_outlives_it_until_killed() {
     );
     let out = job(&rt, &["detached-kill", "keeper"]);
     assert!(
-        out.contains("detached: killed keeper: InvalidArgument"),
+        out.contains("detached: killed keeper: invalid-argument"),
         "{out}"
     );
     assert!(!alive());

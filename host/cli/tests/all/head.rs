@@ -279,7 +279,7 @@ fn jobs_cannot_see_each_others_objects_and_stop_spares_other_jobs() {
         .submit_job("peek", &bytes, vec!["peek".into(), object], None)
         .unwrap();
     wait_for(|| rt.job(peeker).unwrap().status != JobStatus::Running);
-    assert_eq!(log(peeker), "peek: UnknownObject: refused\n");
+    assert_eq!(log(peeker), "peek: unknown-object: refused\n");
 
     // Stopping one job leaves the others' results alone.
     let forever = rt
@@ -510,7 +510,8 @@ fn a_job_cannot_plant_another_jobs_objects_or_call_its_modules() {
     // A task result that names the other job's object fails the task.
     let planted = run_job(&rt, &["plant", &object]);
     assert!(
-        planted.starts_with("plant: InvalidArgument: task `plant`: returned a reference to object"),
+        planted
+            .starts_with("plant: invalid-argument: task `plant`: returned a reference to object"),
         "{planted}"
     );
     // The holder's module is not there for the other job, and the error
@@ -518,7 +519,7 @@ fn a_job_cannot_plant_another_jobs_objects_or_call_its_modules() {
     let called = run_job(&rt, &["call", &format!("peek-{holder}")]);
     assert!(
         called.starts_with(&format!(
-            "call: NoSuchFunction: no module named `peek-{holder}` is loaded (loaded: peek-"
+            "call: no-such-function: no module named `peek-{holder}` is loaded (loaded: peek-"
         )),
         "{called}"
     );
@@ -599,7 +600,7 @@ fn a_blocking_fork_bomb_in_one_job_leaves_sandboxes_for_three_others() {
     }
     wait_for(|| rt.job(bomb).unwrap().status != JobStatus::Running);
     assert!(
-        log_of(&rt, bomb).contains("bomb: TimeLimitExceeded"),
+        log_of(&rt, bomb).contains("bomb: time-limit-exceeded"),
         "{}",
         log_of(&rt, bomb)
     );

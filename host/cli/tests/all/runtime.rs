@@ -56,7 +56,7 @@ fn refs_as_arguments_are_dependencies() {
         assert_eq!(
             field(&stdout, &format!("slice{n} outside:")),
             format!(
-                "InvalidArgument: range {}..{} is outside the vector (len {n})",
+                "invalid-argument: range {}..{} is outside the vector (len {n})",
                 n - 1,
                 n + 1
             )
