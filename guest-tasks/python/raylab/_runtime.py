@@ -865,6 +865,12 @@ class Task(exports.Task):
                 _actor_async = _is_async_class(cls)
                 if target[2]:
                     _max_concurrency = int(target[2])
+                if _actor_async:
+                    # Tell the host that this actor serves its calls
+                    # concurrently: it then hands over any queued call whose
+                    # arguments are ready, as Ray runs an async actor's
+                    # calls, not only the first in line.
+                    _rt.next_calls(0, 0)
                 result = cls.__name__
             elif function.rpartition(".")[2].isdigit():
                 # One of a call's num_returns: the call's value, the index.

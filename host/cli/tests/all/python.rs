@@ -406,3 +406,93 @@ fn tasks_submitted_and_forgotten_at_the_end_still_run() {
     lines.sort();
     assert_eq!(lines, ["ran 1", "ran 2"], "{}", show(&out));
 }
+
+/// An async actor takes any queued call whose arguments are ready, in
+/// submission order, while calls before it wait for theirs (Ray's order
+/// for async actors): a call waiting for a slow argument, or for one that
+/// fails, or cancelled while waiting, holds up no other; a call queued
+/// when the last handle goes still runs once its argument is ready.
+#[test]
+fn an_async_actor_runs_calls_whose_arguments_are_ready_first() {
+    let out = run_source(
+        "ready_first.py",
+        r#"import asyncio
+import time
+import raylab as ray
+
+ray.init(num_cpus=2)
+
+
+@ray.remote
+def slow(x):
+    time.sleep(0.5)
+    return x
+
+
+@ray.remote
+class Gate:
+    def __init__(self):
+        self.event = asyncio.Event()
+
+    async def pass_through(self, value):
+        await self.event.wait()
+        return value
+
+    async def open(self):
+        self.event.set()
+
+
+@ray.remote
+def boom():
+    raise ValueError("boom")
+
+
+@ray.remote
+class Log:
+    def __init__(self):
+        self.seen = []
+
+    async def add(self, tag, value):
+        self.seen.append(tag)
+        return list(self.seen)
+
+    async def ping(self):
+        return "pong"
+
+
+gate = Gate.remote()
+log = Log.remote()
+ray.get(log.ping.remote())
+blocked = log.add.remote("blocked", gate.pass_through.remote(1))
+cancelled = log.add.remote("cancelled", gate.pass_through.remote(2))
+failed = log.add.remote("failed", boom.remote())
+free = log.add.remote("free", 3)
+ray.cancel(cancelled)
+print("free=" + ",".join(ray.get(free)))
+try:
+    ray.get(failed)
+except ValueError as e:
+    print("failed=" + type(e).__name__)
+ray.get(gate.open.remote())
+print("blocked=" + ",".join(ray.get(blocked)))
+try:
+    ray.get(cancelled)
+except ray.exceptions.TaskCancelledError:
+    print("cancelled=TaskCancelledError")
+
+gone = Log.remote()
+last = gone.add.remote("last", slow.remote(4))
+del gone
+print("orphan=" + ",".join(ray.get(last)))
+"#,
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    // What Ray 2.47 prints for this program.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "free=free\nfailed=RayTaskError(ValueError)\nblocked=free,blocked\n\
+         cancelled=TaskCancelledError\norphan=last\n",
+        "{}",
+        show(&out)
+    );
+}

@@ -1,6 +1,7 @@
 //! An actor's life: its instances, its constructor, its calls in order,
 //! its restarts and its death.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -95,7 +96,14 @@ impl Actors {
                     }
                     Next::ShutDown => break 'life,
                 };
-                if let Err(e) = self.wait_for_arguments(&call, &grant.cancel).await {
+                // A call cancelled while queued is completed at its start
+                // (`begin`), without its arguments.
+                let waited = if call.stop.cancelled() {
+                    Ok(())
+                } else {
+                    self.wait_for_arguments(&call, &grant.cancel).await
+                };
+                if let Err(e) = waited {
                     if grant.cancel.is_set() {
                         mailbox.push_front(call);
                         self.die_with(&mailbox, Self::why_stopped(actor));
@@ -191,6 +199,9 @@ impl Actors {
 
     /// The next call to run, or why there is none.
     async fn next(&self, mailbox: &Mailbox, grant: &Grant) -> Next {
+        if mailbox.out_of_order.load(Ordering::SeqCst) {
+            return self.next_ready(mailbox, grant).await;
+        }
         if let Some(call) = mailbox.pop_again() {
             return Next::Run(call);
         }
@@ -211,6 +222,47 @@ impl Actors {
                 call = inbox.recv() => return match call {
                     Some(call) => Next::Run(call),
                     None => Next::ShutDown,
+                },
+                () = grant.cancel.wait() => return Next::Stopped,
+                () = actor.freed.notified() => mailbox.handle_gone.store(true, Ordering::SeqCst),
+            }
+        }
+    }
+
+    /// The next call to run for an actor that serves calls concurrently:
+    /// the first queued one whose arguments are ready (see the mailbox's
+    /// docs), or why there is none.
+    async fn next_ready(&self, mailbox: &Mailbox, grant: &Grant) -> Next {
+        let actor = &mailbox.actor;
+        let Some(mut inbox) = mailbox.inbox() else {
+            return Next::ShutDown;
+        };
+        loop {
+            let mut waiting = VecDeque::new();
+            let ready = self.pop_ready(mailbox, &mut inbox, &mut waiting);
+            let signal = match ready {
+                Some(_) => None,
+                None => self.any_arguments_signal(&waiting),
+            };
+            let queued = !waiting.is_empty();
+            mailbox.put_back(waiting);
+            if let Some(call) = ready {
+                return Next::Run(call);
+            }
+            if queued && signal.is_none() {
+                // Their arguments became ready meanwhile.
+                continue;
+            }
+            if !queued && mailbox.handle_gone.load(Ordering::SeqCst) {
+                // Its last handle is gone and the calls already made ran
+                // (as in Ray): it dies.
+                return Next::Orphaned;
+            }
+            tokio::select! {
+                () = async { signal.as_ref().expect("checked").fired().await }, if signal.is_some() => {}
+                call = inbox.recv() => match call {
+                    Some(call) => mailbox.push_back(call),
+                    None => return Next::ShutDown,
                 },
                 () = grant.cancel.wait() => return Next::Stopped,
                 () = actor.freed.notified() => mailbox.handle_gone.store(true, Ordering::SeqCst),

@@ -9,10 +9,17 @@
 //! and finishes each with `finish-call`, so that many calls are in flight
 //! in one instance, interleaved by the guest's own event loop. The design
 //! keeps the instance single-threaded and the host in charge: the guest
-//! only ever receives calls whose arguments are ready, in queue order, and
-//! every call it holds is listed here, so that a crash, a kill or the
-//! actor's exit fails or retries each of them exactly as it would a call
-//! run alone.
+//! only ever receives calls whose arguments are ready, and every call it
+//! holds is listed here, so that a crash, a kill or the actor's exit fails
+//! or retries each of them exactly as it would a call run alone.
+//!
+//! Order: a plain actor runs its calls in the order they were submitted,
+//! each waiting for the arguments of the one before (Ray's order for a
+//! synchronous actor). An instance that serves calls concurrently (one
+//! that ever used `next-calls`; Python's async actors call it from their
+//! constructor to say so) gets, as in Ray, any queued call whose
+//! arguments are ready: a call waits for its own arguments only, and the
+//! ready ones come in submission order.
 //!
 //! Locks: the inbox is taken out of its slot by whoever waits for calls
 //! (the life between calls, or `next-calls` during one: never both, as the
@@ -35,7 +42,7 @@ use crate::cancel::Deadline;
 use crate::error::{ErrorKind, TaskError};
 use crate::ids::IdMap;
 use crate::msgpack;
-use crate::object_store::{ObjectId, Signal};
+use crate::object_store::{ObjectId, Signal, Status};
 use crate::sandbox::SandboxLimit;
 
 /// The calls of one actor's life (see the module docs).
@@ -60,6 +67,10 @@ pub(crate) struct Mailbox {
     pub(super) deadline: watch::Sender<Deadline>,
     /// The instance pulls calls (`next-calls`) during the call it runs now.
     pub(super) concurrent: AtomicBool,
+    /// The actor serves calls concurrently (its instance used
+    /// `next-calls`): a queued call whose arguments are ready runs before
+    /// those ahead of it still waiting for theirs (see the module docs).
+    pub(super) out_of_order: AtomicBool,
     /// Why the actor ended itself from a call finished by `finish-call`.
     exit: Mutex<Option<String>>,
     exited: AtomicBool,
@@ -81,6 +92,7 @@ impl Mailbox {
             running: Mutex::new(IdMap::default()),
             deadline: watch::Sender::new(None),
             concurrent: AtomicBool::new(false),
+            out_of_order: AtomicBool::new(false),
             exit: Mutex::new(None),
             exited: AtomicBool::new(false),
             handle_gone: AtomicBool::new(false),
@@ -100,6 +112,22 @@ impl Mailbox {
     /// Run `call` after the others put back.
     pub(super) fn push_back(&self, call: Call) {
         lock(&self.again).push_back(call);
+    }
+
+    /// Run `calls`, in their order, before any other waiting one.
+    pub(super) fn put_back(&self, calls: VecDeque<Call>) {
+        if calls.is_empty() {
+            return;
+        }
+        let mut again = lock(&self.again);
+        for call in calls.into_iter().rev() {
+            again.push_front(call);
+        }
+    }
+
+    /// Whether any call waits (put back, retried).
+    fn has_again(&self) -> bool {
+        !lock(&self.again).is_empty()
     }
 
     /// `call` runs in the instance, through `task.call`, from `started`
@@ -352,23 +380,52 @@ impl Actors {
                 .map_or(true, |r| r.len() == call.deps.len())
     }
 
-    /// A signal that fires when `call`'s dependencies are ready.
-    fn arguments_signal(&self, call: &Call) -> Option<Arc<Signal>> {
+    /// The first call waiting in `mailbox` (put back, then `inbox`'s)
+    /// whose arguments are ready, or that was cancelled (its start
+    /// completes it); the calls before it, which wait for their arguments,
+    /// are moved to `waiting`, in order.
+    pub(super) fn pop_ready(
+        &self,
+        mailbox: &Mailbox,
+        inbox: &mut mpsc::UnboundedReceiver<Call>,
+        waiting: &mut VecDeque<Call>,
+    ) -> Option<Call> {
+        loop {
+            let call = match mailbox.pop_again() {
+                Some(c) => c,
+                None => inbox.try_recv().ok()?,
+            };
+            if call.stop.cancelled() || self.arguments_ready(&call) {
+                return Some(call);
+            }
+            waiting.push_back(call);
+        }
+    }
+
+    /// A signal that fires when any dependency of `calls` still pending is
+    /// ready (or fails); none if none is pending.
+    pub(super) fn any_arguments_signal(&self, calls: &VecDeque<Call>) -> Option<Arc<Signal>> {
         let mut control = self.control.lock();
-        let ready = control.ready(&call.deps, call.job).ok()?;
-        if ready.len() == call.deps.len() {
+        let mut pending: Vec<ObjectId> = calls
+            .iter()
+            .flat_map(|c| c.deps.iter().copied())
+            .filter(|&id| matches!(control.status(id), Ok(Status::Pending)))
+            .collect();
+        if pending.is_empty() {
             return None;
         }
-        let signal = Signal::new(call.deps.len() - ready.len());
-        control.notify_on(&call.deps, &signal);
+        pending.sort_unstable();
+        pending.dedup();
+        let signal = Signal::new(1);
+        control.notify_on(&pending, &signal);
         Some(signal)
     }
 
     /// `next-calls` from the instance of `mailbox`'s actor: up to `max`
-    /// calls to start (taken in queue order, once their arguments are
-    /// ready), the running calls cancelled since last asked, and whether
-    /// no call can come any more; waiting up to `timeout` (none: for ever)
-    /// for any of these.
+    /// calls to start (those queued whose arguments are ready, in queue
+    /// order: see the module docs), the running calls cancelled since last
+    /// asked, and whether no call can come any more; waiting up to
+    /// `timeout` (none: for ever) for any of these.
     pub(crate) async fn next_calls(
         &self,
         mailbox: &Mailbox,
@@ -376,11 +433,14 @@ impl Actors {
         timeout: Option<Duration>,
     ) -> wit::ActorMail {
         let actor = &mailbox.actor;
-        if !mailbox.concurrent.swap(true, Ordering::SeqCst) {
-            // The call running now runs concurrently from here on.
-            if let Some((call, ..)) = &*lock(&mailbox.outer) {
-                call.stop.go_concurrent();
-            }
+        mailbox.out_of_order.store(true, Ordering::SeqCst);
+        if !mailbox.concurrent.load(Ordering::SeqCst)
+            && let Some((call, ..)) = &*lock(&mailbox.outer)
+        {
+            // The call running now runs concurrently from here on. (Asked
+            // from the constructor, there is none yet.)
+            call.stop.go_concurrent();
+            mailbox.concurrent.store(true, Ordering::SeqCst);
         }
         let until = timeout.map(|t| Instant::now() + t);
         let Some(mut inbox) = mailbox.inbox() else {
@@ -396,19 +456,13 @@ impl Actors {
             closed: false,
         };
         loop {
-            // Calls whose arguments are ready, in order.
+            // Calls whose arguments are ready, in order; those waiting for
+            // theirs stay queued, in order.
+            let mut waiting = VecDeque::new();
             while mail.calls.len() < max as usize {
-                let call = match mailbox.pop_again() {
-                    Some(c) => c,
-                    None => match inbox.try_recv() {
-                        Ok(c) => c,
-                        Err(_) => break,
-                    },
-                };
-                if !self.arguments_ready(&call) {
-                    mailbox.push_front(call);
+                let Some(call) = self.pop_ready(mailbox, &mut inbox, &mut waiting) else {
                     break;
-                }
+                };
                 let Some((call, args)) = self.begin(actor, call, true) else {
                     continue;
                 };
@@ -419,6 +473,14 @@ impl Actors {
                 });
                 mailbox.running(call, self.timeline.now_us());
             }
+            let signal = if mail.calls.is_empty() {
+                self.any_arguments_signal(&waiting)
+            } else {
+                None
+            };
+            // Their arguments became ready meanwhile: look again.
+            let again = mail.calls.is_empty() && !waiting.is_empty() && signal.is_none();
+            mailbox.put_back(waiting);
             // Running calls cancelled since last asked, and those past
             // their time limit (failed now; the guest stops them).
             for (call, ..) in lock(&mailbox.running).values() {
@@ -442,8 +504,10 @@ impl Actors {
             if !mail.calls.is_empty() || !mail.cancelled.is_empty() {
                 return mail;
             }
-            let head = mailbox.pop_again();
-            if head.is_none()
+            if again {
+                continue;
+            }
+            if !mailbox.has_again()
                 && (mailbox.handle_gone.load(Ordering::SeqCst) || inbox.is_closed())
                 && inbox.is_empty()
             {
@@ -451,18 +515,10 @@ impl Actors {
                 return mail;
             }
             if until.is_some_and(|u| Instant::now() >= u) {
-                if let Some(head) = head {
-                    mailbox.push_front(head);
-                }
                 return mail;
             }
-            // Wait for: the head call's arguments, or a new call; a
+            // Wait for: the arguments of a queued call, or a new call; a
             // cancel; the last handle going; the time.
-            let signal = head.as_ref().and_then(|c| self.arguments_signal(c));
-            let had_head = head.is_some();
-            if let Some(head) = head {
-                mailbox.push_front(head);
-            }
             let wake = match (until, next_late) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -475,7 +531,7 @@ impl Actors {
             };
             tokio::select! {
                 () = async { signal.as_ref().expect("checked").fired().await }, if signal.is_some() => {}
-                call = inbox.recv(), if !had_head => match call {
+                call = inbox.recv() => match call {
                     Some(call) => mailbox.push_back(call),
                     None => mailbox.handle_gone.store(true, Ordering::SeqCst),
                 },
