@@ -1,6 +1,6 @@
 //! Example: calling a plugin's remote functions by name.
 //!
-//! Run: `raylab-host run stats_client.wasm --plugin stats=stats_plugin.wasm -- 1 2 3 4`
+//! Run: `raylab-host run stats-client.wasm --plugin stats=stats_plugin.wasm -- 1 2 3 4`
 
 use raylab_guest::{ObjectRef, TaskOptions, submit, tasks};
 
