@@ -373,6 +373,18 @@ impl Sandboxes {
         };
         b.stdout(output[0].clone()).stderr(output[1].clone());
         b.monotonic_clock(crate::clocks::Monotonic);
+        // `wasi:random/insecure-seed` seeds languages' hash maps (Rust's
+        // `HashMap`). wasmtime draws a new one per sandbox, so iteration
+        // order, and whatever a library derives from it, differed between
+        // a job's driver and its tasks and from run to run: linfa-trees
+        // breaks ties in hash-map order, so task4's trees scored differently
+        // in its driver and its tasks about every other run. One seed per
+        // job: the same program gives the same results, in every sandbox of
+        // it and every run of `run`. (WASI allows a deterministic seed; the
+        // hash-flooding it guards against could only slow the job's own
+        // sandboxes, which their time limits bound. `wasi:random/random`
+        // stays cryptographically random.)
+        b.insecure_random_seed(insecure_seed(ctx.job));
         // No network: a module may import `wasi:sockets` (CPython's C
         // library does, whatever the program), but every address is
         // refused when used, and the attempt is said in the job's output
@@ -637,4 +649,12 @@ mod tests {
         let mut none = Limiter { cap: None, size: 0 };
         assert!(none.memory_growing(0, usize::MAX / 2, None).unwrap());
     }
+}
+
+/// The `wasi:random/insecure-seed` of job `job`'s sandboxes (see
+/// `Sandboxes::store`).
+fn insecure_seed(job: JobId) -> u128 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("raylab insecure-seed of job {job}").as_bytes());
+    u128::from_le_bytes(digest[..16].try_into().expect("16 bytes"))
 }
