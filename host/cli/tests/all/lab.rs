@@ -279,6 +279,16 @@ fn task4_seeded_folds_and_model_search() {
         .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()) && l.contains('('))
         .collect();
     assert_eq!(ranks.len(), 9, "{out}");
+    // Every run ranks (and scores) the same: hash maps, which linfa-trees
+    // breaks ties with, are seeded per job, not per sandbox.
+    let again = run_ok(&["run", guests::TASK4, "--", "--search", "--no-sequential"]);
+    let ranks_again: Vec<&str> = again
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()) && l.contains('('))
+        .collect();
+    assert_eq!(ranks, ranks_again, "{out}\n{again}");
+    let tree = run_ok(&["run", guests::TASK4, "--", "--model", "tree"]);
+    assert!(tree.contains("sequential time:"), "{tree}");
     for family in ["logistic(", "tree(", "naive_bayes("] {
         assert!(
             ranks.iter().any(|l| l.contains(family)),
