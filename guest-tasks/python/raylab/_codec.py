@@ -91,6 +91,10 @@ class ObjectRef:
 
         from . import get, wait
 
+        # As in Ray, the coroutine is suspended at least once, even for an
+        # object already ready: the loop runs its other coroutines (and an
+        # async actor takes its queued calls) before it resumes.
+        yield from asyncio.sleep(0).__await__()
         pause = 0.0005
         while not wait([self], timeout=0)[0]:
             yield from asyncio.sleep(pause).__await__()
