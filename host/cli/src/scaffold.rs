@@ -427,10 +427,16 @@ tasks!(square);
 mod tests {
     use super::*;
 
+    /// A plain call: natively too (`cargo test --target <host triple>`).
     #[test]
-    fn square_runs_here_and_remotely() {
+    fn square_squares() {
         assert_eq!(square(7), 49);
-        // `cargo test` runs on raylab (see .cargo/config.toml): a real task.
+    }
+
+    /// A remote call: `cargo test` runs on raylab (see .cargo/config.toml).
+    #[cfg(target_family = "wasm")]
+    #[test]
+    fn square_runs_remotely() {
         assert_eq!(square::remote(-8).get().unwrap(), 64);
     }
 }
@@ -479,11 +485,18 @@ tasks!(Counter);
 mod tests {
     use super::*;
 
+    /// Plain methods: natively too (`cargo test --target <host triple>`).
     #[test]
-    fn the_counter_keeps_its_total_between_calls() {
+    fn the_counter_adds() {
         let mut local = Counter::new(1);
         assert_eq!(local.add(2), 3);
-        // `cargo test` runs on raylab (see .cargo/config.toml): a real actor.
+        assert_eq!(local.calls(), 1);
+    }
+
+    /// A real actor: `cargo test` runs on raylab (see .cargo/config.toml).
+    #[cfg(target_family = "wasm")]
+    #[test]
+    fn the_counter_keeps_its_total_between_calls() {
         let remote = Counter::remote(5);
         remote.add(1);
         assert_eq!(remote.add(4).get().unwrap(), 10);
@@ -539,9 +552,16 @@ tasks!(work);
 mod tests {
     use super::*;
 
+    /// A plain call: natively too (`cargo test --target <host triple>`).
+    #[test]
+    fn work_returns_its_id() {
+        assert_eq!(work(3, 0), 3);
+    }
+
+    /// Real tasks: `cargo test` runs on raylab (see .cargo/config.toml).
+    #[cfg(target_family = "wasm")]
     #[test]
     fn wait_hands_back_the_first_to_finish() {
-        // `cargo test` runs on raylab (see .cargo/config.toml): real tasks.
         let slow = work::remote(1, 500);
         let quick = work::remote(2, 10);
         let (ready, rest) = wait(vec![slow, quick], 1, None).unwrap();
@@ -578,11 +598,18 @@ tasks!(mean, largest);
 mod tests {
     use super::*;
 
+    /// Plain calls: natively too (`cargo test --target <host triple>`).
     #[test]
     fn mean_and_largest() {
         assert_eq!(mean(vec![1.0, 2.0, 6.0]), Ok(3.0));
         assert!(mean(vec![]).is_err());
-        // `cargo test` runs on raylab (see .cargo/config.toml): a real task.
+        assert_eq!(largest(vec![3.0, 9.5, -1.0]), Some(9.5));
+    }
+
+    /// A real task: `cargo test` runs on raylab (see .cargo/config.toml).
+    #[cfg(target_family = "wasm")]
+    #[test]
+    fn largest_runs_remotely() {
         assert_eq!(largest::remote(vec![3.0, 9.5, -1.0]).get().unwrap(), Some(9.5));
     }
 }
@@ -618,7 +645,9 @@ Remote functions and a driver, on raylab: each
     raylab-host run target/wasm32-wasip2/release/{{wasm}} -- 5
 
 `cargo test` runs the tests on raylab (`.cargo/config.toml` makes
-`raylab-host runner` Cargo's runner), so they can call `.remote()`.
+`raylab-host runner` Cargo's runner), so they can call `.remote()`;
+`cargo test --target x86_64-unknown-linux-gnu` (your machine's triple: `rustc
+-vV`) runs the plain-function tests natively.
 "#;
 
     pub(super) const RUST_README_ACTOR: &str = r#"# {{name}}
@@ -630,7 +659,9 @@ sandbox of its own.
     raylab-host run target/wasm32-wasip2/release/{{wasm}}
 
 `cargo test` runs the tests on raylab (`.cargo/config.toml` makes
-`raylab-host runner` Cargo's runner), so they can create actors.
+`raylab-host runner` Cargo's runner), so they can create actors;
+`cargo test --target x86_64-unknown-linux-gnu` (your machine's triple: `rustc
+-vV`) runs the plain-method tests natively.
 "#;
 
     pub(super) const RUST_README_DRIVER: &str = r#"# {{name}}
@@ -642,7 +673,9 @@ what is still running at its deadline.
     raylab-host run target/wasm32-wasip2/release/{{wasm}}
 
 `cargo test` runs the tests on raylab (`.cargo/config.toml` makes
-`raylab-host runner` Cargo's runner).
+`raylab-host runner` Cargo's runner); `cargo test --target
+x86_64-unknown-linux-gnu` (your machine's triple: `rustc -vV`) runs the
+plain-function test natively.
 "#;
 
     pub(super) const RUST_README_PLUGIN: &str = r#"# {{name}}
@@ -655,7 +688,10 @@ is such a driver.
     raylab-host run target/wasm32-wasip2/release/examples/call.wasm --plugin {{crate}}=target/wasm32-wasip2/release/{{wasm}}
 
 From Python: `ray.remote_function("{{crate}}/mean").remote([1.0, 2.0])`,
-with the same `--plugin`. `cargo test` runs the tests on raylab.
+with the same `--plugin`. `cargo test` runs the tests on raylab; `cargo
+test --lib --target x86_64-unknown-linux-gnu` (your machine's triple) runs
+the plain-function ones natively (`--lib`: the plugin's own library
+component does not link natively).
 "#;
 
     pub(super) const PY_TASK: &str = r#"""" {{name}}: a Ray program on raylab. Run it with

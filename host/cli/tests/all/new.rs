@@ -145,9 +145,34 @@ fn rust_projects_from_new_build_and_run_with_their_readmes_commands() {
     let out = sandbox.sh(&hello, "cargo test", true);
     assert!(out.status.success(), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
+    for test in ["square_squares", "square_runs_remotely"] {
+        assert!(
+            stdout.contains(&format!("test tests::{test} ... ok")),
+            "{stdout}"
+        );
+    }
+    // And natively, the plain-function test (the remote one is for wasm).
+    let host = String::from_utf8(Command::new("rustc").arg("-vV").output().unwrap().stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .unwrap();
+    let out = sandbox.sh(&hello, &format!("cargo test --target {host}"), true);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("test tests::square_runs_here_and_remotely ... ok"),
+        stdout.contains("test tests::square_squares ... ok"),
         "{stdout}"
+    );
+    assert!(stdout.contains("1 passed"), "{stdout}");
+    // The plugin's, natively, as its README says (`--lib`).
+    let plugin = sandbox.dir.path().join("stats-kit");
+    let out = sandbox.sh(&plugin, &format!("cargo test --lib --target {host}"), true);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("test tests::mean_and_largest ... ok"),
+        "{}",
+        show(&out)
     );
     // A name that cannot be a crate is refused before anything is made.
     let out = sandbox.sh(sandbox.dir.path(), "raylab-host new 9lives", true);
