@@ -599,6 +599,14 @@ pub(crate) fn trap_message(e: &wasmtime::Error, last_error: &Option<String>) -> 
     }
 }
 
+/// The `wasi:random/insecure-seed` of job `job`'s sandboxes (see
+/// `Sandboxes::store`).
+fn insecure_seed(job: JobId) -> u128 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("raylab insecure-seed of job {job}").as_bytes());
+    u128::from_le_bytes(digest[..16].try_into().expect("16 bytes"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -633,6 +641,13 @@ mod tests {
     }
 
     #[test]
+    fn a_job_has_one_hash_seed_and_jobs_have_their_own() {
+        assert_eq!(insecure_seed(0), insecure_seed(0));
+        assert_ne!(insecure_seed(0), insecure_seed(1));
+        assert_ne!(insecure_seed(1), 0);
+    }
+
+    #[test]
     fn the_memory_limiter_refuses_growth_past_the_quota() {
         use wasmtime::ResourceLimiter;
         let mut l = Limiter {
@@ -649,12 +664,4 @@ mod tests {
         let mut none = Limiter { cap: None, size: 0 };
         assert!(none.memory_growing(0, usize::MAX / 2, None).unwrap());
     }
-}
-
-/// The `wasi:random/insecure-seed` of job `job`'s sandboxes (see
-/// `Sandboxes::store`).
-fn insecure_seed(job: JobId) -> u128 {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("raylab insecure-seed of job {job}").as_bytes());
-    u128::from_le_bytes(digest[..16].try_into().expect("16 bytes"))
 }
