@@ -207,11 +207,13 @@ pub fn build() -> anyhow::Result<PathBuf> {
         src.display()
     );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // Not `--locked`: the lock file is the whole guest workspace's, and
+    // cargo drops the entries of crates left behind (the test programs);
+    // every crate kept keeps its locked version.
     let status = Command::new(&cargo)
         .args([
             "build",
             "--release",
-            "--locked",
             "--target",
             "wasm32-wasip2",
             "--workspace",
