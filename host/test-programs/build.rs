@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+include!("src/outer_cargo_env.rs");
+
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     // host/test-programs -> the repository root.
@@ -86,19 +88,8 @@ fn build_workspace(manifest: &Path, target_dir: &Path) -> Vec<PathBuf> {
     .arg("--message-format=json-render-diagnostics")
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::inherit());
-    // The outer build's settings must not leak into the guest build (and a
-    // shared target dir would deadlock on cargo's lock).
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
-        "CARGO_MAKEFLAGS",
-        "CARGO_PROFILE_RELEASE_DEBUG",
-    ] {
+    // The outer build's settings must not leak into the guest build.
+    for var in OUTER_CARGO_ENV {
         cmd.env_remove(var);
     }
     let out = cmd.output().expect("run cargo for the guests");

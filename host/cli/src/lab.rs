@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
-use sha2::{Digest, Sha256};
 
 /// A file of the guest workspace, by its path under `guest-tasks`.
 macro_rules! guest_file {
@@ -90,24 +89,22 @@ pub const CHECKOUT_GUESTS: &str = "guest-tasks/target/wasm32-wasip2/release";
 
 /// A short digest of everything compiled in, naming the data directory's
 /// copies (a new build of raylab-host gets its own).
-fn version() -> String {
-    let mut hash = Sha256::new();
-    for (path, text) in GUEST_SOURCES
-        .iter()
-        .chain(crate::scaffold::RUST_SDK)
-        .chain(PYTHON_PROGRAMS)
-    {
-        hash.update(path.as_bytes());
-        hash.update([0]);
-        hash.update(text.as_bytes());
-        hash.update([0]);
-    }
-    hash.update(WORKSPACE.as_bytes());
-    format!(
-        "{}-{}",
-        env!("CARGO_PKG_VERSION"),
-        &format!("{:x}", hash.finalize())[..12]
-    )
+/// Computed once: a command looks in several places.
+fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let files = GUEST_SOURCES
+            .iter()
+            .chain(crate::scaffold::RUST_SDK)
+            .chain(PYTHON_PROGRAMS)
+            .copied()
+            .chain([("Cargo.toml", WORKSPACE)]);
+        format!(
+            "{}-{}",
+            env!("CARGO_PKG_VERSION"),
+            crate::scaffold::digest_of(files)
+        )
+    })
 }
 
 /// Whether `dir` holds every component.
@@ -166,29 +163,13 @@ fn workspace_manifest() -> anyhow::Result<String> {
     Ok(WORKSPACE.replace(line, members))
 }
 
-/// Write `files` under `dir` (each path relative to it).
-fn write_all<'a>(
-    dir: &Path,
-    files: impl IntoIterator<Item = (&'a str, String)>,
-) -> anyhow::Result<()> {
-    for (path, text) in files {
-        let file = dir.join(path);
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot make {}", parent.display()))?;
-        }
-        std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
-    }
-    Ok(())
-}
-
 /// Build the components from the sources compiled in (see the module
 /// docs) and put them in the data directory; that directory.
 pub fn build() -> anyhow::Result<PathBuf> {
     let data = crate::scaffold::data_dir()?;
     let version = version();
-    let out = data.join("guests").join(&version);
-    let src = data.join("guest-src").join(&version);
+    let out = data.join("guests").join(version);
+    let src = data.join("guest-src").join(version);
     let mut files: Vec<(&str, String)> = GUEST_SOURCES
         .iter()
         .map(|(p, t)| (*p, t.to_string()))
@@ -200,7 +181,7 @@ pub fn build() -> anyhow::Result<PathBuf> {
         .map(|(p, t)| (format!("sdk/{p}"), t.to_string()))
         .collect();
     files.extend(sdk.iter().map(|(p, t)| (p.as_str(), t.clone())));
-    write_all(&src, files)?;
+    crate::scaffold::write_files(&src, files)?;
     eprintln!(
         "Building the lab's guest components from the sources in this raylab-host \
          (once; cargo, wasm32-wasip2) in {} ...",
@@ -258,7 +239,7 @@ pub fn python_dir() -> anyhow::Result<PathBuf> {
         .join("python-programs")
         .join(version());
     if !dir.join("bench/bench.py").is_file() {
-        write_all(
+        crate::scaffold::write_files(
             &dir,
             PYTHON_PROGRAMS.iter().map(|(p, t)| (*p, t.to_string())),
         )?;

@@ -135,19 +135,11 @@ pub fn sdk_dir() -> anyhow::Result<PathBuf> {
 
 /// [`sdk_dir`] under the data directory `data`.
 pub fn sdk_dir_in(data: &Path) -> anyhow::Result<PathBuf> {
-    let mut hash = Sha256::new();
-    for (path, text) in RUST_SDK {
-        hash.update(path.as_bytes());
-        hash.update([0]);
-        hash.update(text.as_bytes());
-        hash.update([0]);
-    }
-    let digest = format!("{:x}", hash.finalize());
     let root = data.join("sdk");
     let dir = root.join(format!(
         "raylab-guest-{}-{}",
         env!("CARGO_PKG_VERSION"),
-        &digest[..12]
+        digest_of(RUST_SDK.iter().copied())
     ));
     if dir.join("Cargo.toml").is_file() {
         return Ok(dir);
@@ -158,18 +150,17 @@ pub fn sdk_dir_in(data: &Path) -> anyhow::Result<PathBuf> {
         .prefix(".extracting-")
         .tempdir_in(&root)
         .with_context(|| format!("cannot write under {}", root.display()))?;
-    for (path, text) in RUST_SDK {
-        let file = staging.path().join(path);
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let text = if *path == "Cargo.toml" {
-            standalone_manifest(text)
-        } else {
-            text.to_string()
-        };
-        std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
-    }
+    write_files(
+        staging.path(),
+        RUST_SDK.iter().map(|&(path, text)| {
+            let text = if path == "Cargo.toml" {
+                standalone_manifest(text)
+            } else {
+                text.to_string()
+            };
+            (path, text)
+        }),
+    )?;
     let staged = staging.keep();
     if let Err(e) = std::fs::rename(&staged, &dir) {
         let _ = std::fs::remove_dir_all(&staged);
@@ -179,6 +170,37 @@ pub fn sdk_dir_in(data: &Path) -> anyhow::Result<PathBuf> {
         }
     }
     Ok(dir)
+}
+
+/// The first 12 hex digits of a SHA-256 over `files` (paths and texts):
+/// what names a copy of embedded files, so that other contents get another
+/// directory.
+pub(crate) fn digest_of<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut hash = Sha256::new();
+    for (path, text) in files {
+        hash.update(path.as_bytes());
+        hash.update([0]);
+        hash.update(text.as_bytes());
+        hash.update([0]);
+    }
+    format!("{:x}", hash.finalize())[..12].to_string()
+}
+
+/// Write `files` under `dir` (each path relative to it), making the
+/// directories they need.
+pub(crate) fn write_files<'a>(
+    dir: &Path,
+    files: impl IntoIterator<Item = (&'a str, String)>,
+) -> anyhow::Result<()> {
+    for (path, text) in files {
+        let file = dir.join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot make {}", parent.display()))?;
+        }
+        std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    Ok(())
 }
 
 /// Check a project name: it becomes a crate name, a directory and a file
@@ -247,29 +269,21 @@ pub fn files(
             add(".gitignore", "/target\n");
             add(".cargo/config.toml", templates::CARGO_CONFIG);
             add("Cargo.lock", GUEST_LOCK);
-            match template {
-                Template::Task => {
-                    add("Cargo.toml", templates::RUST_MANIFEST);
-                    add("src/main.rs", templates::RUST_TASK);
-                    add("README.md", templates::RUST_README_TASK);
-                }
-                Template::Actor => {
-                    add("Cargo.toml", templates::RUST_MANIFEST);
-                    add("src/main.rs", templates::RUST_ACTOR);
-                    add("README.md", templates::RUST_README_ACTOR);
-                }
-                Template::Driver => {
-                    add("Cargo.toml", templates::RUST_MANIFEST);
-                    add("src/main.rs", templates::RUST_DRIVER);
-                    add("README.md", templates::RUST_README_DRIVER);
-                }
+            let (main, readme) = match template {
+                Template::Task => (templates::RUST_TASK, templates::RUST_README_TASK),
+                Template::Actor => (templates::RUST_ACTOR, templates::RUST_README_ACTOR),
+                Template::Driver => (templates::RUST_DRIVER, templates::RUST_README_DRIVER),
                 Template::Plugin => {
                     add("Cargo.toml", templates::RUST_PLUGIN_MANIFEST);
                     add("src/lib.rs", templates::RUST_PLUGIN);
                     add("examples/call.rs", templates::RUST_PLUGIN_CALL);
                     add("README.md", templates::RUST_README_PLUGIN);
+                    return Ok(out);
                 }
-            }
+            };
+            add("Cargo.toml", templates::RUST_MANIFEST);
+            add("src/main.rs", main);
+            add("README.md", readme);
         }
         Lang::Python => {
             let (app, readme) = match template {
@@ -321,14 +335,7 @@ pub fn new(args: &NewArgs) -> anyhow::Result<()> {
         Lang::Python => PathBuf::new(),
     };
     let files = files(&args.name, args.lang, args.template, &sdk)?;
-    for (path, text) in &files {
-        let file = dir.join(path);
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot make {}", parent.display()))?;
-        }
-        std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
-    }
+    write_files(&dir, files.iter().map(|(p, t)| (p.as_str(), t.clone())))?;
     let shown = dir.display();
     println!(
         "Made {shown} ({:?} {:?}). Build and run it:",

@@ -6,3 +6,5 @@
 //! some test.
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+
+include!("outer_cargo_env.rs");

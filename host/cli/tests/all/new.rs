@@ -48,17 +48,7 @@ impl Sandbox {
         if data_home {
             cmd.env("XDG_DATA_HOME", self.data());
         }
-        for var in [
-            "CARGO_ENCODED_RUSTFLAGS",
-            "RUSTFLAGS",
-            "CARGO_BUILD_RUSTFLAGS",
-            "CARGO_TARGET_DIR",
-            "CARGO_BUILD_TARGET",
-            "RUSTC_WORKSPACE_WRAPPER",
-            "RUSTC_WRAPPER",
-            "CARGO_MAKEFLAGS",
-            "CARGO_MANIFEST_DIR",
-        ] {
+        for var in crate::guests::OUTER_CARGO_ENV {
             cmd.env_remove(var);
         }
         cmd.envs(env.iter().copied());
