@@ -239,8 +239,8 @@ def _resource_options(opts):
     )
 
 
-def _scheduling(strategy):
-    from .util.scheduling_strategies import NodeAffinitySchedulingStrategy
+def _scheduling(strategy, resources=None, what=""):
+    from .util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
     if strategy is None or strategy == "DEFAULT":
         return None
@@ -248,12 +248,34 @@ def _scheduling(strategy):
         return _types.SchedulingStrategy_Spread()
     if isinstance(strategy, NodeAffinitySchedulingStrategy):
         return _types.SchedulingStrategy_NodeAffinity(_types.NodeAffinity(str(strategy.node_id), bool(strategy.soft)))
+    if isinstance(strategy, PlacementGroupSchedulingStrategy):
+        from .util.placement_group import _check_placement
+
+        return _check_placement(strategy, resources or {}, what)
     raise ValueError(
-        "scheduling_strategy: 'DEFAULT', 'SPREAD' or NodeAffinitySchedulingStrategy (raylab has no placement groups)"
+        "scheduling_strategy: 'DEFAULT', 'SPREAD', NodeAffinitySchedulingStrategy or PlacementGroupSchedulingStrategy"
     )
 
 
-def _task_options(opts):
+def _demand(opts, cpus):
+    """The resources a task or actor asks for, as Ray's dict has them
+    (``cpus``: the default CPU count)."""
+    out = {}
+    num_cpus = opts.get("num_cpus")
+    num_cpus = cpus if num_cpus is None else num_cpus
+    if num_cpus:
+        out["CPU"] = float(num_cpus)
+    if opts.get("num_gpus"):
+        out["GPU"] = float(opts["num_gpus"])
+    if opts.get("memory"):
+        out["memory"] = float(opts["memory"])
+    for k, v in (opts.get("resources") or {}).items():
+        if v:
+            out[k] = float(v)
+    return out
+
+
+def _task_options(opts, what=""):
     isolation = opts.get("isolation")
     if isolation is not None:
         isolation = {"fresh": _types.Isolation.FRESH, "warm": _types.Isolation.WARM}[isolation]
@@ -265,7 +287,7 @@ def _task_options(opts):
         retry_exceptions=None if retry is None else (retry is True),
         timeout_ms=opts.get("timeout_ms"),
         isolation=isolation,
-        scheduling=_scheduling(opts.get("scheduling_strategy")),
+        scheduling=_scheduling(opts.get("scheduling_strategy"), _demand(opts, 1), what),
     )
 
 
@@ -410,7 +432,7 @@ class RemoteFunction:
         """Submit a call; the ref of its result (refs, for num_returns)."""
         _auto_init()
         if self._wit is None:
-            self._wit = _task_options(self._options)
+            self._wit = _task_options(self._options, self._name)
         if self._by_name is not None:
             if kwargs:
                 raise TypeError("a function of another module takes positional arguments only")
@@ -770,6 +792,7 @@ class ActorClass:
             max_task_retries=_count(opts.get("max_task_retries"), "max_task_retries"),
             timeout_ms=opts.get("timeout_ms"),
             detached=detached,
+            scheduling=_actor_scheduling(opts.get("scheduling_strategy"), _demand(opts, 0), self._cls.__name__),
         )
         data = _codec.encode_call(target, args, kwargs, 1)
         try:
@@ -828,6 +851,17 @@ def remote(*args, **options):
     return lambda target: _remote(target, options)
 
 
+def _actor_scheduling(strategy, resources, what):
+    """An actor's strategy: only a placement group's counts (an actor lives
+    on the node that makes it)."""
+    from .util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    if isinstance(strategy, PlacementGroupSchedulingStrategy):
+        return _scheduling(strategy, resources, what)
+    _scheduling(strategy)  # Checked all the same.
+    return None
+
+
 def _namespaced(name, namespace):
     """An actor's name as the host keeps it: names live in namespaces (the
     job's own by default, as in Ray; ``init(namespace=...)`` or the
@@ -877,6 +911,10 @@ def _get_one(ref, timeout):
     value = _codec.decode(_call(_rt.get, ref._raylab_id, _timeout_ms(timeout)))
     # Ready: dropping it needs no check (see `_codec.HELD`).
     ref._raylab_done = True
+    group = getattr(ref, "_raylab_group", None)
+    if group is not None:
+        # `pg.ready()`: Ray's value is the group.
+        return group
     if type(value) is _codec.Raised:
         raise exceptions.RayTaskError(value.task, value.text, value.error, **(value.where or {})).as_instanceof_cause()
     return value
@@ -1104,6 +1142,9 @@ def shutdown(*args, **kwargs):
     detached ones) are killed, so their resources and names are free, and
     a later ``init`` starts afresh (its own namespace and environment)."""
     global _init_called, _initialized, _namespace
+    from .util.placement_group import _remove_session_groups
+
+    _remove_session_groups()
     actors = list(_session_actors)
     _session_actors.clear()
     for actor in actors:

@@ -301,7 +301,8 @@ _BY_KIND = {
 def from_kind(kind, message, task=None):
     """The exception for a runtime error of ``kind``."""
     if kind == "timeout":
-        e = GetTimeoutError(message)
+        # Ray's words; `message` (kept below) says which object and how long.
+        e = GetTimeoutError("Get timed out: some object(s) not ready.")
     elif kind in ("task-failed", "dependency-failed"):
         e = RayTaskError(task or "", message, None)
     else:

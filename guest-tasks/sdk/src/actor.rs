@@ -18,7 +18,10 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::codec::EncodeArgs;
-use crate::{Error, ObjectRef, RefId, Result, decode, encode, rt, serialize_ref, wit};
+use crate::{
+    Error, ObjectRef, PlacementGroup, RefId, Result, Scheduling, decode, encode, rt, serialize_ref,
+    wit,
+};
 
 // ---------------------------------------------------------------------------
 // Actor options
@@ -53,6 +56,11 @@ pub struct ActorOptions {
     /// `lifetime="detached"`; a detached actor must have a name). `None`
     /// is not detached.
     pub detached: Option<bool>,
+    /// Its placement group, if any ([`ActorOptions::placement_group`]):
+    /// an actor lives on the node that makes it, so only
+    /// [`Scheduling::PlacementGroup`] and [`Scheduling::OutsideGroup`]
+    /// count.
+    pub scheduling: Option<Scheduling>,
 }
 
 impl ActorOptions {
@@ -108,6 +116,17 @@ impl ActorOptions {
         self
     }
 
+    /// Live in a placement group's bundle `bundle` (`None`: any with room),
+    /// holding its resources from the group's.
+    pub fn placement_group(mut self, group: &PlacementGroup, bundle: Option<u32>) -> Self {
+        self.scheduling = Some(Scheduling::PlacementGroup {
+            group: group.id(),
+            bundle,
+            capture_child_tasks: false,
+        });
+        self
+    }
+
     /// These options, with every unset field taken from `base` (resources
     /// merge by name, those set here winning).
     pub fn or(self, base: ActorOptions) -> ActorOptions {
@@ -126,6 +145,7 @@ impl ActorOptions {
             max_task_retries: self.max_task_retries.or(base.max_task_retries),
             timeout: self.timeout.or(base.timeout),
             detached: self.detached.or(base.detached),
+            scheduling: self.scheduling.or(base.scheduling),
         }
     }
 
@@ -147,6 +167,7 @@ impl ActorOptions {
             max_task_retries: self.max_task_retries,
             timeout_ms: self.timeout.map(|t| t.as_millis() as u64),
             detached: self.detached.unwrap_or(false),
+            scheduling: self.scheduling.as_ref().map(Scheduling::to_wit),
         }
     }
 }

@@ -19,6 +19,7 @@
 //! | `C.remote(x)` / `C.options(name="c").remote(x)` | `C::remote(x)` → [`ActorHandle<C>`] / `C::options(ActorOptions::new().name("c")).remote(x)` |
 //! | `c.m.remote(x)` | `c.m(x)` → [`ObjectRef<T>`] (the generated trait `CMethods`) |
 //! | `ray.get_actor("c")` / `ray.kill(c)` | [`get_actor`] / [`ActorHandle::kill`] |
+//! | `ray.util.placement_group(bundles)`, `PlacementGroupSchedulingStrategy(pg, i)` | [`placement_group`] → [`PlacementGroup`], `TaskOptions::new().placement_group(&pg, Some(i))` |
 //!
 //! [`math`] has fast `sin_cos` and `ln` for math-heavy guests (two lanes at
 //! a time with WebAssembly SIMD), and [`PackedVec`] moves large numeric
@@ -83,11 +84,16 @@ pub mod bindings {
 mod actor;
 pub mod codec;
 pub mod math;
+mod placement;
 #[cfg(test)]
 mod tests;
 
 pub use actor::{
     ActorCaller, ActorHandle, ActorOptions, Fallible, create_actor, create_actor_raw, get_actor,
+};
+pub use placement::{
+    PlacementGroup, PlacementGroupState, PlacementStrategy, current_placement_group,
+    named_placement_group, placement_group,
 };
 
 #[doc(hidden)]
@@ -928,6 +934,44 @@ pub enum Scheduling {
         /// Fall back to the default strategy instead of failing.
         soft: bool,
     },
+    /// In a placement group's bundles (`PlacementGroupSchedulingStrategy`):
+    /// see [`TaskOptions::placement_group`].
+    PlacementGroup {
+        /// The group's id ([`PlacementGroup::id`]).
+        group: u64,
+        /// Its bundle, from 0 (`None`: any with room).
+        bundle: Option<u32>,
+        /// The tasks and actors it submits with no strategy of their own
+        /// go in the group too.
+        capture_child_tasks: bool,
+    },
+    /// Outside the caller's placement group even when the caller captures
+    /// its children (`PlacementGroupSchedulingStrategy(placement_group=None)`).
+    OutsideGroup,
+}
+
+impl Scheduling {
+    pub(crate) fn to_wit(&self) -> wit::SchedulingStrategy {
+        match self {
+            Scheduling::Spread => wit::SchedulingStrategy::Spread,
+            Scheduling::NodeAffinity { node, soft } => {
+                wit::SchedulingStrategy::NodeAffinity(wit::NodeAffinity {
+                    node: node.clone(),
+                    soft: *soft,
+                })
+            }
+            Scheduling::PlacementGroup {
+                group,
+                bundle,
+                capture_child_tasks,
+            } => wit::SchedulingStrategy::PlacementGroup(wit::Placement {
+                group: *group,
+                bundle: *bundle,
+                capture_child_tasks: *capture_child_tasks,
+            }),
+            Scheduling::OutsideGroup => wit::SchedulingStrategy::OutsideGroup,
+        }
+    }
 }
 
 impl TaskOptions {
@@ -987,6 +1031,36 @@ impl TaskOptions {
     }
     /// Run on the node named `node` (or with that id); `soft`: elsewhere
     /// when it cannot, instead of failing.
+    pub fn placement_group(mut self, group: &PlacementGroup, bundle: Option<u32>) -> Self {
+        self.scheduling = Some(Scheduling::PlacementGroup {
+            group: group.id(),
+            bundle,
+            capture_child_tasks: false,
+        });
+        self
+    }
+    /// Like [`TaskOptions::placement_group`], and the tasks and actors it
+    /// submits go in the group too (`placement_group_capture_child_tasks`).
+    pub fn placement_group_capturing(
+        mut self,
+        group: &PlacementGroup,
+        bundle: Option<u32>,
+    ) -> Self {
+        self.scheduling = Some(Scheduling::PlacementGroup {
+            group: group.id(),
+            bundle,
+            capture_child_tasks: true,
+        });
+        self
+    }
+    /// Run outside a placement group that the caller captures its children
+    /// into.
+    pub fn outside_group(mut self) -> Self {
+        self.scheduling = Some(Scheduling::OutsideGroup);
+        self
+    }
+    /// Run on one node, by name or id; `soft`: where the default would when
+    /// it cannot.
     pub fn node_affinity(mut self, node: impl Into<String>, soft: bool) -> Self {
         self.scheduling = Some(Scheduling::NodeAffinity {
             node: node.into(),
@@ -1037,15 +1111,7 @@ impl TaskOptions {
                 Isolation::Fresh => wit::Isolation::Fresh,
                 Isolation::Warm => wit::Isolation::Warm,
             }),
-            scheduling: self.scheduling.as_ref().map(|s| match s {
-                Scheduling::Spread => wit::SchedulingStrategy::Spread,
-                Scheduling::NodeAffinity { node, soft } => {
-                    wit::SchedulingStrategy::NodeAffinity(wit::NodeAffinity {
-                        node: node.clone(),
-                        soft: *soft,
-                    })
-                }
-            }),
+            scheduling: self.scheduling.as_ref().map(Scheduling::to_wit),
         }
     }
 }
@@ -1134,6 +1200,7 @@ pub fn context() -> TaskContext {
             .map(|r| (r.name, r.amount))
             .collect(),
         node: c.node,
+        placement_group: c.placement.map(|p| p.group),
     }
 }
 
@@ -1154,6 +1221,8 @@ pub struct TaskContext {
     pub resources: Vec<(String, f64)>,
     /// The node it runs on (its name; `local` outside a cluster).
     pub node: String,
+    /// The placement group it runs in ([`PlacementGroup::by_id`]), if any.
+    pub placement_group: Option<u64>,
 }
 
 /// Total resources of the cluster (`ray.cluster_resources()`).

@@ -59,6 +59,7 @@ const SDK: &[(&str, &str)] = &[
     sdk_file!("raylab/runtime_context.py"),
     sdk_file!("raylab/util/__init__.py"),
     sdk_file!("raylab/util/scheduling_strategies.py"),
+    sdk_file!("raylab/util/placement_group.py"),
     sdk_file!("raylab/util/actor_pool.py"),
     sdk_file!("raylab/util/queue.py"),
     sdk_file!("raylab/util/serialization.py"),

@@ -39,6 +39,7 @@ pub const RUST_SDK: &[(&str, &str)] = &[
     sdk_file!("src/lib.rs"),
     sdk_file!("src/actor.rs"),
     sdk_file!("src/codec.rs"),
+    sdk_file!("src/placement.rs"),
     sdk_file!("src/math.rs"),
     sdk_file!("wit/runtime.wit"),
     sdk_file!("wit/deps/cli/cli.wit"),

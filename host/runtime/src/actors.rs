@@ -342,7 +342,15 @@ impl Actors {
             retry_exceptions: Some(false),
             timeout_ms: Some(0),
             isolation: Some(wit::Isolation::Fresh),
-            scheduling: None,
+            // Only a placement group's strategy (or the refusal of one) is
+            // an actor's: it lives where it is made (see the WIT).
+            scheduling: options.scheduling.filter(|s| {
+                matches!(
+                    s,
+                    wit::SchedulingStrategy::PlacementGroup(_)
+                        | wit::SchedulingStrategy::OutsideGroup
+                )
+            }),
         };
         let guard = DeathGuard {
             actors: self.me.clone(),

@@ -334,7 +334,7 @@ impl<P: Pending> Core<P> {
         outcome: Result<Vec<u8>, TaskError>,
     ) -> Vec<Start<P>> {
         self.complete(id, outcome.map(|b| (b, Vec::new())));
-        self.sched.dispatch()
+        self.dispatch()
     }
 
     /// New object ids start at `base` (see `ObjectStore::set_id_base`).
@@ -361,7 +361,7 @@ impl<P: Pending> Core<P> {
     /// `Scheduler::set_total`); tasks that now fit start.
     pub(crate) fn set_total(&mut self, name: &str, amount: f64) -> Result<Vec<Start<P>>, String> {
         self.sched.set_total(name, amount)?;
-        Ok(self.sched.dispatch())
+        Ok(self.dispatch())
     }
 
     /// Task counts by scheduler state.
@@ -491,7 +491,7 @@ impl<P: Pending> Core<P> {
     /// A task blocked: give its `part` back to the pool.
     pub(crate) fn lend(&mut self, part: &Resources) -> Vec<Start<P>> {
         self.sched.block(part);
-        self.sched.dispatch()
+        self.dispatch()
     }
 
     /// The task wakes: the receiver completes once `part` is its again.
@@ -500,7 +500,7 @@ impl<P: Pending> Core<P> {
         part: Resources,
     ) -> (tokio::sync::oneshot::Receiver<()>, Vec<Start<P>>) {
         let rx = self.sched.resume(part);
-        (rx, self.sched.dispatch())
+        (rx, self.dispatch())
     }
 }
 
@@ -566,7 +566,7 @@ impl<P: Pending> Core<P> {
             None if t.forwarded => self.sched.add_forwarded(t.id, t.job, unresolved, payload),
             None => self.sched.add(t.id, t.job, t.demand, unresolved, payload),
         }
-        Ok((result, self.sched.dispatch()))
+        Ok((result, self.dispatch()))
     }
 
     /// A task that never ran is done with `err`.
@@ -584,7 +584,7 @@ impl<P: Pending> Core<P> {
     pub(crate) fn cancel(&mut self, id: ObjectId, job: JobId) -> Result<Vec<Start<P>>, TaskError> {
         self.check_visible(&[id], job)?;
         self.cancel_for(id, CANCELLED_QUEUED, CANCELLED_RUNNING)?;
-        Ok(self.sched.dispatch())
+        Ok(self.dispatch())
     }
 
     /// Cancel the task producing `id`, saying `queued` if it had not
@@ -622,7 +622,7 @@ impl<P: Pending> Core<P> {
     /// Returns what can start now.
     pub(crate) fn cancel_children(&mut self, parent: &P) -> Vec<Start<P>> {
         self.cancel_children_of(parent);
-        self.sched.dispatch()
+        self.dispatch()
     }
 
     fn cancel_children_of(&mut self, parent: &P) {
@@ -677,7 +677,7 @@ impl<P: Pending> Core<P> {
         self.complete(task.result(), outcome);
         self.release_all(task.arg_refs());
         self.release_owned(owned);
-        self.sched.dispatch()
+        self.dispatch()
     }
 
     /// Complete an object, wake its waiters, and fail (without running
@@ -712,5 +712,6 @@ impl<P: Pending> Core<P> {
 
 mod calls;
 pub(crate) use calls::CallStop;
+mod groups;
 #[cfg(test)]
 mod tests;

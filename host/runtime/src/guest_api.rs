@@ -224,6 +224,7 @@ pub(crate) fn add_to_linker(
                 gpu_ids: c.gpu_ids.clone(),
                 resources: amounts(&c.demand),
                 node,
+                placement: c.placement,
             },))
         },
     )?;
@@ -240,6 +241,69 @@ pub(crate) fn add_to_linker(
                 .tasks()
                 .and_then(|t| t.set_node_resources(&store.data().ctx, &amounts));
             Ok((r.map_err(Into::into),))
+        },
+    )?;
+
+    let s = services.clone();
+    i.func_wrap(
+        "create-placement-group",
+        move |mut store: StoreContextMut<'_, HostState>,
+              (bundles, strategy, name, detached): (
+            Vec<Vec<wit::ResourceAmount>>,
+            wit::PlacementStrategy,
+            Option<String>,
+            bool,
+        )|
+              -> wasmtime::Result<(WitResult<u64>,)> {
+            let state = store.data_mut();
+            let r = s.tasks().and_then(|t| {
+                t.create_placement_group(&state.ctx, bundles, strategy, name, detached)
+            });
+            if let Ok(id) = r {
+                state.refs.own(id);
+            }
+            Ok((r.map_err(Into::into),))
+        },
+    )?;
+
+    let s = services.clone();
+    i.func_wrap(
+        "remove-placement-group",
+        move |store: StoreContextMut<'_, HostState>,
+              (group,): (u64,)|
+              -> wasmtime::Result<(WitResult<()>,)> {
+            let r = s
+                .tasks()
+                .and_then(|t| t.remove_placement_group(&store.data().ctx, group));
+            Ok((r.map_err(Into::into),))
+        },
+    )?;
+
+    let s = services.clone();
+    i.func_wrap(
+        "describe-placement-group",
+        move |store: StoreContextMut<'_, HostState>,
+              (group,): (u64,)|
+              -> wasmtime::Result<(Option<wit::PlacementGroupInfo>,)> {
+            let info = s
+                .tasks()
+                .ok()
+                .and_then(|t| t.placement_group_info(&store.data().ctx, group));
+            Ok((info,))
+        },
+    )?;
+
+    let s = services.clone();
+    i.func_wrap(
+        "find-placement-group",
+        move |store: StoreContextMut<'_, HostState>,
+              (name,): (String,)|
+              -> wasmtime::Result<(Option<u64>,)> {
+            let id = s
+                .tasks()
+                .ok()
+                .and_then(|t| t.find_placement_group(&store.data().ctx, &name));
+            Ok((id,))
         },
     )?;
 

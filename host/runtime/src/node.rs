@@ -439,6 +439,7 @@ impl Runtime {
                 cluster.wire.job_ended(id).await;
             }
             node.tasks.forget_lineage(id);
+            node.tasks.remove_groups_of(id);
             let tasks = node.control.lock().end_job(id);
             node.jobs.end(id, &result, tasks);
         });

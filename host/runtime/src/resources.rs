@@ -79,12 +79,85 @@ impl Resources {
         self.gpu
     }
 
-    /// Only the CPU part of this set.
-    pub(crate) fn cpu_only(&self) -> Resources {
-        Resources {
+    /// The part a task blocked in `get`/`wait` lends back: its CPU, plain
+    /// or of a placement group's bundle (`None`: it holds none).
+    pub(crate) fn lendable(&self) -> Option<Resources> {
+        let custom: BTreeMap<String, u64> = self
+            .custom
+            .iter()
+            .filter(|(k, _)| group_base(k) == Some("CPU"))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        (self.cpu > 0 || !custom.is_empty()).then(|| Resources {
             cpu: self.cpu,
+            custom,
             ..Default::default()
+        })
+    }
+
+    /// This demand placed in bundle `bundle` (`None`: any bundle) of
+    /// placement group `group`: each amount renamed to the group's own
+    /// resource, as Ray does (`CPU` → `CPU_group_<group>` and, for one
+    /// bundle, `CPU_group_<i>_<group>` too).
+    pub(crate) fn in_group(&self, group: u64, bundle: Option<usize>) -> Resources {
+        let mut out = Resources::none();
+        for (name, v) in self.amounts() {
+            if v == 0 {
+                continue;
+            }
+            out.custom.insert(group_resource(name, group, None), v);
+            if let Some(i) = bundle {
+                out.custom.insert(group_resource(name, group, Some(i)), v);
+            }
         }
+        out
+    }
+
+    /// Give `demand` back to `self`, where `total` says what exists: an
+    /// amount of a placement group removed since it was taken goes back to
+    /// the resource it was reserved from (its "any bundle" name carries
+    /// it; the per-bundle name is dropped).
+    pub(crate) fn add_within(&mut self, demand: &Resources, total: &Resources) {
+        self.cpu += demand.cpu;
+        self.gpu += demand.gpu;
+        self.memory += demand.memory;
+        for (k, v) in &demand.custom {
+            if total.custom.contains_key(k) {
+                *self.custom.entry(k.clone()).or_insert(0) += v;
+            } else if let Some((base, None)) = parse_group_resource(k) {
+                let now = self.get_fixed(base);
+                self.set_fixed(base, now + v);
+            }
+        }
+    }
+
+    /// `demand` as it can be asked for now: amounts of a placement group
+    /// removed since become amounts of the resource it was reserved from
+    /// (see [`Resources::add_within`]).
+    pub(crate) fn rebased(&self, total: &Resources) -> Resources {
+        if self.custom.keys().all(|k| total.custom.contains_key(k)) {
+            return self.clone();
+        }
+        let mut out = Resources {
+            cpu: self.cpu,
+            gpu: self.gpu,
+            memory: self.memory,
+            custom: BTreeMap::new(),
+        };
+        for (k, v) in &self.custom {
+            if total.custom.contains_key(k) {
+                out.custom.insert(k.clone(), *v);
+            } else if let Some((base, None)) = parse_group_resource(k) {
+                let now = out.get_fixed(base);
+                out.set_fixed(base, now + v);
+            }
+        }
+        out
+    }
+
+    /// Whether any amount is of a resource `total` lacks.
+    pub(crate) fn custom_outside(&self, total: &Resources) -> bool {
+        self.custom.keys().any(|k| !total.custom.contains_key(k))
     }
 
     /// Every non-zero amount, by name.
@@ -199,6 +272,38 @@ impl Resources {
     }
 }
 
+/// The name of resource `base` reserved by placement group `group`: in
+/// bundle `bundle`, or in any of its bundles (`None`). Ray's scheme, with
+/// the group's id in hex.
+pub(crate) fn group_resource(base: &str, group: u64, bundle: Option<usize>) -> String {
+    match bundle {
+        Some(i) => format!("{base}_group_{i}_{group:x}"),
+        None => format!("{base}_group_{group:x}"),
+    }
+}
+
+/// `(base, bundle)` of a placement group's resource name (see
+/// [`group_resource`]), or `None` for any other name.
+pub(crate) fn parse_group_resource(name: &str) -> Option<(&str, Option<usize>)> {
+    let (base, rest) = name.rsplit_once("_group_")?;
+    match rest.split_once('_') {
+        Some((i, id)) => {
+            let i = i.parse().ok()?;
+            u64::from_str_radix(id, 16).ok()?;
+            Some((base, Some(i)))
+        }
+        None => {
+            u64::from_str_radix(rest, 16).ok()?;
+            Some((base, None))
+        }
+    }
+}
+
+/// The base resource a placement group's resource name was reserved from.
+fn group_base(name: &str) -> Option<&str> {
+    parse_group_resource(name).map(|(b, _)| b)
+}
+
 impl fmt::Display for Resources {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let parts: Vec<String> = self
@@ -223,6 +328,45 @@ impl fmt::Display for Resources {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placement_group_names_round_trip_and_lend_their_cpu() {
+        let demand = Resources::none().with("CPU", 1.0).with("slot", 2.0);
+        let placed = demand.in_group(0x3e9, Some(1));
+        let names: Vec<String> = placed.entries().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            names,
+            [
+                "CPU_group_1_3e9",
+                "CPU_group_3e9",
+                "slot_group_1_3e9",
+                "slot_group_3e9"
+            ]
+        );
+        assert_eq!(
+            parse_group_resource("CPU_group_1_3e9"),
+            Some(("CPU", Some(1)))
+        );
+        assert_eq!(parse_group_resource("slot_group_3e9"), Some(("slot", None)));
+        assert_eq!(parse_group_resource("slot"), None);
+        assert_eq!(parse_group_resource("my_group_x"), None);
+        // Blocked in `get`, it lends its bundle's CPU, not the slot.
+        let lent = placed.lendable().expect("holds CPU");
+        assert_eq!(lent.entries().len(), 2);
+        assert!(
+            lent.entries()
+                .iter()
+                .all(|(k, _)| k.starts_with("CPU_group"))
+        );
+        // Given back after the group is gone, it returns to the node's own.
+        let mut avail = Resources::none();
+        avail.add_within(&placed, &Resources::none().with("CPU", 2.0));
+        assert_eq!(avail.cpu(), 1.0);
+        assert_eq!(avail.get_fixed("slot"), 2 * ONE);
+        assert_eq!(avail.entries().len(), 2);
+        let asked = lent.rebased(&Resources::none());
+        assert_eq!(asked, Resources::none().with("CPU", 1.0));
+    }
 
     #[test]
     fn absurd_amounts_are_refused_not_wrapped() {

@@ -51,6 +51,9 @@ pub(crate) struct TaskCtx {
     pub(crate) deadline: Deadline,
     /// Set by `cancel`.
     pub(crate) cancelled: Arc<CancelFlag>,
+    /// The placement group the task runs in (its children may go there
+    /// too: see `Tasks::place_in_group`).
+    pub(crate) placement: Option<crate::bindings::wit::Placement>,
     /// True while the task is inside a `get`/`wait` that lent its CPU: it
     /// must come out through that call (which gives the CPU back), so a
     /// time limit or cancel lets the call return rather than dropping it.
@@ -82,6 +85,7 @@ impl TaskCtx {
             memory_cap: None,
             deadline: None,
             cancelled,
+            placement: None,
             lent: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -281,8 +285,11 @@ impl HostState {
     /// Who is calling, for a blocking call.
     pub(crate) fn caller(&self) -> Caller {
         Caller {
-            lendable: (!self.ctx.is_driver && self.ctx.demand.cpu() > 0.0)
-                .then(|| self.ctx.demand.cpu_only()),
+            lendable: if self.ctx.is_driver {
+                None
+            } else {
+                self.ctx.demand.lendable()
+            },
             job: self.ctx.job,
             cancel: self.ctx.cancelled.clone(),
             deadline: self.ctx.deadline,

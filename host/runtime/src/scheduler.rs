@@ -30,11 +30,14 @@
 //!   million tasks queued; a job at its sandbox share blocks only its own
 //!   classes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use tokio::sync::oneshot;
 
 use crate::resources::{ONE, Resources};
+
+mod groups;
+pub(crate) use groups::{Group, GroupState, GroupStrategy, check_bundles};
 
 /// Identifies a task.
 pub(crate) type TaskId = u64;
@@ -89,6 +92,12 @@ pub(crate) struct Scheduler<P> {
     running: usize,
     blocked: usize,
     instances: Instances,
+    /// Placement groups, by id (see `groups`).
+    groups: BTreeMap<u64, Group>,
+    /// How many of them are pending.
+    pending_groups: usize,
+    /// Groups created since [`Scheduler::take_reserved`].
+    reserved: Vec<u64>,
 }
 
 /// Sandboxes held by started tasks (running or blocked), in all and per
@@ -158,6 +167,9 @@ impl<P> Scheduler<P> {
                 job_cap: usize::MAX,
                 per_job: HashMap::new(),
             },
+            groups: BTreeMap::new(),
+            pending_groups: 0,
+            reserved: Vec::new(),
         }
     }
 
@@ -388,6 +400,7 @@ impl<P> Scheduler<P> {
             // A closed channel means the task went away while blocked; it
             // held nothing, so there is nothing to undo.
         }
+        self.reserve_groups();
         let mut started = Vec::new();
         loop {
             // The oldest head among the classes that fit.
@@ -432,7 +445,7 @@ impl<P> Scheduler<P> {
     /// return to the pool.
     pub(crate) fn finish(&mut self, job: u64, demand: &Resources, gpus: &[(u32, u64)]) {
         self.instances.give_back(job);
-        self.available.add(demand);
+        self.available.add_within(demand, &self.total);
         for (id, share) in gpus {
             self.gpu_free[*id as usize] += share;
         }
@@ -481,7 +494,7 @@ impl<P> Scheduler<P> {
     /// A running task blocked in `get`/`wait`: it gives `part` (its CPU)
     /// back until it resumes.
     pub(crate) fn block(&mut self, part: &Resources) {
-        self.available.add(part);
+        self.available.add_within(part, &self.total);
         self.running -= 1;
         self.blocked += 1;
     }
@@ -490,6 +503,8 @@ impl<P> Scheduler<P> {
     /// granted (by a later [`Scheduler::dispatch`]).
     pub(crate) fn resume(&mut self, part: Resources) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
+        // Its placement group may have gone while it was blocked.
+        let part = part.rebased(&self.total);
         self.resuming.push_back((part, tx));
         rx
     }

@@ -32,6 +32,7 @@ use crate::scheduler::{Start, TaskId};
 use crate::task_table::{Figures, RowGuard, TaskFilter, TaskRow, TaskTable};
 use crate::timeline::Timeline;
 
+mod groups;
 mod lineage;
 
 /// What a started task runs instead of a call of its function: a body
@@ -50,6 +51,8 @@ pub(crate) struct Grant {
     pub(crate) demand: Resources,
     /// GPU ids held.
     pub(crate) gpu_ids: Vec<u32>,
+    /// The placement group it runs in.
+    pub(crate) placement: Option<wit::Placement>,
     /// The task's cancel flag (its job ended, or it was cancelled).
     pub(crate) cancel: Arc<CancelFlag>,
 }
@@ -78,8 +81,19 @@ impl Strategy {
                 node: a.node.clone(),
                 soft: a.soft,
             },
+            // A group's task is pinned to its group's node by
+            // `place_in_group`.
+            Some(
+                wit::SchedulingStrategy::PlacementGroup(_) | wit::SchedulingStrategy::OutsideGroup,
+            ) => Strategy::Default,
         }
     }
+}
+
+/// Whether a scheduling strategy is a placement group's (kept when a task
+/// is pinned to a node: the group is on it).
+pub(crate) fn is_group(s: &wit::SchedulingStrategy) -> bool {
+    matches!(s, wit::SchedulingStrategy::PlacementGroup(_))
 }
 
 /// The node a task "runs on" while it waits for a node of the cluster that
@@ -207,6 +221,8 @@ pub(crate) struct TaskSpec {
     remote: Option<Box<(u16, wit::TaskOptions, Resources)>>,
     /// Its row in the task table (`NOT_RUN` if let go unfinished).
     row: RowGuard,
+    /// The placement group it runs in.
+    placement: Option<wit::Placement>,
 }
 
 impl Pending for TaskSpec {
@@ -571,9 +587,9 @@ impl Tasks {
         caller: &TaskCtx,
         function: &str,
         args: Vec<u8>,
-        options: wit::TaskOptions,
+        mut options: wit::TaskOptions,
         body: Option<Body>,
-        strategy: Strategy,
+        mut strategy: Strategy,
     ) -> Result<ObjectId, TaskError> {
         let (module, fname) = self.modules.resolve(caller.job, &caller.module, function)?;
         let name = bounded_name(options.name.as_deref().unwrap_or(&fname));
@@ -597,6 +613,9 @@ impl Tasks {
             }
             demand.set(&r.name, r.amount).map_err(invalid)?;
         }
+        let placement = self
+            .place_in_group(caller, job, &mut options, &mut demand, &mut strategy)
+            .map_err(invalid)?;
         let layout =
             msgpack::parse_args(&args).map_err(|e| invalid(format!("bad argument list: {e}")))?;
         // A dependency on an object of another node (one a task placed here
@@ -711,6 +730,7 @@ impl Tasks {
             body,
             remote,
             row,
+            placement,
         });
         // The task holds its mirrors now (or never will).
         self.control.lock().release_all(&mirrors);
@@ -899,6 +919,7 @@ impl Tasks {
                 args,
                 demand: demand.clone(),
                 gpu_ids: gpus.iter().map(|(id, _)| *id).collect(),
+                placement: spec.placement,
                 cancel: spec.cancelled.clone(),
             };
             body(grant).await;
@@ -920,6 +941,7 @@ impl Tasks {
                 gpu_ids: gpus.iter().map(|(id, _)| *id).collect(),
                 memory_cap: Some(spec.memory_cap),
                 deadline: spec.timeout.map(|t| (Instant::now() + t, t)),
+                placement: spec.placement,
                 ..TaskCtx::new(
                     spec.job,
                     spec.module.name.clone(),
@@ -1067,7 +1089,7 @@ impl Tasks {
                     mut options,
                     ..
                 } = f.task;
-                options.scheduling = None;
+                options.scheduling = options.scheduling.filter(is_group);
                 let args = Arc::try_unwrap(args).unwrap_or_else(|a| (*a).clone());
                 self.run_pinned(job, &module.name, &function, args, options)
                     .await

@@ -1,6 +1,7 @@
 """Where a task or actor may run (``ray.util.scheduling_strategies``):
-``"DEFAULT"``, ``"SPREAD"`` or :class:`NodeAffinitySchedulingStrategy`.
-raylab has no placement groups."""
+``"DEFAULT"``, ``"SPREAD"``, :class:`NodeAffinitySchedulingStrategy` or
+:class:`PlacementGroupSchedulingStrategy` (see
+``raylab.util.placement_group``)."""
 
 __all__ = ["NodeAffinitySchedulingStrategy", "PlacementGroupSchedulingStrategy"]
 
@@ -15,8 +16,13 @@ class NodeAffinitySchedulingStrategy:
 
 
 class PlacementGroupSchedulingStrategy:
-    """Accepted so that programs import; using it raises (no placement
-    groups in raylab)."""
+    """Run in a placement group's bundles: bundle
+    ``placement_group_bundle_index`` (-1: any with room);
+    ``placement_group_capture_child_tasks``: the tasks and actors it
+    submits go in the group too. ``placement_group=None`` keeps a task out
+    of a group its caller captures into."""
 
     def __init__(self, placement_group=None, placement_group_bundle_index=-1, placement_group_capture_child_tasks=None):
         self.placement_group = placement_group
+        self.placement_group_bundle_index = placement_group_bundle_index
+        self.placement_group_capture_child_tasks = placement_group_capture_child_tasks

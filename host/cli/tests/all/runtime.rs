@@ -93,6 +93,35 @@ fn wait_with_partial_readiness_and_timeouts() {
     assert!(out.ends_with("ok\n"), "{out}");
 }
 
+/// Placement groups from Rust: what a group reserves leaves the node's
+/// pool, its tasks and actors hold the group's resources, a child of a
+/// capturing task lands in the group, removal fails the group's queued
+/// tasks and gives the CPUs back, a group too big stays pending.
+#[test]
+fn placement_groups_reserve_bundles_for_their_tasks() {
+    let out = run_ok(&[
+        "run",
+        guests::PLACEMENT,
+        "--num-cpus",
+        "2",
+        "--resources",
+        r#"{"slot": 1}"#,
+    ]);
+    for line in [
+        "reserved: CPU and slot left the pool",
+        "bundle 1: the task held the group's slot",
+        "captured: the child ran in the parent's group",
+        "actor: lives in bundle 0",
+        "removed: its queued task failed: task `probe`: its placement group was removed before it started",
+        "removed: the plain task ran on the CPU given back",
+        "too big: pending, then removed",
+        "gpu bundle: bundle 0 holds GPUs",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert!(out.ends_with("ok\n"), "{out}");
+}
+
 #[test]
 fn reference_counting_frees_objects() {
     let out = raylab(&["run", guests::REFCOUNT, "--stats", "--json"]);

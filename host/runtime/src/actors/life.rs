@@ -347,6 +347,7 @@ impl Actors {
             gpu_ids: grant.gpu_ids.clone(),
             memory_cap: Some(actor.memory_cap),
             deadline: timeout.map(|t| (Instant::now() + t, t)),
+            placement: grant.placement,
             ..TaskCtx::new(
                 actor.job,
                 actor.module.name.clone(),

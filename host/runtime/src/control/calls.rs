@@ -154,7 +154,7 @@ impl<P: Pending> Core<P> {
         self.calls.remove(&result);
         self.complete(result, outcome);
         self.release_all(arg_refs);
-        self.sched.dispatch()
+        self.dispatch()
     }
 
     /// Complete a pending object that no task produces (an actor's
@@ -165,7 +165,7 @@ impl<P: Pending> Core<P> {
         outcome: Result<Vec<u8>, TaskError>,
     ) -> Vec<Start<P>> {
         self.complete(id, outcome.map(|bytes| (bytes, Vec::new())));
-        self.sched.dispatch()
+        self.dispatch()
     }
 
     /// A result may hold references only to objects its job can see.

@@ -142,7 +142,7 @@ impl Remote {
         let (job, module) = self.module_for(&node, &task, &wire).await?;
         let Incoming { header: h, args } = task;
         let mut options = h.options.clone();
-        options.scheduling = None;
+        options.scheduling = options.scheduling.filter(crate::tasks::is_group);
         options.name = Some(h.name.clone());
         // The references in its arguments came with them (see `wire`): the
         // task holds them while it lives.
@@ -298,6 +298,7 @@ impl Serve for Remote {
             node.modules.remove(name);
         }
         node.tasks.forget_lineage(guest.job);
+        node.tasks.remove_groups_of(guest.job);
         let tasks = node.control.lock().end_job(guest.job);
         node.jobs.end(guest.job, &Ok(0), tasks);
     }
