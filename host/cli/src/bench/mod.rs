@@ -1053,6 +1053,15 @@ fn cluster_figures(
     Ok(())
 }
 
+/// `ratio` (Ray's time over raylab's) as words: "N x faster" or "N x slower".
+fn versus_ray(ratio: f64) -> String {
+    if ratio >= 1.0 {
+        format!("{ratio:.1}x faster than Ray")
+    } else {
+        format!("{:.1}x slower than Ray", 1.0 / ratio)
+    }
+}
+
 /// The Python rows: the same measurements as the Rust guests' where they
 /// exist, on components built from `args.python` (built once, cached).
 fn python_figures(b: &Bench, args: &BenchArgs, add: &mut impl FnMut(Figure)) -> anyhow::Result<()> {
@@ -1078,7 +1087,7 @@ fn python_figures(b: &Bench, args: &BenchArgs, add: &mut impl FnMut(Figure)) -> 
             better: Better::Lower,
             target: Some(target),
             ray: Some("1460 us"),
-            note: format!("{:.1}x faster than Ray", 1460.0 / v),
+            note: versus_ray(1460.0 / v),
         });
     }
     // What shipping a function by value adds to a fresh call: the same
