@@ -180,7 +180,8 @@ impl Resources {
         out
     }
 
-    fn amounts(&self) -> impl Iterator<Item = (&str, u64)> {
+    /// Every amount by name, in fixed point (zeros included).
+    pub(crate) fn amounts(&self) -> impl Iterator<Item = (&str, u64)> {
         [
             ("CPU", self.cpu),
             ("GPU", self.gpu),

@@ -92,16 +92,13 @@ impl Group {
     fn renamed(&self) -> Resources {
         let mut out = Resources::none();
         for (i, bundle) in self.bundles.iter().enumerate() {
-            for (name, amount) in bundle.entries() {
+            for (name, amount) in bundle.amounts().filter(|(_, v)| *v > 0) {
                 for key in [
-                    group_resource(&name, self.id, Some(i)),
-                    group_resource(&name, self.id, None),
+                    group_resource(name, self.id, Some(i)),
+                    group_resource(name, self.id, None),
                 ] {
                     let now = out.get_fixed(&key);
-                    out.set_fixed(
-                        &key,
-                        now + crate::resources::to_fixed(&key, amount).unwrap_or(0),
-                    );
+                    out.set_fixed(&key, now + amount);
                 }
             }
         }
@@ -158,9 +155,8 @@ impl<P> Scheduler<P> {
         }
         let node_total = self.node_total();
         let never = g.never_on(&node_total);
-        for (name, v) in g.renamed().entries() {
-            let v = crate::resources::to_fixed(&name, v)?;
-            self.total.set_fixed(&name, v);
+        for (name, v) in g.renamed().amounts().filter(|(_, v)| *v > 0) {
+            self.total.set_fixed(name, v);
         }
         g.state = GroupState::Pending;
         self.groups.insert(g.id, g);
@@ -171,9 +167,9 @@ impl<P> Scheduler<P> {
     /// The node's total without the groups' own names.
     fn node_total(&self) -> Resources {
         let mut t = Resources::none();
-        for (name, v) in self.total.entries() {
-            if crate::resources::parse_group_resource(&name).is_none() {
-                t.set(&name, v).expect("was valid");
+        for (name, v) in self.total.amounts() {
+            if crate::resources::parse_group_resource(name).is_none() {
+                t.set_fixed(name, v);
             }
         }
         t
@@ -267,24 +263,22 @@ impl<P> Scheduler<P> {
             GroupState::Created => {
                 // Per base resource: the part of the group's reservation
                 // no task holds now goes back at once.
-                for (name, amount) in g.sum().entries() {
-                    let any = group_resource(&name, id, None);
+                for (name, amount) in g.sum().amounts().filter(|(_, v)| *v > 0) {
+                    let any = group_resource(name, id, None);
                     let held = self
                         .total
                         .get_fixed(&any)
                         .saturating_sub(self.available.get_fixed(&any));
-                    let free = crate::resources::to_fixed(&name, amount)
-                        .unwrap_or(0)
-                        .saturating_sub(held);
-                    let now = self.available.get_fixed(&name);
-                    self.available.set_fixed(&name, now + free);
+                    let free = amount.saturating_sub(held);
+                    let now = self.available.get_fixed(name);
+                    self.available.set_fixed(name, now + free);
                 }
             }
             GroupState::Removed => {}
         }
-        for (name, _) in g.renamed().entries() {
-            self.total.set_fixed(&name, 0);
-            self.available.set_fixed(&name, 0);
+        for (name, _) in g.renamed().amounts().filter(|(_, v)| *v > 0) {
+            self.total.set_fixed(name, 0);
+            self.available.set_fixed(name, 0);
         }
         // Blocked tasks of the group ask for the node's own CPU back.
         let total = self.total.clone();
