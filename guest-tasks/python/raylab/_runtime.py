@@ -810,10 +810,79 @@ def _failure(e, function=None):
     return text + raylab.EXCEPTION_MARK + payload + "\n" + where
 
 
+_GPUS = "CUDA_VISIBLE_DEVICES"
+# Whether os.environ's CUDA_VISIBLE_DEVICES is still to be asked of the host
+# for the call running now (see _GpuEnviron).
+_gpus_pending = False
+
+
+class _GpuEnviron(os._Environ):
+    """``os.environ`` with ``CUDA_VISIBLE_DEVICES`` filled in when first
+    read, not when a call starts.
+
+    Ray sets ``CUDA_VISIBLE_DEVICES`` in every task and actor to the GPU
+    ids it was given (empty when none). Setting it eagerly cost a host
+    call (the call's context) and an environment write per call: ~150 us
+    of a fresh instance's first call, where both touch pages the snapshot
+    had not (BENCHMARKS.md, "Python's fresh call, measured again"), and a
+    host call per warm call, for a variable almost no task reads. So a call
+    only marks it pending (``_set_visible_gpus``) and any read of the
+    environment (an item, a listing, a copy, ``os.getenv``) fills it in
+    first. The existing ``os.environ`` object gets this class (its layout
+    is the same), so every reference to it, ``from os import environ``
+    included, sees the variable."""
+
+    def _fill_gpus(self):
+        global _gpus_pending
+        _gpus_pending = False
+        os._Environ.__setitem__(self, _GPUS, ",".join(str(g) for g in _rt.context().gpu_ids))
+
+    def __getitem__(self, key):
+        if _gpus_pending:
+            self._fill_gpus()
+        return os._Environ.__getitem__(self, key)
+
+    def __setitem__(self, key, value):
+        global _gpus_pending
+        if _gpus_pending and key == _GPUS:
+            _gpus_pending = False
+        os._Environ.__setitem__(self, key, value)
+
+    def __delitem__(self, key):
+        if _gpus_pending and key == _GPUS:
+            self._fill_gpus()
+        os._Environ.__delitem__(self, key)
+
+    def __iter__(self):
+        if _gpus_pending:
+            self._fill_gpus()
+        return os._Environ.__iter__(self)
+
+    def __len__(self):
+        if _gpus_pending:
+            self._fill_gpus()
+        return os._Environ.__len__(self)
+
+    def __repr__(self):
+        if _gpus_pending:
+            self._fill_gpus()
+        return os._Environ.__repr__(self)
+
+    def copy(self):
+        if _gpus_pending:
+            self._fill_gpus()
+        return os._Environ.copy(self)
+
+
+os.environ.__class__ = _GpuEnviron
+
+
 def _set_visible_gpus():
     """``CUDA_VISIBLE_DEVICES`` as Ray sets it in a task or actor: the GPU
-    ids it was given, comma-joined (empty when it has none)."""
-    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in _rt.context().gpu_ids)
+    ids it was given, comma-joined (empty when it has none), read from the
+    host when the environment is first read (see ``_GpuEnviron``)."""
+    global _gpus_pending
+    _gpus_pending = True
 
 
 def _run(target, args, kwargs, returns):

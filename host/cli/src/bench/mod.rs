@@ -1053,9 +1053,12 @@ fn cluster_figures(
     Ok(())
 }
 
-/// `ratio` (Ray's time over raylab's) as words: "N x faster" or "N x slower".
+/// `ratio` (Ray's time over raylab's) as words: "N x faster", "N x slower",
+/// or "even with Ray" within 5% (where one decimal would print "1.0x").
 fn versus_ray(ratio: f64) -> String {
-    if ratio >= 1.0 {
+    if (0.95..=1.05).contains(&ratio) {
+        format!("even with Ray ({:.0}% of its time)", 100.0 / ratio)
+    } else if ratio >= 1.0 {
         format!("{ratio:.1}x faster than Ray")
     } else {
         format!("{:.1}x slower than Ray", 1.0 / ratio)
@@ -1219,4 +1222,20 @@ fn python_figures(b: &Bench, args: &BenchArgs, add: &mut impl FnMut(Figure)) -> 
         ),
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::versus_ray;
+
+    #[test]
+    fn ratios_against_ray_read_as_words() {
+        assert_eq!(versus_ray(32.6), "32.6x faster than Ray");
+        assert_eq!(versus_ray(0.5), "2.0x slower than Ray");
+        // 1460 us against 1491 us: one decimal would print "1.0x slower".
+        assert_eq!(
+            versus_ray(1460.0 / 1491.0),
+            "even with Ray (102% of its time)"
+        );
+    }
 }
