@@ -68,6 +68,25 @@ class ObjectRef:
             except Exception:
                 pass
 
+    def __reduce__(self):
+        # Pickled by the program itself (``pickle``, ``ray.cloudpickle``):
+        # raylab's own encoding never gets here (see `_Pickler`). As in
+        # Ray, the bytes may be loaded after every ref is gone, so the
+        # object is pinned: kept alive until
+        # ``ray._private.internal_api.free`` or the job's end.
+        if _rt is not None:
+            _pin(self._raylab_id)
+        state = getattr(self, "_raylab_state", None)
+        if state is not None:
+            return _unpickled_handle, (self._raylab_id, state)
+        return _unpickled_ref, (self._raylab_id,)
+
+    def __copy__(self):
+        return owned_ref(self._raylab_id)
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
+
     def hex(self):
         """The object's id in hexadecimal (Ray's ``ObjectRef.hex()``)."""
         return "%016x" % self._raylab_id
@@ -139,6 +158,49 @@ def owned_ref(id):
     """A reference read from bytes: a new count of its own, as a copy."""
     _rt.retain(id)
     return ObjectRef(id)
+
+
+# Objects whose refs the program pickled itself (out of band, see
+# `ObjectRef.__reduce__`): this instance holds one count of each until
+# `unpin` (``ray._private.internal_api.free``).
+PINNED = set()
+
+
+def _pin(id):
+    if id not in PINNED:
+        _rt.retain(id)
+        PINNED.add(id)
+
+
+def unpin(ids):
+    """Give back the counts pinning these objects (those pinned)."""
+    for id in ids:
+        if id in PINNED:
+            PINNED.discard(id)
+            _rt.release(id)
+
+
+def _loaded_id(id):
+    try:
+        _rt.retain(id)
+    except Exception:
+        raise ValueError(
+            "the pickled ObjectRef(%016x) names an object no longer alive in this job "
+            "(it was freed, or pickled by another job)" % id
+        ) from None
+    return id
+
+
+def _unpickled_ref(id):
+    """Unpickling an out-of-band ref: a count of its own."""
+    return ObjectRef(_loaded_id(id))
+
+
+def _unpickled_handle(id, state):
+    """Unpickling an out-of-band actor handle."""
+    # `HANDLE` takes a ref and counts the handle on its own: the ref holds
+    # the count taken here only until then.
+    return HANDLE(ObjectRef(_loaded_id(id)), state)
 
 
 # The refs of the envelope being unpickled, read by `_ref_at`.
