@@ -21,7 +21,7 @@
 //! instead of the node's, and removing a group gives them back. Where
 //! raylab differs: every bundle is reserved on one node (so
 //! [`PlacementStrategy::StrictSpread`] with two bundles or more stays
-//! pending), bundles hold no GPUs, and a removed group's running tasks and
+//! pending), and a removed group's running tasks and
 //! actors run on (their resources return to the node as they end).
 
 use std::time::Duration;

@@ -286,18 +286,45 @@ pub(crate) fn group_resource(base: &str, group: u64, bundle: Option<usize>) -> S
 /// `(base, bundle)` of a placement group's resource name (see
 /// [`group_resource`]), or `None` for any other name.
 pub(crate) fn parse_group_resource(name: &str) -> Option<(&str, Option<usize>)> {
+    parse_group_resource_of(name).map(|(base, bundle, _)| (base, bundle))
+}
+
+/// `(base, bundle, group)` of a placement group's resource name (see
+/// [`group_resource`]), or `None` for any other name.
+pub(crate) fn parse_group_resource_of(name: &str) -> Option<(&str, Option<usize>, u64)> {
     let (base, rest) = name.rsplit_once("_group_")?;
     match rest.split_once('_') {
         Some((i, id)) => {
             let i = i.parse().ok()?;
-            u64::from_str_radix(id, 16).ok()?;
-            Some((base, Some(i)))
+            let group = u64::from_str_radix(id, 16).ok()?;
+            Some((base, Some(i), group))
         }
         None => {
-            u64::from_str_radix(rest, 16).ok()?;
-            Some((base, None))
+            let group = u64::from_str_radix(rest, 16).ok()?;
+            Some((base, None, group))
         }
     }
+}
+
+/// The GPUs a demand asks of a placement group: `(group, bundle, amount)`
+/// (`bundle` `None`: any bundle of the group), or `None` if it asks for
+/// none there.
+pub(crate) fn group_gpu_demand(demand: &Resources) -> Option<(u64, Option<usize>, u64)> {
+    let mut out = None;
+    for (k, v) in &demand.custom {
+        match parse_group_resource_of(k) {
+            Some(("GPU", None, g)) if *v > 0 => {
+                let bundle = out.and_then(|(_, b, _)| b);
+                out = Some((g, bundle, *v));
+            }
+            Some(("GPU", Some(i), g)) if *v > 0 => {
+                let amount = out.map_or(*v, |(_, _, a)| a);
+                out = Some((g, Some(i), amount));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The base resource a placement group's resource name was reserved from.

@@ -98,6 +98,9 @@ pub(crate) struct Scheduler<P> {
     pending_groups: usize,
     /// Groups created since [`Scheduler::take_reserved`].
     reserved: Vec<u64>,
+    /// The GPU devices each created group holds, per bundle: `(device,
+    /// share not held by a task now)` (see `groups`).
+    group_gpus: HashMap<u64, Vec<DeviceShares>>,
 }
 
 /// Sandboxes held by started tasks (running or blocked), in all and per
@@ -170,6 +173,7 @@ impl<P> Scheduler<P> {
             groups: BTreeMap::new(),
             pending_groups: 0,
             reserved: Vec::new(),
+            group_gpus: HashMap::new(),
         }
     }
 
@@ -250,7 +254,8 @@ impl<P> Scheduler<P> {
 
     /// Refuse a demand the node can never meet, naming the resource.
     pub(crate) fn check_feasible(&self, demand: &Resources) -> Result<(), String> {
-        let g = demand.gpu_fixed();
+        let g =
+            crate::resources::group_gpu_demand(demand).map_or(demand.gpu_fixed(), |(_, _, g)| g);
         if g > ONE && !g.is_multiple_of(ONE) {
             return Err(format!(
                 "num_gpus above 1 must be a whole number, got {}",
@@ -350,36 +355,28 @@ impl<P> Scheduler<P> {
 
     /// Whether `demand` can start now, GPUs placed on devices included.
     fn fits(&self, demand: &Resources) -> bool {
-        self.available.fits(demand) && self.place_gpus(demand.gpu_fixed()).is_some()
+        self.available.fits(demand) && self.place_gpus(demand).is_some()
     }
 
-    /// Devices for a GPU demand: one device with room for a fraction, or
-    /// whole free devices.
-    fn place_gpus(&self, g: u64) -> Option<Vec<(u32, u64)>> {
-        if g == 0 {
-            return Some(Vec::new());
-        }
-        if g < ONE {
-            // Best fit: the fullest device that still has room, so that
-            // fractions pack together and whole devices stay free.
-            return self
+    /// Devices for a demand's GPUs: on the node's free devices, or, for a
+    /// demand in a placement group, on the devices its bundle holds (any
+    /// bundle with room, in order, when it names none). Returns the
+    /// devices and the bundle `(group, index)` they come from.
+    fn place_gpus(&self, demand: &Resources) -> Option<(DeviceShares, Option<(u64, usize)>)> {
+        let Some((group, bundle, g)) = crate::resources::group_gpu_demand(demand) else {
+            let free = self
                 .gpu_free
                 .iter()
                 .enumerate()
-                .filter(|(_, free)| **free >= g)
-                .min_by_key(|(_, free)| **free)
-                .map(|(id, _)| vec![(id as u32, g)]);
-        }
-        let want = (g / ONE) as usize;
-        let free: Vec<(u32, u64)> = self
-            .gpu_free
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| **f == ONE)
-            .map(|(id, _)| (id as u32, ONE))
-            .take(want)
-            .collect();
-        (free.len() == want).then_some(free)
+                .map(|(id, f)| (id as u32, *f));
+            return place_on(free, demand.gpu_fixed()).map(|d| (d, None));
+        };
+        let bundles = self.group_gpus.get(&group)?;
+        let mut tried = bundle.map_or(0..bundles.len(), |i| i..i + 1);
+        tried.find_map(|i| {
+            let devices = bundles.get(i)?;
+            place_on(devices.iter().copied(), g).map(|d| (d, Some((group, i))))
+        })
     }
 
     /// Start whatever fits now: blocked tasks resuming first, then queued
@@ -420,20 +417,39 @@ impl<P> Scheduler<P> {
             }
             self.queued -= 1;
             self.queued_cpu -= q.demand.cpu_fixed();
-            let gpus = self
-                .place_gpus(q.demand.gpu_fixed())
-                .expect("checked by fits");
-            for (id, share) in &gpus {
-                self.gpu_free[*id as usize] -= share;
+            let (gpus, bundle) = self.place_gpus(&q.demand).expect("checked by fits");
+            let mut demand = q.demand;
+            match bundle {
+                None => {
+                    for (id, share) in &gpus {
+                        self.gpu_free[*id as usize] -= share;
+                    }
+                }
+                Some((group, i)) => {
+                    let devices = &mut self.group_gpus.get_mut(&group).expect("placed")[i];
+                    for (id, share) in &gpus {
+                        let d = devices.iter_mut().find(|d| d.0 == *id).expect("placed");
+                        d.1 -= share;
+                    }
+                    // It holds that bundle's GPUs, by name too, so that
+                    // `finish` gives them back there.
+                    let name = crate::resources::group_resource("GPU", group, Some(i));
+                    if demand.get_fixed(&name) == 0 {
+                        demand.set_fixed(
+                            &name,
+                            demand.get_fixed(&crate::resources::group_resource("GPU", group, None)),
+                        );
+                    }
+                }
             }
-            self.available.subtract(&q.demand);
+            self.available.subtract(&demand);
             self.running += 1;
             if q.sandbox {
                 self.instances.take(q.job);
             }
             started.push(Start {
                 id: q.id,
-                demand: q.demand,
+                demand,
                 gpus,
                 payload: q.payload,
             });
@@ -446,10 +462,31 @@ impl<P> Scheduler<P> {
     pub(crate) fn finish(&mut self, job: u64, demand: &Resources, gpus: &[(u32, u64)]) {
         self.instances.give_back(job);
         self.available.add_within(demand, &self.total);
-        for (id, share) in gpus {
-            self.gpu_free[*id as usize] += share;
-        }
+        self.give_back_gpus(demand, gpus);
         self.running -= 1;
+    }
+
+    /// Give back the GPU devices a finished holder of `demand` held: to its
+    /// placement group's bundle while the group lives, else to the node.
+    fn give_back_gpus(&mut self, demand: &Resources, gpus: &[(u32, u64)]) {
+        let bundle = match crate::resources::group_gpu_demand(demand) {
+            Some((group, Some(i), _)) => self.group_gpus.get_mut(&group).and_then(|b| b.get_mut(i)),
+            _ => None,
+        };
+        match bundle {
+            Some(devices) => {
+                for (id, share) in gpus {
+                    if let Some(d) = devices.iter_mut().find(|d| d.0 == *id) {
+                        d.1 += share;
+                    }
+                }
+            }
+            None => {
+                for (id, share) in gpus {
+                    self.gpu_free[*id as usize] += share;
+                }
+            }
+        }
     }
 
     /// A forwarded task (see [`Scheduler::add_forwarded`]) ended.
@@ -508,6 +545,34 @@ impl<P> Scheduler<P> {
         self.resuming.push_back((part, tx));
         rx
     }
+}
+
+/// GPU devices by id, each with a share of it in fixed point (`ONE` is a
+/// whole device).
+pub(crate) type DeviceShares = Vec<(u32, u64)>;
+
+/// Devices for a GPU demand `g` (fixed point) among `free` (`(device,
+/// free share)`): one device with room for a fraction, or `g / ONE` devices
+/// wholly free.
+fn place_on(free: impl Iterator<Item = (u32, u64)> + Clone, g: u64) -> Option<DeviceShares> {
+    if g == 0 {
+        return Some(Vec::new());
+    }
+    if g < ONE {
+        // Best fit: the fullest device that still has room, so that
+        // fractions pack together and whole devices stay free.
+        return free
+            .filter(|(_, f)| *f >= g)
+            .min_by_key(|(_, f)| *f)
+            .map(|(id, _)| vec![(id, g)]);
+    }
+    let want = (g / ONE) as usize;
+    let whole: Vec<(u32, u64)> = free
+        .filter(|(_, f)| *f == ONE)
+        .map(|(id, _)| (id, ONE))
+        .take(want)
+        .collect();
+    (whole.len() == want).then_some(whole)
 }
 
 #[cfg(test)]

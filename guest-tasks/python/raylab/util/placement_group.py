@@ -14,7 +14,7 @@ the tasks a task submits go in its group too.
 
 Where raylab differs: a group's bundles are all reserved on the node that
 creates it (so ``STRICT_SPREAD`` with two bundles or more stays pending, as
-on a one-node Ray cluster), bundles cannot hold GPUs, and removing a group
+on a one-node Ray cluster), and removing a group
 lets its running tasks and actors run on (Ray kills them); their
 resources return to the node as they end.
 """

@@ -23,6 +23,11 @@ remote! {
         probe::remote().get().expect("child ran").0
     }
 
+    /// The GPU devices it was given.
+    fn gpus() -> Vec<u32> {
+        context().gpu_ids
+    }
+
     /// Sleep an hour (cancelled by the test when it is done with it).
     fn hold() -> u64 {
         std::thread::sleep(Duration::from_secs(3600));
@@ -40,7 +45,7 @@ actor! {
     }
 }
 
-tasks!(probe, parent, hold, Tally);
+tasks!(probe, parent, gpus, hold, Tally);
 
 fn free(name: &str) -> f64 {
     available_resources()
@@ -138,7 +143,31 @@ fn main() {
     assert_eq!(e.kind, ErrorKind::Infeasible, "{e}");
     println!("too big: pending, then removed: {e}");
 
-    let e = placement_group(&[&[("GPU", 1.0)]], PlacementStrategy::Pack).unwrap_err();
+    // A bundle's GPUs are devices: each bundle's task gets its own.
+    let gpu_pg = placement_group(
+        &[&[("CPU", 1.0), ("GPU", 1.0)], &[("CPU", 1.0), ("GPU", 1.0)]],
+        PlacementStrategy::Pack,
+    )
+    .expect("asked for");
+    gpu_pg.ready().expect("created");
+    assert_eq!(free("GPU"), 0.0);
+    let in_bundle = |i: u32| {
+        gpus::options(
+            TaskOptions::new()
+                .num_gpus(1.0)
+                .placement_group(&gpu_pg, Some(i)),
+        )
+        .remote()
+        .get()
+        .expect("ran in its bundle")
+    };
+    let (a, b) = (in_bundle(0), in_bundle(1));
+    assert_eq!((a.len(), b.len()), (1, 1), "{a:?} {b:?}");
+    assert_ne!(a, b);
+    assert_eq!(in_bundle(0), a, "bundle 0 keeps its device");
+    gpu_pg.remove().unwrap();
+    println!("gpu bundles: each bundle's task got the bundle's own device");
+    let e = placement_group(&[&[("GPU", 1.5)]], PlacementStrategy::Pack).unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e}");
     println!("gpu bundle: {e}");
     assert!(PlacementGroup::named("nobody").is_none());

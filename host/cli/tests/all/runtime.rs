@@ -96,7 +96,8 @@ fn wait_with_partial_readiness_and_timeouts() {
 /// Placement groups from Rust: what a group reserves leaves the node's
 /// pool, its tasks and actors hold the group's resources, a child of a
 /// capturing task lands in the group, removal fails the group's queued
-/// tasks and gives the CPUs back, a group too big stays pending.
+/// tasks and gives the CPUs back, a group too big stays pending, a
+/// bundle's GPUs are devices its tasks get the ids of.
 #[test]
 fn placement_groups_reserve_bundles_for_their_tasks() {
     let out = run_ok(&[
@@ -106,6 +107,8 @@ fn placement_groups_reserve_bundles_for_their_tasks() {
         "2",
         "--resources",
         r#"{"slot": 1}"#,
+        "--num-gpus",
+        "2",
     ]);
     for line in [
         "reserved: CPU and slot left the pool",
@@ -115,7 +118,8 @@ fn placement_groups_reserve_bundles_for_their_tasks() {
         "removed: its queued task failed: task `probe`: its placement group was removed before it started",
         "removed: the plain task ran on the CPU given back",
         "too big: pending, then removed",
-        "gpu bundle: bundle 0 holds GPUs",
+        "gpu bundles: each bundle's task got the bundle's own device",
+        "gpu bundle: bundle 0 holds 1.5 GPU: above 1, GPUs come in whole numbers",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }

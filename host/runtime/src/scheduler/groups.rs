@@ -22,8 +22,12 @@
 //!   Ray cluster;
 //! * groups are created in the order they were asked for, before queued
 //!   tasks take what is free;
-//! * bundles hold CPU, memory and custom resources; GPUs are refused (the
-//!   broker hands out devices by id, which a renamed amount cannot carry);
+//! * a bundle's GPUs are devices, as a task's are: when the group is
+//!   created each bundle takes its devices (a fraction on one device, whole
+//!   devices for whole numbers) and keeps their ids; a task or actor of
+//!   the bundle is placed on those devices and gets their ids, and gives
+//!   them back to the bundle when it ends. The renamed amounts say how
+//!   much; the per-bundle device ledger says which device;
 //! * removing a group fails its tasks that have not started; tasks and
 //!   actors already running in it run on, and what they hold returns to
 //!   the node's pool as they end (Ray kills them instead), so the node is
@@ -105,6 +109,22 @@ impl Group {
         out
     }
 
+    /// Devices for each bundle's GPUs among `free` (`(device, free
+    /// share)`, taken from as bundles are placed), or `None` if they do not
+    /// all fit.
+    fn place_gpus(&self, free: &mut [(u32, u64)]) -> Option<Vec<Vec<(u32, u64)>>> {
+        let mut out = Vec::with_capacity(self.bundles.len());
+        for b in &self.bundles {
+            let devices = super::place_on(free.iter().copied(), b.gpu_fixed())?;
+            for (id, share) in &devices {
+                let d = free.iter_mut().find(|d| d.0 == *id).expect("placed");
+                d.1 -= share;
+            }
+            out.push(devices);
+        }
+        Some(out)
+    }
+
     /// Why one node can never hold it (`node_total`: the node's own
     /// resources, groups aside), or `None` if it can.
     fn never_on(&self, node_total: &Resources) -> Option<String> {
@@ -117,13 +137,27 @@ impl Group {
             ));
         }
         let sum = self.sum();
-        node_total.shortfall(&sum).map(|(name, want, have)| {
-            format!("its bundles hold {want} {name} together; the node has {have} in total")
-        })
+        if let Some((name, want, have)) = node_total.shortfall(&sum) {
+            return Some(format!(
+                "its bundles hold {want} {name} together; the node has {have} in total"
+            ));
+        }
+        let devices = node_total.gpu_fixed() / crate::resources::ONE;
+        let mut free: Vec<(u32, u64)> = (0..devices as u32)
+            .map(|id| (id, crate::resources::ONE))
+            .collect();
+        if self.place_gpus(&mut free).is_none() {
+            return Some(format!(
+                "its bundles' GPUs do not fit on the node's {devices} GPU devices \
+                 (a bundle's fraction of a GPU lies on one device)"
+            ));
+        }
+        None
     }
 }
 
-/// Check a group's bundles: at least one, none empty, no GPU.
+/// Check a group's bundles: at least one, none empty, GPUs above one in
+/// whole numbers.
 pub(crate) fn check_bundles(bundles: &[Resources]) -> Result<(), String> {
     if bundles.is_empty() {
         return Err("a placement group needs at least one bundle".into());
@@ -134,10 +168,11 @@ pub(crate) fn check_bundles(bundles: &[Resources]) -> Result<(), String> {
                 "bundle {i} is empty: each bundle holds some resource"
             ));
         }
-        if b.gpu_fixed() > 0 {
+        let g = b.gpu_fixed();
+        if g > crate::resources::ONE && !g.is_multiple_of(crate::resources::ONE) {
             return Err(format!(
-                "bundle {i} holds GPUs: raylab's placement groups hold CPU, memory and custom \
-                 resources (give the task or actor `num_gpus` itself)"
+                "bundle {i} holds {} GPU: above 1, GPUs come in whole numbers",
+                b.gpu()
             ));
         }
     }
@@ -196,6 +231,19 @@ impl<P> Scheduler<P> {
             if !self.available.fits(&sum) {
                 continue;
             }
+            let mut free: Vec<(u32, u64)> = self
+                .gpu_free
+                .iter()
+                .enumerate()
+                .map(|(id, f)| (id as u32, *f))
+                .collect();
+            let Some(devices) = g.place_gpus(&mut free) else {
+                continue;
+            };
+            for (id, f) in free {
+                self.gpu_free[id as usize] = f;
+            }
+            self.group_gpus.insert(id, devices);
             let renamed = g.renamed();
             self.available.subtract(&sum);
             self.available.add(&renamed);
@@ -273,6 +321,11 @@ impl<P> Scheduler<P> {
                     let now = self.available.get_fixed(name);
                     self.available.set_fixed(name, now + free);
                 }
+                // Its devices' shares no task holds go back now; the rest
+                // as their holders end (`give_back_gpus`).
+                for (device, free) in self.group_gpus.remove(&id).into_iter().flatten().flatten() {
+                    self.gpu_free[device as usize] += free;
+                }
             }
             GroupState::Removed => {}
         }
@@ -324,6 +377,7 @@ impl<P> Scheduler<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::ONE;
     use crate::scheduler::Start;
 
     fn cpu(n: f64) -> Resources {
@@ -413,10 +467,11 @@ mod tests {
         assert_eq!(s.take_reserved(), vec![5]);
         assert_eq!(s.group(6).unwrap().state, GroupState::Pending);
         assert_eq!(s.group(8).unwrap().state, GroupState::Pending);
+        assert!(check_bundles(&[Resources::none().with("GPU", 1.0)]).is_ok());
         assert!(
-            check_bundles(&[Resources::none().with("GPU", 1.0)])
+            check_bundles(&[Resources::none().with("GPU", 1.5)])
                 .unwrap_err()
-                .contains("GPU")
+                .contains("whole numbers")
         );
         assert!(check_bundles(&[]).is_err());
         assert!(check_bundles(&[Resources::none()]).is_err());
@@ -439,5 +494,73 @@ mod tests {
         assert_eq!(s.available().cpu(), 0.0);
         s.finish(1, &demand, &[]);
         assert_eq!(s.available(), &cpu(1.0));
+    }
+
+    #[test]
+    fn a_bundles_gpus_are_devices_its_tasks_get_the_ids_of() {
+        let gpu = |n: f64| cpu(1.0).with("GPU", n);
+        let mut s: Scheduler<()> = Scheduler::new(cpu(8.0).with("GPU", 3.0));
+        // Bundle 0: half of a device; bundle 1: two whole devices.
+        s.add_group(group(4, vec![gpu(0.5), gpu(2.0)], GroupStrategy::Pack))
+            .unwrap();
+        assert!(s.dispatch().is_empty());
+        assert_eq!(s.take_reserved(), vec![4]);
+        let held: Vec<Vec<u32>> = s.group_gpus[&4]
+            .iter()
+            .map(|b| b.iter().map(|d| d.0).collect())
+            .collect();
+        assert_eq!(held[1].len(), 2);
+        assert!(
+            !held[1].contains(&held[0][0]),
+            "whole devices are wholly the bundle's"
+        );
+        // The node keeps half of bundle 0's device; a plain whole-GPU task
+        // finds no device left wholly free.
+        s.add(1, 1, gpu(1.0), 0, ());
+        assert!(s.dispatch().is_empty());
+        // Bundle 1's task gets bundle 1's devices; an any-bundle half lands
+        // on bundle 0's device (the only one with a half free).
+        s.add(2, 1, gpu(2.0).in_group(4, Some(1)), 0, ());
+        s.add(3, 1, gpu(0.5).in_group(4, None), 0, ());
+        s.add(5, 1, gpu(0.5).in_group(4, None), 0, ());
+        let run = s.dispatch();
+        assert_eq!(started_ids(&run), vec![2, 3]);
+        let mut two: Vec<u32> = run[0].gpus.iter().map(|g| g.0).collect();
+        two.sort();
+        let mut want = held[1].clone();
+        want.sort();
+        assert_eq!(two, want);
+        assert_eq!(run[1].gpus, vec![(held[0][0], ONE / 2)]);
+        // The any-bundle task holds bundle 0 by name too, and gives the
+        // device back there: the queued half then starts on it.
+        let name = group_resource("GPU", 4, Some(0));
+        assert_eq!(run[1].demand.get_fixed(&name), ONE / 2);
+        s.finish(1, &run[1].demand, &run[1].gpus);
+        let next = s.dispatch();
+        assert_eq!(started_ids(&next), vec![5]);
+        assert_eq!(next[0].gpus, vec![(held[0][0], ONE / 2)]);
+        // Removing the group gives its devices back as their holders end.
+        s.remove_group(4).unwrap();
+        s.finish(1, &run[0].demand, &run[0].gpus);
+        s.finish(1, &next[0].demand, &next[0].gpus);
+        let plain = s.dispatch();
+        assert_eq!(started_ids(&plain), vec![1]);
+        s.finish(1, &plain[0].demand, &plain[0].gpus);
+        assert_eq!(s.gpu_free, vec![ONE; 3]);
+        assert_eq!(s.available(), &cpu(8.0).with("GPU", 3.0));
+        // Bundles that fit the GPU count but not the devices say so.
+        let never = s
+            .add_group(group(
+                6,
+                vec![gpu(0.6), gpu(0.6), gpu(0.6), gpu(0.6)],
+                GroupStrategy::Pack,
+            ))
+            .unwrap()
+            .expect("never fits");
+        assert!(never.contains("3 GPU devices"), "{never}");
+    }
+
+    fn started_ids(s: &[Start<()>]) -> Vec<crate::scheduler::TaskId> {
+        s.iter().map(|s| s.id).collect()
     }
 }

@@ -166,12 +166,6 @@ impl Tasks {
                 group.bundles.len()
             ));
         }
-        if demand.gpu_fixed() > 0 {
-            return Err(
-                "a task or actor in a placement group cannot ask for GPUs: raylab's groups hold none"
-                    .into(),
-            );
-        }
         let candidates: Vec<&Resources> = match bundle {
             Some(b) => vec![&group.bundles[b]],
             None => group.bundles.iter().collect(),
