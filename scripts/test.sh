@@ -23,7 +23,7 @@ done
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --locked -p raylab -p raylab-host
 # The guest SDK is ready to publish (and `raylab-host new` extracts the same
 # files): it packs, and the packed crate builds on its own.
-cargo package --locked --allow-dirty --manifest-path guest-tasks/Cargo.toml -p raylab-guest
+cargo package --locked --allow-dirty --manifest-path guest-tasks/Cargo.toml -p raylab-guest -p raylab-guest-macros
 
 cargo test --workspace --locked
 # The guest SDK's and the lab helpers' own tests run natively (their pure

@@ -24,14 +24,13 @@ fn sum_f(xs: &[f64]) -> f64 {
     F64x2::map(xs, f).iter().sum()
 }
 
-remote! {
-    /// The sum of `f` over elements `start..end` of `data`.
-    fn chunk_sum(data: ByRef<PackedVec<f64>>, start: u64, end: u64) -> Result<f64, String> {
-        let xs = data
-            .get_range(start as usize..end as usize)
-            .map_err(|e| e.to_string())?;
-        Ok(sum_f(&xs))
-    }
+/// The sum of `f` over elements `start..end` of `data`.
+#[remote]
+fn chunk_sum(data: ByRef<PackedVec<f64>>, start: u64, end: u64) -> Result<f64, String> {
+    let xs = data
+        .get_range(start as usize..end as usize)
+        .map_err(|e| e.to_string())?;
+    Ok(sum_f(&xs))
 }
 
 tasks!(chunk_sum);

@@ -49,38 +49,48 @@ pub struct Gradient {
     pub n: u64,
 }
 
-actor! {
-    /// Holds the weights and applies the workers' gradients.
-    pub struct ParameterServer { weights: Vec<f64>, losses: Vec<f64> }
-    impl ParameterServer {
-        /// Zero weights.
-        pub fn new(dim: u32) -> Self {
-            ParameterServer { weights: vec![0.0; dim as usize], losses: Vec::new() }
+/// Holds the weights and applies the workers' gradients.
+pub struct ParameterServer {
+    weights: Vec<f64>,
+    losses: Vec<f64>,
+}
+
+#[actor]
+impl ParameterServer {
+    /// Zero weights.
+    pub fn new(dim: u32) -> Self {
+        ParameterServer {
+            weights: vec![0.0; dim as usize],
+            losses: Vec::new(),
         }
-        /// The current weights.
-        pub fn get_weights(&self) -> Vec<f64> { self.weights.clone() }
-        /// Take one step with the summed gradient of every shard; the new
-        /// weights.
-        pub fn apply_gradients(&mut self, total: Gradient) -> Vec<f64> {
-            self.losses.push(total.loss / total.n as f64);
-            step(&mut self.weights, &total);
-            self.weights.clone()
-        }
-        /// The mean loss before each step so far.
-        pub fn losses(&self) -> Vec<f64> { self.losses.clone() }
+    }
+    /// The current weights.
+    pub fn get_weights(&self) -> Vec<f64> {
+        self.weights.clone()
+    }
+    /// Take one step with the summed gradient of every shard; the new
+    /// weights.
+    pub fn apply_gradients(&mut self, total: Gradient) -> Vec<f64> {
+        self.losses.push(total.loss / total.n as f64);
+        step(&mut self.weights, &total);
+        self.weights.clone()
+    }
+    /// The mean loss before each step so far.
+    pub fn losses(&self) -> Vec<f64> {
+        self.losses.clone()
     }
 }
 
-remote! {
-    /// The gradient of one shard at `weights` (a worker's job).
-    fn gradient(weights: Vec<f64>, shard: Shard) -> Gradient {
-        shard_gradient(&weights, &shard)
-    }
+/// The gradient of one shard at `weights` (a worker's job).
+#[remote]
+fn gradient(weights: Vec<f64>, shard: Shard) -> Gradient {
+    shard_gradient(&weights, &shard)
+}
 
-    /// The sum of two gradients.
-    fn add_gradients(a: Gradient, b: Gradient) -> Gradient {
-        add(a, b)
-    }
+/// The sum of two gradients.
+#[remote]
+fn add_gradients(a: Gradient, b: Gradient) -> Gradient {
+    add(a, b)
 }
 
 tasks!(ParameterServer, gradient, add_gradients);

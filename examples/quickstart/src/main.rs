@@ -2,13 +2,19 @@
 
 use raylab_guest::{TaskOptions, get_all, put, remote, tasks};
 
-remote! {
-    /// A remote function: a plain Rust function that can also run remotely.
-    fn square(x: i64) -> i64 { x * x }
+/// A remote function: a plain Rust function that can also run remotely.
+#[remote]
+fn square(x: i64) -> i64 {
+    x * x
+}
 
-    /// Returning `Result<T, E>` (written literally so) fails the task with E's message.
-    fn checked_div(a: i64, b: i64) -> Result<i64, String> {
-        if b == 0 { Err("division by zero".into()) } else { Ok(a / b) }
+/// Returning `Result<T, E>` (written literally so) fails the task with E's message.
+#[remote]
+fn checked_div(a: i64, b: i64) -> Result<i64, String> {
+    if b == 0 {
+        Err("division by zero".into())
+    } else {
+        Ok(a / b)
     }
 }
 

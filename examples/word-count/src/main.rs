@@ -11,24 +11,24 @@ use std::collections::BTreeMap;
 
 use raylab_guest::{put, remote, tasks};
 
-remote! {
-    /// Count the words of one line.
-    fn count_words(line: String) -> BTreeMap<String, u64> {
-        let mut counts = BTreeMap::new();
-        for word in line.split_whitespace() {
-            *counts.entry(word.to_lowercase()).or_insert(0) += 1;
-        }
-        counts
+/// Count the words of one line.
+#[remote]
+fn count_words(line: String) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for word in line.split_whitespace() {
+        *counts.entry(word.to_lowercase()).or_insert(0) += 1;
     }
+    counts
+}
 
-    /// Merge two partial counts.
-    fn merge(a: BTreeMap<String, u64>, b: BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-        let mut out = a;
-        for (word, n) in b {
-            *out.entry(word).or_insert(0) += n;
-        }
-        out
+/// Merge two partial counts.
+#[remote]
+fn merge(a: BTreeMap<String, u64>, b: BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    let mut out = a;
+    for (word, n) in b {
+        *out.entry(word).or_insert(0) += n;
     }
+    out
 }
 
 tasks!(count_words, merge);

@@ -34,43 +34,71 @@ use std::time::{Duration, Instant};
 use raylab_guest::bindings::raylab::runtime::runtime as raw;
 use raylab_guest::{ActorHandle, PackedVec, TaskOptions, actor, get_all, put, remote, tasks};
 
-remote! {
-    fn noop() -> () {}
+#[remote]
+fn noop() {}
 
-    /// Spin for `us` microseconds (work that holds a core).
-    fn spin(us: u64) -> u64 {
-        let start = Instant::now();
-        let mut turns = 0u64;
-        while start.elapsed() < Duration::from_micros(us) {
-            turns = turns.wrapping_add(1);
-        }
-        turns
+/// Spin for `us` microseconds (work that holds a core).
+#[remote]
+fn spin(us: u64) -> u64 {
+    let start = Instant::now();
+    let mut turns = 0u64;
+    while start.elapsed() < Duration::from_micros(us) {
+        turns = turns.wrapping_add(1);
     }
-
-    /// Returns the bytes it was given.
-    fn echo(data: PackedVec<u8>) -> PackedVec<u8> { data }
-
-    /// Plain types, sent and returned as they are.
-    fn echo_bytes(v: Vec<u8>) -> Vec<u8> { v }
-    fn echo_string(v: String) -> String { v }
-    fn echo_f64(v: Vec<f64>) -> Vec<f64> { v }
-    fn echo_f32(v: Vec<f32>) -> Vec<f32> { v }
-    fn echo_i64(v: Vec<i64>) -> Vec<i64> { v }
-    fn echo_frame(v: Frame) -> Frame { v }
-
-    /// Make `n` calls to `sink` and wait for them all.
-    fn caller(sink: ActorHandle<Sink>, n: u64) -> u64 {
-        let refs: Vec<_> = (0..n).map(|_| sink.poke()).collect();
-        get_all(&refs).unwrap().len() as u64
-    }
+    turns
 }
 
-actor! {
-    /// An actor that does nothing, to measure calls.
-    pub struct Sink { calls: u64 }
-    impl Sink {
-        pub fn new() -> Self { Sink { calls: 0 } }
-        pub fn poke(&mut self) { self.calls += 1; }
+/// Returns the bytes it was given.
+#[remote]
+fn echo(data: PackedVec<u8>) -> PackedVec<u8> {
+    data
+}
+
+/// Plain types, sent and returned as they are.
+#[remote]
+fn echo_bytes(v: Vec<u8>) -> Vec<u8> {
+    v
+}
+#[remote]
+fn echo_string(v: String) -> String {
+    v
+}
+#[remote]
+fn echo_f64(v: Vec<f64>) -> Vec<f64> {
+    v
+}
+#[remote]
+fn echo_f32(v: Vec<f32>) -> Vec<f32> {
+    v
+}
+#[remote]
+fn echo_i64(v: Vec<i64>) -> Vec<i64> {
+    v
+}
+#[remote]
+fn echo_frame(v: Frame) -> Frame {
+    v
+}
+
+/// Make `n` calls to `sink` and wait for them all.
+#[remote]
+fn caller(sink: ActorHandle<Sink>, n: u64) -> u64 {
+    let refs: Vec<_> = (0..n).map(|_| sink.poke()).collect();
+    get_all(&refs).unwrap().len() as u64
+}
+
+/// An actor that does nothing, to measure calls.
+pub struct Sink {
+    calls: u64,
+}
+
+#[actor]
+impl Sink {
+    pub fn new() -> Self {
+        Sink { calls: 0 }
+    }
+    pub fn poke(&mut self) {
+        self.calls += 1;
     }
 }
 tasks!(

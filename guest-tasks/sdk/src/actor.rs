@@ -4,12 +4,12 @@
 //! state between calls. Its methods run one at a time, in the order they
 //! were submitted, in that instance. The class `C` is a set of remote
 //! functions of the module: `C.new` (the constructor, which stores the
-//! state in the instance) and `C.m` for each method `m`; the [`actor!`]
+//! state in the instance) and `C.m` for each method `m`; the [`actor`]
 //! macro writes them. The actor's handle ([`ActorHandle`]) is an object
 //! reference like any other: when no reference to it is left, the host
 //! kills the actor (unless it is detached).
 //!
-//! [`actor!`]: crate::actor!
+//! [`actor`]: macro@crate::actor
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -182,7 +182,7 @@ impl ActorOptions {
 /// the actor is killed when no reference to it is left, unless it is
 /// detached.
 ///
-/// The class's methods are called through the trait that [`actor!`]
+/// The class's methods are called through the trait that [`actor`]
 /// generates (`CounterMethods` for `Counter`): `counter.incr(1)` returns an
 /// [`ObjectRef`] to the result. A handle can be passed to remote functions
 /// and to other actors' methods, or stored inside objects: it travels as a
@@ -194,7 +194,7 @@ impl ActorOptions {
 /// [`call_raw`](Self::call_raw), [`fallible`](Self::fallible)) are names an
 /// actor's methods cannot take.
 ///
-/// [`actor!`]: crate::actor!
+/// [`actor`]: macro@crate::actor
 /// [`ByRef`]: crate::ByRef
 pub struct ActorHandle<T> {
     id: u64,
@@ -332,10 +332,10 @@ impl<T> fmt::Debug for Fallible<'_, T> {
 /// What an actor's methods are called through: [`ActorHandle`] (a call
 /// returns an [`ObjectRef`], and panics if the host refuses it, like
 /// `f::remote`) or [`Fallible`] (a call returns `Result<ObjectRef<R>>`).
-/// The trait [`actor!`] generates for a class (`CounterMethods`) is
+/// The trait [`actor`] generates for a class (`CounterMethods`) is
 /// implemented for every `ActorCaller` of that class.
 ///
-/// [`actor!`]: crate::actor!
+/// [`actor`]: macro@crate::actor
 pub trait ActorCaller {
     /// The actor's class.
     type Class;
@@ -386,7 +386,7 @@ pub(crate) fn encode_args<A: Serialize + ?Sized>(args: &A) -> Result<Vec<u8>> {
 /// (a MessagePack array; top-level references are dependencies). `class` is
 /// `C` for a class of this module or `module/C` for a plugin's. Returns at
 /// once; [`ActorHandle::ready`] waits for the constructor. Most code uses
-/// the `C::remote(..)` that [`actor!`](crate::actor!) generates instead.
+/// the `C::remote(..)` that [`#[actor]`](macro@crate::actor) generates instead.
 pub fn create_actor_raw<T>(
     class: &str,
     args: &[u8],
@@ -533,24 +533,33 @@ pub(crate) mod support {
     }
 }
 
-/// Declare an actor class, like Ray's `@ray.remote class`: a struct holding
-/// the actor's state and one `impl` block with its constructor `new` and
-/// its methods.
+/// Mark an actor class, like Ray's `@ray.remote class`: on the class's
+/// `impl` block, which holds its constructor `new` and its methods; the
+/// struct holding the actor's state is declared as usual.
 ///
 /// ```ignore
 /// use raylab_guest::{ActorOptions, actor, tasks};
 ///
-/// actor! {
-///     #[options(ActorOptions::new().max_restarts(1))]   // optional
-///     /// A counter.
-///     pub struct Counter { n: i64 }
-///     impl Counter {
-///         pub fn new(start: i64) -> Self { Counter { n: start } }
-///         pub fn incr(&mut self, by: i64) -> i64 { self.n += by; self.n }
-///         pub fn get(&self) -> i64 { self.n }
+/// /// A counter.
+/// pub struct Counter {
+///     n: i64,
+/// }
+///
+/// #[actor(max_restarts = 1)] // options are optional
+/// impl Counter {
+///     pub fn new(start: i64) -> Self {
+///         Counter { n: start }
+///     }
+///     pub fn incr(&mut self, by: i64) -> i64 {
+///         self.n += by;
+///         self.n
+///     }
+///     pub fn get(&self) -> i64 {
+///         self.n
 ///     }
 /// }
-/// tasks!(Counter);   // listed like remote functions
+///
+/// tasks!(Counter); // listed like remote functions
 ///
 /// fn main() -> raylab_guest::Result<()> {
 ///     let c = Counter::remote(5);                   // ActorHandle<Counter>
@@ -561,8 +570,8 @@ pub(crate) mod support {
 /// }
 /// ```
 ///
-/// For a class `C` this defines the struct and the `impl` block as written
-/// (the methods stay callable locally), and:
+/// For a class `C` this keeps the `impl` block as written (the methods stay
+/// callable locally), and adds:
 ///
 /// * `C::remote(args..)` → [`ActorHandle<C>`]: create an actor with the
 ///   declared options (the constructor runs in the actor; each argument
@@ -579,140 +588,34 @@ pub(crate) mod support {
 ///   `Result<ObjectRef<T>>`). Import it where the handle is used in
 ///   another module (`use crate::CounterMethods`).
 ///
-/// Rules, as for [`remote!`](crate::remote!): default options go first,
-/// before doc comments; the constructor is `new`, taking no receiver and
-/// returning `Self` (or `Result<Self, E>`, written literally so, to fail the
-/// creation with `E`'s message); every other function of the block is a
-/// method taking `&self` or `&mut self` (both run on the actor's state, one
-/// call at a time) and may return `Result<T, E>` (written literally) to
-/// fail the call with `E`'s message; no generics, and no `Self` in the
-/// methods' argument and result types (write the class name). Local
-/// helpers go in another `impl` block. A panic in a method crashes the
-/// actor (the host restarts it if `max_restarts` allows). A method cannot
-/// be named like an inherent method of [`ActorHandle`] or a generated
-/// item (`id`, `ready`, `kill`, `call`, `call_raw`, `fallible`, `remote`,
-/// `try_remote`, `options`, `default_options`): that is a compile error.
+/// Options are [`ActorOptions`]' builder methods as `key = value`, as for
+/// [`remote`](macro@crate::remote) (`#[actor(num_cpus = 1, max_restarts =
+/// 2)]`), or a whole builder as `options = ActorOptions::new()...`.
+///
+/// Rules: the constructor is `new`, taking no receiver and returning `Self`
+/// (or a `Result` of it, to fail the creation with the error's message);
+/// every function taking `&self` or `&mut self` is a method (both run on
+/// the actor's state, one call at a time) and may return a `Result` to fail
+/// the call with the error's message; other associated functions stay local
+/// helpers. No generics or `async`; `Self` may name the class anywhere. A
+/// panic in a method crashes the actor (the host restarts it if
+/// `max_restarts` allows). A method cannot be named like an inherent
+/// method of [`ActorHandle`] or a generated item (`id`, `ready`, `kill`,
+/// `call`, `call_raw`, `fallible`, `remote`, `try_remote`, `options`,
+/// `default_options`): that is a compile error.
 ///
 /// The class must be listed in [`tasks!`](crate::tasks!) (which lists
-/// `C.new` and every `C.m` among the module's remote functions).
-#[macro_export]
-macro_rules! actor {
-    (#[options($opts:expr)] $($rest:tt)*) => {
-        $crate::actor!(@class [$opts] $($rest)*);
-    };
-    (@class [$opts:expr]
-        $(#[$meta:meta])*
-        $vis:vis struct $name:ident { $($fields:tt)* }
-        impl $name2:ident { $($methods:tt)* }
-    ) => {
-        $(#[$meta])*
-        $vis struct $name { $($fields)* }
-        // `new` is the class's constructor (it takes the arguments of
-        // `C::remote(..)`), not a stand-in for `Default`.
-        #[allow(clippy::new_without_default)]
-        impl $name2 { $($methods)* }
-        $crate::actor!(@methods [$vis $name [$opts]] [] [] $($methods)*);
-    };
-    (@class [$opts:expr]
-        $(#[$meta:meta])*
-        $vis:vis struct $name:ident ( $($fields:tt)* );
-        impl $name2:ident { $($methods:tt)* }
-    ) => {
-        $(#[$meta])*
-        $vis struct $name ( $($fields)* );
-        // `new` is the class's constructor (it takes the arguments of
-        // `C::remote(..)`), not a stand-in for `Default`.
-        #[allow(clippy::new_without_default)]
-        impl $name2 { $($methods)* }
-        $crate::actor!(@methods [$vis $name [$opts]] [] [] $($methods)*);
-    };
-    (@class [$opts:expr]
-        $(#[$meta:meta])*
-        $vis:vis struct $name:ident;
-        impl $name2:ident { $($methods:tt)* }
-    ) => {
-        $(#[$meta])*
-        $vis struct $name;
-        // `new` is the class's constructor (it takes the arguments of
-        // `C::remote(..)`), not a stand-in for `Default`.
-        #[allow(clippy::new_without_default)]
-        impl $name2 { $($methods)* }
-        $crate::actor!(@methods [$vis $name [$opts]] [] [] $($methods)*);
-    };
-    (@class $($rest:tt)*) => {
-        ::std::compile_error!(
-            "expected an actor class: `struct Name { .. }` then `impl Name { .. }` (default options first, as `#[options(ActorOptions::new()..)]`)"
-        );
-    };
+/// `C.new` and every `C.m` among the module's remote functions): one
+/// missing is a compile error.
+pub use raylab_guest_macros::actor;
 
-    // The constructor.
-    (@methods $ctx:tt [$($ctor:tt)*] [$($ms:tt)*]
-        $(#[$mm:meta])* $mv:vis fn new ( $($arg:ident : $ty:ty),* $(,)? ) -> Result<$ok:ty, $err:ty> $body:block
-        $($rest:tt)*
-    ) => {
-        $crate::actor!(@methods $ctx [($($arg : $ty),*) result] [$($ms)*] $($rest)*);
-    };
-    (@methods $ctx:tt [$($ctor:tt)*] [$($ms:tt)*]
-        $(#[$mm:meta])* $mv:vis fn new ( $($arg:ident : $ty:ty),* $(,)? ) -> $ret:ty $body:block
-        $($rest:tt)*
-    ) => {
-        $crate::actor!(@methods $ctx [($($arg : $ty),*) plain] [$($ms)*] $($rest)*);
-    };
-    // Methods on `&mut self`.
-    (@methods $ctx:tt $ctor:tt [$($ms:tt)*]
-        $(#[$mm:meta])* $mv:vis fn $m:ident ( &mut self $(, $arg:ident : $ty:ty)* $(,)? ) -> Result<$ok:ty, $err:ty> $body:block
-        $($rest:tt)*
-    ) => {
-        $crate::actor!(@methods $ctx $ctor [$($ms)* { [$(#[$mm])*] $m ($($arg : $ty),*) result $ok }] $($rest)*);
-    };
-    (@methods $ctx:tt $ctor:tt [$($ms:tt)*]
-        $(#[$mm:meta])* $mv:vis fn $m:ident ( &mut self $(, $arg:ident : $ty:ty)* $(,)? ) -> $ret:ty $body:block
-        $($rest:tt)*
-    ) => {
-        $crate::actor!(@methods $ctx $ctor [$($ms)* { [$(#[$mm])*] $m ($($arg : $ty),*) plain $ret }] $($rest)*);
-    };
-    (@methods $ctx:tt $ctor:tt [$($ms:tt)*]
-        $(#[$mm:meta])* $mv:vis fn $m:ident ( &mut self $(, $arg:ident : $ty:ty)* $(,)? ) $body:block
-        $($rest:tt)*
-    ) => {
-        $crate::actor!(@methods $ctx $ctor [$($ms)* { [$(#[$mm])*] $m ($($arg : $ty),*) plain () }] $($rest)*);
-    };
-    // Methods on `&self`.
-    (@methods $ctx:tt $ctor:tt [$($ms:tt)*]
-        $(#[$mm:meta])* $mv:vis fn $m:ident ( &self $(, $arg:ident : $ty:ty)* $(,)? ) -> Result<$ok:ty, $err:ty> $body:block
-        $($rest:tt)*
-    ) => {
-        $crate::actor!(@methods $ctx $ctor [$($ms)* { [$(#[$mm])*] $m ($($arg : $ty),*) result $ok }] $($rest)*);
-    };
-    (@methods $ctx:tt $ctor:tt [$($ms:tt)*]
-        $(#[$mm:meta])* $mv:vis fn $m:ident ( &self $(, $arg:ident : $ty:ty)* $(,)? ) -> $ret:ty $body:block
-        $($rest:tt)*
-    ) => {
-        $crate::actor!(@methods $ctx $ctor [$($ms)* { [$(#[$mm])*] $m ($($arg : $ty),*) plain $ret }] $($rest)*);
-    };
-    (@methods $ctx:tt $ctor:tt [$($ms:tt)*]
-        $(#[$mm:meta])* $mv:vis fn $m:ident ( &self $(, $arg:ident : $ty:ty)* $(,)? ) $body:block
-        $($rest:tt)*
-    ) => {
-        $crate::actor!(@methods $ctx $ctor [$($ms)* { [$(#[$mm])*] $m ($($arg : $ty),*) plain () }] $($rest)*);
-    };
-    // Anything else in the block.
-    (@methods $ctx:tt $ctor:tt $ms:tt
-        $(#[$mm:meta])* $mv:vis fn $m:ident $($rest:tt)*
-    ) => {
-        ::std::compile_error!(::std::concat!(
-            "actor method `", ::std::stringify!($m),
-            "` must take `&self` or `&mut self` and no generics (only the constructor `new` takes no receiver); put helpers in another `impl` block"
-        ));
-    };
-    // The end: no constructor.
-    (@methods [$vis:vis $name:ident [$opts:expr]] [] $ms:tt) => {
-        ::std::compile_error!(::std::concat!(
-            "actor `", ::std::stringify!($name),
-            "` needs a constructor: `pub fn new(..) -> Self`"
-        ));
-    };
-    // The end: generate.
+/// The code `#[actor]` generates for a class (an implementation detail of
+/// the attribute macro).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __actor_impl {
+    // The class's generated items, from the constructor's and methods'
+    // signatures as `#[actor]` read them.
     (@methods [$vis:vis $name:ident [$opts:expr]]
         [($($carg:ident : $cty:ty),*) $ckind:ident]
         [$({ [$(#[$mm:meta])*] $m:ident ($($arg:ident : $ty:ty),*) $kind:ident $out:ty })*]
@@ -734,7 +637,7 @@ macro_rules! actor {
                 "::remote`]). Implemented for `ActorHandle<", ::std::stringify!($name),
                 ">` and `Fallible<'_, ", ::std::stringify!($name), ">`."
             )]
-            #[allow(dead_code, clippy::all)]
+            #[allow(dead_code, private_bounds, private_interfaces, clippy::all)]
             $vis trait [<$name Methods>]: $crate::ActorCaller<Class = $name> {
                 $(
                     $(#[$mm])*
@@ -753,13 +656,13 @@ macro_rules! actor {
                 "Creates [`", ::std::stringify!($name), "`] actors with options (`",
                 ::std::stringify!($name), "::options(..)`)."
             )]
-            #[allow(dead_code)]
+            #[allow(dead_code, private_interfaces)]
             $vis struct [<$name Creator>](
                 /// The options of the actors it creates.
                 pub $crate::ActorOptions,
             );
 
-            #[allow(dead_code, clippy::all)]
+            #[allow(dead_code, private_bounds, private_interfaces, clippy::all)]
             impl [<$name Creator>] {
                 /// Create an actor with these options; panics if the host
                 /// refuses (see `try_remote`).
@@ -776,7 +679,7 @@ macro_rules! actor {
                 }
             }
 
-            #[allow(dead_code, clippy::all)]
+            #[allow(dead_code, private_bounds, private_interfaces, clippy::all)]
             impl $name {
                 /// The class name the actor is registered under.
                 pub const CLASS: &'static str = ::std::stringify!($name);
@@ -811,7 +714,7 @@ macro_rules! actor {
                             fn invoke(args: ::std::vec::Vec<u8>) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
                                 const FUNCTION: &str = ::std::concat!(::std::stringify!($name), ".new");
                                 let ($($carg,)*): ($($cty,)*) = $crate::__private::decode_args(FUNCTION, args)?;
-                                let state: $name = $crate::actor!(@result $ckind $name::new($($carg),*))?;
+                                let state: $name = $crate::__actor_impl!(@result $ckind $name::new($($carg),*))?;
                                 $crate::__private::set_actor(state);
                                 $crate::__private::encode_result(FUNCTION, &::std::stringify!($name))
                             }
@@ -822,7 +725,7 @@ macro_rules! actor {
                                 const FUNCTION: &str = ::std::concat!(::std::stringify!($name), ".", ::std::stringify!($m));
                                 let ($($arg,)*): ($($ty,)*) = $crate::__private::decode_args(FUNCTION, args)?;
                                 $crate::__private::with_actor(::std::stringify!($name), FUNCTION, |this: &mut $name| {
-                                    let out = $crate::actor!(@result $kind this.$m($($arg),*))?;
+                                    let out = $crate::__actor_impl!(@result $kind this.$m($($arg),*))?;
                                     $crate::__private::finish(FUNCTION, out)
                                 })
                             }
@@ -844,8 +747,5 @@ macro_rules! actor {
     };
     (@result plain $e:expr) => {
         ::std::result::Result::<_, ::std::string::String>::Ok($e)
-    };
-    ($($rest:tt)+) => {
-        $crate::actor!(@class [$crate::ActorOptions::default()] $($rest)+);
     };
 }

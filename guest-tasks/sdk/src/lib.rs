@@ -5,7 +5,7 @@
 //!
 //! | Ray | raylab guest |
 //! | --- | --- |
-//! | `@ray.remote def f(x)` | `remote! { fn f(x: i64) -> i64 { .. } }` |
+//! | `@ray.remote def f(x)` | `#[remote] fn f(x: i64) -> i64 { .. }` ([`remote`](macro@remote)) |
 //! | `f.remote(x)` | `f::remote(x)` → [`ObjectRef<T>`] |
 //! | `f.options(num_cpus=2).remote(x)` | `f::options(TaskOptions::new().num_cpus(2.0)).remote(x)` |
 //! | `f.options(scheduling_strategy="SPREAD")` | `f::options(TaskOptions::new().spread())` |
@@ -15,7 +15,7 @@
 //! | `ray.wait(refs, num_returns, timeout)` | [`wait`] |
 //! | `ray.get_runtime_context()` (`.get_node_id()`) | [`context`] (`.node`) |
 //! | `f.remote([ref])` (a nested ref, not resolved) | a [`ByRef<T>`] parameter, then [`ObjectRef::get_range`] or [`ObjectRef::get`] |
-//! | `@ray.remote class C` | `actor! { struct C { .. } impl C { fn new(..) -> Self; fn m(&mut self, ..) } }` |
+//! | `@ray.remote class C` | `struct C { .. }` and `#[actor] impl C { fn new(..) -> Self { .. } fn m(&mut self, ..) { .. } }` ([`actor`](macro@actor)) |
 //! | `C.remote(x)` / `C.options(name="c").remote(x)` | `C::remote(x)` → [`ActorHandle<C>`] / `C::options(ActorOptions::new().name("c")).remote(x)` |
 //! | `c.m.remote(x)` | `c.m(x)` → [`ObjectRef<T>`] (the generated trait `CMethods`) |
 //! | `ray.get_actor("c")` / `ray.kill(c)` | [`get_actor`] / [`ActorHandle::kill`] |
@@ -32,9 +32,10 @@
 //! ```ignore
 //! use raylab_guest::{remote, tasks, get_all};
 //!
-//! remote! {
-//!     /// Square a number.
-//!     pub fn square(x: i64) -> i64 { x * x }
+//! /// Square a number.
+//! #[remote]
+//! pub fn square(x: i64) -> i64 {
+//!     x * x
 //! }
 //!
 //! fn main() -> Result<(), raylab_guest::Error> {
@@ -87,9 +88,14 @@ pub mod math;
 mod placement;
 #[cfg(test)]
 mod tests;
+// The items `tests` marks `#[remote]` and `#[actor]`, as `tasks!` would
+// list them (the SDK's own tests export nothing).
+#[cfg(test)]
+__listed_in_tasks!(add, div, answer, parse, twice, Counter, Journal, Unit);
 
 pub use actor::{
-    ActorCaller, ActorHandle, ActorOptions, Fallible, create_actor, create_actor_raw, get_actor,
+    ActorCaller, ActorHandle, ActorOptions, Fallible, actor, create_actor, create_actor_raw,
+    get_actor,
 };
 pub use placement::{
     PlacementGroup, PlacementGroupState, PlacementStrategy, current_placement_group,
@@ -763,10 +769,9 @@ impl<T: Serialize> Serialize for Arg<T> {
 /// nested in a list, and that is how it travels: a one-element array.
 ///
 /// ```ignore
-/// remote! {
-///     pub fn head(data: ByRef<PackedVec<f64>>, n: u64) -> Result<Vec<f64>, String> {
-///         data.get_range(0..n as usize).map_err(|e| e.to_string())
-///     }
+/// #[remote]
+/// pub fn head(data: ByRef<PackedVec<f64>>, n: u64) -> Result<Vec<f64>> {
+///     data.get_range(0..n as usize)
 /// }
 /// // The caller passes the ref as usual: `head::remote(&data_ref, 10)`.
 /// ```
@@ -1123,7 +1128,7 @@ impl TaskOptions {
 /// Submit a remote call by name with already-encoded arguments (a
 /// MessagePack array). `function` is `name` for a function of this module or
 /// `module/name` for a plugin's. Most code uses the `f::remote(..)` functions
-/// that [`remote!`] generates instead.
+/// that [`#[remote]`](macro@remote) generates instead.
 pub fn submit_raw<T>(function: &str, args: &[u8], options: &TaskOptions) -> Result<ObjectRef<T>> {
     let id = rt::submit(function, args, &options.to_wit())?;
     Ok(ObjectRef::from_owned_id(id))
@@ -1549,63 +1554,62 @@ pub mod __private {
     }
 }
 
-/// Declare remote functions: plain Rust functions that can also be called
-/// remotely, like Ray's `@ray.remote`.
+/// Mark a function remote, like Ray's `@ray.remote`: a plain Rust function
+/// that can also be called remotely.
 ///
-/// For each `fn name(args) -> T` this defines the function itself (callable
-/// locally as usual) and a module `name` with
+/// ```ignore
+/// use raylab_guest::{remote, tasks};
+///
+/// #[remote]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// #[remote(num_gpus = 1, max_retries = 2)]
+/// fn on_gpu(data: Vec<f32>) -> Result<Vec<f32>, String> {
+///     Ok(data)
+/// }
+///
+/// tasks!(square, on_gpu);
+///
+/// fn main() {
+///     let r = square::remote(7);
+///     assert_eq!(r.get().unwrap(), 49);
+/// }
+/// ```
+///
+/// For `fn name(args) -> T` this keeps the function itself (callable locally
+/// as usual) and adds a module `name` with
 ///
 /// * `name::remote(args..)` → `ObjectRef<T>`: submit a remote call; each
 ///   argument may be a value, an `ObjectRef` or `&ObjectRef` of its type;
-/// * `name::options(TaskOptions)` → a caller with the same `.remote(..)`;
-/// * `name::NAME`, the name the function is registered under.
+/// * `name::options(TaskOptions)` → a caller with the same `.remote(..)`,
+///   its options overriding the declared ones;
+/// * `name::NAME`, the name the function is registered under;
+///   `name::default_options()`, the declared options.
 ///
-/// Default options go first, before doc comments, as
-/// `#[options(TaskOptions::new().num_gpus(1.0))]` (`@ray.remote(num_gpus=1)`).
+/// Options are the [`TaskOptions`] builder's methods as `key = value`
+/// (`num_cpus = 2`, `memory = 1 << 30`, `resource = ("disk", 1)` spreading
+/// a tuple into the arguments, a bare `spread`), or a whole builder as
+/// `options = TaskOptions::new()...`.
 ///
-/// A function returning `Result<T, E>` (written literally so) with
-/// `E: Display` fails the remote task with `E`'s message; its ref is
-/// `ObjectRef<T>`. Generic functions are not supported. Every function must
-/// also be listed in [`tasks!`]. For stateful workers (Ray's actors) see
-/// [`actor!`].
+/// A function returning a `Result` (`Result<T, E>`, or an alias such as
+/// `std::io::Result<T>`) whose error is `Display` fails the remote task with
+/// the error's message; its ref is `ObjectRef<T>`. A remote function is not
+/// generic, not `async`, and takes no `self`. It must be listed in
+/// [`tasks!`] at the crate root: one missing is a compile error (`cannot
+/// find value `name` in module `crate::listed_in_tasks``). For stateful
+/// workers (Ray's actors) see [`actor`](macro@actor).
 ///
 /// `submit` failing (for instance over the pending-task limit) panics the
 /// caller with the host's message; use [`submit`] to handle it as a value.
+pub use raylab_guest_macros::remote;
+
+/// The code `#[remote]` generates for a function (an implementation detail
+/// of the attribute macro).
+#[doc(hidden)]
 #[macro_export]
-macro_rules! remote {
-    () => {};
-    (#[options($opts:expr)] $($rest:tt)*) => {
-        $crate::remote!(@with [$opts] $($rest)*);
-    };
-    (@with [$opts:expr]
-        $(#[$meta:meta])*
-        $vis:vis fn $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) -> Result<$ok:ty, $err:ty> $body:block
-        $($rest:tt)*
-    ) => {
-        $(#[$meta])*
-        $vis fn $name($($arg: $ty),*) -> ::std::result::Result<$ok, $err> $body
-        $crate::remote!(@module $vis $name [$opts] ($($arg : $ty),*) -> $ok;
-            |r: ::std::result::Result<$ok, $err>| r.map_err(|e| e.to_string()));
-        $crate::remote! { $($rest)* }
-    };
-    (@with [$opts:expr]
-        $(#[$meta:meta])*
-        $vis:vis fn $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) -> $ret:ty $body:block
-        $($rest:tt)*
-    ) => {
-        $(#[$meta])*
-        $vis fn $name($($arg: $ty),*) -> $ret $body
-        $crate::remote!(@module $vis $name [$opts] ($($arg : $ty),*) -> $ret;
-            |r: $ret| ::std::result::Result::<$ret, ::std::string::String>::Ok(r));
-        $crate::remote! { $($rest)* }
-    };
-    (@with [$opts:expr]
-        $(#[$meta:meta])*
-        $vis:vis fn $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) $body:block
-        $($rest:tt)*
-    ) => {
-        $crate::remote! { @with [$opts] $(#[$meta])* $vis fn $name($($arg: $ty),*) -> () $body $($rest)* }
-    };
+macro_rules! __remote_impl {
     (@module $vis:vis $name:ident [$opts:expr] ($($arg:ident : $ty:ty),*) -> $out:ty; $conv:expr) => {
         #[doc = concat!("Remote calls of [`", stringify!($name), "`](fn@", stringify!($name), ").")]
         #[allow(non_snake_case, dead_code, unused_imports, clippy::all)]
@@ -1656,15 +1660,30 @@ macro_rules! remote {
             }
         }
     };
-    ($($rest:tt)+) => {
-        $crate::remote!(@with [$crate::TaskOptions::default()] $($rest)+);
+}
+
+/// The items `tasks!` lists, as the module `listed_in_tasks` that
+/// `#[remote]` and `#[actor]` check their item against (an implementation
+/// detail of `tasks!`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __listed_in_tasks {
+    ($($name:ident),*) => {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, dead_code)]
+        pub mod listed_in_tasks {
+            $(pub const $name: () = ();)*
+        }
     };
 }
 
 /// Export this module's remote functions and actor classes to the host.
-/// Call it once per module, listing every function declared with
-/// [`remote!`] and every class declared with [`actor!`], in any order
-/// (`tasks!(square, Counter)`); `tasks!()` for a driver without any.
+/// Call it once per module, at the crate root, listing every function
+/// marked [`#[remote]`](macro@remote) and every class marked
+/// [`#[actor]`](macro@actor), in any order (`tasks!(square, Counter)`);
+/// `tasks!()` for a driver without any. An item marked but not listed is a
+/// compile error naming it (`cannot find value `square` in module
+/// `crate::listed_in_tasks``).
 ///
 /// A class `C` is registered as the remote functions `C.new` and `C.m` for
 /// each method `m`: `functions()` lists them all, and the host calls them
@@ -1672,6 +1691,8 @@ macro_rules! remote {
 #[macro_export]
 macro_rules! tasks {
     ($($name:ident),* $(,)?) => {
+        $crate::__listed_in_tasks!($($name),*);
+
         #[doc(hidden)]
         struct __RaylabTasks;
 

@@ -441,18 +441,55 @@ fn call_options_override_declared_ones_field_by_field() {
 // Remote functions (their host-facing side; submitting needs the host)
 // ---------------------------------------------------------------------------
 
-remote! {
-    /// Add two numbers.
-    fn add(a: i64, b: i64) -> i64 { a + b }
+/// Add two numbers.
+#[remote]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
 
-    #[options(TaskOptions::new().num_gpus(1.0).max_retries(1))]
-    /// Divide, failing on zero.
-    fn div(a: i64, b: i64) -> Result<i64, String> {
-        if b == 0 { Err("division by zero".into()) } else { Ok(a / b) }
+/// Divide, failing on zero.
+#[remote(num_gpus = 1.0, max_retries = 1)]
+fn div(a: i64, b: i64) -> Result<i64, String> {
+    if b == 0 {
+        Err("division by zero".into())
+    } else {
+        Ok(a / b)
     }
+}
 
-    /// No arguments.
-    fn answer() -> u8 { 42 }
+/// No arguments.
+#[remote]
+fn answer() -> u8 {
+    42
+}
+
+/// A `Result` alias (one type argument) and a pattern argument.
+#[remote(num_cpus = 2, resource = ("disk", 1), spread)]
+fn parse((text, radix): (String, u32)) -> std::io::Result<u32> {
+    u32::from_str_radix(&text, radix).map_err(std::io::Error::other)
+}
+
+#[test]
+fn attribute_options_are_the_builders_calls_whole_numbers_as_amounts() {
+    let d = div::default_options();
+    assert_eq!((d.num_gpus, d.max_retries), (Some(1.0), Some(1)));
+    let p = parse::default_options();
+    let want = TaskOptions::new()
+        .num_cpus(2.0)
+        .resource("disk", 1.0)
+        .spread();
+    // (TaskOptions has no PartialEq: compared by their Debug forms.)
+    assert_eq!(format!("{p:?}"), format!("{want:?}"));
+    let none = format!("{:?}", TaskOptions::default());
+    assert_eq!(format!("{:?}", answer::default_options()), none);
+}
+
+#[test]
+fn a_result_alias_fails_the_task_with_its_message() {
+    let out = parse::__invoke(encode(&(("ff".to_string(), 16u32),)).unwrap()).unwrap();
+    assert_eq!(decode::<u32>(&out).unwrap(), 255);
+    let e = parse::__invoke(encode(&(("zz".to_string(), 10u32),)).unwrap()).unwrap_err();
+    assert!(e.contains("invalid digit"), "{e}");
 }
 
 #[test]
@@ -576,61 +613,90 @@ fn actor_options_override_declared_ones_field_by_field() {
 mod classes {
     use super::*;
 
-    actor! {
-        #[options(ActorOptions::new().max_restarts(1).num_cpus(0.5))]
-        /// A counter.
-        pub struct Counter { n: i64 }
-        impl Counter {
-            /// Start at `start`.
-            pub fn new(start: i64) -> Self { Counter { n: start } }
-            /// Add `by`; the new count.
-            pub fn incr(&mut self, by: i64) -> i64 { self.n += by; self.n }
-            /// The count.
-            pub fn get(&self) -> i64 { self.n }
-            /// Divide the count, failing on zero.
-            pub fn divide(&mut self, by: i64) -> Result<i64, String> {
-                if by == 0 { return Err(format!("cannot divide {} by zero", self.n)); }
-                self.n /= by;
-                Ok(self.n)
+    /// A counter.
+    pub struct Counter {
+        n: i64,
+    }
+
+    #[actor(max_restarts = 1, num_cpus = 0.5)]
+    impl Counter {
+        /// Start at `start`.
+        pub fn new(start: i64) -> Self {
+            Counter { n: start }
+        }
+        /// Add `by`; the new count.
+        pub fn incr(&mut self, by: i64) -> i64 {
+            self.n += by;
+            self.n
+        }
+        /// The count.
+        pub fn get(&self) -> i64 {
+            self.n
+        }
+        /// Divide the count, failing on zero.
+        pub fn divide(&mut self, by: i64) -> Result<i64, String> {
+            if by == 0 {
+                return Err(format!("cannot divide {} by zero", self.n));
             }
-            /// Back to zero.
-            pub fn reset(&mut self) { self.n = 0 }
+            self.n /= by;
+            Ok(self.n)
+        }
+        /// Back to zero.
+        pub fn reset(&mut self) {
+            self.n = 0
         }
     }
 
-    actor! {
-        /// A log of strings; refuses an empty name.
-        pub struct Journal { name: String, lines: Vec<String> }
-        impl Journal {
-            /// A journal called `name`.
-            pub fn new(name: String) -> Result<Self, String> {
-                if name.is_empty() { return Err("a journal needs a name".into()); }
-                Ok(Journal { name, lines: Vec::new() })
+    /// A log of strings; refuses an empty name.
+    pub struct Journal {
+        name: String,
+        lines: Vec<String>,
+    }
+
+    #[actor]
+    impl Journal {
+        /// A journal called `name`.
+        pub fn new(name: String) -> Result<Self, String> {
+            if name.is_empty() {
+                return Err("a journal needs a name".into());
             }
-            /// Append a line; the number of lines.
-            pub fn write(&mut self, line: String, times: u32) -> usize {
-                for _ in 0..times { self.lines.push(line.clone()); }
-                self.lines.len()
+            Ok(Journal {
+                name,
+                lines: Vec::new(),
+            })
+        }
+        /// Append a line; the number of lines.
+        pub fn write(&mut self, line: String, times: u32) -> usize {
+            for _ in 0..times {
+                self.lines.push(line.clone());
             }
-            /// Its name and lines.
-            pub fn get(&self) -> (String, Vec<String>) { (self.name.clone(), self.lines.clone()) }
+            self.lines.len()
+        }
+        /// Its name and lines.
+        pub fn get(&self) -> (String, Vec<String>) {
+            (self.name.clone(), self.lines.clone())
         }
     }
 
-    actor! {
-        /// Stateless.
-        pub struct Unit;
-        impl Unit {
-            /// Nothing to build.
-            pub fn new() -> Self { Unit }
-            /// Always 7.
-            pub fn seven(&self) -> u8 { 7 }
+    /// Stateless.
+    pub struct Unit;
+
+    #[actor]
+    impl Unit {
+        /// Nothing to build.
+        pub fn new() -> Self {
+            Unit
+        }
+        /// Always 7.
+        pub fn seven(&self) -> u8 {
+            7
         }
     }
 
-    remote! {
-        /// A remote function beside the classes.
-        pub fn twice(x: i64) -> i64 { 2 * x }
+    /// A remote function beside the classes.
+    #[remote]
+    pub fn twice(x: i64) -> i64 {
+        2 * x
     }
 
     /// Method-call syntax on handles resolves to the right class's trait

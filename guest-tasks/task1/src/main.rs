@@ -11,17 +11,17 @@ use std::time::{Duration, Instant};
 use raylab_guest::{cluster_resources, get_all, remote, tasks};
 use raylab_labkit::Flags;
 
-remote! {
-    /// Square a number.
-    pub fn square(x: i64) -> i64 {
-        x * x
-    }
+/// Square a number.
+#[remote]
+pub fn square(x: i64) -> i64 {
+    x * x
+}
 
-    /// Square a number after `work_ms` milliseconds of simulated work.
-    pub fn slow_square(x: i64, work_ms: u64) -> i64 {
-        std::thread::sleep(Duration::from_millis(work_ms));
-        x * x
-    }
+/// Square a number after `work_ms` milliseconds of simulated work.
+#[remote]
+pub fn slow_square(x: i64, work_ms: u64) -> i64 {
+    std::thread::sleep(Duration::from_millis(work_ms));
+    x * x
 }
 
 tasks!(square, slow_square);

@@ -62,26 +62,33 @@ pub fn calc_all(xs: &[f64], std_math: bool) -> Vec<f64> {
     }
 }
 
-remote! {
-    /// Process elements `start..end` of the shared data.
-    pub fn process_chunk(data: ByRef<PackedVec<f64>>, start: u64, end: u64, std_math: bool) -> Result<PackedVec<f64>, String> {
-        let mut xs = data.get_range(start as usize..end as usize).map_err(|e| e.to_string())?;
-        // In place: no second vector (its fresh pages cost as much as the
-        // math on this data).
-        if std_math {
-            for x in xs.iter_mut() {
-                *x = calc_one(*x, true);
-            }
-        } else {
-            F64x2::map_in_place(&mut xs, calc2);
+/// Process elements `start..end` of the shared data.
+#[remote]
+pub fn process_chunk(
+    data: ByRef<PackedVec<f64>>,
+    start: u64,
+    end: u64,
+    std_math: bool,
+) -> Result<PackedVec<f64>, String> {
+    let mut xs = data
+        .get_range(start as usize..end as usize)
+        .map_err(|e| e.to_string())?;
+    // In place: no second vector (its fresh pages cost as much as the
+    // math on this data).
+    if std_math {
+        for x in xs.iter_mut() {
+            *x = calc_one(*x, true);
         }
-        Ok(PackedVec::from(xs))
+    } else {
+        F64x2::map_in_place(&mut xs, calc2);
     }
+    Ok(PackedVec::from(xs))
+}
 
-    /// Process one element.
-    pub fn process_one(x: f64, std_math: bool) -> f64 {
-        calc_one(x, std_math)
-    }
+/// Process one element.
+#[remote]
+pub fn process_one(x: f64, std_math: bool) -> f64 {
+    calc_one(x, std_math)
 }
 
 tasks!(process_chunk, process_one);

@@ -48,37 +48,48 @@ fn now_ms() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
-remote! {
-    #[options(TaskOptions::new().num_gpus(1.0))]
-    /// Multiply two seeded n×n matrices on this task's GPU, `repeat` times,
-    /// and check the product on the CPU.
-    pub fn gpu_matmul(task: u32, n: u32, repeat: u32) -> Result<Report, String> {
-        let start_ms = now_ms();
-        let size = n as usize;
-        let a = matrix(size, 2 * task as u64 + 1);
-        let b = matrix(size, 2 * task as u64 + 2);
-        let groups = n.div_ceil(8);
-        let mut c = Vec::new();
-        for _ in 0..repeat.max(1) {
-            let out = Kernel::new(MATMUL, "main")
-                .uniform(0, u32_bytes(&[n, 0, 0, 0]))
-                .input(1, f32_bytes(&a))
-                .input(2, f32_bytes(&b))
-                .output(3, 4 * (size * size) as u64)
-                .workgroups(groups, groups, 1)
-                .run()
-                .map_err(|e| e.to_string())?;
-            c = bytes_f32(&out[0]);
-        }
-        let reference = cpu_matmul(&a, &b, size);
-        let max_error = c.iter().zip(&reference).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-        if max_error > 1e-3 * n as f32 {
-            return Err(format!("GPU product differs from the CPU's by {max_error}"));
-        }
-        let device = raylab_guest::gpu::device().map_or("?".into(), |d| format!("{} ({})", d.name, d.backend));
-        let ctx = context();
-        Ok(Report { task, node: ctx.node, gpu_ids: ctx.gpu_ids, device, start_ms, end_ms: now_ms(), max_error })
+/// Multiply two seeded n×n matrices on this task's GPU, `repeat` times,
+/// and check the product on the CPU.
+#[remote(num_gpus = 1.0)]
+pub fn gpu_matmul(task: u32, n: u32, repeat: u32) -> Result<Report, String> {
+    let start_ms = now_ms();
+    let size = n as usize;
+    let a = matrix(size, 2 * task as u64 + 1);
+    let b = matrix(size, 2 * task as u64 + 2);
+    let groups = n.div_ceil(8);
+    let mut c = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let out = Kernel::new(MATMUL, "main")
+            .uniform(0, u32_bytes(&[n, 0, 0, 0]))
+            .input(1, f32_bytes(&a))
+            .input(2, f32_bytes(&b))
+            .output(3, 4 * (size * size) as u64)
+            .workgroups(groups, groups, 1)
+            .run()
+            .map_err(|e| e.to_string())?;
+        c = bytes_f32(&out[0]);
     }
+    let reference = cpu_matmul(&a, &b, size);
+    let max_error = c
+        .iter()
+        .zip(&reference)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    if max_error > 1e-3 * n as f32 {
+        return Err(format!("GPU product differs from the CPU's by {max_error}"));
+    }
+    let device =
+        raylab_guest::gpu::device().map_or("?".into(), |d| format!("{} ({})", d.name, d.backend));
+    let ctx = context();
+    Ok(Report {
+        task,
+        node: ctx.node,
+        gpu_ids: ctx.gpu_ids,
+        device,
+        start_ms,
+        end_ms: now_ms(),
+        max_error,
+    })
 }
 
 tasks!(gpu_matmul);

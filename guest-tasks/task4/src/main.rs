@@ -286,31 +286,31 @@ fn score(data: &Data, fold: u32, model: &Model) -> Result<FoldScore, String> {
     })
 }
 
-remote! {
-    /// The lab's dataset: Iris with scikit-learn's folds (or random ones
-    /// from `seed`). Other modules call it by name (`task4/dataset`), as
-    /// the Python driver `task4.py` does.
-    pub fn dataset(seed: Option<u64>) -> Data {
-        iris(seed.map(|s| random_folds(150, K as usize, s)))
-    }
+/// The lab's dataset: Iris with scikit-learn's folds (or random ones
+/// from `seed`). Other modules call it by name (`task4/dataset`), as
+/// the Python driver `task4.py` does.
+#[remote]
+pub fn dataset(seed: Option<u64>) -> Data {
+    iris(seed.map(|s| random_folds(150, K as usize, s)))
+}
 
-    /// Score `model` on one fold of the shared dataset, and report the
-    /// accuracy to `board` if given (waiting until it is recorded).
-    pub fn evaluate(
-        data: Data,
-        fold: u32,
-        model: Model,
-        board: Option<ActorHandle<Leaderboard>>,
-    ) -> Result<FoldScore, String> {
-        let s = score(&data, fold, &model)?;
-        if let Some(board) = board {
-            board
-                .report(model, fold, s.accuracy)
-                .get()
-                .map_err(|e| format!("reporting to the leaderboard: {e}"))?;
-        }
-        Ok(s)
+/// Score `model` on one fold of the shared dataset, and report the
+/// accuracy to `board` if given (waiting until it is recorded).
+#[remote]
+pub fn evaluate(
+    data: Data,
+    fold: u32,
+    model: Model,
+    board: Option<ActorHandle<Leaderboard>>,
+) -> Result<FoldScore, String> {
+    let s = score(&data, fold, &model)?;
+    if let Some(board) = board {
+        board
+            .report(model, fold, s.accuracy)
+            .get()
+            .map_err(|e| format!("reporting to the leaderboard: {e}"))?;
     }
+    Ok(s)
 }
 
 /// A model's standing on the leaderboard.
@@ -324,46 +324,64 @@ pub struct Standing {
     pub std: f64,
 }
 
-actor! {
-    /// Collects the fold scores of a model search as they come in and
-    /// ranks the models.
-    pub struct Leaderboard { models: Vec<Model>, accuracy: Vec<Vec<Option<f64>>>, reports: u32 }
-    impl Leaderboard {
-        /// A board for `models` (ties rank in this order), `folds` each.
-        pub fn new(models: Vec<Model>, folds: u32) -> Self {
-            let accuracy = vec![vec![None; folds as usize]; models.len()];
-            Leaderboard { models, accuracy, reports: 0 }
+/// Collects the fold scores of a model search as they come in and
+/// ranks the models.
+pub struct Leaderboard {
+    models: Vec<Model>,
+    accuracy: Vec<Vec<Option<f64>>>,
+    reports: u32,
+}
+
+#[actor]
+impl Leaderboard {
+    /// A board for `models` (ties rank in this order), `folds` each.
+    pub fn new(models: Vec<Model>, folds: u32) -> Self {
+        let accuracy = vec![vec![None; folds as usize]; models.len()];
+        Leaderboard {
+            models,
+            accuracy,
+            reports: 0,
         }
-        /// Record `model`'s accuracy on `fold`; the number of reports so far.
-        pub fn report(&mut self, model: Model, fold: u32, accuracy: f64) -> Result<u32, String> {
-            let m = self.models.iter().position(|x| *x == model)
-                .ok_or_else(|| format!("{model} is not on the leaderboard"))?;
-            let slot = self.accuracy[m].get_mut(fold as usize)
-                .ok_or_else(|| format!("no fold {fold}"))?;
-            if slot.replace(accuracy).is_some() {
-                return Err(format!("{model} on fold {fold} reported twice"));
-            }
-            self.reports += 1;
-            Ok(self.reports)
+    }
+    /// Record `model`'s accuracy on `fold`; the number of reports so far.
+    pub fn report(&mut self, model: Model, fold: u32, accuracy: f64) -> Result<u32, String> {
+        let m = self
+            .models
+            .iter()
+            .position(|x| *x == model)
+            .ok_or_else(|| format!("{model} is not on the leaderboard"))?;
+        let slot = self.accuracy[m]
+            .get_mut(fold as usize)
+            .ok_or_else(|| format!("no fold {fold}"))?;
+        if slot.replace(accuracy).is_some() {
+            return Err(format!("{model} on fold {fold} reported twice"));
         }
-        /// The number of reports.
-        pub fn reports(&self) -> u32 { self.reports }
-        /// The `n` best models with every fold scored, best mean first.
-        pub fn top(&self, n: u32) -> Vec<Standing> {
-            let mut board: Vec<Standing> = self
-                .models
-                .iter()
-                .zip(&self.accuracy)
-                .filter_map(|(model, accs)| {
-                    let accs: Option<Vec<f64>> = accs.iter().copied().collect();
-                    let (mean, std) = mean_std(&accs?);
-                    Some(Standing { model: model.clone(), mean, std })
+        self.reports += 1;
+        Ok(self.reports)
+    }
+    /// The number of reports.
+    pub fn reports(&self) -> u32 {
+        self.reports
+    }
+    /// The `n` best models with every fold scored, best mean first.
+    pub fn top(&self, n: u32) -> Vec<Standing> {
+        let mut board: Vec<Standing> = self
+            .models
+            .iter()
+            .zip(&self.accuracy)
+            .filter_map(|(model, accs)| {
+                let accs: Option<Vec<f64>> = accs.iter().copied().collect();
+                let (mean, std) = mean_std(&accs?);
+                Some(Standing {
+                    model: model.clone(),
+                    mean,
+                    std,
                 })
-                .collect();
-            board.sort_by(|a, b| b.mean.total_cmp(&a.mean));
-            board.truncate(n as usize);
-            board
-        }
+            })
+            .collect();
+        board.sort_by(|a, b| b.mean.total_cmp(&a.mean));
+        board.truncate(n as usize);
+        board
     }
 }
 

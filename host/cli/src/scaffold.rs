@@ -41,6 +41,8 @@ pub const RUST_SDK: &[(&str, &str)] = &[
     sdk_file!("src/codec.rs"),
     sdk_file!("src/placement.rs"),
     sdk_file!("src/math.rs"),
+    sdk_file!("macros/Cargo.toml"),
+    sdk_file!("macros/src/lib.rs"),
     sdk_file!("wit/runtime.wit"),
     sdk_file!("wit/deps/cli/cli.wit"),
     sdk_file!("wit/deps/clocks/clocks.wit"),
@@ -412,11 +414,10 @@ strip = "debuginfo"
 
 use raylab_guest::{Error, get_all, remote, tasks};
 
-remote! {
-    /// Square a number: a plain function, and a remote one.
-    pub fn square(x: i64) -> i64 {
-        x * x
-    }
+/// Square a number: a plain function, and a remote one.
+#[remote]
+pub fn square(x: i64) -> i64 {
+    x * x
 }
 
 fn main() -> Result<(), Error> {
@@ -455,26 +456,28 @@ mod tests {
 
 use raylab_guest::{Error, actor, tasks};
 
-actor! {
-    /// A running total.
-    pub struct Counter { total: i64, calls: u64 }
+/// A running total.
+pub struct Counter {
+    total: i64,
+    calls: u64,
+}
 
-    impl Counter {
-        pub fn new(start: i64) -> Self {
-            Counter { total: start, calls: 0 }
-        }
+#[actor]
+impl Counter {
+    pub fn new(start: i64) -> Self {
+        Counter { total: start, calls: 0 }
+    }
 
-        /// Add `x`; the new total.
-        pub fn add(&mut self, x: i64) -> i64 {
-            self.total += x;
-            self.calls += 1;
-            self.total
-        }
+    /// Add `x`; the new total.
+    pub fn add(&mut self, x: i64) -> i64 {
+        self.total += x;
+        self.calls += 1;
+        self.total
+    }
 
-        /// How many calls `add` had.
-        pub fn calls(&self) -> u64 {
-            self.calls
-        }
+    /// How many calls `add` had.
+    pub fn calls(&self) -> u64 {
+        self.calls
     }
 }
 
@@ -520,12 +523,11 @@ use std::time::{Duration, Instant};
 
 use raylab_guest::{Error, remote, tasks, wait};
 
-remote! {
-    /// Some work that takes `ms` milliseconds; returns what it was given.
-    pub fn work(id: u64, ms: u64) -> u64 {
-        std::thread::sleep(Duration::from_millis(ms));
-        id
-    }
+/// Some work that takes `ms` milliseconds; returns what it was given.
+#[remote]
+pub fn work(id: u64, ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    id
 }
 
 fn main() -> Result<(), Error> {
@@ -585,19 +587,19 @@ mod tests {
 
 use raylab_guest::{remote, tasks};
 
-remote! {
-    /// The mean of some numbers; an error for none.
-    pub fn mean(xs: Vec<f64>) -> Result<f64, String> {
-        if xs.is_empty() {
-            return Err("the mean of no numbers".into());
-        }
-        Ok(xs.iter().sum::<f64>() / xs.len() as f64)
+/// The mean of some numbers; an error for none.
+#[remote]
+pub fn mean(xs: Vec<f64>) -> Result<f64, String> {
+    if xs.is_empty() {
+        return Err("the mean of no numbers".into());
     }
+    Ok(xs.iter().sum::<f64>() / xs.len() as f64)
+}
 
-    /// The largest of some numbers, if any.
-    pub fn largest(xs: Vec<f64>) -> Option<f64> {
-        xs.into_iter().reduce(f64::max)
-    }
+/// The largest of some numbers, if any.
+#[remote]
+pub fn largest(xs: Vec<f64>) -> Option<f64> {
+    xs.into_iter().reduce(f64::max)
 }
 
 tasks!(mean, largest);

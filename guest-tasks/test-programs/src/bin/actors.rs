@@ -14,86 +14,114 @@ use raylab_guest::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-actor! {
-    /// A counter.
-    pub struct Counter { n: i64 }
-    impl Counter {
-        /// Start at `start`.
-        pub fn new(start: i64) -> Self { Counter { n: start } }
-        /// Add `by`; the new count.
-        pub fn incr(&mut self, by: i64) -> i64 { self.n += by; self.n }
-        /// The count.
-        pub fn get(&self) -> i64 { self.n }
-        /// Divide the count, failing on zero (the actor lives on).
-        pub fn divide(&mut self, by: i64) -> Result<i64, String> {
-            if by == 0 { return Err(format!("cannot divide {} by zero", self.n)); }
-            self.n /= by;
-            Ok(self.n)
+/// A counter.
+pub struct Counter {
+    n: i64,
+}
+
+#[actor]
+impl Counter {
+    /// Start at `start`.
+    pub fn new(start: i64) -> Self {
+        Counter { n: start }
+    }
+    /// Add `by`; the new count.
+    pub fn incr(&mut self, by: i64) -> i64 {
+        self.n += by;
+        self.n
+    }
+    /// The count.
+    pub fn get(&self) -> i64 {
+        self.n
+    }
+    /// Divide the count, failing on zero (the actor lives on).
+    pub fn divide(&mut self, by: i64) -> Result<i64, String> {
+        if by == 0 {
+            return Err(format!("cannot divide {} by zero", self.n));
         }
-        /// Sleep `ms`, then the count.
-        pub fn slow(&self, ms: u64) -> i64 {
-            std::thread::sleep(Duration::from_millis(ms));
-            self.n
-        }
-        /// Add `by` to `other` through its handle; its new count.
-        pub fn poke(&self, other: ActorHandle<Counter>, by: i64) -> Result<i64, String> {
-            other.incr(by).get().map_err(|e| e.to_string())
-        }
+        self.n /= by;
+        Ok(self.n)
+    }
+    /// Sleep `ms`, then the count.
+    pub fn slow(&self, ms: u64) -> i64 {
+        std::thread::sleep(Duration::from_millis(ms));
+        self.n
+    }
+    /// Add `by` to `other` through its handle; its new count.
+    pub fn poke(&self, other: ActorHandle<Counter>, by: i64) -> Result<i64, String> {
+        other.incr(by).get().map_err(|e| e.to_string())
     }
 }
 
-actor! {
-    /// Refuses an empty name.
-    pub struct Named { name: String }
-    impl Named {
-        /// Fails on an empty name.
-        pub fn new(name: String) -> Result<Self, String> {
-            if name.is_empty() { return Err("a name is required".into()); }
-            Ok(Named { name })
+/// Refuses an empty name.
+pub struct Named {
+    name: String,
+}
+
+#[actor]
+impl Named {
+    /// Fails on an empty name.
+    pub fn new(name: String) -> Result<Self, String> {
+        if name.is_empty() {
+            return Err("a name is required".into());
         }
-        /// The name.
-        pub fn name(&self) -> String { self.name.clone() }
+        Ok(Named { name })
+    }
+    /// The name.
+    pub fn name(&self) -> String {
+        self.name.clone()
     }
 }
 
-actor! {
-    /// Crashes on the second `hit` after each (re)start.
-    pub struct Fragile { calls: u32 }
-    impl Fragile {
-        /// No calls yet.
-        pub fn new() -> Self { Fragile { calls: 0 } }
-        /// The number of calls since the (re)start; panics on the second.
-        pub fn hit(&mut self) -> u32 {
-            self.calls += 1;
-            if self.calls == 2 {
-                panic!("crash on call 2");
-            }
-            self.calls
+/// Crashes on the second `hit` after each (re)start.
+pub struct Fragile {
+    calls: u32,
+}
+
+#[actor]
+impl Fragile {
+    /// No calls yet.
+    pub fn new() -> Self {
+        Fragile { calls: 0 }
+    }
+    /// The number of calls since the (re)start; panics on the second.
+    pub fn hit(&mut self) -> u32 {
+        self.calls += 1;
+        if self.calls == 2 {
+            panic!("crash on call 2");
         }
+        self.calls
     }
 }
 
-actor! {
-    /// Counts pings since its (re)start; can spin or hog memory.
-    pub struct Probe { pings: u32 }
-    impl Probe {
-        /// No pings yet.
-        pub fn new() -> Self { Probe { pings: 0 } }
-        /// Pings since the (re)start.
-        pub fn ping(&mut self) -> u32 { self.pings += 1; self.pings }
-        /// Never returns.
-        pub fn spin(&self) -> u64 {
-            let mut n = 0u64;
-            loop {
-                n = std::hint::black_box(n.wrapping_add(1));
-            }
+/// Counts pings since its (re)start; can spin or hog memory.
+pub struct Probe {
+    pings: u32,
+}
+
+#[actor]
+impl Probe {
+    /// No pings yet.
+    pub fn new() -> Self {
+        Probe { pings: 0 }
+    }
+    /// Pings since the (re)start.
+    pub fn ping(&mut self) -> u32 {
+        self.pings += 1;
+        self.pings
+    }
+    /// Never returns.
+    pub fn spin(&self) -> u64 {
+        let mut n = 0u64;
+        loop {
+            n = std::hint::black_box(n.wrapping_add(1));
         }
-        /// Allocates without bound.
-        pub fn hog(&self) -> u64 {
-            let mut hoard: Vec<Vec<u8>> = Vec::new();
-            loop {
-                hoard.push(vec![1u8; 1 << 20]);
-            }
+    }
+    /// Allocates without bound.
+    pub fn hog(&self) -> u64 {
+        let mut hoard: Vec<Vec<u8>> = Vec::new();
+        loop {
+            hoard.push(vec![1u8; 1 << 20]);
         }
     }
 }
@@ -107,24 +135,31 @@ pub struct Holder {
     pub note: String,
 }
 
-remote! {
-    /// Add `by` through the handle; the new count.
-    fn bump(c: ActorHandle<Counter>, by: i64) -> Result<i64, String> {
-        c.incr(by).get().map_err(|e| e.to_string())
-    }
+/// Add `by` through the handle; the new count.
+#[remote]
+fn bump(c: ActorHandle<Counter>, by: i64) -> Result<i64, String> {
+    c.incr(by).get().map_err(|e| e.to_string())
+}
 
-    /// Add `by` through the handle the holder stores.
-    fn bump_held(h: Holder, by: i64) -> Result<i64, String> {
-        h.counter.incr(by).get().map_err(|e| format!("{}: {e}", h.note))
-    }
+/// Add `by` through the handle the holder stores.
+#[remote]
+fn bump_held(h: Holder, by: i64) -> Result<i64, String> {
+    h.counter
+        .incr(by)
+        .get()
+        .map_err(|e| format!("{}: {e}", h.note))
+}
 
-    /// One more than `x`.
-    fn plus_one(x: i64) -> i64 { x + 1 }
+/// One more than `x`.
+#[remote]
+fn plus_one(x: i64) -> i64 {
+    x + 1
+}
 
-    /// Create a counter and return its handle.
-    fn make_counter(start: i64) -> ActorHandle<Counter> {
-        Counter::remote(start)
-    }
+/// Create a counter and return its handle.
+#[remote]
+fn make_counter(start: i64) -> ActorHandle<Counter> {
+    Counter::remote(start)
 }
 
 tasks!(

@@ -12,8 +12,9 @@ fn probe() -> String {
     format!("env={env} file={} write={write}", file.trim())
 }
 
-remote! {
-    fn remote_probe() -> String { probe() }
+#[remote]
+fn remote_probe() -> String {
+    probe()
 }
 tasks!(remote_probe);
 

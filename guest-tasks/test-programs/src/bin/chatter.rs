@@ -3,15 +3,14 @@
 //! lines, never a mix of two tasks' pieces.
 use raylab_guest::{get_all, remote, tasks};
 
-remote! {
-    fn chatter(task: u32, lines: u32) -> u32 {
-        for line in 0..lines {
-            eprint!("task {task} ");
-            eprint!("line {line} ");
-            eprintln!("end");
-        }
-        lines
+#[remote]
+fn chatter(task: u32, lines: u32) -> u32 {
+    for line in 0..lines {
+        eprint!("task {task} ");
+        eprint!("line {line} ");
+        eprintln!("end");
     }
+    lines
 }
 tasks!(chatter);
 

@@ -17,49 +17,76 @@ fn checksum(s: &str) -> u64 {
     })
 }
 
-remote! {
-    fn where_am_i() -> String { context().node }
-    fn measure(s: String) -> (String, u64, u64) { (context().node, s.len() as u64, checksum(&s)) }
-    fn make(n: u64) -> (String, String) { (context().node, pattern(n)) }
-    /// Reads only its range of an object passed by reference (from the
-    /// node that owns it, when that is another one).
-    fn sum_range(data: ByRef<PackedVec<f64>>, start: u64, end: u64) -> Result<(String, f64), String> {
-        let (ready, _) = wait(vec![data.0.clone()], 1, None).map_err(|e| e.to_string())?;
-        assert_eq!(ready.len(), 1);
-        let xs = data.get_range(start as usize..end as usize).map_err(|e| e.to_string())?;
-        Ok((context().node, xs.iter().sum()))
-    }
-    /// Makes the object it borrows (it lives on the driver's node) a
-    /// dependency of a task of its own.
-    fn relay(data: ByRef<PackedVec<f64>>) -> Result<(String, String, f64), String> {
-        let (node, sum) = total_of::remote(&data.0).get().map_err(|e| e.to_string())?;
-        Ok((context().node, node, sum))
-    }
-    fn total_of(xs: PackedVec<f64>) -> (String, f64) {
-        (context().node, xs.iter().sum())
-    }
-    /// A ref to an object it put, on the node it runs on.
-    fn put_there(x: i64) -> ObjectRef<i64> { put(&x).unwrap() }
-    fn double_on(x: i64) -> (String, i64) { (context().node, 2 * x) }
-    /// Refs to objects made on the node it runs on: the result of a task it
-    /// submitted there, and an object it put.
-    fn make_refs(x: i64) -> (ObjectRef<String>, ObjectRef<i64>) {
-        (where_am_i::remote(), put(&(2 * x)).unwrap())
-    }
-    /// A ref to `n` bytes it put, on the node it runs on.
-    fn put_big(n: u64) -> ObjectRef<String> { put(&pattern(n)).unwrap() }
-    /// A ref to a list it put (on its node) holding refs it borrowed.
-    fn wrap(xs: Vec<ObjectRef<String>>) -> ObjectRef<Vec<ObjectRef<String>>> { put(&xs).unwrap() }
-    /// Crashes until its `n`th attempt.
-    fn crash_until(n: u32) -> (String, u32) {
-        let attempt = context().attempt;
-        assert!(attempt >= n, "attempt {attempt} crashes");
-        (context().node, attempt)
-    }
-    fn nap(ms: u64) -> String {
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-        context().node
-    }
+#[remote]
+fn where_am_i() -> String {
+    context().node
+}
+#[remote]
+fn measure(s: String) -> (String, u64, u64) {
+    (context().node, s.len() as u64, checksum(&s))
+}
+#[remote]
+fn make(n: u64) -> (String, String) {
+    (context().node, pattern(n))
+}
+/// Reads only its range of an object passed by reference (from the
+/// node that owns it, when that is another one).
+#[remote]
+fn sum_range(data: ByRef<PackedVec<f64>>, start: u64, end: u64) -> Result<(String, f64), String> {
+    let (ready, _) = wait(vec![data.0.clone()], 1, None).map_err(|e| e.to_string())?;
+    assert_eq!(ready.len(), 1);
+    let xs = data
+        .get_range(start as usize..end as usize)
+        .map_err(|e| e.to_string())?;
+    Ok((context().node, xs.iter().sum()))
+}
+/// Makes the object it borrows (it lives on the driver's node) a
+/// dependency of a task of its own.
+#[remote]
+fn relay(data: ByRef<PackedVec<f64>>) -> Result<(String, String, f64), String> {
+    let (node, sum) = total_of::remote(&data.0).get().map_err(|e| e.to_string())?;
+    Ok((context().node, node, sum))
+}
+#[remote]
+fn total_of(xs: PackedVec<f64>) -> (String, f64) {
+    (context().node, xs.iter().sum())
+}
+/// A ref to an object it put, on the node it runs on.
+#[remote]
+fn put_there(x: i64) -> ObjectRef<i64> {
+    put(&x).unwrap()
+}
+#[remote]
+fn double_on(x: i64) -> (String, i64) {
+    (context().node, 2 * x)
+}
+/// Refs to objects made on the node it runs on: the result of a task it
+/// submitted there, and an object it put.
+#[remote]
+fn make_refs(x: i64) -> (ObjectRef<String>, ObjectRef<i64>) {
+    (where_am_i::remote(), put(&(2 * x)).unwrap())
+}
+/// A ref to `n` bytes it put, on the node it runs on.
+#[remote]
+fn put_big(n: u64) -> ObjectRef<String> {
+    put(&pattern(n)).unwrap()
+}
+/// A ref to a list it put (on its node) holding refs it borrowed.
+#[remote]
+fn wrap(xs: Vec<ObjectRef<String>>) -> ObjectRef<Vec<ObjectRef<String>>> {
+    put(&xs).unwrap()
+}
+/// Crashes until its `n`th attempt.
+#[remote]
+fn crash_until(n: u32) -> (String, u32) {
+    let attempt = context().attempt;
+    assert!(attempt >= n, "attempt {attempt} crashes");
+    (context().node, attempt)
+}
+#[remote]
+fn nap(ms: u64) -> String {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    context().node
 }
 tasks!(
     where_am_i,

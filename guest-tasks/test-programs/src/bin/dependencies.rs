@@ -10,34 +10,71 @@ use std::time::Duration;
 
 use raylab_guest::{ByRef, ErrorKind, PackedVec, put, remote, tasks};
 
-remote! {
-    fn slow_value(x: i64, ms: u64) -> i64 {
-        std::thread::sleep(Duration::from_millis(ms));
-        x
-    }
-    fn add(a: i64, b: i64) -> i64 { a + b }
-    fn sum(xs: Vec<i64>) -> i64 { xs.iter().sum() }
-    fn fail(msg: String) -> Result<i64, String> { Err(msg) }
-    fn slow_vec(n: u64, ms: u64) -> PackedVec<f64> {
-        std::thread::sleep(Duration::from_millis(ms));
-        (0..n).map(|i| i as f64).collect()
-    }
-    fn slice(data: ByRef<PackedVec<f64>>, start: u64, end: u64) -> Result<Vec<f64>, String> {
-        data.get_range(start as usize..end as usize).map_err(|e| format!("{}: {}", e.kind, e.message))
-    }
-    /// The three arguments back, in another order (bulk ones first, last
-    /// and in the middle).
-    fn shuffle(a: Vec<u8>, n: u64, s: String) -> (String, u64, Vec<u8>) { (s, n, a) }
-    fn echo_bytes(b: Vec<u8>) -> Vec<u8> { b }
-    fn echo_text(s: String) -> String { s }
-    fn plain_floats(n: u64) -> Vec<f64> { (0..n).map(|i| i as f64 / 4.0).collect() }
-    fn plain_ints(n: u64) -> Vec<i64> { (0..n as i64).map(|i| -i).collect() }
-    fn plain_bytes(n: u64) -> Vec<u8> { (0..n).map(|i| i as u8).collect() }
-    fn plain_text(n: u64) -> String { "ab".repeat(n as usize) }
-    /// What it was given, summed up (from Python: a list, bytes, a list).
-    fn plain_sums(xs: Vec<f64>, b: Vec<u8>, ys: Vec<i32>) -> (f64, u64, i64) {
-        (xs.iter().sum(), b.iter().map(|&x| x as u64).sum(), ys.iter().map(|&y| y as i64).sum())
-    }
+#[remote]
+fn slow_value(x: i64, ms: u64) -> i64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    x
+}
+#[remote]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+#[remote]
+fn sum(xs: Vec<i64>) -> i64 {
+    xs.iter().sum()
+}
+#[remote]
+fn fail(msg: String) -> Result<i64, String> {
+    Err(msg)
+}
+#[remote]
+fn slow_vec(n: u64, ms: u64) -> PackedVec<f64> {
+    std::thread::sleep(Duration::from_millis(ms));
+    (0..n).map(|i| i as f64).collect()
+}
+#[remote]
+fn slice(data: ByRef<PackedVec<f64>>, start: u64, end: u64) -> Result<Vec<f64>, String> {
+    data.get_range(start as usize..end as usize)
+        .map_err(|e| format!("{}: {}", e.kind, e.message))
+}
+/// The three arguments back, in another order (bulk ones first, last
+/// and in the middle).
+#[remote]
+fn shuffle(a: Vec<u8>, n: u64, s: String) -> (String, u64, Vec<u8>) {
+    (s, n, a)
+}
+#[remote]
+fn echo_bytes(b: Vec<u8>) -> Vec<u8> {
+    b
+}
+#[remote]
+fn echo_text(s: String) -> String {
+    s
+}
+#[remote]
+fn plain_floats(n: u64) -> Vec<f64> {
+    (0..n).map(|i| i as f64 / 4.0).collect()
+}
+#[remote]
+fn plain_ints(n: u64) -> Vec<i64> {
+    (0..n as i64).map(|i| -i).collect()
+}
+#[remote]
+fn plain_bytes(n: u64) -> Vec<u8> {
+    (0..n).map(|i| i as u8).collect()
+}
+#[remote]
+fn plain_text(n: u64) -> String {
+    "ab".repeat(n as usize)
+}
+/// What it was given, summed up (from Python: a list, bytes, a list).
+#[remote]
+fn plain_sums(xs: Vec<f64>, b: Vec<u8>, ys: Vec<i32>) -> (f64, u64, i64) {
+    (
+        xs.iter().sum(),
+        b.iter().map(|&x| x as u64).sum(),
+        ys.iter().map(|&y| y as i64).sum(),
+    )
 }
 tasks!(
     slow_value,

@@ -2,11 +2,17 @@
 //! the guest's message; the driver keeps running.
 use raylab_guest::{ErrorKind, TaskOptions, remote, submit, tasks};
 
-remote! {
-    fn divide(a: i64, b: i64) -> Result<i64, String> {
-        if b == 0 { Err(format!("cannot divide {a} by zero")) } else { Ok(a / b) }
+#[remote]
+fn divide(a: i64, b: i64) -> Result<i64, String> {
+    if b == 0 {
+        Err(format!("cannot divide {a} by zero"))
+    } else {
+        Ok(a / b)
     }
-    fn boom(msg: String) -> i64 { panic!("{msg}") }
+}
+#[remote]
+fn boom(msg: String) -> i64 {
+    panic!("{msg}")
 }
 tasks!(divide, boom);
 

@@ -1,7 +1,7 @@
 //! GPU errors are values: a bad shader, mismatched buffers, a task without
 //! a GPU, a dispatch over quota. Each prints `<case>: <error>`.
 use raylab_guest::gpu::{GpuError, Kernel, f32_bytes};
-use raylab_guest::{TaskOptions, remote, tasks};
+use raylab_guest::{remote, tasks};
 
 const DOUBLE: &str = "@group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @compute @workgroup_size(64)
@@ -15,31 +15,36 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     x[id.x] = undefined_thing;
 }";
 
-remote! {
-    #[options(TaskOptions::new().num_gpus(1.0))]
-    fn on_gpu(case: String) -> Result<Vec<f32>, String> {
-        let data = f32_bytes(&[1.0, 2.0, 3.0, 4.0]);
-        let kernel = match case.as_str() {
-            "ok" => Kernel::new(DOUBLE, "main").input_output(0, data),
-            "bad-shader" => Kernel::new(BROKEN, "main").input_output(0, data),
-            "bad-entry" => Kernel::new(DOUBLE, "nope").input_output(0, data),
-            "mismatch" => Kernel::new(DOUBLE, "main").input_output(3, data),
-            "over-quota" => Kernel::new(DOUBLE, "main").output(0, 1 << 30),
-            other => return Err(format!("unknown case {other}")),
-        };
-        kernel.run().map(|out| raylab_guest::gpu::bytes_f32(&out[0])).map_err(|e| match e {
+#[remote(num_gpus = 1.0)]
+fn on_gpu(case: String) -> Result<Vec<f32>, String> {
+    let data = f32_bytes(&[1.0, 2.0, 3.0, 4.0]);
+    let kernel = match case.as_str() {
+        "ok" => Kernel::new(DOUBLE, "main").input_output(0, data),
+        "bad-shader" => Kernel::new(BROKEN, "main").input_output(0, data),
+        "bad-entry" => Kernel::new(DOUBLE, "nope").input_output(0, data),
+        "mismatch" => Kernel::new(DOUBLE, "main").input_output(3, data),
+        "over-quota" => Kernel::new(DOUBLE, "main").output(0, 1 << 30),
+        other => return Err(format!("unknown case {other}")),
+    };
+    kernel
+        .run()
+        .map(|out| raylab_guest::gpu::bytes_f32(&out[0]))
+        .map_err(|e| match e {
             GpuError::InvalidShader(m) => format!("InvalidShader: {m}"),
             GpuError::BindingMismatch(m) => format!("BindingMismatch: {m}"),
             GpuError::OverQuota(m) => format!("OverQuota: {m}"),
             other => format!("other: {other}"),
         })
-    }
+}
 
-    fn without_gpu() -> String {
-        match Kernel::new(DOUBLE, "main").input_output(0, f32_bytes(&[1.0])).run() {
-            Err(GpuError::NoGpu(m)) => format!("NoGpu: {m}"),
-            other => format!("unexpected: {other:?}"),
-        }
+#[remote]
+fn without_gpu() -> String {
+    match Kernel::new(DOUBLE, "main")
+        .input_output(0, f32_bytes(&[1.0]))
+        .run()
+    {
+        Err(GpuError::NoGpu(m)) => format!("NoGpu: {m}"),
+        other => format!("unexpected: {other:?}"),
     }
 }
 tasks!(on_gpu, without_gpu);

@@ -9,108 +9,134 @@ use raylab_guest::{
     get_all, remote, submit, tasks, wait,
 };
 
-remote! {
-    fn square(x: i64) -> i64 { x * x }
+#[remote]
+fn square(x: i64) -> i64 {
+    x * x
+}
 
-    fn slow_value(x: u64, ms: u64) -> u64 {
-        std::thread::sleep(Duration::from_millis(ms));
-        x
-    }
+#[remote]
+fn slow_value(x: u64, ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    x
+}
 
-    /// Blocks in `get` until `r` is ready.
-    fn wait_for(r: ByRef<u64>) -> u64 {
-        r.get().unwrap_or(0)
-    }
+/// Blocks in `get` until `r` is ready.
+#[remote]
+fn wait_for(r: ByRef<u64>) -> u64 {
+    r.get().unwrap_or(0)
+}
 
-    fn spin() -> u64 {
-        let mut n = 0u64;
-        loop {
-            n = std::hint::black_box(n.wrapping_add(1));
-        }
-    }
-
-    fn memory_bomb() -> u64 {
-        let mut hoard: Vec<Vec<u8>> = Vec::new();
-        loop {
-            hoard.push(vec![1u8; 1 << 20]);
-        }
-    }
-
-    /// A 2 GiB result, built in 1 MiB pieces.
-    fn huge_result() -> Vec<raylab_guest::PackedVec<u8>> {
-        (0..2048).map(|_| raylab_guest::PackedVec(vec![7u8; 1 << 20])).collect()
-    }
-
-    fn deep(n: u64) -> u64 { recurse(n) }
-
-    fn fork() -> Result<u64, String> {
-        let mut children: Vec<ObjectRef<u64>> = Vec::new();
-        loop {
-            match submit("fork", &(), &TaskOptions::new().num_cpus(0.0)) {
-                Ok(r) => children.push(r),
-                Err(e) if e.kind == ErrorKind::TooManyTasks => return Err(e.to_string()),
-                Err(e) => return Err(format!("unexpected: {e}")),
-            }
-        }
-    }
-
-    fn flaky() -> u32 {
-        let attempt = context().attempt;
-        if attempt < 3 {
-            panic!("attempt {attempt} fails");
-        }
-        attempt
-    }
-
-    fn fails_twice() -> Result<u32, String> {
-        let attempt = context().attempt;
-        if attempt < 3 { Err(format!("attempt {attempt} fails")) } else { Ok(attempt) }
-    }
-
-    fn gpu_ids() -> Vec<u32> {
-        std::thread::sleep(Duration::from_millis(100));
-        context().gpu_ids
-    }
-
-    /// A fork bomb whose tasks block: two children each, waiting for both.
-    fn bomb(depth: u32) -> u64 {
-        let a = bomb::remote(depth + 1);
-        let b = bomb::remote(depth + 1);
-        a.get().unwrap_or(0) + b.get().unwrap_or(0) + 1
-    }
-
-    /// Starts a child that spins for ever, then sleeps for an hour.
-    fn abandon() -> u64 {
-        let child = spin::remote();
-        std::thread::sleep(Duration::from_millis(HOUR_MS));
-        child.get().unwrap_or(0)
-    }
-
-    /// `mb` MiB of bytes, every one `x`.
-    fn big(mb: u64, x: u8) -> raylab_guest::PackedVec<u8> {
-        raylab_guest::PackedVec(vec![x; (mb as usize) << 20])
-    }
-
-    /// Touches `mb` MiB of its memory, then returns its length.
-    fn touch(mb: u64) -> u64 {
-        let v = vec![1u8; (mb as usize) << 20];
-        std::hint::black_box(&v).len() as u64
-    }
-
-    /// Returns a reference to an object it was never given.
-    fn forge(id: u64) -> ObjectRef<u64> {
-        ObjectRef::from_owned_id(id)
+#[remote]
+fn spin() -> u64 {
+    let mut n = 0u64;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
     }
 }
 
-remote! {
-    #[options(TaskOptions::new().num_gpus(1.0).name("declared"))]
-    /// Declares its GPU like `@ray.remote(num_gpus=1)`.
-    fn declared_gpu() -> (String, Vec<u32>, f64) {
-        let c = context();
-        let gpus = c.resources.iter().find(|(n, _)| n == "GPU").map_or(0.0, |r| r.1);
-        (c.function, c.gpu_ids, gpus)
+#[remote]
+fn memory_bomb() -> u64 {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(vec![1u8; 1 << 20]);
     }
+}
+
+/// A 2 GiB result, built in 1 MiB pieces.
+#[remote]
+fn huge_result() -> Vec<raylab_guest::PackedVec<u8>> {
+    (0..2048)
+        .map(|_| raylab_guest::PackedVec(vec![7u8; 1 << 20]))
+        .collect()
+}
+
+#[remote]
+fn deep(n: u64) -> u64 {
+    recurse(n)
+}
+
+#[remote]
+fn fork() -> Result<u64, String> {
+    let mut children: Vec<ObjectRef<u64>> = Vec::new();
+    loop {
+        match submit("fork", &(), &TaskOptions::new().num_cpus(0.0)) {
+            Ok(r) => children.push(r),
+            Err(e) if e.kind == ErrorKind::TooManyTasks => return Err(e.to_string()),
+            Err(e) => return Err(format!("unexpected: {e}")),
+        }
+    }
+}
+
+#[remote]
+fn flaky() -> u32 {
+    let attempt = context().attempt;
+    if attempt < 3 {
+        panic!("attempt {attempt} fails");
+    }
+    attempt
+}
+
+#[remote]
+fn fails_twice() -> Result<u32, String> {
+    let attempt = context().attempt;
+    if attempt < 3 {
+        Err(format!("attempt {attempt} fails"))
+    } else {
+        Ok(attempt)
+    }
+}
+
+#[remote]
+fn gpu_ids() -> Vec<u32> {
+    std::thread::sleep(Duration::from_millis(100));
+    context().gpu_ids
+}
+
+/// A fork bomb whose tasks block: two children each, waiting for both.
+#[remote]
+fn bomb(depth: u32) -> u64 {
+    let a = bomb::remote(depth + 1);
+    let b = bomb::remote(depth + 1);
+    a.get().unwrap_or(0) + b.get().unwrap_or(0) + 1
+}
+
+/// Starts a child that spins for ever, then sleeps for an hour.
+#[remote]
+fn abandon() -> u64 {
+    let child = spin::remote();
+    std::thread::sleep(Duration::from_millis(HOUR_MS));
+    child.get().unwrap_or(0)
+}
+
+/// `mb` MiB of bytes, every one `x`.
+#[remote]
+fn big(mb: u64, x: u8) -> raylab_guest::PackedVec<u8> {
+    raylab_guest::PackedVec(vec![x; (mb as usize) << 20])
+}
+
+/// Touches `mb` MiB of its memory, then returns its length.
+#[remote]
+fn touch(mb: u64) -> u64 {
+    let v = vec![1u8; (mb as usize) << 20];
+    std::hint::black_box(&v).len() as u64
+}
+
+/// Returns a reference to an object it was never given.
+#[remote]
+fn forge(id: u64) -> ObjectRef<u64> {
+    ObjectRef::from_owned_id(id)
+}
+
+/// Declares its GPU like `@ray.remote(num_gpus=1)`.
+#[remote(num_gpus = 1.0, name = "declared")]
+fn declared_gpu() -> (String, Vec<u32>, f64) {
+    let c = context();
+    let gpus = c
+        .resources
+        .iter()
+        .find(|(n, _)| n == "GPU")
+        .map_or(0.0, |r| r.1);
+    (c.function, c.gpu_ids, gpus)
 }
 
 fn recurse(n: u64) -> u64 {

@@ -2,15 +2,14 @@
 //! finish even with `--num-cpus 1` (a blocked task lends its CPU).
 use raylab_guest::{remote, tasks};
 
-remote! {
-    fn fib(n: u64) -> u64 {
-        if n < 2 {
-            return n;
-        }
-        let a = fib::remote(n - 1);
-        let b = fib::remote(n - 2);
-        a.get().unwrap() + b.get().unwrap()
+#[remote]
+fn fib(n: u64) -> u64 {
+    if n < 2 {
+        return n;
     }
+    let a = fib::remote(n - 1);
+    let b = fib::remote(n - 2);
+    a.get().unwrap() + b.get().unwrap()
 }
 tasks!(fib);
 

@@ -10,25 +10,29 @@ use std::time::Duration;
 use raylab_guest::bindings::raylab::runtime::runtime as raw;
 use raylab_guest::{ObjectRef, PackedVec, put, remote, tasks};
 
-remote! {
-    fn spin() -> u64 {
-        let mut n = 0u64;
-        loop {
-            n = n.wrapping_add(1);
-            std::hint::black_box(n);
-        }
+#[remote]
+fn spin() -> u64 {
+    let mut n = 0u64;
+    loop {
+        n = n.wrapping_add(1);
+        std::hint::black_box(n);
     }
+}
 
-    /// Returns a reference to object `id`, which it was never given.
-    fn plant(id: u64) -> ObjectRef<u64> {
-        ObjectRef::from_owned_id(id)
-    }
+/// Returns a reference to object `id`, which it was never given.
+#[remote]
+fn plant(id: u64) -> ObjectRef<u64> {
+    ObjectRef::from_owned_id(id)
+}
 
-    /// Returns `mb` MiB and a reference to object `id` (its own result,
-    /// when the caller guessed right: ids are handed out in order).
-    fn selfish(id: u64, mb: u64) -> (ObjectRef<u8>, PackedVec<u8>) {
-        (ObjectRef::from_owned_id(id), PackedVec(vec![5u8; (mb as usize) << 20]))
-    }
+/// Returns `mb` MiB and a reference to object `id` (its own result,
+/// when the caller guessed right: ids are handed out in order).
+#[remote]
+fn selfish(id: u64, mb: u64) -> (ObjectRef<u8>, PackedVec<u8>) {
+    (
+        ObjectRef::from_owned_id(id),
+        PackedVec(vec![5u8; (mb as usize) << 20]),
+    )
 }
 tasks!(spin, plant, selfish);
 

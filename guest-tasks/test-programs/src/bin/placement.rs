@@ -11,37 +11,51 @@ use raylab_guest::{
     submit_raw, tasks, wait,
 };
 
-remote! {
-    /// Where it runs: its group, if any, and the names of what it holds.
-    fn probe() -> (Option<u64>, Vec<String>) {
-        let c = context();
-        (current_placement_group(), c.resources.into_iter().map(|(n, _)| n).collect())
-    }
-
-    /// Submit `probe` with no strategy of its own; its group.
-    fn parent() -> Option<u64> {
-        probe::remote().get().expect("child ran").0
-    }
-
-    /// The GPU devices it was given.
-    fn gpus() -> Vec<u32> {
-        context().gpu_ids
-    }
-
-    /// Sleep an hour (cancelled by the test when it is done with it).
-    fn hold() -> u64 {
-        std::thread::sleep(Duration::from_secs(3600));
-        0
-    }
+/// Where it runs: its group, if any, and the names of what it holds.
+#[remote]
+fn probe() -> (Option<u64>, Vec<String>) {
+    let c = context();
+    (
+        current_placement_group(),
+        c.resources.into_iter().map(|(n, _)| n).collect(),
+    )
 }
 
-actor! {
-    /// Counts, from inside a bundle.
-    pub struct Tally { n: u64 }
-    impl Tally {
-        pub fn new() -> Self { Tally { n: 0 } }
-        pub fn add(&mut self, k: u64) -> u64 { self.n += k; self.n }
-        pub fn group(&self) -> Option<u64> { current_placement_group() }
+/// Submit `probe` with no strategy of its own; its group.
+#[remote]
+fn parent() -> Option<u64> {
+    probe::remote().get().expect("child ran").0
+}
+
+/// The GPU devices it was given.
+#[remote]
+fn gpus() -> Vec<u32> {
+    context().gpu_ids
+}
+
+/// Sleep an hour (cancelled by the test when it is done with it).
+#[remote]
+fn hold() -> u64 {
+    std::thread::sleep(Duration::from_secs(3600));
+    0
+}
+
+/// Counts, from inside a bundle.
+pub struct Tally {
+    n: u64,
+}
+
+#[actor]
+impl Tally {
+    pub fn new() -> Self {
+        Tally { n: 0 }
+    }
+    pub fn add(&mut self, k: u64) -> u64 {
+        self.n += k;
+        self.n
+    }
+    pub fn group(&self) -> Option<u64> {
+        current_placement_group()
     }
 }
 

@@ -3,10 +3,14 @@
 use raylab_guest::bindings::raylab::runtime::runtime as raw;
 use raylab_guest::{ErrorKind, ObjectRef, put, remote, tasks};
 
-remote! {
-    fn make_big(n: u64) -> Vec<u8> { vec![7; n as usize] }
-    /// Returns a reference to a value it put: the ref outlives the task.
-    fn make_ref(x: i64) -> ObjectRef<i64> { put(&x).unwrap() }
+#[remote]
+fn make_big(n: u64) -> Vec<u8> {
+    vec![7; n as usize]
+}
+/// Returns a reference to a value it put: the ref outlives the task.
+#[remote]
+fn make_ref(x: i64) -> ObjectRef<i64> {
+    put(&x).unwrap()
 }
 tasks!(make_big, make_ref);
 

@@ -1,8 +1,9 @@
 //! Smallest driver: one remote call.
 use raylab_guest::{remote, tasks};
 
-remote! {
-    fn add(a: i64, b: i64) -> i64 { a + b }
+#[remote]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
 }
 tasks!(add);
 

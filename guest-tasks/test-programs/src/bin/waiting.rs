@@ -7,12 +7,10 @@ use std::time::{Duration, Instant};
 
 use raylab_guest::{ErrorKind, TaskOptions, available_resources, remote, tasks, wait};
 
-remote! {
-    fn sleepy(ms: u64) -> u64 {
-        std::thread::sleep(Duration::from_millis(ms));
-        ms
-    }
-
+#[remote]
+fn sleepy(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
 }
 tasks!(sleepy);
 

@@ -7,16 +7,18 @@ use std::time::{Duration, Instant};
 
 use raylab_guest::{TaskOptions, remote, tasks};
 
-remote! {
-    fn busy(ms: u64) -> u64 {
-        let start = Instant::now();
-        let mut spins = 0u64;
-        while start.elapsed() < Duration::from_millis(ms) {
-            spins = spins.wrapping_add(1);
-        }
-        spins
+#[remote]
+fn busy(ms: u64) -> u64 {
+    let start = Instant::now();
+    let mut spins = 0u64;
+    while start.elapsed() < Duration::from_millis(ms) {
+        spins = spins.wrapping_add(1);
     }
-    fn flaky() -> u64 { panic!("flaky fails on every attempt") }
+    spins
+}
+#[remote]
+fn flaky() -> u64 {
+    panic!("flaky fails on every attempt")
 }
 tasks!(busy, flaky);
 

@@ -155,6 +155,24 @@ fn rust_projects_from_new_build_and_run_with_their_readmes_commands() {
         "{stdout}"
     );
     assert!(stdout.contains("1 passed"), "{stdout}");
+    // A remote function left out of `tasks!(..)` is a compile error that
+    // names it, not a `no-such-function` when it is first called.
+    let main_rs = hello.join("src/main.rs");
+    let source = std::fs::read_to_string(&main_rs).unwrap();
+    std::fs::write(
+        &main_rs,
+        format!("{source}\n#[remote]\nfn forgotten() -> u8 {{\n    1\n}}\n"),
+    )
+    .unwrap();
+    let out = sandbox.sh(&hello, "cargo build", true);
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("cannot find value `forgotten` in module `crate::listed_in_tasks`"),
+        "{}",
+        show(&out)
+    );
+    std::fs::write(&main_rs, source).unwrap();
     // The plugin's, natively, as its README says (`--lib`).
     let plugin = sandbox.dir.path().join("stats-kit");
     let out = sandbox.sh(&plugin, &format!("cargo test --lib --target {host}"), true);
