@@ -45,5 +45,18 @@ ray.get(counter.add.remote(1))
 handle = pickle.loads(ray.cloudpickle.dumps(counter))
 print("handle:", ray.get(handle.add.remote(10)))
 
+# Plain pickle inside a task pins nothing that outlives the task: its
+# object is freed when the task ends, and the loaded ref is never ready.
+@ray.remote
+def pickled_inside():
+    return pickle.dumps(ray.put("gone"))
+
+
+stale = pickle.loads(ray.get(pickled_inside.remote()))
+try:
+    ray.get(stale, timeout=1)
+except ray.exceptions.GetTimeoutError:
+    print("stale ref: GetTimeoutError")
+
 ray._private.internal_api.free([loaded])
 print("done")

@@ -228,6 +228,16 @@ def _float_or_none(v):
     return None if v is None else float(v)
 
 
+def _custom_resources(opts):
+    """``resources``, and ``accelerator_type="V100"`` as Ray has it: 0.001
+    of the resource ``accelerator_type:V100``."""
+    out = dict(opts.get("resources") or {})
+    kind = opts.get("accelerator_type")
+    if kind is not None:
+        out["accelerator_type:%s" % kind] = 0.001
+    return out
+
+
 def _resource_options(opts):
     memory = opts.get("memory")
     return dict(
@@ -235,7 +245,7 @@ def _resource_options(opts):
         num_cpus=_float_or_none(opts.get("num_cpus")),
         num_gpus=_float_or_none(opts.get("num_gpus")),
         memory=int(memory) if memory is not None else None,
-        resources=[_types.ResourceAmount(str(k), float(v)) for k, v in (opts.get("resources") or {}).items()],
+        resources=[_types.ResourceAmount(str(k), float(v)) for k, v in _custom_resources(opts).items()],
     )
 
 
@@ -269,7 +279,7 @@ def _demand(opts, cpus):
         out["GPU"] = float(opts["num_gpus"])
     if opts.get("memory"):
         out["memory"] = float(opts["memory"])
-    for k, v in (opts.get("resources") or {}).items():
+    for k, v in _custom_resources(opts).items():
         if v:
             out[k] = float(v)
     return out
@@ -371,6 +381,42 @@ class _PendingRef(ObjectRef):
 
     def __reduce__(self):
         raise self._why
+
+
+class _LostRef(_PendingRef):
+    """An out-of-band ref loaded after its object was freed (pickled with
+    plain ``pickle`` by a task that has ended, say): as in Ray it loads,
+    and it never becomes ready. ``get`` with a timeout raises
+    ``GetTimeoutError`` at once (Ray's waits the timeout out first), without
+    one ``ObjectLostError`` (Ray's hangs)."""
+
+    __slots__ = ()
+
+    def __init__(self, id):
+        self._raylab_id = id
+        self._why = None
+
+    def _lost(self, timeout):
+        text = (
+            "ObjectRef(%016x) was loaded from a pickle after its object was freed: it can never be "
+            "ready (pin it by pickling with ray.cloudpickle, and keep it until "
+            "ray._private.internal_api.free)" % self._raylab_id
+        )
+        if timeout is not None:
+            return exceptions.GetTimeoutError("Get timed out: " + text)
+        return exceptions.ObjectLostError(text)
+
+    def __reduce__(self):
+        return _codec._unpickled_ref, (self._raylab_id,)
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+_codec.LOST = _LostRef
 
 
 # ---------------------------------------------------------------- tasks
@@ -780,6 +826,13 @@ class ActorClass:
                 # task's retry list would.
                 self._ref = _export(self._cls, opts.get("max_concurrency"), _env_vars(opts))
             target = self._ref
+        # As in Ray: an actor that asks for no resource holds no CPU while
+        # it lives; one that asks for any (GPUs, memory, a custom resource)
+        # and names no CPU count holds one CPU for its life.
+        if opts.get("num_cpus") is None and any(
+            opts.get(k) is not None for k in ("num_gpus", "resources", "accelerator_type", "memory")
+        ):
+            opts = dict(opts, num_cpus=1)
         wit_opts = _resource_options(opts)
         wit_opts["name"] = _namespaced(name, opts.get("namespace"))
         if detached and name is None:
@@ -904,6 +957,8 @@ def _timeout_ms(timeout):
 
 
 def _get_one(ref, timeout):
+    if type(ref) is _LostRef:
+        raise ref._lost(timeout)
     if type(ref) is _PendingRef:
         raise ref._why
     if not _is_ref(ref):
@@ -997,12 +1052,12 @@ def wait(object_refs, num_returns=1, timeout=None, fetch_local=True):
         raise ValueError("Invalid number of objects to return %d." % num_returns)
     if num_returns > len(refs):
         raise ValueError("num_returns cannot be greater than the number of ray_waitables provided to ray.wait.")
-    ids = [key[id(r)]._raylab_id for r in refs if type(key[id(r)]) is not _PendingRef]
+    ids = [key[id(r)]._raylab_id for r in refs if not isinstance(key[id(r)], _PendingRef)]
     ready = set(_call(_rt.wait, ids, min(num_returns, len(ids)), _timeout_ms(timeout))) if ids else set()
     done, pending = [], []
     for r in refs:
         k = key[id(r)]
-        if k._raylab_id in ready and type(k) is not _PendingRef and len(done) < num_returns:
+        if k._raylab_id in ready and not isinstance(k, _PendingRef) and len(done) < num_returns:
             done.append(r)
         else:
             pending.append(r)
@@ -1012,7 +1067,7 @@ def wait(object_refs, num_returns=1, timeout=None, fetch_local=True):
 def cancel(object_ref, force=False, recursive=True):
     """Cancel the task that produces ``object_ref``: ``get`` on it raises
     ``TaskCancelledError``."""
-    if type(object_ref) is _PendingRef:
+    if isinstance(object_ref, _PendingRef):
         return
     _call(_rt.cancel, object_ref._raylab_id)
 

@@ -191,9 +191,19 @@ def _loaded_id(id):
     return id
 
 
+# What unpickling a ref to an object no longer alive makes (set by raylab:
+# a ref whose `get` fails, as Ray's would time out or hang).
+LOST = None
+
+
 def _unpickled_ref(id):
     """Unpickling an out-of-band ref: a count of its own."""
-    return ObjectRef(_loaded_id(id))
+    try:
+        return ObjectRef(_loaded_id(id))
+    except ValueError:
+        if LOST is None:
+            raise
+        return LOST(id)
 
 
 def _unpickled_handle(id, state):

@@ -56,6 +56,7 @@ const SDK: &[(&str, &str)] = &[
     sdk_file!("raylab/_raylet.py"),
     sdk_file!("raylab/_private/__init__.py"),
     sdk_file!("raylab/_private/internal_api.py"),
+    sdk_file!("raylab/_private/ray_constants.py"),
     sdk_file!("raylab/runtime_context.py"),
     sdk_file!("raylab/util/__init__.py"),
     sdk_file!("raylab/util/scheduling_strategies.py"),
@@ -64,6 +65,7 @@ const SDK: &[(&str, &str)] = &[
     sdk_file!("raylab/util/queue.py"),
     sdk_file!("raylab/util/serialization.py"),
     sdk_file!("raylab/util/check_serialize.py"),
+    sdk_file!("raylab/util/accelerators.py"),
     // The sandboxed CPython has no `locale` (argparse needs one).
     (
         "locale.py",
