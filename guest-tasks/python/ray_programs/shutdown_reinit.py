@@ -34,3 +34,20 @@ again = Holder.options(name="holder").remote()
 print("the name is free again:", ray.get(again.ping.remote()))
 del again
 ray.shutdown()
+
+# GPUs an actor held come back too: a new session may ask for fewer.
+ray.init(num_gpus=2)
+
+
+@ray.remote(num_gpus=1)
+class OnGpu:
+    def ids(self):
+        return len(ray.get_gpu_ids())
+
+
+gpu_actor = OnGpu.remote()
+print("an actor's GPUs:", ray.get(gpu_actor.ids.remote()))
+ray.shutdown()
+ray.init(num_gpus=1)
+print("GPUs after init(num_gpus=1):", ray.cluster_resources().get("GPU"), ray.available_resources().get("GPU"))
+ray.shutdown()

@@ -1157,14 +1157,25 @@ def init(
         wanted["GPU"] = num_gpus
     if wanted and hasattr(_rt, "set_node_resources"):
         amounts = [_types.ResourceAmount(str(k), float(v)) for k, v in wanted.items()]
-        try:
-            _call(_rt.set_node_resources, amounts)
-        except RayError as e:
-            print("raylab: warning: ray.init(...) resources ignored: %s" % e.message, file=sys.stderr)
+        # Actors that `shutdown` killed give their resources back as they
+        # stop, a few milliseconds later: a change may wait for them.
+        deadline = _time.monotonic() + (2.0 if _shutdown_killed else 0.0)
+        while True:
+            try:
+                _call(_rt.set_node_resources, amounts)
+                break
+            except RayError as e:
+                if _time.monotonic() < deadline:
+                    _time.sleep(0.01)
+                    continue
+                print("raylab: warning: ray.init(...) resources ignored: %s" % e.message, file=sys.stderr)
+                break
     return _ClientContext()
 
 
 _init_called = False
+# Whether the last `shutdown` killed actors (see `init`).
+_shutdown_killed = False
 
 
 def _mark_init():
@@ -1200,8 +1211,10 @@ def shutdown(*args, **kwargs):
     from .util.placement_group import _remove_session_groups
 
     _remove_session_groups()
+    global _shutdown_killed
     actors = list(_session_actors)
     _session_actors.clear()
+    _shutdown_killed = bool(actors)
     for actor in actors:
         try:
             _rt.kill_actor(actor._raylab_id)
