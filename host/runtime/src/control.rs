@@ -28,9 +28,9 @@ use crate::scheduler::{Scheduler, SchedulerCounts, Start, TaskId};
 /// driver of `raylab-host run`; the head numbers submitted jobs from 1.
 pub type JobId = u64;
 
-/// The job of detached actors: it never ends, and its objects (their
-/// handles, and what they put) are visible to every job.
-pub(crate) const DETACHED_JOB: JobId = JobId::MAX;
+// The job of detached actors: it never ends, and its objects (their
+// handles, and what they put) are visible to every job.
+pub(crate) use crate::ids::DETACHED_JOB;
 
 /// What the control state needs to know of a task's payload.
 pub(crate) trait Pending {

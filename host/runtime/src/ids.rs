@@ -1,10 +1,18 @@
-//! Maps keyed by the runtime's own integer ids (objects, tasks): their keys
+//! The runtime's own integer ids (tasks, the detached actors' job) and the
+//! maps keyed by them (objects, tasks): their keys
 //! are sequential numbers the runtime hands out, not input an attacker
 //! chooses, so a multiply mixes them well enough and SipHash's cost (a few
 //! percent of a warm task's cycles, measured with `perf`) is not needed.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
+
+/// A task's id, unique in its node.
+pub(crate) type TaskId = u64;
+
+/// The job that owns what outlives every job: detached actors, their
+/// objects and placement groups.
+pub(crate) const DETACHED_JOB: u64 = u64::MAX;
 
 /// Hashes a `u64` id with one multiply (Fibonacci hashing).
 #[derive(Default, Clone, Copy)]

@@ -9,28 +9,41 @@
 //! task in a fresh sandbox on a worker thread, passing data through a
 //! reference-counted object store.
 //!
-//! One concern per module; the arrows are the only imports between them
-//! (no cycles):
+//! One concern per module; "uses" is every crate module its code imports,
+//! and nothing else (`crate_map`'s test reads this table and the code and
+//! fails when they differ):
 //!
 //! | module | owns | uses |
 //! | --- | --- | --- |
 //! | `node` | [`Runtime`]: builds and wires the parts, the public API; `node::remote` runs what other nodes send | everything below |
-//! | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | tasks, object_store, error (async-nats) |
-//! | `guest_api` | the `raylab:runtime/runtime` host functions | actors, tasks, objects, sandbox |
-//! | `actors` | actors: long-lived sandboxes, ordered (or, for async actors, concurrent) calls, restarts, handles | tasks, control, modules, sandbox |
-//! | `objects` | put/get/wait for guests, lending the CPU while blocked | tasks, control |
-//! | `tasks` | the task lifecycle: submit, dispatch, attempt, retry, finish, cancel; lineage of objects on other nodes | control, modules, sandbox, timeline, task_table |
-//! | `driver` | running a module's `wasi:cli/run` | modules, sandbox |
-//! | `modules` | loading a component, its exports, the registry | engine, sandbox |
+//! | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | bindings, error, object_store, resources, sandbox, tasks |
+//! | `guest_api` | the `raylab:runtime/runtime` host functions | actors, bindings, error, gpu, objects, resources, sandbox, tasks |
+//! | `actors` | actors: long-lived sandboxes, ordered (or, for async actors, concurrent) calls, restarts, handles | bindings, cancel, control, error, ids, modules, msgpack, object_store, sandbox, tasks, timeline |
+//! | `objects` | put/get/wait for guests, lending the CPU while blocked | cancel, control, error, msgpack, object_store, resources, sandbox, tasks, workers |
+//! | `tasks` | the task lifecycle: submit, dispatch, attempt, retry, finish, cancel; lineage of objects on other nodes | bindings, cancel, config, control, error, ids, modules, msgpack, object_store, objects, resources, sandbox, scheduler, task_table, timeline, workers |
+//! | `driver` | running a module's `wasi:cli/run` | cancel, control, error, modules, sandbox |
+//! | `modules` | loading a component, its exports, the registry | control, engine, error, sandbox |
 //! | `clocks` | precise sleeps for guests (`subscribe-duration`) | sandbox |
-//! | `sandbox` | per-instance host state: identity, capabilities, quotas, traps | jobs, gpu, control (releasing refs) |
+//! | `sandbox` | per-instance host state: identity, capabilities, quotas, traps | actors, bindings, cancel, clocks, control, error, gpu, ids, jobs, object_store, output, resources, scheduler, workers |
+//! | `config` | the runtime's settings | engine, gpu |
+//! | `output` | a guest's stdout and stderr, whole lines, to the terminal or the job's log | jobs |
+//! | `jobs` | the head's jobs: status, log, stop flag | cancel, control, error |
+//! | `control` | object store + scheduler + task (and actor call) bookkeeping under one lock | cancel, error, ids, object_store, resources, scheduler, spill |
+//! | `scheduler` | which task runs next, the resource ledger, placement groups | ids, resources |
+//! | `object_store` | objects, reference counts, capacity, waiters, spilling | error, ids, spill |
+//! | `task_table` | the task table (`list tasks`, the dashboard) | ids |
+//! | `engine` | the wasmtime engine and the compile cache | disk_cache, error |
+//! | `error` | the library's errors; error kinds from the WIT | bindings |
 //! | [`gpu`] | the wgpu broker and the `raylab:runtime/gpu` host functions | bindings |
-//! | `jobs` | the head's jobs: status, log, stop flag | cancel |
-//! | `control` | object store + scheduler + task (and actor call) bookkeeping under one lock | object_store, scheduler |
-//! | `scheduler` | which task runs next, the resource ledger | resources |
-//! | `object_store` | objects, reference counts, capacity, waiters, spilling | error, spill |
-//! | `engine` | the wasmtime engine and the compile cache | error |
-//! | `config`, `error`, `bindings`, `resources`, `msgpack`, `timeline`, `task_table`, `cancel`, `workers`, `spill` | leaves | |
+//! | `bindings`, `cancel`, [`disk_cache`], `ids`, [`msgpack`], `resources`, `spill`, `timeline`, `workers` | leaves: generated bindings, cancellation signals, the caches' files, id types and maps, MessagePack, resource amounts, spill files, the timeline, worker threads | |
+//!
+//! Import cycles (the `exec`/`wasm` split of issue 23 is to break it; the
+//! test fails if another appears or this one changes):
+//!
+//! - cycle: `actors`, `clocks`, `modules`, `objects`, `sandbox`, `tasks`
+//!   (a sandbox's host state reaches the actor, clock and task machinery
+//!   that run in it, and those create sandboxes; tasks and objects call
+//!   each other for `get` inside tasks)
 //!
 //! ## Lock order
 //!
@@ -78,6 +91,8 @@ mod clocks;
 mod cluster;
 mod config;
 mod control;
+#[cfg(test)]
+mod crate_map;
 pub mod disk_cache;
 mod driver;
 mod engine;

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Notify;
 
 use crate::error::{ErrorKind, TaskError};
-use crate::scheduler::TaskId;
+use crate::ids::TaskId;
 use crate::spill::{Spill, SpillStats};
 
 /// Names an object.

@@ -39,8 +39,7 @@ use crate::resources::{ONE, Resources};
 mod groups;
 pub(crate) use groups::{Group, GroupState, GroupStrategy, check_bundles};
 
-/// Identifies a task.
-pub(crate) type TaskId = u64;
+pub(crate) use crate::ids::TaskId;
 
 struct Queued<P> {
     id: TaskId,

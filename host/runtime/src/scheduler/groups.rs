@@ -73,7 +73,7 @@ pub(crate) enum GroupState {
 pub(crate) struct Group {
     /// Its id (the id of the object that is ready once it is created).
     pub(crate) id: u64,
-    /// The job that made it ([`crate::control::DETACHED_JOB`] for a
+    /// The job that made it ([`crate::ids::DETACHED_JOB`] for a
     /// detached one).
     pub(crate) job: u64,
     pub(crate) name: Option<String>,
@@ -269,7 +269,7 @@ impl<P> Scheduler<P> {
         self.groups.values().find(|g| {
             g.state != GroupState::Removed
                 && g.name.as_deref() == Some(name)
-                && (g.job == job || g.job == crate::control::DETACHED_JOB)
+                && (g.job == job || g.job == crate::ids::DETACHED_JOB)
         })
     }
 
