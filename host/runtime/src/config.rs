@@ -3,40 +3,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::engine::{self, EngineConfig};
 use crate::gpu::{GpuBackend, SoftwareGpus};
-
-/// Fresh or warm sandboxes for remote tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Isolation {
-    /// A fresh instance per task: nothing survives from one task to the next.
-    #[default]
-    Fresh,
-    /// Reuse warm instances of a module: faster, but a guest's globals and
-    /// heap survive between tasks of the same module. Trapped instances are
-    /// never reused.
-    Warm,
-}
-
-impl Isolation {
-    /// Every value, as `FromStr` spells it.
-    pub const NAMES: [&str; 2] = ["fresh", "warm"];
-}
-
-impl std::str::FromStr for Isolation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "fresh" => Ok(Isolation::Fresh),
-            "warm" => Ok(Isolation::Warm),
-            other => Err(format!("unknown isolation `{other}` (fresh or warm)")),
-        }
-    }
-}
+use crate::wasm::engine::{self, EngineConfig};
+pub use crate::wasm::modules::Isolation;
 
 /// A [`ModuleCompiler`](crate::ModuleCompiler) shared by a node.
 #[derive(Clone)]
-pub struct Compiler(pub std::sync::Arc<dyn crate::engine::ModuleCompiler>);
+pub struct Compiler(pub std::sync::Arc<dyn crate::wasm::engine::ModuleCompiler>);
 
 impl std::fmt::Debug for Compiler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

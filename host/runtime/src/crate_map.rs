@@ -1,27 +1,51 @@
-//! The crate docs' module map, checked against the code: every module of
-//! `lib.rs` has one row, each row's "uses" column is exactly the crate
-//! modules its code imports (`crate::x`, tests and comments aside), and
-//! the import cycles are exactly those the docs name. A test-only module.
+//! The crate docs' module map, checked against the code: every module has
+//! one row naming its layer, each module sits in its layer's folder, each
+//! row's "uses" column is exactly the crate modules its code imports
+//! (`crate::x` or `crate::layer::x`, tests and comments aside), no module
+//! imports from a later layer, and there is no import cycle. A test-only
+//! module.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+/// The layers, first to last; the folders of the middle three.
+const LAYERS: [&str; 6] = ["base", "core", "wasm", "exec", "cluster", "node"];
+const FOLDERS: [&str; 3] = ["core", "wasm", "exec"];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-/// The modules `lib.rs` declares, but this one.
-fn declared(lib: &str) -> BTreeSet<String> {
-    lib.lines()
+/// The `mod` declarations of a file.
+fn mods(file: &str) -> Vec<String> {
+    file.lines()
         .filter_map(|l| {
             let l = l.trim();
             let l = l
                 .strip_prefix("pub mod ")
+                .or_else(|| l.strip_prefix("pub(crate) mod "))
                 .or_else(|| l.strip_prefix("mod "))?;
             l.strip_suffix(';').map(str::to_string)
         })
-        .filter(|m| m != "crate_map")
         .collect()
+}
+
+/// The modules the crate declares, each with its folder (`""`: `src/`):
+/// those of `lib.rs` but the layer folders and this one, and those each
+/// layer folder's file declares.
+fn declared(lib: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for m in mods(lib) {
+        if FOLDERS.contains(&m.as_str()) {
+            let file = std::fs::read_to_string(src().join(format!("{m}.rs"))).unwrap();
+            for inner in mods(&file) {
+                out.insert(inner, m.clone());
+            }
+        } else if m != "crate_map" {
+            out.insert(m, String::new());
+        }
+    }
+    out
 }
 
 /// The names in backticks of a table cell.
@@ -33,43 +57,46 @@ fn names(cell: &str) -> Vec<String> {
         .collect()
 }
 
-/// The map's rows: module -> what it uses (`None`: "everything below").
-fn map(lib: &str) -> BTreeMap<String, Option<BTreeSet<String>>> {
+/// A row of the map.
+#[derive(Debug)]
+struct Row {
+    layer: String,
+    /// `None`: "everything".
+    uses: Option<BTreeSet<String>>,
+}
+
+/// The map's rows, by module.
+fn map(lib: &str) -> BTreeMap<String, Row> {
     let mut out = BTreeMap::new();
     for line in lib.lines().filter_map(|l| l.strip_prefix("//! | ")) {
         let cells: Vec<&str> = line.split(" | ").collect();
-        if cells.len() < 3 || cells[0].starts_with("module") || cells[0].starts_with("---") {
+        if cells.len() < 4 || cells[0].starts_with("layer") || cells[0].starts_with("---") {
             continue;
         }
-        let uses = cells[2].trim_end_matches(" |").trim_end_matches('|').trim();
+        let uses = cells[3].trim_end_matches('|').trim();
         let uses = if uses.starts_with("everything") {
             None
         } else {
             Some(
                 uses.split(',')
-                    .map(|u| {
-                        u.split_whitespace()
-                            .next()
-                            .unwrap_or("")
-                            .trim_matches('`')
-                            .to_string()
-                    })
+                    .map(|u| u.trim().trim_matches('`').to_string())
                     .filter(|u| !u.is_empty())
                     .collect(),
             )
         };
-        for m in names(cells[0]) {
-            assert!(
-                out.insert(m.clone(), uses.clone()).is_none(),
-                "`{m}` has two rows"
-            );
+        for m in names(cells[1]) {
+            let row = Row {
+                layer: cells[0].trim().to_string(),
+                uses: uses.clone(),
+            };
+            assert!(out.insert(m.clone(), row).is_none(), "`{m}` has two rows");
         }
     }
     out
 }
 
-/// A module's source files: `m.rs` and everything under `m/`.
-fn files(m: &str) -> Vec<PathBuf> {
+/// A module's source files: `m.rs` and everything under `m/`, in `folder`.
+fn files(folder: &str, m: &str) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let p = e.path();
@@ -80,12 +107,13 @@ fn files(m: &str) -> Vec<PathBuf> {
             }
         }
     }
+    let dir = src().join(folder);
     let mut out = Vec::new();
-    let file = src().join(format!("{m}.rs"));
+    let file = dir.join(format!("{m}.rs"));
     if file.exists() {
         out.push(file);
     }
-    walk(&src().join(m), &mut out);
+    walk(&dir.join(m), &mut out);
     out
 }
 
@@ -101,6 +129,11 @@ fn imports(source: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
         let mut rest = line;
         while let Some(i) = rest.find("crate::") {
             rest = &rest[i + "crate::".len()..];
+            for folder in FOLDERS {
+                if let Some(r) = rest.strip_prefix(folder).and_then(|r| r.strip_prefix("::")) {
+                    rest = r;
+                }
+            }
             let group = rest
                 .strip_prefix('{')
                 .map(|g| g.split('}').next().unwrap_or(""));
@@ -154,34 +187,39 @@ fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<Vec<String>> {
         .collect()
 }
 
-/// The cycles the crate docs name: lines `//! - cycle: `a`, `b`, ...`.
-fn documented_cycles(lib: &str) -> BTreeSet<Vec<String>> {
-    lib.lines()
-        .filter_map(|l| l.strip_prefix("//! - cycle: "))
-        .map(|l| {
-            let mut part = names(l);
-            part.sort();
-            part
-        })
-        .collect()
-}
-
 #[test]
 fn the_crate_map_is_the_code() {
     let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
-    let modules = declared(&lib);
+    let declared = declared(&lib);
+    let modules: BTreeSet<String> = declared.keys().cloned().collect();
     let map = map(&lib);
     let rows: BTreeSet<String> = map.keys().cloned().collect();
     assert_eq!(
         rows, modules,
-        "the crate map's rows and lib.rs's modules differ"
+        "the crate map's rows and the declared modules differ"
     );
 
-    let graph: BTreeMap<String, BTreeSet<String>> = modules
+    let rank = |layer: &str| {
+        LAYERS
+            .iter()
+            .position(|l| *l == layer)
+            .unwrap_or_else(|| panic!("`{layer}` is not a layer"))
+    };
+    let mut wrong = Vec::new();
+    for (m, folder) in &declared {
+        let layer = &map[m].layer;
+        let in_folder = FOLDERS.contains(&layer.as_str());
+        if in_folder && folder != layer || !in_folder && !folder.is_empty() {
+            wrong.push(format!(
+                "`{m}` is in the `{layer}` layer but sits in src/{folder}"
+            ));
+        }
+    }
+    let graph: BTreeMap<String, BTreeSet<String>> = declared
         .iter()
-        .map(|m| {
+        .map(|(m, folder)| {
             let mut uses = BTreeSet::new();
-            for f in files(m) {
+            for f in files(folder, m) {
                 let source = std::fs::read_to_string(&f).unwrap();
                 uses.extend(imports(&source, &modules));
             }
@@ -189,9 +227,9 @@ fn the_crate_map_is_the_code() {
             (m.clone(), uses)
         })
         .collect();
-    let mut wrong = Vec::new();
     for (m, uses) in &graph {
-        if let Some(Some(said)) = map.get(m)
+        let row = &map[m];
+        if let Some(said) = &row.uses
             && said != uses
         {
             let missing: Vec<_> = uses.difference(said).collect();
@@ -200,27 +238,31 @@ fn the_crate_map_is_the_code() {
                 "`{m}` imports {uses:?}: the map lacks {missing:?} and names {extra:?} it does not use"
             ));
         }
+        for u in uses {
+            if rank(&map[u].layer) > rank(&row.layer) {
+                wrong.push(format!(
+                    "`{m}` ({}) imports `{u}` of a later layer ({})",
+                    row.layer, map[u].layer
+                ));
+            }
+        }
     }
     assert!(
         wrong.is_empty(),
-        "update the crate map in lib.rs:\n{}",
+        "update the crate map in lib.rs, or the code:\n{}",
         wrong.join("\n")
     );
-    assert_eq!(
-        cycles(&graph),
-        documented_cycles(&lib),
-        "the import cycles differ from those lib.rs names (`//! - cycle: ...`)"
-    );
+    assert_eq!(cycles(&graph), BTreeSet::new(), "modules import each other");
 }
 
 #[test]
-fn the_checker_sees_grouped_imports_and_cycles() {
-    let modules: BTreeSet<String> = ["a", "b", "c"].map(String::from).into();
+fn the_checker_sees_grouped_and_layered_imports_and_cycles() {
+    let modules: BTreeSet<String> = ["a", "b", "c", "d"].map(String::from).into();
     let seen = imports(
-        "use crate::{a::X, b};\n// crate::c in a comment\nfn f() { crate::a::g(); }\n#[cfg(test)]\nmod tests { use crate::c; }",
+        "use crate::{a::X, b};\nuse crate::exec::d::Y;\n// crate::c in a comment\nfn f() { crate::a::g(); }\n#[cfg(test)]\nmod tests { use crate::c; }",
         &modules,
     );
-    assert_eq!(seen, ["a", "b"].map(String::from).into());
+    assert_eq!(seen, ["a", "b", "d"].map(String::from).into());
     let graph: BTreeMap<String, BTreeSet<String>> =
         [("a", vec!["b"]), ("b", vec!["a", "c"]), ("c", vec![])]
             .into_iter()

@@ -9,41 +9,57 @@
 //! task in a fresh sandbox on a worker thread, passing data through a
 //! reference-counted object store.
 //!
+//! The modules sit in layers, each in a folder of its own, and a module
+//! imports only from its own layer or the layers above it in this table:
+//!
+//! - **base** (`src/`): generated bindings, errors, MessagePack, the GPU
+//!   broker (it knows nothing of tasks);
+//! - **core** (`src/core/`): the node's bookkeeping, no WebAssembly;
+//! - **wasm** (`src/wasm/`): wasmtime, modules and one instance's sandbox,
+//!   no tasks or actors;
+//! - **exec** (`src/exec/`): tasks, actors, objects, the driver and the
+//!   host functions that join a guest to them;
+//! - **cluster** (`src/cluster*`): the same, across nodes over NATS;
+//! - **node** (`src/node*`, `src/config.rs`): [`Runtime`], which builds and
+//!   wires the parts, and its settings.
+//!
 //! One concern per module; "uses" is every crate module its code imports,
-//! and nothing else (`crate_map`'s test reads this table and the code and
-//! fails when they differ):
+//! and nothing else. `crate_map`'s test reads this table and the code, and
+//! fails when a row is missing, a "uses" column differs from the imports,
+//! a module imports from a later layer, a module is not in its layer's
+//! folder, or any import cycle appears:
 //!
-//! | module | owns | uses |
-//! | --- | --- | --- |
-//! | `node` | [`Runtime`]: builds and wires the parts, the public API; `node::remote` runs what other nodes send | everything below |
-//! | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | bindings, error, object_store, resources, sandbox, tasks |
-//! | `guest_api` | the `raylab:runtime/runtime` host functions | actors, bindings, error, gpu, objects, resources, sandbox, tasks |
-//! | `actors` | actors: long-lived sandboxes, ordered (or, for async actors, concurrent) calls, restarts, handles | bindings, cancel, control, error, ids, modules, msgpack, object_store, sandbox, tasks, timeline |
-//! | `objects` | put/get/wait for guests, lending the CPU while blocked | cancel, control, error, msgpack, object_store, resources, sandbox, tasks, workers |
-//! | `tasks` | the task lifecycle: submit, dispatch, attempt, retry, finish, cancel; lineage of objects on other nodes | bindings, cancel, config, control, error, ids, modules, msgpack, object_store, objects, resources, sandbox, scheduler, task_table, timeline, workers |
-//! | `driver` | running a module's `wasi:cli/run` | cancel, control, error, modules, sandbox |
-//! | `modules` | loading a component, its exports, the registry | control, engine, error, sandbox |
-//! | `clocks` | precise sleeps for guests (`subscribe-duration`) | sandbox |
-//! | `sandbox` | per-instance host state: identity, capabilities, quotas, traps | actors, bindings, cancel, clocks, control, error, gpu, ids, jobs, object_store, output, resources, scheduler, workers |
-//! | `config` | the runtime's settings | engine, gpu |
-//! | `output` | a guest's stdout and stderr, whole lines, to the terminal or the job's log | jobs |
-//! | `jobs` | the head's jobs: status, log, stop flag | cancel, control, error |
-//! | `control` | object store + scheduler + task (and actor call) bookkeeping under one lock | cancel, error, ids, object_store, resources, scheduler, spill |
-//! | `scheduler` | which task runs next, the resource ledger, placement groups | ids, resources |
-//! | `object_store` | objects, reference counts, capacity, waiters, spilling | error, ids, spill |
-//! | `task_table` | the task table (`list tasks`, the dashboard) | ids |
-//! | `engine` | the wasmtime engine and the compile cache | disk_cache, error |
-//! | `error` | the library's errors; error kinds from the WIT | bindings |
-//! | [`gpu`] | the wgpu broker and the `raylab:runtime/gpu` host functions | bindings |
-//! | `bindings`, `cancel`, [`disk_cache`], `ids`, [`msgpack`], `resources`, `spill`, `timeline`, `workers` | leaves: generated bindings, cancellation signals, the caches' files, id types and maps, MessagePack, resource amounts, spill files, the timeline, worker threads | |
-//!
-//! Import cycles (the `exec`/`wasm` split of issue 23 is to break it; the
-//! test fails if another appears or this one changes):
-//!
-//! - cycle: `actors`, `clocks`, `modules`, `objects`, `sandbox`, `tasks`
-//!   (a sandbox's host state reaches the actor, clock and task machinery
-//!   that run in it, and those create sandboxes; tasks and objects call
-//!   each other for `get` inside tasks)
+//! | layer | module | owns | uses |
+//! | --- | --- | --- | --- |
+//! | base | `bindings` | the Rust bindings generated from `wit/` | |
+//! | base | `error` | the library's errors; error kinds from the WIT | bindings |
+//! | base | [`msgpack`] | MessagePack: the encoding of arguments and objects | |
+//! | base | [`gpu`] | the wgpu broker and the `raylab:runtime/gpu` host functions | bindings |
+//! | core | `cancel` | cancellation signals and deadlines | |
+//! | core | `ids` | id types and maps | |
+//! | core | `resources` | resource amounts in fixed point | |
+//! | core | `spill` | spill files | |
+//! | core | `timeline` | the timeline of finished tasks | |
+//! | core | `workers` | the worker pool's spawning policy | |
+//! | core | `scheduler` | which task runs next, the resource ledger, placement groups | ids, resources |
+//! | core | `object_store` | objects, reference counts, capacity, waiters, spilling | error, ids, spill |
+//! | core | `task_table` | the task table (`list tasks`, the dashboard) | ids |
+//! | core | `control` | object store + scheduler + task (and actor call) bookkeeping under one lock | cancel, error, ids, object_store, resources, scheduler, spill |
+//! | core | `jobs` | the head's jobs: status, log, stop flag | cancel, control, error |
+//! | wasm | [`disk_cache`] | the caches' files, least recently used first | |
+//! | wasm | `clocks` | precise sleeps for guests (`subscribe-duration`) | |
+//! | wasm | `engine` | the wasmtime engine and the compile cache | disk_cache, error |
+//! | wasm | `output` | a guest's stdout and stderr, whole lines, to the terminal or the job's log | jobs |
+//! | wasm | `sandbox` | per-instance host state: identity, capabilities, quotas, traps | bindings, cancel, clocks, control, error, gpu, ids, jobs, object_store, output, resources, scheduler, workers |
+//! | wasm | `modules` | loading a component, its exports, the registry, fresh or warm instances | control, engine, error, sandbox |
+//! | exec | `tasks` | the task lifecycle: submit, dispatch, attempt, retry, finish, cancel; lineage of objects on other nodes | bindings, cancel, control, error, ids, modules, msgpack, object_store, resources, sandbox, scheduler, task_table, timeline, workers |
+//! | exec | `objects` | put/get/wait for guests, lending the CPU while blocked | cancel, control, error, msgpack, object_store, resources, sandbox, tasks, workers |
+//! | exec | `actors` | actors: long-lived sandboxes, ordered (or, for async actors, concurrent) calls, restarts, handles | bindings, cancel, control, error, ids, modules, msgpack, object_store, sandbox, tasks, timeline |
+//! | exec | `driver` | running a module's `wasi:cli/run` | cancel, control, error, modules, sandbox |
+//! | exec | `guest_api` | the `raylab:runtime/runtime` host functions | actors, bindings, error, gpu, objects, resources, sandbox, tasks |
+//! | cluster | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | bindings, error, object_store, resources, sandbox, tasks |
+//! | node | `config` | the runtime's settings | engine, gpu, modules |
+//! | node | `node` | [`Runtime`]: builds and wires the parts, the public API; `node::remote` runs what other nodes send | everything |
 //!
 //! ## Lock order
 //!
@@ -84,48 +100,32 @@
 
 #![deny(unsafe_code)]
 
-mod actors;
 mod bindings;
-mod cancel;
-mod clocks;
 mod cluster;
 mod config;
-mod control;
+mod core;
 #[cfg(test)]
 mod crate_map;
-pub mod disk_cache;
-mod driver;
-mod engine;
 mod error;
+mod exec;
 pub mod gpu;
-mod guest_api;
-mod ids;
-mod jobs;
-mod modules;
 pub mod msgpack;
 mod node;
-mod object_store;
-mod objects;
-mod output;
-mod resources;
-mod sandbox;
-mod scheduler;
-mod spill;
-mod task_table;
-mod tasks;
-mod timeline;
-mod workers;
+mod wasm;
 
-pub use actors::{ActorInfo, ActorState};
+pub use crate::core::control::{JobId, JobTasks, RuntimeStats};
+pub use crate::core::jobs::{JOB_LOG_BYTES, JobInfo, JobStatus, LogChunk};
+pub use crate::core::object_store::{ObjectId, ObjectRow, StoreStats};
+pub use crate::core::scheduler::SchedulerCounts;
+pub use crate::core::spill::SpillStats;
+pub use crate::core::task_table::{TaskFilter, TaskRow, TaskState};
 pub use cluster::{ClusterConfig, ClusterError, DEAD_AFTER, HEARTBEAT, NodeInfo};
 pub use config::{Compiler, Config, Isolation, RESERVED_INSTANCES, default_object_store_memory};
-pub use control::{JobId, JobTasks, RuntimeStats};
-pub use engine::{EngineConfig, KEEP_RESIDENT, ModuleCompiler, compile_to_file, default_cache_dir};
 pub use error::{ErrorKind, LoadError, RunError, StartError, TaskError, kind_name};
-pub use jobs::{JOB_LOG_BYTES, JobInfo, JobStatus, LogChunk};
+pub use exec::actors::{ActorInfo, ActorState};
 pub use node::{ResourceList, Runtime};
-pub use object_store::{ObjectId, ObjectRow, StoreStats};
-pub use sandbox::TICK;
-pub use scheduler::SchedulerCounts;
-pub use spill::SpillStats;
-pub use task_table::{TaskFilter, TaskRow, TaskState};
+pub use wasm::disk_cache;
+pub use wasm::engine::{
+    EngineConfig, KEEP_RESIDENT, ModuleCompiler, compile_to_file, default_cache_dir,
+};
+pub use wasm::sandbox::TICK;

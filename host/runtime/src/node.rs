@@ -17,23 +17,23 @@ use std::time::{Duration, Instant};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
-use crate::actors::{ActorDefaults, ActorInfo, Actors};
-use crate::cancel::CancelFlag;
 use crate::cluster::wire::Wire;
 use crate::cluster::{Cluster, ClusterConfig, ClusterError, NodeInfo, Registry, Usage};
 use crate::config::{Config, machine_memory};
-use crate::control::{JobId, ReleaseRefs, RuntimeStats};
-use crate::engine;
+use crate::core::cancel::CancelFlag;
+use crate::core::control::{JobId, ReleaseRefs, RuntimeStats};
+use crate::core::jobs::{JobInfo, JobStatus, Jobs};
+use crate::core::resources::Resources;
+use crate::core::timeline::Timeline;
 use crate::error::{LoadError, RunError, StartError};
+use crate::exec::actors::{ActorDefaults, ActorInfo, Actors};
+use crate::exec::guest_api::{self, Services};
+use crate::exec::objects::Objects;
+use crate::exec::tasks::{NodeControl, TaskDefaults, Tasks};
 use crate::gpu::{GpuBroker, GpuInfo, Gpus};
-use crate::guest_api::{self, Services};
-use crate::jobs::{JobInfo, JobStatus, Jobs};
-use crate::modules::{self, Modules};
-use crate::objects::Objects;
-use crate::resources::Resources;
-use crate::sandbox::{Grants, HostState, Sandboxes, TICK};
-use crate::tasks::{NodeControl, TaskDefaults, Tasks};
-use crate::timeline::Timeline;
+use crate::wasm::engine;
+use crate::wasm::modules::{self, Modules};
+use crate::wasm::sandbox::{Grants, HostState, Sandboxes, TICK};
 
 mod remote;
 
@@ -162,8 +162,9 @@ impl Runtime {
             config.job_object_store_memory.unwrap_or(usize::MAX),
             instances,
             job_instances,
-            (config.spill_size > 0)
-                .then(|| crate::spill::Spill::new(config.spill_dir.clone(), config.spill_size)),
+            (config.spill_size > 0).then(|| {
+                crate::core::spill::Spill::new(config.spill_dir.clone(), config.spill_size)
+            }),
         ));
         let jobs = Arc::new(Jobs::new(config.keep_finished_jobs));
         let gpus = Arc::new(Gpus::new(config.gpu_memory));
@@ -209,7 +210,7 @@ impl Runtime {
         );
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| setup(&e))?;
-        crate::clocks::add_to_linker(&mut linker).map_err(|e| setup(&e))?;
+        crate::wasm::clocks::add_to_linker(&mut linker).map_err(|e| setup(&e))?;
         let services = Services {
             tasks: Arc::downgrade(&tasks),
             objects: Arc::downgrade(&objects),
@@ -390,12 +391,12 @@ impl Runtime {
             .get(name)
             .ok_or_else(|| RunError::NoModule(name.to_string()))?;
         let args = args.to_vec();
-        let limits = crate::driver::Limits {
+        let limits = crate::exec::driver::Limits {
             memory: node.config.driver_memory,
             timeout,
         };
         let driver = self.node.handle.spawn(async move {
-            crate::driver::run(&node.sandboxes, module, &args, job, stop, limits).await
+            crate::exec::driver::run(&node.sandboxes, module, &args, job, stop, limits).await
         });
         self.workers().block_on(driver).unwrap_or_else(|e| {
             Err(RunError::Internal(format!(
@@ -422,14 +423,15 @@ impl Runtime {
         self.node.jobs.describe(id, &args, bytes.len());
         let node = self.node.clone();
         let loaded = node.modules.get(&module).expect("just loaded");
-        let limits = crate::driver::Limits {
+        let limits = crate::exec::driver::Limits {
             memory: node.config.driver_memory,
             timeout,
         };
         // The whole job is one task on the workers (no thread of its own):
         // its driver, then the clean-up.
         self.node.handle.spawn(async move {
-            let result = crate::driver::run(&node.sandboxes, loaded, &args, id, stop, limits).await;
+            let result =
+                crate::exec::driver::run(&node.sandboxes, loaded, &args, id, stop, limits).await;
             // As in Ray, a job's tasks end with its driver: cancel what is
             // left, then unload the job's module (tasks still winding down
             // hold their own reference to it) and free its objects.
@@ -571,7 +573,7 @@ impl Runtime {
         self.node
             .control
             .lock()
-            .set_id_base(u64::from(id) << crate::object_store::OWNER_SHIFT);
+            .set_id_base(u64::from(id) << crate::core::object_store::OWNER_SHIFT);
         let serve = remote::Remote::new(Arc::downgrade(&self.node));
         let wire = self.workers().block_on(Wire::open(
             id,

@@ -17,8 +17,8 @@
 //! what this node has sent them since and not seen finish: a burst of
 //! tasks spreads instead of piling onto the node that looked free.
 
-use crate::resources::Resources;
-use crate::tasks::{HereFits, Strategy};
+use crate::core::resources::Resources;
+use crate::exec::tasks::{HereFits, Strategy};
 
 /// A node as placement sees it.
 #[derive(Debug, Clone)]

@@ -517,7 +517,7 @@ impl Wire {
                     let _ = self.client.publish(subject(node, "cancel"), body.into()).await;
                     // The task here is decided as cancelled by the caller
                     // already; the other node stops it.
-                    return Err(Lost::Task(crate::sandbox::SandboxLimit::Cancelled.error(&name)));
+                    return Err(Lost::Task(crate::wasm::sandbox::SandboxLimit::Cancelled.error(&name)));
                 }
                 () = tokio::time::sleep(Duration::from_millis(250)) => {
                     if !alive() {
@@ -706,7 +706,7 @@ async fn publish_refs(client: &async_nats::Client, changes: impl Iterator<Item =
     let mut by_owner: HashMap<u16, Vec<(u64, i64)>> = HashMap::new();
     for (id, delta) in changes {
         by_owner
-            .entry(crate::object_store::owner_node(id))
+            .entry(crate::core::object_store::owner_node(id))
             .or_default()
             .push((id, delta));
     }

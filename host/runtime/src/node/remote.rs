@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, Weak};
 
 use super::Node;
 use crate::cluster::wire::{Incoming, Outcome, Serve, Wire};
-use crate::control::JobId;
+use crate::core::control::JobId;
+use crate::core::object_store::{Lookup, ObjectId};
 use crate::error::{ErrorKind, TaskError};
-use crate::modules;
-use crate::object_store::{Lookup, ObjectId};
+use crate::wasm::modules;
 
 /// A job of another node, as it runs here.
 struct Guest {
@@ -142,7 +142,7 @@ impl Remote {
         let (job, module) = self.module_for(&node, &task, &wire).await?;
         let Incoming { header: h, args } = task;
         let mut options = h.options.clone();
-        options.scheduling = options.scheduling.filter(crate::tasks::is_group);
+        options.scheduling = options.scheduling.filter(crate::exec::tasks::is_group);
         options.name = Some(h.name.clone());
         // The references in its arguments came with them (see `wire`): the
         // task holds them while it lives.
@@ -232,7 +232,7 @@ impl Serve for Remote {
                 }
             };
             node.tasks.until_ready(job, id).await?;
-            let whole = crate::tasks::whole(offset, len);
+            let whole = crate::exec::tasks::whole(offset, len);
             let (bytes, refs) = {
                 let mut c = node.control.lock();
                 let bytes = match c.lookup(id, job)? {
@@ -250,7 +250,7 @@ impl Serve for Remote {
                 (bytes, refs)
             };
             node.tasks.export(refs).await;
-            Ok(bytes[crate::objects::byte_range(bytes.len(), offset, len)].to_vec())
+            Ok(bytes[crate::core::object_store::byte_range(bytes.len(), offset, len)].to_vec())
         })
     }
 

@@ -1,0 +1,400 @@
+//! The cluster: nodes that find each other over NATS, the engine raylab
+//! builds its multi-node runtime on (as wasmCloud builds its lattice).
+//!
+//! A head owns the NATS server (with JetStream) and the cluster's token;
+//! every node, the head included, connects with that token (a node without
+//! it is refused by the server), asks the head for a node id on the
+//! subject `raylab.join`, and from then on puts a record of itself (name,
+//! HTTP address, resources total and available, a timestamp) into the
+//! key-value bucket `raylab-nodes` every [`HEARTBEAT`]. Every node watches
+//! that bucket: its view of the cluster is the records it has seen, and a
+//! node whose last heartbeat is older than [`DEAD_AFTER`] is dead (the
+//! bucket's age limit also drops the records of nodes long gone).
+//!
+//! Why this shape (the design guide suggested a work-queue stream for
+//! tasks too): a task's owner is the node that submitted it, as in Ray, and
+//! the owner tracks where its tasks run, so plain request/reply (tens of
+//! microseconds on loopback) carries tasks and objects, and a node's death
+//! is seen in the registry by the owners, who run its tasks again
+//! elsewhere; JetStream holds what must outlive a node or be shared by
+//! all: the registry, and (later) the job modules by content hash.
+
+mod placement;
+mod registry;
+pub(crate) mod wire;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+pub use registry::NodeInfo;
+pub(crate) use registry::{Registry, Usage};
+
+use crate::core::resources::Resources;
+use crate::error::{ErrorKind, TaskError};
+use crate::exec::tasks::HereFits;
+use crate::exec::tasks::{FetchFuture, Forward, ForwardFuture, Forwarded, Placement, Strategy};
+use placement::Candidate;
+use wire::{Lost, Payload, RunHeader, Wire};
+
+/// How often a node puts its record.
+pub const HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// A node is dead once its last heartbeat is this old.
+pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+
+/// How a node joins a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// The NATS server (`nats://host:port`).
+    pub nats: String,
+    /// The cluster's token.
+    pub token: String,
+    /// This node's name (shown in `status`).
+    pub name: String,
+    /// This node's HTTP API, if it serves one (shown in `status`).
+    pub http: Option<String>,
+    /// Whether this node is the head: it hands out node ids.
+    pub head: bool,
+}
+
+/// Why joining a cluster failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The NATS server could not be reached or refused the token.
+    #[error("cannot join the cluster at {nats}: {why}")]
+    Connect {
+        /// The server.
+        nats: String,
+        /// What it said.
+        why: String,
+    },
+    /// The head did not answer the join request.
+    #[error(
+        "the cluster at {nats} has no head answering (is `raylab-host start --head` running there?): {why}"
+    )]
+    NoHead {
+        /// The server.
+        nats: String,
+        /// What happened.
+        why: String,
+    },
+    /// A JetStream operation failed.
+    #[error("cluster state: {0}")]
+    State(String),
+}
+
+/// This node's membership of a cluster: the registry, the wire, and the
+/// placement of tasks on the other nodes.
+pub(crate) struct Cluster {
+    /// Its node id.
+    pub(crate) id: u16,
+    /// Its name.
+    pub(crate) name: String,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) wire: Arc<Wire>,
+    /// What this node sent each other node and has not seen finish.
+    /// Lock order: before `Registry::view`; after nothing.
+    sent: Mutex<HashMap<u16, Resources>>,
+    /// The next turn of the spread strategy.
+    /// Lock order: a leaf.
+    turn: Mutex<usize>,
+    /// Tasks waiting for a node that can hold them: key -> (name, why).
+    /// Lock order: a leaf.
+    waiting: Mutex<std::collections::BTreeMap<u64, (String, String)>>,
+    next_wait: std::sync::atomic::AtomicU64,
+    /// Tasks placed again because the node running them died.
+    pub(crate) moved: std::sync::atomic::AtomicU64,
+    /// Jobs here that are parts of jobs of other nodes: job here ->
+    /// (node, job there).
+    /// Lock order: a leaf (after `Remote::guests`).
+    guests: Mutex<HashMap<u64, (u16, u64)>>,
+    me: Weak<Cluster>,
+}
+
+fn resources(map: &std::collections::BTreeMap<String, f64>) -> Resources {
+    let mut r = Resources::none();
+    for (name, amount) in map {
+        let _ = r.set(name, *amount);
+    }
+    r
+}
+
+impl Cluster {
+    pub(crate) fn new(name: String, registry: Arc<Registry>, wire: Arc<Wire>) -> Arc<Cluster> {
+        Arc::new_cyclic(|me| Cluster {
+            id: registry.id(),
+            name,
+            registry,
+            wire,
+            sent: Mutex::new(HashMap::new()),
+            turn: Mutex::new(0),
+            guests: Mutex::new(HashMap::new()),
+            moved: std::sync::atomic::AtomicU64::new(0),
+            waiting: Mutex::new(std::collections::BTreeMap::new()),
+            next_wait: std::sync::atomic::AtomicU64::new(0),
+            me: me.clone(),
+        })
+    }
+
+    /// Job `job` here is part of job `there` of node `origin`.
+    pub(crate) fn note_guest(&self, job: u64, origin: u16, there: u64) {
+        self.guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job, (origin, there));
+    }
+
+    /// Job `job` here ended.
+    pub(crate) fn forget_guest(&self, job: u64) {
+        self.guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&job);
+    }
+
+    fn candidates(&self) -> Vec<Candidate> {
+        let sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        self.registry
+            .nodes()
+            .into_iter()
+            .map(|n| {
+                let total = resources(&n.total);
+                let mut free = resources(&n.available);
+                let mut load = n.load;
+                if let Some(s) = sent.get(&n.id) {
+                    free.subtract_saturating(s);
+                    if total.cpu() > 0.0 {
+                        load += s.cpu() / total.cpu();
+                    }
+                }
+                Candidate {
+                    id: n.id,
+                    name: n.name,
+                    // A node leaving takes no new tasks.
+                    alive: n.alive && !n.draining,
+                    total,
+                    free,
+                    load,
+                }
+            })
+            .collect()
+    }
+
+    fn choose(
+        &self,
+        demand: &Resources,
+        strategy: &Strategy,
+        here: HereFits,
+    ) -> Result<Option<u16>, String> {
+        let nodes = self.candidates();
+        let mut turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
+        placement::choose(self.id, &nodes, demand, strategy, here, &mut turn)
+    }
+
+    fn note_sent(&self, node: u16, demand: &Resources, add: bool) {
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        let s = sent.entry(node).or_insert_with(Resources::none);
+        if add {
+            s.add(demand);
+        } else {
+            s.subtract_saturating(demand);
+        }
+    }
+
+    /// Hold `task` until a node that can hold it is alive (checked every
+    /// heartbeat; listed in [`Cluster::waiting`] meanwhile); where it goes
+    /// (`None`: here), or its cancellation.
+    async fn wait_for_node(&self, task: &Forward) -> Result<Option<u16>, TaskError> {
+        let key = self
+            .next_wait
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let outcome = loop {
+            let here = (task.here)(&task.task.demand);
+            match self.choose(&task.task.demand, &Strategy::Default, here) {
+                Ok(to) => break Ok(to),
+                Err(why) => {
+                    self.waiting
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key, (task.task.name.clone(), why));
+                }
+            }
+            tokio::select! {
+                () = task.cancel.wait() => {
+                    break Err(crate::wasm::sandbox::SandboxLimit::Cancelled.error(&task.task.name));
+                }
+                () = tokio::time::sleep(HEARTBEAT) => {}
+            }
+        };
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        outcome
+    }
+
+    /// Tasks waiting for a node that can hold them: (name, why).
+    pub(crate) fn waiting(&self) -> Vec<(String, String)> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Run `task` on `node`; when that node dies first, place it again
+    /// (counted against its `max_retries`, as a crash is): on another
+    /// node, or back here.
+    async fn run_on(self: Arc<Self>, mut node: u16, task: Forward) -> Forwarded {
+        let header = RunHeader {
+            origin: self.id,
+            key: 0,
+            job: task.task.job,
+            module: task.task.module.name.clone(),
+            digest: task.task.module.digest.clone(),
+            function: task.task.function.clone(),
+            name: task.task.name.clone(),
+            options: task.task.options.clone(),
+            args: Payload::Inline,
+        };
+        if node == crate::exec::tasks::WAIT_FOR_NODE {
+            match self.wait_for_node(&task).await {
+                Ok(Some(n)) => node = n,
+                Ok(None) => return Forwarded::Here(Box::new(task)),
+                Err(e) => return Forwarded::Done(Err(e)),
+            }
+        }
+        let max_retries = task.task.options.max_retries.unwrap_or(3);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.note_sent(node, &task.task.demand, true);
+            (task.export)().await;
+            let registry = self.registry.clone();
+            let cancel = task.cancel.clone();
+            let outcome = self
+                .wire
+                .run(
+                    node,
+                    header.clone(),
+                    (*task.task.args).clone(),
+                    move || !registry.dead(node),
+                    async move { cancel.wait().await },
+                )
+                .await;
+            self.note_sent(node, &task.task.demand, false);
+            let why = match outcome {
+                Ok(bytes) => return Forwarded::Done(Ok(bytes)),
+                Err(Lost::Task(e)) => return Forwarded::Done(Err(e)),
+                Err(Lost::Node(why)) => why,
+            };
+            tracing::warn!(task = %task.task.name, attempt, "{why}");
+            let lost = |more: String| {
+                TaskError::for_task(
+                    ErrorKind::TaskCrashed,
+                    &task.task.name,
+                    format!("{why}{more}"),
+                )
+            };
+            if attempt > max_retries {
+                return Forwarded::Done(Err(lost(format!(" (after {attempt} attempts)"))));
+            }
+            self.moved
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // Wait until the registry says so too, so that placement does
+            // not pick the same node again.
+            let deadline = tokio::time::Instant::now() + DEAD_AFTER + HEARTBEAT;
+            while !self.registry.dead(node) && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(HEARTBEAT / 2).await;
+            }
+            // A task pinned to the node that died runs nowhere else; any
+            // other goes where it can now.
+            let strategy = match Strategy::of(&task.task.options) {
+                pinned @ Strategy::Affinity { soft: false, .. } => pinned,
+                _ => Strategy::Default,
+            };
+            let here: HereFits = (task.here)(&task.task.demand);
+            node = match self.choose(&task.task.demand, &strategy, here) {
+                Ok(Some(n)) => n,
+                Ok(None) => return Forwarded::Here(Box::new(task)),
+                Err(e) => {
+                    return Forwarded::Done(Err(lost(format!("; no other node can run it: {e}"))));
+                }
+            };
+        }
+    }
+}
+
+impl Placement for Cluster {
+    fn node_name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn place(
+        &self,
+        demand: &Resources,
+        strategy: &Strategy,
+        here: HereFits,
+    ) -> Result<Option<u16>, String> {
+        self.choose(demand, strategy, here)
+    }
+
+    fn run(&self, node: u16, task: Forward) -> ForwardFuture {
+        let me = self
+            .me
+            .upgrade()
+            .expect("a cluster lives while its node does");
+        Box::pin(me.run_on(node, task))
+    }
+
+    fn id(&self) -> u16 {
+        self.id
+    }
+
+    fn fetch(&self, job: u64, id: u64, offset: u64, len: u64) -> FetchFuture {
+        let owner = crate::core::object_store::owner_node(id);
+        let guest = self
+            .guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&job)
+            .copied();
+        let me = self
+            .me
+            .upgrade()
+            .expect("a cluster lives while its node does");
+        let root = guest.unwrap_or((self.id, job));
+        Box::pin(async move {
+            // Every node that runs a part of the job maps its root (the
+            // driver's node and job) to that part: the owner finds the
+            // object there, whichever node asks.
+            let registry = me.registry.clone();
+            me.wire
+                .read_object(owner, root, id, offset, len, move || !registry.dead(owner))
+                .await
+        })
+    }
+
+    fn name_of(&self, id: u16) -> String {
+        self.registry
+            .nodes()
+            .into_iter()
+            .find(|n| n.id == id)
+            .map_or_else(|| format!("node {id}"), |n| n.name)
+    }
+
+    fn add_refs(&self, ids: Vec<u64>) -> crate::exec::tasks::BoxFuture {
+        let wire = self.wire.clone();
+        Box::pin(async move { wire.add_refs(&ids).await })
+    }
+
+    fn total(&self) -> Resources {
+        let mut total = Resources::none();
+        for n in self.registry.nodes().into_iter().filter(|n| n.alive) {
+            total.add(&resources(&n.total));
+        }
+        total
+    }
+}

@@ -1,0 +1,751 @@
+//! The scheduler: which task runs next. It owns the resource ledger, the
+//! tasks waiting for their arguments, the queue of tasks waiting for
+//! resources, and the tasks that blocked in `get`/`wait` and want their CPU
+//! back. It knows nothing of wasm: a task is an id, a demand and a payload,
+//! so the policy is unit-tested on its own.
+//!
+//! Policy:
+//! * a task enters the resource queue when its last dependency is ready;
+//! * a demand the node can never meet is refused at submission
+//!   ([`Scheduler::check_feasible`]), so nothing waits for ever;
+//! * a task blocked in `get`/`wait` gives its CPU back
+//!   ([`Scheduler::block`]); when it wakes it asks for it again
+//!   ([`Scheduler::resume`]) and is served before new tasks, so nested
+//!   remote calls cannot deadlock even with one CPU;
+//! * GPUs are individual devices with ids: a demand below one GPU is
+//!   placed on one device that has that much left (so two `num_gpus = 0.5`
+//!   tasks share a device), a demand of n ≥ 1 (whole numbers only) takes n
+//!   free devices; the ids go to the task (like `ray.get_gpu_ids()`);
+//! * every started task holds one sandbox (instance) until it finishes,
+//!   blocked or not; the node has a fixed number of them, and each job may
+//!   hold at most its share ([`Scheduler::with_instance_limits`]), so a
+//!   fork bomb in one job queues its own tasks instead of taking every
+//!   sandbox: a task that finds no sandbox free waits in the queue, it
+//!   never fails for it;
+//! * dispatch is first-fit in submission order, so a small task is not
+//!   starved behind a large one at the head. Queued tasks are grouped by
+//!   job and demand ("scheduling classes", as in Ray): tasks of one class
+//!   are interchangeable, so dispatch looks only at the head of each class
+//!   and costs O(classes) per started task, not O(queue), even with a
+//!   million tasks queued; a job at its sandbox share blocks only its own
+//!   classes.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use tokio::sync::oneshot;
+
+use crate::core::resources::{ONE, Resources};
+
+mod groups;
+pub(crate) use groups::{Group, GroupState, GroupStrategy, check_bundles};
+
+pub(crate) use crate::core::ids::TaskId;
+
+struct Queued<P> {
+    id: TaskId,
+    job: u64,
+    /// Submission order across classes.
+    seq: u64,
+    demand: Resources,
+    /// Whether it holds a sandbox here (a task run by another node of the
+    /// cluster holds none: see [`Scheduler::add_forwarded`]).
+    sandbox: bool,
+    payload: P,
+}
+
+/// Tasks of one job and demand, in submission order.
+struct Class<P> {
+    job: u64,
+    demand: Resources,
+    sandbox: bool,
+    tasks: VecDeque<Queued<P>>,
+}
+
+/// A decision of the scheduler: start a task, with its resources already
+/// taken from the ledger.
+#[derive(Debug)]
+pub(crate) struct Start<P> {
+    /// The task.
+    pub id: TaskId,
+    /// What it holds.
+    pub demand: Resources,
+    /// The GPU devices it holds, with the share of each (fixed point).
+    pub gpus: Vec<(u32, u64)>,
+    /// What was submitted with it.
+    pub payload: P,
+}
+
+/// The scheduler's state.
+pub(crate) struct Scheduler<P> {
+    total: Resources,
+    available: Resources,
+    waiting_args: crate::core::ids::IdMap<(usize, Queued<P>)>,
+    classes: Vec<Class<P>>,
+    queued: usize,
+    /// CPU (fixed point) the queued tasks demand, summed.
+    queued_cpu: u64,
+    next_seq: u64,
+    resuming: VecDeque<(Resources, oneshot::Sender<()>)>,
+    /// Free share of each GPU device, by id (fixed point, `ONE` = whole).
+    gpu_free: Vec<u64>,
+    running: usize,
+    blocked: usize,
+    instances: Instances,
+    /// Placement groups, by id (see `groups`).
+    groups: BTreeMap<u64, Group>,
+    /// How many of them are pending.
+    pending_groups: usize,
+    /// Groups created since [`Scheduler::take_reserved`].
+    reserved: Vec<u64>,
+    /// The GPU devices each created group holds, per bundle: `(device,
+    /// share not held by a task now)` (see `groups`).
+    group_gpus: HashMap<u64, Vec<DeviceShares>>,
+}
+
+/// Sandboxes held by started tasks (running or blocked), in all and per
+/// job, and the most of each.
+struct Instances {
+    live: usize,
+    cap: usize,
+    job_cap: usize,
+    per_job: HashMap<u64, usize>,
+}
+
+impl Instances {
+    fn room_for(&self, job: u64) -> bool {
+        self.live < self.cap && self.per_job.get(&job).copied().unwrap_or(0) < self.job_cap
+    }
+
+    fn take(&mut self, job: u64) {
+        self.live += 1;
+        *self.per_job.entry(job).or_insert(0) += 1;
+    }
+
+    fn give_back(&mut self, job: u64) {
+        self.live -= 1;
+        if let Some(n) = self.per_job.get_mut(&job) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_job.remove(&job);
+            }
+        }
+    }
+}
+
+/// Counts of tasks by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SchedulerCounts {
+    /// Waiting for their arguments.
+    pub waiting_for_args: usize,
+    /// Waiting for resources.
+    pub waiting_for_resources: usize,
+    /// Running (holding resources).
+    pub running: usize,
+    /// Blocked in `get`/`wait` (CPU given back).
+    pub blocked: usize,
+    /// Sandboxes held by started tasks.
+    pub instances: usize,
+}
+
+impl<P> Scheduler<P> {
+    /// A scheduler for a node with `total` resources.
+    pub(crate) fn new(total: Resources) -> Self {
+        let devices = (total.gpu_fixed() / ONE) as usize;
+        Scheduler {
+            gpu_free: vec![ONE; devices],
+            available: total.clone(),
+            total,
+            waiting_args: Default::default(),
+            classes: Vec::new(),
+            queued: 0,
+            queued_cpu: 0,
+            next_seq: 0,
+            resuming: VecDeque::new(),
+            running: 0,
+            blocked: 0,
+            instances: Instances {
+                live: 0,
+                cap: usize::MAX,
+                job_cap: usize::MAX,
+                per_job: HashMap::new(),
+            },
+            groups: BTreeMap::new(),
+            pending_groups: 0,
+            reserved: Vec::new(),
+            group_gpus: HashMap::new(),
+        }
+    }
+
+    /// At most `cap` started tasks hold a sandbox at once, and at most
+    /// `job_cap` of one job (default: no limit).
+    pub(crate) fn with_instance_limits(mut self, cap: usize, job_cap: usize) -> Self {
+        self.instances.cap = cap;
+        self.instances.job_cap = job_cap;
+        self
+    }
+
+    /// Set the number of GPUs (before any task holds one).
+    pub(crate) fn set_gpus(&mut self, n: u32) {
+        self.total.set("GPU", n as f64).expect("whole number");
+        self.available.set("GPU", n as f64).expect("whole number");
+        self.gpu_free = vec![ONE; n as usize];
+    }
+
+    /// Set the node's total of resource `name` (Ray's `ray.init(num_cpus=..)`
+    /// for the node a program owns): what is held stays held, and the
+    /// change is refused when more is held than the new total. GPUs change
+    /// only while none is held.
+    pub(crate) fn set_total(&mut self, name: &str, amount: f64) -> Result<(), String> {
+        if name == "GPU" {
+            if self.available.gpu_fixed() != self.total.gpu_fixed() {
+                return Err("GPUs are held by running tasks".into());
+            }
+            if amount.fract() != 0.0 || !(0.0..=1024.0).contains(&amount) {
+                return Err(format!("GPU must be a whole number of GPUs, got {amount}"));
+            }
+            self.set_gpus(amount as u32);
+            return Ok(());
+        }
+        let new = crate::core::resources::to_fixed(name, amount)?;
+        let held = self
+            .total
+            .get_fixed(name)
+            .saturating_sub(self.available.get_fixed(name));
+        if new < held {
+            return Err(format!("running tasks hold more `{name}` than {amount}"));
+        }
+        self.total.set_fixed(name, new);
+        self.available.set_fixed(name, new - held);
+        Ok(())
+    }
+
+    /// The node's total resources.
+    pub(crate) fn total(&self) -> &Resources {
+        &self.total
+    }
+
+    /// Resources not held right now.
+    pub(crate) fn available(&self) -> &Resources {
+        &self.available
+    }
+
+    /// Task counts by state.
+    pub(crate) fn counts(&self) -> SchedulerCounts {
+        SchedulerCounts {
+            waiting_for_args: self.waiting_args.len(),
+            waiting_for_resources: self.queued,
+            running: self.running,
+            blocked: self.blocked,
+            instances: self.instances.live,
+        }
+    }
+
+    /// How loaded the node is: CPU held and queued over CPU total (`inf`
+    /// with no CPU). O(1): placement asks at every submission.
+    pub(crate) fn load(&self) -> f64 {
+        let total = self.total.cpu_fixed();
+        if total == 0 {
+            return f64::INFINITY;
+        }
+        let held = total.saturating_sub(self.available.cpu_fixed());
+        (held + self.queued_cpu) as f64 / total as f64
+    }
+
+    /// Refuse a demand the node can never meet, naming the resource.
+    pub(crate) fn check_feasible(&self, demand: &Resources) -> Result<(), String> {
+        let g = crate::core::resources::group_gpu_demand(demand)
+            .map_or(demand.gpu_fixed(), |(_, _, g)| g);
+        if g > ONE && !g.is_multiple_of(ONE) {
+            return Err(format!(
+                "num_gpus above 1 must be a whole number, got {}",
+                demand.gpu()
+            ));
+        }
+        match self.total.shortfall(demand) {
+            None => Ok(()),
+            Some((name, want, have)) => Err(format!(
+                "demands {want} {name} but the node has {have} {name} in total; it can never run"
+            )),
+        }
+    }
+
+    /// Add a task of `job` that waits for `unresolved` dependencies (0:
+    /// ready now).
+    pub(crate) fn add(
+        &mut self,
+        id: TaskId,
+        job: u64,
+        demand: Resources,
+        unresolved: usize,
+        payload: P,
+    ) {
+        self.add_queued(id, job, demand, true, unresolved, payload);
+    }
+
+    /// Add a task that another node of the cluster runs: here it holds no
+    /// resources and no sandbox (it only waits for its dependencies, then
+    /// starts at once and stands for the remote run until it ends).
+    pub(crate) fn add_forwarded(&mut self, id: TaskId, job: u64, unresolved: usize, payload: P) {
+        self.add_queued(id, job, Resources::none(), false, unresolved, payload);
+    }
+
+    fn add_queued(
+        &mut self,
+        id: TaskId,
+        job: u64,
+        demand: Resources,
+        sandbox: bool,
+        unresolved: usize,
+        payload: P,
+    ) {
+        let q = Queued {
+            id,
+            job,
+            seq: 0,
+            demand,
+            sandbox,
+            payload,
+        };
+        if unresolved == 0 {
+            self.enqueue(q);
+        } else {
+            self.waiting_args.insert(id, (unresolved, q));
+        }
+    }
+
+    fn enqueue(&mut self, mut q: Queued<P>) {
+        q.seq = self.next_seq;
+        self.next_seq += 1;
+        self.queued += 1;
+        self.queued_cpu += q.demand.cpu_fixed();
+        match self
+            .classes
+            .iter_mut()
+            .find(|c| c.job == q.job && c.demand == q.demand && c.sandbox == q.sandbox)
+        {
+            Some(class) => class.tasks.push_back(q),
+            None => {
+                let demand = q.demand.clone();
+                self.classes.push(Class {
+                    job: q.job,
+                    demand,
+                    sandbox: q.sandbox,
+                    tasks: VecDeque::from([q]),
+                });
+            }
+        }
+    }
+
+    /// One dependency of `id` became ready.
+    pub(crate) fn dependency_ready(&mut self, id: TaskId) {
+        if let Some((left, _)) = self.waiting_args.get_mut(&id) {
+            *left -= 1;
+            if *left == 0 {
+                let (_, q) = self.waiting_args.remove(&id).expect("present");
+                self.enqueue(q);
+            }
+        }
+    }
+
+    /// Remove a task that waits for its arguments (a dependency failed).
+    pub(crate) fn remove_waiting(&mut self, id: TaskId) -> Option<P> {
+        self.waiting_args.remove(&id).map(|(_, q)| q.payload)
+    }
+
+    /// Whether `demand` can start now, GPUs placed on devices included.
+    fn fits(&self, demand: &Resources) -> bool {
+        self.available.fits(demand) && self.place_gpus(demand).is_some()
+    }
+
+    /// Devices for a demand's GPUs: on the node's free devices, or, for a
+    /// demand in a placement group, on the devices its bundle holds (any
+    /// bundle with room, in order, when it names none). Returns the
+    /// devices and the bundle `(group, index)` they come from.
+    fn place_gpus(&self, demand: &Resources) -> Option<(DeviceShares, Option<(u64, usize)>)> {
+        let Some((group, bundle, g)) = crate::core::resources::group_gpu_demand(demand) else {
+            let free = self
+                .gpu_free
+                .iter()
+                .enumerate()
+                .map(|(id, f)| (id as u32, *f));
+            return place_on(free, demand.gpu_fixed()).map(|d| (d, None));
+        };
+        let bundles = self.group_gpus.get(&group)?;
+        let mut tried = bundle.map_or(0..bundles.len(), |i| i..i + 1);
+        tried.find_map(|i| {
+            let devices = bundles.get(i)?;
+            place_on(devices.iter().copied(), g).map(|d| (d, Some((group, i))))
+        })
+    }
+
+    /// Start whatever fits now: blocked tasks resuming first, then queued
+    /// tasks first-fit in submission order.
+    pub(crate) fn dispatch(&mut self) -> Vec<Start<P>> {
+        while let Some((demand, _)) = self.resuming.front() {
+            if !self.available.fits(demand) {
+                // Resuming tasks keep their order; nothing new may overtake
+                // them while the first one waits.
+                return Vec::new();
+            }
+            let (demand, tx) = self.resuming.pop_front().expect("front");
+            self.blocked -= 1;
+            if tx.send(()).is_ok() {
+                self.available.subtract(&demand);
+                self.running += 1;
+            }
+            // A closed channel means the task went away while blocked; it
+            // held nothing, so there is nothing to undo.
+        }
+        self.reserve_groups();
+        let mut started = Vec::new();
+        loop {
+            // The oldest head among the classes that fit.
+            let pick = self
+                .classes
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| {
+                    (!c.sandbox || self.instances.room_for(c.job)) && self.fits(&c.demand)
+                })
+                .filter_map(|(i, c)| c.tasks.front().map(|q| (q.seq, i)))
+                .min();
+            let Some((_, i)) = pick else { break };
+            let q = self.classes[i].tasks.pop_front().expect("non-empty");
+            if self.classes[i].tasks.is_empty() {
+                self.classes.swap_remove(i);
+            }
+            self.queued -= 1;
+            self.queued_cpu -= q.demand.cpu_fixed();
+            let (gpus, bundle) = self.place_gpus(&q.demand).expect("checked by fits");
+            let mut demand = q.demand;
+            match bundle {
+                None => {
+                    for (id, share) in &gpus {
+                        self.gpu_free[*id as usize] -= share;
+                    }
+                }
+                Some((group, i)) => {
+                    let devices = &mut self.group_gpus.get_mut(&group).expect("placed")[i];
+                    for (id, share) in &gpus {
+                        let d = devices.iter_mut().find(|d| d.0 == *id).expect("placed");
+                        d.1 -= share;
+                    }
+                    // It holds that bundle's GPUs, by name too, so that
+                    // `finish` gives them back there.
+                    let name = crate::core::resources::group_resource("GPU", group, Some(i));
+                    if demand.get_fixed(&name) == 0 {
+                        demand.set_fixed(
+                            &name,
+                            demand.get_fixed(&crate::core::resources::group_resource(
+                                "GPU", group, None,
+                            )),
+                        );
+                    }
+                }
+            }
+            self.available.subtract(&demand);
+            self.running += 1;
+            if q.sandbox {
+                self.instances.take(q.job);
+            }
+            started.push(Start {
+                id: q.id,
+                demand,
+                gpus,
+                payload: q.payload,
+            });
+        }
+        started
+    }
+
+    /// A running task of `job` finished: its resources and its sandbox
+    /// return to the pool.
+    pub(crate) fn finish(&mut self, job: u64, demand: &Resources, gpus: &[(u32, u64)]) {
+        self.instances.give_back(job);
+        self.available.add_within(demand, &self.total);
+        self.give_back_gpus(demand, gpus);
+        self.running -= 1;
+    }
+
+    /// Give back the GPU devices a finished holder of `demand` held: to its
+    /// placement group's bundle while the group lives, else to the node.
+    fn give_back_gpus(&mut self, demand: &Resources, gpus: &[(u32, u64)]) {
+        let bundle = match crate::core::resources::group_gpu_demand(demand) {
+            Some((group, Some(i), _)) => self.group_gpus.get_mut(&group).and_then(|b| b.get_mut(i)),
+            _ => None,
+        };
+        match bundle {
+            Some(devices) => {
+                for (id, share) in gpus {
+                    if let Some(d) = devices.iter_mut().find(|d| d.0 == *id) {
+                        d.1 += share;
+                    }
+                }
+            }
+            None => {
+                for (id, share) in gpus {
+                    self.gpu_free[*id as usize] += share;
+                }
+            }
+        }
+    }
+
+    /// A forwarded task (see [`Scheduler::add_forwarded`]) ended.
+    pub(crate) fn finish_forwarded(&mut self) {
+        self.running -= 1;
+    }
+
+    /// Take a task that has not started out of the scheduler (cancel).
+    pub(crate) fn remove(&mut self, id: TaskId) -> Option<P> {
+        if let Some(p) = self.remove_waiting(id) {
+            return Some(p);
+        }
+        let (ci, ti) = self
+            .classes
+            .iter()
+            .enumerate()
+            .find_map(|(ci, c)| c.tasks.iter().position(|q| q.id == id).map(|ti| (ci, ti)))?;
+        let q = self.classes[ci].tasks.remove(ti).expect("found");
+        if self.classes[ci].tasks.is_empty() {
+            self.classes.swap_remove(ci);
+        }
+        self.queued -= 1;
+        self.queued_cpu -= q.demand.cpu_fixed();
+        Some(q.payload)
+    }
+
+    /// What waiting tasks (for arguments or for resources) will demand,
+    /// summed.
+    pub(crate) fn pending_demand(&self) -> Resources {
+        let mut sum = Resources::none();
+        for class in &self.classes {
+            for _ in 0..class.tasks.len() {
+                sum.add(&class.demand);
+            }
+        }
+        for (_, q) in self.waiting_args.values() {
+            sum.add(&q.demand);
+        }
+        sum
+    }
+
+    /// A running task blocked in `get`/`wait`: it gives `part` (its CPU)
+    /// back until it resumes.
+    pub(crate) fn block(&mut self, part: &Resources) {
+        self.available.add_within(part, &self.total);
+        self.running -= 1;
+        self.blocked += 1;
+    }
+
+    /// A blocked task wants `part` back. The receiver fires once it is
+    /// granted (by a later [`Scheduler::dispatch`]).
+    pub(crate) fn resume(&mut self, part: Resources) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        // Its placement group may have gone while it was blocked.
+        let part = part.rebased(&self.total);
+        self.resuming.push_back((part, tx));
+        rx
+    }
+}
+
+/// GPU devices by id, each with a share of it in fixed point (`ONE` is a
+/// whole device).
+pub(crate) type DeviceShares = Vec<(u32, u64)>;
+
+/// Devices for a GPU demand `g` (fixed point) among `free` (`(device,
+/// free share)`): one device with room for a fraction, or `g / ONE` devices
+/// wholly free.
+fn place_on(free: impl Iterator<Item = (u32, u64)> + Clone, g: u64) -> Option<DeviceShares> {
+    if g == 0 {
+        return Some(Vec::new());
+    }
+    if g < ONE {
+        // Best fit: the fullest device that still has room, so that
+        // fractions pack together and whole devices stay free.
+        return free
+            .filter(|(_, f)| *f >= g)
+            .min_by_key(|(_, f)| *f)
+            .map(|(id, _)| vec![(id, g)]);
+    }
+    let want = (g / ONE) as usize;
+    let whole: Vec<(u32, u64)> = free
+        .filter(|(_, f)| *f == ONE)
+        .map(|(id, _)| (id, ONE))
+        .take(want)
+        .collect();
+    (whole.len() == want).then_some(whole)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cpu(n: f64) -> Resources {
+        Resources::none().with("CPU", n)
+    }
+
+    fn ids<P>(starts: &[Start<P>]) -> Vec<TaskId> {
+        starts.iter().map(|s| s.id).collect()
+    }
+
+    #[test]
+    fn runs_no_more_than_the_cpus() {
+        let mut s = Scheduler::new(cpu(2.0));
+        for id in 1..=3 {
+            s.add(id, 0, cpu(1.0), 0, ());
+        }
+        let first = s.dispatch();
+        assert_eq!(ids(&first), vec![1, 2]);
+        assert!(s.dispatch().is_empty());
+        s.finish(0, &first[0].demand, &first[0].gpus);
+        assert_eq!(ids(&s.dispatch()), vec![3]);
+        assert_eq!(s.counts().running, 2);
+    }
+
+    #[test]
+    fn waits_for_dependencies() {
+        let mut s = Scheduler::new(cpu(1.0));
+        s.add(1, 0, cpu(1.0), 2, "t");
+        assert!(s.dispatch().is_empty());
+        assert_eq!(s.counts().waiting_for_args, 1);
+        s.dependency_ready(1);
+        assert!(s.dispatch().is_empty());
+        s.dependency_ready(1);
+        assert_eq!(ids(&s.dispatch()), vec![1]);
+    }
+
+    #[test]
+    fn failed_dependency_removes_the_task() {
+        let mut s = Scheduler::new(cpu(1.0));
+        s.add(1, 0, cpu(1.0), 1, "payload");
+        assert_eq!(s.remove_waiting(1), Some("payload"));
+        s.dependency_ready(1); // late notification is harmless
+        assert!(s.dispatch().is_empty());
+    }
+
+    #[test]
+    fn small_tasks_are_not_starved_behind_a_large_one() {
+        let mut s = Scheduler::new(cpu(2.0));
+        s.add(1, 0, cpu(1.0), 0, ());
+        assert_eq!(ids(&s.dispatch()), vec![1]);
+        s.add(2, 0, cpu(2.0), 0, ()); // does not fit while 1 runs
+        s.add(3, 0, cpu(1.0), 0, ());
+        assert_eq!(ids(&s.dispatch()), vec![3]);
+    }
+
+    #[test]
+    fn gpus_are_devices_with_ids() {
+        let total = cpu(8.0).with("GPU", 2.0);
+        let mut s = Scheduler::new(total);
+        let gpu = |n: f64| cpu(1.0).with("GPU", n);
+        for id in 1..=3 {
+            s.add(id, 0, gpu(1.0), 0, ());
+        }
+        let first = s.dispatch();
+        assert_eq!(ids(&first), vec![1, 2], "two devices, two tasks");
+        let devices: Vec<u32> = first
+            .iter()
+            .flat_map(|t| t.gpus.iter().map(|g| g.0))
+            .collect();
+        assert_eq!(devices, vec![0, 1]);
+        s.finish(0, &first[1].demand, &first[1].gpus);
+        let third = s.dispatch();
+        assert_eq!(third[0].gpus, vec![(1, ONE)], "gets the freed device");
+        s.finish(0, &first[0].demand, &first[0].gpus);
+        s.finish(0, &third[0].demand, &third[0].gpus);
+        // Halves share a device; a whole GPU still finds a free one.
+        for id in 10..=12 {
+            s.add(id, 0, gpu(if id == 12 { 1.0 } else { 0.5 }), 0, ());
+        }
+        let mixed = s.dispatch();
+        assert_eq!(ids(&mixed), vec![10, 11, 12]);
+        assert_eq!(
+            mixed[0].gpus[0].0, mixed[1].gpus[0].0,
+            "the two halves share one device"
+        );
+        assert_ne!(mixed[2].gpus[0].0, mixed[0].gpus[0].0);
+        assert!(
+            s.check_feasible(&gpu(1.5)).is_err(),
+            "fractions above 1 are refused"
+        );
+        assert!(s.check_feasible(&gpu(3.0)).is_err());
+    }
+
+    #[test]
+    fn queued_and_waiting_tasks_can_be_removed() {
+        let mut s = Scheduler::new(cpu(1.0));
+        s.add(1, 0, cpu(1.0), 0, "running");
+        s.add(2, 0, cpu(1.0), 0, "queued");
+        s.add(3, 0, cpu(1.0), 1, "waiting");
+        assert_eq!(ids(&s.dispatch()), vec![1]);
+        assert_eq!(s.counts().waiting_for_resources, 1);
+        assert_eq!(s.counts().waiting_for_args, 1);
+        assert_eq!(s.remove(2), Some("queued"));
+        assert_eq!(s.remove(3), Some("waiting"));
+        assert_eq!(s.remove(1), None, "running tasks are not in the queues");
+        let c = s.counts();
+        assert_eq!(
+            (c.running, c.waiting_for_resources, c.waiting_for_args),
+            (1, 0, 0)
+        );
+    }
+
+    #[test]
+    fn infeasible_demand_names_the_resource() {
+        let s: Scheduler<()> = Scheduler::new(cpu(2.0));
+        let err = s
+            .check_feasible(&Resources::none().with("GPU", 1.0))
+            .unwrap_err();
+        assert!(err.contains("GPU"), "{err}");
+        assert!(s.check_feasible(&cpu(2.0)).is_ok());
+    }
+
+    #[test]
+    fn blocked_task_lends_its_cpu_and_resumes_first() {
+        let mut s = Scheduler::new(cpu(1.0));
+        s.add(1, 0, cpu(1.0), 0, ());
+        let started = s.dispatch();
+        assert_eq!(ids(&started), vec![1]);
+        // Task 1 blocks in get; its child 2 can run on the lent CPU.
+        s.block(&cpu(1.0));
+        s.add(2, 0, cpu(1.0), 0, ());
+        let child = s.dispatch();
+        assert_eq!(ids(&child), vec![2]);
+        // Task 1 wants to resume while 3 is queued: 1 goes first.
+        let mut rx = s.resume(cpu(1.0));
+        s.add(3, 0, cpu(1.0), 0, ());
+        assert!(s.dispatch().is_empty());
+        assert!(rx.try_recv().is_err());
+        s.finish(0, &child[0].demand, &[]);
+        assert!(
+            s.dispatch().is_empty(),
+            "the freed CPU goes to the resuming task"
+        );
+        assert!(rx.try_recv().is_ok());
+        s.finish(0, &cpu(1.0), &[]);
+        assert_eq!(ids(&s.dispatch()), vec![3]);
+    }
+
+    #[test]
+    fn a_job_at_its_sandbox_share_waits_and_leaves_room_for_others() {
+        let mut s = Scheduler::new(cpu(10.0)).with_instance_limits(3, 2);
+        for id in 1..=4 {
+            s.add(id, 1, cpu(1.0), 0, ());
+        }
+        s.add(10, 2, cpu(1.0), 0, ());
+        // Job 1 gets its share of two sandboxes, job 2 still gets one.
+        assert_eq!(ids(&s.dispatch()), vec![1, 2, 10]);
+        // A blocked task keeps its sandbox (it gives back only its CPU).
+        s.block(&cpu(1.0));
+        s.add(11, 2, cpu(1.0), 0, ());
+        assert!(s.dispatch().is_empty(), "every sandbox is taken");
+        s.finish(2, &cpu(1.0), &[]);
+        assert_eq!(ids(&s.dispatch()), vec![11]);
+        let c = s.counts();
+        assert_eq!(c.instances, 3);
+        assert_eq!(
+            c.waiting_for_resources, 2,
+            "job 1's others wait; nothing fails"
+        );
+    }
+}
