@@ -18,23 +18,25 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 use crate::cluster::wire::Wire;
-use crate::cluster::{Cluster, ClusterConfig, ClusterError, NodeInfo, Registry, Usage};
+use crate::cluster::{Cluster, ClusterConfig, ClusterError, Registry, Usage};
 use crate::config::{Config, machine_memory};
 use crate::core::cancel::CancelFlag;
-use crate::core::control::{JobId, ReleaseRefs, RuntimeStats};
-use crate::core::jobs::{JobInfo, JobStatus, Jobs};
+use crate::core::control::{JobId, ReleaseRefs};
+use crate::core::jobs::Jobs;
 use crate::core::resources::Resources;
 use crate::core::timeline::Timeline;
 use crate::error::{LoadError, RunError, StartError};
-use crate::exec::actors::{ActorDefaults, ActorInfo, Actors};
+use crate::exec::actors::{ActorDefaults, Actors};
 use crate::exec::guest_api::{self, Services};
 use crate::exec::objects::Objects;
 use crate::exec::tasks::{NodeControl, TaskDefaults, Tasks};
-use crate::gpu::{GpuBroker, GpuInfo, Gpus};
+use crate::gpu::Gpus;
 use crate::wasm::engine;
 use crate::wasm::modules::{self, Modules};
 use crate::wasm::sandbox::{Grants, HostState, Sandboxes, TICK};
 
+mod gpus;
+mod observe;
 mod remote;
 
 /// Resource amounts by name.
@@ -319,44 +321,6 @@ impl Runtime {
         node.modules.insert(module)
     }
 
-    /// Give the node its GPUs: probe the adapters if a loaded module
-    /// imports `raylab:runtime/gpu`, and size the GPU resource (`num_gpus`,
-    /// else one per adapter). Call after loading modules, before running.
-    pub fn prepare_gpus(&self) -> Vec<GpuInfo> {
-        self.set_up_gpus(self.node.modules.any_uses_gpu())
-    }
-
-    /// Release the GPU devices (waiting for requests in flight). Call
-    /// before the process exits.
-    pub fn shutdown_gpus(&self) {
-        drop(self.node.gpus.replace(GpuBroker::none()));
-    }
-
-    /// The GPU adapters this node uses (none until they are probed: a
-    /// head probes at start, a `run` when a module imports the GPU
-    /// interface).
-    pub fn gpu_devices(&self) -> Vec<GpuInfo> {
-        self.node.gpus.broker().devices()
-    }
-
-    /// Probe the GPU adapters now, whatever the modules (the head).
-    pub fn probe_gpus(&self) -> Vec<GpuInfo> {
-        self.set_up_gpus(true)
-    }
-
-    fn set_up_gpus(&self, needed: bool) -> Vec<GpuInfo> {
-        let broker = if needed {
-            GpuBroker::probe(self.node.config.gpu_backend, self.node.config.gpu_software)
-        } else {
-            GpuBroker::none()
-        };
-        let devices = broker.devices();
-        let n = self.node.config.num_gpus.unwrap_or(devices.len() as u32);
-        self.node.control.lock().set_gpus(n);
-        drop(self.node.gpus.replace(broker));
-        devices
-    }
-
     /// The remote functions of a loaded module.
     pub fn functions(&self, module: &str) -> Option<Vec<String>> {
         self.node.modules.get(module).map(|m| m.functions.clone())
@@ -446,98 +410,6 @@ impl Runtime {
             node.jobs.end(id, &result, tasks);
         });
         Ok(id)
-    }
-
-    /// What waiting tasks will demand, by name.
-    pub fn pending_demand(&self) -> ResourceList {
-        self.node.control.lock().pending_demand().entries()
-    }
-
-    /// Total and available resources of the node, by name.
-    pub fn resources(&self) -> (ResourceList, ResourceList) {
-        let control = self.node.control.lock();
-        let total = control.total().entries();
-        let available = control.available().entries();
-        let avail = total
-            .iter()
-            .map(|(k, _)| {
-                let v = available
-                    .iter()
-                    .find(|(n, _)| n == k)
-                    .map_or(0.0, |(_, v)| *v);
-                (k.clone(), v)
-            })
-            .collect();
-        (total, avail)
-    }
-
-    /// The task timeline as Chrome trace events (of one job, or all).
-    pub fn timeline(&self, job: Option<JobId>) -> serde_json::Value {
-        self.node.timeline.chrome_trace(job)
-    }
-
-    /// [`Runtime::timeline`] of the whole cluster: this node's slices and
-    /// those other nodes ran for its jobs, one process per node (named
-    /// after it), one lane per worker thread of each, on this node's clock.
-    /// Outside a cluster, the same as [`Runtime::timeline`].
-    pub async fn cluster_timeline(&self, job: Option<JobId>) -> serde_json::Value {
-        let Some(cluster) = self.node.cluster.get() else {
-            return self.timeline(job);
-        };
-        let me = cluster.id;
-        let timeline = &self.node.timeline;
-        let mut events =
-            timeline.chrome_events(me, 0, |j| job.is_none_or(|want| want == j).then_some(j));
-        let nodes = cluster.registry.nodes();
-        let others: Vec<u16> = nodes
-            .iter()
-            .filter(|n| n.alive && n.id != me)
-            .map(|n| n.id)
-            .collect();
-        events.extend(
-            cluster
-                .wire
-                .timelines(&others, job, timeline.unix_origin_us())
-                .await,
-        );
-        for n in &nodes {
-            events.push(serde_json::json!({
-                "name": "process_name", "ph": "M", "pid": n.id, "args": { "name": format!("node {} {}", n.id, n.name) },
-            }));
-            events.push(serde_json::json!({
-                "name": "process_sort_index", "ph": "M", "pid": n.id, "args": { "sort_index": n.id },
-            }));
-        }
-        serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms" })
-    }
-
-    /// A running job's task counts are live; a finished one's were kept
-    /// when it ended.
-    fn with_counts(&self, mut info: JobInfo) -> JobInfo {
-        if info.status == JobStatus::Running {
-            let c = self.node.control.lock().job_tasks(info.id);
-            info.tasks_submitted = c.submitted;
-            info.tasks_done = c.done;
-        }
-        info
-    }
-
-    /// Every job, oldest first.
-    pub fn jobs(&self) -> Vec<JobInfo> {
-        let jobs = self.node.jobs.list();
-        jobs.into_iter().map(|j| self.with_counts(j)).collect()
-    }
-
-    /// One job.
-    pub fn job(&self, id: JobId) -> Option<JobInfo> {
-        self.node.jobs.get(id).map(|j| self.with_counts(j))
-    }
-
-    /// At most `max` bytes of a job's log from byte `offset` on (the log
-    /// keeps the last [`crate::JOB_LOG_BYTES`]; `start` says where the
-    /// bytes begin when older ones were dropped).
-    pub fn job_log(&self, id: JobId, offset: u64, max: usize) -> Option<crate::LogChunk> {
-        self.node.jobs.log(id, offset, max)
     }
 
     /// Stop a job: its driver and every task of it stop at their next
@@ -646,83 +518,5 @@ impl Runtime {
             }
             c.registry.leave().await;
         });
-    }
-
-    /// Objects lost with their node that this node rebuilt by running
-    /// again the tasks that made them (see `tasks::lineage`).
-    pub fn objects_rebuilt(&self) -> u64 {
-        self.node.tasks.objects_rebuilt()
-    }
-
-    /// Tasks this node sent to another that it placed again because that
-    /// node died (each counted against the task's `max_retries`).
-    pub fn tasks_moved(&self) -> u64 {
-        self.node
-            .cluster
-            .get()
-            .map_or(0, |c| c.moved.load(Ordering::Relaxed))
-    }
-
-    /// Tasks of this node waiting for a node of the cluster that can hold
-    /// them: (task name, why none can now).
-    pub fn tasks_waiting_for_node(&self) -> Vec<(String, String)> {
-        self.node
-            .cluster
-            .get()
-            .map(|c| c.waiting())
-            .unwrap_or_default()
-    }
-
-    /// This node's name in its cluster (`local` in none).
-    pub fn node_name(&self) -> String {
-        self.node.tasks.node_name()
-    }
-
-    /// The nodes of the cluster as this node sees them (none when it is in
-    /// no cluster).
-    pub fn nodes(&self) -> Vec<NodeInfo> {
-        self.node
-            .cluster
-            .get()
-            .map(|c| c.registry.nodes())
-            .unwrap_or_default()
-    }
-
-    /// Every actor of the node (dead ones until their handles are gone).
-    pub fn actors(&self) -> Vec<ActorInfo> {
-        self.node.actors.list()
-    }
-
-    /// The tasks `filter` selects (this node's: those it ran, and those
-    /// it sent to other nodes), the newest first.
-    pub fn list_tasks(&self, filter: &crate::TaskFilter) -> Vec<crate::TaskRow> {
-        self.node.tasks.list_tasks(filter)
-    }
-
-    /// The objects of `job` (or all) in this node's store, at most
-    /// `limit`, the newest first (stubs of other nodes' objects too).
-    pub fn list_objects(&self, job: Option<JobId>, limit: usize) -> Vec<crate::ObjectRow> {
-        self.node.control.lock().list_objects(job, limit)
-    }
-
-    /// Usage and task counts.
-    pub fn stats(&self) -> RuntimeStats {
-        self.node.control.lock().stats()
-    }
-
-    /// Wait until no task is queued, running or blocked (tasks a driver
-    /// submitted but never waited for), at most `timeout`.
-    pub fn wait_idle(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let c = self.node.control.lock().counts();
-            if c.running + c.blocked + c.waiting_for_resources + c.waiting_for_args == 0 {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
     }
 }

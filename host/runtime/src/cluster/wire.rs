@@ -55,6 +55,12 @@ use super::ClusterError;
 use crate::bindings::wit;
 use crate::error::{ErrorKind, TaskError};
 
+mod chunks;
+mod modules;
+mod objects;
+
+use modules::open_modules;
+
 /// Bytes up to this size travel inside their message; bigger ones as a
 /// blob fetched in chunks.
 pub(crate) const INLINE: usize = 256 << 10;
@@ -320,168 +326,6 @@ impl Wire {
         Ok(wire)
     }
 
-    /// Take one reference for another node to each of `ids` (objects of
-    /// other nodes, one per occurrence), before the message that carries
-    /// them goes: published to their owners, once this returns.
-    pub(crate) async fn add_refs(&self, ids: &[u64]) {
-        publish_refs(&self.client, ids.iter().map(|&id| (id, 1))).await;
-    }
-
-    /// A sender of the holds that stubs give back when they go (see the
-    /// module docs), batched per owner by a pump on `handle`.
-    pub(crate) fn release_pump(
-        &self,
-        handle: &tokio::runtime::Handle,
-    ) -> tokio::sync::mpsc::UnboundedSender<(u64, u32)> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u32)>();
-        let client = self.client.clone();
-        handle.spawn(async move {
-            let mut batch = Vec::new();
-            while rx.recv_many(&mut batch, 4096).await > 0 {
-                let gone = batch
-                    .drain(..)
-                    .filter(|(_, holds)| *holds > 0)
-                    .map(|(id, holds)| (id, -i64::from(holds)));
-                publish_refs(&client, gone).await;
-            }
-        });
-        tx
-    }
-
-    /// Put a module's bytes into the cluster's store (once per content).
-    pub(crate) async fn publish_module(&self, digest: &str, bytes: &[u8]) -> Result<(), String> {
-        if self.modules.info(digest).await.is_ok() {
-            return Ok(());
-        }
-        let mut reader = bytes;
-        self.modules
-            .put(digest, &mut reader)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("cannot store module {digest}: {e}"))
-    }
-
-    /// A module's bytes, from the cluster's store.
-    pub(crate) async fn module_bytes(&self, digest: &str) -> Result<Vec<u8>, String> {
-        use tokio::io::AsyncReadExt;
-        let mut object = self
-            .modules
-            .get(digest)
-            .await
-            .map_err(|e| format!("module {digest} is not in the cluster's store: {e}"))?;
-        let mut bytes = Vec::new();
-        object
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| format!("cannot read module {digest}: {e}"))?;
-        Ok(bytes)
-    }
-
-    /// Offer `bytes` to other nodes: inline when small, else as a blob.
-    fn offer(&self, bytes: Vec<u8>) -> (Payload, Vec<u8>) {
-        if bytes.len() <= INLINE {
-            return (Payload::Inline, bytes);
-        }
-        let id = self.next_blob.fetch_add(1, Ordering::Relaxed);
-        let len = bytes.len() as u64;
-        self.blobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, (Arc::new(bytes), std::time::Instant::now()));
-        (
-            Payload::Blob {
-                node: self.id,
-                id,
-                len,
-            },
-            Vec::new(),
-        )
-    }
-
-    /// Forget a blob (its reader gave up).
-    fn withdraw(&self, payload: &Payload) {
-        if let Payload::Blob { node, id, .. } = payload
-            && *node == self.id
-        {
-            self.blobs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(id);
-        }
-    }
-
-    /// The bytes of `payload` (those after the header, or a blob fetched
-    /// in chunks, a few in flight at once).
-    pub(crate) async fn receive(
-        &self,
-        payload: &Payload,
-        inline: &[u8],
-    ) -> Result<Vec<u8>, String> {
-        let Payload::Blob { node, id, len } = *payload else {
-            return Ok(inline.to_vec());
-        };
-        let mut out = Vec::new();
-        out.try_reserve_exact(len as usize)
-            .map_err(|_| format!("cannot hold {len} bytes"))?;
-        let mut offsets = (0..len).step_by(CHUNK as usize);
-        let mut inflight = futures_util::stream::FuturesOrdered::new();
-        let request = |offset: u64| {
-            let n = CHUNK.min(len - offset);
-            let req = ChunkRequest {
-                id,
-                offset,
-                len: n,
-                last: offset + n == len,
-            };
-            let client = self.client.clone();
-            let subject = subject(node, "blob");
-            async move {
-                let body = serde_json::to_vec(&req).expect("serializes");
-                client.request(subject, body.into()).await
-            }
-        };
-        for offset in offsets.by_ref().take(WINDOW) {
-            inflight.push_back(request(offset));
-        }
-        while let Some(answer) = inflight.next().await {
-            let msg = answer.map_err(|e| format!("node {node} did not send its bytes: {e}"))?;
-            if msg.payload.is_empty() && len > 0 {
-                return Err(format!("node {node} no longer has those bytes"));
-            }
-            out.extend_from_slice(&msg.payload);
-            if let Some(offset) = offsets.next() {
-                inflight.push_back(request(offset));
-            }
-        }
-        if out.len() as u64 != len {
-            return Err(format!("node {node} sent {} of {len} bytes", out.len()));
-        }
-        Ok(out)
-    }
-
-    async fn serve_chunk(&self, msg: async_nats::Message) {
-        let Some(reply) = msg.reply else { return };
-        let Ok(req) = serde_json::from_slice::<ChunkRequest>(&msg.payload) else {
-            return;
-        };
-        let blob = {
-            let mut blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
-            let blob = blobs.get(&req.id).map(|(b, _)| b.clone());
-            if req.last {
-                blobs.remove(&req.id);
-            }
-            blob
-        };
-        let chunk = blob
-            .map(|b| {
-                let start = (req.offset as usize).min(b.len());
-                let end = start.saturating_add(req.len as usize).min(b.len());
-                Bytes::copy_from_slice(&b[start..end])
-            })
-            .unwrap_or_default();
-        let _ = self.client.publish(reply, chunk).await;
-    }
-
     /// Run a task on `node` for `job`; resolves to its result bytes. One
     /// request, whose reply is the outcome (NATS answers at once when no
     /// node listens there). `alive` says whether that node is still alive
@@ -622,72 +466,6 @@ impl Wire {
             .await;
     }
 
-    /// Answer a read of an object this node owns.
-    async fn serve_object(&self, msg: async_nats::Message, serve: Arc<dyn Serve>) {
-        let Some(reply) = msg.reply else { return };
-        let outcome = match serde_json::from_slice::<ObjectRequest>(&msg.payload) {
-            Ok(r) => serve.object(r.root, r.id, r.offset, r.len).await,
-            Err(e) => Err(TaskError::new(
-                ErrorKind::Internal,
-                format!("a bad request: {e}"),
-            )),
-        };
-        self.answer(reply, outcome).await;
-    }
-
-    /// Read bytes `offset .. offset + len` of object `id` of node `owner`
-    /// for job `root` (node, job there), waiting until it is ready there;
-    /// `alive` says whether the owner still is.
-    pub(crate) async fn read_object(
-        &self,
-        owner: u16,
-        root: (u16, u64),
-        id: u64,
-        offset: u64,
-        len: u64,
-        alive: impl Fn() -> bool,
-    ) -> Result<Vec<u8>, TaskError> {
-        let body = serde_json::to_vec(&ObjectRequest {
-            root,
-            id,
-            offset,
-            len,
-        })
-        .expect("serializes");
-        let request = self.client.send_request(
-            subject(owner, "object"),
-            async_nats::Request::new()
-                .payload(body.into())
-                .timeout(None),
-        );
-        tokio::pin!(request);
-        let lost = |why: String| {
-            TaskError::new(
-                ErrorKind::ObjectLost,
-                format!("object {id} of node {owner}: {why}"),
-            )
-        };
-        let msg = loop {
-            tokio::select! {
-                r = &mut request => break r.map_err(|e| {
-                    if e.kind() == async_nats::RequestErrorKind::NoResponders {
-                        lost("its node died or left".into())
-                    } else {
-                        lost(e.to_string())
-                    }
-                })?,
-                () = tokio::time::sleep(Duration::from_millis(250)) => {
-                    if !alive() {
-                        return Err(lost("its node died".into()));
-                    }
-                }
-            }
-        };
-        let (outcome, inline) = decode::<Result<Payload, TaskError>>(&msg.payload).map_err(lost)?;
-        let payload = outcome?;
-        self.receive(&payload, inline).await.map_err(lost)
-    }
-
     /// Tell every node that `job` of this node ended.
     pub(crate) async fn job_ended(&self, job: u64) {
         let body = serde_json::to_vec(&JobEnded {
@@ -698,46 +476,6 @@ impl Wire {
         let _ = self.client.publish("raylab.jobs.ended", body.into()).await;
         let _ = self.client.flush().await;
     }
-}
-
-/// Publish changes to reference counts (`(id, +n/-n)`), one message per
-/// owner node, in order.
-async fn publish_refs(client: &async_nats::Client, changes: impl Iterator<Item = (u64, i64)>) {
-    let mut by_owner: HashMap<u16, Vec<(u64, i64)>> = HashMap::new();
-    for (id, delta) in changes {
-        by_owner
-            .entry(crate::core::object_store::owner_node(id))
-            .or_default()
-            .push((id, delta));
-    }
-    for (owner, changes) in by_owner {
-        let body = serde_json::to_vec(&changes).expect("serializes");
-        let _ = client.publish(subject(owner, "refs"), body.into()).await;
-    }
-}
-
-/// Opens the module store, making its backing stream first when this is
-/// the first node (directly, for the same reason as the node bucket: see
-/// `registry::open_bucket`). Modules are kept on disk by the server.
-async fn open_modules(js: &jetstream::Context) -> Result<object_store::ObjectStore, ClusterError> {
-    if let Ok(store) = js.get_object_store(MODULES).await {
-        return Ok(store);
-    }
-    js.get_or_create_stream(jetstream::stream::Config {
-        name: format!("OBJ_{MODULES}"),
-        subjects: vec![format!("$O.{MODULES}.C.>"), format!("$O.{MODULES}.M.>")],
-        discard: jetstream::stream::DiscardPolicy::New,
-        allow_rollup: true,
-        allow_direct: true,
-        storage: jetstream::stream::StorageType::File,
-        num_replicas: 1,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| ClusterError::State(format!("cannot make the module store: {e}")))?;
-    js.get_object_store(MODULES)
-        .await
-        .map_err(|e| ClusterError::State(format!("cannot open the module store: {e}")))
 }
 
 #[cfg(test)]

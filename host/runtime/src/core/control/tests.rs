@@ -1,4 +1,10 @@
 //! Unit tests of the control state, with a plain payload (no wasm).
+//!
+//! Longer than the ~600 lines a file should keep to, by choice: every test
+//! here drives the same small harness (`T`, `core()`) through one
+//! behaviour of the whole state, and reading them side by side is how a
+//! change to the bookkeeping is checked.
+
 use super::*;
 
 struct T {
