@@ -3,9 +3,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::{fails_with, guests, raylab, show, test_cache};
+use crate::{fails_with, guests, raylab, show, test_cache, wait_until};
 
 /// A node process (head or worker), killed when dropped.
 struct Node {
@@ -96,14 +95,6 @@ fn nodes(address: &str) -> Vec<serde_json::Value> {
     assert!(out.status.success(), "{}", show(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["nodes"].as_array().cloned().unwrap_or_default()
-}
-
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -247,6 +238,15 @@ fn leftovers(node: &Node) -> (u64, u64) {
     )
 }
 
+/// The objects a node lists (`list objects --json`).
+fn objects(node: &Node) -> Vec<serde_json::Value> {
+    let out = raylab(&["list", "objects", "--json", "--address", &node.http]);
+    match serde_json::from_slice(&out.stdout) {
+        Ok(serde_json::Value::Array(rows)) => rows,
+        _ => panic!("list objects: {}", show(&out)),
+    }
+}
+
 #[test]
 fn tasks_go_where_their_resources_are_and_objects_follow_them() {
     let (head, w1, w2) = three_nodes();
@@ -353,10 +353,29 @@ fn an_object_is_freed_everywhere_once_no_node_references_it() {
     let bytes = |node: &Node| leftovers(node).1;
     assert!(bytes(&w1) >= 8 << 20, "w1 holds the object");
     assert!(leftovers(&w2).0 >= 2, "w2 holds the list and a stub");
-    // The driver let its own reference go; the list on w2 still holds it.
+    // The driver lets its own reference go; once the head has counted that
+    // release, the lists that contain the object (on w2, and the head's
+    // stub of it) still hold it.
+    let id = objects(&w1)
+        .into_iter()
+        .find(|o| o["size"].as_u64().is_some_and(|s| s >= 8 << 20))
+        .expect("w1 lists the 8 MiB object")["id"]
+        .clone();
+    let refs_on_head = || {
+        objects(&head)
+            .into_iter()
+            .find(|o| o["id"] == id)
+            .and_then(|o| o["refs"].as_u64())
+    };
+    let held = refs_on_head().expect("the head has a stub of it");
     expect("step=wrapped");
-    std::thread::sleep(Duration::from_millis(1000));
-    assert!(bytes(&w1) >= 8 << 20, "the list on w2 keeps it alive");
+    wait_until("the head counts the driver's release", || {
+        refs_on_head().is_none_or(|refs| refs < held)
+    });
+    assert!(
+        refs_on_head().is_some_and(|refs| refs >= 1) && bytes(&w1) >= 8 << 20,
+        "the list keeps it alive"
+    );
     // Now nothing references it: freed on every node, with the job still
     // running (its end would free it anyway).
     expect("step=dropped");

@@ -7,10 +7,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::head::Head;
-use crate::{guests, show};
+use crate::{guests, show, wait_until};
 
 fn chromium() -> &'static str {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -91,14 +90,6 @@ fn job_status(head: &Head, id: u64) -> serde_json::Value {
         .unwrap_or_default()
 }
 
-fn wait_for(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// `submit` of the `waves` guest for `secs` seconds, in the background.
 fn waves(head: &Head, secs: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_raylab-host"))
@@ -122,7 +113,7 @@ fn every_page_shows_a_running_job_in_a_real_browser() {
     let head = Head::start();
     let a = head.address.as_str();
     let job = waves(&head, "8");
-    wait_for("the job's first waves", || {
+    wait_until("the job's first waves", || {
         let j = job_status(&head, 1);
         j["status"] == "RUNNING" && j["tasks_done"].as_u64().unwrap_or(0) >= 9
     });
@@ -186,13 +177,13 @@ fn every_page_shows_a_running_job_in_a_real_browser() {
 
     // A job stopped shows as stopped on its page.
     let long = waves(&head, "120");
-    wait_for("the second job", || {
+    wait_until("the second job", || {
         job_status(&head, 2)["status"] == "RUNNING"
     });
     ureq::post(&format!("{a}/api/jobs/2/stop"))
         .send_empty()
         .unwrap();
-    wait_for("stopped", || job_status(&head, 2)["status"] == "STOPPED");
+    wait_until("stopped", || job_status(&head, 2)["status"] == "STOPPED");
     let page = dom(&format!("{a}/#/jobs/2"), 1000);
     assert!(
         page.contains("<span class=\"STOPPED\" id=\"jstatus\">STOPPED</span>"),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use raylab::{Config, JobStatus, Runtime};
 use raylab_host::client::Client;
 
-use crate::{fails_with, guests, raylab, show, test_cache};
+use crate::{fails_with, guests, raylab, show, test_cache, wait_until};
 
 /// A head on a free port, stopped when dropped.
 pub(crate) struct Head {
@@ -242,14 +242,6 @@ fn status_requests_do_not_disturb_a_running_job() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("results equal: yes"));
 }
 
-fn wait_for(cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// An in-process node for the library-level tests: 2 CPUs, the shared
 /// compile cache.
 fn node_config() -> Config {
@@ -269,7 +261,9 @@ fn jobs_cannot_see_each_others_objects_and_stop_spares_other_jobs() {
     let holder = rt
         .submit_job("peek", &bytes, vec!["hold".into()], None)
         .unwrap();
-    wait_for(|| log(holder).contains("id="));
+    wait_until("log(holder).contains(\"id=\")", || {
+        log(holder).contains("id=")
+    });
     let object: String = log(holder)
         .lines()
         .find_map(|l| l.strip_prefix("id="))
@@ -278,16 +272,25 @@ fn jobs_cannot_see_each_others_objects_and_stop_spares_other_jobs() {
     let peeker = rt
         .submit_job("peek", &bytes, vec!["peek".into(), object], None)
         .unwrap();
-    wait_for(|| rt.job(peeker).unwrap().status != JobStatus::Running);
+    wait_until(
+        "rt.job(peeker).unwrap().status != JobStatus::Running",
+        || rt.job(peeker).unwrap().status != JobStatus::Running,
+    );
     assert_eq!(log(peeker), "peek: unknown-object: refused\n");
 
     // Stopping one job leaves the others' results alone.
     let forever = rt
         .submit_job("peek", &bytes, vec!["forever".into()], None)
         .unwrap();
-    wait_for(|| rt.job(holder).unwrap().status != JobStatus::Running);
+    wait_until(
+        "rt.job(holder).unwrap().status != JobStatus::Running",
+        || rt.job(holder).unwrap().status != JobStatus::Running,
+    );
     assert!(rt.stop_job(forever));
-    wait_for(|| rt.job(forever).unwrap().status == JobStatus::Stopped);
+    wait_until(
+        "rt.job(forever).unwrap().status == JobStatus::Stopped",
+        || rt.job(forever).unwrap().status == JobStatus::Stopped,
+    );
     assert_eq!(rt.job(holder).unwrap().status, JobStatus::Succeeded);
     assert!(log(holder).contains("still mine: 42"), "{}", log(holder));
     assert_eq!(rt.job(peeker).unwrap().status, JobStatus::Succeeded);
@@ -323,7 +326,10 @@ fn start_detach_returns_once_the_head_listens() {
     assert_eq!(String::from_utf8_lossy(&job.stdout), "sum=5\n");
     let stop = raylab(&["stop", "--address", &address]);
     assert!(stop.status.success(), "{}", show(&stop));
-    wait_for(|| !raylab(&["status", "--address", &address]).status.success());
+    wait_until(
+        "!raylab(&[\"status\", \"--address\", &address]).status.success()",
+        || !raylab(&["status", "--address", &address]).status.success(),
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("raylab head listening on"), "{text}");
 
@@ -360,7 +366,10 @@ fn a_jobs_tasks_end_with_its_driver_and_old_jobs_are_forgotten() {
     let orphan = rt
         .submit_job("peek", &bytes, vec!["orphan".into()], None)
         .unwrap();
-    wait_for(|| rt.job(orphan).unwrap().status != JobStatus::Running);
+    wait_until(
+        "rt.job(orphan).unwrap().status != JobStatus::Running",
+        || rt.job(orphan).unwrap().status != JobStatus::Running,
+    );
     assert_eq!(rt.job(orphan).unwrap().status, JobStatus::Succeeded);
     assert!(rt.wait_idle(Duration::from_secs(10)), "{:?}", rt.stats());
     assert!(!rt.is_loaded(&format!("peek-{orphan}")));
@@ -372,7 +381,9 @@ fn a_jobs_tasks_end_with_its_driver_and_old_jobs_are_forgotten() {
         let id = rt
             .submit_job("peek", &bytes, vec!["hold".into()], None)
             .unwrap();
-        wait_for(|| rt.job(id).unwrap().status != JobStatus::Running);
+        wait_until("rt.job(id).unwrap().status != JobStatus::Running", || {
+            rt.job(id).unwrap().status != JobStatus::Running
+        });
         ids.push(id);
     }
     let known: Vec<u64> = rt.jobs().iter().map(|j| j.id).collect();
@@ -447,7 +458,7 @@ fn a_fork_bomb_in_one_job_leaves_room_for_the_others() {
             None,
         )
         .unwrap();
-    wait_for(|| {
+    wait_until("both jobs ended", || {
         [bomb, good]
             .iter()
             .all(|j| rt.job(*j).unwrap().status != JobStatus::Running)
@@ -484,7 +495,9 @@ fn run_job(rt: &Arc<Runtime>, args: &[&str]) -> String {
     let bytes = std::fs::read(guests::PEEK).unwrap();
     let args = args.iter().map(|a| a.to_string()).collect();
     let id = rt.submit_job("peek", &bytes, args, None).unwrap();
-    wait_for(|| rt.job(id).unwrap().status != JobStatus::Running);
+    wait_until("rt.job(id).unwrap().status != JobStatus::Running", || {
+        rt.job(id).unwrap().status != JobStatus::Running
+    });
     assert_eq!(
         rt.job(id).unwrap().status,
         JobStatus::Succeeded,
@@ -501,7 +514,9 @@ fn a_job_cannot_plant_another_jobs_objects_or_call_its_modules() {
     let holder = rt
         .submit_job("peek", &bytes, vec!["hold".into()], None)
         .unwrap();
-    wait_for(|| log_of(&rt, holder).contains("id="));
+    wait_until("log_of(&rt, holder).contains(\"id=\")", || {
+        log_of(&rt, holder).contains("id=")
+    });
     let object = log_of(&rt, holder)
         .lines()
         .find_map(|l| l.strip_prefix("id="))
@@ -524,7 +539,10 @@ fn a_job_cannot_plant_another_jobs_objects_or_call_its_modules() {
         "{called}"
     );
     assert!(!called.contains(&format!("peek-{holder},")), "{called}");
-    wait_for(|| rt.job(holder).unwrap().status != JobStatus::Running);
+    wait_until(
+        "rt.job(holder).unwrap().status != JobStatus::Running",
+        || rt.job(holder).unwrap().status != JobStatus::Running,
+    );
     assert!(log_of(&rt, holder).contains("still mine: 42"));
 }
 
@@ -554,7 +572,9 @@ fn a_job_that_prints_without_end_keeps_running_with_its_last_output() {
     let id = rt
         .submit_job("peek", &bytes, vec!["flood".into(), "20".into()], None)
         .unwrap();
-    wait_for(|| rt.job(id).unwrap().status != JobStatus::Running);
+    wait_until("rt.job(id).unwrap().status != JobStatus::Running", || {
+        rt.job(id).unwrap().status != JobStatus::Running
+    });
     assert_eq!(rt.job(id).unwrap().status, JobStatus::Succeeded);
     let log = rt.job_log(id, 0, usize::MAX).unwrap();
     assert_eq!(log.bytes.len(), raylab::JOB_LOG_BYTES);
@@ -577,7 +597,9 @@ fn a_blocking_fork_bomb_in_one_job_leaves_sandboxes_for_three_others() {
         )
         .unwrap();
     // Let the bomb take its share first.
-    wait_for(|| rt.stats().tasks.instances >= 100);
+    wait_until("rt.stats().tasks.instances >= 100", || {
+        rt.stats().tasks.instances >= 100
+    });
     let task1 = std::fs::read(guests::TASK1).unwrap();
     let good: Vec<u64> = (0..3)
         .map(|_| {
@@ -585,7 +607,7 @@ fn a_blocking_fork_bomb_in_one_job_leaves_sandboxes_for_three_others() {
             rt.submit_job("task1", &task1, args, None).unwrap()
         })
         .collect();
-    wait_for(|| {
+    wait_until("the good jobs ended", || {
         good.iter()
             .all(|j| rt.job(*j).unwrap().status != JobStatus::Running)
     });
@@ -598,7 +620,9 @@ fn a_blocking_fork_bomb_in_one_job_leaves_sandboxes_for_three_others() {
         );
         assert!(log_of(&rt, *j).contains("results equal: yes"));
     }
-    wait_for(|| rt.job(bomb).unwrap().status != JobStatus::Running);
+    wait_until("rt.job(bomb).unwrap().status != JobStatus::Running", || {
+        rt.job(bomb).unwrap().status != JobStatus::Running
+    });
     assert!(
         log_of(&rt, bomb).contains("bomb: time-limit-exceeded"),
         "{}",
@@ -630,6 +654,38 @@ fn a_job_is_stopped_at_its_time_limit() {
     );
 }
 
+/// Whether process `pid` has accepted the server side of `client`'s
+/// connection: the kernel lists that socket (`/proc/net/tcp`) with an
+/// inode once it is accepted, and the process holds it as a descriptor.
+fn accepted(pid: u32, client: &std::net::TcpStream) -> bool {
+    let hex = |a: std::net::SocketAddr| match a {
+        std::net::SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        std::net::SocketAddr::V6(_) => String::new(),
+    };
+    let (server, us) = (
+        hex(client.peer_addr().unwrap()),
+        hex(client.local_addr().unwrap()),
+    );
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let inode = table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 9 && f[1] == server && f[2] == us).then(|| f[9].to_string())
+    });
+    let Some(inode) = inode.filter(|i| i != "0") else {
+        return false;
+    };
+    let want = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy() == want))
+}
+
 #[test]
 fn stop_does_not_wait_for_a_client_that_never_finishes_its_upload() {
     use std::io::Write;
@@ -642,8 +698,16 @@ fn stop_does_not_wait_for_a_client_that_never_finishes_its_upload() {
     )
     .unwrap();
     stalled.flush().unwrap();
-    // The head is reading that upload when it is asked to stop.
-    std::thread::sleep(Duration::from_millis(200));
+    // The head is reading that upload when it is asked to stop: it has
+    // accepted the connection.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !accepted(head.child.id(), &stalled) {
+        assert!(
+            Instant::now() < deadline,
+            "the head never accepted the upload"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let out = raylab(&["stop", "--address", &head.address]);
     assert!(out.status.success(), "{}", show(&out));
     // It exits after its 2 s of grace (the bound only keeps a failure

@@ -41,6 +41,20 @@ pub fn budget(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Wait for `cond` to hold, checking every 20 ms: the way a test waits for
+/// an event it cannot be told of (never a fixed sleep before asserting).
+/// Fails the test, naming `what`, after 60 s.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Run `raylab-host` with `args`, sharing one compile cache across tests.
 pub fn raylab(args: &[&str]) -> Output {
     raylab_in(args, &[])
