@@ -18,10 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::codec::EncodeArgs;
-use crate::{
-    Error, ObjectRef, PlacementGroup, RefId, Result, Scheduling, decode, encode, rt, serialize_ref,
-    wit,
-};
+use crate::{Error, ObjectRef, RefId, Result, Scheduling, decode, encode, rt, serialize_ref, wit};
 
 // ---------------------------------------------------------------------------
 // Actor options
@@ -64,34 +61,9 @@ pub struct ActorOptions {
 }
 
 impl ActorOptions {
-    /// All defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
     /// Set the name to find the actor by ([`get_actor`]).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
-        self
-    }
-    /// Set the CPU slots held for the actor's life.
-    pub fn num_cpus(mut self, n: f64) -> Self {
-        self.num_cpus = Some(n);
-        self
-    }
-    /// Set the GPUs held for the actor's life.
-    pub fn num_gpus(mut self, n: f64) -> Self {
-        self.num_gpus = Some(n);
-        self
-    }
-    /// Set the memory reserved and enforced as the instance's quota, in
-    /// bytes.
-    pub fn memory(mut self, bytes: u64) -> Self {
-        self.memory = Some(bytes);
-        self
-    }
-    /// Add a custom resource held for the actor's life.
-    pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
-        self.resources.push((name.into(), amount));
         self
     }
     /// Set the number of restarts after a crash.
@@ -104,11 +76,6 @@ impl ActorOptions {
         self.max_task_retries = Some(n);
         self
     }
-    /// Set the time limit of one method call.
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(t);
-        self
-    }
     /// Let the actor outlive its job (`lifetime="detached"`); it needs a
     /// [`name`](ActorOptions::name).
     pub fn detached(mut self, yes: bool) -> Self {
@@ -116,25 +83,10 @@ impl ActorOptions {
         self
     }
 
-    /// Live in a placement group's bundle `bundle` (`None`: any with room),
-    /// holding its resources from the group's.
-    pub fn placement_group(mut self, group: &PlacementGroup, bundle: Option<u32>) -> Self {
-        self.scheduling = Some(Scheduling::PlacementGroup {
-            group: group.id(),
-            bundle,
-            capture_child_tasks: false,
-        });
-        self
-    }
-
     /// These options, with every unset field taken from `base` (resources
     /// merge by name, those set here winning).
     pub fn or(self, base: ActorOptions) -> ActorOptions {
-        let mut resources = base.resources;
-        for (name, amount) in self.resources {
-            resources.retain(|(n, _)| *n != name);
-            resources.push((name, amount));
-        }
+        let resources = crate::merge_resources(self.resources, base.resources);
         ActorOptions {
             name: self.name.or(base.name),
             num_cpus: self.num_cpus.or(base.num_cpus),

@@ -979,34 +979,81 @@ impl Scheduling {
     }
 }
 
-impl TaskOptions {
-    /// All defaults.
-    pub fn new() -> Self {
-        Self::default()
+/// The builder methods that [`TaskOptions`] and [`ActorOptions`] share,
+/// defined once for both: what they demand (CPUs, GPUs, memory, custom
+/// resources), their time limit and their placement group. `$held` says
+/// for how long the resources are held, `$limited` what the time limit
+/// bounds.
+macro_rules! shared_options {
+    ($ty:ident, held $held:literal, limits $limited:literal) => {
+        impl $ty {
+            /// All defaults.
+            pub fn new() -> Self {
+                Self::default()
+            }
+            #[doc = concat!("Set the CPU slots held ", $held, ".")]
+            pub fn num_cpus(mut self, n: f64) -> Self {
+                self.num_cpus = Some(n);
+                self
+            }
+            #[doc = concat!("Set the GPUs held ", $held, ".")]
+            pub fn num_gpus(mut self, n: f64) -> Self {
+                self.num_gpus = Some(n);
+                self
+            }
+            #[doc = concat!(
+                                        "Set the memory reserved ", $held,
+                                        ", and enforced as the instance's quota, in bytes."
+                                    )]
+            pub fn memory(mut self, bytes: u64) -> Self {
+                self.memory = Some(bytes);
+                self
+            }
+            #[doc = concat!("Add a custom resource held ", $held, ".")]
+            pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
+                self.resources.push((name.into(), amount));
+                self
+            }
+            #[doc = concat!("Set the time limit of ", $limited, ".")]
+            pub fn timeout(mut self, t: Duration) -> Self {
+                self.timeout = Some(t);
+                self
+            }
+            /// Run in a placement group's bundle `bundle` (`None`: any
+            /// with room), holding its resources from the group's.
+            pub fn placement_group(mut self, group: &PlacementGroup, bundle: Option<u32>) -> Self {
+                self.scheduling = Some(Scheduling::PlacementGroup {
+                    group: group.id(),
+                    bundle,
+                    capture_child_tasks: false,
+                });
+                self
+            }
+        }
+    };
+}
+
+shared_options!(TaskOptions, held "while it runs", limits "one attempt");
+shared_options!(ActorOptions, held "for the actor's life", limits "one method call");
+
+/// Custom resources `own`, with those of `base` it does not name (the
+/// `or` of both kinds of options).
+pub(crate) fn merge_resources(
+    own: Vec<(String, f64)>,
+    base: Vec<(String, f64)>,
+) -> Vec<(String, f64)> {
+    let mut resources = base;
+    for (name, amount) in own {
+        resources.retain(|(n, _)| *n != name);
+        resources.push((name, amount));
     }
+    resources
+}
+
+impl TaskOptions {
     /// Set the display name.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
-        self
-    }
-    /// Set the CPU demand.
-    pub fn num_cpus(mut self, n: f64) -> Self {
-        self.num_cpus = Some(n);
-        self
-    }
-    /// Set the GPU demand.
-    pub fn num_gpus(mut self, n: f64) -> Self {
-        self.num_gpus = Some(n);
-        self
-    }
-    /// Set the memory demand and cap, in bytes.
-    pub fn memory(mut self, bytes: u64) -> Self {
-        self.memory = Some(bytes);
-        self
-    }
-    /// Add a custom resource demand.
-    pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
-        self.resources.push((name.into(), amount));
         self
     }
     /// Set the number of retries after a crash.
@@ -1019,11 +1066,6 @@ impl TaskOptions {
         self.retry_exceptions = Some(yes);
         self
     }
-    /// Set the time limit of one attempt.
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(t);
-        self
-    }
     /// Choose fresh or warm sandboxes.
     pub fn isolation(mut self, i: Isolation) -> Self {
         self.isolation = Some(i);
@@ -1032,16 +1074,6 @@ impl TaskOptions {
     /// Spread tasks over the cluster's nodes.
     pub fn spread(mut self) -> Self {
         self.scheduling = Some(Scheduling::Spread);
-        self
-    }
-    /// Run on the node named `node` (or with that id); `soft`: elsewhere
-    /// when it cannot, instead of failing.
-    pub fn placement_group(mut self, group: &PlacementGroup, bundle: Option<u32>) -> Self {
-        self.scheduling = Some(Scheduling::PlacementGroup {
-            group: group.id(),
-            bundle,
-            capture_child_tasks: false,
-        });
         self
     }
     /// Like [`TaskOptions::placement_group`], and the tasks and actors it
@@ -1076,11 +1108,7 @@ impl TaskOptions {
 
     /// These options, with every unset field taken from `base`.
     pub fn or(self, base: TaskOptions) -> TaskOptions {
-        let mut resources = base.resources;
-        for (name, amount) in self.resources {
-            resources.retain(|(n, _)| *n != name);
-            resources.push((name, amount));
-        }
+        let resources = merge_resources(self.resources, base.resources);
         TaskOptions {
             name: self.name.or(base.name),
             num_cpus: self.num_cpus.or(base.num_cpus),

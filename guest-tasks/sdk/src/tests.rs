@@ -437,6 +437,36 @@ fn call_options_override_declared_ones_field_by_field() {
     );
 }
 
+#[test]
+fn tasks_and_actors_share_one_builder_for_what_they_demand() {
+    let t = TaskOptions::new()
+        .num_cpus(2.0)
+        .num_gpus(0.5)
+        .memory(1 << 20)
+        .resource("disk", 1.0)
+        .timeout(Duration::from_secs(3));
+    let a = ActorOptions::new()
+        .num_cpus(2.0)
+        .num_gpus(0.5)
+        .memory(1 << 20)
+        .resource("disk", 1.0)
+        .timeout(Duration::from_secs(3));
+    assert_eq!(
+        (t.num_cpus, t.num_gpus, t.memory, &t.resources, t.timeout),
+        (a.num_cpus, a.num_gpus, a.memory, &a.resources, a.timeout)
+    );
+    // Resources merge by name the same way for both.
+    let merged = ActorOptions::new()
+        .resource("disk", 9.0)
+        .or(ActorOptions::new()
+            .resource("TPU", 1.0)
+            .resource("disk", 2.0));
+    assert_eq!(
+        merged.resources,
+        [("TPU".to_string(), 1.0), ("disk".to_string(), 9.0)]
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Remote functions (their host-facing side; submitting needs the host)
 // ---------------------------------------------------------------------------
