@@ -20,6 +20,7 @@
 //! all: the registry, and (later) the job modules by content hash.
 
 mod placement;
+mod protocol;
 mod registry;
 pub(crate) mod wire;
 
@@ -79,6 +80,9 @@ pub enum ClusterError {
         /// What happened.
         why: String,
     },
+    /// The head refused this node (it speaks another protocol version).
+    #[error("the head refused this node: {0}")]
+    Refused(String),
     /// A JetStream operation failed.
     #[error("cluster state: {0}")]
     State(String),
@@ -256,7 +260,7 @@ impl Cluster {
             digest: task.task.module.digest.clone(),
             function: task.task.function.clone(),
             name: task.task.name.clone(),
-            options: task.task.options.clone(),
+            options: (&task.task.options).into(),
             args: Payload::Inline,
         };
         if node == crate::exec::tasks::WAIT_FOR_NODE {

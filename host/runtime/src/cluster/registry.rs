@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
 
-use super::{ClusterConfig, ClusterError, DEAD_AFTER, HEARTBEAT};
+use super::{ClusterConfig, ClusterError, DEAD_AFTER, HEARTBEAT, protocol};
 
 /// The bucket of node records.
 const BUCKET: &str = "raylab-nodes";
@@ -37,6 +37,9 @@ struct Record {
     /// CPU held and queued over CPU total.
     #[serde(default)]
     load: f64,
+    /// The cluster protocol it speaks (0: a release before versions).
+    #[serde(default)]
+    protocol: u32,
 }
 
 /// What `status` shows of a node.
@@ -144,31 +147,37 @@ impl Registry {
             let replies = client.clone();
             handle.spawn(async move {
                 while let Some(msg) = joins.next().await {
-                    let id = next.fetch_add(1, Ordering::Relaxed);
+                    let answer = protocol::answer_join(&msg.payload, || {
+                        next.fetch_add(1, Ordering::Relaxed)
+                    });
+                    if let protocol::JoinAnswer::Refused(why) = &answer {
+                        tracing::warn!("a node was refused: {why}");
+                    }
                     if let Some(reply) = msg.reply {
-                        let _ = replies.publish(reply, id.to_string().into()).await;
+                        let answer = serde_json::to_vec(&answer).expect("serializes");
+                        let _ = replies.publish(reply, answer.into()).await;
                     }
                 }
             });
             HEAD_ID
         } else {
-            let answer = tokio::time::timeout(
-                Duration::from_secs(5),
-                client.request(JOIN, cfg.name.clone().into()),
-            )
-            .await
-            .map_err(|_| ClusterError::NoHead {
-                nats: cfg.nats.clone(),
-                why: "no answer within 5 s".into(),
-            })?
-            .map_err(|e| ClusterError::NoHead {
-                nats: cfg.nats.clone(),
-                why: e.to_string(),
-            })?;
-            std::str::from_utf8(&answer.payload)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| ClusterError::State("the head's answer is not a node id".into()))?
+            let ask = serde_json::to_vec(&protocol::JoinRequest {
+                name: cfg.name.clone(),
+                protocol: protocol::PROTOCOL,
+            })
+            .expect("serializes");
+            let answer =
+                tokio::time::timeout(Duration::from_secs(5), client.request(JOIN, ask.into()))
+                    .await
+                    .map_err(|_| ClusterError::NoHead {
+                        nats: cfg.nats.clone(),
+                        why: "no answer within 5 s".into(),
+                    })?
+                    .map_err(|e| ClusterError::NoHead {
+                        nats: cfg.nats.clone(),
+                        why: e.to_string(),
+                    })?;
+            protocol::read_answer(&answer.payload).map_err(ClusterError::Refused)?
         };
         let registry = Arc::new(Registry {
             id,
@@ -210,6 +219,8 @@ impl Registry {
             .map_err(|e| ClusterError::State(e.to_string()))?;
         let viewer = Arc::downgrade(&registry);
         handle.spawn(async move {
+            // Nodes of another protocol version, warned of once.
+            let mut foreign = std::collections::HashSet::new();
             while let Some(entry) = watch.next().await {
                 let Some(registry) = viewer.upgrade() else {
                     break;
@@ -218,8 +229,25 @@ impl Registry {
                 let mut view = registry.view.lock().unwrap_or_else(|p| p.into_inner());
                 match entry.operation {
                     kv::Operation::Put => {
-                        if let Ok(record) = serde_json::from_slice::<Record>(&entry.value) {
-                            view.insert(record.id, record);
+                        match serde_json::from_slice::<Record>(&entry.value) {
+                            // A node of another protocol version is never
+                            // placed on (it could not have joined through
+                            // this head; see `protocol`).
+                            Ok(record) if record.protocol != protocol::PROTOCOL => {
+                                if !foreign.insert(record.id) {
+                                    continue;
+                                }
+                                tracing::warn!(
+                                    "node {} ({}) is ignored: {}",
+                                    record.id,
+                                    record.name,
+                                    protocol::mismatch(protocol::PROTOCOL, record.protocol)
+                                );
+                            }
+                            Ok(record) => {
+                                view.insert(record.id, record);
+                            }
+                            Err(_) => {}
                         }
                     }
                     kv::Operation::Delete | kv::Operation::Purge => {
@@ -256,6 +284,7 @@ impl Registry {
             started_ms,
             heartbeat_ms: unix_ms(),
             draining: self.draining.load(Ordering::SeqCst),
+            protocol: protocol::PROTOCOL,
         };
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(record.clone());
         self.put_record(&record).await

@@ -52,7 +52,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::ClusterError;
-use crate::bindings::wit;
+use super::protocol;
 use crate::error::{ErrorKind, TaskError};
 
 mod chunks;
@@ -99,7 +99,7 @@ pub(crate) struct RunHeader {
     pub(crate) digest: String,
     pub(crate) function: String,
     pub(crate) name: String,
-    pub(crate) options: wit::TaskOptions,
+    pub(crate) options: protocol::TaskOptions,
     pub(crate) args: Payload,
 }
 
@@ -375,14 +375,14 @@ impl Wire {
         let msg =
             answer.map_err(|e| Lost::Node(format!("node {node} did not take the task: {e}")))?;
         let (outcome, inline) =
-            decode::<Result<Payload, TaskError>>(&msg.payload).map_err(|e| {
+            decode::<Result<Payload, protocol::Error>>(&msg.payload).map_err(|e| {
                 Lost::Task(TaskError::for_task(
                     ErrorKind::Internal,
                     &name,
                     format!("node {node} answered {e}"),
                 ))
             })?;
-        let payload = outcome.map_err(Lost::Task)?;
+        let payload = outcome.map_err(|e| Lost::Task(e.into()))?;
         self.receive(&payload, inline).await.map_err(|e| {
             Lost::Task(TaskError::for_task(
                 ErrorKind::Internal,
@@ -458,11 +458,14 @@ impl Wire {
                 let (payload, inline) = self.offer(bytes);
                 (Ok(payload), inline)
             }
-            Err(e) => (Err(e), Vec::new()),
+            Err(e) => (Err(protocol::Error::from(e)), Vec::new()),
         };
         let _ = self
             .client
-            .publish(reply, encode::<Result<Payload, TaskError>>(&outcome, &body))
+            .publish(
+                reply,
+                encode::<Result<Payload, protocol::Error>>(&outcome, &body),
+            )
             .await;
     }
 

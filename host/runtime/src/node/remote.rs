@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use super::Node;
+use crate::bindings::wit;
 use crate::cluster::wire::{Incoming, Outcome, Serve, Wire};
 use crate::core::control::JobId;
 use crate::core::object_store::{Lookup, ObjectId};
@@ -141,7 +142,7 @@ impl Remote {
             .ok_or_else(|| internal("the node is shutting down"))?;
         let (job, module) = self.module_for(&node, &task, &wire).await?;
         let Incoming { header: h, args } = task;
-        let mut options = h.options.clone();
+        let mut options: wit::TaskOptions = h.options.clone().into();
         options.scheduling = options.scheduling.filter(crate::exec::tasks::is_group);
         options.name = Some(h.name.clone());
         // The references in its arguments came with them (see `wire`): the

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::error::{ErrorKind, TaskError};
 
+use super::super::protocol;
 use super::{ObjectRequest, Payload, Serve, Wire, decode, subject};
 
 /// Publish changes to reference counts (`(id, +n/-n)`), one message per
@@ -116,8 +117,9 @@ impl Wire {
                 }
             }
         };
-        let (outcome, inline) = decode::<Result<Payload, TaskError>>(&msg.payload).map_err(lost)?;
-        let payload = outcome?;
+        let (outcome, inline) =
+            decode::<Result<Payload, protocol::Error>>(&msg.payload).map_err(lost)?;
+        let payload = outcome.map_err(TaskError::from)?;
         self.receive(&payload, inline).await.map_err(lost)
     }
 }
