@@ -9,8 +9,10 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use raylab::gpu::{GpuBackend, GpuBroker, SoftwareGpus};
 use raylab::{Config, Isolation, Runtime};
-use raylab_host::procfs;
+use raylab_host::client::{self, Client};
 use raylab_host::size::{human_bytes, parse_size};
+use raylab_host::{api, procfs};
+use serde::Deserialize;
 
 /// mimalloc keeps freed large blocks for reuse, where glibc returns each
 /// one to the kernel: with glibc every 100 MB `put` paid ~25,000 page
@@ -401,35 +403,28 @@ struct ListArgs {
 }
 
 impl ListArgs {
-    /// The query string of `GET /api/tasks` and `/api/objects`.
-    fn query(&self) -> String {
-        let mut q = vec![format!("limit={}", self.limit)];
-        if let Some(j) = self.job {
-            q.push(format!("job={j}"));
+    /// The query of `GET /api/tasks`.
+    fn task_query(&self) -> api::TaskQuery {
+        api::TaskQuery {
+            job: self.job,
+            name: self.name.clone(),
+            state: self.state.map(|s| match s {
+                StateFilter::Pending => api::TaskState::Pending,
+                StateFilter::Running => api::TaskState::Running,
+                StateFilter::Finished => api::TaskState::Finished,
+                StateFilter::Failed => api::TaskState::Failed,
+                StateFilter::NotRun => api::TaskState::NotRun,
+            }),
+            limit: Some(self.limit),
         }
-        if let Some(n) = &self.name {
-            let encoded: String = n
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
-            q.push(format!("name={encoded}"));
+    }
+
+    /// The query of `GET /api/objects`.
+    fn objects_query(&self) -> api::ObjectsQuery {
+        api::ObjectsQuery {
+            job: self.job,
+            limit: Some(self.limit),
         }
-        if let Some(s) = self.state {
-            let s = match s {
-                StateFilter::Pending => "PENDING",
-                StateFilter::Running => "RUNNING",
-                StateFilter::Finished => "FINISHED",
-                StateFilter::Failed => "FAILED",
-                StateFilter::NotRun => "NOT_RUN",
-            };
-            q.push(format!("state={s}"));
-        }
-        q.join("&")
     }
 }
 
@@ -739,28 +734,56 @@ fn submit(args: SubmitArgs) -> anyhow::Result<i32> {
         .module
         .file_stem()
         .map_or_else(|| "job".into(), |s| s.to_string_lossy().into_owned());
-    let client = raylab_host::client::Client::new(&args.address.address, args.address.token);
+    let client = Client::new(&args.address.address, args.address.token);
     client.submit_and_follow(&name, &bytes, &driver_args, args.timeout, !args.quiet)
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<i32> {
-    let client = raylab_host::client::Client::new(&args.address.address, args.address.token);
-    let v = client.status()?;
+    let client = Client::new(&args.address.address, args.address.token);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        print!(
+        println!(
             "{}",
-            raylab_host::client::format_status(&v, &args.address.address)
+            serde_json::to_string_pretty(&client.raw(api::STATUS)?)?
         );
+    } else {
+        let v = client.status()?;
+        print!("{}", client::format_status(&v, &args.address.address));
     }
     Ok(0)
 }
 
+/// `list`: a table, or with `--json` the head's answer as it came (nodes
+/// and actors: the part of the status that lists them).
+fn list(args: &ListArgs) -> anyhow::Result<i32> {
+    let head = Client::new(&args.address.address, args.address.token.clone());
+    let text = match (args.what, args.json) {
+        (Listed::Jobs, false) => client::format_jobs(&head.jobs()?),
+        (Listed::Tasks, false) => client::format_tasks(&head.tasks(&args.task_query())?),
+        (Listed::Objects, false) => client::format_objects(&head.objects(&args.objects_query())?),
+        (Listed::Nodes, false) => client::format_nodes(&head.status()?.nodes),
+        (Listed::Actors, false) => client::format_actors(&head.status()?.actors),
+        (Listed::Jobs, true) => json_line(&head.raw(api::JOBS)?)?,
+        (Listed::Tasks, true) => {
+            json_line(&head.raw(&api::with_query(api::TASKS, &args.task_query()))?)?
+        }
+        (Listed::Objects, true) => {
+            json_line(&head.raw(&api::with_query(api::OBJECTS, &args.objects_query()))?)?
+        }
+        (Listed::Nodes, true) => client::to_json_text(&head.status()?.nodes)? + "\n",
+        (Listed::Actors, true) => client::to_json_text(&head.status()?.actors)? + "\n",
+    };
+    print!("{text}");
+    Ok(0)
+}
+
+/// `value`, pretty, and a newline.
+fn json_line(value: &serde_json::Value) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(value)? + "\n")
+}
+
 fn stop(args: StopArgs) -> anyhow::Result<i32> {
-    let client = raylab_host::client::Client::new(&args.address.address, args.address.token);
-    let v = client.shutdown()?;
-    let stopped = v["stopped_jobs"].as_array().map_or(0, |a| a.len());
+    let client = Client::new(&args.address.address, args.address.token);
+    let stopped = client.shutdown()?.stopped_jobs.len();
     println!(
         "raylab head at {} stopping ({stopped} running jobs stopped)",
         args.address.address
@@ -1159,64 +1182,37 @@ fn main() -> ExitCode {
         Command::Submit(args) => submit(args),
         Command::Status(args) => status(args),
         Command::Stop(args) => stop(args),
-        Command::List(args) => {
-            let client =
-                raylab_host::client::Client::new(&args.address.address, args.address.token.clone());
-            let value = match args.what {
-                Listed::Jobs => client.jobs(),
-                Listed::Tasks => client.tasks(&args.query()),
-                Listed::Objects => client.objects(&args.query()),
-                Listed::Nodes => client.status().map(|s| s["nodes"].clone()),
-                Listed::Actors => client.status().map(|s| s["actors"].clone()),
-            };
-            value.and_then(|v| {
-                if args.json {
-                    println!("{}", serde_json::to_string_pretty(&v)?);
-                } else {
-                    match args.what {
-                        Listed::Jobs => print!("{}", raylab_host::client::format_jobs(&v)),
-                        Listed::Tasks => print!("{}", raylab_host::client::format_tasks(&v)),
-                        Listed::Objects => {
-                            print!("{}", raylab_host::client::format_objects(&v))
-                        }
-                        Listed::Nodes => print!("{}", raylab_host::client::format_nodes(&v)),
-                        Listed::Actors => print!("{}", raylab_host::client::format_actors(&v)),
-                    }
-                }
-                Ok(0)
-            })
-        }
+        Command::List(args) => list(&args),
         Command::Logs(args) => {
-            raylab_host::client::Client::new(&args.address.address, args.address.token)
-                .logs(args.job, args.follow)
+            Client::new(&args.address.address, args.address.token).logs(args.job, args.follow)
         }
-        Command::Timeline(args) => {
-            raylab_host::client::Client::new(&args.address.address, args.address.token)
-                .timeline(args.job)
-                .and_then(|t| {
-                    let slices = t["traceEvents"]
-                        .as_array()
-                        .map_or(0, |e| e.iter().filter(|e| e["ph"] == "X").count());
-                    std::fs::write(&args.output, serde_json::to_vec(&t)?)
-                        .with_context(|| format!("cannot write {}", args.output.display()))?;
-                    println!(
-                        "wrote {} task slices to {} (open it in Perfetto or chrome://tracing)",
-                        slices,
-                        args.output.display()
-                    );
-                    Ok(0)
-                })
-        }
+        Command::Timeline(args) => Client::new(&args.address.address, args.address.token)
+            .timeline(args.job)
+            .and_then(|t| {
+                let slices = api::Trace::deserialize(&t)?
+                    .trace_events
+                    .iter()
+                    .filter(|e| matches!(e, api::TraceEvent::Slice { .. }))
+                    .count();
+                std::fs::write(&args.output, serde_json::to_vec(&t)?)
+                    .with_context(|| format!("cannot write {}", args.output.display()))?;
+                println!(
+                    "wrote {} task slices to {} (open it in Perfetto or chrome://tracing)",
+                    slices,
+                    args.output.display()
+                );
+                Ok(0)
+            }),
         Command::Summary(args) => {
             let Summarised::Tasks = args.what;
-            raylab_host::client::Client::new(&args.address.address, args.address.token)
+            Client::new(&args.address.address, args.address.token)
                 .timeline(args.job)
                 .and_then(|t| {
-                    let summary = raylab_host::client::summarize_tasks(&t);
+                    let summary = client::summarize_tasks(&api::Trace::deserialize(&t)?);
                     if args.json {
-                        println!("{}", serde_json::to_string_pretty(&summary)?);
+                        println!("{}", client::to_json_text(&summary)?);
                     } else {
-                        print!("{}", raylab_host::client::format_summary(&summary));
+                        print!("{}", client::format_summary(&summary));
                     }
                     Ok(0)
                 })
