@@ -47,12 +47,12 @@ mod history;
 mod metrics;
 
 /// The dashboard page.
-const DASHBOARD: &str = include_str!("dashboard.html");
+const DASHBOARD: &str = include_str!("head/dashboard.html");
 
 /// uPlot (MIT, vendor/uPlot.LICENSE), the charting library the page draws
 /// with, served from the binary.
-const UPLOT_JS: &str = include_str!("vendor/uPlot.iife.min.js");
-const UPLOT_CSS: &str = include_str!("vendor/uPlot.min.css");
+const UPLOT_JS: &str = include_str!("head/vendor/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("head/vendor/uPlot.min.css");
 
 /// Settings of the head's server.
 #[derive(Debug, Clone)]
