@@ -105,26 +105,26 @@ impl History {
     }
 
     /// The samples, column by column.
-    pub(super) fn columns(&self) -> serde_json::Value {
+    pub(super) fn columns(&self) -> crate::api::History {
         let st = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let samples = &st.samples;
         let col = |f: fn(&Sample) -> f64| samples.iter().map(f).collect::<Vec<f64>>();
-        serde_json::json!({
-            "t": col(|s| s.t),
-            "cpu_used": col(|s| s.cpu_used),
-            "cpu_total": col(|s| s.cpu_total),
-            "gpu_used": col(|s| s.gpu_used),
-            "gpu_total": col(|s| s.gpu_total),
-            "memory_used": col(|s| s.memory_used),
-            "memory_total": col(|s| s.memory_total),
-            "store_bytes": col(|s| s.store_bytes),
-            "spilled_bytes": col(|s| s.spilled_bytes),
-            "store_capacity": col(|s| s.store_capacity),
-            "finished_per_s": col(|s| s.finished_per_s),
-            "failed_per_s": col(|s| s.failed_per_s),
-            "queued": col(|s| s.queued),
-            "running": col(|s| s.running),
-        })
+        crate::api::History {
+            t: col(|s| s.t),
+            cpu_used: col(|s| s.cpu_used),
+            cpu_total: col(|s| s.cpu_total),
+            gpu_used: col(|s| s.gpu_used),
+            gpu_total: col(|s| s.gpu_total),
+            memory_used: col(|s| s.memory_used),
+            memory_total: col(|s| s.memory_total),
+            store_bytes: col(|s| s.store_bytes),
+            spilled_bytes: col(|s| s.spilled_bytes),
+            store_capacity: col(|s| s.store_capacity),
+            finished_per_s: col(|s| s.finished_per_s),
+            failed_per_s: col(|s| s.failed_per_s),
+            queued: col(|s| s.queued),
+            running: col(|s| s.running),
+        }
     }
 }
 

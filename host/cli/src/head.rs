@@ -1,5 +1,6 @@
 //! The head: a long-running node with an HTTP API and a dashboard (the
-//! client side of `submit`, `status` and `stop` is `crate::client`).
+//! client side of `submit`, `status` and `stop` is `crate::client`; the
+//! paths, queries and answers of the API are `crate::api`'s types).
 //!
 //! `raylab-host start` keeps one [`Runtime`] alive and serves, on
 //! 127.0.0.1:8265 by default (Ray's dashboard port):
@@ -38,18 +39,20 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use raylab::{JobInfo, JobStatus, Runtime};
+use raylab::{JobStatus, Runtime};
+
+use crate::api;
 
 mod history;
 mod metrics;
 
 /// The dashboard page.
-const DASHBOARD: &str = include_str!("dashboard.html");
+const DASHBOARD: &str = include_str!("head/dashboard.html");
 
 /// uPlot (MIT, vendor/uPlot.LICENSE), the charting library the page draws
 /// with, served from the binary.
-const UPLOT_JS: &str = include_str!("vendor/uPlot.iife.min.js");
-const UPLOT_CSS: &str = include_str!("vendor/uPlot.min.css");
+const UPLOT_JS: &str = include_str!("head/vendor/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("head/vendor/uPlot.min.css");
 
 /// Settings of the head's server.
 #[derive(Debug, Clone)]
@@ -169,18 +172,18 @@ pub fn serve(
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let router = Router::new()
             .route("/", get(dashboard))
-            .route("/api/version", get(version))
-            .route("/api/status", get(status))
-            .route("/api/jobs", post(submit_job).get(list_jobs))
-            .route("/api/jobs/{id}", get(get_job))
-            .route("/api/jobs/{id}/logs", get(job_logs))
-            .route("/api/jobs/{id}/stop", post(stop_job))
-            .route("/api/shutdown", post(shutdown))
-            .route("/metrics", get(metrics))
-            .route("/api/timeline", get(timeline))
-            .route("/api/tasks", get(list_tasks))
-            .route("/api/objects", get(list_objects))
-            .route("/api/history", get(get_history))
+            .route(api::VERSION, get(version))
+            .route(api::STATUS, get(status))
+            .route(api::JOBS, post(submit_job).get(list_jobs))
+            .route(api::JOB, get(get_job))
+            .route(api::JOB_LOGS, get(job_logs))
+            .route(api::JOB_STOP, post(stop_job))
+            .route(api::SHUTDOWN, post(shutdown))
+            .route(api::METRICS, get(metrics))
+            .route(api::TIMELINE, get(timeline))
+            .route(api::TASKS, get(list_tasks))
+            .route(api::OBJECTS, get(list_objects))
+            .route(api::HISTORY, get(get_history))
             .route("/uplot.js", get(uplot_js))
             .route("/uplot.css", get(uplot_css))
             // Uploads are counted in `submit_job`, which reads an oversized
@@ -269,27 +272,26 @@ async fn uplot_css() -> Response {
 async fn list_tasks(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(q): Query<raylab::TaskFilter>,
+    Query(q): Query<api::TaskQuery>,
 ) -> Reply {
     authorize(&app, &headers)?;
-    Ok(json(app.runtime.list_tasks(&q)))
-}
-
-#[derive(Deserialize)]
-struct ObjectsQuery {
-    job: Option<u64>,
-    limit: Option<usize>,
+    let rows: Vec<api::TaskRow> = app.runtime.list_tasks(&q.into());
+    Ok(json(rows))
 }
 
 async fn list_objects(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(q): Query<ObjectsQuery>,
+    Query(q): Query<api::ObjectsQuery>,
 ) -> Reply {
     authorize(&app, &headers)?;
-    Ok(json(
-        app.runtime.list_objects(q.job, q.limit.unwrap_or(1000)),
-    ))
+    let objects: Vec<api::Object> = app
+        .runtime
+        .list_objects(q.job, q.limit.unwrap_or(1000))
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(json(objects))
 }
 
 async fn get_history(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
@@ -299,62 +301,60 @@ async fn get_history(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
 
 async fn version(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
     authorize(&app, &headers)?;
-    Ok(json(
-        serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }),
-    ))
+    Ok(json(api::Version {
+        version: env!("CARGO_PKG_VERSION").into(),
+    }))
 }
 
-fn status_value(rt: &Runtime) -> serde_json::Value {
+/// Every item of `items`, as the API has it.
+fn all<T: Into<U>, U>(items: Vec<T>) -> Vec<U> {
+    items.into_iter().map(Into::into).collect()
+}
+
+fn status_of(rt: &Runtime) -> api::Status {
     let stats = rt.stats();
     let (total, available) = rt.resources();
-    let as_map =
-        |v: Vec<(String, f64)>| v.into_iter().collect::<std::collections::BTreeMap<_, _>>();
     let jobs = rt.jobs();
     let running = jobs
         .iter()
         .filter(|j| j.status == JobStatus::Running)
         .count();
-    serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "resources": { "total": as_map(total), "available": as_map(available) },
-        "gpu_devices": rt.gpu_devices(),
-        "pending_demand": as_map(rt.pending_demand()),
-        "tasks": stats.tasks,
-        "tasks_submitted": stats.submitted,
-        "tasks_finished": stats.finished,
-        "tasks_failed": stats.failed,
-        "object_store": stats.objects,
-        "jobs_running": running,
-        "jobs": jobs,
-        "actors": rt.actors(),
-        "nodes": rt.nodes(),
-        "tasks_moved": rt.tasks_moved(),
-        "objects_rebuilt": rt.objects_rebuilt(),
-        "waiting_for_nodes": rt
+    api::Status {
+        version: env!("CARGO_PKG_VERSION").into(),
+        resources: api::Resources {
+            total: total.into_iter().collect(),
+            available: available.into_iter().collect(),
+        },
+        gpu_devices: all(rt.gpu_devices()),
+        pending_demand: rt.pending_demand().into_iter().collect(),
+        tasks: stats.tasks.into(),
+        tasks_submitted: stats.submitted,
+        tasks_finished: stats.finished,
+        tasks_failed: stats.failed,
+        object_store: stats.objects.into(),
+        jobs_running: running,
+        jobs: all(jobs),
+        actors: all(rt.actors()),
+        nodes: all(rt.nodes()),
+        tasks_moved: rt.tasks_moved(),
+        objects_rebuilt: rt.objects_rebuilt(),
+        waiting_for_nodes: rt
             .tasks_waiting_for_node()
             .into_iter()
-            .map(|(task, why)| serde_json::json!({ "task": task, "why": why }))
-            .collect::<Vec<_>>(),
-    })
+            .map(|(task, why)| api::WaitingTask { task, why })
+            .collect(),
+    }
 }
 
 async fn status(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
     authorize(&app, &headers)?;
-    Ok(json(status_value(&app.runtime)))
-}
-
-#[derive(Deserialize)]
-struct SubmitQuery {
-    name: Option<String>,
-    args: Option<String>,
-    /// Time limit of the whole job, seconds.
-    timeout: Option<f64>,
+    Ok(json(status_of(&app.runtime)))
 }
 
 async fn submit_job(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(q): Query<SubmitQuery>,
+    Query(q): Query<api::SubmitQuery>,
     body: axum::body::Body,
 ) -> Reply {
     authorize(&app, &headers)?;
@@ -389,11 +389,7 @@ async fn submit_job(
     }
     let body = Bytes::from(bytes);
     let bad = |m: String| (StatusCode::BAD_REQUEST, m);
-    let args: Vec<String> = match &q.args {
-        Some(a) => serde_json::from_str(a)
-            .map_err(|e| bad(format!("args must be a JSON array of strings: {e}")))?,
-        None => Vec::new(),
-    };
+    let args = q.args().map_err(bad)?;
     let name = q.name.unwrap_or_else(|| "job".into());
     if name.is_empty() || name.contains('/') {
         return Err(bad(
@@ -417,22 +413,15 @@ async fn submit_job(
         .await
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| bad(e.to_string()))?;
-    Ok((
-        StatusCode::CREATED,
-        json(serde_json::json!({ "job_id": id })),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, json(api::Submitted { job_id: id })).into_response())
 }
 
-#[derive(Deserialize)]
-struct TimelineQuery {
-    job: Option<u64>,
-}
-
+/// The trace is Chrome's trace event format, passed on as the runtime
+/// writes it (see [`api::Trace`]).
 async fn timeline(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(q): Query<TimelineQuery>,
+    Query(q): Query<api::TimelineQuery>,
 ) -> Reply {
     authorize(&app, &headers)?;
     Ok(json(app.runtime.cluster_timeline(q.job).await))
@@ -440,10 +429,11 @@ async fn timeline(
 
 async fn list_jobs(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
     authorize(&app, &headers)?;
-    Ok(json(app.runtime.jobs()))
+    let jobs: Vec<api::Job> = all(app.runtime.jobs());
+    Ok(json(jobs))
 }
 
-fn find_job(app: &App, id: u64) -> Result<JobInfo, (StatusCode, String)> {
+fn find_job(app: &App, id: u64) -> Result<raylab::JobInfo, (StatusCode, String)> {
     app.runtime
         .job(id)
         .ok_or((StatusCode::NOT_FOUND, format!("no job {id}")))
@@ -451,16 +441,7 @@ fn find_job(app: &App, id: u64) -> Result<JobInfo, (StatusCode, String)> {
 
 async fn get_job(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<u64>) -> Reply {
     authorize(&app, &headers)?;
-    Ok(json(find_job(&app, id)?))
-}
-
-#[derive(Deserialize)]
-struct LogQuery {
-    offset: Option<u64>,
-    /// Wait up to this long (ms, at most [`LOG_WAIT_MAX`]) for output past
-    /// `offset` while the job runs: a long poll, how the dashboard streams
-    /// a job's log.
-    wait_ms: Option<u64>,
+    Ok(json(api::Job::from(find_job(&app, id)?)))
 }
 
 /// The longest a log request waits for new output.
@@ -470,15 +451,13 @@ const LOG_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 /// offset): a slow reader costs the head at most this much at a time.
 const LOG_CHUNK: usize = 1 << 20;
 
-/// Response header: the offset of the first byte returned, which is past
-/// the one asked for when older output was dropped.
-pub const LOG_START_HEADER: &str = "x-raylab-log-start";
+pub use api::LOG_START_HEADER;
 
 async fn job_logs(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(id): Path<u64>,
-    Query(q): Query<LogQuery>,
+    Query(q): Query<api::LogQuery>,
 ) -> Reply {
     authorize(&app, &headers)?;
     let offset = q.offset.unwrap_or(0);
@@ -516,9 +495,9 @@ async fn job_logs(
 async fn stop_job(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<u64>) -> Reply {
     authorize(&app, &headers)?;
     find_job(&app, id)?;
-    Ok(json(
-        serde_json::json!({ "stopped": app.runtime.stop_job(id) }),
-    ))
+    Ok(json(api::Stopped {
+        stopped: app.runtime.stop_job(id),
+    }))
 }
 
 async fn shutdown(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
@@ -535,7 +514,9 @@ async fn shutdown(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
         })
         .collect();
     app.shutdown.notify_one();
-    Ok(json(serde_json::json!({ "stopped_jobs": stopped })))
+    Ok(json(api::Shutdown {
+        stopped_jobs: stopped,
+    }))
 }
 
 async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
