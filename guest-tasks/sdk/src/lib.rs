@@ -1001,10 +1001,8 @@ macro_rules! shared_options {
                 self.num_gpus = Some(n);
                 self
             }
-            #[doc = concat!(
-                                        "Set the memory reserved ", $held,
-                                        ", and enforced as the instance's quota, in bytes."
-                                    )]
+            #[doc = concat!("Set the memory reserved ", $held, ",")]
+            /// and enforced as the instance's quota, in bytes.
             pub fn memory(mut self, bytes: u64) -> Self {
                 self.memory = Some(bytes);
                 self
