@@ -61,6 +61,7 @@ pub struct ClusterConfig {
 
 /// Why joining a cluster failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClusterError {
     /// The NATS server could not be reached or refused the token.
     #[error("cannot join the cluster at {nats}: {why}")]
@@ -71,9 +72,7 @@ pub enum ClusterError {
         why: String,
     },
     /// The head did not answer the join request.
-    #[error(
-        "the cluster at {nats} has no head answering (is `raylab-host start --head` running there?): {why}"
-    )]
+    #[error("the cluster at {nats} has no head answering (is a head node running there?): {why}")]
     NoHead {
         /// The server.
         nats: String,

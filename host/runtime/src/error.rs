@@ -118,6 +118,7 @@ impl fmt::Display for TaskError {
 
 /// Why a module could not be loaded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
     /// The file could not be read.
     // The cause is part of the message, not a `source`: callers print
@@ -180,7 +181,7 @@ pub enum LoadError {
         name: String,
     },
     /// Two modules with one name.
-    #[error("a module named `{name}` is already loaded; name plugins with --plugin NAME=PATH")]
+    #[error("a module named `{name}` is already loaded; load a plugin under a name of its own")]
     Duplicate {
         /// The name.
         name: String,
@@ -189,6 +190,7 @@ pub enum LoadError {
 
 /// Why a driver run ended badly.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError {
     /// The module could not be loaded.
     #[error(transparent)]
@@ -219,12 +221,13 @@ pub enum RunError {
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// A setting is out of range.
     #[error("{0}")]
     Config(String),
     /// A granted directory does not exist.
-    #[error("--dir {}: not a directory", .0.display())]
+    #[error("granted directory {}: not a directory", .0.display())]
     NotADirectory(PathBuf),
     /// The worker threads, the epoch ticker or the engine could not be made.
     #[error("cannot start the node: {0}")]

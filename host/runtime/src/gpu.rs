@@ -269,7 +269,7 @@ mod tests {
         gpus.replace(GpuBroker::probe(GpuBackend::Auto, SoftwareGpus::Auto));
         let r = run(&gpus, Some(0), work(DOUBLE, &[1.0; 8], 32));
         assert!(
-            matches!(&r, Err(GpuError::OverQuota(m)) if m.contains("--gpu-memory")),
+            matches!(&r, Err(GpuError::OverQuota(m)) if m.contains("GPU memory quota")),
             "{r:?}"
         );
     }

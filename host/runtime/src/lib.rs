@@ -120,7 +120,9 @@ pub use crate::core::scheduler::SchedulerCounts;
 pub use crate::core::spill::SpillStats;
 pub use crate::core::task_table::{TaskFilter, TaskRow, TaskState};
 pub use cluster::{ClusterConfig, ClusterError, DEAD_AFTER, HEARTBEAT, NodeInfo};
-pub use config::{Compiler, Config, Isolation, RESERVED_INSTANCES, default_object_store_memory};
+pub use config::{
+    Config, ConfigBuilder, DirGrant, Isolation, RESERVED_INSTANCES, default_object_store_memory,
+};
 pub use error::{ErrorKind, LoadError, RunError, StartError, TaskError, kind_name};
 pub use exec::actors::{ActorInfo, ActorState};
 pub use node::{ResourceList, Runtime};

@@ -71,15 +71,20 @@ struct Node {
 
 /// A node: the embedded raylab runtime, as `ray.init()` starts one.
 ///
+/// Its methods are synchronous and may be called from any thread. Those
+/// that run work (loading modules, running a driver, joining or leaving a
+/// cluster) block the calling thread on the node's own tokio runtime, and
+/// so does dropping it; from async code, call them (and drop the last
+/// handle) inside `tokio::task::spawn_blocking`, as the `raylab-host` head
+/// does. Their docs say so under "Panics". The reading methods (`jobs`,
+/// `stats`, `list_tasks`, ...) take short locks and never block.
+///
 /// ```no_run
 /// use raylab::{Config, Runtime};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// // A node with two CPU slots and the default quotas.
-/// let runtime = Runtime::new(Config {
-///     num_cpus: 2.0,
-///     ..Config::default()
-/// })?;
+/// let runtime = Runtime::new(Config::builder().num_cpus(2.0).build())?;
 /// // A module built for wasm32-wasip2 against wit/runtime.wit.
 /// let module = runtime.load_file("task1.wasm".as_ref())?;
 /// // Run its driver (its `main`); every remote call it makes runs as a
@@ -139,9 +144,9 @@ impl Runtime {
     /// Start a node.
     pub fn new(config: Config) -> Result<Runtime, StartError> {
         let total = total_resources(&config)?;
-        for (host, _, _) in &config.dirs {
-            if !host.is_dir() {
-                return Err(StartError::NotADirectory(host.clone()));
+        for grant in &config.dirs {
+            if !grant.host.is_dir() {
+                return Err(StartError::NotADirectory(grant.host.clone()));
             }
         }
         let setup = |e: &dyn std::fmt::Display| StartError::Setup(format!("{e:#}"));
@@ -266,6 +271,12 @@ impl Runtime {
     }
 
     /// Load a module from a file, named after the file's stem.
+    ///
+    /// # Panics
+    ///
+    /// It blocks the calling thread on the node's own workers: called from
+    /// a thread that runs a tokio runtime's async tasks it panics (call it
+    /// inside `tokio::task::spawn_blocking` there).
     pub fn load_file(&self, path: &Path) -> Result<String, LoadError> {
         let name = path
             .file_stem()
@@ -275,6 +286,12 @@ impl Runtime {
     }
 
     /// Load a module from a file under `name`.
+    ///
+    /// # Panics
+    ///
+    /// It blocks the calling thread on the node's own workers: called from
+    /// a thread that runs a tokio runtime's async tasks it panics (call it
+    /// inside `tokio::task::spawn_blocking` there).
     pub fn load_file_as(&self, name: &str, path: &Path) -> Result<(), LoadError> {
         let bytes = std::fs::read(path).map_err(|cause| LoadError::Read {
             path: path.to_path_buf(),
@@ -284,6 +301,12 @@ impl Runtime {
     }
 
     /// Load a module from its bytes under `name`.
+    ///
+    /// # Panics
+    ///
+    /// It blocks the calling thread on the node's own workers: called from
+    /// a thread that runs a tokio runtime's async tasks it panics (call it
+    /// inside `tokio::task::spawn_blocking` there).
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), LoadError> {
         self.load_for(0, name, bytes)
     }
@@ -336,6 +359,12 @@ impl Runtime {
     /// sees them after its own name). Returns the driver's exit code. Blocks
     /// the calling thread, which runs the driver.
     /// The driver has the node's `driver_memory` quota and `driver_timeout`.
+    ///
+    /// # Panics
+    ///
+    /// It blocks the calling thread on the node's own workers: called from
+    /// a thread that runs a tokio runtime's async tasks it panics (call it
+    /// inside `tokio::task::spawn_blocking` there).
     pub fn run_driver(&self, name: &str, args: &[String]) -> Result<i32, RunError> {
         let timeout = self.node.config.driver_timeout;
         self.run_driver_in(name, args, 0, Arc::new(CancelFlag::default()), timeout)
@@ -369,10 +398,33 @@ impl Runtime {
         })
     }
 
-    /// Submit a job: load `bytes` as a module and run its driver on a
-    /// thread of its own, for at most `timeout`; its output goes to the
-    /// job's log (the last [`crate::JOB_LOG_BYTES`] are kept). Returns at
-    /// once.
+    /// Submit a job: load `bytes` as a module and run its driver on the
+    /// node's workers, for at most `timeout`; its output goes to the job's
+    /// log (the last [`crate::JOB_LOG_BYTES`] are kept). Returns once the
+    /// module is loaded, while the driver runs.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use raylab::{Config, JobStatus, Runtime};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let runtime = Arc::new(Runtime::new(Config::default())?);
+    /// let bytes = std::fs::read("task1.wasm")?;
+    /// let job = runtime.submit_job("task1", &bytes, vec!["--n".into(), "10".into()], None)?;
+    /// while runtime.job(job).is_some_and(|j| j.status == JobStatus::Running) {
+    ///     std::thread::sleep(std::time::Duration::from_millis(50));
+    /// }
+    /// let log = runtime.job_log(job, 0, usize::MAX).expect("a job's log");
+    /// print!("{}", String::from_utf8_lossy(&log.bytes));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Loading blocks the calling thread on the node's own workers: called
+    /// from a thread that runs a tokio runtime's async tasks it panics
+    /// (call it inside `tokio::task::spawn_blocking` there).
     pub fn submit_job(
         self: &Arc<Self>,
         name: &str,
@@ -426,6 +478,31 @@ impl Runtime {
     /// Join a cluster (the head founds it): this node gets an id and puts
     /// its record into the cluster's registry every heartbeat. Returns the
     /// node id.
+    ///
+    /// ```no_run
+    /// use raylab::{ClusterConfig, Config, Runtime};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let worker = Runtime::new(Config::builder().num_cpus(4.0).build())?;
+    /// let id = worker.join_cluster(ClusterConfig {
+    ///     nats: "nats://10.0.0.1:4222".into(),
+    ///     token: std::env::var("RAYLAB_CLUSTER_TOKEN")?,
+    ///     name: "worker-1".into(),
+    ///     http: None,
+    ///     head: false,
+    /// })?;
+    /// println!("joined as node {id}; {} nodes", worker.nodes().len());
+    /// // ... serve tasks until asked to stop, then:
+    /// worker.leave_cluster(std::time::Duration::from_secs(30));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// It blocks the calling thread on the node's own workers: called from
+    /// a thread that runs a tokio runtime's async tasks it panics (call it
+    /// inside `tokio::task::spawn_blocking` there).
     pub fn join_cluster(&self, cfg: ClusterConfig) -> Result<u16, ClusterError> {
         let control = self.node.control.clone();
         let resources = Box::new(move || {
@@ -504,6 +581,12 @@ impl Runtime {
     /// Leave the cluster, if this node is in one: it takes no more tasks
     /// from other nodes, lets those it runs for them finish (for at most
     /// `grace`), then leaves; the others see it gone at once.
+    ///
+    /// # Panics
+    ///
+    /// It blocks the calling thread on the node's own workers: called from
+    /// a thread that runs a tokio runtime's async tasks it panics (call it
+    /// inside `tokio::task::spawn_blocking` there).
     pub fn leave_cluster(&self, grace: Duration) {
         let Some(c) = self.node.cluster.get() else {
             return;

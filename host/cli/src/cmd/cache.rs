@@ -36,7 +36,7 @@ pub(crate) fn cache(args: CacheArgs) -> anyhow::Result<i32> {
     use raylab::disk_cache;
     let dir_of = |given: Option<PathBuf>| {
         given
-            .or(raylab::Config::default().cache_dir)
+            .or(raylab::default_cache_dir())
             .context("no cache directory: set RAYLAB_CACHE_DIR or HOME")
     };
     match args.action {
@@ -101,10 +101,7 @@ pub(crate) struct BuildArgs {
 /// `build`: raylab's Python runtime, built (or found) in the cache, and
 /// where it is.
 pub(crate) fn build(args: &BuildArgs) -> anyhow::Result<i32> {
-    let cache = args
-        .cache_dir
-        .clone()
-        .or(raylab::Config::default().cache_dir);
+    let cache = args.cache_dir.clone().or(raylab::default_cache_dir());
     let built = raylab_host::python::runtime(cache.as_deref(), true)?;
     match &args.output {
         Some(out) => {

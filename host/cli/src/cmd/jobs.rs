@@ -60,7 +60,7 @@ pub(crate) fn submit(args: SubmitArgs) -> anyhow::Result<i32> {
     // A Python program is uploaded as raylab's Python runtime with the
     // program's bundle as the driver's first argument.
     let (module, driver_args) = if raylab_host::python::is_python(&args.module) {
-        let cache = raylab::Config::default().cache_dir;
+        let cache = raylab::default_cache_dir();
         let program =
             raylab_host::python::program(&args.module, &args.args, cache.as_deref(), !args.quiet)?;
         (program.component, program.args)

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use raylab::gpu::{GpuBackend, SoftwareGpus};
-use raylab::{Config, Isolation};
+use raylab::{Config, ConfigBuilder, Isolation};
 use raylab_host::size::parse_size;
 
 /// Node settings shared by the commands that start a runtime.
@@ -111,8 +111,8 @@ pub(crate) struct NodeArgs {
 }
 
 impl NodeArgs {
-    pub(crate) fn config(&self) -> anyhow::Result<Config> {
-        let mut config = Config::default();
+    pub(crate) fn config(&self) -> anyhow::Result<ConfigBuilder> {
+        let mut config = Config::builder();
         if let Some(n) = self.num_cpus {
             // 0 is Ray's way to keep tasks off a node (a head that only
             // runs drivers and serves the API); tasks needing a CPU then go
@@ -120,7 +120,7 @@ impl NodeArgs {
             if !(n.is_finite() && n >= 0.0) {
                 bail!("--num-cpus must be a number of CPUs, 0 or more, got {n}");
             }
-            config.num_cpus = n;
+            config = config.num_cpus(n);
         }
         if let Some(json) = &self.resources {
             let map: std::collections::BTreeMap<String, f64> = serde_json::from_str(json)
@@ -130,47 +130,53 @@ impl NodeArgs {
                     bail!("--resources: set `{name}` with its own flag");
                 }
             }
-            config.resources = map.into_iter().collect();
+            for (name, amount) in map {
+                config = config.resource(name, amount);
+            }
         }
         if let Some(m) = self.object_store_memory {
-            config.object_store_memory = m;
+            config = config.object_store_memory(m);
         }
-        config.isolation = self.isolation;
-        config.num_gpus = self.num_gpus;
-        config.gpu_backend = self.gpu_backend;
-        config.gpu_software = self.software_gpus;
-        config.gpu_memory = self.gpu_memory as u64;
-        config.task_memory = self.task_memory as u64;
+        config = config
+            .isolation(self.isolation)
+            .num_gpus(self.num_gpus)
+            .gpu_backend(self.gpu_backend)
+            .software_gpus(self.software_gpus)
+            .gpu_memory(self.gpu_memory as u64)
+            .task_memory(self.task_memory as u64);
         if !(self.task_timeout.is_finite() && self.task_timeout >= 0.0) {
             bail!(
                 "--task-timeout must be a number of seconds, got {}",
                 self.task_timeout
             );
         }
-        config.task_timeout =
-            (self.task_timeout > 0.0).then(|| Duration::from_secs_f64(self.task_timeout));
-        config.preemption = !self.no_preemption;
-        config.max_pending_tasks = self.max_pending_tasks;
-        config.driver_memory = self.driver_memory as u64;
+        config = config
+            .task_timeout(
+                (self.task_timeout > 0.0).then(|| Duration::from_secs_f64(self.task_timeout)),
+            )
+            .preemption(!self.no_preemption)
+            .max_pending_tasks(self.max_pending_tasks)
+            .driver_memory(self.driver_memory as u64);
         if self.max_job_instances == Some(0) {
             bail!("--max-job-instances must be at least 1");
         }
-        config.max_job_instances = self.max_job_instances;
-        config.engine.keep_resident = self.sandbox_keep_resident;
+        config = config
+            .max_job_instances(self.max_job_instances)
+            .keep_resident(self.sandbox_keep_resident)
+            .job_object_store_memory(self.job_object_store_memory);
         if let Some(dir) = &self.spill_dir {
-            config.spill_dir = dir.clone();
+            config = config.spill_dir(dir.clone());
         }
-        config.spill_size = self.spill_size.unwrap_or(config.object_store_memory);
-        config.job_object_store_memory = self.job_object_store_memory;
+        if let Some(bytes) = self.spill_size {
+            config = config.spill_size(bytes);
+        }
         for (specs, readonly) in [(&self.dir, false), (&self.dir_readonly, true)] {
             for spec in specs {
                 let (host, guest) = match spec.split_once("::") {
                     Some((h, g)) => (h, g),
                     None => (spec.as_str(), spec.as_str()),
                 };
-                config
-                    .dirs
-                    .push((PathBuf::from(host), guest.to_string(), readonly));
+                config = config.grant_dir(host, guest, readonly);
             }
         }
         for spec in &self.env {
@@ -182,12 +188,12 @@ impl NodeArgs {
                         .with_context(|| format!("--env {spec}: not set on the host"))?,
                 ),
             };
-            config.envs.push((name, value));
+            config = config.grant_env(name, value);
         }
         if self.no_cache {
-            config.cache_dir = None;
+            config = config.cache_dir(None);
         } else if let Some(dir) = &self.cache_dir {
-            config.cache_dir = Some(dir.clone());
+            config = config.cache_dir(Some(dir.clone()));
         }
         Ok(config)
     }

@@ -56,20 +56,23 @@ pub(crate) struct RunArgs {
 }
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let mut config = args.node.config()?;
+    let config = args.node.config()?;
     // `run` compiles the user's own modules: keep Cranelift's output per
     // function too, so that an edited program (above all a Python one,
     // whose interpreter does not change) compiles only what changed. A
     // head never does this for uploads (their compiled form is cached only
     // once accepted).
-    config.engine.function_cache = config.cache_dir.as_ref().map(|d| d.join("functions"));
-    config.driver_timeout = args.timeout.map(Duration::from_secs_f64);
+    let functions = config.cache_dir_set().map(|d| d.join("functions"));
+    let config = config
+        .function_cache(functions)
+        .driver_timeout(args.timeout.map(Duration::from_secs_f64))
+        .build();
     let mut driver_args = args.args.clone();
     let name = if raylab_host::python::is_python(&args.module) {
         let program = raylab_host::python::program(
             &args.module,
             &args.args,
-            config.cache_dir.as_deref(),
+            config.cache_dir(),
             !args.quiet,
         )?;
         let runtime = Runtime::new(config)?;

@@ -176,17 +176,18 @@ pub(crate) fn start(args: StartArgs) -> anyhow::Result<i32> {
     if args.detach {
         return start_detached(&args);
     }
-    let mut config = args.node.config()?;
-    config.keep_finished_jobs = args.keep_finished_jobs as usize;
+    let config = args
+        .node
+        .config()?
+        .keep_finished_jobs(args.keep_finished_jobs as usize);
     // Uploaded modules compile in a bounded child process.
-    config.compiler = Some(raylab::Compiler(std::sync::Arc::new(
-        raylab_host::compiler::ChildCompiler {
-            exe: std::env::current_exe()?,
-            engine: config.engine_config(),
-            max_memory: args.compile_memory as u64,
-            timeout: Duration::from_secs_f64(args.compile_timeout),
-        },
-    )));
+    let compiler = raylab_host::compiler::ChildCompiler {
+        exe: std::env::current_exe()?,
+        engine: config.engine_config(),
+        max_memory: args.compile_memory as u64,
+        timeout: Duration::from_secs_f64(args.compile_timeout),
+    };
+    let config = config.compiler(std::sync::Arc::new(compiler)).build();
     let runtime = std::sync::Arc::new(Runtime::new(config)?);
     // A node serves modules it has not seen yet: probe the GPUs now.
     runtime.probe_gpus();
@@ -246,13 +247,27 @@ pub(crate) fn start(args: StartArgs) -> anyhow::Result<i32> {
             Ok(ip) => format!("http://{}", std::net::SocketAddr::new(ip, addr.port())),
             Err(_) => format!("http://{host}:{}", addr.port()),
         };
-        let id = joined.join_cluster(raylab::ClusterConfig {
-            nats: url.clone(),
-            token: token.clone(),
-            name,
-            http: Some(http),
-            head,
-        })?;
+        let id = joined
+            .join_cluster(raylab::ClusterConfig {
+                nats: url.clone(),
+                token: token.clone(),
+                name,
+                http: Some(http),
+                head,
+            })
+            .map_err(|e| {
+                // The library's message, with the flag or command to reach for.
+                let hint = match &e {
+                    raylab::ClusterError::Connect { why, .. } if why.contains("token") => {
+                        " (--cluster-token)"
+                    }
+                    raylab::ClusterError::NoHead { .. } => {
+                        " (run `raylab-host start --head` there)"
+                    }
+                    _ => "",
+                };
+                anyhow::anyhow!("{e}{hint}")
+            })?;
         Ok(if head {
             vec![
                 format!("cluster: {url} (this head is node {id})"),

@@ -138,11 +138,12 @@ fn job(rt: &Arc<Runtime>, args: &[&str]) -> String {
 #[test]
 fn an_actor_ends_with_its_job_and_a_detached_one_outlives_it_until_killed() {
     let rt = Arc::new(
-        Runtime::new(Config {
-            cache_dir: Some(test_cache()),
-            num_cpus: 2.0,
-            ..Config::default()
-        })
+        Runtime::new(
+            Config::builder()
+                .cache_dir(Some(test_cache()))
+                .num_cpus(2.0)
+                .build(),
+        )
         .unwrap(),
     );
     // An ordinary actor: gone once its job has ended, its resources back.

@@ -60,12 +60,7 @@ fn mutate(rng: &mut Rng, mut bytes: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn fuzz_mutated_modules_load_or_are_refused_without_a_panic() {
-    let runtime = Runtime::new(Config {
-        num_cpus: 1.0,
-        cache_dir: None,
-        ..Config::default()
-    })
-    .unwrap();
+    let runtime = Runtime::new(Config::builder().num_cpus(1.0).cache_dir(None).build()).unwrap();
     let seeds: Vec<Vec<u8>> = [guests::SMOKE, guests::NESTED, guests::STATS_PLUGIN]
         .iter()
         .map(|p| std::fs::read(p).unwrap())

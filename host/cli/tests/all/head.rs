@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use raylab::{Config, JobStatus, Runtime};
+use raylab::{Config, ConfigBuilder, JobStatus, Runtime};
 use raylab_host::client::Client;
 
 use crate::{fails_with, guests, raylab, show, test_cache, wait_until};
@@ -244,17 +244,15 @@ fn status_requests_do_not_disturb_a_running_job() {
 
 /// An in-process node for the library-level tests: 2 CPUs, the shared
 /// compile cache.
-fn node_config() -> Config {
-    Config {
-        cache_dir: Some(test_cache()),
-        num_cpus: 2.0,
-        ..Default::default()
-    }
+fn node_config() -> ConfigBuilder {
+    Config::builder()
+        .cache_dir(Some(test_cache()))
+        .num_cpus(2.0)
 }
 
 #[test]
 fn jobs_cannot_see_each_others_objects_and_stop_spares_other_jobs() {
-    let rt = Arc::new(Runtime::new(node_config()).unwrap());
+    let rt = Arc::new(Runtime::new(node_config().build()).unwrap());
     let bytes = std::fs::read(guests::PEEK).unwrap();
     let log = |id| String::from_utf8(rt.job_log(id, 0, usize::MAX).unwrap().bytes).unwrap();
 
@@ -354,10 +352,7 @@ fn start_detach_returns_once_the_head_listens() {
 
 #[test]
 fn a_jobs_tasks_end_with_its_driver_and_old_jobs_are_forgotten() {
-    let config = Config {
-        keep_finished_jobs: 2,
-        ..node_config()
-    };
+    let config = node_config().keep_finished_jobs(2).build();
     let rt = Arc::new(Runtime::new(config).unwrap());
     let bytes = std::fs::read(guests::PEEK).unwrap();
 
@@ -435,11 +430,10 @@ fn token_and_upload_limit_are_enforced() {
 
 #[test]
 fn a_fork_bomb_in_one_job_leaves_room_for_the_others() {
-    let config = Config {
-        max_pending_tasks: 200,
-        job_object_store_memory: Some(64 << 20),
-        ..node_config()
-    };
+    let config = node_config()
+        .max_pending_tasks(200)
+        .job_object_store_memory(Some(64 << 20))
+        .build();
     let rt = Arc::new(Runtime::new(config).unwrap());
     let bomb = rt
         .submit_job(
@@ -509,7 +503,7 @@ fn run_job(rt: &Arc<Runtime>, args: &[&str]) -> String {
 
 #[test]
 fn a_job_cannot_plant_another_jobs_objects_or_call_its_modules() {
-    let rt = Arc::new(Runtime::new(node_config()).unwrap());
+    let rt = Arc::new(Runtime::new(node_config().build()).unwrap());
     let bytes = std::fs::read(guests::PEEK).unwrap();
     let holder = rt
         .submit_job("peek", &bytes, vec!["hold".into()], None)
@@ -548,10 +542,7 @@ fn a_job_cannot_plant_another_jobs_objects_or_call_its_modules() {
 
 #[test]
 fn a_job_that_ends_frees_its_objects_even_a_reference_cycle() {
-    let config = Config {
-        object_store_memory: 64 << 20,
-        ..node_config()
-    };
+    let config = node_config().object_store_memory(64 << 20).build();
     let rt = Arc::new(Runtime::new(config).unwrap());
     let cycle = run_job(&rt, &["cycle", "40"]);
     assert!(
@@ -567,7 +558,7 @@ fn a_job_that_ends_frees_its_objects_even_a_reference_cycle() {
 
 #[test]
 fn a_job_that_prints_without_end_keeps_running_with_its_last_output() {
-    let rt = Arc::new(Runtime::new(node_config()).unwrap());
+    let rt = Arc::new(Runtime::new(node_config().build()).unwrap());
     let bytes = std::fs::read(guests::PEEK).unwrap();
     let id = rt
         .submit_job("peek", &bytes, vec!["flood".into(), "20".into()], None)
@@ -587,7 +578,7 @@ fn a_job_that_prints_without_end_keeps_running_with_its_last_output() {
 
 #[test]
 fn a_blocking_fork_bomb_in_one_job_leaves_sandboxes_for_three_others() {
-    let rt = Arc::new(Runtime::new(node_config()).unwrap());
+    let rt = Arc::new(Runtime::new(node_config().build()).unwrap());
     let bomb = rt
         .submit_job(
             "hostile",

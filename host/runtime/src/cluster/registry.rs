@@ -126,7 +126,7 @@ impl Registry {
             .map_err(|e| {
                 let why = e.to_string();
                 if why.to_lowercase().contains("authorization") {
-                    connect("the server refused this node's token (--cluster-token)".into())
+                    connect("the server refused this node's token".into())
                 } else {
                     connect(why)
                 }

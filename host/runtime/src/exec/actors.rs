@@ -434,7 +434,7 @@ impl Actors {
                 ErrorKind::TooManyTasks,
                 function,
                 format!(
-                    "not submitted: {} calls already wait for actor `{}` (the limit; raise --max-pending-tasks)",
+                    "not submitted: {} calls already wait for actor `{}` (the node's limit of pending tasks per job)",
                     self.defaults.max_queued, actor.display
                 ),
             ));

@@ -143,6 +143,7 @@ pub struct DispatchSpec {
 
 /// Why a dispatch failed (WIT `gpu-error`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GpuError {
     /// No GPU for this task.
     #[error("no GPU: {0}")]
@@ -234,7 +235,7 @@ impl GpuBroker {
         for (adapter, keep) in adapters.into_iter().zip(kept) {
             let info = adapter.get_info();
             if !keep {
-                tracing::info!(adapter = %info.name, "a software GPU beside a real one: not used (--software-gpus yes uses it)");
+                tracing::info!(adapter = %info.name, "a software GPU beside a real one: not used unless software GPUs are asked for");
                 continue;
             }
             let id = devices.len() as u32;
@@ -313,7 +314,7 @@ impl GpuBroker {
         let total: u64 = spec.buffers.iter().map(buffer_size).sum();
         if total > quota {
             return Err(GpuError::OverQuota(format!(
-                "buffers of {total} bytes exceed the task's GPU memory quota of {quota} bytes (--gpu-memory)"
+                "buffers of {total} bytes exceed the task's GPU memory quota of {quota} bytes (the node's GPU memory per task)"
             )));
         }
         let device = &self.devices[id as usize % self.devices.len()];

@@ -211,7 +211,7 @@ fn trusted_or_warn(dir: &Path) -> bool {
     if !warned.iter().any(|d| d == dir) {
         warned.push(dir.to_path_buf());
         tracing::warn!(
-            "compile cache {} not used: {why} (`chmod 700` it, or choose another --cache-dir)",
+            "compile cache {} not used: {why} (make it this user's own, mode 700, or use another directory)",
             dir.display()
         );
     }

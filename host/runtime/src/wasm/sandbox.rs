@@ -35,6 +35,17 @@ use crate::wasm::output::{Lines, Sink};
 /// Period of the epoch tick that drives preemption and time limits.
 pub const TICK: Duration = Duration::from_millis(10);
 
+/// A host directory granted to every guest of a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where guests see it.
+    pub guest: String,
+    /// Guests may only read it.
+    pub read_only: bool,
+}
+
 /// Who an instance is running for.
 pub(crate) struct TaskCtx {
     pub(crate) id: TaskId,
@@ -322,7 +333,7 @@ impl HostState {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Grants {
     /// Host directories: (host, guest, read-only).
-    pub(crate) dirs: Vec<(PathBuf, String, bool)>,
+    pub(crate) dirs: Vec<DirGrant>,
     /// Environment variables.
     pub(crate) envs: Vec<(String, String)>,
 }
@@ -429,7 +440,12 @@ impl Sandboxes {
         for (name, value) in &self.grants.envs {
             b.env(name, value);
         }
-        for (host, guest, readonly) in &self.grants.dirs {
+        for DirGrant {
+            host,
+            guest,
+            read_only: readonly,
+        } in &self.grants.dirs
+        {
             let perms = if *readonly {
                 wasmtime_wasi::FsPerms::ReadOnly
             } else {

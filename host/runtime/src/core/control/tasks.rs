@@ -36,7 +36,7 @@ impl<P: Pending> Core<P> {
                 ErrorKind::TooManyTasks,
                 t.name,
                 format!(
-                    "not submitted: {alive} tasks of this job are already pending (the limit; raise --max-pending-tasks)"
+                    "not submitted: {alive} tasks of this job are already pending (the node's limit of pending tasks per job)"
                 ),
             ));
         }
