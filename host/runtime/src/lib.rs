@@ -58,7 +58,7 @@
 //! | exec | `driver` | running a module's `wasi:cli/run` | cancel, control, error, modules, sandbox |
 //! | exec | `guest_api` | the `raylab:runtime/runtime` host functions | actors, bindings, error, gpu, objects, resources, sandbox, tasks |
 //! | cluster | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | bindings, error, object_store, resources, sandbox, tasks |
-//! | node | `config` | the runtime's settings | engine, gpu, modules |
+//! | node | `config` | the runtime's settings and their builder | engine, gpu, modules, sandbox |
 //! | node | `node` | [`Runtime`]: builds and wires the parts, the public API; `node::remote` runs what other nodes send | everything |
 //!
 //! ## Lock order
