@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use raylab::{TaskRow, TaskState};
+pub use raylab::{JobId, TaskRow, TaskState};
 pub use records::{
     Actor, ActorState, GpuDevice, Job, JobStatus, Node, Object, SpillStats, StoreStats, TaskCounts,
 };
@@ -59,17 +59,17 @@ pub const HISTORY: &str = "/api/history";
 pub const LOG_START_HEADER: &str = "x-raylab-log-start";
 
 /// [`JOB`] of job `id`.
-pub fn job(id: u64) -> String {
+pub fn job(id: JobId) -> String {
     JOB.replace("{id}", &id.to_string())
 }
 
 /// [`JOB_LOGS`] of job `id`.
-pub fn job_logs(id: u64) -> String {
+pub fn job_logs(id: JobId) -> String {
     JOB_LOGS.replace("{id}", &id.to_string())
 }
 
 /// [`JOB_STOP`] of job `id`.
-pub fn job_stop(id: u64) -> String {
+pub fn job_stop(id: JobId) -> String {
     JOB_STOP.replace("{id}", &id.to_string())
 }
 
@@ -158,7 +158,7 @@ impl SubmitQuery {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskQuery {
     /// Only this job's.
-    pub job: Option<u64>,
+    pub job: Option<JobId>,
     /// Only those whose name contains this.
     pub name: Option<String>,
     /// Only those in this state.
@@ -188,7 +188,7 @@ impl From<TaskQuery> for raylab::TaskFilter {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ObjectsQuery {
     /// Only this job's.
-    pub job: Option<u64>,
+    pub job: Option<JobId>,
     /// At most this many, the newest first (default 1000).
     pub limit: Option<usize>,
 }
@@ -197,7 +197,7 @@ pub struct ObjectsQuery {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimelineQuery {
     /// Only this job's tasks.
-    pub job: Option<u64>,
+    pub job: Option<JobId>,
 }
 
 /// The query of [`JOB_LOGS`].
@@ -224,7 +224,7 @@ pub struct Version {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Submitted {
     /// The new job's id.
-    pub job_id: u64,
+    pub job_id: JobId,
 }
 
 /// The answer of [`JOB_STOP`].
@@ -238,7 +238,7 @@ pub struct Stopped {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Shutdown {
     /// The jobs it stopped.
-    pub stopped_jobs: Vec<u64>,
+    pub stopped_jobs: Vec<JobId>,
 }
 
 /// Resources by name.

@@ -132,7 +132,7 @@ impl Client {
     }
 
     /// `GET /api/jobs/{id}`.
-    pub fn job(&self, id: u64) -> anyhow::Result<api::Job> {
+    pub fn job(&self, id: api::JobId) -> anyhow::Result<api::Job> {
         self.call("GET", &api::job(id), None)
     }
 
@@ -148,13 +148,13 @@ impl Client {
 
     /// `GET /api/timeline[?job=N]`: Chrome trace events of the cluster,
     /// as they came (free-form: see [`api::Trace`]).
-    pub fn timeline(&self, job: Option<u64>) -> anyhow::Result<serde_json::Value> {
+    pub fn timeline(&self, job: Option<api::JobId>) -> anyhow::Result<serde_json::Value> {
         self.raw(&api::with_query(api::TIMELINE, &api::TimelineQuery { job }))
     }
 
     /// Print job `id`'s log so far to stdout; with `follow`, keep printing
     /// until the job ends and return its exit status.
-    pub fn logs(&self, id: u64, follow: bool) -> anyhow::Result<i32> {
+    pub fn logs(&self, id: api::JobId, follow: bool) -> anyhow::Result<i32> {
         if follow {
             return self.follow(id, false);
         }
@@ -190,7 +190,7 @@ impl Client {
 
     /// Follow job `id` to its end, writing its log to stdout; its exit
     /// status.
-    fn follow(&self, id: u64, show_progress: bool) -> anyhow::Result<i32> {
+    fn follow(&self, id: api::JobId, show_progress: bool) -> anyhow::Result<i32> {
         let mut offset = 0u64;
         let progress = Progress::new(show_progress);
         // Poll quickly at first (a short job's end shows within a few ms),
@@ -251,7 +251,7 @@ impl Client {
 }
 
 /// The log of job `id` from byte `offset`.
-fn log_path(id: u64, offset: u64) -> String {
+fn log_path(id: api::JobId, offset: u64) -> String {
     api::with_query(
         &api::job_logs(id),
         &api::LogQuery {

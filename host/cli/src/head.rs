@@ -433,13 +433,17 @@ async fn list_jobs(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
     Ok(json(jobs))
 }
 
-fn find_job(app: &App, id: u64) -> Result<raylab::JobInfo, (StatusCode, String)> {
+fn find_job(app: &App, id: api::JobId) -> Result<raylab::JobInfo, (StatusCode, String)> {
     app.runtime
         .job(id)
         .ok_or((StatusCode::NOT_FOUND, format!("no job {id}")))
 }
 
-async fn get_job(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<u64>) -> Reply {
+async fn get_job(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<api::JobId>,
+) -> Reply {
     authorize(&app, &headers)?;
     Ok(json(api::Job::from(find_job(&app, id)?)))
 }
@@ -456,7 +460,7 @@ pub use api::LOG_START_HEADER;
 async fn job_logs(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Path(id): Path<u64>,
+    Path(id): Path<api::JobId>,
     Query(q): Query<api::LogQuery>,
 ) -> Reply {
     authorize(&app, &headers)?;
@@ -492,7 +496,11 @@ async fn job_logs(
         .into_response())
 }
 
-async fn stop_job(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<u64>) -> Reply {
+async fn stop_job(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<api::JobId>,
+) -> Reply {
     authorize(&app, &headers)?;
     find_job(&app, id)?;
     Ok(json(api::Stopped {
@@ -502,7 +510,7 @@ async fn stop_job(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Pat
 
 async fn shutdown(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
     authorize(&app, &headers)?;
-    let stopped: Vec<u64> = app
+    let stopped: Vec<api::JobId> = app
         .runtime
         .jobs()
         .into_iter()

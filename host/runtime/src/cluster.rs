@@ -31,6 +31,7 @@ use std::time::Duration;
 pub use registry::NodeInfo;
 pub(crate) use registry::{Registry, Usage};
 
+use crate::core::ids::JobId;
 use crate::core::resources::Resources;
 use crate::error::{ErrorKind, TaskError};
 use crate::exec::tasks::HereFits;
@@ -111,7 +112,7 @@ pub(crate) struct Cluster {
     /// Jobs here that are parts of jobs of other nodes: job here ->
     /// (node, job there).
     /// Lock order: a leaf (after `Remote::guests`).
-    guests: Mutex<HashMap<u64, (u16, u64)>>,
+    guests: Mutex<HashMap<JobId, (u16, JobId)>>,
     me: Weak<Cluster>,
 }
 
@@ -141,7 +142,7 @@ impl Cluster {
     }
 
     /// Job `job` here is part of job `there` of node `origin`.
-    pub(crate) fn note_guest(&self, job: u64, origin: u16, there: u64) {
+    pub(crate) fn note_guest(&self, job: JobId, origin: u16, there: JobId) {
         self.guests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -149,7 +150,7 @@ impl Cluster {
     }
 
     /// Job `job` here ended.
-    pub(crate) fn forget_guest(&self, job: u64) {
+    pub(crate) fn forget_guest(&self, job: JobId) {
         self.guests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -356,7 +357,7 @@ impl Placement for Cluster {
         self.id
     }
 
-    fn fetch(&self, job: u64, id: u64, offset: u64, len: u64) -> FetchFuture {
+    fn fetch(&self, job: JobId, id: u64, offset: u64, len: u64) -> FetchFuture {
         let owner = crate::core::object_store::owner_node(id);
         let guest = self
             .guests

@@ -39,7 +39,7 @@
 //! | core | `ids` | id types and maps | |
 //! | core | `resources` | resource amounts in fixed point | |
 //! | core | `spill` | spill files | |
-//! | core | `timeline` | the timeline of finished tasks | |
+//! | core | `timeline` | the timeline of finished tasks | ids |
 //! | core | `workers` | the worker pool's spawning policy | |
 //! | core | `scheduler` | which task runs next, the resource ledger, placement groups | ids, resources |
 //! | core | `object_store` | objects, reference counts, capacity, waiters, spilling | error, ids, spill |
@@ -57,7 +57,7 @@
 //! | exec | `actors` | actors: long-lived sandboxes, ordered (or, for async actors, concurrent) calls, restarts, handles | bindings, cancel, control, error, ids, modules, msgpack, object_store, sandbox, tasks, timeline |
 //! | exec | `driver` | running a module's `wasi:cli/run` | cancel, control, error, modules, sandbox |
 //! | exec | `guest_api` | the `raylab:runtime/runtime` host functions | actors, bindings, error, gpu, objects, resources, sandbox, tasks |
-//! | cluster | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | bindings, error, object_store, resources, sandbox, tasks |
+//! | cluster | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | bindings, error, ids, object_store, resources, sandbox, tasks |
 //! | node | `config` | the runtime's settings and their builder | engine, gpu, modules, sandbox |
 //! | node | `node` | [`Runtime`]: builds and wires the parts, the public API; `node::remote` runs what other nodes send | everything |
 //!

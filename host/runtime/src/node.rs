@@ -308,7 +308,7 @@ impl Runtime {
     /// a thread that runs a tokio runtime's async tasks it panics (call it
     /// inside `tokio::task::spawn_blocking` there).
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), LoadError> {
-        self.load_for(0, name, bytes)
+        self.load_for(JobId::new(0), name, bytes)
     }
 
     /// Load a module for `job` (only its guests can call it).
@@ -367,7 +367,13 @@ impl Runtime {
     /// inside `tokio::task::spawn_blocking` there).
     pub fn run_driver(&self, name: &str, args: &[String]) -> Result<i32, RunError> {
         let timeout = self.node.config.driver_timeout;
-        self.run_driver_in(name, args, 0, Arc::new(CancelFlag::default()), timeout)
+        self.run_driver_in(
+            name,
+            args,
+            JobId::new(0),
+            Arc::new(CancelFlag::default()),
+            timeout,
+        )
     }
 
     fn run_driver_in(
@@ -562,7 +568,7 @@ impl Runtime {
                 };
                 for (origin, job) in guests.guest_jobs() {
                     if registry.dead(origin) {
-                        tracing::warn!(origin, job, "node died: its tasks here end");
+                        tracing::warn!(origin, job = job.get(), "node died: its tasks here end");
                         crate::cluster::wire::Serve::job_ended(&*guests, origin, job);
                     }
                 }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ResourceMap;
+use super::{JobId, ResourceMap};
 
 /// Where a job is (`raylab::JobStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +50,7 @@ impl From<raylab::JobStatus> for JobStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     /// Job id.
-    pub id: u64,
+    pub id: JobId,
     /// Name (the module's file stem).
     pub name: String,
     /// Status.
@@ -66,7 +66,7 @@ pub struct Job {
     /// For a part of a job of another node: that node's id.
     pub origin: Option<u16>,
     /// And the job's id on that node.
-    pub origin_job: Option<u64>,
+    pub origin_job: Option<JobId>,
     /// The arguments its driver was given.
     pub args: Vec<String>,
     /// The module's size, bytes.
@@ -159,7 +159,7 @@ pub struct Actor {
     /// Its class.
     pub class: String,
     /// The job it belongs to (none for a detached actor).
-    pub job: Option<u64>,
+    pub job: Option<JobId>,
     /// Where it is.
     pub state: ActorState,
     /// Why it died, once dead.
@@ -416,7 +416,7 @@ pub struct Object {
     /// Its id.
     pub id: u64,
     /// The job that made (or, for a stub, holds) it.
-    pub job: u64,
+    pub job: JobId,
     /// `PENDING`, `READY`, `SPILLED`, `FAILED` or `REMOTE`.
     pub state: String,
     /// Its size in bytes.

@@ -21,7 +21,7 @@ fn query_round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debu
 
 fn job() -> raylab::JobInfo {
     raylab::JobInfo {
-        id: 3,
+        id: JobId::new(3),
         name: "task1".into(),
         status: raylab::JobStatus::Failed,
         exit_code: Some(2),
@@ -110,7 +110,7 @@ fn counts() -> raylab::SchedulerCounts {
 fn object() -> raylab::ObjectRow {
     raylab::ObjectRow {
         id: 77,
-        job: 1,
+        job: JobId::new(1),
         state: "SPILLED",
         size: 4096,
         refs: 2,
@@ -122,7 +122,7 @@ fn object() -> raylab::ObjectRow {
 fn task_row() -> TaskRow {
     TaskRow {
         id: 9,
-        job: 1,
+        job: JobId::new(1),
         name: "slow_square".into(),
         state: TaskState::Finished,
         node: Some("head".into()),
@@ -217,10 +217,12 @@ fn every_answer_round_trips() {
         version: "0.1.0".into(),
     });
     round_trip(status());
-    round_trip(Submitted { job_id: 4 });
+    round_trip(Submitted {
+        job_id: JobId::new(4),
+    });
     round_trip(Stopped { stopped: true });
     round_trip(Shutdown {
-        stopped_jobs: vec![1, 2],
+        stopped_jobs: vec![JobId::new(1), JobId::new(2)],
     });
     round_trip(Job::from(job()));
     round_trip(vec![Job::from(job())]);
@@ -265,17 +267,19 @@ fn every_query_round_trips() {
     ));
     query_round_trip(SubmitQuery::default());
     query_round_trip(TaskQuery {
-        job: Some(1),
+        job: Some(JobId::new(1)),
         name: Some("slow square".into()),
         state: Some(TaskState::NotRun),
         limit: Some(10),
     });
     query_round_trip(TaskQuery::default());
     query_round_trip(ObjectsQuery {
-        job: Some(2),
+        job: Some(JobId::new(2)),
         limit: Some(5),
     });
-    query_round_trip(TimelineQuery { job: Some(3) });
+    query_round_trip(TimelineQuery {
+        job: Some(JobId::new(3)),
+    });
     query_round_trip(LogQuery {
         offset: Some(1 << 40),
         wait_ms: Some(10_000),
@@ -283,7 +287,7 @@ fn every_query_round_trips() {
     let q = SubmitQuery::new("j", &["x".into()], None);
     assert_eq!(q.args().unwrap(), ["x"]);
     assert_eq!(with_query(TIMELINE, &TimelineQuery::default()), TIMELINE);
-    assert_eq!(job_logs(7), "/api/jobs/7/logs");
+    assert_eq!(job_logs(JobId::new(7)), "/api/jobs/7/logs");
 }
 
 #[test]

@@ -33,7 +33,7 @@ pub(crate) struct SubmitArgs {
 #[derive(Args)]
 pub(crate) struct LogsArgs {
     /// The job's id (`list jobs` shows them).
-    job: u64,
+    job: raylab::JobId,
     /// Keep printing new output until the job ends; exit with its status.
     #[arg(long, short)]
     follow: bool,

@@ -44,7 +44,7 @@ pub(crate) struct ListArgs {
     json: bool,
     /// Tasks and objects: only this job's.
     #[arg(long)]
-    job: Option<u64>,
+    job: Option<raylab::JobId>,
     /// Tasks: only those whose name contains this.
     #[arg(long)]
     name: Option<String>,
@@ -115,7 +115,7 @@ pub(crate) fn json_line(value: &serde_json::Value) -> anyhow::Result<String> {
 pub(crate) struct TimelineArgs {
     /// Only this job's tasks.
     #[arg(long)]
-    job: Option<u64>,
+    job: Option<raylab::JobId>,
     /// Where the trace goes.
     #[arg(long, short, default_value = "timeline.json")]
     output: PathBuf,
@@ -135,7 +135,7 @@ pub(crate) struct SummaryArgs {
     what: Summarised,
     /// Only this job's tasks.
     #[arg(long)]
-    job: Option<u64>,
+    job: Option<raylab::JobId>,
     #[command(flatten)]
     address: AddressArgs,
     /// Print it as JSON.

@@ -381,7 +381,7 @@ fn a_jobs_tasks_end_with_its_driver_and_old_jobs_are_forgotten() {
         });
         ids.push(id);
     }
-    let known: Vec<u64> = rt.jobs().iter().map(|j| j.id).collect();
+    let known: Vec<raylab::JobId> = rt.jobs().iter().map(|j| j.id).collect();
     assert_eq!(known, ids[2..].to_vec());
     assert!(rt.job(ids[0]).is_none() && rt.job_log(ids[1], 0, 1).is_none());
 }
@@ -480,7 +480,7 @@ fn a_fork_bomb_in_one_job_leaves_room_for_the_others() {
 }
 
 /// A job's log as text.
-fn log_of(rt: &Runtime, id: u64) -> String {
+fn log_of(rt: &Runtime, id: raylab::JobId) -> String {
     String::from_utf8_lossy(&rt.job_log(id, 0, usize::MAX).unwrap().bytes).into_owned()
 }
 
@@ -592,7 +592,7 @@ fn a_blocking_fork_bomb_in_one_job_leaves_sandboxes_for_three_others() {
         rt.stats().tasks.instances >= 100
     });
     let task1 = std::fs::read(guests::TASK1).unwrap();
-    let good: Vec<u64> = (0..3)
+    let good: Vec<raylab::JobId> = (0..3)
         .map(|_| {
             let args = ["--n", "10", "--work-ms", "1"].map(String::from).to_vec();
             rt.submit_job("task1", &task1, args, None).unwrap()

@@ -53,6 +53,7 @@ use futures_util::StreamExt;
 
 use super::ClusterError;
 use super::protocol;
+use crate::core::ids::JobId;
 use crate::error::{ErrorKind, TaskError};
 
 mod chunks;
@@ -93,7 +94,7 @@ pub(crate) struct RunHeader {
     pub(crate) origin: u16,
     pub(crate) key: u64,
     /// The job, on the submitting node.
-    pub(crate) job: u64,
+    pub(crate) job: JobId,
     /// The module's name on the submitting node, and its SHA-256.
     pub(crate) module: String,
     pub(crate) digest: String,
@@ -107,7 +108,7 @@ pub(crate) struct RunHeader {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct JobEnded {
     origin: u16,
-    job: u64,
+    job: JobId,
 }
 
 /// A request for one chunk of a blob.
@@ -163,25 +164,25 @@ pub(crate) trait Serve: Send + Sync {
     /// Cancel task `key` of `origin`, if it is still running.
     fn cancel(&self, origin: u16, key: u64);
     /// Job `job` of node `origin` ended: drop what was run for it.
-    fn job_ended(&self, origin: u16, job: u64);
+    fn job_ended(&self, origin: u16, job: JobId);
     /// Bytes `offset .. offset + len` of object `id`, once ready, for a
     /// task of job `root.1` of node `root.0` (the job whose part here owns
     /// the object).
-    fn object(&self, root: (u16, u64), id: u64, offset: u64, len: u64) -> Outcome;
+    fn object(&self, root: (u16, JobId), id: u64, offset: u64, len: u64) -> Outcome;
     /// Other nodes took (`+n`) or gave back (`-n`) references to objects
     /// this node owns.
     fn refs(&self, changes: Vec<(u64, i64)>);
     /// The timeline of what ran here for node `origin` (for its job `job`,
     /// or all), as Chrome trace events on a clock that started at
     /// `base_us` (µs since the Unix epoch).
-    fn timeline(&self, origin: u16, job: Option<u64>, base_us: u64) -> Vec<serde_json::Value>;
+    fn timeline(&self, origin: u16, job: Option<JobId>, base_us: u64) -> Vec<serde_json::Value>;
 }
 
 /// A request for bytes of an object.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct ObjectRequest {
     /// The job it is read for: (node that runs its driver, its id there).
-    root: (u16, u64),
+    root: (u16, JobId),
     id: u64,
     offset: u64,
     len: u64,
@@ -191,7 +192,7 @@ struct ObjectRequest {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct TimelineRequest {
     origin: u16,
-    job: Option<u64>,
+    job: Option<JobId>,
     base_us: u64,
 }
 
@@ -419,7 +420,7 @@ impl Wire {
     pub(crate) async fn timelines(
         &self,
         nodes: &[u16],
-        job: Option<u64>,
+        job: Option<JobId>,
         base_us: u64,
     ) -> Vec<serde_json::Value> {
         let req = serde_json::to_vec(&TimelineRequest {
@@ -470,7 +471,7 @@ impl Wire {
     }
 
     /// Tell every node that `job` of this node ended.
-    pub(crate) async fn job_ended(&self, job: u64) {
+    pub(crate) async fn job_ended(&self, job: JobId) {
         let body = serde_json::to_vec(&JobEnded {
             origin: self.id,
             job,
@@ -487,9 +488,15 @@ mod tests {
 
     #[test]
     fn a_message_is_its_header_and_its_bytes() {
-        let msg = encode(&JobEnded { origin: 2, job: 7 }, b"tail");
+        let msg = encode(
+            &JobEnded {
+                origin: 2,
+                job: JobId::new(7),
+            },
+            b"tail",
+        );
         let (h, body) = decode::<JobEnded>(&msg).unwrap();
-        assert_eq!((h.origin, h.job), (2, 7));
+        assert_eq!((h.origin, h.job), (2, JobId::new(7)));
         assert_eq!(body, b"tail");
         assert!(decode::<JobEnded>(&msg[..3]).is_err());
         assert!(decode::<JobEnded>(&msg[..6]).is_err());

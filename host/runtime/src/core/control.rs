@@ -24,9 +24,7 @@ use crate::core::resources::Resources;
 use crate::core::scheduler::{Scheduler, SchedulerCounts, Start, TaskId};
 use crate::error::{ErrorKind, TaskError};
 
-/// Identifies a job: a driver run and the tasks it submits. Job 0 is the
-/// driver of `raylab-host run`; the head numbers submitted jobs from 1.
-pub type JobId = u64;
+pub use crate::core::ids::JobId;
 
 // The job of detached actors: it never ends, and its objects (their
 // handles, and what they put) are visible to every job.

@@ -10,9 +10,45 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// A task's id, unique in its node.
 pub(crate) type TaskId = u64;
 
+/// Identifies a job: a driver run and the tasks it submits, on the node
+/// that runs the driver (the driver of `raylab-host run` is job 0; a head
+/// numbers submitted jobs from 1). A type of its own,
+/// so that a job id is never taken for an object id, a count or an
+/// offset.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct JobId(u64);
+
+impl JobId {
+    /// The job numbered `n`.
+    pub const fn new(n: u64) -> Self {
+        JobId(n)
+    }
+
+    /// Its number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for JobId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(JobId)
+    }
+}
+
 /// The job that owns what outlives every job: detached actors, their
 /// objects and placement groups.
-pub(crate) const DETACHED_JOB: u64 = u64::MAX;
+pub(crate) const DETACHED_JOB: JobId = JobId(u64::MAX);
 
 /// Hashes a `u64` id with one multiply (Fibonacci hashing).
 #[derive(Default, Clone, Copy)]

@@ -66,7 +66,7 @@ pub struct JobInfo {
     /// finish.
     pub origin: Option<u16>,
     /// And the job's id on that node.
-    pub origin_job: Option<u64>,
+    pub origin_job: Option<JobId>,
     /// The arguments its driver was given.
     pub args: Vec<String>,
     /// The module's size, bytes (0 for a part of another node's job).
@@ -198,7 +198,7 @@ impl Jobs {
 
     /// The next job id (not registered yet).
     pub(crate) fn next_id(&self) -> JobId {
-        self.next.fetch_add(1, Ordering::Relaxed)
+        JobId::new(self.next.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Register running job `id`; returns its stop flag.
@@ -231,7 +231,7 @@ impl Jobs {
         &self,
         id: JobId,
         name: &str,
-        origin: Option<(u16, u64)>,
+        origin: Option<(u16, JobId)>,
     ) -> Arc<CancelFlag> {
         let stop = Arc::new(CancelFlag::default());
         let info = JobInfo {
@@ -389,7 +389,7 @@ mod tests {
         assert!(jobs.stop(id));
         jobs.end(id, &Ok(0), JobTasks::default());
         assert_eq!(jobs.get(id).unwrap().status, JobStatus::Stopped);
-        assert!(!jobs.stop(999));
+        assert!(!jobs.stop(JobId::new(999)));
     }
 
     #[test]
@@ -452,10 +452,10 @@ mod tests {
         jobs.start(id, "j");
         assert!(jobs.output(id).is_some());
         assert!(
-            jobs.output(id + 1).is_none(),
+            jobs.output(JobId::new(id.get() + 1)).is_none(),
             "not a head job: the terminal"
         );
         assert_eq!(jobs.log(id, 0, 10).unwrap().bytes, b"");
-        assert!(jobs.log(id + 1, 0, 10).is_none());
+        assert!(jobs.log(JobId::new(id.get() + 1), 0, 10).is_none());
     }
 }

@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
+use crate::core::ids::JobId;
 use crate::core::ids::TaskId;
 use crate::core::spill::{Spill, SpillStats};
 use crate::error::{ErrorKind, TaskError};
@@ -129,7 +130,7 @@ enum State {
 #[derive(Debug)]
 struct Entry {
     /// The job that created it; other jobs cannot see it.
-    job: u64,
+    job: JobId,
     refs: u32,
     state: State,
     contained: Vec<ObjectId>,
@@ -160,7 +161,7 @@ pub struct ObjectRow {
     /// Its id.
     pub id: ObjectId,
     /// The job that made (or, for a stub, holds) it.
-    pub job: u64,
+    pub job: JobId,
     /// `PENDING`, `READY`, `SPILLED` (ready, on disk), `FAILED`, or
     /// `REMOTE` (another node's, referenced here).
     pub state: &'static str,
@@ -200,7 +201,7 @@ fn elsewhere(id: ObjectId) -> TaskError {
 pub(crate) struct ObjectStore {
     entries: crate::core::ids::IdMap<Entry>,
     /// Bytes of ready objects per job, and the most one job may hold.
-    job_used: HashMap<u64, usize>,
+    job_used: HashMap<JobId, usize>,
     job_capacity: usize,
     next_id: ObjectId,
     /// Objects created so far.
@@ -259,7 +260,7 @@ impl ObjectStore {
     /// occurrence of an id in `ids`): each gets a stub here, or its stub one
     /// more reference (the caller's) and one more hold. Ids of this node's
     /// own objects (`own(id)`) are skipped: their owner counts them itself.
-    pub(crate) fn import(&mut self, job: u64, ids: &[ObjectId]) {
+    pub(crate) fn import(&mut self, job: JobId, ids: &[ObjectId]) {
         for &id in ids {
             if owner_node(id) == self.node {
                 continue;
@@ -322,7 +323,7 @@ impl ObjectStore {
     }
 
     /// The objects of `job` (or all), at most `limit`, the newest first.
-    pub(crate) fn list(&self, job: Option<u64>, limit: usize) -> Vec<ObjectRow> {
+    pub(crate) fn list(&self, job: Option<JobId>, limit: usize) -> Vec<ObjectRow> {
         let mut ids: Vec<ObjectId> = self
             .entries
             .iter()
@@ -381,16 +382,16 @@ impl ObjectStore {
     /// A new pending object with one reference (held by the submitter).
     #[cfg(test)]
     pub(crate) fn create_pending(&mut self) -> ObjectId {
-        self.create_pending_for(0)
+        self.create_pending_for(JobId::new(0))
     }
 
     /// The job that created `id`, if it exists.
-    pub(crate) fn owner(&self, id: ObjectId) -> Option<u64> {
+    pub(crate) fn owner(&self, id: ObjectId) -> Option<JobId> {
         self.entries.get(&id).map(|e| e.job)
     }
 
     /// A new pending object of `job`, with one reference.
-    pub(crate) fn create_pending_for(&mut self, job: u64) -> ObjectId {
+    pub(crate) fn create_pending_for(&mut self, job: JobId) -> ObjectId {
         let id = self.next_id;
         self.next_id += 1;
         self.created += 1;
@@ -414,7 +415,7 @@ impl ObjectStore {
         bytes: Vec<u8>,
         contained: Vec<ObjectId>,
     ) -> Result<ObjectId, TaskError> {
-        self.put_for(bytes, contained, 0)
+        self.put_for(bytes, contained, JobId::new(0))
     }
 
     /// [`ObjectStore::put`] on behalf of `job`.
@@ -422,7 +423,7 @@ impl ObjectStore {
         &mut self,
         bytes: Vec<u8>,
         contained: Vec<ObjectId>,
-        job: u64,
+        job: JobId,
     ) -> Result<ObjectId, TaskError> {
         self.check_room(bytes.len(), job)?;
         self.retain_all(&contained)?;
@@ -484,7 +485,7 @@ impl ObjectStore {
     /// Free every object of `job`, whatever references them (the job has
     /// ended; nothing outside it can see them). Returns the waiters of
     /// those still pending.
-    pub(crate) fn drop_job(&mut self, job: u64) -> Vec<Waiter> {
+    pub(crate) fn drop_job(&mut self, job: JobId) -> Vec<Waiter> {
         let ids: Vec<ObjectId> = self
             .entries
             .iter()

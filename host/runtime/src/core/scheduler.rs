@@ -34,6 +34,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use tokio::sync::oneshot;
 
+use crate::core::ids::JobId;
 use crate::core::resources::{ONE, Resources};
 
 mod groups;
@@ -43,7 +44,7 @@ pub(crate) use crate::core::ids::TaskId;
 
 struct Queued<P> {
     id: TaskId,
-    job: u64,
+    job: JobId,
     /// Submission order across classes.
     seq: u64,
     demand: Resources,
@@ -55,7 +56,7 @@ struct Queued<P> {
 
 /// Tasks of one job and demand, in submission order.
 struct Class<P> {
-    job: u64,
+    job: JobId,
     demand: Resources,
     sandbox: bool,
     tasks: VecDeque<Queued<P>>,
@@ -108,20 +109,20 @@ struct Instances {
     live: usize,
     cap: usize,
     job_cap: usize,
-    per_job: HashMap<u64, usize>,
+    per_job: HashMap<JobId, usize>,
 }
 
 impl Instances {
-    fn room_for(&self, job: u64) -> bool {
+    fn room_for(&self, job: JobId) -> bool {
         self.live < self.cap && self.per_job.get(&job).copied().unwrap_or(0) < self.job_cap
     }
 
-    fn take(&mut self, job: u64) {
+    fn take(&mut self, job: JobId) {
         self.live += 1;
         *self.per_job.entry(job).or_insert(0) += 1;
     }
 
-    fn give_back(&mut self, job: u64) {
+    fn give_back(&mut self, job: JobId) {
         self.live -= 1;
         if let Some(n) = self.per_job.get_mut(&job) {
             *n -= 1;
@@ -274,7 +275,7 @@ impl<P> Scheduler<P> {
     pub(crate) fn add(
         &mut self,
         id: TaskId,
-        job: u64,
+        job: JobId,
         demand: Resources,
         unresolved: usize,
         payload: P,
@@ -285,14 +286,14 @@ impl<P> Scheduler<P> {
     /// Add a task that another node of the cluster runs: here it holds no
     /// resources and no sandbox (it only waits for its dependencies, then
     /// starts at once and stands for the remote run until it ends).
-    pub(crate) fn add_forwarded(&mut self, id: TaskId, job: u64, unresolved: usize, payload: P) {
+    pub(crate) fn add_forwarded(&mut self, id: TaskId, job: JobId, unresolved: usize, payload: P) {
         self.add_queued(id, job, Resources::none(), false, unresolved, payload);
     }
 
     fn add_queued(
         &mut self,
         id: TaskId,
-        job: u64,
+        job: JobId,
         demand: Resources,
         sandbox: bool,
         unresolved: usize,
@@ -460,7 +461,7 @@ impl<P> Scheduler<P> {
 
     /// A running task of `job` finished: its resources and its sandbox
     /// return to the pool.
-    pub(crate) fn finish(&mut self, job: u64, demand: &Resources, gpus: &[(u32, u64)]) {
+    pub(crate) fn finish(&mut self, job: JobId, demand: &Resources, gpus: &[(u32, u64)]) {
         self.instances.give_back(job);
         self.available.add_within(demand, &self.total);
         self.give_back_gpus(demand, gpus);

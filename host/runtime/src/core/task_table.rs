@@ -13,6 +13,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use crate::core::ids::JobId;
+
 /// Finished tasks kept.
 pub(crate) const KEEP: usize = 10_000;
 
@@ -39,7 +41,7 @@ pub struct TaskRow {
     /// Its id on this node.
     pub id: u64,
     /// Its job.
-    pub job: u64,
+    pub job: JobId,
     /// Its name (the function, or the name its options gave).
     pub name: String,
     /// Its state.
@@ -88,7 +90,7 @@ pub(crate) struct TaskTable {
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct TaskFilter {
     /// Only this job's.
-    pub job: Option<u64>,
+    pub job: Option<JobId>,
     /// Only those whose name contains this.
     pub name: Option<String>,
     /// Only those in this state.
@@ -106,7 +108,7 @@ impl TaskTable {
     pub(crate) fn submitted(
         self: &Arc<Self>,
         id: u64,
-        job: u64,
+        job: JobId,
         name: &str,
         memory_quota: u64,
         time_limit_ms: Option<u64>,
@@ -238,8 +240,8 @@ mod tests {
     #[test]
     fn a_task_is_listed_through_its_life_with_its_figures() {
         let table = Arc::new(TaskTable::default());
-        let row = table.submitted(1, 7, "square", 64 << 20, Some(500));
-        let other = table.submitted(2, 8, "cube", 64 << 20, None);
+        let row = table.submitted(1, JobId::new(7), "square", 64 << 20, Some(500));
+        let other = table.submitted(2, JobId::new(8), "cube", 64 << 20, None);
         assert_eq!(table.list(&TaskFilter::default())[0].id, 2, "newest first");
         table.started(1, "head".into());
         table.attempt(1, Some(2 << 20), Some("task-crashed: boom".into()));
@@ -247,7 +249,7 @@ mod tests {
         drop(row);
         let only = |f: TaskFilter| table.list(&f);
         let one = only(TaskFilter {
-            job: Some(7),
+            job: Some(JobId::new(7)),
             ..Default::default()
         });
         assert_eq!(one.len(), 1);
@@ -279,7 +281,7 @@ mod tests {
     fn finished_tasks_are_bounded() {
         let table = Arc::new(TaskTable::default());
         for id in 0..(KEEP as u64 + 10) {
-            drop(table.submitted(id, 1, "t", 0, None));
+            drop(table.submitted(id, JobId::new(1), "t", 0, None));
         }
         let all = table.list(&TaskFilter {
             limit: Some(usize::MAX),

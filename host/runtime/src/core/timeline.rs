@@ -9,13 +9,15 @@ use std::sync::Mutex;
 use std::thread::ThreadId;
 use std::time::Instant;
 
+use crate::core::ids::JobId;
+
 /// Most events kept.
 pub(crate) const CAPACITY: usize = 100_000;
 
 #[derive(Debug, Clone)]
 struct Event {
     name: String,
-    job: u64,
+    job: JobId,
     task: u64,
     lane: u32,
     start_us: u64,
@@ -85,7 +87,7 @@ impl Timeline {
     pub(crate) fn record(
         &self,
         name: &str,
-        job: u64,
+        job: JobId,
         task: u64,
         lane: u32,
         start_us: u64,
@@ -110,7 +112,7 @@ impl Timeline {
     }
 
     /// Chrome trace events, of one job or of all.
-    pub(crate) fn chrome_trace(&self, job: Option<u64>) -> serde_json::Value {
+    pub(crate) fn chrome_trace(&self, job: Option<JobId>) -> serde_json::Value {
         let out = self.chrome_events(1, 0, |j| job.is_none_or(|want| want == j).then_some(j));
         serde_json::json!({ "traceEvents": out, "displayTimeUnit": "ms" })
     }
@@ -128,7 +130,7 @@ impl Timeline {
         &self,
         pid: u16,
         shift_us: i64,
-        select: impl Fn(u64) -> Option<u64>,
+        select: impl Fn(JobId) -> Option<JobId>,
     ) -> Vec<serde_json::Value> {
         let events = self.events.lock().expect("lock");
         let mut lanes = std::collections::BTreeSet::new();
@@ -168,14 +170,14 @@ mod tests {
         let t = Timeline::default();
         let lane = t.lane();
         let start = t.now_us();
-        t.record("square", 0, 7, lane, start, "finished", 1);
-        t.record("other", 2, 8, lane, start, "failed", 1);
+        t.record("square", JobId::new(0), 7, lane, start, "finished", 1);
+        t.record("other", JobId::new(2), 8, lane, start, "failed", 1);
         let all = t.chrome_trace(None);
         let events = all["traceEvents"].as_array().unwrap();
         assert_eq!(events.iter().filter(|e| e["ph"] == "X").count(), 2);
         assert_eq!(events[0]["name"], "square");
         assert_eq!(events[0]["args"]["task_id"], 7);
-        let job2 = t.chrome_trace(Some(2));
+        let job2 = t.chrome_trace(Some(JobId::new(2)));
         assert_eq!(
             job2["traceEvents"]
                 .as_array()

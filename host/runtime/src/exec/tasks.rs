@@ -224,7 +224,7 @@ impl Tasks {
         amounts: &[(String, f64)],
     ) -> Result<(), TaskError> {
         let refuse = |m: String| TaskError::new(ErrorKind::InvalidArgument, m);
-        if !caller.is_driver || caller.job != 0 || self.cluster.get().is_some() {
+        if !caller.is_driver || caller.job != JobId::new(0) || self.cluster.get().is_some() {
             return Err(refuse(
                 "only a program that owns its node (`raylab-host run`) sets the node's resources; \
                  this one shares its node, whose resources are set where it was started \

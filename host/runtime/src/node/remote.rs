@@ -32,7 +32,7 @@ pub(super) struct Remote {
     /// Jobs of other nodes, by (node, job there).
     /// Lock order: after `loading`; before `Cluster::guests`, `Jobs::jobs`
     /// and `Modules::by_name`.
-    guests: Mutex<HashMap<(u16, u64), Guest>>,
+    guests: Mutex<HashMap<(u16, JobId), Guest>>,
     /// Tasks running for other nodes: (node, key) -> (job here, result).
     /// Lock order: a leaf.
     running: Mutex<HashMap<(u16, u64), (JobId, ObjectId)>>,
@@ -67,7 +67,7 @@ impl Remote {
     ) -> Result<(JobId, String), TaskError> {
         let h = &task.header;
         let key = (h.origin, h.job);
-        let known = |guests: &HashMap<(u16, u64), Guest>| {
+        let known = |guests: &HashMap<(u16, JobId), Guest>| {
             guests
                 .get(&key)
                 .and_then(|g| g.modules.get(&h.digest).map(|m| (g.job, m.clone())))
@@ -180,7 +180,7 @@ impl Remote {
     }
 
     /// The jobs of other nodes that run here: (node, job there).
-    pub(super) fn guest_jobs(&self) -> Vec<(u16, u64)> {
+    pub(super) fn guest_jobs(&self) -> Vec<(u16, JobId)> {
         self.guests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -208,7 +208,7 @@ impl Serve for Remote {
         }
     }
 
-    fn object(&self, root: (u16, u64), id: u64, offset: u64, len: u64) -> Outcome {
+    fn object(&self, root: (u16, JobId), id: u64, offset: u64, len: u64) -> Outcome {
         let node = self.node.clone();
         let part = self
             .guests
@@ -261,13 +261,13 @@ impl Serve for Remote {
         }
     }
 
-    fn timeline(&self, origin: u16, job: Option<u64>, base_us: u64) -> Vec<serde_json::Value> {
+    fn timeline(&self, origin: u16, job: Option<JobId>, base_us: u64) -> Vec<serde_json::Value> {
         let Some(node) = self.node.upgrade() else {
             return Vec::new();
         };
         // This node's jobs that are parts of `origin`'s (finished ones too,
         // while the node remembers them), by their id there.
-        let parts: HashMap<JobId, u64> = node
+        let parts: HashMap<JobId, JobId> = node
             .jobs
             .list()
             .into_iter()
@@ -282,7 +282,7 @@ impl Serve for Remote {
             .chrome_events(pid, shift, |local| parts.get(&local).copied())
     }
 
-    fn job_ended(&self, origin: u16, job: u64) {
+    fn job_ended(&self, origin: u16, job: JobId) {
         let guest = self
             .guests
             .lock()

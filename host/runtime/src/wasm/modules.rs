@@ -170,7 +170,7 @@ fn loader_ctx(module: &str, memory_cap: u64) -> TaskCtx {
         is_driver: true,
         memory_cap: Some(memory_cap),
         deadline: Some((Instant::now() + LIST_FUNCTIONS_LIMIT, LIST_FUNCTIONS_LIMIT)),
-        ..TaskCtx::new(0, module, "functions", "load", Arc::default())
+        ..TaskCtx::new(JobId::new(0), module, "functions", "load", Arc::default())
     }
 }
 

@@ -636,7 +636,7 @@ pub(crate) fn trap_message(e: &wasmtime::Error, last_error: &Option<String>) -> 
 /// multiplies on the path of every fresh sandbox (a hash of the id cost
 /// ~0.3 µs there).
 fn insecure_seed(job: JobId) -> u128 {
-    let mut rng = raylab_labkit::rng::SplitMix64::new(job ^ 0x7261_796c_6162_7365);
+    let mut rng = raylab_labkit::rng::SplitMix64::new(job.get() ^ 0x7261_796c_6162_7365);
     (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64())
 }
 

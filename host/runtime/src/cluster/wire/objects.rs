@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::core::ids::JobId;
 use crate::error::{ErrorKind, TaskError};
 
 use super::super::protocol;
@@ -75,7 +76,7 @@ impl Wire {
     pub(crate) async fn read_object(
         &self,
         owner: u16,
-        root: (u16, u64),
+        root: (u16, JobId),
         id: u64,
         offset: u64,
         len: u64,

@@ -74,11 +74,11 @@ fn ok(bytes: &[u8]) -> Result<(Vec<u8>, Vec<ObjectId>), TaskError> {
 #[test]
 fn a_task_starts_once_its_dependency_is_ready_and_counts_per_job() {
     let mut c = control(2.0);
-    let (a, starts) = submit(&mut c, 1, 7, &[]);
+    let (a, starts) = submit(&mut c, 1, JobId::new(7), &[]);
     assert_eq!(starts.len(), 1);
-    let (b, starts_b) = submit(&mut c, 2, 7, &[a]);
+    let (b, starts_b) = submit(&mut c, 2, JobId::new(7), &[a]);
     assert!(starts_b.is_empty(), "waits for a");
-    assert_eq!(c.job_tasks(7).alive, 2);
+    assert_eq!(c.job_tasks(JobId::new(7)).alive, 2);
     let start = starts.into_iter().next().unwrap();
     let next = c.finish(
         &start.payload,
@@ -94,7 +94,7 @@ fn a_task_starts_once_its_dependency_is_ready_and_counts_per_job() {
         .unwrap();
     assert_eq!(vals[0].as_slice(), b"x");
     assert_eq!(
-        c.job_tasks(7),
+        c.job_tasks(JobId::new(7)),
         JobTasks {
             submitted: 2,
             done: 1,
@@ -106,9 +106,9 @@ fn a_task_starts_once_its_dependency_is_ready_and_counts_per_job() {
 #[test]
 fn a_failed_dependency_fails_its_dependents_transitively_without_running_them() {
     let mut c = control(1.0);
-    let (a, starts) = submit(&mut c, 1, 1, &[]);
-    let (b, _) = submit(&mut c, 2, 1, &[a]);
-    let (d, _) = submit(&mut c, 3, 1, &[b]);
+    let (a, starts) = submit(&mut c, 1, JobId::new(1), &[]);
+    let (b, _) = submit(&mut c, 2, JobId::new(1), &[a]);
+    let (d, _) = submit(&mut c, 3, JobId::new(1), &[b]);
     let start = starts.into_iter().next().unwrap();
     let err = TaskError::for_task(ErrorKind::TaskFailed, "t1", "boom");
     let next = c.finish(
@@ -120,7 +120,7 @@ fn a_failed_dependency_fails_its_dependents_transitively_without_running_them() 
     );
     assert!(next.is_empty(), "nothing left to run");
     for id in [b, d] {
-        match c.lookup(id, 1).unwrap() {
+        match c.lookup(id, JobId::new(1)).unwrap() {
             Lookup::Failed(e) => {
                 assert_eq!(e.kind, ErrorKind::DependencyFailed);
             }
@@ -129,22 +129,22 @@ fn a_failed_dependency_fails_its_dependents_transitively_without_running_them() 
     }
     let s = c.stats();
     assert_eq!((s.submitted, s.finished, s.failed), (3, 0, 3));
-    assert_eq!(c.job_tasks(1).alive, 0);
-    assert_eq!(c.end_job(1).submitted, 3);
-    assert_eq!(c.job_tasks(1), JobTasks::default(), "forgotten");
+    assert_eq!(c.job_tasks(JobId::new(1)).alive, 0);
+    assert_eq!(c.end_job(JobId::new(1)).submitted, 3);
+    assert_eq!(c.job_tasks(JobId::new(1)), JobTasks::default(), "forgotten");
 }
 
 #[test]
 fn the_pending_task_cap_is_per_job() {
     let mut c = control(1.0);
     for id in 1..=3 {
-        submit(&mut c, id, 1, &[]);
+        submit(&mut c, id, JobId::new(1), &[]);
     }
     let err = c
         .submit(
             NewTask {
                 id: 4,
-                job: 1,
+                job: JobId::new(1),
                 name: "over",
                 demand: Resources::none(),
                 cancel: Arc::default(),
@@ -156,7 +156,7 @@ fn the_pending_task_cap_is_per_job() {
             },
             |result| T {
                 id: 4,
-                job: 1,
+                job: JobId::new(1),
                 result,
                 refs: vec![],
                 name: "over".into(),
@@ -166,23 +166,23 @@ fn the_pending_task_cap_is_per_job() {
         .unwrap();
     assert_eq!(err.kind, ErrorKind::TooManyTasks);
     // Another job is not affected.
-    submit(&mut c, 5, 2, &[]);
+    submit(&mut c, 5, JobId::new(2), &[]);
 }
 
 #[test]
 fn objects_of_another_job_look_as_if_they_never_existed() {
     let mut c = control(1.0);
-    let mine = c.put(1, vec![1], vec![]).unwrap();
-    let err = c.lookup(mine, 2).unwrap_err();
+    let mine = c.put(JobId::new(1), vec![1], vec![]).unwrap();
+    let err = c.lookup(mine, JobId::new(2)).unwrap_err();
     assert_eq!(err.kind, ErrorKind::UnknownObject);
     assert!(err.message.contains("never created"), "{err}");
-    assert!(c.retain(mine, 2).is_err());
+    assert!(c.retain(mine, JobId::new(2)).is_err());
     assert!(
-        c.put(2, vec![2], vec![mine]).is_err(),
+        c.put(JobId::new(2), vec![2], vec![mine]).is_err(),
         "cannot contain it either"
     );
-    assert!(c.cancel(mine, 2).is_err());
-    assert!(c.lookup(mine, 1).is_ok());
+    assert!(c.cancel(mine, JobId::new(2)).is_err());
+    assert!(c.lookup(mine, JobId::new(1)).is_ok());
 }
 
 #[test]
@@ -193,7 +193,7 @@ fn cancel_fails_a_queued_task_at_once_and_a_running_one_by_flag() {
         .submit(
             NewTask {
                 id: 1,
-                job: 0,
+                job: JobId::new(0),
                 name: "r",
                 demand: Resources::none().with("CPU", 1.0),
                 cancel: flag.clone(),
@@ -205,33 +205,33 @@ fn cancel_fails_a_queued_task_at_once_and_a_running_one_by_flag() {
             },
             |result| T {
                 id: 1,
-                job: 0,
+                job: JobId::new(0),
                 result,
                 refs: vec![],
                 name: "r".into(),
             },
         )
         .unwrap();
-    let (queued, starts) = submit(&mut c, 2, 0, &[]);
+    let (queued, starts) = submit(&mut c, 2, JobId::new(0), &[]);
     assert!(starts.is_empty(), "one CPU, taken");
-    c.cancel(queued, 0).unwrap();
+    c.cancel(queued, JobId::new(0)).unwrap();
     assert!(
-        matches!(c.lookup(queued, 0).unwrap(), Lookup::Failed(e) if e.kind == ErrorKind::Cancelled)
+        matches!(c.lookup(queued, JobId::new(0)).unwrap(), Lookup::Failed(e) if e.kind == ErrorKind::Cancelled)
     );
     assert_eq!(c.counts().waiting_for_resources, 0);
-    c.cancel(running, 0).unwrap();
+    c.cancel(running, JobId::new(0)).unwrap();
     assert!(flag.is_set());
     assert!(
-        matches!(c.lookup(running, 0).unwrap(), Lookup::Failed(e) if e.kind == ErrorKind::Cancelled)
+        matches!(c.lookup(running, JobId::new(0)).unwrap(), Lookup::Failed(e) if e.kind == ErrorKind::Cancelled)
     );
 }
 
 #[test]
 fn a_blocked_task_lends_its_cpu_and_gets_it_back_first() {
     let mut c = control(1.0);
-    let (_, starts) = submit(&mut c, 1, 0, &[]);
+    let (_, starts) = submit(&mut c, 1, JobId::new(0), &[]);
     assert_eq!(starts.len(), 1);
-    let (_, none) = submit(&mut c, 2, 0, &[]);
+    let (_, none) = submit(&mut c, 2, JobId::new(0), &[]);
     assert!(none.is_empty());
     let cpu = Resources::none().with("CPU", 1.0);
     let lent = c.lend(&cpu);
@@ -256,7 +256,7 @@ fn child(c: &mut Core<T>, id: TaskId, parent: TaskId) -> (ObjectId, Vec<Start<T>
     c.submit(
         NewTask {
             id,
-            job: 0,
+            job: JobId::new(0),
             name: &name,
             demand: Resources::none().with("CPU", 1.0),
             cancel: Arc::default(),
@@ -268,7 +268,7 @@ fn child(c: &mut Core<T>, id: TaskId, parent: TaskId) -> (ObjectId, Vec<Start<T>
         },
         |result| T {
             id,
-            job: 0,
+            job: JobId::new(0),
             result,
             refs: vec![],
             name: name.clone(),
@@ -280,7 +280,7 @@ fn child(c: &mut Core<T>, id: TaskId, parent: TaskId) -> (ObjectId, Vec<Start<T>
 #[test]
 fn a_failed_task_takes_its_unfinished_children_with_it() {
     let mut c = control(2.0);
-    let (_, starts) = submit(&mut c, 1, 0, &[]);
+    let (_, starts) = submit(&mut c, 1, JobId::new(0), &[]);
     let parent = starts.into_iter().next().unwrap();
     let (running, started) = child(&mut c, 2, 1);
     assert_eq!(started.len(), 1);
@@ -295,7 +295,7 @@ fn a_failed_task_takes_its_unfinished_children_with_it() {
     );
     assert!(next.is_empty(), "the queued child never runs");
     for id in [running, queued] {
-        match c.lookup(id, 0).unwrap() {
+        match c.lookup(id, JobId::new(0)).unwrap() {
             Lookup::Failed(e) => {
                 assert_eq!(e.kind, ErrorKind::Cancelled);
                 assert!(e.message.contains("`t1`, failed"), "{e}");
@@ -304,21 +304,24 @@ fn a_failed_task_takes_its_unfinished_children_with_it() {
         }
     }
     // A parent that succeeds leaves its children running.
-    let (_, starts) = submit(&mut c, 4, 0, &[]);
+    let (_, starts) = submit(&mut c, 4, JobId::new(0), &[]);
     let ok_parent = starts.into_iter().next();
     let (kept, _) = child(&mut c, 5, 4);
     if let Some(p) = ok_parent {
         c.finish(&p.payload, &p.demand, &p.gpus, ok(b"1"), Default::default());
     }
-    assert!(matches!(c.lookup(kept, 0).unwrap(), Lookup::Pending));
+    assert!(matches!(
+        c.lookup(kept, JobId::new(0)).unwrap(),
+        Lookup::Pending
+    ));
 }
 
 #[test]
 fn a_result_may_not_hold_refs_of_another_job_or_forged_ones() {
     let mut c = control(2.0);
-    let foreign = c.put(2, vec![1], vec![]).unwrap();
+    let foreign = c.put(JobId::new(2), vec![1], vec![]).unwrap();
     for bad in [foreign, 999_999] {
-        let (result, starts) = submit(&mut c, 1, 1, &[]);
+        let (result, starts) = submit(&mut c, 1, JobId::new(1), &[]);
         let t = starts.into_iter().next().unwrap();
         c.finish(
             &t.payload,
@@ -327,7 +330,7 @@ fn a_result_may_not_hold_refs_of_another_job_or_forged_ones() {
             Ok((vec![0xc0], vec![bad])),
             Default::default(),
         );
-        match c.lookup(result, 1).unwrap() {
+        match c.lookup(result, JobId::new(1)).unwrap() {
             Lookup::Failed(e) => assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e}"),
             _ => panic!("a result holding {bad} must fail"),
         }
@@ -508,7 +511,7 @@ mod stress {
             );
             let (result, starts) = submitted.expect("a visible, feasible task is submitted");
             self.push(starts);
-            log.submitted[job as usize - 1] += 1;
+            log.submitted[job.get() as usize - 1] += 1;
             result
         }
 
@@ -583,7 +586,7 @@ mod stress {
         /// Tasks of any job not finished yet.
         fn alive(&self) -> usize {
             let c = self.control.lock();
-            (1..=JOBS).map(|j| c.job_tasks(j).alive).sum()
+            (1..=JOBS).map(|j| c.job_tasks(JobId::new(j)).alive).sum()
         }
 
         /// One thread: its rounds of random operations, then running
@@ -597,7 +600,7 @@ mod stress {
                 match rng.below(10) {
                     // Submit, depending on own results and on others'.
                     0..=2 => {
-                        let job = 1 + rng.below(JOBS);
+                        let job = JobId::new(1 + rng.below(JOBS));
                         let mut deps = Vec::new();
                         let mut borrowed = Vec::new();
                         for _ in 0..rng.below(3) {
@@ -761,14 +764,17 @@ mod stress {
         );
         assert_eq!(stats.finished + stats.failed, stats.submitted);
         let per_job = |job: JobId| {
-            let n: u64 = logs.iter().map(|l| l.submitted[job as usize - 1]).sum();
+            let n: u64 = logs
+                .iter()
+                .map(|l| l.submitted[job.get() as usize - 1])
+                .sum();
             JobTasks {
                 submitted: n,
                 done: n,
                 alive: 0,
             }
         };
-        for job in 1..=JOBS {
+        for job in (1..=JOBS).map(JobId::new) {
             assert_eq!(c.job_tasks(job), per_job(job), "job {job}");
             assert!(c.unfinished_of(job).is_empty(), "job {job}");
         }
@@ -808,7 +814,7 @@ mod stress {
             "objects left after every reference went"
         );
         assert_eq!(objects.created, objects.freed);
-        for job in 1..=JOBS {
+        for job in (1..=JOBS).map(JobId::new) {
             assert_eq!(c.end_job(job), per_job(job));
             assert_eq!(c.job_tasks(job), JobTasks::default(), "job {job} forgotten");
         }

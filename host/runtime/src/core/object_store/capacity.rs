@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::core::ids::JobId;
 use crate::core::spill::Spill;
 use crate::error::{ErrorKind, TaskError};
 
@@ -20,7 +21,7 @@ impl ObjectStore {
     /// Make room in memory for an object of `len` bytes of `job`: within
     /// the job's share (which counts its spilled bytes too), spilling other
     /// objects to disk when memory is full.
-    pub(super) fn check_room(&mut self, len: usize, job: u64) -> Result<(), TaskError> {
+    pub(super) fn check_room(&mut self, len: usize, job: JobId) -> Result<(), TaskError> {
         let held = self.job_used.get(&job).copied().unwrap_or(0);
         if held.saturating_add(len) > self.job_capacity {
             return Err(TaskError::new(

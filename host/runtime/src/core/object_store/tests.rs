@@ -39,13 +39,13 @@ fn capacity_is_enforced() {
 #[test]
 fn each_job_has_its_share_of_the_store() {
     let mut s = ObjectStore::new(100).with_job_capacity(10);
-    s.put_for(vec![0; 8], vec![], 1).unwrap();
-    let err = s.put_for(vec![0; 8], vec![], 1).unwrap_err();
+    s.put_for(vec![0; 8], vec![], JobId::new(1)).unwrap();
+    let err = s.put_for(vec![0; 8], vec![], JobId::new(1)).unwrap_err();
     assert!(err.message.contains("for this job"), "{err}");
     // Another job still has room, and freeing gives the room back.
-    let other = s.put_for(vec![0; 8], vec![], 2).unwrap();
+    let other = s.put_for(vec![0; 8], vec![], JobId::new(2)).unwrap();
     s.release(other);
-    s.put_for(vec![0; 8], vec![], 2).unwrap();
+    s.put_for(vec![0; 8], vec![], JobId::new(2)).unwrap();
 }
 
 #[test]
@@ -65,24 +65,24 @@ fn contained_references_keep_objects_alive() {
 #[test]
 fn a_jobs_objects_go_with_it_even_in_a_reference_cycle() {
     let mut s = ObjectStore::new(1 << 20);
-    let other = s.put_for(vec![9], vec![], 2).unwrap();
+    let other = s.put_for(vec![9], vec![], JobId::new(2)).unwrap();
     // A cycle: a pending result that, once complete, holds a ref to an
     // object that holds a ref to it.
-    let a = s.create_pending_for(1);
-    let b = s.put_for(vec![1, 2], vec![a], 1).unwrap();
+    let a = s.create_pending_for(JobId::new(1));
+    let b = s.put_for(vec![1, 2], vec![a], JobId::new(1)).unwrap();
     s.complete(a, Ok((vec![3], vec![b])));
     s.release(a);
     s.release(b);
     assert_eq!(s.stats().objects, 3, "the cycle keeps itself alive");
-    let waiter = s.create_pending_for(1);
+    let waiter = s.create_pending_for(JobId::new(1));
     s.add_waiter(waiter, Waiter::Task(7));
-    let woken = s.drop_job(1);
+    let woken = s.drop_job(JobId::new(1));
     assert!(matches!(woken.as_slice(), [Waiter::Task(7)]));
     assert_eq!(s.stats().objects, 1);
     assert_eq!(s.stats().bytes, 1, "only the other job's object is left");
     assert!(s.lookup(other).is_ok());
     // The freed job's room comes back.
-    s.put_for(vec![0; 100], vec![], 1).unwrap();
+    s.put_for(vec![0; 100], vec![], JobId::new(1)).unwrap();
 }
 
 #[test]
@@ -161,10 +161,10 @@ fn full_only_when_memory_and_spill_space_are_both_full() {
 #[test]
 fn a_jobs_spilled_objects_go_with_the_job() {
     let (mut s, _dir) = spilling(100, 1000);
-    s.put_for(vec![1; 60], vec![], 3).unwrap();
-    s.put_for(vec![2; 60], vec![], 3).unwrap();
+    s.put_for(vec![1; 60], vec![], JobId::new(3)).unwrap();
+    s.put_for(vec![2; 60], vec![], JobId::new(3)).unwrap();
     assert_eq!(s.stats().spill.bytes, 60);
-    s.drop_job(3);
+    s.drop_job(JobId::new(3));
     let st = s.stats();
     assert_eq!((st.bytes, st.spill.bytes, st.objects), (0, 0, 0));
 }
@@ -190,10 +190,10 @@ fn a_stub_counts_references_and_gives_its_holds_back_when_it_goes() {
     let theirs = (3 << OWNER_SHIFT) + 5;
     // Two messages brought it (two holds); the first message's reference
     // was kept by an object here, the second's by a guest.
-    s.import(1, &[theirs]);
-    let local = s.put_for(vec![1], vec![theirs], 1).unwrap();
+    s.import(JobId::new(1), &[theirs]);
+    let local = s.put_for(vec![1], vec![theirs], JobId::new(1)).unwrap();
     s.release(theirs);
-    s.import(1, &[theirs]);
+    s.import(JobId::new(1), &[theirs]);
     assert_eq!(s.stats().foreign, 1);
     assert!(matches!(s.status(theirs), Ok(Status::Ready)));
     assert!(s.lookup(theirs).unwrap_err().message.contains("node 3"));
@@ -208,34 +208,34 @@ fn a_stub_counts_references_and_gives_its_holds_back_when_it_goes() {
 #[test]
 fn own_ids_are_not_stubbed_and_a_stub_keeps_what_it_contains_once() {
     let (mut s, given) = node_store();
-    let mine = s.put_for(vec![7], vec![], 1).unwrap();
-    s.import(1, &[mine]);
+    let mine = s.put_for(vec![7], vec![], JobId::new(1)).unwrap();
+    s.import(JobId::new(1), &[mine]);
     assert_eq!(s.stats().foreign, 0, "its own object is counted by itself");
     // A stub read whole: the refs inside are imported and kept by it.
     let (outer, inner) = ((3 << OWNER_SHIFT) + 1, (4 << OWNER_SHIFT) + 1);
-    s.import(1, &[outer]);
-    s.import(1, &[inner]);
+    s.import(JobId::new(1), &[outer]);
+    s.import(JobId::new(1), &[inner]);
     s.fill_stub(outer, vec![inner]);
     // Read again: the second copy's reference goes back at once.
-    s.import(1, &[inner]);
+    s.import(JobId::new(1), &[inner]);
     s.fill_stub(outer, vec![inner]);
     assert!(given.lock().unwrap().is_empty());
     s.release(outer);
     assert_eq!(*given.lock().unwrap(), vec![(outer, 1), (inner, 2)]);
     // A job's end drops its stubs too, giving their holds back.
     let other = (5 << OWNER_SHIFT) + 9;
-    s.import(4, &[other]);
-    s.drop_job(4);
+    s.import(JobId::new(4), &[other]);
+    s.drop_job(JobId::new(4));
     assert_eq!(given.lock().unwrap().last(), Some(&(other, 1)));
 }
 
 #[test]
 fn objects_are_listed_newest_first_with_their_state_and_size() {
     let (mut s, _) = node_store();
-    let a = s.put_for(vec![1, 2, 3], vec![], 1).unwrap();
-    let b = s.put_for(vec![4], vec![a], 2).unwrap();
-    let pending = s.create_pending_for(1);
-    s.import(1, &[(3 << OWNER_SHIFT) + 1]);
+    let a = s.put_for(vec![1, 2, 3], vec![], JobId::new(1)).unwrap();
+    let b = s.put_for(vec![4], vec![a], JobId::new(2)).unwrap();
+    let pending = s.create_pending_for(JobId::new(1));
+    s.import(JobId::new(1), &[(3 << OWNER_SHIFT) + 1]);
     let all = s.list(None, 10);
     let ids: Vec<ObjectId> = all.iter().map(|r| r.id).collect();
     assert_eq!(ids, vec![(3 << OWNER_SHIFT) + 1, pending, b, a]);
@@ -243,7 +243,11 @@ fn objects_are_listed_newest_first_with_their_state_and_size() {
     assert_eq!(all[1].state, "PENDING");
     assert_eq!((all[2].size, all[2].contains, all[2].owner), (1, 1, 2));
     assert_eq!((all[3].state, all[3].size, all[3].refs), ("READY", 3, 2));
-    let job2: Vec<ObjectId> = s.list(Some(2), 10).iter().map(|r| r.id).collect();
+    let job2: Vec<ObjectId> = s
+        .list(Some(JobId::new(2)), 10)
+        .iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(job2, vec![b]);
     assert_eq!(s.list(None, 1).len(), 1);
 }

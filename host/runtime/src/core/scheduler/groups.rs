@@ -34,6 +34,7 @@
 //!   never oversubscribed.
 
 use super::Scheduler;
+use crate::core::ids::JobId;
 use crate::core::resources::{Resources, group_resource};
 
 /// How a group's bundles may be placed across nodes (Ray's strategies).
@@ -75,7 +76,7 @@ pub(crate) struct Group {
     pub(crate) id: u64,
     /// The job that made it ([`crate::core::ids::DETACHED_JOB`] for a
     /// detached one).
-    pub(crate) job: u64,
+    pub(crate) job: JobId,
     pub(crate) name: Option<String>,
     pub(crate) strategy: GroupStrategy,
     pub(crate) bundles: Vec<Resources>,
@@ -265,7 +266,7 @@ impl<P> Scheduler<P> {
 
     /// The live group named `name` that `job` can see (its own, or a
     /// detached one).
-    pub(crate) fn group_named(&self, name: &str, job: u64) -> Option<&Group> {
+    pub(crate) fn group_named(&self, name: &str, job: JobId) -> Option<&Group> {
         self.groups.values().find(|g| {
             g.state != GroupState::Removed
                 && g.name.as_deref() == Some(name)
@@ -274,7 +275,7 @@ impl<P> Scheduler<P> {
     }
 
     /// Groups of `job`, live or not.
-    pub(crate) fn groups_of(&self, job: u64) -> Vec<u64> {
+    pub(crate) fn groups_of(&self, job: JobId) -> Vec<u64> {
         self.groups
             .values()
             .filter(|g| g.job == job)
@@ -387,7 +388,7 @@ mod tests {
     fn group(id: u64, bundles: Vec<Resources>, strategy: GroupStrategy) -> Group {
         Group {
             id,
-            job: 1,
+            job: JobId::new(1),
             name: None,
             strategy,
             bundles,
@@ -417,20 +418,20 @@ mod tests {
             2 * crate::core::resources::ONE
         );
         // A plain task waits; two tasks of the group run, one per bundle.
-        s.add(1, 1, cpu(1.0), 0, ());
-        s.add(2, 1, cpu(1.0).in_group(7, Some(0)), 0, ());
-        s.add(3, 1, cpu(1.0).in_group(7, None), 0, ());
-        s.add(4, 1, cpu(1.0).in_group(7, None), 0, ());
+        s.add(1, JobId::new(1), cpu(1.0), 0, ());
+        s.add(2, JobId::new(1), cpu(1.0).in_group(7, Some(0)), 0, ());
+        s.add(3, JobId::new(1), cpu(1.0).in_group(7, None), 0, ());
+        s.add(4, JobId::new(1), cpu(1.0).in_group(7, None), 0, ());
         assert_eq!(started(s.dispatch()), vec![2, 3]);
         // Removing the group fails its queued task; the plain one starts
         // only as the group's running tasks give their CPU back.
         let (was, orphans) = s.remove_group(7).expect("exists");
         assert_eq!((was, orphans.len()), (GroupState::Created, 1));
         assert!(s.dispatch().is_empty());
-        s.finish(1, &cpu(1.0).in_group(7, Some(0)), &[]);
+        s.finish(JobId::new(1), &cpu(1.0).in_group(7, Some(0)), &[]);
         assert_eq!(started(s.dispatch()), vec![1]);
-        s.finish(1, &cpu(1.0).in_group(7, None), &[]);
-        s.finish(1, &cpu(1.0), &[]);
+        s.finish(JobId::new(1), &cpu(1.0).in_group(7, None), &[]);
+        s.finish(JobId::new(1), &cpu(1.0), &[]);
         assert_eq!(s.available(), &cpu(2.0).with("slot", 4.0));
         assert_eq!(s.total(), &cpu(2.0).with("slot", 4.0));
     }
@@ -438,7 +439,7 @@ mod tests {
     #[test]
     fn groups_wait_for_room_in_order_and_impossible_ones_say_so() {
         let mut s: Scheduler<()> = Scheduler::new(cpu(2.0));
-        s.add(1, 1, cpu(2.0), 0, ());
+        s.add(1, JobId::new(1), cpu(2.0), 0, ());
         assert_eq!(started(s.dispatch()), vec![1]);
         assert_eq!(
             s.add_group(group(5, vec![cpu(1.0)], GroupStrategy::Pack)),
@@ -446,7 +447,7 @@ mod tests {
         );
         // A task submitted to a pending group is feasible and waits.
         assert!(s.check_feasible(&cpu(1.0).in_group(5, None)).is_ok());
-        s.add(2, 1, cpu(1.0).in_group(5, None), 0, ());
+        s.add(2, JobId::new(1), cpu(1.0).in_group(5, None), 0, ());
         assert!(s.dispatch().is_empty());
         let never = s
             .add_group(group(6, vec![cpu(4.0)], GroupStrategy::Pack))
@@ -465,7 +466,7 @@ mod tests {
             .unwrap()
             .expect("never fits");
         assert!(never.contains("STRICT_SPREAD"), "{never}");
-        s.finish(1, &cpu(2.0), &[]);
+        s.finish(JobId::new(1), &cpu(2.0), &[]);
         assert_eq!(started(s.dispatch()), vec![2]);
         assert_eq!(s.take_reserved(), vec![5]);
         assert_eq!(s.group(6).unwrap().state, GroupState::Pending);
@@ -486,7 +487,7 @@ mod tests {
         s.add_group(group(9, vec![cpu(1.0)], GroupStrategy::StrictPack))
             .unwrap();
         let demand = cpu(1.0).in_group(9, None);
-        s.add(1, 1, demand.clone(), 0, ());
+        s.add(1, JobId::new(1), demand.clone(), 0, ());
         assert_eq!(started(s.dispatch()), vec![1]);
         let part = demand.lendable().unwrap();
         s.block(&part);
@@ -495,7 +496,7 @@ mod tests {
         s.dispatch();
         assert!(rx.try_recv().is_ok(), "resumed on the node's CPU");
         assert_eq!(s.available().cpu(), 0.0);
-        s.finish(1, &demand, &[]);
+        s.finish(JobId::new(1), &demand, &[]);
         assert_eq!(s.available(), &cpu(1.0));
     }
 
@@ -519,13 +520,13 @@ mod tests {
         );
         // The node keeps half of bundle 0's device; a plain whole-GPU task
         // finds no device left wholly free.
-        s.add(1, 1, gpu(1.0), 0, ());
+        s.add(1, JobId::new(1), gpu(1.0), 0, ());
         assert!(s.dispatch().is_empty());
         // Bundle 1's task gets bundle 1's devices; an any-bundle half lands
         // on bundle 0's device (the only one with a half free).
-        s.add(2, 1, gpu(2.0).in_group(4, Some(1)), 0, ());
-        s.add(3, 1, gpu(0.5).in_group(4, None), 0, ());
-        s.add(5, 1, gpu(0.5).in_group(4, None), 0, ());
+        s.add(2, JobId::new(1), gpu(2.0).in_group(4, Some(1)), 0, ());
+        s.add(3, JobId::new(1), gpu(0.5).in_group(4, None), 0, ());
+        s.add(5, JobId::new(1), gpu(0.5).in_group(4, None), 0, ());
         let run = s.dispatch();
         assert_eq!(started_ids(&run), vec![2, 3]);
         let mut two: Vec<u32> = run[0].gpus.iter().map(|g| g.0).collect();
@@ -538,17 +539,17 @@ mod tests {
         // device back there: the queued half then starts on it.
         let name = group_resource("GPU", 4, Some(0));
         assert_eq!(run[1].demand.get_fixed(&name), ONE / 2);
-        s.finish(1, &run[1].demand, &run[1].gpus);
+        s.finish(JobId::new(1), &run[1].demand, &run[1].gpus);
         let next = s.dispatch();
         assert_eq!(started_ids(&next), vec![5]);
         assert_eq!(next[0].gpus, vec![(held[0][0], ONE / 2)]);
         // Removing the group gives its devices back as their holders end.
         s.remove_group(4).unwrap();
-        s.finish(1, &run[0].demand, &run[0].gpus);
-        s.finish(1, &next[0].demand, &next[0].gpus);
+        s.finish(JobId::new(1), &run[0].demand, &run[0].gpus);
+        s.finish(JobId::new(1), &next[0].demand, &next[0].gpus);
         let plain = s.dispatch();
         assert_eq!(started_ids(&plain), vec![1]);
-        s.finish(1, &plain[0].demand, &plain[0].gpus);
+        s.finish(JobId::new(1), &plain[0].demand, &plain[0].gpus);
         assert_eq!(s.gpu_free, vec![ONE; 3]);
         assert_eq!(s.available(), &cpu(8.0).with("GPU", 3.0));
         // Bundles that fit the GPU count but not the devices say so.

@@ -12,12 +12,12 @@ fn ids<P>(starts: &[Start<P>]) -> Vec<TaskId> {
 fn runs_no_more_than_the_cpus() {
     let mut s = Scheduler::new(cpu(2.0));
     for id in 1..=3 {
-        s.add(id, 0, cpu(1.0), 0, ());
+        s.add(id, JobId::new(0), cpu(1.0), 0, ());
     }
     let first = s.dispatch();
     assert_eq!(ids(&first), vec![1, 2]);
     assert!(s.dispatch().is_empty());
-    s.finish(0, &first[0].demand, &first[0].gpus);
+    s.finish(JobId::new(0), &first[0].demand, &first[0].gpus);
     assert_eq!(ids(&s.dispatch()), vec![3]);
     assert_eq!(s.counts().running, 2);
 }
@@ -25,7 +25,7 @@ fn runs_no_more_than_the_cpus() {
 #[test]
 fn waits_for_dependencies() {
     let mut s = Scheduler::new(cpu(1.0));
-    s.add(1, 0, cpu(1.0), 2, "t");
+    s.add(1, JobId::new(0), cpu(1.0), 2, "t");
     assert!(s.dispatch().is_empty());
     assert_eq!(s.counts().waiting_for_args, 1);
     s.dependency_ready(1);
@@ -37,7 +37,7 @@ fn waits_for_dependencies() {
 #[test]
 fn failed_dependency_removes_the_task() {
     let mut s = Scheduler::new(cpu(1.0));
-    s.add(1, 0, cpu(1.0), 1, "payload");
+    s.add(1, JobId::new(0), cpu(1.0), 1, "payload");
     assert_eq!(s.remove_waiting(1), Some("payload"));
     s.dependency_ready(1); // late notification is harmless
     assert!(s.dispatch().is_empty());
@@ -46,10 +46,10 @@ fn failed_dependency_removes_the_task() {
 #[test]
 fn small_tasks_are_not_starved_behind_a_large_one() {
     let mut s = Scheduler::new(cpu(2.0));
-    s.add(1, 0, cpu(1.0), 0, ());
+    s.add(1, JobId::new(0), cpu(1.0), 0, ());
     assert_eq!(ids(&s.dispatch()), vec![1]);
-    s.add(2, 0, cpu(2.0), 0, ()); // does not fit while 1 runs
-    s.add(3, 0, cpu(1.0), 0, ());
+    s.add(2, JobId::new(0), cpu(2.0), 0, ()); // does not fit while 1 runs
+    s.add(3, JobId::new(0), cpu(1.0), 0, ());
     assert_eq!(ids(&s.dispatch()), vec![3]);
 }
 
@@ -59,7 +59,7 @@ fn gpus_are_devices_with_ids() {
     let mut s = Scheduler::new(total);
     let gpu = |n: f64| cpu(1.0).with("GPU", n);
     for id in 1..=3 {
-        s.add(id, 0, gpu(1.0), 0, ());
+        s.add(id, JobId::new(0), gpu(1.0), 0, ());
     }
     let first = s.dispatch();
     assert_eq!(ids(&first), vec![1, 2], "two devices, two tasks");
@@ -68,14 +68,20 @@ fn gpus_are_devices_with_ids() {
         .flat_map(|t| t.gpus.iter().map(|g| g.0))
         .collect();
     assert_eq!(devices, vec![0, 1]);
-    s.finish(0, &first[1].demand, &first[1].gpus);
+    s.finish(JobId::new(0), &first[1].demand, &first[1].gpus);
     let third = s.dispatch();
     assert_eq!(third[0].gpus, vec![(1, ONE)], "gets the freed device");
-    s.finish(0, &first[0].demand, &first[0].gpus);
-    s.finish(0, &third[0].demand, &third[0].gpus);
+    s.finish(JobId::new(0), &first[0].demand, &first[0].gpus);
+    s.finish(JobId::new(0), &third[0].demand, &third[0].gpus);
     // Halves share a device; a whole GPU still finds a free one.
     for id in 10..=12 {
-        s.add(id, 0, gpu(if id == 12 { 1.0 } else { 0.5 }), 0, ());
+        s.add(
+            id,
+            JobId::new(0),
+            gpu(if id == 12 { 1.0 } else { 0.5 }),
+            0,
+            (),
+        );
     }
     let mixed = s.dispatch();
     assert_eq!(ids(&mixed), vec![10, 11, 12]);
@@ -94,9 +100,9 @@ fn gpus_are_devices_with_ids() {
 #[test]
 fn queued_and_waiting_tasks_can_be_removed() {
     let mut s = Scheduler::new(cpu(1.0));
-    s.add(1, 0, cpu(1.0), 0, "running");
-    s.add(2, 0, cpu(1.0), 0, "queued");
-    s.add(3, 0, cpu(1.0), 1, "waiting");
+    s.add(1, JobId::new(0), cpu(1.0), 0, "running");
+    s.add(2, JobId::new(0), cpu(1.0), 0, "queued");
+    s.add(3, JobId::new(0), cpu(1.0), 1, "waiting");
     assert_eq!(ids(&s.dispatch()), vec![1]);
     assert_eq!(s.counts().waiting_for_resources, 1);
     assert_eq!(s.counts().waiting_for_args, 1);
@@ -123,26 +129,26 @@ fn infeasible_demand_names_the_resource() {
 #[test]
 fn blocked_task_lends_its_cpu_and_resumes_first() {
     let mut s = Scheduler::new(cpu(1.0));
-    s.add(1, 0, cpu(1.0), 0, ());
+    s.add(1, JobId::new(0), cpu(1.0), 0, ());
     let started = s.dispatch();
     assert_eq!(ids(&started), vec![1]);
     // Task 1 blocks in get; its child 2 can run on the lent CPU.
     s.block(&cpu(1.0));
-    s.add(2, 0, cpu(1.0), 0, ());
+    s.add(2, JobId::new(0), cpu(1.0), 0, ());
     let child = s.dispatch();
     assert_eq!(ids(&child), vec![2]);
     // Task 1 wants to resume while 3 is queued: 1 goes first.
     let mut rx = s.resume(cpu(1.0));
-    s.add(3, 0, cpu(1.0), 0, ());
+    s.add(3, JobId::new(0), cpu(1.0), 0, ());
     assert!(s.dispatch().is_empty());
     assert!(rx.try_recv().is_err());
-    s.finish(0, &child[0].demand, &[]);
+    s.finish(JobId::new(0), &child[0].demand, &[]);
     assert!(
         s.dispatch().is_empty(),
         "the freed CPU goes to the resuming task"
     );
     assert!(rx.try_recv().is_ok());
-    s.finish(0, &cpu(1.0), &[]);
+    s.finish(JobId::new(0), &cpu(1.0), &[]);
     assert_eq!(ids(&s.dispatch()), vec![3]);
 }
 
@@ -150,16 +156,16 @@ fn blocked_task_lends_its_cpu_and_resumes_first() {
 fn a_job_at_its_sandbox_share_waits_and_leaves_room_for_others() {
     let mut s = Scheduler::new(cpu(10.0)).with_instance_limits(3, 2);
     for id in 1..=4 {
-        s.add(id, 1, cpu(1.0), 0, ());
+        s.add(id, JobId::new(1), cpu(1.0), 0, ());
     }
-    s.add(10, 2, cpu(1.0), 0, ());
+    s.add(10, JobId::new(2), cpu(1.0), 0, ());
     // Job 1 gets its share of two sandboxes, job 2 still gets one.
     assert_eq!(ids(&s.dispatch()), vec![1, 2, 10]);
     // A blocked task keeps its sandbox (it gives back only its CPU).
     s.block(&cpu(1.0));
-    s.add(11, 2, cpu(1.0), 0, ());
+    s.add(11, JobId::new(2), cpu(1.0), 0, ());
     assert!(s.dispatch().is_empty(), "every sandbox is taken");
-    s.finish(2, &cpu(1.0), &[]);
+    s.finish(JobId::new(2), &cpu(1.0), &[]);
     assert_eq!(ids(&s.dispatch()), vec![11]);
     let c = s.counts();
     assert_eq!(c.instances, 3);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::{Strategy, Tasks};
 use crate::bindings::wit;
+use crate::core::ids::JobId;
 use crate::core::object_store::ObjectId;
 use crate::core::resources::Resources;
 use crate::core::scheduler::{GroupState, GroupStrategy};
@@ -70,7 +71,7 @@ impl Tasks {
     }
 
     /// Remove the placement groups of `job`, whose driver ended.
-    pub(crate) fn remove_groups_of(self: &Arc<Self>, job: u64) {
+    pub(crate) fn remove_groups_of(self: &Arc<Self>, job: JobId) {
         let starts = self.control.lock().remove_groups_of(job);
         self.start(starts, false);
     }
@@ -125,7 +126,7 @@ impl Tasks {
     pub(crate) fn place_in_group(
         &self,
         caller: &TaskCtx,
-        job: u64,
+        job: JobId,
         options: &mut wit::TaskOptions,
         demand: &mut Resources,
         strategy: &mut Strategy,

@@ -31,9 +31,9 @@ fn a_trap_is_classified_as_a_limit_or_a_crash_with_the_guests_words() {
 
 #[test]
 fn a_job_has_one_hash_seed_and_jobs_have_their_own() {
-    assert_eq!(insecure_seed(0), insecure_seed(0));
-    assert_ne!(insecure_seed(0), insecure_seed(1));
-    assert_ne!(insecure_seed(1), 0);
+    assert_eq!(insecure_seed(JobId::new(0)), insecure_seed(JobId::new(0)));
+    assert_ne!(insecure_seed(JobId::new(0)), insecure_seed(JobId::new(1)));
+    assert_ne!(insecure_seed(JobId::new(1)), 0);
 }
 
 #[test]
