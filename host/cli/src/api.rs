@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use raylab::{JobId, TaskRow, TaskState};
+pub use raylab::{JobId, Slice, SliceArgs, TaskRow, TaskState, Trace, TraceEvent};
 pub use records::{
     Actor, ActorState, GpuDevice, Job, JobStatus, Node, Object, SpillStats, StoreStats, TaskCounts,
 };
@@ -331,43 +331,6 @@ pub struct History {
     pub queued: Vec<f64>,
     /// Tasks running.
     pub running: Vec<f64>,
-}
-
-/// The task slices of a [`TIMELINE`] answer. The answer itself is Chrome's
-/// trace event format, passed on as it is (`serde_json::Value`: its events
-/// are of several kinds, with free-form `args`, and `timeline` writes it
-/// to a file whole); this reads the part `summary` needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Trace {
-    /// The events.
-    #[serde(rename = "traceEvents")]
-    pub trace_events: Vec<TraceEvent>,
-}
-
-/// An event of a [`Trace`]: a task slice, or another kind (metadata).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "ph")]
-pub enum TraceEvent {
-    /// One attempt of a task (a "complete" event).
-    #[serde(rename = "X")]
-    Slice {
-        /// The task's name.
-        name: String,
-        /// How long it ran, µs.
-        dur: f64,
-        /// What it was.
-        args: SliceArgs,
-    },
-    /// Any other event.
-    #[serde(other)]
-    Other,
-}
-
-/// The `args` of a task slice.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SliceArgs {
-    /// How the attempt ended (`finished`, `failed`, ...).
-    pub state: String,
 }
 
 #[cfg(test)]

@@ -146,10 +146,14 @@ impl Client {
         self.call("GET", &api::with_query(api::OBJECTS, query), None)
     }
 
-    /// `GET /api/timeline[?job=N]`: Chrome trace events of the cluster,
-    /// as they came (free-form: see [`api::Trace`]).
-    pub fn timeline(&self, job: Option<api::JobId>) -> anyhow::Result<serde_json::Value> {
-        self.raw(&api::with_query(api::TIMELINE, &api::TimelineQuery { job }))
+    /// `GET /api/timeline[?job=N]`: the cluster's task timeline, a Chrome
+    /// trace.
+    pub fn timeline(&self, job: Option<api::JobId>) -> anyhow::Result<api::Trace> {
+        self.call(
+            "GET",
+            &api::with_query(api::TIMELINE, &api::TimelineQuery { job }),
+            None,
+        )
     }
 
     /// Print job `id`'s log so far to stdout; with `follow`, keep printing

@@ -234,16 +234,21 @@ fn every_answer_round_trips() {
         ..History::default()
     });
     round_trip(Trace {
-        trace_events: vec![
-            TraceEvent::Slice {
-                name: "square".into(),
-                dur: 12.5,
-                args: SliceArgs {
-                    state: "finished".into(),
-                },
+        events: vec![TraceEvent::Slice(Slice {
+            name: "square".into(),
+            cat: "task".into(),
+            ts: 5,
+            dur: 1500,
+            pid: 1,
+            tid: 0,
+            args: SliceArgs {
+                state: "finished".into(),
+                job: JobId::new(1),
+                task_id: 3,
+                attempts: 1,
             },
-            TraceEvent::Other,
-        ],
+        })],
+        display_time_unit: "ms".into(),
     });
 }
 
@@ -317,27 +322,22 @@ fn a_missing_field_is_an_error_not_a_default() {
 }
 
 #[test]
-fn a_trace_reads_its_slices_and_skips_other_events() {
+fn a_trace_reads_chromes_format() {
     let trace = serde_json::json!({
         "traceEvents": [
             {"name": "square", "cat": "task", "ph": "X", "ts": 5, "dur": 1500, "pid": 1, "tid": 0,
              "args": {"state": "finished", "job": 1, "task_id": 3, "attempts": 1}},
             {"name": "thread_name", "ph": "M", "pid": 1, "tid": 0, "args": {"name": "worker 0"}},
+            {"name": "process_sort_index", "ph": "M", "pid": 2, "args": {"sort_index": 2}},
         ],
         "displayTimeUnit": "ms",
     });
     let t = Trace::deserialize(&trace).unwrap();
-    assert_eq!(
-        t.trace_events,
-        [
-            TraceEvent::Slice {
-                name: "square".into(),
-                dur: 1500.0,
-                args: SliceArgs {
-                    state: "finished".into()
-                }
-            },
-            TraceEvent::Other
-        ]
-    );
+    let slices: Vec<&Slice> = t.slices().collect();
+    assert_eq!(slices.len(), 1);
+    assert_eq!((slices[0].name.as_str(), slices[0].dur), ("square", 1500));
+    assert_eq!(slices[0].args.state, "finished");
+    assert_eq!(t.events.len(), 3);
+    // Written back, it is the same JSON.
+    assert_eq!(serde_json::to_value(&t).unwrap(), trace);
 }

@@ -287,17 +287,17 @@ pub struct TaskSummary {
 pub fn summarize_tasks(trace: &api::Trace) -> Vec<TaskSummary> {
     use std::collections::BTreeMap;
     let mut by: BTreeMap<&str, BTreeMap<String, (u64, f64)>> = BTreeMap::new();
-    for e in &trace.trace_events {
-        let api::TraceEvent::Slice { name, dur, args } = e else {
-            continue;
-        };
+    for api::Slice {
+        name, dur, args, ..
+    } in trace.slices()
+    {
         let slot = by
             .entry(name)
             .or_default()
             .entry(args.state.clone())
             .or_default();
         slot.0 += 1;
-        slot.1 += dur / 1e3;
+        slot.1 += *dur as f64 / 1e3;
     }
     by.into_iter()
         .map(|(name, states)| {

@@ -6,7 +6,6 @@ use anyhow::Context;
 use clap::Args;
 use raylab_host::api;
 use raylab_host::client::{self, Client};
-use serde::Deserialize;
 
 use super::AddressArgs;
 
@@ -146,11 +145,7 @@ pub(crate) struct SummaryArgs {
 /// `timeline`: the cluster's trace, written to a file.
 pub(crate) fn timeline(args: TimelineArgs) -> anyhow::Result<i32> {
     let t = Client::new(&args.address.address, args.address.token).timeline(args.job)?;
-    let slices = api::Trace::deserialize(&t)?
-        .trace_events
-        .iter()
-        .filter(|e| matches!(e, api::TraceEvent::Slice { .. }))
-        .count();
+    let slices = t.slices().count();
     std::fs::write(&args.output, serde_json::to_vec(&t)?)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     println!(
@@ -165,7 +160,7 @@ pub(crate) fn timeline(args: TimelineArgs) -> anyhow::Result<i32> {
 pub(crate) fn summary(args: SummaryArgs) -> anyhow::Result<i32> {
     let Summarised::Tasks = args.what;
     let t = Client::new(&args.address.address, args.address.token).timeline(args.job)?;
-    let summary = client::summarize_tasks(&api::Trace::deserialize(&t)?);
+    let summary = client::summarize_tasks(&t);
     if args.json {
         println!("{}", client::to_json_text(&summary)?);
     } else {

@@ -54,6 +54,7 @@ use futures_util::StreamExt;
 use super::ClusterError;
 use super::protocol;
 use crate::core::ids::JobId;
+use crate::core::timeline::TraceEvent;
 use crate::error::{ErrorKind, TaskError};
 
 mod chunks;
@@ -175,7 +176,7 @@ pub(crate) trait Serve: Send + Sync {
     /// The timeline of what ran here for node `origin` (for its job `job`,
     /// or all), as Chrome trace events on a clock that started at
     /// `base_us` (µs since the Unix epoch).
-    fn timeline(&self, origin: u16, job: Option<JobId>, base_us: u64) -> Vec<serde_json::Value>;
+    fn timeline(&self, origin: u16, job: Option<JobId>, base_us: u64) -> Vec<TraceEvent>;
 }
 
 /// A request for bytes of an object.
@@ -422,7 +423,7 @@ impl Wire {
         nodes: &[u16],
         job: Option<JobId>,
         base_us: u64,
-    ) -> Vec<serde_json::Value> {
+    ) -> Vec<TraceEvent> {
         let req = serde_json::to_vec(&TimelineRequest {
             origin: self.id,
             job,
@@ -438,8 +439,9 @@ impl Wire {
                 )
                 .await;
                 match answer {
-                    Ok(Ok(msg)) => serde_json::from_slice::<Vec<serde_json::Value>>(&msg.payload)
-                        .unwrap_or_default(),
+                    Ok(Ok(msg)) => {
+                        serde_json::from_slice::<Vec<TraceEvent>>(&msg.payload).unwrap_or_default()
+                    }
                     _ => Vec::new(),
                 }
             }

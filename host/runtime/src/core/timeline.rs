@@ -27,6 +27,134 @@ struct Event {
     attempts: u32,
 }
 
+/// A Chrome trace (loadable in Perfetto or chrome://tracing): what
+/// [`Runtime::timeline`](crate::Runtime::timeline) returns. Serialized with
+/// serde, it is Chrome's JSON trace format.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Trace {
+    /// The events.
+    #[serde(rename = "traceEvents")]
+    pub events: Vec<TraceEvent>,
+    /// How a viewer shows times (`ms`).
+    #[serde(rename = "displayTimeUnit")]
+    pub display_time_unit: String,
+}
+
+impl Trace {
+    fn of(events: Vec<TraceEvent>) -> Trace {
+        Trace {
+            events,
+            display_time_unit: "ms".into(),
+        }
+    }
+
+    /// Its task slices.
+    pub fn slices(&self) -> impl Iterator<Item = &Slice> {
+        self.events.iter().filter_map(|e| match e {
+            TraceEvent::Slice(s) => Some(s),
+            TraceEvent::Meta(_) => None,
+        })
+    }
+}
+
+/// An event of a [`Trace`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "ph")]
+pub enum TraceEvent {
+    /// A finished task (a "complete" event).
+    #[serde(rename = "X")]
+    Slice(Slice),
+    /// A name or a sort index for a lane or a process (a "metadata" event).
+    #[serde(rename = "M")]
+    Meta(Meta),
+}
+
+/// A finished task in a [`Trace`]: one slice spanning its attempts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Slice {
+    /// The task's name.
+    pub name: String,
+    /// Always `task`.
+    pub cat: String,
+    /// When it started, µs on the trace's clock.
+    pub ts: i64,
+    /// How long it took, µs.
+    pub dur: u64,
+    /// The process: the node's id (1 outside a cluster).
+    pub pid: u16,
+    /// The lane: the worker thread that started it, or an actor's.
+    pub tid: u32,
+    /// What it was.
+    pub args: SliceArgs,
+}
+
+/// What a [`Slice`] was.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SliceArgs {
+    /// How it ended (`finished`, `failed`, `cancelled`, ...).
+    pub state: String,
+    /// Its job.
+    pub job: JobId,
+    /// Its task id on the node that ran it.
+    pub task_id: u64,
+    /// The attempts it took.
+    pub attempts: u32,
+}
+
+/// A metadata event of a [`Trace`]: `thread_name` (a lane's name),
+/// `process_name` (a node's), `process_sort_index`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Meta {
+    /// Which metadata.
+    pub name: String,
+    /// The process.
+    pub pid: u16,
+    /// The lane (for `thread_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<u32>,
+    /// The value.
+    pub args: MetaArgs,
+}
+
+/// The value of a [`Meta`] event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MetaArgs {
+    /// A name (`thread_name`, `process_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A sort index (`process_sort_index`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort_index: Option<u16>,
+}
+
+impl TraceEvent {
+    /// A node's name, for process `pid`.
+    pub(crate) fn process_name(pid: u16, name: String) -> TraceEvent {
+        TraceEvent::Meta(Meta {
+            name: "process_name".into(),
+            pid,
+            tid: None,
+            args: MetaArgs {
+                name: Some(name),
+                sort_index: None,
+            },
+        })
+    }
+
+    /// Process `pid`'s place among the processes.
+    pub(crate) fn process_sort_index(pid: u16) -> TraceEvent {
+        TraceEvent::Meta(Meta {
+            name: "process_sort_index".into(),
+            pid,
+            tid: None,
+            args: MetaArgs {
+                name: None,
+                sort_index: Some(pid),
+            },
+        })
+    }
+}
+
 /// Recorded task slices.
 #[derive(Debug)]
 pub(crate) struct Timeline {
@@ -112,9 +240,13 @@ impl Timeline {
     }
 
     /// Chrome trace events, of one job or of all.
-    pub(crate) fn chrome_trace(&self, job: Option<JobId>) -> serde_json::Value {
-        let out = self.chrome_events(1, 0, |j| job.is_none_or(|want| want == j).then_some(j));
-        serde_json::json!({ "traceEvents": out, "displayTimeUnit": "ms" })
+    pub(crate) fn chrome_trace(&self, job: Option<JobId>) -> Trace {
+        Trace::of(self.chrome_events(1, 0, |j| job.is_none_or(|want| want == j).then_some(j)))
+    }
+
+    /// A trace of `events`.
+    pub(crate) fn trace_of(events: Vec<TraceEvent>) -> Trace {
+        Trace::of(events)
     }
 
     /// When this timeline's clock started, in microseconds since the Unix
@@ -131,19 +263,27 @@ impl Timeline {
         pid: u16,
         shift_us: i64,
         select: impl Fn(JobId) -> Option<JobId>,
-    ) -> Vec<serde_json::Value> {
+    ) -> Vec<TraceEvent> {
         let events = self.events.lock().expect("lock");
         let mut lanes = std::collections::BTreeSet::new();
-        let mut out: Vec<serde_json::Value> = events
+        let mut out: Vec<TraceEvent> = events
             .iter()
             .filter_map(|e| select(e.job).map(|job| (e, job)))
             .map(|(e, job)| {
                 lanes.insert(e.lane);
-                serde_json::json!({
-                    "name": e.name, "cat": "task", "ph": "X",
-                    "ts": (e.start_us as i64 + shift_us).max(0), "dur": e.dur_us,
-                    "pid": pid, "tid": e.lane,
-                    "args": { "state": e.state, "job": job, "task_id": e.task, "attempts": e.attempts },
+                TraceEvent::Slice(Slice {
+                    name: e.name.clone(),
+                    cat: "task".into(),
+                    ts: (e.start_us as i64 + shift_us).max(0),
+                    dur: e.dur_us,
+                    pid,
+                    tid: e.lane,
+                    args: SliceArgs {
+                        state: e.state.into(),
+                        job,
+                        task_id: e.task,
+                        attempts: e.attempts,
+                    },
                 })
             })
             .collect();
@@ -153,8 +293,14 @@ impl Timeline {
                 .get(&lane)
                 .cloned()
                 .unwrap_or_else(|| format!("worker {lane}"));
-            out.push(serde_json::json!({
-                "name": "thread_name", "ph": "M", "pid": pid, "tid": lane, "args": { "name": name },
+            out.push(TraceEvent::Meta(Meta {
+                name: "thread_name".into(),
+                pid,
+                tid: Some(lane),
+                args: MetaArgs {
+                    name: Some(name),
+                    sort_index: None,
+                },
             }));
         }
         out
@@ -173,19 +319,20 @@ mod tests {
         t.record("square", JobId::new(0), 7, lane, start, "finished", 1);
         t.record("other", JobId::new(2), 8, lane, start, "failed", 1);
         let all = t.chrome_trace(None);
-        let events = all["traceEvents"].as_array().unwrap();
-        assert_eq!(events.iter().filter(|e| e["ph"] == "X").count(), 2);
-        assert_eq!(events[0]["name"], "square");
-        assert_eq!(events[0]["args"]["task_id"], 7);
+        let slices: Vec<&Slice> = all.slices().collect();
+        assert_eq!(slices.len(), 2);
+        assert_eq!(slices[0].name, "square");
+        assert_eq!(slices[0].args.task_id, 7);
+        // Chrome's format: `ph` tags the kind; the lane has its name.
+        let json = serde_json::to_value(&all).unwrap();
+        assert_eq!(json["traceEvents"][0]["ph"], "X");
+        assert_eq!(json["traceEvents"][0]["args"]["task_id"], 7);
+        assert_eq!(json["traceEvents"][2]["ph"], "M");
+        assert_eq!(json["traceEvents"][2]["name"], "thread_name");
+        assert_eq!(json["displayTimeUnit"], "ms");
+        let back: Trace = serde_json::from_value(json).unwrap();
+        assert_eq!(back, all);
         let job2 = t.chrome_trace(Some(JobId::new(2)));
-        assert_eq!(
-            job2["traceEvents"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|e| e["ph"] == "X")
-                .count(),
-            1
-        );
+        assert_eq!(job2.slices().count(), 1);
     }
 }

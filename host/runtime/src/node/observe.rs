@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::cluster::NodeInfo;
 use crate::core::control::{JobId, RuntimeStats};
 use crate::core::jobs::{JobInfo, JobStatus};
+use crate::core::timeline::{Timeline, Trace, TraceEvent};
 use crate::exec::actors::ActorInfo;
 
 use super::{ResourceList, Runtime};
@@ -37,7 +38,7 @@ impl Runtime {
     }
 
     /// The task timeline as Chrome trace events (of one job, or all).
-    pub fn timeline(&self, job: Option<JobId>) -> serde_json::Value {
+    pub fn timeline(&self, job: Option<JobId>) -> Trace {
         self.node.timeline.chrome_trace(job)
     }
 
@@ -45,7 +46,7 @@ impl Runtime {
     /// those other nodes ran for its jobs, one process per node (named
     /// after it), one lane per worker thread of each, on this node's clock.
     /// Outside a cluster, the same as [`Runtime::timeline`].
-    pub async fn cluster_timeline(&self, job: Option<JobId>) -> serde_json::Value {
+    pub async fn cluster_timeline(&self, job: Option<JobId>) -> Trace {
         let Some(cluster) = self.node.cluster.get() else {
             return self.timeline(job);
         };
@@ -66,14 +67,13 @@ impl Runtime {
                 .await,
         );
         for n in &nodes {
-            events.push(serde_json::json!({
-                "name": "process_name", "ph": "M", "pid": n.id, "args": { "name": format!("node {} {}", n.id, n.name) },
-            }));
-            events.push(serde_json::json!({
-                "name": "process_sort_index", "ph": "M", "pid": n.id, "args": { "sort_index": n.id },
-            }));
+            events.push(TraceEvent::process_name(
+                n.id,
+                format!("node {} {}", n.id, n.name),
+            ));
+            events.push(TraceEvent::process_sort_index(n.id));
         }
-        serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms" })
+        Timeline::trace_of(events)
     }
 
     /// A running job's task counts are live; a finished one's were kept

@@ -15,6 +15,7 @@ use crate::bindings::wit;
 use crate::cluster::wire::{Incoming, Outcome, Serve, Wire};
 use crate::core::control::JobId;
 use crate::core::object_store::{Lookup, ObjectId};
+use crate::core::timeline::TraceEvent;
 use crate::error::{ErrorKind, TaskError};
 use crate::wasm::modules;
 
@@ -261,7 +262,7 @@ impl Serve for Remote {
         }
     }
 
-    fn timeline(&self, origin: u16, job: Option<JobId>, base_us: u64) -> Vec<serde_json::Value> {
+    fn timeline(&self, origin: u16, job: Option<JobId>, base_us: u64) -> Vec<TraceEvent> {
         let Some(node) = self.node.upgrade() else {
             return Vec::new();
         };
