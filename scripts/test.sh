@@ -26,6 +26,9 @@ RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --locked -p raylab -p raylab-host
 cargo package --locked --allow-dirty --manifest-path guest-tasks/Cargo.toml -p raylab-guest -p raylab-guest-macros
 
 cargo test --workspace --locked
+# The runtime builds, and its unit tests pass, without its optional parts
+# (the `gpu` feature's broker on wgpu, the `cluster` feature's NATS).
+cargo test --locked -p raylab --no-default-features --lib
 # The guest SDK's and the lab helpers' own tests run natively (their pure
 # parts: codecs, refs, options, math, flags, generators).
 cargo test --locked --manifest-path guest-tasks/Cargo.toml -p raylab-guest -p raylab-labkit

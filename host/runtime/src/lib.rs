@@ -9,6 +9,11 @@
 //! task in a fresh sandbox on a worker thread, passing data through a
 //! reference-counted object store.
 //!
+//! Cargo features, both on by default: `gpu` (the GPU broker on wgpu and
+//! the `raylab:runtime/gpu` host functions; without it GPUs are a plain
+//! resource and a module importing that interface is refused) and
+//! `cluster` (a cluster over NATS: [`Runtime::join_cluster`]).
+//!
 //! The modules sit in layers, each in a folder of its own, and a module
 //! imports only from its own layer or the layers above it in this table:
 //!
@@ -99,8 +104,16 @@
 //!   `output::Inner::pending` through a write to the host's stdout/stderr.
 
 #![deny(unsafe_code)]
+// A build without a feature leaves some of the shared machinery unused
+// (cluster-only bookkeeping in `core`, say): only the full build is held
+// to dead-code lints.
+#![cfg_attr(
+    not(all(feature = "cluster", feature = "gpu")),
+    allow(dead_code, unused_imports)
+)]
 
 mod bindings;
+#[cfg(feature = "cluster")]
 mod cluster;
 mod config;
 mod core;
@@ -120,6 +133,7 @@ pub use crate::core::scheduler::SchedulerCounts;
 pub use crate::core::spill::SpillStats;
 pub use crate::core::task_table::{TaskFilter, TaskRow, TaskState};
 pub use crate::core::timeline::{Meta, MetaArgs, Slice, SliceArgs, Trace, TraceEvent};
+#[cfg(feature = "cluster")]
 pub use cluster::{ClusterConfig, ClusterError, DEAD_AFTER, HEARTBEAT, NodeInfo};
 pub use config::{
     Config, ConfigBuilder, DirGrant, Isolation, RESERVED_INSTANCES, default_object_store_memory,

@@ -355,6 +355,7 @@ pub(crate) fn add_to_linker(
     )?;
 
     add_actors(&mut i, services)?;
+    #[cfg(feature = "gpu")]
     crate::gpu::add_to_linker(linker)?;
     Ok(())
 }

@@ -34,10 +34,10 @@ mod lineage;
 mod placement;
 mod submit;
 
-pub(crate) use placement::{
-    FetchFuture, Forward, ForwardFuture, Forwarded, HereFits, Placement, Recipe, Strategy,
-    WAIT_FOR_NODE, is_group,
-};
+pub(crate) use placement::{HereFits, Placement, Recipe, Strategy, WAIT_FOR_NODE};
+// What the cluster implements `Placement` with.
+#[cfg(feature = "cluster")]
+pub(crate) use placement::{FetchFuture, Forward, ForwardFuture, Forwarded, is_group};
 
 /// What a started task runs instead of a call of its function: a body
 /// given by a layer above (an actor's whole life). It gets the resolved

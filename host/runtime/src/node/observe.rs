@@ -2,9 +2,11 @@
 //! actors, nodes, timeline and statistics (the head's API and the CLI read
 //! these).
 
+#[cfg(feature = "cluster")]
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "cluster")]
 use crate::cluster::NodeInfo;
 use crate::core::control::{JobId, RuntimeStats};
 use crate::core::jobs::{JobInfo, JobStatus};
@@ -47,9 +49,20 @@ impl Runtime {
     /// after it), one lane per worker thread of each, on this node's clock.
     /// Outside a cluster, the same as [`Runtime::timeline`].
     pub async fn cluster_timeline(&self, job: Option<JobId>) -> Trace {
-        let Some(cluster) = self.node.cluster.get() else {
-            return self.timeline(job);
-        };
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = self.node.cluster.get() {
+            return self.with_other_nodes(cluster, job).await;
+        }
+        self.timeline(job)
+    }
+
+    /// [`Runtime::cluster_timeline`] in `cluster`.
+    #[cfg(feature = "cluster")]
+    async fn with_other_nodes(
+        &self,
+        cluster: &crate::cluster::Cluster,
+        job: Option<JobId>,
+    ) -> Trace {
         let me = cluster.id;
         let timeline = &self.node.timeline;
         let mut events =
@@ -113,6 +126,7 @@ impl Runtime {
 
     /// Tasks this node sent to another that it placed again because that
     /// node died (each counted against the task's `max_retries`).
+    #[cfg(feature = "cluster")]
     pub fn tasks_moved(&self) -> u64 {
         self.node
             .cluster
@@ -122,6 +136,7 @@ impl Runtime {
 
     /// Tasks of this node waiting for a node of the cluster that can hold
     /// them: (task name, why none can now).
+    #[cfg(feature = "cluster")]
     pub fn tasks_waiting_for_node(&self) -> Vec<(String, String)> {
         self.node
             .cluster
@@ -137,6 +152,7 @@ impl Runtime {
 
     /// The nodes of the cluster as this node sees them (none when it is in
     /// no cluster).
+    #[cfg(feature = "cluster")]
     pub fn nodes(&self) -> Vec<NodeInfo> {
         self.node
             .cluster

@@ -261,6 +261,17 @@ pub(crate) async fn load(
         Some(iface) => Some(func_index(iface, "run")?),
         None => None,
     };
+    let uses_gpu = surface
+        .imports
+        .iter()
+        .any(|i| i.starts_with("raylab:runtime/gpu@"));
+    if uses_gpu && !cfg!(feature = "gpu") {
+        return Err(link_err(
+            "it imports `raylab:runtime/gpu`, but this build of raylab has no GPU support \
+             (the `gpu` cargo feature)"
+                .into(),
+        ));
+    }
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| link_err(format!("{e:#}")))?;
@@ -272,10 +283,7 @@ pub(crate) async fn load(
         task,
         run,
         functions: Vec::new(),
-        uses_gpu: surface
-            .imports
-            .iter()
-            .any(|i| i.starts_with("raylab:runtime/gpu@")),
+        uses_gpu,
         warm: Mutex::new(Vec::new()),
         spare: Mutex::new(None),
         making_spare: AtomicBool::new(false),
@@ -428,5 +436,19 @@ impl Module {
 impl Drop for Module {
     fn drop(&mut self) {
         tracing::debug!(module = %self.name, "unloaded");
+    }
+}
+
+#[cfg(all(test, not(feature = "gpu")))]
+mod without_gpu {
+    #[test]
+    fn a_module_that_uses_the_gpu_is_refused_by_a_build_without_it() {
+        let rt = crate::Runtime::new(crate::Config::builder().cache_dir(None).build()).unwrap();
+        let e = rt
+            .load_file(raylab_test_programs::TASK3.as_ref())
+            .unwrap_err();
+        assert!(e.to_string().contains("no GPU support"), "{e}");
+        // Modules that do not touch the GPU load as ever.
+        rt.load_file(raylab_test_programs::SMOKE.as_ref()).unwrap();
     }
 }

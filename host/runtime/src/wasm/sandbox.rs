@@ -29,7 +29,9 @@ use crate::core::object_store::ObjectId;
 use crate::core::resources::Resources;
 use crate::core::scheduler::TaskId;
 use crate::error::{ErrorKind, TaskError};
-use crate::gpu::{GpuView, Gpus};
+#[cfg(feature = "gpu")]
+use crate::gpu::GpuView;
+use crate::gpu::Gpus;
 use crate::wasm::output::{Lines, Sink};
 
 /// Period of the epoch tick that drives preemption and time limits.
@@ -271,6 +273,7 @@ impl WasiView for HostState {
     }
 }
 
+#[cfg(feature = "gpu")]
 impl GpuView for HostState {
     fn gpus(&self) -> &Arc<Gpus> {
         &self.shared.gpus
