@@ -40,10 +40,10 @@ use placement::Candidate;
 use wire::{Lost, Payload, RunHeader, Wire};
 
 /// How often a node puts its record.
-pub const HEARTBEAT: Duration = Duration::from_millis(500);
+pub(crate) const HEARTBEAT: Duration = Duration::from_millis(500);
 
 /// A node is dead once its last heartbeat is this old.
-pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+pub(crate) const DEAD_AFTER: Duration = Duration::from_secs(3);
 
 /// How a node joins a cluster.
 #[derive(Debug, Clone)]

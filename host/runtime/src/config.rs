@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::gpu::{GpuBackend, SoftwareGpus};
 use crate::wasm::engine::{self, EngineConfig, ModuleCompiler};
 pub use crate::wasm::modules::Isolation;
-pub use crate::wasm::sandbox::DirGrant;
+use crate::wasm::sandbox::DirGrant;
 
 /// A [`ModuleCompiler`] shared by a node.
 #[derive(Clone)]
@@ -69,7 +69,8 @@ pub struct Config {
     pub(crate) driver_timeout: Option<Duration>,
     /// Sandboxes that one job's started tasks may hold at once (running or
     /// blocked); more wait in the queue. The node's total for tasks is the
-    /// engine's `max_instances` less [`RESERVED_INSTANCES`]. `None`: half
+    /// engine's `max_instances` less the 100 kept for drivers, loading and
+    /// warm instances. `None`: half
     /// of that, so one job (a fork bomb, say) always leaves room for others.
     pub(crate) max_job_instances: Option<usize>,
     /// Preemption: an epoch tick every 10 ms lets running guests yield,
@@ -362,7 +363,7 @@ impl ConfigBuilder {
 
 /// Sandboxes of the engine's pool kept for what is not a task: drivers
 /// (one per running job), module loading and warm instances.
-pub const RESERVED_INSTANCES: usize = 100;
+pub(crate) const RESERVED_INSTANCES: usize = 100;
 
 impl Config {
     /// The engine's settings as the node runs it (preemption decides the
@@ -384,7 +385,7 @@ impl Config {
 }
 
 /// 30% of the machine's memory, as Ray's default object store.
-pub fn default_object_store_memory() -> usize {
+pub(crate) fn default_object_store_memory() -> usize {
     machine_memory().map_or(2 << 30, |t| t / 10 * 3)
 }
 

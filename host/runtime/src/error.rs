@@ -11,9 +11,16 @@ use std::path::PathBuf;
 /// are defined), so a new kind is one edit of the contract.
 pub use crate::bindings::ErrorKind;
 
-/// The WIT name of an error kind (`task-failed`, ...), as guests and JSON
-/// output spell it.
-pub fn kind_name(kind: ErrorKind) -> String {
+/// An error kind displays as its WIT name (`task-failed`, ...), as guests,
+/// the guest SDKs and JSON output spell it: one spelling everywhere.
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&kind_name(*self))
+    }
+}
+
+/// The WIT name of an error kind.
+fn kind_name(kind: ErrorKind) -> String {
     // Derived from the generated variant name, so that no list of kinds is
     // kept by hand here.
     // Debug prints `ErrorKind::TaskFailed`.
@@ -241,6 +248,7 @@ mod tests {
     #[test]
     fn kind_names_are_the_wit_names() {
         assert_eq!(kind_name(ErrorKind::TaskFailed), "task-failed");
+        assert_eq!(ErrorKind::ActorDied.to_string(), "actor-died");
         assert_eq!(kind_name(ErrorKind::Internal), "internal");
         assert_eq!(
             kind_name(ErrorKind::MemoryQuotaExceeded),

@@ -38,7 +38,7 @@
 //! | --- | --- | --- | --- |
 //! | base | `bindings` | the Rust bindings generated from `wit/` | |
 //! | base | `error` | the library's errors; error kinds from the WIT | bindings |
-//! | base | [`msgpack`] | MessagePack: the encoding of arguments and objects | |
+//! | base | `msgpack` | MessagePack: the encoding of arguments and objects | |
 //! | base | [`gpu`] | the wgpu broker and the `raylab:runtime/gpu` host functions | bindings |
 //! | core | `cancel` | cancellation signals and deadlines | |
 //! | core | `ids` | id types and maps | |
@@ -122,7 +122,7 @@ mod crate_map;
 mod error;
 mod exec;
 pub mod gpu;
-pub mod msgpack;
+mod msgpack;
 mod node;
 mod wasm;
 
@@ -134,15 +134,12 @@ pub use crate::core::spill::SpillStats;
 pub use crate::core::task_table::{TaskFilter, TaskRow, TaskState};
 pub use crate::core::timeline::{Meta, MetaArgs, Slice, SliceArgs, Trace, TraceEvent};
 #[cfg(feature = "cluster")]
-pub use cluster::{ClusterConfig, ClusterError, DEAD_AFTER, HEARTBEAT, NodeInfo};
-pub use config::{
-    Config, ConfigBuilder, DirGrant, Isolation, RESERVED_INSTANCES, default_object_store_memory,
-};
-pub use error::{ErrorKind, LoadError, RunError, StartError, TaskError, kind_name};
+pub use cluster::{ClusterConfig, ClusterError, NodeInfo};
+pub use config::{Config, ConfigBuilder, Isolation};
+pub use error::{ErrorKind, LoadError, RunError, StartError, TaskError};
 pub use exec::actors::{ActorInfo, ActorState};
 pub use node::{ResourceList, Runtime};
 pub use wasm::disk_cache;
 pub use wasm::engine::{
     EngineConfig, KEEP_RESIDENT, ModuleCompiler, compile_to_file, default_cache_dir,
 };
-pub use wasm::sandbox::TICK;

@@ -7,10 +7,11 @@
 use std::ops::Range;
 
 /// MessagePack extension type of an object reference (`'R'`).
-pub const OBJECT_REF_EXT: i8 = 82;
+pub(crate) const OBJECT_REF_EXT: i8 = 82;
 
 /// The encoding of a reference to `id`.
-pub fn encode_ref(id: u64) -> [u8; 10] {
+#[cfg(test)]
+pub(crate) fn encode_ref(id: u64) -> [u8; 10] {
     let mut out = [0u8; 10];
     out[0] = 0xd7;
     out[1] = OBJECT_REF_EXT as u8;
@@ -21,7 +22,7 @@ pub fn encode_ref(id: u64) -> [u8; 10] {
 /// Malformed MessagePack.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed MessagePack at byte {offset}: {what}")]
-pub struct MsgpackError {
+pub(crate) struct MsgpackError {
     /// Where.
     pub offset: usize,
     /// What.
@@ -146,7 +147,7 @@ fn skip_value(r: &mut Reader<'_>, on_ref: &mut dyn FnMut(u64)) -> Result<(), Msg
 
 /// Every object reference anywhere inside one complete value that fills
 /// `buf` exactly.
-pub fn find_refs(buf: &[u8]) -> Result<Vec<u64>, MsgpackError> {
+pub(crate) fn find_refs(buf: &[u8]) -> Result<Vec<u64>, MsgpackError> {
     let mut refs = Vec::new();
     let mut r = Reader { buf, pos: 0 };
     skip_value(&mut r, &mut |id| refs.push(id))?;
@@ -159,7 +160,7 @@ pub fn find_refs(buf: &[u8]) -> Result<Vec<u64>, MsgpackError> {
 /// The layout of an argument list: a MessagePack array of positional
 /// arguments.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct ArgsLayout {
+pub(crate) struct ArgsLayout {
     /// Byte range of each argument.
     pub items: Vec<Range<usize>>,
     /// `(argument index, object id)` of each argument that is exactly a
@@ -171,7 +172,7 @@ pub struct ArgsLayout {
 }
 
 /// Parse an argument list. `nil` is accepted as the empty list.
-pub fn parse_args(buf: &[u8]) -> Result<ArgsLayout, MsgpackError> {
+pub(crate) fn parse_args(buf: &[u8]) -> Result<ArgsLayout, MsgpackError> {
     let mut r = Reader { buf, pos: 0 };
     let m = r.u8()?;
     let n = match m {
@@ -217,7 +218,7 @@ fn write_array_header(out: &mut Vec<u8>, n: usize) {
 
 /// Rebuild an argument list with each top-level reference replaced by the
 /// encoded value of its object (`values[i]` for `layout.top_refs[i]`).
-pub fn substitute(buf: &[u8], layout: &ArgsLayout, values: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn substitute(buf: &[u8], layout: &ArgsLayout, values: &[&[u8]]) -> Vec<u8> {
     let extra: usize = values.iter().map(|v| v.len()).sum();
     let mut out = Vec::with_capacity(buf.len() + extra);
     write_array_header(&mut out, layout.items.len());

@@ -35,17 +35,17 @@ use crate::gpu::Gpus;
 use crate::wasm::output::{Lines, Sink};
 
 /// Period of the epoch tick that drives preemption and time limits.
-pub const TICK: Duration = Duration::from_millis(10);
+pub(crate) const TICK: Duration = Duration::from_millis(10);
 
 /// A host directory granted to every guest of a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirGrant {
+pub(crate) struct DirGrant {
     /// The directory on the host.
-    pub host: PathBuf,
+    pub(crate) host: PathBuf,
     /// Where guests see it.
-    pub guest: String,
+    pub(crate) guest: String,
     /// Guests may only read it.
-    pub read_only: bool,
+    pub(crate) read_only: bool,
 }
 
 /// Who an instance is running for.
