@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use raylab::{JobId, Slice, SliceArgs, TaskRow, TaskState, Trace, TraceEvent};
+pub use raylab::{JobId, ObjectId, Slice, SliceArgs, TaskRow, TaskState, Trace, TraceEvent};
 pub use records::{
     Actor, ActorState, GpuDevice, Job, JobStatus, Node, Object, SpillStats, StoreStats, TaskCounts,
 };

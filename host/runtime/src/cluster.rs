@@ -31,11 +31,11 @@ use std::time::Duration;
 pub use registry::NodeInfo;
 pub(crate) use registry::{Registry, Usage};
 
-use crate::core::ids::JobId;
 use crate::core::resources::Resources;
 use crate::error::{ErrorKind, TaskError};
 use crate::exec::tasks::HereFits;
 use crate::exec::tasks::{FetchFuture, Forward, ForwardFuture, Forwarded, Placement, Strategy};
+use crate::ids::{JobId, ObjectId};
 use placement::Candidate;
 use wire::{Lost, Payload, RunHeader, Wire};
 
@@ -357,7 +357,7 @@ impl Placement for Cluster {
         self.id
     }
 
-    fn fetch(&self, job: JobId, id: u64, offset: u64, len: u64) -> FetchFuture {
+    fn fetch(&self, job: JobId, id: ObjectId, offset: u64, len: u64) -> FetchFuture {
         let owner = crate::core::object_store::owner_node(id);
         let guest = self
             .guests
@@ -389,7 +389,7 @@ impl Placement for Cluster {
             .map_or_else(|| format!("node {id}"), |n| n.name)
     }
 
-    fn add_refs(&self, ids: Vec<u64>) -> crate::exec::tasks::BoxFuture {
+    fn add_refs(&self, ids: Vec<ObjectId>) -> crate::exec::tasks::BoxFuture {
         let wire = self.wire.clone();
         Box::pin(async move { wire.add_refs(&ids).await })
     }

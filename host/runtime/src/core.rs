@@ -1,13 +1,12 @@
 //! The core layer: a node's bookkeeping, with no WebAssembly in it. The
 //! control state (object store, scheduler, task and call bookkeeping under
-//! one lock), resource amounts, ids, spilling, the task table, jobs,
+//! one lock), resource amounts, spilling, the task table, jobs,
 //! cancellation, the timeline and the worker pool's policy. Everything
 //! here is unit-tested without an engine; the layers above (`wasm`,
 //! `exec`) build on it and it imports none of them.
 
 pub(crate) mod cancel;
 pub(crate) mod control;
-pub(crate) mod ids;
 pub(crate) mod jobs;
 pub(crate) mod object_store;
 pub(crate) mod resources;

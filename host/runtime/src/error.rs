@@ -71,7 +71,7 @@ impl TaskError {
     }
 
     /// `get` or `submit` referenced an object that does not exist.
-    pub(crate) fn unknown_object(id: u64, ever_existed: bool) -> Self {
+    pub(crate) fn unknown_object(id: crate::ids::ObjectId, ever_existed: bool) -> Self {
         let why = if ever_existed {
             "was freed (nothing referenced it any more)"
         } else {
@@ -264,7 +264,7 @@ mod tests {
             TaskError::new(ErrorKind::Timeout, "late").to_string(),
             "late"
         );
-        let unknown = TaskError::unknown_object(5, true);
+        let unknown = TaskError::unknown_object(crate::ids::ObjectId::new(5), true);
         assert_eq!(unknown.kind, ErrorKind::UnknownObject);
         assert!(unknown.message.contains("freed"));
     }

@@ -36,14 +36,14 @@
 //!
 //! | layer | module | owns | uses |
 //! | --- | --- | --- | --- |
+//! | base | `ids` | id types (jobs, objects, tasks) and maps keyed by them | |
 //! | base | `bindings` | the Rust bindings generated from `wit/` | |
-//! | base | `error` | the library's errors; error kinds from the WIT | bindings |
-//! | base | `msgpack` | MessagePack: the encoding of arguments and objects | |
+//! | base | `error` | the library's errors; error kinds from the WIT | bindings, ids |
+//! | base | `msgpack` | MessagePack: the encoding of arguments and objects | ids |
 //! | base | [`gpu`] | the wgpu broker and the `raylab:runtime/gpu` host functions | bindings |
 //! | core | `cancel` | cancellation signals and deadlines | |
-//! | core | `ids` | id types and maps | |
-//! | core | `resources` | resource amounts in fixed point | |
-//! | core | `spill` | spill files | |
+//! | core | `resources` | resource amounts in fixed point | ids |
+//! | core | `spill` | spill files | ids |
 //! | core | `timeline` | the timeline of finished tasks | ids |
 //! | core | `workers` | the worker pool's spawning policy | |
 //! | core | `scheduler` | which task runs next, the resource ledger, placement groups | ids, resources |
@@ -61,7 +61,7 @@
 //! | exec | `objects` | put/get/wait for guests, lending the CPU while blocked | cancel, control, error, msgpack, object_store, resources, sandbox, tasks, workers |
 //! | exec | `actors` | actors: long-lived sandboxes, ordered (or, for async actors, concurrent) calls, restarts, handles | bindings, cancel, control, error, ids, modules, msgpack, object_store, sandbox, tasks, timeline |
 //! | exec | `driver` | running a module's `wasi:cli/run` | cancel, control, error, modules, sandbox |
-//! | exec | `guest_api` | the `raylab:runtime/runtime` host functions | actors, bindings, error, gpu, objects, resources, sandbox, tasks |
+//! | exec | `guest_api` | the `raylab:runtime/runtime` host functions | actors, bindings, error, gpu, ids, objects, resources, sandbox, tasks |
 //! | cluster | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | bindings, error, ids, object_store, resources, sandbox, tasks, timeline |
 //! | node | `config` | the runtime's settings and their builder | engine, gpu, modules, sandbox |
 //! | node | `node` | [`Runtime`]: builds and wires the parts, the public API; `node::remote` runs what other nodes send | everything |
@@ -122,6 +122,7 @@ mod crate_map;
 mod error;
 mod exec;
 pub mod gpu;
+mod ids;
 mod msgpack;
 mod node;
 mod wasm;

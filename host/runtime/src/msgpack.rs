@@ -6,6 +6,8 @@
 
 use std::ops::Range;
 
+use crate::ids::ObjectId;
+
 /// MessagePack extension type of an object reference (`'R'`).
 pub(crate) const OBJECT_REF_EXT: i8 = 82;
 
@@ -61,7 +63,7 @@ impl Reader<'_> {
 
 /// Skip one complete value starting at `r.pos`, calling `on_ref` for every
 /// object reference inside it.
-fn skip_value(r: &mut Reader<'_>, on_ref: &mut dyn FnMut(u64)) -> Result<(), MsgpackError> {
+fn skip_value(r: &mut Reader<'_>, on_ref: &mut dyn FnMut(ObjectId)) -> Result<(), MsgpackError> {
     // Number of values still to skip; containers add their elements.
     let mut pending: usize = 1;
     while pending > 0 {
@@ -116,7 +118,9 @@ fn skip_value(r: &mut Reader<'_>, on_ref: &mut dyn FnMut(u64)) -> Result<(), Msg
                 let ty = r.u8()? as i8;
                 let data = r.take(1 << (m - 0xd4))?;
                 if m == 0xd7 && ty == OBJECT_REF_EXT {
-                    on_ref(u64::from_be_bytes(data.try_into().expect("8 bytes")));
+                    on_ref(ObjectId::new(u64::from_be_bytes(
+                        data.try_into().expect("8 bytes"),
+                    )));
                 }
                 0
             }
@@ -147,7 +151,7 @@ fn skip_value(r: &mut Reader<'_>, on_ref: &mut dyn FnMut(u64)) -> Result<(), Msg
 
 /// Every object reference anywhere inside one complete value that fills
 /// `buf` exactly.
-pub(crate) fn find_refs(buf: &[u8]) -> Result<Vec<u64>, MsgpackError> {
+pub(crate) fn find_refs(buf: &[u8]) -> Result<Vec<ObjectId>, MsgpackError> {
     let mut refs = Vec::new();
     let mut r = Reader { buf, pos: 0 };
     skip_value(&mut r, &mut |id| refs.push(id))?;
@@ -166,9 +170,9 @@ pub(crate) struct ArgsLayout {
     /// `(argument index, object id)` of each argument that is exactly a
     /// reference: a dependency, replaced by the object's value before the
     /// call.
-    pub top_refs: Vec<(usize, u64)>,
+    pub top_refs: Vec<(usize, ObjectId)>,
     /// References nested inside arguments: passed through, borrowed.
-    pub nested_refs: Vec<u64>,
+    pub nested_refs: Vec<ObjectId>,
 }
 
 /// Parse an argument list. `nil` is accepted as the empty list.
@@ -256,9 +260,12 @@ mod tests {
         let buf = args(&[&r7, &[0x2a], &nested]);
         let layout = parse_args(&buf).unwrap();
         assert_eq!(layout.items.len(), 3);
-        assert_eq!(layout.top_refs, vec![(0, 7)]);
-        assert_eq!(layout.nested_refs, vec![9]);
-        assert_eq!(find_refs(&buf).unwrap(), vec![7, 9]);
+        assert_eq!(layout.top_refs, vec![(0, ObjectId::new(7))]);
+        assert_eq!(layout.nested_refs, vec![ObjectId::new(9)]);
+        assert_eq!(
+            find_refs(&buf).unwrap(),
+            vec![ObjectId::new(7), ObjectId::new(9)]
+        );
     }
 
     #[test]
@@ -293,7 +300,7 @@ mod tests {
     fn deep_nesting_does_not_recurse() {
         let mut buf = vec![0x91; 1_000_000];
         buf.push(0xc0);
-        assert_eq!(find_refs(&buf).unwrap(), Vec::<u64>::new());
+        assert_eq!(find_refs(&buf).unwrap(), Vec::<ObjectId>::new());
     }
 
     #[test]
@@ -310,7 +317,7 @@ mod tests {
             0xc7, 0x01, 0x02, 0x00, // ext8
             0x80, // empty map
         ];
-        assert_eq!(find_refs(&value).unwrap(), Vec::<u64>::new());
+        assert_eq!(find_refs(&value).unwrap(), Vec::<ObjectId>::new());
     }
 
     /// How many inputs the fuzz tests try: a bounded number in CI, more
@@ -410,7 +417,7 @@ mod tests {
             };
             parsed += 1;
             // Every reference is found, top-level or nested.
-            let mut all: Vec<u64> = layout.top_refs.iter().map(|(_, id)| *id).collect();
+            let mut all: Vec<ObjectId> = layout.top_refs.iter().map(|(_, id)| *id).collect();
             all.extend(&layout.nested_refs);
             let mut found = find_refs(&buf).expect("a parsed list is a value");
             all.sort_unstable();

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{JobId, ResourceMap};
+use super::{JobId, ObjectId, ResourceMap};
 
 /// Where a job is (`raylab::JobStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,7 +153,7 @@ impl From<raylab::ActorState> for ActorState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Actor {
     /// Its handle's object id.
-    pub id: u64,
+    pub id: ObjectId,
     /// Its name, if it has one.
     pub name: Option<String>,
     /// Its class.
@@ -414,7 +414,7 @@ impl From<raylab::SpillStats> for SpillStats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Object {
     /// Its id.
-    pub id: u64,
+    pub id: ObjectId,
     /// The job that made (or, for a stub, holds) it.
     pub job: JobId,
     /// `PENDING`, `READY`, `SPILLED`, `FAILED` or `REMOTE`.

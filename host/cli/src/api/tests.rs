@@ -39,7 +39,7 @@ fn job() -> raylab::JobInfo {
 
 fn actor() -> raylab::ActorInfo {
     raylab::ActorInfo {
-        id: 1 << 40,
+        id: ObjectId::new(1 << 40),
         name: Some("counter".into()),
         class: "Counter".into(),
         job: None,
@@ -109,7 +109,7 @@ fn counts() -> raylab::SchedulerCounts {
 
 fn object() -> raylab::ObjectRow {
     raylab::ObjectRow {
-        id: 77,
+        id: ObjectId::new(77),
         job: JobId::new(1),
         state: "SPILLED",
         size: 4096,

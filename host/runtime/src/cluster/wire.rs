@@ -53,9 +53,9 @@ use futures_util::StreamExt;
 
 use super::ClusterError;
 use super::protocol;
-use crate::core::ids::JobId;
 use crate::core::timeline::TraceEvent;
 use crate::error::{ErrorKind, TaskError};
+use crate::ids::{JobId, ObjectId};
 
 mod chunks;
 mod modules;
@@ -169,10 +169,10 @@ pub(crate) trait Serve: Send + Sync {
     /// Bytes `offset .. offset + len` of object `id`, once ready, for a
     /// task of job `root.1` of node `root.0` (the job whose part here owns
     /// the object).
-    fn object(&self, root: (u16, JobId), id: u64, offset: u64, len: u64) -> Outcome;
+    fn object(&self, root: (u16, JobId), id: ObjectId, offset: u64, len: u64) -> Outcome;
     /// Other nodes took (`+n`) or gave back (`-n`) references to objects
     /// this node owns.
-    fn refs(&self, changes: Vec<(u64, i64)>);
+    fn refs(&self, changes: Vec<(ObjectId, i64)>);
     /// The timeline of what ran here for node `origin` (for its job `job`,
     /// or all), as Chrome trace events on a clock that started at
     /// `base_us` (µs since the Unix epoch).
@@ -184,7 +184,7 @@ pub(crate) trait Serve: Send + Sync {
 struct ObjectRequest {
     /// The job it is read for: (node that runs its driver, its id there).
     root: (u16, JobId),
-    id: u64,
+    id: ObjectId,
     offset: u64,
     len: u64,
 }
@@ -289,7 +289,7 @@ impl Wire {
         let s = serve.clone();
         handle.spawn(async move {
             while let Some(msg) = refs.next().await {
-                if let Ok(changes) = serde_json::from_slice::<Vec<(u64, i64)>>(&msg.payload) {
+                if let Ok(changes) = serde_json::from_slice::<Vec<(ObjectId, i64)>>(&msg.payload) {
                     s.refs(changes);
                 }
             }

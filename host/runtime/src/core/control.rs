@@ -24,11 +24,11 @@ use crate::core::resources::Resources;
 use crate::core::scheduler::{Scheduler, SchedulerCounts, Start, TaskId};
 use crate::error::{ErrorKind, TaskError};
 
-pub use crate::core::ids::JobId;
+pub use crate::ids::JobId;
 
 // The job of detached actors: it never ends, and its objects (their
 // handles, and what they put) are visible to every job.
-pub(crate) use crate::core::ids::DETACHED_JOB;
+pub(crate) use crate::ids::DETACHED_JOB;
 
 /// What the control state needs to know of a task's payload.
 pub(crate) trait Pending {
@@ -120,12 +120,12 @@ pub(crate) struct Core<P> {
     objects: ObjectStore,
     sched: Scheduler<P>,
     /// Result object -> the task producing it, for tasks not finished.
-    producers: crate::core::ids::IdMap<Producer>,
+    producers: crate::ids::ObjectMap<Producer>,
     /// Task -> the result objects of its children not finished yet.
-    children: crate::core::ids::IdMap<crate::core::ids::IdSet>,
+    children: crate::ids::IdMap<crate::ids::ObjectSet>,
     /// Result object -> how to stop the actor call producing it, for
     /// calls not finished (see `calls`).
-    calls: crate::core::ids::IdMap<Arc<CallStop>>,
+    calls: crate::ids::ObjectMap<Arc<CallStop>>,
     jobs: HashMap<JobId, JobCount>,
     submitted: u64,
     finished: u64,
@@ -181,11 +181,11 @@ impl<P> Control<P> {
 /// task payload type.)
 pub(crate) trait ReleaseRefs: Send + Sync {
     /// Drop `n` references of each id.
-    fn release_owned(&self, owned: crate::core::ids::IdMap<u32>);
+    fn release_owned(&self, owned: crate::ids::ObjectMap<u32>);
 }
 
 impl<P: Send + Pending> ReleaseRefs for Control<P> {
-    fn release_owned(&self, owned: crate::core::ids::IdMap<u32>) {
+    fn release_owned(&self, owned: crate::ids::ObjectMap<u32>) {
         self.lock().release_owned(owned);
     }
 }
@@ -439,7 +439,7 @@ impl<P: Pending> Core<P> {
     }
 
     /// Give back references an instance owned, `n` of each id.
-    pub(crate) fn release_owned(&mut self, owned: crate::core::ids::IdMap<u32>) {
+    pub(crate) fn release_owned(&mut self, owned: crate::ids::ObjectMap<u32>) {
         for (id, n) in owned {
             for _ in 0..n {
                 hit_signals(self.objects.release(id));

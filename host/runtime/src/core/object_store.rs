@@ -32,13 +32,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
-use crate::core::ids::JobId;
-use crate::core::ids::TaskId;
 use crate::core::spill::{Spill, SpillStats};
 use crate::error::{ErrorKind, TaskError};
+use crate::ids::JobId;
+use crate::ids::TaskId;
 
-/// Names an object.
-pub type ObjectId = u64;
+pub use crate::ids::ObjectId;
 
 /// Who waits for a pending object.
 #[derive(Debug, Clone)]
@@ -181,7 +180,7 @@ pub(crate) const OWNER_SHIFT: u32 = 40;
 
 /// The node that owns object `id` (0: none said, outside a cluster).
 pub(crate) fn owner_node(id: ObjectId) -> u16 {
-    (id >> OWNER_SHIFT) as u16
+    (id.get() >> OWNER_SHIFT) as u16
 }
 
 /// Where the holds of a freed stub go: (object, holds to give back).
@@ -199,11 +198,11 @@ fn elsewhere(id: ObjectId) -> TaskError {
 
 /// The store.
 pub(crate) struct ObjectStore {
-    entries: crate::core::ids::IdMap<Entry>,
+    entries: crate::ids::IdMap<Entry, ObjectId>,
     /// Bytes of ready objects per job, and the most one job may hold.
     job_used: HashMap<JobId, usize>,
     job_capacity: usize,
-    next_id: ObjectId,
+    next_id: u64,
     /// Objects created so far.
     created: u64,
     capacity: usize,
@@ -212,7 +211,7 @@ pub(crate) struct ObjectStore {
     spill: Option<Spill>,
     /// Objects someone wants to hear of when they are freed (an actor's
     /// handle: the actor dies with its last handle).
-    watched: crate::core::ids::IdMap<Arc<Notify>>,
+    watched: crate::ids::IdMap<Arc<Notify>, ObjectId>,
     /// Stubs alive.
     foreign: usize,
     /// The node this store is on (0: none, outside a cluster).
@@ -235,7 +234,7 @@ impl ObjectStore {
     /// An empty store holding at most `capacity` bytes.
     pub(crate) fn new(capacity: usize) -> Self {
         ObjectStore {
-            entries: crate::core::ids::IdMap::default(),
+            entries: crate::ids::IdMap::default(),
             job_used: HashMap::new(),
             job_capacity: usize::MAX,
             next_id: 1,
@@ -244,7 +243,7 @@ impl ObjectStore {
             used: 0,
             freed: 0,
             spill: None,
-            watched: crate::core::ids::IdMap::default(),
+            watched: crate::ids::IdMap::default(),
             foreign: 0,
             node: 0,
             foreign_sink: None,
@@ -369,13 +368,13 @@ impl ObjectStore {
     }
 
     fn unknown(&self, id: ObjectId) -> TaskError {
-        TaskError::unknown_object(id, id > 0 && id < self.next_id)
+        TaskError::unknown_object(id, id.get() > 0 && id.get() < self.next_id)
     }
 
     /// New ids start at `base` (when above those given so far): in a
     /// cluster, an id's top bits name the node that owns it ([`OWNER_SHIFT`]).
     pub(crate) fn set_id_base(&mut self, base: ObjectId) {
-        self.next_id = self.next_id.max(base);
+        self.next_id = self.next_id.max(base.get());
         self.node = owner_node(base);
     }
 
@@ -392,7 +391,7 @@ impl ObjectStore {
 
     /// A new pending object of `job`, with one reference.
     pub(crate) fn create_pending_for(&mut self, job: JobId) -> ObjectId {
-        let id = self.next_id;
+        let id = ObjectId::new(self.next_id);
         self.next_id += 1;
         self.created += 1;
         self.entries.insert(
@@ -427,7 +426,7 @@ impl ObjectStore {
     ) -> Result<ObjectId, TaskError> {
         self.check_room(bytes.len(), job)?;
         self.retain_all(&contained)?;
-        let id = self.next_id;
+        let id = ObjectId::new(self.next_id);
         self.next_id += 1;
         self.created += 1;
         self.used += bytes.len();

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::ids::ObjectId;
+
 /// Fixed-point scale: amounts are stored in units of 1/10,000.
 pub(crate) const SCALE: f64 = 10_000.0;
 
@@ -99,7 +101,7 @@ impl Resources {
     /// placement group `group`: each amount renamed to the group's own
     /// resource, as Ray does (`CPU` → `CPU_group_<group>` and, for one
     /// bundle, `CPU_group_<i>_<group>` too).
-    pub(crate) fn in_group(&self, group: u64, bundle: Option<usize>) -> Resources {
+    pub(crate) fn in_group(&self, group: ObjectId, bundle: Option<usize>) -> Resources {
         let mut out = Resources::none();
         for (name, v) in self.amounts() {
             if v == 0 {
@@ -276,7 +278,7 @@ impl Resources {
 /// The name of resource `base` reserved by placement group `group`: in
 /// bundle `bundle`, or in any of its bundles (`None`). Ray's scheme, with
 /// the group's id in hex.
-pub(crate) fn group_resource(base: &str, group: u64, bundle: Option<usize>) -> String {
+pub(crate) fn group_resource(base: &str, group: ObjectId, bundle: Option<usize>) -> String {
     match bundle {
         Some(i) => format!("{base}_group_{i}_{group:x}"),
         None => format!("{base}_group_{group:x}"),
@@ -291,17 +293,17 @@ pub(crate) fn parse_group_resource(name: &str) -> Option<(&str, Option<usize>)> 
 
 /// `(base, bundle, group)` of a placement group's resource name (see
 /// [`group_resource`]), or `None` for any other name.
-pub(crate) fn parse_group_resource_of(name: &str) -> Option<(&str, Option<usize>, u64)> {
+pub(crate) fn parse_group_resource_of(name: &str) -> Option<(&str, Option<usize>, ObjectId)> {
     let (base, rest) = name.rsplit_once("_group_")?;
     match rest.split_once('_') {
         Some((i, id)) => {
             let i = i.parse().ok()?;
             let group = u64::from_str_radix(id, 16).ok()?;
-            Some((base, Some(i), group))
+            Some((base, Some(i), ObjectId::new(group)))
         }
         None => {
             let group = u64::from_str_radix(rest, 16).ok()?;
-            Some((base, None, group))
+            Some((base, None, ObjectId::new(group)))
         }
     }
 }
@@ -309,7 +311,7 @@ pub(crate) fn parse_group_resource_of(name: &str) -> Option<(&str, Option<usize>
 /// The GPUs a demand asks of a placement group: `(group, bundle, amount)`
 /// (`bundle` `None`: any bundle of the group), or `None` if it asks for
 /// none there.
-pub(crate) fn group_gpu_demand(demand: &Resources) -> Option<(u64, Option<usize>, u64)> {
+pub(crate) fn group_gpu_demand(demand: &Resources) -> Option<(ObjectId, Option<usize>, u64)> {
     let mut out = None;
     for (k, v) in &demand.custom {
         match parse_group_resource_of(k) {
@@ -360,7 +362,7 @@ mod tests {
     #[test]
     fn placement_group_names_round_trip_and_lend_their_cpu() {
         let demand = Resources::none().with("CPU", 1.0).with("slot", 2.0);
-        let placed = demand.in_group(0x3e9, Some(1));
+        let placed = demand.in_group(ObjectId::new(0x3e9), Some(1));
         let names: Vec<String> = placed.entries().into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             names,

@@ -34,13 +34,13 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use tokio::sync::oneshot;
 
-use crate::core::ids::JobId;
 use crate::core::resources::{ONE, Resources};
+use crate::ids::{JobId, ObjectId};
 
 mod groups;
 pub(crate) use groups::{Group, GroupState, GroupStrategy, check_bundles};
 
-pub(crate) use crate::core::ids::TaskId;
+pub(crate) use crate::ids::TaskId;
 
 struct Queued<P> {
     id: TaskId,
@@ -80,7 +80,7 @@ pub(crate) struct Start<P> {
 pub(crate) struct Scheduler<P> {
     total: Resources,
     available: Resources,
-    waiting_args: crate::core::ids::IdMap<(usize, Queued<P>)>,
+    waiting_args: crate::ids::IdMap<(usize, Queued<P>)>,
     classes: Vec<Class<P>>,
     queued: usize,
     /// CPU (fixed point) the queued tasks demand, summed.
@@ -93,14 +93,14 @@ pub(crate) struct Scheduler<P> {
     blocked: usize,
     instances: Instances,
     /// Placement groups, by id (see `groups`).
-    groups: BTreeMap<u64, Group>,
+    groups: BTreeMap<ObjectId, Group>,
     /// How many of them are pending.
     pending_groups: usize,
     /// Groups created since [`Scheduler::take_reserved`].
-    reserved: Vec<u64>,
+    reserved: Vec<ObjectId>,
     /// The GPU devices each created group holds, per bundle: `(device,
     /// share not held by a task now)` (see `groups`).
-    group_gpus: HashMap<u64, Vec<DeviceShares>>,
+    group_gpus: HashMap<ObjectId, Vec<DeviceShares>>,
 }
 
 /// Sandboxes held by started tasks (running or blocked), in all and per
@@ -362,7 +362,7 @@ impl<P> Scheduler<P> {
     /// demand in a placement group, on the devices its bundle holds (any
     /// bundle with room, in order, when it names none). Returns the
     /// devices and the bundle `(group, index)` they come from.
-    fn place_gpus(&self, demand: &Resources) -> Option<(DeviceShares, Option<(u64, usize)>)> {
+    fn place_gpus(&self, demand: &Resources) -> Option<(DeviceShares, Option<(ObjectId, usize)>)> {
         let Some((group, bundle, g)) = crate::core::resources::group_gpu_demand(demand) else {
             let free = self
                 .gpu_free

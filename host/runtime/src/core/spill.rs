@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// An object's id (the store's, kept opaque here).
-type ObjectId = u64;
+use crate::ids::ObjectId;
 
 /// Totals of what was spilled and restored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
@@ -144,7 +144,7 @@ mod tests {
         let base = tempfile::tempdir().unwrap();
         let mut spill = Spill::new(base.path().to_path_buf(), 100);
         assert!(spill.has_room(100) && !spill.has_room(101));
-        spill.write(7, b"hello").unwrap();
+        spill.write(ObjectId::new(7), b"hello").unwrap();
         let dir = spill.dir.clone().unwrap();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
@@ -153,14 +153,14 @@ mod tests {
         );
         assert_eq!(spill.stats().bytes, 5);
         assert!(!spill.has_room(96));
-        assert_eq!(spill.restore(7, 5).unwrap(), b"hello");
+        assert_eq!(spill.restore(ObjectId::new(7), 5).unwrap(), b"hello");
         let s = spill.stats();
         assert_eq!(
             (s.objects, s.bytes, s.spilled_total, s.restored_total),
             (0, 0, 5, 5)
         );
-        spill.write(8, b"gone").unwrap();
-        spill.remove(8, 4);
+        spill.write(ObjectId::new(8), b"gone").unwrap();
+        spill.remove(ObjectId::new(8), 4);
         assert!(!dir.join("8").exists());
         drop(spill);
         assert!(!dir.exists(), "the spill directory goes with the node");

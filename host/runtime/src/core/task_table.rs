@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use crate::core::ids::JobId;
+use crate::ids::JobId;
 
 /// Finished tasks kept.
 pub(crate) const KEEP: usize = 10_000;
@@ -74,7 +74,7 @@ fn now_ms() -> f64 {
 
 #[derive(Debug, Default)]
 struct Inner {
-    live: crate::core::ids::IdMap<TaskRow>,
+    live: crate::ids::IdMap<TaskRow>,
     done: VecDeque<TaskRow>,
 }
 

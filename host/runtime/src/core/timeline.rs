@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::thread::ThreadId;
 use std::time::Instant;
 
-use crate::core::ids::JobId;
+use crate::ids::JobId;
 
 /// Most events kept.
 pub(crate) const CAPACITY: usize = 100_000;

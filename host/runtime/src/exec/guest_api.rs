@@ -29,6 +29,7 @@ use crate::error::{ErrorKind, TaskError};
 use crate::exec::actors::{Actors, Mailbox};
 use crate::exec::objects::Objects;
 use crate::exec::tasks::Tasks;
+use crate::ids::ObjectId;
 use crate::wasm::sandbox::HostState;
 
 /// The services guests reach, held weakly.
@@ -88,7 +89,7 @@ pub(crate) fn add_to_linker(
             if let Ok(id) = r {
                 state.refs.own(id);
             }
-            Ok((r.map_err(Into::into),))
+            Ok((r.map(ObjectId::get).map_err(Into::into),))
         },
     )?;
 
@@ -103,7 +104,7 @@ pub(crate) fn add_to_linker(
             if let Ok(id) = r {
                 state.refs.own(id);
             }
-            Ok((r.map_err(Into::into),))
+            Ok((r.map(ObjectId::get).map_err(Into::into),))
         },
     )?;
 
@@ -111,6 +112,7 @@ pub(crate) fn add_to_linker(
     i.func_wrap_async(
         "get",
         move |store: StoreContextMut<'_, HostState>, (id, timeout_ms): (u64, Option<u64>)| {
+            let id = ObjectId::new(id);
             let caller = store.data().caller();
             let objects = s.objects();
             Box::new(async move {
@@ -129,6 +131,7 @@ pub(crate) fn add_to_linker(
         "get-range",
         move |store: StoreContextMut<'_, HostState>,
               (id, offset, len, timeout_ms): (u64, u64, u64, Option<u64>)| {
+            let id = ObjectId::new(id);
             let caller = store.data().caller();
             let objects = s.objects();
             Box::new(async move {
@@ -150,14 +153,15 @@ pub(crate) fn add_to_linker(
         "wait",
         move |store: StoreContextMut<'_, HostState>,
               (ids, num_ready, timeout_ms): (Vec<u64>, u32, Option<u64>)| {
+            let ids: Vec<ObjectId> = ids.into_iter().map(ObjectId::new).collect();
             let caller = store.data().caller();
             let objects = s.objects();
             Box::new(async move {
                 let r: WitResult<Vec<u64>> = match objects {
-                    Ok(o) => {
-                        o.wait(caller, &ids, num_ready as usize, timeout(timeout_ms))
-                            .await
-                    }
+                    Ok(o) => o
+                        .wait(caller, &ids, num_ready as usize, timeout(timeout_ms))
+                        .await
+                        .map(|ready| ready.into_iter().map(ObjectId::get).collect()),
                     Err(e) => Err(e),
                 }
                 .map_err(Into::into);
@@ -173,7 +177,7 @@ pub(crate) fn add_to_linker(
               (id,): (u64,)|
               -> wasmtime::Result<(WitResult<()>,)> {
             let job = store.data().ctx.job;
-            let r = s.tasks().and_then(|t| t.cancel(id, job));
+            let r = s.tasks().and_then(|t| t.cancel(ObjectId::new(id), job));
             Ok((r.map_err(Into::into),))
         },
     )?;
@@ -184,6 +188,7 @@ pub(crate) fn add_to_linker(
         move |mut store: StoreContextMut<'_, HostState>,
               (id,): (u64,)|
               -> wasmtime::Result<(WitResult<()>,)> {
+            let id = ObjectId::new(id);
             let state = store.data_mut();
             let r = s.objects().and_then(|o| o.retain(id, state.ctx.job));
             if r.is_ok() {
@@ -199,6 +204,7 @@ pub(crate) fn add_to_linker(
         move |mut store: StoreContextMut<'_, HostState>, (id,): (u64,)| -> wasmtime::Result<()> {
             // Only references this instance owns can be released: a guest
             // cannot free objects that others hold.
+            let id = ObjectId::new(id);
             if store.data_mut().refs.disown(id)
                 && let Ok(o) = s.objects()
             {
@@ -262,7 +268,7 @@ pub(crate) fn add_to_linker(
             if let Ok(id) = r {
                 state.refs.own(id);
             }
-            Ok((r.map_err(Into::into),))
+            Ok((r.map(ObjectId::get).map_err(Into::into),))
         },
     )?;
 
@@ -274,7 +280,7 @@ pub(crate) fn add_to_linker(
               -> wasmtime::Result<(WitResult<()>,)> {
             let r = s
                 .tasks()
-                .and_then(|t| t.remove_placement_group(&store.data().ctx, group));
+                .and_then(|t| t.remove_placement_group(&store.data().ctx, ObjectId::new(group)));
             Ok((r.map_err(Into::into),))
         },
     )?;
@@ -288,7 +294,7 @@ pub(crate) fn add_to_linker(
             let info = s
                 .tasks()
                 .ok()
-                .and_then(|t| t.placement_group_info(&store.data().ctx, group));
+                .and_then(|t| t.placement_group_info(&store.data().ctx, ObjectId::new(group)));
             Ok((info,))
         },
     )?;
@@ -303,7 +309,7 @@ pub(crate) fn add_to_linker(
                 .tasks()
                 .ok()
                 .and_then(|t| t.find_placement_group(&store.data().ctx, &name));
-            Ok((id,))
+            Ok((id.map(ObjectId::get),))
         },
     )?;
 
@@ -378,7 +384,7 @@ fn add_actors(
             if let Ok(id) = r {
                 state.refs.own(id);
             }
-            Ok((r.map_err(Into::into),))
+            Ok((r.map(ObjectId::get).map_err(Into::into),))
         },
     )?;
 
@@ -391,11 +397,11 @@ fn add_actors(
             let state = store.data_mut();
             let r = s
                 .actors()
-                .and_then(|a| a.call(state.ctx.job, actor, &method, args));
+                .and_then(|a| a.call(state.ctx.job, ObjectId::new(actor), &method, args));
             if let Ok(id) = r {
                 state.refs.own(id);
             }
-            Ok((r.map_err(Into::into),))
+            Ok((r.map(ObjectId::get).map_err(Into::into),))
         },
     )?;
 
@@ -406,7 +412,7 @@ fn add_actors(
               (actor,): (u64,)|
               -> wasmtime::Result<(WitResult<()>,)> {
             let job = store.data().ctx.job;
-            let r = s.actors().and_then(|a| a.kill(job, actor));
+            let r = s.actors().and_then(|a| a.kill(job, ObjectId::new(actor)));
             Ok((r.map_err(Into::into),))
         },
     )?;
@@ -422,7 +428,7 @@ fn add_actors(
             if let Ok(id) = r {
                 state.refs.own(id);
             }
-            Ok((r.map_err(Into::into),))
+            Ok((r.map(ObjectId::get).map_err(Into::into),))
         },
     )?;
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::wire::Wire;
 use crate::cluster::{Cluster, ClusterConfig, ClusterError, Registry, Usage};
+use crate::ids::ObjectId;
 
 use super::{Runtime, remote};
 
@@ -54,10 +55,9 @@ impl Runtime {
             .block_on(Registry::join(&cfg, resources, &handle))?;
         let id = registry.id();
         // From now on, an object's id names the node that owns it.
-        self.node
-            .control
-            .lock()
-            .set_id_base(u64::from(id) << crate::core::object_store::OWNER_SHIFT);
+        self.node.control.lock().set_id_base(ObjectId::new(
+            u64::from(id) << crate::core::object_store::OWNER_SHIFT,
+        ));
         let serve = remote::Remote::new(Arc::downgrade(&self.node));
         let wire = self.workers().block_on(Wire::open(
             id,
@@ -67,7 +67,7 @@ impl Runtime {
         ))?;
         // Stubs of other nodes' objects give their holds back when they go.
         let releases = wire.release_pump(&handle);
-        let (freed_tx, mut freed_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+        let (freed_tx, mut freed_rx) = tokio::sync::mpsc::unbounded_channel::<ObjectId>();
         self.node
             .control
             .lock()

@@ -209,7 +209,7 @@ impl Serve for Remote {
         }
     }
 
-    fn object(&self, root: (u16, JobId), id: u64, offset: u64, len: u64) -> Outcome {
+    fn object(&self, root: (u16, JobId), id: ObjectId, offset: u64, len: u64) -> Outcome {
         let node = self.node.clone();
         let part = self
             .guests
@@ -256,7 +256,7 @@ impl Serve for Remote {
         })
     }
 
-    fn refs(&self, changes: Vec<(u64, i64)>) {
+    fn refs(&self, changes: Vec<(ObjectId, i64)>) {
         if let Some(node) = self.node.upgrade() {
             node.control.lock().apply_remote_refs(&changes);
         }

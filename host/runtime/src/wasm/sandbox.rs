@@ -170,7 +170,7 @@ impl wasmtime::ResourceLimiter for Limiter {
 /// The object references an instance owns, with counts. Whatever is left
 /// when the instance's store is dropped is given back.
 pub(crate) struct OwnedRefs {
-    owned: crate::core::ids::IdMap<u32>,
+    owned: crate::ids::ObjectMap<u32>,
     sink: Arc<dyn ReleaseRefs>,
 }
 
@@ -196,7 +196,7 @@ impl OwnedRefs {
     }
 
     /// Take every owned reference out (the caller releases them).
-    pub(crate) fn take(&mut self) -> crate::core::ids::IdMap<u32> {
+    pub(crate) fn take(&mut self) -> crate::ids::ObjectMap<u32> {
         std::mem::take(&mut self.owned)
     }
 }

@@ -6,16 +6,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::core::ids::JobId;
 use crate::error::{ErrorKind, TaskError};
+use crate::ids::{JobId, ObjectId};
 
 use super::super::protocol;
 use super::{ObjectRequest, Payload, Serve, Wire, decode, subject};
 
 /// Publish changes to reference counts (`(id, +n/-n)`), one message per
 /// owner node, in order.
-async fn publish_refs(client: &async_nats::Client, changes: impl Iterator<Item = (u64, i64)>) {
-    let mut by_owner: HashMap<u16, Vec<(u64, i64)>> = HashMap::new();
+async fn publish_refs(client: &async_nats::Client, changes: impl Iterator<Item = (ObjectId, i64)>) {
+    let mut by_owner: HashMap<u16, Vec<(ObjectId, i64)>> = HashMap::new();
     for (id, delta) in changes {
         by_owner
             .entry(crate::core::object_store::owner_node(id))
@@ -32,7 +32,7 @@ impl Wire {
     /// Take one reference for another node to each of `ids` (objects of
     /// other nodes, one per occurrence), before the message that carries
     /// them goes: published to their owners, once this returns.
-    pub(crate) async fn add_refs(&self, ids: &[u64]) {
+    pub(crate) async fn add_refs(&self, ids: &[ObjectId]) {
         publish_refs(&self.client, ids.iter().map(|&id| (id, 1))).await;
     }
 
@@ -41,8 +41,8 @@ impl Wire {
     pub(crate) fn release_pump(
         &self,
         handle: &tokio::runtime::Handle,
-    ) -> tokio::sync::mpsc::UnboundedSender<(u64, u32)> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u32)>();
+    ) -> tokio::sync::mpsc::UnboundedSender<(ObjectId, u32)> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(ObjectId, u32)>();
         let client = self.client.clone();
         handle.spawn(async move {
             let mut batch = Vec::new();
@@ -77,7 +77,7 @@ impl Wire {
         &self,
         owner: u16,
         root: (u16, JobId),
-        id: u64,
+        id: ObjectId,
         offset: u64,
         len: u64,
         alive: impl Fn() -> bool,

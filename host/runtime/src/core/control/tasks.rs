@@ -172,7 +172,7 @@ impl<P: Pending> Core<P> {
         demand: &Resources,
         gpus: &[(u32, u64)],
         outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
-        owned: crate::core::ids::IdMap<u32>,
+        owned: crate::ids::ObjectMap<u32>,
     ) -> Vec<Start<P>> {
         let outcome = self.checked_result(task.job(), task.name(), outcome);
         if outcome.is_ok() {

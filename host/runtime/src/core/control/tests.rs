@@ -320,7 +320,7 @@ fn a_failed_task_takes_its_unfinished_children_with_it() {
 fn a_result_may_not_hold_refs_of_another_job_or_forged_ones() {
     let mut c = control(2.0);
     let foreign = c.put(JobId::new(2), vec![1], vec![]).unwrap();
-    for bad in [foreign, 999_999] {
+    for bad in [foreign, ObjectId::new(999_999)] {
         let (result, starts) = submit(&mut c, 1, JobId::new(1), &[]);
         let t = starts.into_iter().next().unwrap();
         c.finish(
@@ -527,7 +527,11 @@ mod stress {
                 .dependency_values(task, task.deps.iter().copied())
                 .expect("a task starts once its dependencies are ready and did not fail");
             for (dep, value) in task.deps.iter().zip(&values) {
-                assert_eq!(value.as_slice(), dep.to_le_bytes(), "the value of {dep}");
+                assert_eq!(
+                    value.as_slice(),
+                    dep.get().to_le_bytes(),
+                    "the value of {dep}"
+                );
             }
             if depth == 0 && rng.below(4) == 0 {
                 let starts = self.control.lock().lend(&cpu());
@@ -567,7 +571,7 @@ mod stress {
                     Some(d) if rng.below(2) == 0 => vec![*d],
                     _ => Vec::new(),
                 };
-                Ok((task.result.to_le_bytes().to_vec(), inside))
+                Ok((task.result.get().to_le_bytes().to_vec(), inside))
             };
             match outcome {
                 Ok(_) => self.ran_ok.fetch_add(1, SeqCst),

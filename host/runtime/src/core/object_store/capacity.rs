@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use crate::core::ids::JobId;
 use crate::core::spill::Spill;
 use crate::error::{ErrorKind, TaskError};
+use crate::ids::JobId;
 
 use super::{Entry, ObjectId, ObjectStore, State, Waiter};
 

@@ -20,7 +20,7 @@ fn freed_when_the_last_reference_goes() {
 #[test]
 fn forged_ids_are_told_apart_from_freed_ones() {
     let mut s = ObjectStore::new(10);
-    let err = s.lookup(999).unwrap_err();
+    let err = s.lookup(ObjectId::new(999)).unwrap_err();
     assert!(err.message.contains("never created"), "{err}");
 }
 
@@ -59,7 +59,7 @@ fn contained_references_keep_objects_alive() {
     assert!(s.lookup(inner).is_err(), "freed with outer");
     assert_eq!(s.stats().freed, 2);
     // Containing an unknown id is refused, and nothing leaks.
-    assert!(s.put(vec![1], vec![12345]).is_err());
+    assert!(s.put(vec![1], vec![ObjectId::new(12345)]).is_err());
 }
 
 #[test]
@@ -175,7 +175,7 @@ type Given = std::sync::Arc<std::sync::Mutex<Vec<(ObjectId, u32)>>>;
 /// A store on node 2 of a cluster, its freed stubs' holds collected.
 fn node_store() -> (ObjectStore, Given) {
     let mut s = ObjectStore::new(1 << 20);
-    s.set_id_base(2 << OWNER_SHIFT);
+    s.set_id_base(ObjectId::new(2 << OWNER_SHIFT));
     let given = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = given.clone();
     s.on_foreign_freed(Box::new(move |id, holds| {
@@ -187,7 +187,7 @@ fn node_store() -> (ObjectStore, Given) {
 #[test]
 fn a_stub_counts_references_and_gives_its_holds_back_when_it_goes() {
     let (mut s, given) = node_store();
-    let theirs = (3 << OWNER_SHIFT) + 5;
+    let theirs = ObjectId::new((3 << OWNER_SHIFT) + 5);
     // Two messages brought it (two holds); the first message's reference
     // was kept by an object here, the second's by a guest.
     s.import(JobId::new(1), &[theirs]);
@@ -212,7 +212,10 @@ fn own_ids_are_not_stubbed_and_a_stub_keeps_what_it_contains_once() {
     s.import(JobId::new(1), &[mine]);
     assert_eq!(s.stats().foreign, 0, "its own object is counted by itself");
     // A stub read whole: the refs inside are imported and kept by it.
-    let (outer, inner) = ((3 << OWNER_SHIFT) + 1, (4 << OWNER_SHIFT) + 1);
+    let (outer, inner) = (
+        ObjectId::new((3 << OWNER_SHIFT) + 1),
+        ObjectId::new((4 << OWNER_SHIFT) + 1),
+    );
     s.import(JobId::new(1), &[outer]);
     s.import(JobId::new(1), &[inner]);
     s.fill_stub(outer, vec![inner]);
@@ -223,7 +226,7 @@ fn own_ids_are_not_stubbed_and_a_stub_keeps_what_it_contains_once() {
     s.release(outer);
     assert_eq!(*given.lock().unwrap(), vec![(outer, 1), (inner, 2)]);
     // A job's end drops its stubs too, giving their holds back.
-    let other = (5 << OWNER_SHIFT) + 9;
+    let other = ObjectId::new((5 << OWNER_SHIFT) + 9);
     s.import(JobId::new(4), &[other]);
     s.drop_job(JobId::new(4));
     assert_eq!(given.lock().unwrap().last(), Some(&(other, 1)));
@@ -235,10 +238,13 @@ fn objects_are_listed_newest_first_with_their_state_and_size() {
     let a = s.put_for(vec![1, 2, 3], vec![], JobId::new(1)).unwrap();
     let b = s.put_for(vec![4], vec![a], JobId::new(2)).unwrap();
     let pending = s.create_pending_for(JobId::new(1));
-    s.import(JobId::new(1), &[(3 << OWNER_SHIFT) + 1]);
+    s.import(JobId::new(1), &[ObjectId::new((3 << OWNER_SHIFT) + 1)]);
     let all = s.list(None, 10);
     let ids: Vec<ObjectId> = all.iter().map(|r| r.id).collect();
-    assert_eq!(ids, vec![(3 << OWNER_SHIFT) + 1, pending, b, a]);
+    assert_eq!(
+        ids,
+        vec![ObjectId::new((3 << OWNER_SHIFT) + 1), pending, b, a]
+    );
     assert_eq!((all[0].state, all[0].owner), ("REMOTE", 3));
     assert_eq!(all[1].state, "PENDING");
     assert_eq!((all[2].size, all[2].contains, all[2].owner), (1, 1, 2));

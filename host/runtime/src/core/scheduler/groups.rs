@@ -34,8 +34,8 @@
 //!   never oversubscribed.
 
 use super::Scheduler;
-use crate::core::ids::JobId;
 use crate::core::resources::{Resources, group_resource};
+use crate::ids::{JobId, ObjectId};
 
 /// How a group's bundles may be placed across nodes (Ray's strategies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +73,8 @@ pub(crate) enum GroupState {
 #[derive(Debug, Clone)]
 pub(crate) struct Group {
     /// Its id (the id of the object that is ready once it is created).
-    pub(crate) id: u64,
-    /// The job that made it ([`crate::core::ids::DETACHED_JOB`] for a
+    pub(crate) id: ObjectId,
+    /// The job that made it ([`crate::ids::DETACHED_JOB`] for a
     /// detached one).
     pub(crate) job: JobId,
     pub(crate) name: Option<String>,
@@ -217,7 +217,7 @@ impl<P> Scheduler<P> {
         if self.pending_groups == 0 {
             return;
         }
-        let pending: Vec<u64> = self
+        let pending: Vec<ObjectId> = self
             .groups
             .values()
             .filter(|g| g.state == GroupState::Pending)
@@ -255,12 +255,12 @@ impl<P> Scheduler<P> {
     }
 
     /// Groups created since the last call.
-    pub(crate) fn take_reserved(&mut self) -> Vec<u64> {
+    pub(crate) fn take_reserved(&mut self) -> Vec<ObjectId> {
         std::mem::take(&mut self.reserved)
     }
 
     /// A group by id.
-    pub(crate) fn group(&self, id: u64) -> Option<&Group> {
+    pub(crate) fn group(&self, id: ObjectId) -> Option<&Group> {
         self.groups.get(&id)
     }
 
@@ -270,12 +270,12 @@ impl<P> Scheduler<P> {
         self.groups.values().find(|g| {
             g.state != GroupState::Removed
                 && g.name.as_deref() == Some(name)
-                && (g.job == job || g.job == crate::core::ids::DETACHED_JOB)
+                && (g.job == job || g.job == crate::ids::DETACHED_JOB)
         })
     }
 
     /// Groups of `job`, live or not.
-    pub(crate) fn groups_of(&self, job: JobId) -> Vec<u64> {
+    pub(crate) fn groups_of(&self, job: JobId) -> Vec<ObjectId> {
         self.groups
             .values()
             .filter(|g| g.job == job)
@@ -284,7 +284,7 @@ impl<P> Scheduler<P> {
     }
 
     /// Forget a removed group's record.
-    pub(crate) fn forget_group(&mut self, id: u64) {
+    pub(crate) fn forget_group(&mut self, id: ObjectId) {
         if self
             .groups
             .get(&id)
@@ -299,7 +299,7 @@ impl<P> Scheduler<P> {
     /// [`Resources::add_within`]). Returns the tasks that can never start
     /// now (they asked for the group), taken out of the queues, and the
     /// state the group was in.
-    pub(crate) fn remove_group(&mut self, id: u64) -> Option<(GroupState, Vec<P>)> {
+    pub(crate) fn remove_group(&mut self, id: ObjectId) -> Option<(GroupState, Vec<P>)> {
         let g = self.groups.get_mut(&id)?;
         let was = g.state;
         if was == GroupState::Removed {
@@ -387,7 +387,7 @@ mod tests {
 
     fn group(id: u64, bundles: Vec<Resources>, strategy: GroupStrategy) -> Group {
         Group {
-            id,
+            id: ObjectId::new(id),
             job: JobId::new(1),
             name: None,
             strategy,
@@ -410,8 +410,11 @@ mod tests {
         );
         assert_eq!(s.add_group(g), Ok(None));
         assert!(s.dispatch().is_empty());
-        assert_eq!(s.take_reserved(), vec![7]);
-        assert_eq!(s.group(7).unwrap().state, GroupState::Created);
+        assert_eq!(s.take_reserved(), vec![ObjectId::new(7)]);
+        assert_eq!(
+            s.group(ObjectId::new(7)).unwrap().state,
+            GroupState::Created
+        );
         assert_eq!(s.available().cpu(), 0.0);
         assert_eq!(
             s.available().get_fixed("slot"),
@@ -419,18 +422,44 @@ mod tests {
         );
         // A plain task waits; two tasks of the group run, one per bundle.
         s.add(1, JobId::new(1), cpu(1.0), 0, ());
-        s.add(2, JobId::new(1), cpu(1.0).in_group(7, Some(0)), 0, ());
-        s.add(3, JobId::new(1), cpu(1.0).in_group(7, None), 0, ());
-        s.add(4, JobId::new(1), cpu(1.0).in_group(7, None), 0, ());
+        s.add(
+            2,
+            JobId::new(1),
+            cpu(1.0).in_group(ObjectId::new(7), Some(0)),
+            0,
+            (),
+        );
+        s.add(
+            3,
+            JobId::new(1),
+            cpu(1.0).in_group(ObjectId::new(7), None),
+            0,
+            (),
+        );
+        s.add(
+            4,
+            JobId::new(1),
+            cpu(1.0).in_group(ObjectId::new(7), None),
+            0,
+            (),
+        );
         assert_eq!(started(s.dispatch()), vec![2, 3]);
         // Removing the group fails its queued task; the plain one starts
         // only as the group's running tasks give their CPU back.
-        let (was, orphans) = s.remove_group(7).expect("exists");
+        let (was, orphans) = s.remove_group(ObjectId::new(7)).expect("exists");
         assert_eq!((was, orphans.len()), (GroupState::Created, 1));
         assert!(s.dispatch().is_empty());
-        s.finish(JobId::new(1), &cpu(1.0).in_group(7, Some(0)), &[]);
+        s.finish(
+            JobId::new(1),
+            &cpu(1.0).in_group(ObjectId::new(7), Some(0)),
+            &[],
+        );
         assert_eq!(started(s.dispatch()), vec![1]);
-        s.finish(JobId::new(1), &cpu(1.0).in_group(7, None), &[]);
+        s.finish(
+            JobId::new(1),
+            &cpu(1.0).in_group(ObjectId::new(7), None),
+            &[],
+        );
         s.finish(JobId::new(1), &cpu(1.0), &[]);
         assert_eq!(s.available(), &cpu(2.0).with("slot", 4.0));
         assert_eq!(s.total(), &cpu(2.0).with("slot", 4.0));
@@ -446,8 +475,17 @@ mod tests {
             Ok(None)
         );
         // A task submitted to a pending group is feasible and waits.
-        assert!(s.check_feasible(&cpu(1.0).in_group(5, None)).is_ok());
-        s.add(2, JobId::new(1), cpu(1.0).in_group(5, None), 0, ());
+        assert!(
+            s.check_feasible(&cpu(1.0).in_group(ObjectId::new(5), None))
+                .is_ok()
+        );
+        s.add(
+            2,
+            JobId::new(1),
+            cpu(1.0).in_group(ObjectId::new(5), None),
+            0,
+            (),
+        );
         assert!(s.dispatch().is_empty());
         let never = s
             .add_group(group(6, vec![cpu(4.0)], GroupStrategy::Pack))
@@ -468,9 +506,15 @@ mod tests {
         assert!(never.contains("STRICT_SPREAD"), "{never}");
         s.finish(JobId::new(1), &cpu(2.0), &[]);
         assert_eq!(started(s.dispatch()), vec![2]);
-        assert_eq!(s.take_reserved(), vec![5]);
-        assert_eq!(s.group(6).unwrap().state, GroupState::Pending);
-        assert_eq!(s.group(8).unwrap().state, GroupState::Pending);
+        assert_eq!(s.take_reserved(), vec![ObjectId::new(5)]);
+        assert_eq!(
+            s.group(ObjectId::new(6)).unwrap().state,
+            GroupState::Pending
+        );
+        assert_eq!(
+            s.group(ObjectId::new(8)).unwrap().state,
+            GroupState::Pending
+        );
         assert!(check_bundles(&[Resources::none().with("GPU", 1.0)]).is_ok());
         assert!(
             check_bundles(&[Resources::none().with("GPU", 1.5)])
@@ -486,13 +530,13 @@ mod tests {
         let mut s: Scheduler<()> = Scheduler::new(cpu(1.0));
         s.add_group(group(9, vec![cpu(1.0)], GroupStrategy::StrictPack))
             .unwrap();
-        let demand = cpu(1.0).in_group(9, None);
+        let demand = cpu(1.0).in_group(ObjectId::new(9), None);
         s.add(1, JobId::new(1), demand.clone(), 0, ());
         assert_eq!(started(s.dispatch()), vec![1]);
         let part = demand.lendable().unwrap();
         s.block(&part);
         let mut rx = s.resume(part);
-        s.remove_group(9).unwrap();
+        s.remove_group(ObjectId::new(9)).unwrap();
         s.dispatch();
         assert!(rx.try_recv().is_ok(), "resumed on the node's CPU");
         assert_eq!(s.available().cpu(), 0.0);
@@ -508,8 +552,8 @@ mod tests {
         s.add_group(group(4, vec![gpu(0.5), gpu(2.0)], GroupStrategy::Pack))
             .unwrap();
         assert!(s.dispatch().is_empty());
-        assert_eq!(s.take_reserved(), vec![4]);
-        let held: Vec<Vec<u32>> = s.group_gpus[&4]
+        assert_eq!(s.take_reserved(), vec![ObjectId::new(4)]);
+        let held: Vec<Vec<u32>> = s.group_gpus[&ObjectId::new(4)]
             .iter()
             .map(|b| b.iter().map(|d| d.0).collect())
             .collect();
@@ -524,9 +568,27 @@ mod tests {
         assert!(s.dispatch().is_empty());
         // Bundle 1's task gets bundle 1's devices; an any-bundle half lands
         // on bundle 0's device (the only one with a half free).
-        s.add(2, JobId::new(1), gpu(2.0).in_group(4, Some(1)), 0, ());
-        s.add(3, JobId::new(1), gpu(0.5).in_group(4, None), 0, ());
-        s.add(5, JobId::new(1), gpu(0.5).in_group(4, None), 0, ());
+        s.add(
+            2,
+            JobId::new(1),
+            gpu(2.0).in_group(ObjectId::new(4), Some(1)),
+            0,
+            (),
+        );
+        s.add(
+            3,
+            JobId::new(1),
+            gpu(0.5).in_group(ObjectId::new(4), None),
+            0,
+            (),
+        );
+        s.add(
+            5,
+            JobId::new(1),
+            gpu(0.5).in_group(ObjectId::new(4), None),
+            0,
+            (),
+        );
         let run = s.dispatch();
         assert_eq!(started_ids(&run), vec![2, 3]);
         let mut two: Vec<u32> = run[0].gpus.iter().map(|g| g.0).collect();
@@ -537,14 +599,14 @@ mod tests {
         assert_eq!(run[1].gpus, vec![(held[0][0], ONE / 2)]);
         // The any-bundle task holds bundle 0 by name too, and gives the
         // device back there: the queued half then starts on it.
-        let name = group_resource("GPU", 4, Some(0));
+        let name = group_resource("GPU", ObjectId::new(4), Some(0));
         assert_eq!(run[1].demand.get_fixed(&name), ONE / 2);
         s.finish(JobId::new(1), &run[1].demand, &run[1].gpus);
         let next = s.dispatch();
         assert_eq!(started_ids(&next), vec![5]);
         assert_eq!(next[0].gpus, vec![(held[0][0], ONE / 2)]);
         // Removing the group gives its devices back as their holders end.
-        s.remove_group(4).unwrap();
+        s.remove_group(ObjectId::new(4)).unwrap();
         s.finish(JobId::new(1), &run[0].demand, &run[0].gpus);
         s.finish(JobId::new(1), &next[0].demand, &next[0].gpus);
         let plain = s.dispatch();

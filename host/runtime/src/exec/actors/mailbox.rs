@@ -39,9 +39,9 @@ use super::life::EXIT_MARK;
 use super::{Actor, Actors, Call};
 use crate::bindings::wit;
 use crate::core::cancel::Deadline;
-use crate::core::ids::IdMap;
 use crate::core::object_store::{ObjectId, Signal, Status};
 use crate::error::{ErrorKind, TaskError};
+use crate::ids::IdMap;
 use crate::msgpack;
 use crate::wasm::sandbox::SandboxLimit;
 

@@ -93,7 +93,7 @@ impl Tasks {
             // The references it carried are given up once the result object
             // holds them. Its slice is in the timeline of the node that ran
             // it.
-            let mut carried = crate::core::ids::IdMap::default();
+            let mut carried = crate::ids::IdMap::default();
             if let Ok((_, refs)) = &outcome {
                 for id in refs {
                     *carried.entry(*id).or_insert(0) += 1;
@@ -377,7 +377,7 @@ impl Tasks {
         demand: &Resources,
         gpus: &[(u32, u64)],
         outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
-        owned: crate::core::ids::IdMap<u32>,
+        owned: crate::ids::ObjectMap<u32>,
         last: Option<Figures>,
     ) {
         match &outcome {

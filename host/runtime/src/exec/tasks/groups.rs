@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use super::{Strategy, Tasks};
 use crate::bindings::wit;
-use crate::core::ids::JobId;
 use crate::core::object_store::ObjectId;
 use crate::core::resources::Resources;
 use crate::core::scheduler::{GroupState, GroupStrategy};
 use crate::error::{ErrorKind, TaskError};
+use crate::ids::JobId;
 use crate::wasm::sandbox::TaskCtx;
 
 impl Tasks {
@@ -84,7 +84,7 @@ impl Tasks {
     ) -> Option<wit::PlacementGroupInfo> {
         let g = self.control.lock().group_for(group, caller.job).ok()?;
         Some(wit::PlacementGroupInfo {
-            id: g.id,
+            id: g.id.get(),
             name: g.name,
             strategy: match g.strategy {
                 GroupStrategy::Pack => wit::PlacementStrategy::Pack,
@@ -143,7 +143,7 @@ impl Tasks {
                 _ => return Ok(None),
             },
         };
-        if let Some(node) = self.owner_of(placement.group) {
+        if let Some(node) = self.owner_of(ObjectId::new(placement.group)) {
             return Err(format!(
                 "placement group {:x} is reserved on node {node}: submit its tasks from that node \
                  (raylab's placement groups live on the node that made them)",
@@ -153,7 +153,7 @@ impl Tasks {
         let group = self
             .control
             .lock()
-            .group_for(placement.group, job)
+            .group_for(ObjectId::new(placement.group), job)
             .map_err(|e| e.message)?;
         if group.state == GroupState::Removed {
             return Err(format!("placement group {:x} was removed", placement.group));
@@ -177,7 +177,7 @@ impl Tasks {
                 placement.group
             ));
         }
-        *demand = demand.in_group(placement.group, bundle);
+        *demand = demand.in_group(ObjectId::new(placement.group), bundle);
         *strategy = Strategy::Here;
         Ok(Some(placement))
     }

@@ -103,7 +103,7 @@ impl Tasks {
             let mirror = self.mirror(job, *id);
             // The argument is exactly `d7 52 <8-byte id>`.
             let at = layout.items[*index].start + 2;
-            args[at..at + 8].copy_from_slice(&mirror.to_be_bytes());
+            args[at..at + 8].copy_from_slice(&mirror.get().to_be_bytes());
             *id = mirror;
             mirrors.push(mirror);
         }

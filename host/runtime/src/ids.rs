@@ -46,6 +46,40 @@ impl std::str::FromStr for JobId {
     }
 }
 
+/// Names an object: unique in its cluster, the bits from
+/// `object_store::OWNER_SHIFT` up naming the node that owns it. A type of
+/// its own, so that an object id is never taken for a job id, an offset or
+/// a length.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct ObjectId(u64);
+
+impl ObjectId {
+    /// The object numbered `n`.
+    pub const fn new(n: u64) -> Self {
+        ObjectId(n)
+    }
+
+    /// Its number (as guests and the wire carry it).
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::LowerHex for ObjectId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::LowerHex::fmt(&self.0, f)
+    }
+}
+
 /// The job that owns what outlives every job: detached actors, their
 /// objects and placement groups.
 pub(crate) const DETACHED_JOB: JobId = JobId(u64::MAX);
@@ -72,10 +106,16 @@ impl Hasher for IdHasher {
 pub(crate) type ById = BuildHasherDefault<IdHasher>;
 
 /// A map keyed by ids.
-pub(crate) type IdMap<V> = HashMap<u64, V, ById>;
+pub(crate) type IdMap<V, K = u64> = HashMap<K, V, ById>;
 
 /// A set of ids.
-pub(crate) type IdSet = HashSet<u64, ById>;
+pub(crate) type IdSet<K = u64> = HashSet<K, ById>;
+
+/// A map keyed by object ids.
+pub(crate) type ObjectMap<V> = IdMap<V, ObjectId>;
+
+/// A set of object ids.
+pub(crate) type ObjectSet = IdSet<ObjectId>;
 
 #[cfg(test)]
 mod tests {
