@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A three-node raylab cluster on one machine, running the lab's four tasks:
-# a head (1 CPU, no GPU) with its nats-server, w1 (2 CPUs) and w2 (2 CPUs, the
-# cluster's only GPU). Tasks the head has no room for spill to the workers,
+# three clustered NATS servers (`raylab-host nats`: the cluster's messaging
+# and state in three replicas), a head (1 CPU, no GPU), w1 (2 CPUs) and w2
+# (2 CPUs, the cluster's only GPU). Tasks the head has no room for spill to the workers,
 # Task 3's GPU tasks all run on w2, and the tasks print where they ran.
 # Every node is stopped at the end, also on failure.
 #
@@ -23,13 +24,36 @@ RAYLAB_CLUSTER_TOKEN="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 export RAYLAB_CLUSTER_TOKEN
 
 addresses=()
+servers=()
 stop_all() {
-    # Workers first (they finish what they run for the head), then the head.
+    # Workers first (they finish what they run for the head), then the head,
+    # then the NATS servers.
     for ((i = ${#addresses[@]} - 1; i >= 0; i--)); do
         "$host" stop --address "${addresses[$i]}" >/dev/null 2>&1 || true
     done
+    for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$stores"
 }
+stores="$(mktemp -d)"
 trap stop_all EXIT
+
+echo "== Starting three clustered NATS servers =="
+base=$((20000 + RANDOM % 20000))
+nats=""
+for i in 1 2 3; do
+    peers=()
+    for j in 1 2 3; do
+        [ "$j" = "$i" ] || peers+=(--peer "127.0.0.1:$((base + 100 + j))")
+    done
+    "$host" nats --name "n$i" --port "$((base + i))" --listen "127.0.0.1:$((base + 100 + i))" \
+        "${peers[@]}" --store "$stores/n$i" 2>"$stores/n$i.log" &
+    servers+=($!)
+    nats="$nats${nats:+,}nats://127.0.0.1:$((base + i))"
+done
+for i in 1 2 3; do
+    until (echo >"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null; do sleep 0.1; done
+done
+echo "nats: $nats"
 
 # Start a node in the background; remember its HTTP address and what it
 # printed.
@@ -41,8 +65,7 @@ start() {
 }
 
 echo "== Starting a head and two worker nodes =="
-start --head --nats-port 0 --node-name head --num-cpus 1 --num-gpus 0
-nats="$(sed -n 's/^cluster: \(nats:[^ ]*\).*/\1/p' <<<"$printed")"
+start --head --nats "$nats" --node-name head --num-cpus 1 --num-gpus 0
 start --address "$nats" --node-name w1 --num-cpus 2 --num-gpus 0
 start --address "$nats" --node-name w2 --num-cpus 2 --num-gpus 1
 head="${addresses[0]}"

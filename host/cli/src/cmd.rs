@@ -9,6 +9,7 @@ pub(crate) mod cache;
 pub(crate) mod compile;
 pub(crate) mod gpus;
 pub(crate) mod jobs;
+pub(crate) mod nats;
 pub(crate) mod node;
 pub(crate) mod run;
 pub(crate) mod start;

@@ -39,6 +39,10 @@ enum Command {
     /// Start a long-running head: a node with an HTTP API for jobs, status,
     /// metrics and a dashboard (foreground; stop it with `stop` or Ctrl-C).
     Start(Box<StartArgs>),
+    /// Run one server of a NATS cluster for raylab nodes (three of them,
+    /// naming each other, make a cluster whose messaging survives a
+    /// server's death; give nodes the list of their addresses).
+    Nats(cmd::nats::NatsArgs),
     /// Run a module as a job on a head, stream its output, exit with its
     /// status.
     Submit(SubmitArgs),
@@ -161,6 +165,7 @@ fn main() -> ExitCode {
         Command::Cache(args) => cmd::cache::cache(args),
         Command::Build(args) => cmd::cache::build(&args),
         Command::Start(args) => cmd::start::start(*args),
+        Command::Nats(args) => cmd::nats::nats(args),
         Command::Submit(args) => cmd::jobs::submit(args),
         Command::Logs(args) => cmd::jobs::logs(args),
         Command::Status(args) => cmd::jobs::status(args),

@@ -44,24 +44,10 @@ impl NatsServer {
         } else {
             port.to_string()
         };
-        if !token
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            bail!("a cluster token may hold only letters, digits, '-', '_' and '.'");
-        }
+        check_token(token)?;
         // tempdir() makes the directory 0700; the file is 0600 as well.
         let conf = store.path().join("nats.conf");
-        {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&conf)?;
-            writeln!(f, "authorization {{ token: \"{token}\" }}")?;
-        }
+        write_conf(&conf, token, None)?;
         let mut cmd = Command::new("nats-server");
         cmd.arg("-c")
             .arg(&conf)
@@ -157,6 +143,114 @@ impl NatsServer {
             }
         }
     }
+}
+
+/// One server of a NATS cluster: its name, the port its peers reach it on,
+/// and theirs.
+#[derive(Debug, Clone)]
+pub struct Peering {
+    /// The server's name in the cluster (unique among its servers).
+    pub name: String,
+    /// Where it listens for its peers (`host:port`).
+    pub listen: String,
+    /// Its peers' cluster addresses (`host:port`).
+    pub peers: Vec<String>,
+    /// Where the server keeps its configuration and JetStream's storage
+    /// (made private to this user).
+    pub store: std::path::PathBuf,
+}
+
+/// A cluster token may hold only these: it is written into a config file
+/// and into route URLs.
+fn check_token(token: &str) -> anyhow::Result<()> {
+    if token.is_empty()
+        || !token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        bail!("a cluster token must be letters, digits, '-', '_' and '.'");
+    }
+    Ok(())
+}
+
+/// Write a `nats-server` configuration at `path` (mode 0600, a new file):
+/// clients need `token`; with `peering`, the server is one of a JetStream
+/// cluster whose routes authenticate with the same token.
+fn write_conf(
+    path: &std::path::Path,
+    token: &str,
+    peering: Option<&Peering>,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(f, "authorization {{ token: \"{token}\" }}")?;
+    if let Some(p) = peering {
+        let routes: Vec<String> = p
+            .peers
+            .iter()
+            .map(|peer| format!("\"nats-route://raylab:{token}@{peer}\""))
+            .collect();
+        writeln!(f, "server_name: \"{}\"", p.name)?;
+        writeln!(f, "jetstream {{ store_dir: {:?} }}", p.store)?;
+        writeln!(
+            f,
+            "cluster {{\n  name: raylab\n  listen: \"{}\"\n  \
+             authorization {{ user: raylab, password: \"{token}\" }}\n  routes: [{}]\n}}",
+            p.listen,
+            routes.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// Become `nats-server` (exec: this process is the server from now on, so
+/// that a signal sent to it reaches the server itself) serving clients on
+/// `host:port` with JetStream, one of a cluster as `peering` says, clients
+/// and routes authenticated by `token`.
+pub fn exec_clustered(
+    host: std::net::IpAddr,
+    port: u16,
+    token: &str,
+    peering: &Peering,
+) -> anyhow::Result<std::convert::Infallible> {
+    use std::os::unix::process::CommandExt;
+    check_token(token)?;
+    if peering.name.is_empty()
+        || !peering
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+    {
+        bail!("a server name must be letters, digits, '-' and '_'");
+    }
+    // The configuration names the token: it lives in the store directory,
+    // private to this user.
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&peering.store)
+            .with_context(|| format!("cannot make {}", peering.store.display()))?;
+        std::fs::set_permissions(&peering.store, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let conf = peering.store.join("nats.conf");
+    let _ = std::fs::remove_file(&conf);
+    let mut peering = peering.clone();
+    peering.store = peering.store.join("js");
+    write_conf(&conf, token, Some(&peering))?;
+    let err = Command::new("nats-server")
+        .arg("-c")
+        .arg(&conf)
+        .args(["-a", &host.to_string(), "-p", &port.to_string()])
+        .exec();
+    Err(anyhow::Error::new(err)
+        .context("cannot run nats-server (is it installed? scripts/setup.sh installs it)"))
 }
 
 impl Drop for NatsServer {

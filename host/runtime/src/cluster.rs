@@ -48,7 +48,11 @@ pub(crate) const DEAD_AFTER: Duration = Duration::from_secs(3);
 /// How a node joins a cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// The NATS server (`nats://host:port`).
+    /// The NATS server (`nats://host:port`), or the servers of a NATS
+    /// cluster, comma-separated: the node connects to any of them and moves
+    /// to another when its server dies. With three or more, the cluster's
+    /// JetStream state (the node registry, the modules) is kept in three
+    /// replicas, so that one server's death loses nothing.
     pub nats: String,
     /// The cluster's token.
     pub token: String,
@@ -58,6 +62,66 @@ pub struct ClusterConfig {
     pub http: Option<String>,
     /// Whether this node is the head: it hands out node ids.
     pub head: bool,
+}
+
+impl ClusterConfig {
+    /// The servers `nats` names.
+    pub(crate) fn servers(&self) -> Result<Vec<async_nats::ServerAddr>, ClusterError> {
+        let servers: Vec<&str> = self
+            .nats
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if servers.is_empty() {
+            return Err(ClusterError::Connect {
+                nats: self.nats.clone(),
+                why: "no server named".into(),
+            });
+        }
+        servers
+            .into_iter()
+            .map(|s| {
+                s.parse().map_err(|e| ClusterError::Connect {
+                    nats: self.nats.clone(),
+                    why: format!("`{s}` is not a NATS address: {e}"),
+                })
+            })
+            .collect()
+    }
+
+    /// Replicas of the cluster's JetStream state: three where three servers
+    /// or more are named (one server's death then loses nothing), else one.
+    pub(crate) fn replicas(&self) -> usize {
+        let named = self
+            .nats
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .count();
+        if named >= 3 { 3 } else { 1 }
+    }
+}
+
+/// Run `op` until it succeeds, for at most 15 s: a NATS cluster that has
+/// just started elects its JetStream leader a few seconds after it accepts
+/// clients, and makes no stream until then; one that lost a server moves
+/// its streams' leaders to the others, and fails requests meanwhile.
+pub(crate) async fn until_jetstream_ready<T, E, F>(mut op: impl FnMut() -> F) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!("JetStream not ready yet: {e}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Why joining a cluster failed.

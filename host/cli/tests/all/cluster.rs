@@ -89,6 +89,79 @@ fn join(url: &str, token: &str, name: &str, extra: &[&str]) -> Node {
     Node::start(&args, 3)
 }
 
+/// Three `raylab-host nats` servers clustered on loopback (a JetStream
+/// cluster), killed when dropped.
+struct NatsCluster {
+    servers: Vec<Child>,
+    /// The servers' client addresses, comma-separated.
+    urls: String,
+    token: String,
+    store: tempfile::TempDir,
+}
+
+/// A port free now (the kernel's pick for a socket bound and dropped).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl NatsCluster {
+    fn start() -> NatsCluster {
+        let store = tempfile::tempdir().unwrap();
+        let token = format!("test{}", std::process::id());
+        let clients: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let peers: Vec<String> = (0..3)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let servers = (0..3)
+            .map(|i| {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_raylab-host"));
+                cmd.args(["nats", "--name", &format!("n{i}")])
+                    .args(["--port", &clients[i].to_string(), "--listen", &peers[i]])
+                    .arg("--store")
+                    .arg(store.path().join(format!("n{i}")))
+                    .env("RAYLAB_CLUSTER_TOKEN", &token)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+                for (j, peer) in peers.iter().enumerate() {
+                    if j != i {
+                        cmd.args(["--peer", peer]);
+                    }
+                }
+                cmd.spawn().unwrap()
+            })
+            .collect();
+        for port in &clients {
+            wait_until("a NATS server listens", || {
+                std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok()
+            });
+        }
+        let urls = clients
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        NatsCluster {
+            servers,
+            urls,
+            token,
+            store,
+        }
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for s in &mut self.servers {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+    }
+}
+
 /// The nodes `status --json` reports.
 fn nodes(address: &str) -> Vec<serde_json::Value> {
     let out = raylab(&["status", "--json", "--address", address]);
@@ -594,4 +667,62 @@ fn a_node_advertises_an_address_the_others_can_reach() {
         "{list:?}"
     );
     assert!(http("head").starts_with("http://127.0.0.1:"), "{list:?}");
+}
+
+#[test]
+fn a_cluster_on_three_nats_servers_keeps_its_state_in_three_replicas() {
+    let nats = NatsCluster::start();
+    // A head that runs no tasks itself, on the three servers, and a worker.
+    let head = Node::start(
+        &[
+            "--nats",
+            &nats.urls,
+            "--cluster-token",
+            &nats.token,
+            "--num-cpus",
+            "0",
+            "--num-gpus",
+            "0",
+        ],
+        4,
+    );
+    assert!(
+        head.line("cluster: ").starts_with(&nats.urls),
+        "{:?}",
+        head.lines
+    );
+    let _w1 = join(&nats.urls, &nats.token, "w1", &["--num-cpus", "2"]);
+    wait_until("the worker is in the cluster", || {
+        nodes(&head.http).len() == 2
+    });
+    let out = raylab(&[
+        "submit",
+        "--quiet",
+        "--address",
+        &head.http,
+        guests::TASK1,
+        "--",
+        "--n",
+        "6",
+        "--work-ms",
+        "0",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("results equal: yes"),
+        "{}",
+        show(&out)
+    );
+    // The module store is a stream of three replicas: every server keeps
+    // one (the node registry, in memory, is replicated the same way).
+    for i in 0..3 {
+        let stream = nats
+            .store
+            .path()
+            .join(format!("n{i}/js/jetstream/$G/streams/OBJ_raylab-modules"));
+        assert!(
+            stream.is_dir(),
+            "server n{i} holds no replica of the modules"
+        );
+    }
 }

@@ -121,7 +121,7 @@ impl Registry {
         let client = async_nats::ConnectOptions::with_token(cfg.token.clone())
             .name(format!("raylab node {}", cfg.name))
             .connection_timeout(Duration::from_secs(5))
-            .connect(&cfg.nats)
+            .connect(cfg.servers()?)
             .await
             .map_err(|e| {
                 let why = e.to_string();
@@ -137,7 +137,7 @@ impl Registry {
             .await
             .map_err(|e| connect(format!("the server refused this node: {e}")))?;
         let js = jetstream::new(client.clone());
-        let kv = open_bucket(&js).await?;
+        let kv = open_bucket(&js, cfg.replicas()).await?;
         let id = if cfg.head {
             let next = AtomicU16::new(HEAD_ID + 1);
             let mut joins = client
@@ -213,54 +213,85 @@ impl Registry {
                 }
             }
         });
-        let mut watch = kv
+        let first = kv
             .watch_all()
             .await
             .map_err(|e| ClusterError::State(e.to_string()))?;
         let viewer = Arc::downgrade(&registry);
+        let watched = kv.clone();
         handle.spawn(async move {
             // Nodes of another protocol version, warned of once.
             let mut foreign = std::collections::HashSet::new();
-            while let Some(entry) = watch.next().await {
-                let Some(registry) = viewer.upgrade() else {
-                    break;
-                };
-                let Ok(entry) = entry else { continue };
-                let mut view = registry.view.lock().unwrap_or_else(|p| p.into_inner());
-                match entry.operation {
-                    kv::Operation::Put => {
-                        match serde_json::from_slice::<Record>(&entry.value) {
-                            // A node of another protocol version is never
-                            // placed on (it could not have joined through
-                            // this head; see `protocol`).
-                            Ok(record) if record.protocol != protocol::PROTOCOL => {
-                                if !foreign.insert(record.id) {
-                                    continue;
-                                }
-                                tracing::warn!(
-                                    "node {} ({}) is ignored: {}",
-                                    record.id,
-                                    record.name,
-                                    protocol::mismatch(protocol::PROTOCOL, record.protocol)
-                                );
-                            }
-                            Ok(record) => {
-                                view.insert(record.id, record);
-                            }
-                            Err(_) => {}
-                        }
+            let mut watch = Some(first);
+            loop {
+                // The watch runs on a consumer of one NATS server: when that
+                // server dies the watch ends, fails or goes quiet (every
+                // node, this one included, puts its record every heartbeat,
+                // so a quiet watch is a broken one). Watch again: the new
+                // watch replays every node's latest record.
+                let Some(mut entries) = watch.take() else {
+                    tokio::time::sleep(HEARTBEAT).await;
+                    if viewer.strong_count() == 0 {
+                        break;
                     }
-                    kv::Operation::Delete | kv::Operation::Purge => {
-                        if let Ok(id) = entry.key.parse::<u16>() {
-                            view.remove(&id);
-                            registry
-                                .gone
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .insert(id);
+                    match watched.watch_all().await {
+                        Ok(w) => watch = Some(w),
+                        Err(e) => tracing::debug!("watching the node bucket again: {e}"),
+                    }
+                    continue;
+                };
+                loop {
+                    let entry = match tokio::time::timeout(2 * HEARTBEAT, entries.next()).await {
+                        Ok(Some(Ok(entry))) => entry,
+                        Ok(Some(Err(e))) => {
+                            tracing::debug!("the node bucket's watch failed: {e}");
+                            break;
+                        }
+                        Ok(None) | Err(_) => break,
+                    };
+                    let Some(registry) = viewer.upgrade() else {
+                        return;
+                    };
+                    let mut view = registry.view.lock().unwrap_or_else(|p| p.into_inner());
+                    match entry.operation {
+                        kv::Operation::Put => {
+                            match serde_json::from_slice::<Record>(&entry.value) {
+                                // A node of another protocol version is never
+                                // placed on (it could not have joined through
+                                // this head; see `protocol`).
+                                Ok(record) if record.protocol != protocol::PROTOCOL => {
+                                    if !foreign.insert(record.id) {
+                                        continue;
+                                    }
+                                    tracing::warn!(
+                                        "node {} ({}) is ignored: {}",
+                                        record.id,
+                                        record.name,
+                                        protocol::mismatch(protocol::PROTOCOL, record.protocol)
+                                    );
+                                }
+                                Ok(record) => {
+                                    view.insert(record.id, record);
+                                }
+                                Err(_) => {}
+                            }
+                        }
+                        kv::Operation::Delete | kv::Operation::Purge => {
+                            if let Ok(id) = entry.key.parse::<u16>() {
+                                view.remove(&id);
+                                registry
+                                    .gone
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .insert(id);
+                            }
                         }
                     }
                 }
+                if viewer.strong_count() == 0 {
+                    break;
+                }
+                tracing::debug!("watching the node bucket again");
             }
         });
         Ok(registry)
@@ -304,10 +335,23 @@ impl Registry {
         self.id
     }
 
+    /// The time the view is current to: now, or, when this node's own
+    /// heartbeats have stopped coming back through the watch (its NATS
+    /// server died and it is moving to another, or it is cut off), the
+    /// last one it saw. Other nodes' silence is judged against that, so a
+    /// node whose own view is behind declares no one else dead for it.
+    fn view_now(&self, view: &HashMap<u16, Record>) -> f64 {
+        let now = unix_ms();
+        match view.get(&self.id) {
+            Some(me) => now.min(me.heartbeat_ms + 2.0 * HEARTBEAT.as_secs_f64() * 1e3),
+            None => now,
+        }
+    }
+
     /// The nodes this node knows of, by id.
     pub(crate) fn nodes(&self) -> Vec<NodeInfo> {
-        let now = unix_ms();
         let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.view_now(&view);
         let mut nodes: Vec<NodeInfo> = view
             .values()
             .map(|r| NodeInfo {
@@ -333,7 +377,7 @@ impl Registry {
     pub(crate) fn dead(&self, id: u16) -> bool {
         let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
         match view.get(&id) {
-            Some(r) => unix_ms() - r.heartbeat_ms >= DEAD_AFTER.as_secs_f64() * 1e3,
+            Some(r) => self.view_now(&view) - r.heartbeat_ms >= DEAD_AFTER.as_secs_f64() * 1e3,
             None => self
                 .gone
                 .lock()
@@ -377,13 +421,13 @@ impl Registry {
 /// Liveness records are small and rewritten every heartbeat, so they live in
 /// memory: a restarted server starts with an empty view, which heartbeats
 /// refill within one period.
-async fn open_bucket(js: &jetstream::Context) -> Result<kv::Store, ClusterError> {
+async fn open_bucket(js: &jetstream::Context, replicas: usize) -> Result<kv::Store, ClusterError> {
     if let Ok(kv) = js.get_key_value(BUCKET).await {
         return Ok(kv);
     }
     // Records of nodes long gone expire by themselves.
     let max_age = Duration::from_secs(60);
-    js.get_or_create_stream(jetstream::stream::Config {
+    let config = jetstream::stream::Config {
         name: format!("KV_{BUCKET}"),
         subjects: vec![format!("$KV.{BUCKET}.>")],
         max_messages_per_subject: 1,
@@ -394,11 +438,12 @@ async fn open_bucket(js: &jetstream::Context) -> Result<kv::Store, ClusterError>
         deny_delete: true,
         allow_direct: true,
         storage: jetstream::stream::StorageType::Memory,
-        num_replicas: 1,
+        num_replicas: replicas,
         ..Default::default()
-    })
-    .await
-    .map_err(|e| ClusterError::State(format!("cannot make the node bucket: {e}")))?;
+    };
+    super::until_jetstream_ready(|| js.get_or_create_stream(config.clone()))
+        .await
+        .map_err(|e| ClusterError::State(format!("cannot make the node bucket: {e}")))?;
     js.get_key_value(BUCKET)
         .await
         .map_err(|e| ClusterError::State(format!("cannot open the node bucket: {e}")))

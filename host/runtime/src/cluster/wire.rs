@@ -222,14 +222,16 @@ pub(crate) struct Wire {
 }
 
 impl Wire {
-    /// This node's end, serving `serve` on `handle`.
+    /// This node's end, serving `serve` on `handle`; the module store is
+    /// kept in `replicas` replicas.
     pub(crate) async fn open(
         id: u16,
         client: async_nats::Client,
         serve: Arc<dyn Serve>,
         handle: &tokio::runtime::Handle,
+        replicas: usize,
     ) -> Result<Arc<Wire>, ClusterError> {
-        let modules = open_modules(&jetstream::new(client.clone())).await?;
+        let modules = open_modules(&jetstream::new(client.clone()), replicas).await?;
         let wire = Arc::new(Wire {
             id,
             client: client.clone(),

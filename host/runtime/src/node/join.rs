@@ -64,6 +64,7 @@ impl Runtime {
             registry.client().clone(),
             serve.clone(),
             &handle,
+            cfg.replicas(),
         ))?;
         // Stubs of other nodes' objects give their holds back when they go.
         let releases = wire.release_pump(&handle);
