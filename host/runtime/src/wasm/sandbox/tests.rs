@@ -1,4 +1,5 @@
 use super::*;
+use crate::error::{ErrorKind, TaskError};
 
 #[test]
 fn a_limit_is_its_own_error_kind_and_message() {
