@@ -10,6 +10,10 @@
 //! kills the actor (unless it is detached).
 //!
 //! [`actor`]: macro@crate::actor
+//!
+//! Longer than the ~600 lines a file keeps to: the handle, the options, the
+//! instance side and the generators' helpers of one concept, which the
+//! `#[actor]` macro's expansion reaches as one module.
 
 use std::fmt;
 use std::marker::PhantomData;

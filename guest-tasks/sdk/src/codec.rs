@@ -39,6 +39,9 @@
 //! serde decides, so those fields travel element by element unless they say
 //! `#[serde(with = "raylab_guest::packed")]` ([`packed`](crate::packed)),
 //! which writes the same packed forms.
+//!
+//! Longer than ~600 lines by its unit tests (the code is under 600): they
+//! sit beside the format they check.
 
 use std::any::{Any, TypeId};
 

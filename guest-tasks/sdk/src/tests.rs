@@ -5,6 +5,9 @@
 //! makes them `unreachable!()`), so nothing here may reach them: no `get`,
 //! `put` or `submit`, and every [`ObjectRef`] made here is kept from being
 //! dropped (its `Drop` releases the reference on the host).
+//!
+//! Longer than ~600 lines by choice: one test per behaviour of the SDK's
+//! pure parts, sharing the helpers at the top.
 
 use std::mem::ManuallyDrop;
 use std::time::Duration;
@@ -12,6 +15,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::*;
+use crate::refs::bin_header;
+use serde::Serializer;
 
 /// A reference that is never dropped (see the module's doc).
 fn object_ref<T>(id: u64) -> ManuallyDrop<ObjectRef<T>> {

@@ -1,5 +1,8 @@
 //! A cluster on one machine: a head with its nats-server and worker nodes
 //! joining it over loopback (`nats-server` from scripts/setup.sh).
+//!
+//! Longer than ~600 lines by choice: one test per behaviour of a cluster,
+//! sharing the node and NATS harnesses at the top.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

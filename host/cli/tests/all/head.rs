@@ -1,4 +1,7 @@
 //! The head: jobs over HTTP, status, metrics, isolation between jobs.
+//!
+//! Longer than ~600 lines by choice: one test per behaviour of the head,
+//! sharing the `Head` harness at the top.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
