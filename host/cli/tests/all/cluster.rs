@@ -722,10 +722,69 @@ fn a_cluster_on_three_nats_servers_keeps_its_state_in_three_replicas() {
         let stream = nats
             .store
             .path()
-            .join(format!("n{i}/js/jetstream/$G/streams/OBJ_raylab-modules"));
+            .join(format!("n{i}/js/jetstream/$G/streams/RAYLAB_MODULES"));
         assert!(
             stream.is_dir(),
             "server n{i} holds no replica of the modules"
         );
     }
+}
+
+/// `status --json`'s count of tasks submitted and finished on the head.
+fn head_tasks(address: &str) -> (u64, u64) {
+    let out = raylab(&["status", "--json", "--address", address]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    (
+        v["tasks_submitted"].as_u64().unwrap_or(0),
+        v["tasks_finished"].as_u64().unwrap_or(0),
+    )
+}
+
+#[test]
+fn a_job_survives_kill_9_of_one_nats_server() {
+    let mut nats = NatsCluster::start();
+    let head = Node::start(
+        &[
+            "--nats",
+            &nats.urls,
+            "--cluster-token",
+            &nats.token,
+            "--num-cpus",
+            "0",
+            "--num-gpus",
+            "0",
+        ],
+        4,
+    );
+    let _w1 = join(&nats.urls, &nats.token, "w1", &["--num-cpus", "2"]);
+    let _w2 = join(&nats.urls, &nats.token, "w2", &["--num-cpus", "2"]);
+    wait_until("both workers are in the cluster", || {
+        nodes(&head.http).len() == 3
+    });
+    let task1 = |work_ms: &str| {
+        Command::new(env!("CARGO_BIN_EXE_raylab-host"))
+            .args(["submit", "--quiet", "--address", &head.http, guests::TASK1])
+            .args(["--", "--n", "16", "--work-ms", work_ms])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Every task runs on a worker (the head has no CPU); the first server
+    // dies while the second wave of tasks runs there.
+    let job = task1("500");
+    wait_until("the job's second wave is running", || {
+        let (submitted, finished) = head_tasks(&head.http);
+        submitted >= 32 && finished < 32
+    });
+    let first = &mut nats.servers[0];
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let out = job.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(text.matches("results equal: yes").count(), 2, "{text}");
+    // And the cluster goes on with two servers.
+    let out = task1("0").wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
 }

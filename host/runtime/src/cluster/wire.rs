@@ -37,7 +37,7 @@
 //! holds leaves them counted until the job ends, when every node drops
 //! the job's objects.
 //!
-//! Modules live in the JetStream object store `raylab-modules`, named by
+//! Modules live in the JetStream stream `RAYLAB_MODULES` (see `modules`), named by
 //! the SHA-256 of their bytes: a node puts a job's module once when it
 //! loads it, and a node asked to run one of its functions fetches it the
 //! first time (and keeps its compiled form in its own cache).
@@ -47,7 +47,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, object_store};
+use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -76,8 +76,8 @@ const WINDOW: usize = 4;
 /// A blob nobody fetched is dropped after this long.
 const BLOB_TTL: Duration = Duration::from_secs(300);
 
-/// The object store of modules.
-const MODULES: &str = "raylab-modules";
+/// The stream of modules.
+const MODULES: &str = "RAYLAB_MODULES";
 
 /// Bytes in a message: inside it, or offered as a blob by a node.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -213,7 +213,7 @@ type Offered = (Arc<Vec<u8>>, std::time::Instant);
 pub(crate) struct Wire {
     id: u16,
     client: async_nats::Client,
-    modules: object_store::ObjectStore,
+    modules: stream::Stream,
     next_key: AtomicU64,
     /// Bytes this node offers, by id, with when they were offered.
     /// Lock order: a leaf.
