@@ -62,7 +62,7 @@
 //! | exec | `actors` | actors: long-lived sandboxes, ordered (or, for async actors, concurrent) calls, restarts, handles | bindings, cancel, control, error, ids, modules, msgpack, object_store, sandbox, tasks, timeline |
 //! | exec | `driver` | running a module's `wasi:cli/run` | cancel, control, error, modules, sandbox |
 //! | exec | `guest_api` | the `raylab:runtime/runtime` host functions | actors, bindings, error, gpu, ids, objects, resources, sandbox, tasks |
-//! | cluster | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | bindings, error, ids, object_store, resources, sandbox, tasks, timeline |
+//! | cluster | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | bindings, engine, error, ids, object_store, resources, sandbox, tasks, timeline |
 //! | node | `config` | the runtime's settings and their builder | engine, gpu, modules, sandbox |
 //! | node | `node` | [`Runtime`]: builds and wires the parts, the public API; `node::remote` runs what other nodes send | everything |
 //!
