@@ -209,32 +209,17 @@ impl From<TaskOptions> for wit::TaskOptions {
     }
 }
 
-/// An error kind as it travels: its WIT name, in a type of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum Kind {
-    TaskFailed,
-    TaskCrashed,
-    DependencyFailed,
-    NoSuchFunction,
-    UnknownObject,
-    ObjectStoreFull,
-    Timeout,
-    InvalidArgument,
-    Infeasible,
-    Cancelled,
-    MemoryQuotaExceeded,
-    TimeLimitExceeded,
-    TooManyTasks,
-    ActorDied,
-    ObjectLost,
-    Internal,
-}
-
-/// Both ways between the WIT kinds and the wire's, one match arm per case
-/// (a kind added to the WIT fails to compile until it is added here).
+/// The wire's error kinds, one list: the enum and both conversions to and
+/// from the WIT's kinds, one match arm per case (a kind added to the WIT
+/// fails to compile until it is added here).
 macro_rules! kinds {
     ($($case:ident),* $(,)?) => {
+        /// An error kind as it travels: its WIT name, in a type of its own.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub(crate) enum Kind {
+            $($case,)*
+        }
         impl From<ErrorKind> for Kind {
             fn from(k: ErrorKind) -> Self {
                 match k {

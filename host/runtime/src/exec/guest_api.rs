@@ -65,6 +65,16 @@ fn amounts(r: &Resources) -> Vec<wit::ResourceAmount> {
 
 type WitResult<T> = Result<T, wit::Error>;
 
+/// A reference made for the calling instance (a new object, handle or
+/// group): the instance owns it (given back when its store is dropped,
+/// however it ends), and the guest gets its id.
+fn owned(state: &mut HostState, r: Result<ObjectId, TaskError>) -> WitResult<u64> {
+    if let Ok(id) = r {
+        state.refs.own(id);
+    }
+    r.map(ObjectId::get).map_err(Into::into)
+}
+
 fn timeout(ms: Option<u64>) -> Option<Duration> {
     ms.map(Duration::from_millis)
 }
@@ -86,10 +96,7 @@ pub(crate) fn add_to_linker(
             let r = s
                 .tasks()
                 .and_then(|t| t.submit(&state.ctx, &function, args, options));
-            if let Ok(id) = r {
-                state.refs.own(id);
-            }
-            Ok((r.map(ObjectId::get).map_err(Into::into),))
+            Ok((owned(state, r),))
         },
     )?;
 
@@ -101,10 +108,7 @@ pub(crate) fn add_to_linker(
               -> wasmtime::Result<(WitResult<u64>,)> {
             let state = store.data_mut();
             let r = s.objects().and_then(|o| o.put(state.ctx.job, data));
-            if let Ok(id) = r {
-                state.refs.own(id);
-            }
-            Ok((r.map(ObjectId::get).map_err(Into::into),))
+            Ok((owned(state, r),))
         },
     )?;
 
@@ -265,10 +269,7 @@ pub(crate) fn add_to_linker(
             let r = s.tasks().and_then(|t| {
                 t.create_placement_group(&state.ctx, bundles, strategy, name, detached)
             });
-            if let Ok(id) = r {
-                state.refs.own(id);
-            }
-            Ok((r.map(ObjectId::get).map_err(Into::into),))
+            Ok((owned(state, r),))
         },
     )?;
 
@@ -381,10 +382,7 @@ fn add_actors(
             let r = s
                 .actors()
                 .and_then(|a| a.create(&state.ctx, &class, args, options));
-            if let Ok(id) = r {
-                state.refs.own(id);
-            }
-            Ok((r.map(ObjectId::get).map_err(Into::into),))
+            Ok((owned(state, r),))
         },
     )?;
 
@@ -398,10 +396,7 @@ fn add_actors(
             let r = s
                 .actors()
                 .and_then(|a| a.call(state.ctx.job, ObjectId::new(actor), &method, args));
-            if let Ok(id) = r {
-                state.refs.own(id);
-            }
-            Ok((r.map(ObjectId::get).map_err(Into::into),))
+            Ok((owned(state, r),))
         },
     )?;
 
@@ -425,10 +420,7 @@ fn add_actors(
               -> wasmtime::Result<(WitResult<u64>,)> {
             let state = store.data_mut();
             let r = s.actors().and_then(|a| a.get(state.ctx.job, &name));
-            if let Ok(id) = r {
-                state.refs.own(id);
-            }
-            Ok((r.map(ObjectId::get).map_err(Into::into),))
+            Ok((owned(state, r),))
         },
     )?;
 
