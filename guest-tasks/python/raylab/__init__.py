@@ -905,14 +905,9 @@ def remote(*args, **options):
 
 
 def _actor_scheduling(strategy, resources, what):
-    """An actor's strategy: only a placement group's counts (an actor lives
-    on the node that makes it)."""
-    from .util.scheduling_strategies import PlacementGroupSchedulingStrategy
-
-    if isinstance(strategy, PlacementGroupSchedulingStrategy):
-        return _scheduling(strategy, resources, what)
-    _scheduling(strategy)  # Checked all the same.
-    return None
+    """An actor's strategy: in a cluster it is placed as a task is (``SPREAD``,
+    node affinity, its resources), or by its placement group."""
+    return _scheduling(strategy, resources, what)
 
 
 def _namespaced(name, namespace):

@@ -57,10 +57,11 @@ pub struct ActorOptions {
     /// `lifetime="detached"`; a detached actor must have a name). `None`
     /// is not detached.
     pub detached: Option<bool>,
-    /// Its placement group, if any ([`ActorOptions::placement_group`]):
-    /// an actor lives on the node that makes it, so only
-    /// [`Scheduling::PlacementGroup`] and [`Scheduling::OutsideGroup`]
-    /// count.
+    /// Where it lives: in a cluster it is placed as a task is
+    /// ([`spread`](ActorOptions::spread),
+    /// [`node_affinity`](ActorOptions::node_affinity), its resources), or
+    /// by its placement group ([`ActorOptions::placement_group`]); with no
+    /// strategy and no CPU asked for, on the node that makes it.
     pub scheduling: Option<Scheduling>,
 }
 
@@ -84,6 +85,20 @@ impl ActorOptions {
     /// [`name`](ActorOptions::name).
     pub fn detached(mut self, yes: bool) -> Self {
         self.detached = Some(yes);
+        self
+    }
+    /// Place actors in turn on the cluster's nodes that can hold them.
+    pub fn spread(mut self) -> Self {
+        self.scheduling = Some(Scheduling::Spread);
+        self
+    }
+    /// Make the actor on one node of the cluster, by name or id; `soft`:
+    /// where the default would when that node cannot hold it.
+    pub fn node_affinity(mut self, node: impl Into<String>, soft: bool) -> Self {
+        self.scheduling = Some(Scheduling::NodeAffinity {
+            node: node.into(),
+            soft,
+        });
         self
     }
 

@@ -20,7 +20,7 @@
 //! all: the registry, and (later) the job modules by content hash.
 
 mod placement;
-mod protocol;
+pub(crate) mod protocol;
 mod registry;
 pub(crate) mod wire;
 
@@ -34,7 +34,9 @@ pub(crate) use registry::{Registry, Usage};
 use crate::core::resources::Resources;
 use crate::error::{ErrorKind, TaskError};
 use crate::exec::tasks::HereFits;
-use crate::exec::tasks::{FetchFuture, Forward, ForwardFuture, Forwarded, Placement, Strategy};
+use crate::exec::tasks::{
+    ActorOp, FetchFuture, Forward, ForwardFuture, Forwarded, Placement, Strategy,
+};
 use crate::ids::{JobId, ObjectId};
 use placement::Candidate;
 use wire::{Lost, Payload, RunHeader, Wire};
@@ -219,6 +221,17 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&job);
+    }
+
+    /// The job `job` here is a part of: (the node that runs its driver,
+    /// its id there).
+    fn root_of(&self, job: JobId) -> (u16, JobId) {
+        self.guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&job)
+            .copied()
+            .unwrap_or((self.id, job))
     }
 
     fn candidates(&self) -> Vec<Candidate> {
@@ -423,17 +436,11 @@ impl Placement for Cluster {
 
     fn fetch(&self, job: JobId, id: ObjectId, offset: u64, len: u64) -> FetchFuture {
         let owner = crate::core::object_store::owner_node(id);
-        let guest = self
-            .guests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&job)
-            .copied();
         let me = self
             .me
             .upgrade()
             .expect("a cluster lives while its node does");
-        let root = guest.unwrap_or((self.id, job));
+        let root = self.root_of(job);
         Box::pin(async move {
             // Every node that runs a part of the job maps its root (the
             // driver's node and job) to that part: the owner finds the
@@ -456,6 +463,51 @@ impl Placement for Cluster {
     fn add_refs(&self, ids: Vec<ObjectId>) -> crate::exec::tasks::BoxFuture {
         let wire = self.wire.clone();
         Box::pin(async move { wire.add_refs(&ids).await })
+    }
+
+    fn actor(
+        &self,
+        node: u16,
+        job: JobId,
+        op: ActorOp,
+        args: Vec<u8>,
+        before: crate::exec::tasks::BoxFuture,
+    ) -> FetchFuture {
+        let root = self.root_of(job);
+        let op = match op {
+            ActorOp::Call { handle, method } => protocol::ActorOp::Call { handle, method },
+            ActorOp::Kill { handle } => protocol::ActorOp::Kill { handle },
+            ActorOp::Find { name } => protocol::ActorOp::Find { name },
+            ActorOp::Create {
+                module,
+                class,
+                options,
+            } => protocol::ActorOp::Create {
+                module: module.name.clone(),
+                digest: module.digest.clone(),
+                class,
+                options: (&options).into(),
+            },
+        };
+        let registry = self.registry.clone();
+        let answer = self
+            .wire
+            .actor(node, root, op, args, before, move || !registry.dead(node));
+        Box::pin(async move {
+            answer.await.map_err(|lost| match lost {
+                Lost::Task(e) => e,
+                Lost::Node(why) => TaskError::new(ErrorKind::ActorDied, why),
+            })
+        })
+    }
+
+    fn others(&self) -> Vec<u16> {
+        self.registry
+            .nodes()
+            .into_iter()
+            .filter(|n| n.alive && n.id != self.id)
+            .map(|n| n.id)
+            .collect()
     }
 
     fn total(&self) -> Resources {

@@ -59,7 +59,7 @@
 //! | wasm | `modules` | loading a component, its exports, the registry, fresh or warm instances | control, engine, error, sandbox |
 //! | exec | `tasks` | the task lifecycle: submit, dispatch, attempt, retry, finish, cancel; lineage of objects on other nodes | bindings, cancel, control, error, ids, modules, msgpack, object_store, resources, sandbox, scheduler, task_table, timeline, workers |
 //! | exec | `objects` | put/get/wait for guests, lending the CPU while blocked | cancel, control, error, msgpack, object_store, resources, sandbox, tasks, workers |
-//! | exec | `actors` | actors: long-lived sandboxes, ordered (or, for async actors, concurrent) calls, restarts, handles | bindings, cancel, control, error, ids, modules, msgpack, object_store, sandbox, tasks, timeline |
+//! | exec | `actors` | actors: long-lived sandboxes, ordered (or, for async actors, concurrent) calls, restarts, handles; placed on and called from any node of a cluster | bindings, cancel, control, error, ids, modules, msgpack, object_store, resources, sandbox, tasks, timeline |
 //! | exec | `driver` | running a module's `wasi:cli/run` | cancel, control, error, modules, sandbox |
 //! | exec | `guest_api` | the `raylab:runtime/runtime` host functions | actors, bindings, error, gpu, ids, objects, resources, sandbox, tasks |
 //! | cluster | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | bindings, engine, error, ids, object_store, resources, sandbox, tasks, timeline |

@@ -2,7 +2,8 @@
 //! and id, custom resources, GPUs, spread, errors) and objects moving in
 //! both directions. Prints `key=value` lines for the test to check.
 use raylab_guest::{
-    ByRef, ObjectRef, PackedVec, TaskOptions, context, put, remote, submit_raw, tasks, wait,
+    ActorHandle, ActorOptions, ByRef, ErrorKind, ObjectRef, PackedVec, TaskOptions, actor, context,
+    get_actor, put, remote, submit_raw, tasks, wait,
 };
 
 /// `n` bytes of a pattern that a reader can check.
@@ -88,7 +89,77 @@ fn nap(ms: u64) -> String {
     std::thread::sleep(std::time::Duration::from_millis(ms));
     context().node
 }
+/// Adds up what it is sent, remembering the order, on the node it lives
+/// on.
+pub struct Tally {
+    sum: i64,
+    order: Vec<i64>,
+}
+
+#[actor]
+impl Tally {
+    /// Start at `start`.
+    pub fn new(start: i64) -> Self {
+        Tally {
+            sum: start,
+            order: Vec::new(),
+        }
+    }
+    /// Add `x`; the sum.
+    pub fn add(&mut self, x: i64) -> i64 {
+        self.sum += x;
+        self.order.push(x);
+        self.sum
+    }
+    /// Add the value of an object (a dependency, from whichever node owns
+    /// it); the sum.
+    pub fn add_ref(&mut self, x: i64) -> i64 {
+        self.add(x)
+    }
+    /// Where it lives and its sum.
+    pub fn whereabouts(&self) -> (String, i64) {
+        (context().node, self.sum)
+    }
+    /// What it was sent, in order.
+    pub fn order(&self) -> Vec<i64> {
+        self.order.clone()
+    }
+}
+
+/// Sends `n` numbers from `from` up to a tally in a row, without waiting,
+/// then waits for the last: (its node, the sum then).
+#[remote]
+fn send_run(tally: ActorHandle<Tally>, from: i64, n: i64) -> Result<(String, i64), String> {
+    let mut last = None;
+    for x in from..from + n {
+        last = Some(tally.add(x));
+    }
+    let sum = last.expect("n > 0").get().map_err(|e| e.to_string())?;
+    Ok((context().node, sum))
+}
+
+/// Finds the actor named `name` (on whichever node) and asks where it is.
+#[remote]
+fn find_and_ask(name: String) -> Result<(String, String, i64), String> {
+    let tally = get_actor::<Tally>(&name).map_err(|e| e.to_string())?;
+    let (there, sum) = tally.whereabouts().get().map_err(|e| e.to_string())?;
+    Ok((context().node, there, sum))
+}
+
+/// Makes a detached actor named `name` on its own node; that node.
+#[remote]
+fn make_detached(name: String) -> Result<String, String> {
+    let options = ActorOptions::new().name(&name).detached(true);
+    let tally = Tally::options(options).remote(1000);
+    let (there, _) = tally.whereabouts().get().map_err(|e| e.to_string())?;
+    Ok(there)
+}
+
 tasks!(
+    Tally,
+    send_run,
+    find_and_ask,
+    make_detached,
     where_am_i,
     measure,
     make,
@@ -131,6 +202,7 @@ fn main() {
             println!("spread={}", nodes.join(","));
         }
         "limits" => limits(),
+        "actors" => actors(),
         // An object that lives on w2 only, read until w2 is gone.
         "lost" => {
             let inner: ObjectRef<i64> = put_there::options(on("w2")).remote(5).get().unwrap();
@@ -309,4 +381,88 @@ fn limits() {
     long.cancel().unwrap();
     let e = long.get().unwrap_err();
     println!("cancelled={:?}", e.kind);
+}
+
+/// Actors across the nodes: placed by affinity, resources and spread,
+/// called from every node in order, found by name from any node, killed
+/// from another node.
+fn actors() {
+    // Made here (no CPU asked for): tasks on both workers call it.
+    let here = Tally::remote(0);
+    let w1 = send_run::options(on("w1")).remote(&here, 1, 50);
+    let w2 = send_run::options(on("w2")).remote(&here, 100, 50);
+    let (n1, _) = w1.get().unwrap();
+    let (n2, _) = w2.get().unwrap();
+    let (there, sum) = here.whereabouts().get().unwrap();
+    println!("here={there} callers={n1},{n2} sum={sum}");
+    // Each caller's calls ran in the order it made them.
+    let order = here.order().get().unwrap();
+    let from_w1: Vec<i64> = order.iter().copied().filter(|x| *x < 100).collect();
+    let from_w2: Vec<i64> = order.iter().copied().filter(|x| *x >= 100).collect();
+    println!(
+        "in_order={}",
+        from_w1 == (1..51).collect::<Vec<_>>() && from_w2 == (100..150).collect::<Vec<_>>()
+    );
+
+    // Placed by affinity on w2, by a resource on w1: called from here and
+    // from the other worker; an object made here is an argument there.
+    let on_w2 = Tally::options(ActorOptions::new().node_affinity("w2", false)).remote(10);
+    let by_accel = Tally::options(ActorOptions::new().resource("accel", 1.0)).remote(20);
+    let x = put(&5i64).unwrap();
+    println!("ref_arg={}", on_w2.add_ref(&x).get().unwrap());
+    let (caller, sum) = send_run::options(on("w1"))
+        .remote(&on_w2, 1, 3)
+        .get()
+        .unwrap();
+    let (w2_node, _) = on_w2.whereabouts().get().unwrap();
+    println!("affinity={w2_node} caller={caller} sum={sum}");
+    let (accel_node, _) = by_accel.whereabouts().get().unwrap();
+    println!("resource={accel_node}");
+    let spread: Vec<_> = (0..3)
+        .map(|_| Tally::options(ActorOptions::new().spread()).remote(0))
+        .collect();
+    let mut nodes: Vec<String> = spread
+        .iter()
+        .map(|t| t.whereabouts().get().unwrap().0)
+        .collect();
+    nodes.sort();
+    println!("spread={}", nodes.join(","));
+
+    // A named actor on w2, found from w1 and from here.
+    let named =
+        Tally::options(ActorOptions::new().name("board").node_affinity("w2", false)).remote(7);
+    let (finder, there, sum) = find_and_ask::options(on("w1"))
+        .remote("board".to_string())
+        .get()
+        .unwrap();
+    println!("named={there} finder={finder} sum={sum}");
+    let found = get_actor::<Tally>("board").unwrap();
+    println!("found_here={}", found.add(1).get().unwrap());
+    drop(named);
+    match get_actor::<Tally>("nobody") {
+        Ok(_) => println!("unknown=found"),
+        Err(e) => println!("unknown={:?}", e.kind),
+    }
+
+    // A detached actor made by a task on w1 outlives that task; the
+    // driver finds it, and kills it there.
+    let made_on = make_detached::options(on("w1"))
+        .remote("keeper".to_string())
+        .get()
+        .unwrap();
+    let keeper = get_actor::<Tally>("keeper").unwrap();
+    let (there, sum) = keeper.whereabouts().get().unwrap();
+    println!("detached={made_on},{there} sum={sum}");
+    keeper.kill().unwrap();
+    let start = std::time::Instant::now();
+    let after = loop {
+        match keeper.add(1).get() {
+            Err(e) => break e,
+            Ok(_) if start.elapsed().as_secs() < 10 => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            Ok(_) => panic!("never killed"),
+        }
+    };
+    println!("killed={}", after.kind == ErrorKind::ActorDied);
 }

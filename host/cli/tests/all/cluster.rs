@@ -411,6 +411,47 @@ fn tasks_go_where_their_resources_are_and_objects_follow_them() {
 }
 
 #[test]
+fn actors_live_on_any_node_and_are_called_from_every_node() {
+    let (head, _w1, _w2) = three_nodes();
+    let out = submit(&head, &["actors"]);
+    // Made by the driver, called by tasks on both workers, each caller's
+    // calls in its order: 1..=50 from w1, 100..150 from w2.
+    assert_eq!(out["here"], "head callers=w1,w2 sum=7500", "{out:?}");
+    assert_eq!(out["in_order"], "true", "{out:?}");
+    // Placed by affinity and by a resource; an object of the head as an
+    // argument there; calls from the head and from w1.
+    assert_eq!(out["ref_arg"], "15", "{out:?}");
+    assert_eq!(out["affinity"], "w2 caller=w1 sum=21", "{out:?}");
+    assert_eq!(out["resource"], "w1", "{out:?}");
+    assert_eq!(out["spread"], "head,w1,w2", "{out:?}");
+    // Found by name from w1 and from the head.
+    assert_eq!(out["named"], "w2 finder=w1 sum=7", "{out:?}");
+    assert_eq!(out["found_here"], "8", "{out:?}");
+    assert_eq!(out["unknown"], "ErrorKind::InvalidArgument", "{out:?}");
+    // A detached actor a task made on w1, found and killed by the driver.
+    assert_eq!(out["detached"], "w1,w1 sum=1000", "{out:?}");
+    assert_eq!(out["killed"], "true", "{out:?}");
+
+    // The lab's model search: fold tasks on every node report to the
+    // driver's leaderboard actor.
+    let out = raylab(&[
+        "submit",
+        "--address",
+        &head.http,
+        guests::TASK4,
+        "--",
+        "--search",
+        "--no-sequential",
+    ]);
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("leaderboard actor: 45 reports, top 3:"),
+        "{text}"
+    );
+}
+
+#[test]
 fn an_object_is_freed_everywhere_once_no_node_references_it() {
     let (head, w1, w2) = three_nodes();
     let mut job = submit_in_background(&head, &["refcount"]);

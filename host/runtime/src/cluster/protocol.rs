@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::bindings::wit;
 use crate::error::{ErrorKind, TaskError};
+use crate::ids::ObjectId;
 
 /// The version of the cluster protocol this build speaks.
-pub(crate) const PROTOCOL: u32 = 1;
+pub(crate) const PROTOCOL: u32 = 2;
 
 /// What a joining node asks the head.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,6 +210,103 @@ impl From<TaskOptions> for wit::TaskOptions {
     }
 }
 
+/// An actor's options as they travel with its creation (`actor-options`)
+/// to the node it was placed on. Its scheduling stays behind: the node that
+/// placed it decided it, and the actor lives where it is sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ActorOptions {
+    pub(crate) name: Option<String>,
+    pub(crate) num_cpus: Option<f64>,
+    pub(crate) num_gpus: Option<f64>,
+    pub(crate) memory: Option<u64>,
+    pub(crate) resources: Vec<(String, f64)>,
+    pub(crate) max_restarts: Option<u32>,
+    pub(crate) max_task_retries: Option<u32>,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) detached: bool,
+}
+
+impl From<&wit::ActorOptions> for ActorOptions {
+    fn from(o: &wit::ActorOptions) -> Self {
+        let wit::ActorOptions {
+            name,
+            num_cpus,
+            num_gpus,
+            memory,
+            resources,
+            max_restarts,
+            max_task_retries,
+            timeout_ms,
+            detached,
+            scheduling: _placed_already,
+        } = o;
+        ActorOptions {
+            name: name.clone(),
+            num_cpus: *num_cpus,
+            num_gpus: *num_gpus,
+            memory: *memory,
+            resources: resources
+                .iter()
+                .map(|r| (r.name.clone(), r.amount))
+                .collect(),
+            max_restarts: *max_restarts,
+            max_task_retries: *max_task_retries,
+            timeout_ms: *timeout_ms,
+            detached: *detached,
+        }
+    }
+}
+
+impl From<ActorOptions> for wit::ActorOptions {
+    fn from(o: ActorOptions) -> Self {
+        let ActorOptions {
+            name,
+            num_cpus,
+            num_gpus,
+            memory,
+            resources,
+            max_restarts,
+            max_task_retries,
+            timeout_ms,
+            detached,
+        } = o;
+        wit::ActorOptions {
+            name,
+            num_cpus,
+            num_gpus,
+            memory,
+            resources: resources
+                .into_iter()
+                .map(|(name, amount)| wit::ResourceAmount { name, amount })
+                .collect(),
+            max_restarts,
+            max_task_retries,
+            timeout_ms,
+            detached,
+            scheduling: None,
+        }
+    }
+}
+
+/// What one node asks of an actor another node owns (see `wire`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum ActorOp {
+    /// Call `method` of the actor behind `handle`.
+    Call { handle: ObjectId, method: String },
+    /// Kill the actor behind `handle`.
+    Kill { handle: ObjectId },
+    /// A reference to the live actor named `name`, if the node has one.
+    Find { name: String },
+    /// Make an actor of `class` of the module `digest` (named `module` on
+    /// the asking node) there.
+    Create {
+        module: String,
+        digest: String,
+        class: String,
+        options: ActorOptions,
+    },
+}
+
 /// The wire's error kinds, one list: the enum and both conversions to and
 /// from the WIT's kinds, one match arm per case (a kind added to the WIT
 /// fails to compile until it is added here).
@@ -351,6 +449,31 @@ mod tests {
         let sent = serde_json::to_vec(&TaskOptions::from(&options)).unwrap();
         let got: wit::TaskOptions = serde_json::from_slice::<TaskOptions>(&sent).unwrap().into();
         assert_eq!(format!("{got:?}"), format!("{options:?}"));
+
+        // An actor's options travel whole, but for where it lives (the
+        // node that placed it decided that).
+        let actor = wit::ActorOptions {
+            name: Some("board".into()),
+            num_cpus: Some(1.0),
+            num_gpus: Some(0.5),
+            memory: Some(64 << 20),
+            resources: vec![wit::ResourceAmount {
+                name: "accel".into(),
+                amount: 1.0,
+            }],
+            max_restarts: Some(2),
+            max_task_retries: Some(1),
+            timeout_ms: Some(900),
+            detached: true,
+            scheduling: Some(wit::SchedulingStrategy::Spread),
+        };
+        let sent = serde_json::to_vec(&ActorOptions::from(&actor)).unwrap();
+        let got: wit::ActorOptions = serde_json::from_slice::<ActorOptions>(&sent).unwrap().into();
+        let placed = wit::ActorOptions {
+            scheduling: None,
+            ..actor
+        };
+        assert_eq!(format!("{got:?}"), format!("{placed:?}"));
 
         let e = TaskError::for_task(ErrorKind::MemoryQuotaExceeded, "f", "too big");
         let sent = serde_json::to_string(&Error::from(e.clone())).unwrap();

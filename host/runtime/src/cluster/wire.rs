@@ -17,6 +17,9 @@
 //!   nodes hold to objects it owns (see "References across nodes" below);
 //! * `raylab.node.{id}.timeline`: the slices of the tasks it ran for the
 //!   asking node's jobs, on the asker's clock;
+//! * `raylab.node.{id}.actor`: call, kill or find an actor whose handle
+//!   this node owns, or make one here (see `actors`); answered on
+//!   `raylab.node.{asker}.actor-reply.{key}`;
 //! * `raylab.jobs.ended`: a job ended on the node that runs its driver, so
 //!   every node drops what it ran for that job.
 //!
@@ -57,9 +60,12 @@ use crate::core::timeline::TraceEvent;
 use crate::error::{ErrorKind, TaskError};
 use crate::ids::{JobId, ObjectId};
 
+mod actors;
 mod chunks;
 mod modules;
 mod objects;
+
+pub(crate) use actors::ActorRequest;
 
 use modules::open_modules;
 
@@ -177,6 +183,9 @@ pub(crate) trait Serve: Send + Sync {
     /// or all), as Chrome trace events on a clock that started at
     /// `base_us` (µs since the Unix epoch).
     fn timeline(&self, origin: u16, job: Option<JobId>, base_us: u64) -> Vec<TraceEvent>;
+    /// Do what another node asks of an actor (see `actors`): a call is
+    /// queued on its actor before this returns; the future is the answer.
+    fn actor(&self, request: ActorRequest, args: Vec<u8>, wire: Arc<Wire>) -> Outcome;
 }
 
 /// A request for bytes of an object.
@@ -219,6 +228,11 @@ pub(crate) struct Wire {
     /// Lock order: a leaf.
     blobs: Mutex<HashMap<u64, Offered>>,
     next_blob: AtomicU64,
+    /// Actor requests of this node waiting for their answers, by key.
+    /// Lock order: a leaf.
+    answers: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Bytes>>>,
+    /// Where actor requests queue to go out in order (see `actors`).
+    outbox: tokio::sync::mpsc::UnboundedSender<actors::Outgoing>,
 }
 
 impl Wire {
@@ -239,6 +253,8 @@ impl Wire {
             next_key: AtomicU64::new(1),
             blobs: Mutex::new(HashMap::new()),
             next_blob: AtomicU64::new(1),
+            answers: Mutex::new(HashMap::new()),
+            outbox: Wire::outbox(client.clone(), id, handle),
         });
         let sub = |s: String| {
             let client = client.clone();
@@ -256,6 +272,26 @@ impl Wire {
         let mut timelines = sub(subject(id, "timeline")).await?;
         let mut objects = sub(subject(id, "object")).await?;
         let mut refs = sub(subject(id, "refs")).await?;
+        let actor_requests = sub(subject(id, "actor")).await?;
+        let mut actor_replies = sub(subject(id, "actor-reply.*")).await?;
+        handle.spawn(
+            wire.clone()
+                .serve_actors(actor_requests, serve.clone(), handle.clone()),
+        );
+        let w = Arc::downgrade(&wire);
+        handle.spawn(async move {
+            while let Some(msg) = actor_replies.next().await {
+                let Some(w) = w.upgrade() else { break };
+                if let Some(key) = msg
+                    .subject
+                    .rsplit('.')
+                    .next()
+                    .and_then(|k| k.parse::<u64>().ok())
+                {
+                    w.answered(key, msg.payload);
+                }
+            }
+        });
         let w = wire.clone();
         let s = serve.clone();
         let h = handle.clone();

@@ -46,6 +46,7 @@ use crate::wasm::modules::Module;
 use crate::wasm::sandbox::{Sandboxes, TaskCtx};
 
 mod death;
+mod elsewhere;
 mod life;
 mod mailbox;
 
@@ -242,9 +243,10 @@ impl Actors {
             })
     }
 
-    /// `create-actor` for the guest running `caller`: the handle, one
-    /// reference of which the caller now owns.
-    pub(crate) fn create(
+    /// Make an actor on this node for the guest running `caller` (see
+    /// [`Actors::create`]): the handle, one reference of which the caller
+    /// now owns.
+    pub(crate) fn create_here(
         &self,
         caller: &TaskCtx,
         class: &str,
@@ -399,6 +401,9 @@ impl Actors {
         method: &str,
         args: Vec<u8>,
     ) -> Result<ObjectId, TaskError> {
+        if let Some(owner) = self.tasks.owner_of(handle) {
+            return self.call_there(job, owner, handle, method, args);
+        }
         let actor = self.find(handle, job)?;
         // A dead actor's call is made, and fails (as in Ray, where the
         // error comes from `get`, not from the call). One killed but not
@@ -446,6 +451,9 @@ impl Actors {
                 format!("bad argument list: {e}"),
             )
         })?;
+        // A dependency on an object of another node (the call came from
+        // there, or a task here borrowed it): a local mirror stands for it.
+        let (args, layout, mirrors) = self.mirrored(job, args, layout);
         let deps: Vec<ObjectId> = layout.top_refs.iter().map(|(_, id)| *id).collect();
         let mut arg_refs = deps.clone();
         arg_refs.extend_from_slice(&layout.nested_refs);
@@ -455,7 +463,13 @@ impl Actors {
             format!("{}.{method}", actor.display),
             actor.wake.clone(),
         ));
-        let result = self.control.lock().new_call(job, &arg_refs, stop.clone())?;
+        let result = {
+            let mut control = self.control.lock();
+            let result = control.new_call(job, &arg_refs, stop.clone());
+            // The call holds its mirrors now (or never will).
+            control.release_all(&mirrors);
+            result?
+        };
         let call = Call {
             id: self.next_call.fetch_add(1, Ordering::Relaxed),
             job,
@@ -485,6 +499,9 @@ impl Actors {
 
     /// `kill-actor` for a guest of `job`.
     pub(crate) fn kill(&self, job: JobId, handle: ObjectId) -> Result<(), TaskError> {
+        if let Some(owner) = self.tasks.owner_of(handle) {
+            return self.kill_there(job, owner, handle);
+        }
         let actor = self.find(handle, job)?;
         actor.killed.store(true, Ordering::SeqCst);
         let life = *actor.life.lock().unwrap_or_else(|p| p.into_inner());
@@ -494,9 +511,9 @@ impl Actors {
         Ok(())
     }
 
-    /// `get-actor` for a guest of `job`: a new reference to the handle of
-    /// the live actor named `name` (of the job, or detached).
-    pub(crate) fn get(&self, job: JobId, name: &str) -> Result<ObjectId, TaskError> {
+    /// A new reference to the handle of the live actor named `name` (of
+    /// `job`, or detached) of this node.
+    pub(crate) fn get_here(&self, job: JobId, name: &str) -> Result<ObjectId, TaskError> {
         let handle = {
             let registry = self.registry();
             registry

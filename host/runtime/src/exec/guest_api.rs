@@ -373,16 +373,21 @@ fn add_actors(
     services: &Services,
 ) -> wasmtime::Result<()> {
     let s = services.clone();
-    i.func_wrap(
+    // Async: an actor placed on another node is made there first.
+    i.func_wrap_async(
         "create-actor",
         move |mut store: StoreContextMut<'_, HostState>,
-              (class, args, options): (String, Vec<u8>, wit::ActorOptions)|
-              -> wasmtime::Result<(WitResult<u64>,)> {
-            let state = store.data_mut();
-            let r = s
+              (class, args, options): (String, Vec<u8>, wit::ActorOptions)| {
+            let made = s
                 .actors()
-                .and_then(|a| a.create(&state.ctx, &class, args, options));
-            Ok((owned(state, r),))
+                .map(|a| a.create(&store.data().ctx, &class, args, options));
+            Box::new(async move {
+                let r = match made {
+                    Ok(made) => made.await,
+                    Err(e) => Err(e),
+                };
+                Ok((owned(store.data_mut(), r),))
+            })
         },
     )?;
 
@@ -413,14 +418,18 @@ fn add_actors(
     )?;
 
     let s = services.clone();
-    i.func_wrap(
+    // Async: a name not known here is asked of the other nodes.
+    i.func_wrap_async(
         "get-actor",
-        move |mut store: StoreContextMut<'_, HostState>,
-              (name,): (String,)|
-              -> wasmtime::Result<(WitResult<u64>,)> {
-            let state = store.data_mut();
-            let r = s.actors().and_then(|a| a.get(state.ctx.job, &name));
-            Ok((owned(state, r),))
+        move |mut store: StoreContextMut<'_, HostState>, (name,): (String,)| {
+            let found = s.actors().map(|a| a.get(store.data().ctx.job, &name));
+            Box::new(async move {
+                let r = match found {
+                    Ok(found) => found.await,
+                    Err(e) => Err(e),
+                };
+                Ok((owned(store.data_mut(), r),))
+            })
         },
     )?;
 

@@ -34,7 +34,7 @@ mod lineage;
 mod placement;
 mod submit;
 
-pub(crate) use placement::{HereFits, Placement, Recipe, Strategy, WAIT_FOR_NODE};
+pub(crate) use placement::{ActorOp, HereFits, Placement, Recipe, Strategy, WAIT_FOR_NODE};
 // What the cluster implements `Placement` with.
 #[cfg(feature = "cluster")]
 pub(crate) use placement::{FetchFuture, Forward, ForwardFuture, Forwarded, is_group};

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use super::Node;
 use crate::bindings::wit;
-use crate::cluster::wire::{Incoming, Outcome, Serve, Wire};
+use crate::cluster::protocol;
+use crate::cluster::wire::{ActorRequest, Incoming, Outcome, Serve, Wire};
 use crate::core::control::JobId;
 use crate::core::object_store::{Lookup, ObjectId};
 use crate::core::timeline::TraceEvent;
@@ -25,6 +26,26 @@ struct Guest {
     job: JobId,
     /// Its modules loaded here: digest -> name here.
     modules: HashMap<String, String>,
+}
+
+/// The references in `bytes` to objects of other nodes than `node` (one
+/// per occurrence).
+fn foreign(node: &Node, bytes: &[u8]) -> Vec<ObjectId> {
+    let me = node.cluster.get().map_or(0, |c| c.id);
+    crate::msgpack::find_refs(bytes)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|id| crate::core::object_store::owner_node(*id) != me)
+        .collect()
+}
+
+/// A module of a job of another node: the node, the job there, the
+/// module's name there and its digest.
+struct ModuleRef<'a> {
+    origin: u16,
+    job: JobId,
+    module: &'a str,
+    digest: &'a str,
 }
 
 /// This node's service to the others.
@@ -63,15 +84,14 @@ impl Remote {
     async fn module_for(
         &self,
         node: &Arc<Node>,
-        task: &Incoming,
+        h: &ModuleRef<'_>,
         wire: &Wire,
     ) -> Result<(JobId, String), TaskError> {
-        let h = &task.header;
         let key = (h.origin, h.job);
         let known = |guests: &HashMap<(u16, JobId), Guest>| {
             guests
                 .get(&key)
-                .and_then(|g| g.modules.get(&h.digest).map(|m| (g.job, m.clone())))
+                .and_then(|g| g.modules.get(h.digest).map(|m| (g.job, m.clone())))
         };
         if let Some(found) = known(&self.guests.lock().unwrap_or_else(|p| p.into_inner())) {
             return Ok(found);
@@ -101,7 +121,7 @@ impl Remote {
                 })
                 .job
         };
-        let bytes = wire.module_bytes(&h.digest).await.map_err(internal)?;
+        let bytes = wire.module_bytes(h.digest).await.map_err(internal)?;
         let name = format!("{}@node{}", h.module, h.origin);
         let module = modules::load(
             &node.engine,
@@ -122,7 +142,7 @@ impl Remote {
         let mut guests = self.guests.lock().unwrap_or_else(|p| p.into_inner());
         match guests.get_mut(&key) {
             Some(g) => {
-                g.modules.insert(h.digest.clone(), name.clone());
+                g.modules.insert(h.digest.to_string(), name.clone());
                 Ok((job, name))
             }
             // The job ended while its module loaded.
@@ -141,7 +161,19 @@ impl Remote {
             .node
             .upgrade()
             .ok_or_else(|| internal("the node is shutting down"))?;
-        let (job, module) = self.module_for(&node, &task, &wire).await?;
+        let h = &task.header;
+        let (job, module) = self
+            .module_for(
+                &node,
+                &ModuleRef {
+                    origin: h.origin,
+                    job: h.job,
+                    module: &h.module,
+                    digest: &h.digest,
+                },
+                &wire,
+            )
+            .await?;
         let Incoming { header: h, args } = task;
         let mut options: wit::TaskOptions = h.options.clone().into();
         options.scheduling = options.scheduling.filter(crate::exec::tasks::is_group);
@@ -173,6 +205,153 @@ impl Remote {
                 .await;
         }
         outcome
+    }
+
+    /// The part here of job `root` (the node that runs its driver, its id
+    /// there): the job itself on its driver's node. Without one, this
+    /// node's id.
+    fn part_of(&self, root: (u16, JobId)) -> Result<JobId, u16> {
+        let me = self
+            .node
+            .upgrade()
+            .and_then(|n| n.cluster.get().map(|c| c.id))
+            .unwrap_or(0);
+        let part = self
+            .guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&root)
+            .map(|g| g.job);
+        match part {
+            Some(j) => Ok(j),
+            None if root.0 == me => Ok(root.1),
+            None => Err(me),
+        }
+    }
+
+    /// Do what another node asks of an actor here (see `Serve::actor`).
+    fn actor_op(&self, request: ActorRequest, args: Vec<u8>, wire: Arc<Wire>) -> Outcome {
+        let done = |r: Result<Vec<u8>, TaskError>| -> Outcome { Box::pin(std::future::ready(r)) };
+        let Some(node) = self.node.upgrade() else {
+            return done(Err(internal("the node is shutting down")));
+        };
+        let ActorRequest {
+            origin,
+            key,
+            root,
+            op,
+            ..
+        } = request;
+        let gone = |me: u16| {
+            TaskError::new(
+                ErrorKind::ActorDied,
+                format!("its job has ended on node {me}"),
+            )
+        };
+        match op {
+            protocol::ActorOp::Call { handle, method } => {
+                let job = match self.part_of(root) {
+                    Ok(j) => j,
+                    Err(me) => return done(Err(gone(me))),
+                };
+                // The references it carries came with it: held until it
+                // is queued, then the call holds its own. (Those of this
+                // node's objects, the handle among them, the sender holds
+                // until it has the answer: see `Actors::hand_over`.)
+                let refs = foreign(&node, &args);
+                node.control.lock().import(job, &refs);
+                let called = node.actors.call(job, handle, &method, args);
+                node.control.lock().release_all(&refs);
+                let result = match called {
+                    Ok(r) => r,
+                    Err(e) => return done(Err(e)),
+                };
+                self.running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert((origin, key), (job, result));
+                let me = self.me.clone();
+                Box::pin(async move {
+                    let outcome = node.tasks.result_of(job, result).await;
+                    if let Some(me) = me.upgrade() {
+                        me.running
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&(origin, key));
+                    }
+                    if let Ok(bytes) = &outcome {
+                        node.tasks
+                            .export(crate::msgpack::find_refs(bytes).unwrap_or_default())
+                            .await;
+                    }
+                    outcome
+                })
+            }
+            protocol::ActorOp::Kill { handle } => {
+                let job = match self.part_of(root) {
+                    Ok(j) => j,
+                    Err(me) => return done(Err(gone(me))),
+                };
+                done(node.actors.kill(job, handle).map(|()| Vec::new()))
+            }
+            protocol::ActorOp::Find { name } => {
+                // A job with no part here may still see a detached actor.
+                let job = self
+                    .part_of(root)
+                    .unwrap_or(crate::core::control::DETACHED_JOB);
+                // The reference `get` takes is the asker's.
+                done(
+                    node.actors
+                        .get_here(job, &name)
+                        .map(|h| h.get().to_le_bytes().to_vec()),
+                )
+            }
+            protocol::ActorOp::Create {
+                module,
+                digest,
+                class,
+                options,
+            } => {
+                let me = self.me.clone();
+                Box::pin(async move {
+                    let me = me
+                        .upgrade()
+                        .ok_or_else(|| internal("the node is shutting down"))?;
+                    let (job, module) = me
+                        .module_for(
+                            &node,
+                            &ModuleRef {
+                                origin: root.0,
+                                job: root.1,
+                                module: &module,
+                                digest: &digest,
+                            },
+                            &wire,
+                        )
+                        .await?;
+                    let refs = foreign(&node, &args);
+                    node.control.lock().import(job, &refs);
+                    let caller = crate::wasm::sandbox::TaskCtx {
+                        is_driver: true,
+                        ..crate::wasm::sandbox::TaskCtx::new(
+                            job,
+                            module,
+                            "main",
+                            format!("{class}.new"),
+                            Arc::default(),
+                        )
+                    };
+                    let made = node
+                        .actors
+                        .create_here(&caller, &class, args, options.into());
+                    node.control.lock().release_all(&refs);
+                    // The creator's reference is the asker's; the handle
+                    // is ready once the constructor ran, as here.
+                    let handle = made?;
+                    Ok(handle.get().to_le_bytes().to_vec())
+                })
+            }
+        }
     }
 
     /// Tasks running here for other nodes.
@@ -211,28 +390,17 @@ impl Serve for Remote {
 
     fn object(&self, root: (u16, JobId), id: ObjectId, offset: u64, len: u64) -> Outcome {
         let node = self.node.clone();
-        let part = self
-            .guests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&root)
-            .map(|g| g.job);
+        let part = self.part_of(root);
         Box::pin(async move {
             let node = node
                 .upgrade()
                 .ok_or_else(|| internal("the node is shutting down"))?;
-            let me = node.cluster.get().map_or(0, |c| c.id);
-            // The job's part here: the job itself on its driver's node.
-            let job = match part {
-                Some(j) => j,
-                None if root.0 == me => root.1,
-                None => {
-                    return Err(TaskError::new(
-                        ErrorKind::ObjectLost,
-                        format!("object {id}: its job ended on node {me}"),
-                    ));
-                }
-            };
+            let job = part.map_err(|me| {
+                TaskError::new(
+                    ErrorKind::ObjectLost,
+                    format!("object {id}: its job ended on node {me}"),
+                )
+            })?;
             node.tasks.until_ready(job, id).await?;
             let whole = crate::exec::tasks::whole(offset, len);
             let (bytes, refs) = {
@@ -260,6 +428,10 @@ impl Serve for Remote {
         if let Some(node) = self.node.upgrade() {
             node.control.lock().apply_remote_refs(&changes);
         }
+    }
+
+    fn actor(&self, request: ActorRequest, args: Vec<u8>, wire: Arc<Wire>) -> Outcome {
+        self.actor_op(request, args, wire)
     }
 
     fn timeline(&self, origin: u16, job: Option<JobId>, base_us: u64) -> Vec<TraceEvent> {

@@ -73,7 +73,7 @@ pub(crate) struct HereFits {
 
 impl HereFits {
     /// What this node's control state says of `demand` now.
-    pub(super) fn of(control: &NodeControl, demand: &Resources) -> HereFits {
+    pub(crate) fn of(control: &NodeControl, demand: &Resources) -> HereFits {
         let c = control.lock();
         HereFits {
             ever: c.total().fits(demand),
@@ -121,6 +121,26 @@ pub(crate) enum Forwarded {
 pub(crate) type FetchFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, TaskError>> + Send>>;
 
+/// What a node asks of an actor that another node owns (see
+/// [`Placement::actor`]).
+pub(crate) enum ActorOp {
+    /// Call `method` of the actor behind `handle` with the argument list.
+    Call { handle: ObjectId, method: String },
+    /// Kill the actor behind `handle`.
+    Kill { handle: ObjectId },
+    /// A reference to the handle of the live actor named `name` (of the
+    /// job, or detached), if that node has one: answered with its id.
+    Find { name: String },
+    /// Make an actor of `class` (of `module`) there, with the constructor's
+    /// argument list: answered with its handle's id once its constructor
+    /// has run (that node owns the handle; the asker holds one reference).
+    Create {
+        module: Arc<Module>,
+        class: String,
+        options: wit::ActorOptions,
+    },
+}
+
 /// A future of a forwarded task's outcome.
 pub(crate) type ForwardFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Forwarded> + Send>>;
@@ -152,6 +172,22 @@ pub(crate) trait Placement: Send + Sync {
     /// Take one reference to each of `ids` (objects of other nodes) for
     /// another node, published to their owners (see `wire`).
     fn add_refs(&self, ids: Vec<ObjectId>) -> BoxFuture;
+    /// Send `op` (with argument list `args`) to node `node` for a guest of
+    /// `job`; resolves to the answer's bytes. Operations are sent in the
+    /// order of these calls (one caller's calls of an actor keep their
+    /// order), each once `before` has run (it hands over the references
+    /// the message carries). A node that dies first fails it with
+    /// `actor-died`.
+    fn actor(
+        &self,
+        node: u16,
+        job: JobId,
+        op: ActorOp,
+        args: Vec<u8>,
+        before: BoxFuture,
+    ) -> FetchFuture;
+    /// The live nodes other than this one.
+    fn others(&self) -> Vec<u16>;
 }
 
 impl Tasks {
@@ -159,6 +195,11 @@ impl Tasks {
     pub(crate) fn set_cluster(&self, cluster: Arc<dyn Placement>) {
         *self.label.write().unwrap_or_else(|p| p.into_inner()) = Arc::from(cluster.node_name());
         let _ = self.cluster.set(cluster);
+    }
+
+    /// The cluster, once this node joined one.
+    pub(crate) fn cluster(&self) -> Option<&Arc<dyn Placement>> {
+        self.cluster.get()
     }
 
     /// The node that owns object `id`, when it is another node of the
@@ -171,7 +212,7 @@ impl Tasks {
 
     /// A local object of `job` that will hold the bytes of object `id` of
     /// another node, fetched now.
-    pub(super) fn mirror(self: &Arc<Self>, job: JobId, id: ObjectId) -> ObjectId {
+    pub(crate) fn mirror(self: &Arc<Self>, job: JobId, id: ObjectId) -> ObjectId {
         let mirror = {
             let mut c = self.control.lock();
             // The stub stays while its bytes are on the way.
