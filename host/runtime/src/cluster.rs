@@ -501,6 +501,10 @@ impl Placement for Cluster {
         })
     }
 
+    fn alive(&self, id: u16) -> bool {
+        !self.registry.dead(id)
+    }
+
     fn others(&self) -> Vec<u16> {
         self.registry
             .nodes()

@@ -203,6 +203,39 @@ fn main() {
         }
         "limits" => limits(),
         "actors" => actors(),
+        // Actors on w2 (the test kills it): one that restarts, one that
+        // does not.
+        "restart" => {
+            let soft = ActorOptions::new().node_affinity("w2", true);
+            let again = Tally::options(soft.clone().max_restarts(1)).remote(3);
+            let once = Tally::options(soft).remote(4);
+            println!("sum={}", again.add(10).get().unwrap());
+            let (a, _) = again.whereabouts().get().unwrap();
+            let (b, _) = once.whereabouts().get().unwrap();
+            println!("before={a},{b}");
+            println!("step=ready");
+            let start = std::time::Instant::now();
+            loop {
+                assert!(start.elapsed().as_secs() < 60, "never restarted");
+                match again.whereabouts().get() {
+                    Ok((node, sum)) if node != "w2" => {
+                        println!("restarted={node} sum={sum}");
+                        break;
+                    }
+                    // Before its node is known dead, and calls on their
+                    // way there when it died.
+                    Ok(_) | Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+                }
+            }
+            println!("after={}", again.add(1).get().unwrap());
+            match once.add(1).get() {
+                Ok(n) => println!("lost=no {n}"),
+                Err(e) => {
+                    println!("lost={:?}", e.kind);
+                    println!("lost_why={e}");
+                }
+            }
+        }
         // An object that lives on w2 only, read until w2 is gone.
         "lost" => {
             let inner: ObjectRef<i64> = put_there::options(on("w2")).remote(5).get().unwrap();
@@ -438,6 +471,15 @@ fn actors() {
     println!("named={there} finder={finder} sum={sum}");
     let found = get_actor::<Tally>("board").unwrap();
     println!("found_here={}", found.add(1).get().unwrap());
+    // The name is the cluster's: taken here too while w2's lives.
+    match Tally::options(ActorOptions::new().name("board")).try_remote(0) {
+        Ok(_) => println!("taken=no"),
+        Err(e) => println!(
+            "taken={:?} {}",
+            e.kind,
+            e.message.contains("already exists")
+        ),
+    }
     drop(named);
     match get_actor::<Tally>("nobody") {
         Ok(_) => println!("unknown=found"),

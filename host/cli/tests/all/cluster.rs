@@ -427,6 +427,7 @@ fn actors_live_on_any_node_and_are_called_from_every_node() {
     // Found by name from w1 and from the head.
     assert_eq!(out["named"], "w2 finder=w1 sum=7", "{out:?}");
     assert_eq!(out["found_here"], "8", "{out:?}");
+    assert_eq!(out["taken"], "ErrorKind::InvalidArgument true", "{out:?}");
     assert_eq!(out["unknown"], "ErrorKind::InvalidArgument", "{out:?}");
     // A detached actor a task made on w1, found and killed by the driver.
     assert_eq!(out["detached"], "w1,w1 sum=1000", "{out:?}");
@@ -530,6 +531,34 @@ fn objects_lost_with_their_node_are_rebuilt_from_their_lineage() {
     let out = raylab(&["status", "--json", "--address", &head.http]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["objects_rebuilt"], 2, "{v}");
+}
+
+#[test]
+fn an_actor_whose_node_dies_is_made_again_on_a_live_node_when_it_may_restart() {
+    let (head, _w1, mut w2) = three_nodes();
+    let mut job = submit_in_background(&head, &["restart"]);
+    let mut lines = BufReader::new(job.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().expect("a line").unwrap();
+    assert_eq!(next(), "driver=head");
+    assert_eq!(next(), "sum=13");
+    assert_eq!(next(), "before=w2,w2");
+    assert_eq!(next(), "step=ready");
+    w2.child.kill().unwrap();
+    // Made again (constructor and all) where placement puts it now; its
+    // handle, the head's, still works.
+    let restarted = next();
+    assert!(
+        restarted == "restarted=head sum=3" || restarted == "restarted=w1 sum=3",
+        "{restarted}"
+    );
+    assert_eq!(next(), "after=4");
+    // The one with no restarts died with its node.
+    let lost = next();
+    let why = next();
+    assert_eq!(lost, "lost=ErrorKind::ActorDied", "{why}");
+    assert!(why.contains("w2"), "{why}");
+    let out = job.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
 }
 
 /// Tasks running on a node, by its status.

@@ -468,7 +468,9 @@ mod tests {
             scheduling: Some(wit::SchedulingStrategy::Spread),
         };
         let sent = serde_json::to_vec(&ActorOptions::from(&actor)).unwrap();
-        let got: wit::ActorOptions = serde_json::from_slice::<ActorOptions>(&sent).unwrap().into();
+        let got: wit::ActorOptions = serde_json::from_slice::<ActorOptions>(&sent)
+            .unwrap()
+            .into();
         let placed = wit::ActorOptions {
             scheduling: None,
             ..actor

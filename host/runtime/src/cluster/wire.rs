@@ -230,7 +230,7 @@ pub(crate) struct Wire {
     next_blob: AtomicU64,
     /// Actor requests of this node waiting for their answers, by key.
     /// Lock order: a leaf.
-    answers: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Bytes>>>,
+    answers: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Option<Bytes>>>>,
     /// Where actor requests queue to go out in order (see `actors`).
     outbox: tokio::sync::mpsc::UnboundedSender<actors::Outgoing>,
 }
@@ -288,7 +288,8 @@ impl Wire {
                     .next()
                     .and_then(|k| k.parse::<u64>().ok())
                 {
-                    w.answered(key, msg.payload);
+                    let nobody = msg.status == Some(async_nats::StatusCode::NO_RESPONDERS);
+                    w.answered(key, (!nobody).then_some(msg.payload));
                 }
             }
         });

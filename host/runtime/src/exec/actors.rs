@@ -49,6 +49,7 @@ mod death;
 mod elsewhere;
 mod life;
 mod mailbox;
+mod placed;
 
 use death::DeathGuard;
 
@@ -182,6 +183,8 @@ struct Registry {
     /// (job, name) of live named actors; detached ones under
     /// [`DETACHED_JOB`].
     names: HashMap<(JobId, String), ObjectId>,
+    /// Restartable actors this node made on other nodes (see `placed`).
+    placed: HashMap<ObjectId, Arc<placed::Placed>>,
 }
 
 /// Defaults of actors (from the node's configuration).
@@ -226,6 +229,20 @@ impl Actors {
 
     fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The restartable actor placed elsewhere behind `handle`, if it is
+    /// one, as the caller's `job` may see it.
+    fn placed(
+        &self,
+        handle: ObjectId,
+        job: JobId,
+    ) -> Result<Option<Arc<placed::Placed>>, TaskError> {
+        let Some(placed) = self.registry().placed.get(&handle).cloned() else {
+            return Ok(None);
+        };
+        self.control.lock().check_visible(&[handle], job)?;
+        Ok(Some(placed))
     }
 
     /// The live actor behind `handle`, as the caller's `job` may see it.
@@ -404,6 +421,9 @@ impl Actors {
         if let Some(owner) = self.tasks.owner_of(handle) {
             return self.call_there(job, owner, handle, method, args);
         }
+        if let Some(placed) = self.placed(handle, job)? {
+            return self.call_placed(&placed, job, method, args);
+        }
         let actor = self.find(handle, job)?;
         // A dead actor's call is made, and fails (as in Ray, where the
         // error comes from `get`, not from the call). One killed but not
@@ -501,6 +521,9 @@ impl Actors {
     pub(crate) fn kill(&self, job: JobId, handle: ObjectId) -> Result<(), TaskError> {
         if let Some(owner) = self.tasks.owner_of(handle) {
             return self.kill_there(job, owner, handle);
+        }
+        if let Some(placed) = self.placed(handle, job)? {
+            return self.kill_placed(&placed, job);
         }
         let actor = self.find(handle, job)?;
         actor.killed.store(true, Ordering::SeqCst);

@@ -378,14 +378,20 @@ fn add_actors(
         "create-actor",
         move |mut store: StoreContextMut<'_, HostState>,
               (class, args, options): (String, Vec<u8>, wit::ActorOptions)| {
-            let made = s
-                .actors()
-                .map(|a| a.create(&store.data().ctx, &class, args, options));
+            let actors = s.actors();
             Box::new(async move {
-                let r = match made {
-                    Ok(made) => made.await,
-                    Err(e) => Err(e),
+                let actors = match actors {
+                    Ok(a) => a,
+                    Err(e) => return Ok((Err(e.into()),)),
                 };
+                // A name another node has is refused first.
+                if let Some(name) = &options.name
+                    && let Err(e) = actors.name_free_elsewhere(store.data().ctx.job, name).await
+                {
+                    return Ok((Err(e.into()),));
+                }
+                let made = actors.create(&store.data().ctx, &class, args, options);
+                let r = made.await;
                 Ok((owned(store.data_mut(), r),))
             })
         },

@@ -131,7 +131,9 @@ impl Wire {
                 }
             };
             forget();
-            let msg = msg.map_err(|_| Lost::Node("this node is shutting down".into()))?;
+            let msg = msg
+                .map_err(|_| Lost::Node("this node is shutting down".into()))?
+                .ok_or_else(|| Lost::Node(format!("node {node} is gone (nobody answers there)")))?;
             let (outcome, inline) =
                 decode::<Result<Payload, protocol::Error>>(&msg).map_err(|e| {
                     Lost::Task(TaskError::new(
@@ -150,7 +152,8 @@ impl Wire {
     }
 
     /// An answer to request `key` of this node.
-    pub(super) fn answered(&self, key: u64, msg: Bytes) {
+    /// (`None`: NATS said nobody listens where it went.)
+    pub(super) fn answered(&self, key: u64, msg: Option<Bytes>) {
         let tx = self
             .answers
             .lock()

@@ -44,7 +44,7 @@ fn ready(r: Result<ObjectId, TaskError>) -> HandleFuture {
 }
 
 /// The handle id a node answered with.
-fn handle_in(bytes: &[u8]) -> Result<ObjectId, TaskError> {
+pub(super) fn handle_in(bytes: &[u8]) -> Result<ObjectId, TaskError> {
     let id: [u8; 8] = bytes.try_into().map_err(|_| {
         TaskError::new(
             ErrorKind::Internal,
@@ -52,6 +52,25 @@ fn handle_in(bytes: &[u8]) -> Result<ObjectId, TaskError> {
         )
     })?;
     Ok(ObjectId::new(u64::from_le_bytes(id)))
+}
+
+/// What an actor of `options` holds for its life.
+pub(super) fn demand_of(options: &wit::ActorOptions) -> Result<Resources, TaskError> {
+    let invalid = |m: String| TaskError::new(ErrorKind::InvalidArgument, m);
+    let mut demand = Resources::none();
+    demand
+        .set("CPU", options.num_cpus.unwrap_or(0.0))
+        .map_err(invalid)?;
+    demand
+        .set("GPU", options.num_gpus.unwrap_or(0.0))
+        .map_err(invalid)?;
+    if let Some(m) = options.memory {
+        demand.set("memory", m as f64).map_err(invalid)?;
+    }
+    for r in &options.resources {
+        demand.set(&r.name, r.amount).map_err(invalid)?;
+    }
+    Ok(demand)
 }
 
 impl Actors {
@@ -67,6 +86,10 @@ impl Actors {
     ) -> HandleFuture {
         match self.placed_on(caller, class, &options) {
             Ok(None) => ready(self.create_here(caller, class, args, options)),
+            // One that restarts needs a handle that outlives its node.
+            Ok(Some((cluster, node))) if options.max_restarts.unwrap_or(0) > 0 => {
+                ready(self.create_placed(caller, cluster, node, class, args, options))
+            }
             Ok(Some((cluster, node))) => {
                 self.create_there(caller, cluster, node, class, args, options)
             }
@@ -95,20 +118,8 @@ impl Actors {
             // Its group's node is this one's business.
             Some(_) => return Ok(None),
         };
-        let invalid = |m: String| TaskError::for_task(ErrorKind::InvalidArgument, class, m);
-        let mut demand = Resources::none();
-        demand
-            .set("CPU", options.num_cpus.unwrap_or(0.0))
-            .map_err(invalid)?;
-        demand
-            .set("GPU", options.num_gpus.unwrap_or(0.0))
-            .map_err(invalid)?;
-        if let Some(m) = options.memory {
-            demand.set("memory", m as f64).map_err(invalid)?;
-        }
-        for r in &options.resources {
-            demand.set(&r.name, r.amount).map_err(invalid)?;
-        }
+        let demand =
+            demand_of(options).map_err(|e| TaskError::for_task(e.kind, class, e.message))?;
         let here = HereFits::of(&self.control, &demand);
         match cluster.place(&demand, &strategy, here) {
             Ok(None) => Ok(None),
@@ -193,7 +204,7 @@ impl Actors {
     /// then): `to` counts them as this node's while it handles the
     /// message, so no count of its own has to reach it first (its
     /// handling of the message and of count changes are not ordered).
-    fn hand_over(
+    pub(super) fn hand_over(
         &self,
         refs: Vec<ObjectId>,
         to: u16,
@@ -310,43 +321,91 @@ impl Actors {
     /// the live actor named `name` (of the job, or detached), here or on
     /// any other live node.
     pub(crate) fn get(&self, job: JobId, name: &str) -> HandleFuture {
-        let here = self.get_here(job, name);
-        let cluster = match (here, self.tasks.cluster()) {
-            (Ok(h), _) => return ready(Ok(h)),
-            (Err(e), None) => return ready(Err(e)),
-            (Err(e), Some(c)) if c.others().is_empty() => return ready(Err(e)),
-            (Err(_), Some(c)) => c.clone(),
+        let unknown = match self.get_here(job, name) {
+            Ok(h) => return ready(Ok(h)),
+            Err(e) => e,
+        };
+        let Some(found) = self.find_elsewhere(job, name) else {
+            return ready(Err(unknown));
         };
         let control = self.control.clone();
-        let name = name.to_string();
         Box::pin(async move {
-            let asks = cluster.others().into_iter().map(|node| {
+            let found = found.await;
+            match found.split_first() {
+                Some((first, rest)) => {
+                    control.lock().release_all(rest);
+                    Ok(*first)
+                }
+                None => Err(unknown),
+            }
+        })
+    }
+
+    /// Refuse a name another live node has an actor of (in a cluster;
+    /// this node checks its own when the actor is made): names are unique
+    /// in the cluster, as in Ray. (Two nodes making one name at the same
+    /// moment may both succeed: the check and the making are not one
+    /// step across nodes.)
+    pub(crate) async fn name_free_elsewhere(
+        &self,
+        job: JobId,
+        name: &str,
+    ) -> Result<(), TaskError> {
+        let Some(found) = self.find_elsewhere(job, name) else {
+            return Ok(());
+        };
+        let found = found.await;
+        if found.is_empty() {
+            return Ok(());
+        }
+        self.control.lock().release_all(&found);
+        let node = self
+            .tasks
+            .cluster()
+            .map(|c| c.name_of(crate::core::object_store::owner_node(found[0])))
+            .unwrap_or_default();
+        Err(TaskError::new(
+            ErrorKind::InvalidArgument,
+            format!("an actor named `{name}` already exists (on node {node})"),
+        ))
+    }
+
+    /// Ask every other live node for its actor named `name`: a reference
+    /// to each handle found (this node's to release); `None` outside a
+    /// cluster or alone in one.
+    fn find_elsewhere(
+        &self,
+        job: JobId,
+        name: &str,
+    ) -> Option<impl std::future::Future<Output = Vec<ObjectId>> + Send + use<>> {
+        let cluster = self.tasks.cluster()?.clone();
+        let others = cluster.others();
+        if others.is_empty() {
+            return None;
+        }
+        let asks: Vec<_> = others
+            .into_iter()
+            .map(|node| {
                 cluster.actor(
                     node,
                     job,
-                    ActorOp::Find { name: name.clone() },
+                    ActorOp::Find {
+                        name: name.to_string(),
+                    },
                     Vec::new(),
                     Box::pin(async {}),
                 )
-            });
+            })
+            .collect();
+        let control = self.control.clone();
+        Some(async move {
             let found: Vec<ObjectId> = futures_util::future::join_all(asks)
                 .await
                 .into_iter()
                 .filter_map(|answer| answer.ok().and_then(|b| handle_in(&b).ok()))
                 .collect();
-            // Each answer's reference is this node's now; one is kept.
-            let mut c = control.lock();
-            c.import(job, &found);
-            match found.split_first() {
-                Some((first, rest)) => {
-                    c.release_all(rest);
-                    Ok(*first)
-                }
-                None => Err(TaskError::new(
-                    ErrorKind::InvalidArgument,
-                    format!("no live actor is named `{name}`"),
-                )),
-            }
+            control.lock().import(job, &found);
+            found
         })
     }
 

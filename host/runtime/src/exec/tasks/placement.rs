@@ -186,6 +186,8 @@ pub(crate) trait Placement: Send + Sync {
         args: Vec<u8>,
         before: BoxFuture,
     ) -> FetchFuture;
+    /// Whether node `id` is alive.
+    fn alive(&self, id: u16) -> bool;
     /// The live nodes other than this one.
     fn others(&self) -> Vec<u16>;
 }
