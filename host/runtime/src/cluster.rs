@@ -390,6 +390,9 @@ impl Cluster {
             while !self.registry.dead(node) && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(HEARTBEAT / 2).await;
             }
+            // The task goes elsewhere: if that node comes back, it must
+            // drop its attempt (see `registry`'s incarnations).
+            self.registry.fence(node).await;
             // A task pinned to the node that died runs nowhere else; any
             // other goes where it can now.
             let strategy = match Strategy::of(&task.task.options) {
@@ -503,6 +506,11 @@ impl Placement for Cluster {
 
     fn alive(&self, id: u16) -> bool {
         !self.registry.dead(id)
+    }
+
+    fn fence(&self, id: u16) -> crate::exec::tasks::BoxFuture {
+        let registry = self.registry.clone();
+        Box::pin(async move { registry.fence(id).await })
     }
 
     fn others(&self) -> Vec<u16> {

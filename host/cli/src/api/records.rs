@@ -227,6 +227,14 @@ pub struct Node {
     pub load: f64,
     /// Whether this is the node answering.
     pub this: bool,
+    /// Its incarnation: 1 when it joined, one more each time it came back
+    /// after the cluster counted it dead.
+    #[serde(default = "first_incarnation")]
+    pub incarnation: u32,
+}
+
+fn first_incarnation() -> u32 {
+    1
 }
 
 impl From<raylab::NodeInfo> for Node {
@@ -242,6 +250,7 @@ impl From<raylab::NodeInfo> for Node {
             draining,
             load,
             this,
+            incarnation,
         } = n;
         Node {
             id,
@@ -254,6 +263,7 @@ impl From<raylab::NodeInfo> for Node {
             draining,
             load,
             this,
+            incarnation,
         }
     }
 }

@@ -64,6 +64,7 @@ fn node() -> raylab::NodeInfo {
         draining: false,
         load: 0.25,
         this: true,
+        incarnation: 2,
     }
 }
 

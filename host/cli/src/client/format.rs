@@ -158,10 +158,16 @@ fn node_line(n: &api::Node) -> String {
             .join(" ")
     };
     format!(
-        "node {} {}{} {} (heartbeat {:.1} s ago) {}: total {}; available {}",
+        "node {} {}{}{} {} (heartbeat {:.1} s ago) {}: total {}; available {}",
         n.id,
         n.name,
         if n.this { " (this one)" } else { "" },
+        // Shown once it came back after being counted dead.
+        if n.incarnation > 1 {
+            format!(" (incarnation {})", n.incarnation)
+        } else {
+            String::new()
+        },
         match (n.alive, n.draining) {
             (true, false) => "ALIVE",
             (true, true) => "LEAVING",

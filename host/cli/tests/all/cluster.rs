@@ -627,6 +627,60 @@ fn a_killed_node_loses_no_task_and_a_stopped_one_finishes_its_own() {
     });
 }
 
+/// Send `signal` (`STOP`, `CONT`) to a node's process.
+fn signal(node: &Node, signal: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{signal}"), &node.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{signal}");
+}
+
+/// A node's incarnation, as the head sees it.
+fn incarnation(head: &Node, name: &str) -> u64 {
+    nodes(&head.http)
+        .iter()
+        .find(|n| n["name"] == name)
+        .and_then(|n| n["incarnation"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_node_counted_dead_comes_back_as_a_new_incarnation_without_its_old_work() {
+    let (head, _w1, w2) = three_nodes();
+    assert_eq!(incarnation(&head, "w2"), 1);
+    // w2 is cut off mid-job (paused: no heartbeat, no answer) for longer
+    // than the cluster waits for a node.
+    let job = submit_in_background(&head, &["spread", "6", "3000"]);
+    wait_until("w2 runs tasks", || running(&w2) > 0);
+    signal(&w2, "STOP");
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    signal(&w2, "CONT");
+    // Its tasks ran again elsewhere: each result once, none of w2's.
+    let out = job.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let spread = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("spread="))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(spread.split(',').count(), 6, "{spread}");
+    assert!(
+        !spread.contains("w2"),
+        "a result from w2's old work: {spread}"
+    );
+    // Back, w2 saw the fence the head put when it placed them again: it
+    // dropped that work and rejoined as its next incarnation.
+    wait_until("w2 rejoins as incarnation 2", || {
+        incarnation(&head, "w2") == 2
+    });
+    wait_until("w2 dropped its old work", || running(&w2) == 0);
+    // And it serves again.
+    let out = submit(&head, &["place"]);
+    assert_eq!(out["gpu"], "w2", "{out:?}");
+}
+
 #[test]
 fn a_task_no_node_can_hold_waits_for_one_to_join() {
     let (head, url, token) = head();

@@ -307,6 +307,21 @@ pub(crate) enum ActorOp {
     },
 }
 
+/// How a node answers a request for a task's outcome, an object's bytes
+/// or an actor operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Answer<P> {
+    /// Done: its bytes.
+    Ok(P),
+    /// Failed, as the task (or the read) failed.
+    Err(Error),
+    /// This node no longer does it: it was counted dead by the cluster
+    /// (see `registry`'s incarnations), and the asker's work that it held
+    /// was placed again elsewhere or is lost with it. The asker treats it
+    /// as the node's death.
+    Lost(String),
+}
+
 /// The wire's error kinds, one list: the enum and both conversions to and
 /// from the WIT's kinds, one match arm per case (a kind added to the WIT
 /// fails to compile until it is added here).

@@ -1,6 +1,17 @@
 //! The registry of nodes: joining (an id from the head), the heartbeat that
 //! keeps this node's record fresh in the `raylab-nodes` bucket, and the
 //! watch that keeps this node's view of the others.
+//!
+//! Incarnations fence a node the cluster counted dead. A node that acts on
+//! another's death (places its tasks again, makes its actors again) first
+//! puts a fence for it into the bucket (`fence-{id}`: the incarnation it
+//! counted dead). A node cut off for a while (a partition, a pause) sees
+//! its own fence once it is back: it drops the work it held for other
+//! nodes (it was done again elsewhere, or lost with it), answers what
+//! still waits on it as lost rather than with a second outcome, and goes
+//! on as its next incarnation, a node like a new one. A fence only for an
+//! incarnation before this node's is stale and changes nothing; a node
+//! counted dead for a moment that no one acted on is not fenced at all.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -14,6 +25,9 @@ use super::{ClusterConfig, ClusterError, DEAD_AFTER, HEARTBEAT, protocol};
 
 /// The bucket of node records.
 const BUCKET: &str = "raylab-nodes";
+
+/// How long the bucket keeps a record (a node's, a fence).
+const RECORDS_KEPT: Duration = Duration::from_secs(60);
 
 /// The subject the head hands out node ids on.
 const JOIN: &str = "raylab.join";
@@ -40,6 +54,27 @@ struct Record {
     /// The cluster protocol it speaks (0: a release before versions).
     #[serde(default)]
     protocol: u32,
+    /// Its incarnation: 1 when it joins, one more each time it comes back
+    /// after the cluster counted it dead (see the module docs).
+    #[serde(default = "first_incarnation")]
+    incarnation: u32,
+}
+
+fn first_incarnation() -> u32 {
+    1
+}
+
+/// A fence: node `id` was counted dead as `incarnation` by a node that
+/// acted on it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Fence {
+    id: u16,
+    incarnation: u32,
+}
+
+/// The key of node `id`'s fence.
+fn fence_key(id: u16) -> String {
+    format!("fence-{id}")
 }
 
 /// What `status` shows of a node.
@@ -66,6 +101,9 @@ pub struct NodeInfo {
     pub load: f64,
     /// Whether this is the node answering.
     pub this: bool,
+    /// Its incarnation: 1 when it joined, one more each time it came back
+    /// after the cluster counted it dead.
+    pub incarnation: u32,
 }
 
 fn unix_ms() -> f64 {
@@ -103,6 +141,11 @@ pub(crate) struct Registry {
     /// Nodes whose record was deleted (they left).
     /// Lock order: a leaf (after `view`).
     gone: Mutex<std::collections::HashSet<u16>>,
+    /// This node's incarnation.
+    incarnation: std::sync::atomic::AtomicU32,
+    /// What this node does when it finds itself fenced (given its new
+    /// incarnation).
+    on_fenced: std::sync::OnceLock<Box<dyn Fn(u32) + Send + Sync>>,
 }
 
 impl Registry {
@@ -188,6 +231,8 @@ impl Registry {
             draining: AtomicBool::new(false),
             last: Mutex::new(None),
             gone: Mutex::new(std::collections::HashSet::new()),
+            incarnation: std::sync::atomic::AtomicU32::new(1),
+            on_fenced: std::sync::OnceLock::new(),
         });
         let started_ms = unix_ms();
         let (name, http) = (cfg.name.clone(), cfg.http.clone());
@@ -203,13 +248,30 @@ impl Registry {
                 .insert(me.id, me);
         }
         handle.spawn(async move {
+            let mut last_ok = std::time::Instant::now();
             while !beat.stopped.load(Ordering::SeqCst) {
                 tokio::time::sleep(HEARTBEAT).await;
                 if beat.stopped.load(Ordering::SeqCst) {
                     break;
                 }
-                if let Err(e) = beat.put(&name, &http, &resources, started_ms).await {
-                    tracing::warn!("heartbeat: {e}");
+                match beat.put(&name, &http, &resources, started_ms).await {
+                    Ok(()) => {
+                        let gap = last_ok.elapsed();
+                        last_ok = std::time::Instant::now();
+                        if gap >= RECORDS_KEPT {
+                            // Cut off for longer than the bucket keeps
+                            // fences: whoever acted on its death left no
+                            // fence to see.
+                            let was = beat.incarnation();
+                            beat.next_incarnation(was, &beat.kv).await;
+                        } else if gap >= DEAD_AFTER - HEARTBEAT {
+                            // Silent long enough to be counted dead: a fence
+                            // put meanwhile may not come through the watch
+                            // (it only brings what is put while it runs).
+                            beat.check_fence().await;
+                        }
+                    }
+                    Err(e) => tracing::warn!("heartbeat: {e}"),
                 }
             }
         });
@@ -228,13 +290,15 @@ impl Registry {
                 // server dies the watch ends, fails or goes quiet (every
                 // node, this one included, puts its record every heartbeat,
                 // so a quiet watch is a broken one). Watch again: the new
-                // watch replays every node's latest record.
+                // watch replays every key's latest value.
                 let Some(mut entries) = watch.take() else {
                     tokio::time::sleep(HEARTBEAT).await;
                     if viewer.strong_count() == 0 {
                         break;
                     }
-                    match watched.watch_all().await {
+                    // With history: the latest of every key, then what
+                    // comes (a fence put while it was broken included).
+                    match watched.watch_with_history(">").await {
                         Ok(w) => watch = Some(w),
                         Err(e) => tracing::debug!("watching the node bucket again: {e}"),
                     }
@@ -252,6 +316,14 @@ impl Registry {
                     let Some(registry) = viewer.upgrade() else {
                         return;
                     };
+                    if entry.key.starts_with("fence-") {
+                        if entry.operation == kv::Operation::Put
+                            && let Ok(fence) = serde_json::from_slice::<Fence>(&entry.value)
+                        {
+                            registry.fenced(fence, &watched).await;
+                        }
+                        continue;
+                    }
                     let mut view = registry.view.lock().unwrap_or_else(|p| p.into_inner());
                     match entry.operation {
                         kv::Operation::Put => {
@@ -316,6 +388,7 @@ impl Registry {
             heartbeat_ms: unix_ms(),
             draining: self.draining.load(Ordering::SeqCst),
             protocol: protocol::PROTOCOL,
+            incarnation: self.incarnation(),
         };
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(record.clone());
         self.put_record(&record).await
@@ -333,6 +406,81 @@ impl Registry {
     /// This node's id.
     pub(crate) fn id(&self) -> u16 {
         self.id
+    }
+
+    /// This node's incarnation (see the module docs).
+    pub(crate) fn incarnation(&self) -> u32 {
+        self.incarnation.load(Ordering::SeqCst)
+    }
+
+    /// Run `hook` (given the new incarnation) when this node finds itself
+    /// fenced.
+    pub(crate) fn on_fenced(&self, hook: Box<dyn Fn(u32) + Send + Sync>) {
+        let _ = self.on_fenced.set(hook);
+    }
+
+    /// This node acts on node `id`'s death: fence the incarnation it counted
+    /// dead, so that if that node comes back it drops what it held and
+    /// rejoins as its next incarnation.
+    pub(crate) async fn fence(&self, id: u16) {
+        let incarnation = self
+            .view
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .map_or(1, |r| r.incarnation);
+        let fence = serde_json::to_vec(&Fence { id, incarnation }).expect("serializes");
+        match self.kv.put(fence_key(id), fence.into()).await {
+            Ok(_) => tracing::info!("node {id} fenced as incarnation {incarnation}"),
+            Err(e) => tracing::warn!("cannot fence node {id}: {e}"),
+        }
+    }
+
+    /// Read this node's fence, and go to the next incarnation if it is for
+    /// this one.
+    async fn check_fence(&self) {
+        if let Ok(Some(bytes)) = self.kv.get(fence_key(self.id)).await
+            && let Ok(fence) = serde_json::from_slice::<Fence>(&bytes)
+        {
+            self.fenced(fence, &self.kv).await;
+        }
+    }
+
+    /// A fence came through the watch: this node's own, for its current
+    /// incarnation, fences it (see the module docs).
+    async fn fenced(&self, fence: Fence, kv: &kv::Store) {
+        if fence.id == self.id {
+            self.next_incarnation(fence.incarnation, kv).await;
+        }
+    }
+
+    /// Go from incarnation `was` (if this node still is it) to the next:
+    /// drop what it held for others and say so.
+    async fn next_incarnation(&self, was: u32, kv: &kv::Store) {
+        if self
+            .incarnation
+            .compare_exchange(was, was + 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return;
+        }
+        let now = was + 1;
+        tracing::warn!(
+            "the cluster counted this node dead while it was cut off, and placed its work \
+             elsewhere: dropping what it held for other nodes, rejoining as incarnation {now}"
+        );
+        if let Some(hook) = self.on_fenced.get() {
+            hook(now);
+        }
+        // Say so at once, rather than at the next heartbeat.
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(mut record) = last {
+            record.incarnation = now;
+            record.heartbeat_ms = unix_ms();
+            if let Ok(bytes) = serde_json::to_vec(&record) {
+                let _ = kv.put(self.id.to_string(), bytes.into()).await;
+            }
+        }
     }
 
     /// The time the view is current to: now, or, when this node's own
@@ -365,6 +513,7 @@ impl Registry {
                 draining: r.draining,
                 load: r.load,
                 this: r.id == self.id,
+                incarnation: r.incarnation,
             })
             .collect();
         nodes.sort_by_key(|n| n.id);
@@ -426,7 +575,7 @@ async fn open_bucket(js: &jetstream::Context, replicas: usize) -> Result<kv::Sto
         return Ok(kv);
     }
     // Records of nodes long gone expire by themselves.
-    let max_age = Duration::from_secs(60);
+    let max_age = RECORDS_KEPT;
     let config = jetstream::stream::Config {
         name: format!("KV_{BUCKET}"),
         subjects: vec![format!("$KV.{BUCKET}.>")],

@@ -160,9 +160,28 @@ pub(crate) struct Incoming {
     pub(crate) args: Vec<u8>,
 }
 
+/// Why a node does not answer a request with bytes.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The task (or the read) failed.
+    Task(TaskError),
+    /// This node was counted dead and dropped the work (see
+    /// [`protocol::Answer::Lost`]).
+    Lost(String),
+}
+
+impl From<TaskError> for Failure {
+    fn from(e: TaskError) -> Self {
+        Failure::Task(e)
+    }
+}
+
 /// A future of a task's outcome.
 pub(crate) type Outcome =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, TaskError>> + Send>>;
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, Failure>> + Send>>;
+
+/// The answer a node sent, as the asker reads it.
+type Answer = protocol::Answer<Payload>;
 
 /// What a node does for the others (implemented by the node).
 pub(crate) trait Serve: Send + Sync {
@@ -415,15 +434,18 @@ impl Wire {
         self.withdraw(&payload);
         let msg =
             answer.map_err(|e| Lost::Node(format!("node {node} did not take the task: {e}")))?;
-        let (outcome, inline) =
-            decode::<Result<Payload, protocol::Error>>(&msg.payload).map_err(|e| {
-                Lost::Task(TaskError::for_task(
-                    ErrorKind::Internal,
-                    &name,
-                    format!("node {node} answered {e}"),
-                ))
-            })?;
-        let payload = outcome.map_err(|e| Lost::Task(e.into()))?;
+        let (outcome, inline) = decode::<Answer>(&msg.payload).map_err(|e| {
+            Lost::Task(TaskError::for_task(
+                ErrorKind::Internal,
+                &name,
+                format!("node {node} answered {e}"),
+            ))
+        })?;
+        let payload = match outcome {
+            Answer::Ok(p) => p,
+            Answer::Err(e) => return Err(Lost::Task(e.into())),
+            Answer::Lost(why) => return Err(Lost::Node(format!("node {node} {why}"))),
+        };
         self.receive(&payload, inline).await.map_err(|e| {
             Lost::Task(TaskError::for_task(
                 ErrorKind::Internal,
@@ -439,16 +461,16 @@ impl Wire {
             return;
         };
         let outcome = match decode::<RunHeader>(&msg.payload) {
-            Err(e) => Err(TaskError::new(
-                ErrorKind::Internal,
-                format!("a bad request: {e}"),
-            )),
+            Err(e) => {
+                Err(TaskError::new(ErrorKind::Internal, format!("a bad request: {e}")).into())
+            }
             Ok((header, inline)) => match self.receive(&header.args, inline).await {
                 Ok(args) => serve.run(Incoming { header, args }, self.clone()).await,
                 Err(e) => Err(TaskError::new(
                     ErrorKind::Internal,
                     format!("cannot receive its arguments: {e}"),
-                )),
+                )
+                .into()),
             },
         };
         self.answer(reply, outcome).await;
@@ -494,21 +516,16 @@ impl Wire {
 
     /// Reply with an outcome: its bytes inline when small, else offered as
     /// a blob the asker fetches in chunks.
-    async fn answer(&self, reply: async_nats::Subject, outcome: Result<Vec<u8>, TaskError>) {
+    async fn answer(&self, reply: async_nats::Subject, outcome: Result<Vec<u8>, Failure>) {
         let (outcome, body) = match outcome {
             Ok(bytes) => {
                 let (payload, inline) = self.offer(bytes);
-                (Ok(payload), inline)
+                (Answer::Ok(payload), inline)
             }
-            Err(e) => (Err(protocol::Error::from(e)), Vec::new()),
+            Err(Failure::Task(e)) => (Answer::Err(e.into()), Vec::new()),
+            Err(Failure::Lost(why)) => (Answer::Lost(why), Vec::new()),
         };
-        let _ = self
-            .client
-            .publish(
-                reply,
-                encode::<Result<Payload, protocol::Error>>(&outcome, &body),
-            )
-            .await;
+        let _ = self.client.publish(reply, encode(&outcome, &body)).await;
     }
 
     /// Tell every node that `job` of this node ended.

@@ -59,6 +59,14 @@ impl Runtime {
             u64::from(id) << crate::core::object_store::OWNER_SHIFT,
         ));
         let serve = remote::Remote::new(Arc::downgrade(&self.node));
+        // Counted dead and back (see `registry`): what it held for others
+        // goes.
+        let fenced = Arc::downgrade(&serve);
+        registry.on_fenced(Box::new(move |_| {
+            if let Some(serve) = fenced.upgrade() {
+                serve.fenced();
+            }
+        }));
         let wire = self.workers().block_on(Wire::open(
             id,
             registry.client().clone(),

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, Weak};
 use super::Node;
 use crate::bindings::wit;
 use crate::cluster::protocol;
-use crate::cluster::wire::{ActorRequest, Incoming, Outcome, Serve, Wire};
+use crate::cluster::wire::{ActorRequest, Failure, Incoming, Outcome, Serve, Wire};
 use crate::core::control::JobId;
 use crate::core::object_store::{Lookup, ObjectId};
 use crate::core::timeline::TraceEvent;
@@ -47,6 +47,11 @@ struct ModuleRef<'a> {
     module: &'a str,
     digest: &'a str,
 }
+
+/// A future of what this node answers, before fencing (see
+/// [`Remote::fence`]).
+type Answering =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, TaskError>> + Send>>;
 
 /// This node's service to the others.
 pub(super) struct Remote {
@@ -230,8 +235,8 @@ impl Remote {
     }
 
     /// Do what another node asks of an actor here (see `Serve::actor`).
-    fn actor_op(&self, request: ActorRequest, args: Vec<u8>, wire: Arc<Wire>) -> Outcome {
-        let done = |r: Result<Vec<u8>, TaskError>| -> Outcome { Box::pin(std::future::ready(r)) };
+    fn actor_op(&self, request: ActorRequest, args: Vec<u8>, wire: Arc<Wire>) -> Answering {
+        let done = |r: Result<Vec<u8>, TaskError>| -> Answering { Box::pin(std::future::ready(r)) };
         let Some(node) = self.node.upgrade() else {
             return done(Err(internal("the node is shutting down")));
         };
@@ -354,6 +359,45 @@ impl Remote {
         }
     }
 
+    /// `work` for another node, answered as lost if this node is counted
+    /// dead meanwhile (it took the work as one incarnation and would answer
+    /// as another: the asker has placed the work again, or lost it with
+    /// this node, and must not get two outcomes).
+    fn fence(&self, work: Answering) -> Outcome {
+        let node = self.node.clone();
+        let taken = self.incarnation();
+        Box::pin(async move {
+            let outcome = work.await;
+            let now = node
+                .upgrade()
+                .and_then(|n| n.cluster.get().map(|c| c.registry.incarnation()))
+                .unwrap_or(taken);
+            if now != taken {
+                return Err(Failure::Lost(format!(
+                    "was counted dead while doing it, and rejoined as incarnation {now}"
+                )));
+            }
+            outcome.map_err(Failure::from)
+        })
+    }
+
+    /// This node's incarnation in the cluster.
+    fn incarnation(&self) -> u32 {
+        self.node
+            .upgrade()
+            .and_then(|n| n.cluster.get().map(|c| c.registry.incarnation()))
+            .unwrap_or(0)
+    }
+
+    /// This node was counted dead by the cluster (see `registry`): the
+    /// work it holds for other nodes was placed again elsewhere (or lost
+    /// with it), so all of it goes, as if each job had ended.
+    pub(super) fn fenced(&self) {
+        for (origin, job) in self.guest_jobs() {
+            self.job_ended(origin, job);
+        }
+    }
+
     /// Tasks running here for other nodes.
     pub(super) fn running(&self) -> usize {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).len()
@@ -373,7 +417,11 @@ impl Remote {
 impl Serve for Remote {
     fn run(&self, task: Incoming, wire: Arc<Wire>) -> Outcome {
         let me = self.me.upgrade().expect("lives with its node");
-        Box::pin(async move { me.run_task(task, wire).await })
+        let work = {
+            let me = me.clone();
+            Box::pin(async move { me.run_task(task, wire).await })
+        };
+        me.fence(work)
     }
 
     fn cancel(&self, origin: u16, key: u64) {
@@ -390,8 +438,9 @@ impl Serve for Remote {
 
     fn object(&self, root: (u16, JobId), id: ObjectId, offset: u64, len: u64) -> Outcome {
         let node = self.node.clone();
+        let fence = self.me.upgrade().expect("lives with its node");
         let part = self.part_of(root);
-        Box::pin(async move {
+        let read: Answering = Box::pin(async move {
             let node = node
                 .upgrade()
                 .ok_or_else(|| internal("the node is shutting down"))?;
@@ -421,7 +470,8 @@ impl Serve for Remote {
             };
             node.tasks.export(refs).await;
             Ok(bytes[crate::core::object_store::byte_range(bytes.len(), offset, len)].to_vec())
-        })
+        });
+        fence.fence(read)
     }
 
     fn refs(&self, changes: Vec<(ObjectId, i64)>) {
@@ -431,7 +481,8 @@ impl Serve for Remote {
     }
 
     fn actor(&self, request: ActorRequest, args: Vec<u8>, wire: Arc<Wire>) -> Outcome {
-        self.actor_op(request, args, wire)
+        let work = self.actor_op(request, args, wire);
+        self.fence(work)
     }
 
     fn timeline(&self, origin: u16, job: Option<JobId>, base_us: u64) -> Vec<TraceEvent> {

@@ -134,14 +134,19 @@ impl Wire {
             let msg = msg
                 .map_err(|_| Lost::Node("this node is shutting down".into()))?
                 .ok_or_else(|| Lost::Node(format!("node {node} is gone (nobody answers there)")))?;
-            let (outcome, inline) =
-                decode::<Result<Payload, protocol::Error>>(&msg).map_err(|e| {
-                    Lost::Task(TaskError::new(
-                        ErrorKind::Internal,
-                        format!("node {node} answered {e}"),
-                    ))
-                })?;
-            let payload = outcome.map_err(|e| Lost::Task(e.into()))?;
+            let (outcome, inline) = decode::<super::Answer>(&msg).map_err(|e| {
+                Lost::Task(TaskError::new(
+                    ErrorKind::Internal,
+                    format!("node {node} answered {e}"),
+                ))
+            })?;
+            let payload = match outcome {
+                protocol::Answer::Ok(p) => p,
+                protocol::Answer::Err(e) => return Err(Lost::Task(e.into())),
+                protocol::Answer::Lost(why) => {
+                    return Err(Lost::Node(format!("node {node} {why}")));
+                }
+            };
             wire.receive(&payload, inline).await.map_err(|e| {
                 Lost::Task(TaskError::new(
                     ErrorKind::Internal,
@@ -181,13 +186,15 @@ impl Wire {
                 Err(e) => Box::pin(std::future::ready(Err(TaskError::new(
                     ErrorKind::Internal,
                     format!("a bad request: {e}"),
-                )))),
+                )
+                .into()))),
                 Ok((request, inline)) => match self.receive(&request.args, inline).await {
                     Ok(args) => serve.actor(request, args, self.clone()),
                     Err(e) => Box::pin(std::future::ready(Err(TaskError::new(
                         ErrorKind::Internal,
                         format!("cannot receive its arguments: {e}"),
-                    )))),
+                    )
+                    .into()))),
                 },
             };
             let wire = self.clone();

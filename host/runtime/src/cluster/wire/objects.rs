@@ -10,7 +10,7 @@ use crate::error::{ErrorKind, TaskError};
 use crate::ids::{JobId, ObjectId};
 
 use super::super::protocol;
-use super::{ObjectRequest, Payload, Serve, Wire, decode, subject};
+use super::{ObjectRequest, Serve, Wire, decode, subject};
 
 /// Publish changes to reference counts (`(id, +n/-n)`), one message per
 /// owner node, in order.
@@ -62,10 +62,9 @@ impl Wire {
         let Some(reply) = msg.reply else { return };
         let outcome = match serde_json::from_slice::<ObjectRequest>(&msg.payload) {
             Ok(r) => serve.object(r.root, r.id, r.offset, r.len).await,
-            Err(e) => Err(TaskError::new(
-                ErrorKind::Internal,
-                format!("a bad request: {e}"),
-            )),
+            Err(e) => {
+                Err(TaskError::new(ErrorKind::Internal, format!("a bad request: {e}")).into())
+            }
         };
         self.answer(reply, outcome).await;
     }
@@ -118,9 +117,12 @@ impl Wire {
                 }
             }
         };
-        let (outcome, inline) =
-            decode::<Result<Payload, protocol::Error>>(&msg.payload).map_err(lost)?;
-        let payload = outcome.map_err(TaskError::from)?;
+        let (outcome, inline) = decode::<super::Answer>(&msg.payload).map_err(lost)?;
+        let payload = match outcome {
+            protocol::Answer::Ok(p) => p,
+            protocol::Answer::Err(e) => return Err(e.into()),
+            protocol::Answer::Lost(why) => return Err(lost(why)),
+        };
         self.receive(&payload, inline).await.map_err(lost)
     }
 }

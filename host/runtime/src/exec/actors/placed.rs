@@ -192,6 +192,9 @@ impl Actors {
                 }
             }
             let why = format!("its node {} died", cluster.name_of(node));
+            // Made again elsewhere: if that node comes back, its instance
+            // must go.
+            cluster.fence(node).await;
             // The reference to the lost instance goes.
             self.control.lock().release_all(&[handle]);
             let n = placed.restarts.fetch_add(1, Ordering::SeqCst);

@@ -188,6 +188,9 @@ pub(crate) trait Placement: Send + Sync {
     ) -> FetchFuture;
     /// Whether node `id` is alive.
     fn alive(&self, id: u16) -> bool;
+    /// This node acts on node `id`'s death: if it comes back, it is to
+    /// drop what it held (see `cluster`'s incarnations).
+    fn fence(&self, id: u16) -> BoxFuture;
     /// The live nodes other than this one.
     fn others(&self) -> Vec<u16>;
 }
