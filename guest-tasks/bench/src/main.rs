@@ -20,6 +20,8 @@
 //!   its spill figures); prints N.
 //! * `remote-latency N NODE` / `remote-throughput N NODE`: as `latency` and
 //!   `throughput`, with every task pinned to the cluster node NODE.
+//! * `remote-get MB NODE`: an MB-megabyte object put on NODE, read here
+//!   whole; GB/s (median of four warm rounds).
 //! * `remote-transfer MB NODE`: a task on NODE takes an MB-megabyte
 //!   argument and returns one as big; GB/s moved (both ways, median of
 //!   four warm rounds).
@@ -101,7 +103,14 @@ impl Sink {
         self.calls += 1;
     }
 }
+/// A ref to `len` bytes it put, on the node it runs on.
+#[remote]
+fn put_bytes(len: u64) -> raylab_guest::ObjectRef<PackedVec<u8>> {
+    put(&PackedVec(vec![0x5au8; len as usize])).unwrap()
+}
+
 tasks!(
+    put_bytes,
     noop,
     spin,
     echo,
@@ -285,6 +294,24 @@ fn main() {
             let refs: Vec<_> = (0..n).map(|_| noop::options(on(&node)).remote()).collect();
             get_all(&refs).unwrap();
             n as f64 / start.elapsed().as_secs_f64()
+        }
+        "remote-get" => {
+            let len = n as usize * 1_000_000;
+            let mut times = Vec::new();
+            for _ in 0..5 {
+                let there = put_bytes::options(on(&node))
+                    .remote(len as u64)
+                    .get()
+                    .unwrap();
+                let start = Instant::now();
+                let bytes = there.get().unwrap();
+                times.push(start.elapsed().as_secs_f64());
+                assert_eq!(bytes.len(), len);
+            }
+            let mut rest = times[1..].to_vec();
+            rest.sort_by(f64::total_cmp);
+            let t = (rest[1] + rest[2]) / 2.0;
+            n as f64 / 1000.0 / t
         }
         "remote-transfer" => {
             // Put once; each round sends it as `echo`'s argument and gets

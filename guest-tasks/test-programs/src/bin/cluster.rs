@@ -201,6 +201,17 @@ fn main() {
             nodes.sort();
             println!("spread={}", nodes.join(","));
         }
+        // A burst under the default strategy: N naps of MS ms.
+        "burst" => {
+            let (n, ms): (usize, u64) = (
+                args.get(2).and_then(|a| a.parse().ok()).unwrap_or(6),
+                args.get(3).and_then(|a| a.parse().ok()).unwrap_or(500),
+            );
+            let refs: Vec<_> = (0..n).map(|_| nap::remote(ms)).collect();
+            let mut nodes: Vec<String> = refs.iter().map(|r| r.get().unwrap()).collect();
+            nodes.sort();
+            println!("burst={}", nodes.join(","));
+        }
         "limits" => limits(),
         "actors" => actors(),
         // Actors on w2 (the test kills it): one that restarts, one that

@@ -260,6 +260,22 @@ pub(super) fn cluster_figures(
         ],
         3,
     )?;
+    // One that serves bulk bytes through NATS only (the fallback).
+    let _chunks = BenchNode::start(
+        b,
+        &[
+            "--address",
+            url,
+            "--cluster-token",
+            token,
+            "--node-name",
+            "w-nats",
+            "--num-cpus",
+            "1",
+            "--no-data-port",
+        ],
+        3,
+    )?;
     let submit = |mode: &str, n: &str, node: &str| -> anyhow::Result<f64> {
         let mut xs = Vec::new();
         for _ in 0..b.runs {
@@ -327,7 +343,24 @@ pub(super) fn cluster_figures(
         better: Better::Higher,
         target: None,
         ray: None,
-        note: format!("both ways, 512 KiB chunks; {local:.2} GB/s kept on the head"),
+        note: format!("both ways, data port; {local:.2} GB/s kept on the head"),
+    });
+    let (remote, chunks, local) = (
+        submit("remote-get", "100", "w")?,
+        submit("remote-get", "100", "w-nats")?,
+        submit("remote-get", "100", "head")?,
+    );
+    add(Figure {
+        name: "cluster: 100 MB object read from another node",
+        value: remote,
+        unit: "GB/s",
+        better: Better::Higher,
+        target: Some(1.0),
+        ray: None,
+        note: format!(
+            "from its owner's data port; {chunks:.2} GB/s in chunks through NATS \
+             (--no-data-port), {local:.2} GB/s read on its own node"
+        ),
     });
     Ok(())
 }

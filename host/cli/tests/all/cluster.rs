@@ -262,7 +262,7 @@ fn a_node_without_the_token_is_refused() {
 }
 
 /// A head (1 CPU) and two workers: w1 (2 CPUs, one `accel`), w2 (2 CPUs,
-/// one GPU).
+/// one GPU, bulk bytes through NATS).
 fn three_nodes() -> (Node, Node, Node) {
     let (head, url, token) = head();
     let w1 = join(
@@ -278,7 +278,13 @@ fn three_nodes() -> (Node, Node, Node) {
             r#"{"accel": 1}"#,
         ],
     );
-    let w2 = join(&url, &token, "w2", &["--num-cpus", "2", "--num-gpus", "1"]);
+    // w2 moves bulk bytes through NATS only; w1 on the data ports.
+    let w2 = join(
+        &url,
+        &token,
+        "w2",
+        &["--num-cpus", "2", "--num-gpus", "1", "--no-data-port"],
+    );
     wait_until("three nodes", || nodes(&head.http).len() == 3);
     (head, w1, w2)
 }
@@ -342,6 +348,11 @@ fn tasks_go_where_their_resources_are_and_objects_follow_them() {
 
     let out = submit(&head, &["spread", "6"]);
     assert_eq!(out["spread"], "head,head,w1,w1,w2,w2", "{out:?}");
+    // A burst placed before any of it is sent spreads by free CPUs (the
+    // head's one, two on each worker), not all to the worker that looked
+    // free first.
+    let out = submit(&head, &["burst", "5", "1000"]);
+    assert_eq!(out["burst"], "head,w1,w1,w2,w2", "{out:?}");
 
     // The head's charts count the whole cluster's CPUs: 1 + 2 + 2.
     wait_until("the cluster's CPUs in the history", || {
@@ -389,7 +400,8 @@ fn tasks_go_where_their_resources_are_and_objects_follow_them() {
         );
     }
 
-    // 100 MB each way, streamed in chunks; and a chain between workers.
+    // 100 MB each way (on the data ports); objects read by range from w2
+    // (through NATS, in chunks); and a chain between workers.
     let out = submit(&head, &["objects", "100"]);
     assert_eq!(out["to"], "w1 len=104857600 ok=true");
     assert_eq!(out["from"], "w1 len=104857600 ok=true");

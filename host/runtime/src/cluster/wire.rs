@@ -62,6 +62,7 @@ use crate::ids::{JobId, ObjectId};
 
 mod actors;
 mod chunks;
+mod direct;
 mod modules;
 mod objects;
 
@@ -90,8 +91,15 @@ const MODULES: &str = "RAYLAB_MODULES";
 pub(crate) enum Payload {
     /// The bytes follow the header.
     Inline,
-    /// Node `node` offers them as blob `id` of `len` bytes.
-    Blob { node: u16, id: u64, len: u64 },
+    /// Node `node` offers them as blob `id` of `len` bytes: on its data
+    /// port, if `direct` says where, and in chunks over NATS.
+    Blob {
+        node: u16,
+        id: u64,
+        len: u64,
+        #[serde(default)]
+        direct: Option<direct::DirectRef>,
+    },
 }
 
 /// A task sent to another node.
@@ -252,20 +260,25 @@ pub(crate) struct Wire {
     answers: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Option<Bytes>>>>,
     /// Where actor requests queue to go out in order (see `actors`).
     outbox: tokio::sync::mpsc::UnboundedSender<actors::Outgoing>,
+    /// This node's data port, if it has one (see `direct`).
+    direct: Option<direct::Direct>,
 }
 
 impl Wire {
     /// This node's end, serving `serve` on `handle`; the module store is
-    /// kept in `replicas` replicas.
+    /// kept in `replicas` replicas; bulk bytes are served on a data port on
+    /// `data_host`, if given (see `direct`).
     pub(crate) async fn open(
         id: u16,
         client: async_nats::Client,
         serve: Arc<dyn Serve>,
         handle: &tokio::runtime::Handle,
         replicas: usize,
+        data_host: Option<&str>,
     ) -> Result<Arc<Wire>, ClusterError> {
         let modules = open_modules(&jetstream::new(client.clone()), replicas).await?;
-        let wire = Arc::new(Wire {
+        let wire = Arc::new_cyclic(|me| Wire {
+            direct: data_host.and_then(|host| direct::Direct::serve(host, me.clone(), handle)),
             id,
             client: client.clone(),
             modules,
@@ -395,12 +408,12 @@ impl Wire {
         &self,
         node: u16,
         mut header: RunHeader,
-        args: Vec<u8>,
+        args: Arc<Vec<u8>>,
         alive: impl Fn() -> bool,
         cancel: impl std::future::Future<Output = ()>,
     ) -> Result<Vec<u8>, Lost> {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        let (payload, inline) = self.offer(args);
+        let (payload, inline) = self.offer_shared(args);
         header.origin = self.id;
         header.key = key;
         header.args = payload.clone();

@@ -34,7 +34,9 @@ mod lineage;
 mod placement;
 mod submit;
 
-pub(crate) use placement::{ActorOp, HereFits, Placement, Recipe, Strategy, WAIT_FOR_NODE};
+pub(crate) use placement::{
+    ActorOp, HereFits, Placement, Recipe, Reservation, Strategy, WAIT_FOR_NODE,
+};
 // What the cluster implements `Placement` with.
 #[cfg(feature = "cluster")]
 pub(crate) use placement::{FetchFuture, Forward, ForwardFuture, Forwarded, is_group};
@@ -85,7 +87,7 @@ pub(crate) struct TaskSpec {
     /// Run by this node of the cluster instead (with what it needs).
     /// (Boxed: a rare case, and the spec moves through the scheduler's
     /// queues by value.)
-    remote: Option<Box<(u16, wit::TaskOptions, Resources)>>,
+    remote: Option<Box<Elsewhere>>,
     /// Its row in the task table (`NOT_RUN` if let go unfinished).
     row: RowGuard,
     /// The placement group it runs in.
@@ -112,6 +114,10 @@ impl Pending for TaskSpec {
         self.remote.is_some()
     }
 }
+
+/// Where a task placed on another node goes and what it needs there: the
+/// node, its options, its demand, and its count against that node.
+type Elsewhere = (u16, wit::TaskOptions, Resources, Option<Reservation>);
 
 /// The control state of a node whose tasks are [`TaskSpec`]s.
 pub(crate) type NodeControl = Control<TaskSpec>;

@@ -26,6 +26,8 @@ impl Runtime {
     ///     name: "worker-1".into(),
     ///     http: None,
     ///     head: false,
+    ///     // Bulk bytes straight from this machine's address.
+    ///     data_host: Some("10.0.0.2".into()),
     /// })?;
     /// println!("joined as node {id}; {} nodes", worker.nodes().len());
     /// // ... serve tasks until asked to stop, then:
@@ -73,6 +75,7 @@ impl Runtime {
             serve.clone(),
             &handle,
             cfg.replicas(),
+            cfg.data_host.as_deref(),
         ))?;
         // Stubs of other nodes' objects give their holds back when they go.
         let releases = wire.release_pump(&handle);

@@ -16,17 +16,27 @@ impl Wire {
         if bytes.len() <= INLINE {
             return (Payload::Inline, bytes);
         }
+        self.offer_shared(Arc::new(bytes))
+    }
+
+    /// [`Wire::offer`] of bytes this node keeps too (no copy when they go
+    /// as a blob).
+    pub(super) fn offer_shared(&self, bytes: Arc<Vec<u8>>) -> (Payload, Vec<u8>) {
+        if bytes.len() <= INLINE {
+            return (Payload::Inline, bytes.to_vec());
+        }
         let id = self.next_blob.fetch_add(1, Ordering::Relaxed);
         let len = bytes.len() as u64;
         self.blobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, (Arc::new(bytes), std::time::Instant::now()));
+            .insert(id, (bytes, std::time::Instant::now()));
         (
             Payload::Blob {
                 node: self.id,
                 id,
                 len,
+                direct: self.direct.as_ref().map(|d| d.locate(id)),
             },
             Vec::new(),
         )
@@ -51,9 +61,25 @@ impl Wire {
         payload: &Payload,
         inline: &[u8],
     ) -> Result<Vec<u8>, String> {
-        let Payload::Blob { node, id, len } = *payload else {
+        let Payload::Blob {
+            node,
+            id,
+            len,
+            ref direct,
+        } = *payload
+        else {
             return Ok(inline.to_vec());
         };
+        // A node without a data port of its own reads through NATS too
+        // (nodes cannot reach each other where it runs).
+        if let (Some(at), Some(_)) = (direct, &self.direct) {
+            match Wire::read_direct(at, id, len).await {
+                Ok(bytes) => return Ok(bytes),
+                // Through NATS, then (the blob is still there unless the
+                // port began sending it).
+                Err(e) => tracing::debug!("blob {id} of node {node} on its data port: {e}"),
+            }
+        }
         let mut out = Vec::new();
         out.try_reserve_exact(len as usize)
             .map_err(|_| format!("cannot hold {len} bytes"))?;

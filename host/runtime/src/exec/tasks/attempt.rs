@@ -72,7 +72,11 @@ impl Tasks {
                 return self.finish(&spec, &demand, &gpus, Err(e), Default::default(), None);
             }
         };
-        if let Some((node, options, wanted)) = spec.remote.as_deref().cloned() {
+        if let Some((node, options, wanted)) = spec
+            .remote
+            .as_deref()
+            .map(|(node, options, wanted, _)| (*node, options.clone(), wanted.clone()))
+        {
             let recipe = Recipe {
                 job: spec.job,
                 module: spec.module.clone(),
@@ -82,7 +86,10 @@ impl Tasks {
                 options,
                 demand: wanted,
             };
-            let outcome = self.forward(node, &recipe, spec.cancelled.clone()).await;
+            let reserved = matches!(spec.remote.as_deref(), Some((_, _, _, Some(_))));
+            let outcome = self
+                .forward(node, &recipe, spec.cancelled.clone(), reserved)
+                .await;
             let last = Some((None, outcome.as_ref().err().map(|e| e.to_string())));
             let outcome = outcome.map(|bytes| {
                 let refs = msgpack::find_refs(&bytes).unwrap_or_default();

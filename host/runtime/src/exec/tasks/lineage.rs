@@ -214,7 +214,7 @@ impl Tasks {
         tracing::warn!(task = %recipe.name, "runs again to rebuild objects lost with their node");
         let cancel = Arc::new(CancelFlag::default());
         let bytes = match placed {
-            Some(node) => self.forward(node, recipe, cancel).await?,
+            Some(node) => self.forward(node, recipe, cancel, false).await?,
             None => {
                 let mut options = recipe.options.clone();
                 options.scheduling = None;

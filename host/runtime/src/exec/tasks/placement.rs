@@ -117,6 +117,27 @@ pub(crate) enum Forwarded {
     Here(Box<Forward>),
 }
 
+/// A task placed on another node counted against that node's resources
+/// from its placement until it ends (dropped), so that a burst of tasks
+/// placed before any is sent spreads over the nodes instead of all going
+/// to the one that looked free (see [`Placement::reserve`]).
+pub(crate) struct Reservation(Option<Box<dyn FnOnce() + Send + Sync>>);
+
+impl Reservation {
+    /// A reservation that `release` gives back.
+    pub(crate) fn new(release: impl FnOnce() + Send + Sync + 'static) -> Self {
+        Reservation(Some(Box::new(release)))
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.take() {
+            release();
+        }
+    }
+}
+
 /// A future of bytes read from another node.
 pub(crate) type FetchFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, TaskError>> + Send>>;
@@ -158,8 +179,12 @@ pub(crate) trait Placement: Send + Sync {
         strategy: &Strategy,
         here: HereFits,
     ) -> Result<Option<u16>, String>;
-    /// Run `task` on `node`; resolves to its result bytes.
-    fn run(&self, node: u16, task: Forward) -> ForwardFuture;
+    /// Count a task with `demand` placed on `node` against it until the
+    /// reservation is dropped (its first attempt there runs under it).
+    fn reserve(&self, node: u16, demand: &Resources) -> Reservation;
+    /// Run `task` on `node` (placed there under a reservation when
+    /// `reserved`); resolves to its result bytes.
+    fn run(&self, node: u16, task: Forward, reserved: bool) -> ForwardFuture;
     /// This node's id.
     fn id(&self) -> u16;
     /// Bytes `offset .. offset + len` of object `id` of another node, read
@@ -318,7 +343,8 @@ impl Tasks {
     }
 
     /// Run the task `recipe` says on `node` of the cluster (or here, when
-    /// that node died and this one can run it); its result's bytes, each
+    /// that node died and this one can run it), counted against `node`
+    /// by a reservation of its own when `reserved`; its result's bytes, each
     /// reference in them held once for the caller (imported as a stub, or
     /// pinned by `result_of`).
     pub(super) async fn forward(
@@ -326,6 +352,7 @@ impl Tasks {
         node: u16,
         recipe: &Recipe,
         cancel: Arc<CancelFlag>,
+        reserved: bool,
     ) -> Result<Vec<u8>, TaskError> {
         let cluster = self.cluster.get().expect("forwarded in a cluster").clone();
         let control = self.control.clone();
@@ -346,7 +373,7 @@ impl Tasks {
             here: Arc::new(move |demand: &Resources| HereFits::of(&control, demand)),
             export,
         };
-        match cluster.run(node, forward).await {
+        match cluster.run(node, forward, reserved).await {
             Forwarded::Done(outcome) => {
                 if let Ok(bytes) = &outcome {
                     let refs = msgpack::find_refs(bytes).unwrap_or_default();

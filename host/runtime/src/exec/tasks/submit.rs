@@ -153,7 +153,13 @@ impl Tasks {
                 }
                 None
             }
-            r => r.map(|node| Box::new((node, options.clone(), demand.clone()))),
+            r => r.map(|node| {
+                // Counted against that node from now (see `Reservation`).
+                let reserved = (node != WAIT_FOR_NODE)
+                    .then(|| self.cluster.get().map(|c| c.reserve(node, &demand)))
+                    .flatten();
+                Box::new((node, options.clone(), demand.clone(), reserved))
+            }),
         };
         let id = self.next_task.fetch_add(1, Ordering::Relaxed);
         let cancelled = Arc::new(CancelFlag::default());
