@@ -5,7 +5,8 @@
 # nats-server, which a head starts so that other nodes can join it, and
 # componentize-py and cloudpickle (pinned) in a virtual environment of its
 # own under ${XDG_DATA_HOME:-~/.local/share}/raylab/python (no global pip),
-# which build raylab's Python runtime once (`raylab-host run app.py`).
+# which build raylab's Python runtime once (`raylab-host run app.py`), and
+# iproute2 for the cluster test across network namespaces.
 # With --with-browser, also Debian's Chromium, which the dashboard test drives.
 set -euo pipefail
 
@@ -20,6 +21,11 @@ if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
 fi
 if ! command -v nats-server >/dev/null 2>&1; then
     packages+=(nats-server)
+fi
+# `ip`, with which the cluster test across network namespaces makes its
+# namespaces (it runs where the tests run as root, as in CI).
+if ! command -v ip >/dev/null 2>&1; then
+    packages+=(iproute2)
 fi
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     packages+=(python3-venv)

@@ -212,6 +212,19 @@ fn main() {
             nodes.sort();
             println!("burst={}", nodes.join(","));
         }
+        // N tasks named t0.. of MS ms each (the default strategy); how
+        // many results came back.
+        "count" => {
+            let (n, ms): (usize, u64) = (
+                args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10),
+                args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1000),
+            );
+            let refs: Vec<_> = (0..n)
+                .map(|i| nap::options(TaskOptions::new().name(format!("t{i}"))).remote(ms))
+                .collect();
+            let got = refs.iter().filter(|r| r.get().is_ok()).count();
+            println!("count={got}");
+        }
         "limits" => limits(),
         "actors" => actors(),
         // Actors on w2 (the test kills it): one that restarts, one that

@@ -250,6 +250,11 @@ pub(crate) fn start(args: StartArgs) -> anyhow::Result<i32> {
         let Some((url, token)) = cluster else {
             return Ok(Vec::new());
         };
+        // The data port serves other nodes whatever the API binds: at the
+        // address they reach this node at (the route to NATS by default).
+        let data_host = advertise.clone().unwrap_or_else(|| {
+            advertised_host(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), &url)
+        });
         let host = advertise.unwrap_or_else(|| advertised_host(bind_host, &url));
         let http = match host.parse::<std::net::IpAddr>() {
             Ok(ip) => format!("http://{}", std::net::SocketAddr::new(ip, addr.port())),
@@ -262,7 +267,7 @@ pub(crate) fn start(args: StartArgs) -> anyhow::Result<i32> {
                 name,
                 http: Some(http),
                 head,
-                data_host: data_port.then_some(host),
+                data_host: data_port.then_some(data_host),
             })
             .map_err(|e| {
                 // The library's message, with the flag or command to reach for.

@@ -11,6 +11,7 @@ mod fuzz;
 mod gpu;
 mod head;
 mod lab;
+mod netns;
 mod new;
 mod python;
 mod runtime;

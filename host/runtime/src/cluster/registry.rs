@@ -29,6 +29,9 @@ const BUCKET: &str = "raylab-nodes";
 /// How long the bucket keeps a record (a node's, a fence).
 const RECORDS_KEPT: Duration = Duration::from_secs(60);
 
+/// How long a joining node asks for a head that does not answer yet.
+const JOIN_WAIT: Duration = Duration::from_secs(10);
+
 /// The subject the head hands out node ids on.
 const JOIN: &str = "raylab.join";
 
@@ -209,17 +212,35 @@ impl Registry {
                 protocol: protocol::PROTOCOL,
             })
             .expect("serializes");
-            let answer =
-                tokio::time::timeout(Duration::from_secs(5), client.request(JOIN, ask.into()))
-                    .await
-                    .map_err(|_| ClusterError::NoHead {
-                        nats: cfg.nats.clone(),
-                        why: "no answer within 5 s".into(),
-                    })?
-                    .map_err(|e| ClusterError::NoHead {
-                        nats: cfg.nats.clone(),
-                        why: e.to_string(),
-                    })?;
+            // A head started at the same moment may not serve joins yet
+            // (NATS answers "no responders" at once): ask again for a while.
+            let deadline = tokio::time::Instant::now() + JOIN_WAIT;
+            let answer = loop {
+                let asked = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    client.request(JOIN, ask.clone().into()),
+                )
+                .await
+                .map_err(|_| ClusterError::NoHead {
+                    nats: cfg.nats.clone(),
+                    why: "no answer within 5 s".into(),
+                })?;
+                match asked {
+                    Ok(answer) => break answer,
+                    Err(e)
+                        if e.kind() == async_nats::RequestErrorKind::NoResponders
+                            && tokio::time::Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Err(e) => {
+                        return Err(ClusterError::NoHead {
+                            nats: cfg.nats.clone(),
+                            why: e.to_string(),
+                        });
+                    }
+                }
+            };
             protocol::read_answer(&answer.payload).map_err(ClusterError::Refused)?
         };
         let registry = Arc::new(Registry {
