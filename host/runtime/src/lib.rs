@@ -60,8 +60,9 @@
 //! | exec | `tasks` | the task lifecycle: submit, dispatch, attempt, retry, finish, cancel; lineage of objects on other nodes | bindings, cancel, control, error, ids, modules, msgpack, object_store, resources, sandbox, scheduler, task_table, timeline, workers |
 //! | exec | `objects` | put/get/wait for guests, lending the CPU while blocked | cancel, control, error, msgpack, object_store, resources, sandbox, tasks, workers |
 //! | exec | `actors` | actors: long-lived sandboxes, ordered (or, for async actors, concurrent) calls, restarts, handles; placed on and called from any node of a cluster | bindings, cancel, control, error, ids, modules, msgpack, object_store, resources, sandbox, tasks, timeline |
-//! | exec | `driver` | running a module's `wasi:cli/run` | cancel, control, error, modules, sandbox |
-//! | exec | `guest_api` | the `raylab:runtime/runtime` host functions | actors, bindings, error, gpu, ids, objects, resources, sandbox, tasks |
+//! | exec | `driver` | running a module's `wasi:cli/run` | cancel, control, error, journal, modules, sandbox |
+//! | exec | `journal` | durable execution: a driver's call results kept by call number and given back to a replayed driver | bindings, error, msgpack, object_store, sandbox, tasks |
+//! | exec | `guest_api` | the `raylab:runtime/runtime` host functions | actors, bindings, error, gpu, ids, journal, objects, resources, sandbox, tasks |
 //! | cluster | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | bindings, engine, error, ids, object_store, resources, sandbox, tasks, timeline |
 //! | node | `config` | the runtime's settings and their builder | engine, gpu, modules, sandbox |
 //! | node | `node` | [`Runtime`]: builds and wires the parts, the public API; `node::remote` runs what other nodes send | everything |
@@ -139,6 +140,7 @@ pub use cluster::{ClusterConfig, ClusterError, NodeInfo};
 pub use config::{Config, ConfigBuilder, Isolation};
 pub use error::{ErrorKind, LoadError, RunError, StartError, TaskError};
 pub use exec::actors::{ActorInfo, ActorState};
+pub use exec::journal::{FileJournal, Journal, MAX_RECORDED, Recorded, Replay};
 pub use node::{ResourceList, Runtime};
 pub use wasm::disk_cache;
 pub use wasm::engine::{

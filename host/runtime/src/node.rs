@@ -384,6 +384,65 @@ impl Runtime {
         )
     }
 
+    /// [`Runtime::run_driver`] with a [`Journal`](crate::Journal): the
+    /// results of the tasks the driver submits are kept there, and a run
+    /// with a journal that already holds some gets them back instead of
+    /// running those tasks again (see `exec::journal` for what is replayed
+    /// and what runs again; a driver that makes other calls than the
+    /// recorded run fails at the first). Returns the run's outcome and what
+    /// it replayed and recorded; every result the driver saw is in the
+    /// journal when it returns.
+    ///
+    /// # Panics
+    ///
+    /// As [`Runtime::run_driver`].
+    pub fn run_driver_journaled(
+        &self,
+        name: &str,
+        args: &[String],
+        journal: Arc<dyn crate::Journal>,
+    ) -> (Result<i32, RunError>, crate::Replay) {
+        let node = self.node.clone();
+        let Some(module) = node.modules.get(name) else {
+            return (
+                Err(RunError::NoModule(name.to_string())),
+                crate::Replay::default(),
+            );
+        };
+        let args = args.to_vec();
+        let limits = crate::exec::driver::Limits {
+            memory: node.config.driver_memory,
+            timeout: node.config.driver_timeout,
+        };
+        let journal = Arc::new(crate::exec::journal::DriverJournal::new(journal));
+        let job = JobId::new(0);
+        let driver = self.node.handle.spawn(async move {
+            let stop = Arc::new(CancelFlag::default());
+            let result = crate::exec::driver::run(
+                &node.sandboxes,
+                module,
+                &args,
+                job,
+                stop,
+                limits,
+                Some(journal.clone()),
+            )
+            .await;
+            // Tasks still running end with the run; the results already
+            // there are recorded first.
+            node.tasks.cancel_job(job);
+            (result, journal.settle().await)
+        });
+        self.workers().block_on(driver).unwrap_or_else(|e| {
+            (
+                Err(RunError::Internal(format!(
+                    "the driver's thread failed: {e}"
+                ))),
+                crate::Replay::default(),
+            )
+        })
+    }
+
     fn run_driver_in(
         &self,
         name: &str,
@@ -403,7 +462,7 @@ impl Runtime {
             timeout,
         };
         let driver = self.node.handle.spawn(async move {
-            crate::exec::driver::run(&node.sandboxes, module, &args, job, stop, limits).await
+            crate::exec::driver::run(&node.sandboxes, module, &args, job, stop, limits, None).await
         });
         self.workers().block_on(driver).unwrap_or_else(|e| {
             Err(RunError::Internal(format!(
@@ -461,7 +520,8 @@ impl Runtime {
         // its driver, then the clean-up.
         self.node.handle.spawn(async move {
             let result =
-                crate::exec::driver::run(&node.sandboxes, loaded, &args, id, stop, limits).await;
+                crate::exec::driver::run(&node.sandboxes, loaded, &args, id, stop, limits, None)
+                    .await;
             // As in Ray, a job's tasks end with its driver: cancel what is
             // left, then unload the job's module (tasks still winding down
             // hold their own reference to it) and free its objects.

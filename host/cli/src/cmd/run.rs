@@ -50,6 +50,14 @@ pub(crate) struct RunArgs {
     /// With --stats: print them as one JSON object.
     #[arg(long, requires = "stats")]
     json: bool,
+    /// Durable execution: keep the results of the tasks the driver submits
+    /// in FILE, and when FILE already holds some (a run that crashed or was
+    /// stopped), give them back to the driver instead of running those
+    /// tasks again. The driver must make the same calls in the same order
+    /// (no clock or random numbers in what it submits): one that diverges
+    /// fails at the first call that differs, running nothing for it.
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
     /// Arguments passed to the driver (after `--`).
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
@@ -99,6 +107,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
             }
         }
     }
+    let journal: Option<std::sync::Arc<dyn raylab::Journal>> = match &args.journal {
+        None => None,
+        Some(path) => Some(std::sync::Arc::new(
+            raylab::FileJournal::open(path)
+                .with_context(|| format!("cannot open the journal {}", path.display()))?,
+        )),
+    };
     runtime.prepare_gpus();
     // Dropping `done` (or sending on it) stops the progress thread at once:
     // it waits on the channel, so the run's exit never waits for its tick.
@@ -107,7 +122,25 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
         if !args.quiet {
             s.spawn(|| raylab_host::progress::follow_run(&runtime, finished));
         }
-        let code = runtime.run_driver(&name, &driver_args);
+        let code = match &journal {
+            None => runtime.run_driver(&name, &driver_args),
+            Some(journal) => {
+                let (code, replay) =
+                    runtime.run_driver_journaled(&name, &driver_args, journal.clone());
+                if !args.quiet || replay.replayed > 0 {
+                    eprintln!(
+                        "raylab: journal {}: {} calls replayed, {} results recorded",
+                        args.journal
+                            .as_deref()
+                            .unwrap_or_else(|| std::path::Path::new(""))
+                            .display(),
+                        replay.replayed,
+                        replay.recorded
+                    );
+                }
+                code
+            }
+        };
         drop(done);
         code
     });

@@ -363,3 +363,68 @@ fn timeline_is_a_chrome_trace_with_a_slice_per_task() {
         "lanes are named"
     );
 }
+
+#[test]
+fn a_journaled_run_gives_a_crashed_drivers_finished_calls_back_instead_of_running_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let journal = journal.to_str().unwrap();
+    let durable = |n: &str, crash: &str, salt: &str| {
+        raylab(&[
+            "run",
+            "--quiet",
+            "--journal",
+            journal,
+            guests::DURABLE,
+            "--",
+            n,
+            crash,
+            salt,
+        ])
+    };
+    let ran = |out: &std::process::Output| -> Vec<String> {
+        let mut ran: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("ran ").map(str::to_string))
+            .collect();
+        ran.sort();
+        ran
+    };
+    // Three calls finish, then the driver crashes.
+    let out = durable("6", "3", "0");
+    assert!(!out.status.success(), "{}", show(&out));
+    assert_eq!(ran(&out), ["0", "1", "2"], "{}", show(&out));
+    // Run again: those three come from the journal, the rest run.
+    let out = durable("6", "6", "0");
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(ran(&out), ["3", "4", "5"], "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sum=55"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("3 calls replayed, 3 results recorded"),
+        "{}",
+        show(&out)
+    );
+    // A driver that makes another call than the recorded run fails at
+    // once, running nothing for it.
+    let out = durable("6", "6", "1");
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(ran(&out).is_empty(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("diverged from its journal at call 0"),
+        "{}",
+        show(&out)
+    );
+    // The whole run is in the journal now: nothing runs.
+    let out = durable("6", "6", "0");
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(ran(&out).is_empty(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sum=55"),
+        "{}",
+        show(&out)
+    );
+}

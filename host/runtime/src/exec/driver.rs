@@ -30,6 +30,7 @@ pub(crate) async fn run(
     job: JobId,
     stop: Arc<CancelFlag>,
     limits: Limits,
+    journal: Option<Arc<crate::exec::journal::DriverJournal>>,
 ) -> Result<i32, RunError> {
     let name = module.name.as_str();
     let run = module.run.ok_or_else(|| LoadError::NotADriver {
@@ -42,6 +43,9 @@ pub(crate) async fn run(
         ..TaskCtx::new(job, name, "main", name, stop)
     };
     let mut store = sandboxes.store(ctx, args);
+    if let Some(journal) = journal {
+        store.data_mut().attach(journal);
+    }
     let crashed = |message: String| RunError::Crashed {
         module: name.to_string(),
         message,

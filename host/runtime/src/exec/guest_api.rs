@@ -92,10 +92,17 @@ pub(crate) fn add_to_linker(
         move |mut store: StoreContextMut<'_, HostState>,
               (function, args, options): (String, Vec<u8>, wit::TaskOptions)|
               -> wasmtime::Result<(WitResult<u64>,)> {
+            let journal = store
+                .data()
+                .attached::<crate::exec::journal::DriverJournal>();
             let state = store.data_mut();
-            let r = s
-                .tasks()
-                .and_then(|t| t.submit(&state.ctx, &function, args, options));
+            let r = s.tasks().and_then(|t| match journal {
+                // A journaled driver's calls (see `journal`).
+                Some(j) if state.ctx.is_driver => {
+                    t.submit_journaled(&state.ctx, &j, &function, args, options)
+                }
+                _ => t.submit(&state.ctx, &function, args, options),
+            });
             Ok((owned(state, r),))
         },
     )?;

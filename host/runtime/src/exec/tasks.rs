@@ -259,6 +259,11 @@ impl Tasks {
         self.control.lock().available().clone()
     }
 
+    /// The node's control state.
+    pub(crate) fn control(&self) -> &Arc<NodeControl> {
+        &self.control
+    }
+
     /// The worker pool.
     pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
         &self.handle

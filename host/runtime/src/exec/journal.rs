@@ -1,0 +1,358 @@
+//! Durable execution of a driver: the results of the tasks it submits are
+//! kept in a [`Journal`], and a driver run again with that journal gets
+//! them back instead of running those tasks again (Golem's durable
+//! execution, applied to a Ray task graph).
+//!
+//! A driver's calls are identified by their order: the n-th `submit` of a
+//! run is call n, and a deterministic program makes the same calls in the
+//! same order when it runs again. Each call is recorded with a digest of
+//! what was called (the function's name and its argument list, references
+//! to objects counted by position, not by id: ids differ from run to run)
+//! once its task has finished. A replayed call whose digest matches gets
+//! the recorded result at once, as a ready object; one whose digest differs
+//! means the driver diverged (it read the clock or random numbers into its
+//! control flow, or its input changed), and the call fails saying so, so a
+//! side effect is never silently run again. A call with no record (its
+//! task had not finished, or its result was not recordable) runs.
+//!
+//! What is recorded: the results of remote function calls that are plain
+//! values (no object references inside: an object a task made lives on
+//! with the run that made it, not in the journal) up to [`MAX_RECORDED`]
+//! bytes. What runs again on replay: every other call, actors and their
+//! method calls (an actor's state is rebuilt by running its calls), and
+//! `put`s (the driver makes its objects again). A result the driver has
+//! seen is recorded before its run ends (the run waits for the journal's
+//! writes), so a crash right after a `get` loses nothing.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use crate::bindings::wit;
+use crate::core::object_store::{Lookup, ObjectId};
+use crate::error::{ErrorKind, TaskError};
+use crate::exec::tasks::Tasks;
+use crate::msgpack;
+use crate::wasm::sandbox::TaskCtx;
+
+/// The largest result a journal keeps; bigger ones run again on replay.
+pub const MAX_RECORDED: usize = 1 << 20;
+
+/// A recorded call: what was called, and its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// Digest of the function's name and argument list.
+    pub call: [u8; 32],
+    /// The result's bytes (MessagePack, as the task returned them).
+    pub result: Vec<u8>,
+}
+
+/// Where a driver's call results are kept, by call number.
+pub trait Journal: Send + Sync {
+    /// Call `seq`'s record, if there is one.
+    fn recorded(&self, seq: u64) -> Option<Recorded>;
+    /// Keep call `seq`'s record (durably, before returning).
+    fn record(&self, seq: u64, recorded: &Recorded) -> std::io::Result<()>;
+}
+
+/// A journal in one file: records appended as they come (`seq`, the call's
+/// digest, the result's length and bytes, little endian), read back whole
+/// when it is opened; a record cut short by a crash is dropped.
+pub struct FileJournal {
+    path: PathBuf,
+    /// Lock order: a leaf.
+    file: Mutex<std::fs::File>,
+    /// Lock order: a leaf.
+    entries: Mutex<HashMap<u64, Recorded>>,
+}
+
+impl FileJournal {
+    /// Open (or make) the journal at `path`.
+    pub fn open(path: &Path) -> std::io::Result<FileJournal> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let mut entries = HashMap::new();
+        let mut at = 0usize;
+        let whole = loop {
+            let Some(head) = bytes.get(at..at + 48) else {
+                break at;
+            };
+            let seq = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+            let call: [u8; 32] = head[8..40].try_into().expect("32 bytes");
+            let len = u64::from_le_bytes(head[40..48].try_into().expect("8 bytes")) as usize;
+            let Some(result) = bytes.get(at + 48..at + 48 + len) else {
+                break at;
+            };
+            entries.insert(
+                seq,
+                Recorded {
+                    call,
+                    result: result.to_vec(),
+                },
+            );
+            at += 48 + len;
+        };
+        if whole < bytes.len() {
+            // A record a crash cut short: drop it, so the next append is
+            // read back whole.
+            file.set_len(whole as u64)?;
+        }
+        Ok(FileJournal {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+            entries: Mutex::new(entries),
+        })
+    }
+
+    /// Its file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Calls recorded.
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Journal for FileJournal {
+    fn recorded(&self, seq: u64) -> Option<Recorded> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&seq)
+            .cloned()
+    }
+
+    fn record(&self, seq: u64, recorded: &Recorded) -> std::io::Result<()> {
+        let mut out = Vec::with_capacity(48 + recorded.result.len());
+        out.extend_from_slice(&seq.to_le_bytes());
+        out.extend_from_slice(&recorded.call);
+        out.extend_from_slice(&(recorded.result.len() as u64).to_le_bytes());
+        out.extend_from_slice(&recorded.result);
+        {
+            let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+            file.write_all(&out)?;
+            file.sync_data()?;
+        }
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(seq, recorded.clone());
+        Ok(())
+    }
+}
+
+/// A driver's use of its journal (attached to its instance).
+pub(crate) struct DriverJournal {
+    journal: Arc<dyn Journal>,
+    /// The next call's number.
+    next: AtomicU64,
+    /// Calls answered from the journal.
+    replayed: AtomicU64,
+    /// Results recorded this run.
+    recorded: Arc<AtomicU64>,
+    /// Writes under way (each waits for its task's result).
+    /// Lock order: a leaf.
+    writes: Mutex<tokio::task::JoinSet<()>>,
+}
+
+/// What a journaled run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Replay {
+    /// Calls answered from the journal (not run).
+    pub replayed: u64,
+    /// Results recorded by this run.
+    pub recorded: u64,
+}
+
+/// The digest of a call of `function` with `args`, each object reference
+/// in them counted by its place, not its id.
+fn digest(function: &str, args: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update((function.len() as u64).to_le_bytes());
+    h.update(function.as_bytes());
+    let mut args = args.to_vec();
+    // A reference is `d7 52 <8-byte id>`; its id is zeroed.
+    let refs = msgpack::find_refs(&args).unwrap_or_default();
+    if !refs.is_empty() {
+        let mut i = 0;
+        while i + 10 <= args.len() {
+            if args[i] == 0xd7 && args[i + 1] == 0x52 {
+                let id = u64::from_be_bytes(args[i + 2..i + 10].try_into().expect("8 bytes"));
+                if refs.contains(&ObjectId::new(id)) {
+                    args[i + 2..i + 10].fill(0);
+                    i += 10;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+    }
+    h.update(&args);
+    h.finalize().into()
+}
+
+impl DriverJournal {
+    pub(crate) fn new(journal: Arc<dyn Journal>) -> Self {
+        DriverJournal {
+            journal,
+            next: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
+            recorded: Arc::new(AtomicU64::new(0)),
+            writes: Mutex::new(tokio::task::JoinSet::new()),
+        }
+    }
+
+    /// Wait for the writes of results already there (those of tasks still
+    /// running end with the run: cancel them first); what the run did.
+    pub(crate) async fn settle(&self) -> Replay {
+        let mut writes =
+            std::mem::take(&mut *self.writes.lock().unwrap_or_else(|p| p.into_inner()));
+        while writes.join_next().await.is_some() {}
+        Replay {
+            replayed: self.replayed.load(Ordering::Relaxed),
+            recorded: self.recorded.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Tasks {
+    /// `submit` by a driver with a journal: the call's recorded result
+    /// when there is one, else a task as usual, whose result is recorded
+    /// once it is there.
+    pub(crate) fn submit_journaled(
+        self: &Arc<Self>,
+        caller: &TaskCtx,
+        journal: &DriverJournal,
+        function: &str,
+        args: Vec<u8>,
+        options: wit::TaskOptions,
+    ) -> Result<ObjectId, TaskError> {
+        let seq = journal.next.fetch_add(1, Ordering::Relaxed);
+        let call = digest(function, &args);
+        let job = caller.job;
+        if let Some(rec) = journal.journal.recorded(seq) {
+            if rec.call != call {
+                return Err(TaskError::for_task(
+                    ErrorKind::InvalidArgument,
+                    function,
+                    format!(
+                        "the driver diverged from its journal at call {seq}: the recorded run \
+                         made another call there (a replayed driver must make the same calls \
+                         in the same order: no clock, random numbers or changed input in what \
+                         it submits); nothing was run"
+                    ),
+                ));
+            }
+            journal.replayed.fetch_add(1, Ordering::Relaxed);
+            return self.control().lock().put(job, rec.result, Vec::new());
+        }
+        let result = self.submit(caller, function, args, options)?;
+        // The write's own reference, so that the result is there to read
+        // whatever the driver does with its own.
+        self.control().lock().pin(&[result]);
+        let (tasks, log, recorded) = (
+            self.clone(),
+            journal.journal.clone(),
+            journal.recorded.clone(),
+        );
+        let write = async move {
+            let _ = tasks.until_ready(job, result).await;
+            let bytes = match tasks.control().lock().lookup(result, job) {
+                Ok(Lookup::Ready(bytes)) => Some(bytes),
+                _ => None,
+            };
+            tasks.control().lock().release_all(&[result]);
+            let Some(bytes) = bytes else { return };
+            let plain = msgpack::find_refs(&bytes).is_ok_and(|r| r.is_empty());
+            if !plain || bytes.len() > MAX_RECORDED {
+                return;
+            }
+            let rec = Recorded {
+                call,
+                result: bytes.to_vec(),
+            };
+            match log.record(seq, &rec) {
+                Ok(()) => {
+                    recorded.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => tracing::warn!("cannot record call {seq} in the journal: {e}"),
+            }
+        };
+        journal
+            .writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .spawn_on(write, self.handle());
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_journal_reads_back_what_it_kept_and_drops_a_torn_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let j = FileJournal::open(&path).unwrap();
+        assert!(j.is_empty());
+        let a = Recorded {
+            call: [1; 32],
+            result: b"\x2a".to_vec(),
+        };
+        let b = Recorded {
+            call: [2; 32],
+            result: vec![7; 1000],
+        };
+        j.record(0, &a).unwrap();
+        j.record(3, &b).unwrap();
+        drop(j);
+        // A crash mid-append leaves part of a record.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(&[9; 20])
+            .unwrap();
+        let j = FileJournal::open(&path).unwrap();
+        assert_eq!(j.len(), 2);
+        assert_eq!(j.recorded(0), Some(a));
+        assert_eq!(j.recorded(3), Some(b.clone()));
+        assert_eq!(j.recorded(1), None);
+        // The torn tail is gone: a new record reads back whole.
+        j.record(4, &b).unwrap();
+        drop(j);
+        assert_eq!(FileJournal::open(&path).unwrap().recorded(4), Some(b));
+    }
+
+    #[test]
+    fn a_call_is_known_by_its_function_and_arguments_not_by_its_refs_ids() {
+        let with_ref = |id: u64| {
+            let mut args = vec![0x92, 0x01, 0xd7, 0x52];
+            args.extend_from_slice(&id.to_be_bytes());
+            args
+        };
+        assert_eq!(digest("f", &with_ref(5)), digest("f", &with_ref(9)));
+        assert_ne!(digest("f", &with_ref(5)), digest("g", &with_ref(5)));
+        assert_ne!(digest("f", &[0x91, 0x01]), digest("f", &[0x91, 0x02]));
+        // The name and the arguments do not run together.
+        assert_ne!(digest("f", &[0x91, 0x01]), digest("f\u{91}", &[0x01]));
+    }
+}
