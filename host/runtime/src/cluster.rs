@@ -362,7 +362,7 @@ impl Cluster {
             if counted {
                 self.note_sent(node, &task.task.demand, true);
             }
-            (task.export)().await;
+            (task.export)(node).await;
             let registry = self.registry.clone();
             let cancel = task.cancel.clone();
             let outcome = self

@@ -35,7 +35,12 @@
 //! the id, on the same connection, so the owner counts it before any
 //! release the receiver can send). The receiver keeps a stub per foreign
 //! id (see `object_store`), and when the stub's last reference goes it
-//! publishes `-holds` to the owner. Releases are batched by a pump (one
+//! publishes `-holds` to the owner. An id of the receiver's own objects in
+//! a request (a task's arguments, an actor call's) is the exception: the
+//! sender takes nothing for it and holds its own reference until the
+//! answer is back, and the receiver releases nothing for it (its handling
+//! of requests and of `refs` messages is not ordered, so a `+1` could come
+//! after its task let the object go). Releases are batched by a pump (one
 //! message per owner for what piled up meanwhile). A node that dies with
 //! holds leaves them counted until the job ends, when every node drops
 //! the job's objects.

@@ -184,8 +184,9 @@ impl Remote {
         options.scheduling = options.scheduling.filter(crate::exec::tasks::is_group);
         options.name = Some(h.name.clone());
         // The references in its arguments came with them (see `wire`): the
-        // task holds them while it lives.
-        let refs = crate::msgpack::find_refs(&args).unwrap_or_default();
+        // task holds them while it lives. (This node's own objects among
+        // them the sender holds until the task's outcome is back.)
+        let refs = foreign(&node, &args);
         node.control.lock().import(job, &refs);
         let submitted = node
             .tasks

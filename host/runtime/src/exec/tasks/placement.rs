@@ -103,9 +103,9 @@ pub(crate) struct Forward {
     pub(crate) cancel: Arc<CancelFlag>,
     /// What the submitting node can do for it now (to place it again).
     pub(crate) here: Arc<dyn Fn(&Resources) -> HereFits + Send + Sync>,
-    /// Take the references the node it goes to gets with its arguments
-    /// (before each attempt: see `wire`'s "References across nodes").
-    pub(crate) export: Arc<dyn Fn() -> BoxFuture + Send + Sync>,
+    /// Take the references node `to` gets with its arguments (before each
+    /// attempt: see `wire`'s "References across nodes").
+    pub(crate) export: Arc<dyn Fn(u16) -> BoxFuture + Send + Sync>,
 }
 
 /// How a forwarded task ended.
@@ -358,10 +358,20 @@ impl Tasks {
         let control = self.control.clone();
         // The references in its arguments (held here meanwhile) go with
         // them to each node that takes it.
+        // (Not those of the node it goes to: this node holds them while the
+        // task is out, through its arguments, and that node counts them as
+        // this node's; a count of its own could reach it after its task
+        // let them go, as its handling of counts and of tasks is not
+        // ordered.)
         let refs = msgpack::find_refs(&recipe.args).unwrap_or_default();
         let tasks = self.clone();
-        let export: Arc<dyn Fn() -> BoxFuture + Send + Sync> = Arc::new(move || {
-            let (tasks, refs) = (tasks.clone(), refs.clone());
+        let export: Arc<dyn Fn(u16) -> BoxFuture + Send + Sync> = Arc::new(move |to| {
+            let tasks = tasks.clone();
+            let refs: Vec<ObjectId> = refs
+                .iter()
+                .copied()
+                .filter(|id| crate::core::object_store::owner_node(*id) != to)
+                .collect();
             Box::pin(async move {
                 tasks.control.lock().pin(&refs);
                 tasks.export(refs).await;
