@@ -19,6 +19,7 @@
 //! elsewhere; JetStream holds what must outlive a node or be shared by
 //! all: the registry, and (later) the job modules by content hash.
 
+mod heads;
 mod placement;
 pub(crate) mod protocol;
 mod registry;
@@ -28,6 +29,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+pub(crate) use heads::LEASE as HEAD_LEASE;
+pub use heads::{ActiveHead, HeadRole};
 pub use registry::NodeInfo;
 pub(crate) use registry::{Registry, Usage};
 

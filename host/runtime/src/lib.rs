@@ -63,7 +63,7 @@
 //! | exec | `driver` | running a module's `wasi:cli/run` | cancel, control, error, journal, modules, sandbox |
 //! | exec | `journal` | durable execution: a driver's call results kept by call number and given back to a replayed driver | bindings, error, msgpack, object_store, sandbox, tasks |
 //! | exec | `guest_api` | the `raylab:runtime/runtime` host functions | actors, bindings, error, gpu, ids, journal, objects, resources, sandbox, tasks |
-//! | cluster | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | bindings, engine, error, ids, object_store, resources, sandbox, tasks, timeline |
+//! | cluster | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes, incarnations), the heads' lease, placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | bindings, engine, error, ids, object_store, resources, sandbox, tasks, timeline |
 //! | node | `config` | the runtime's settings and their builder | engine, gpu, modules, sandbox |
 //! | node | `node` | [`Runtime`]: builds and wires the parts, the public API; `node::remote` runs what other nodes send | everything |
 //!
@@ -136,7 +136,11 @@ pub use crate::core::spill::SpillStats;
 pub use crate::core::task_table::{TaskFilter, TaskRow, TaskState};
 pub use crate::core::timeline::{Meta, MetaArgs, Slice, SliceArgs, Trace, TraceEvent};
 #[cfg(feature = "cluster")]
-pub use cluster::{ClusterConfig, ClusterError, NodeInfo};
+pub use cluster::{ActiveHead, ClusterConfig, ClusterError, HeadRole, NodeInfo};
+/// How long a head's lease lasts unwritten: a standby takes over about
+/// this long after the active head stops.
+#[cfg(feature = "cluster")]
+pub const HEAD_LEASE: std::time::Duration = cluster::HEAD_LEASE;
 pub use config::{Config, ConfigBuilder, Isolation};
 pub use error::{ErrorKind, LoadError, RunError, StartError, TaskError};
 pub use exec::actors::{ActorInfo, ActorState};

@@ -282,7 +282,15 @@ pub(crate) fn start(args: StartArgs) -> anyhow::Result<i32> {
                 };
                 anyhow::anyhow!("{e}{hint}")
             })?;
-        Ok(if head {
+        let standby = matches!(joined.head_role(), Some(raylab::HeadRole::Standby(_)));
+        Ok(if head && standby {
+            vec![
+                format!(
+                    "cluster: {url} (this head is node {id}, a standby: it takes over when the active head stops)"
+                ),
+                format!("join with: raylab-host start --address {url} --cluster-token {token}"),
+            ]
+        } else if head {
             vec![
                 format!("cluster: {url} (this head is node {id})"),
                 format!("join with: raylab-host start --address {url} --cluster-token {token}"),

@@ -350,7 +350,13 @@ fn tasks_go_where_their_resources_are_and_objects_follow_them() {
     assert_eq!(out["spread"], "head,head,w1,w1,w2,w2", "{out:?}");
     // A burst placed before any of it is sent spreads by free CPUs (the
     // head's one, two on each worker), not all to the worker that looked
-    // free first.
+    // free first. (Once every node's heartbeat says its CPUs are free
+    // again: placement reads them from there.)
+    wait_until("every node's CPUs free", || {
+        nodes(&head.http)
+            .iter()
+            .all(|n| n["available"]["CPU"] == n["total"]["CPU"])
+    });
     let out = submit(&head, &["burst", "5", "1000"]);
     assert_eq!(out["burst"], "head,w1,w1,w2,w2", "{out:?}");
 
@@ -571,6 +577,76 @@ fn an_actor_whose_node_dies_is_made_again_on_a_live_node_when_it_may_restart() {
     assert!(why.contains("w2"), "{why}");
     let out = job.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", show(&out));
+}
+
+#[test]
+fn a_standby_head_takes_over_when_the_active_head_dies() {
+    let nats = NatsCluster::start();
+    let head = |name: &str| {
+        Node::start(
+            &[
+                "--nats",
+                &nats.urls,
+                "--cluster-token",
+                &nats.token,
+                "--node-name",
+                name,
+                "--num-cpus",
+                "0",
+                "--num-gpus",
+                "0",
+            ],
+            4,
+        )
+    };
+    let mut h1 = head("h1");
+    assert!(h1.line("cluster: ").ends_with("(this head is node 1)"));
+    let h2 = head("h2");
+    assert!(
+        h2.line("cluster: ").contains("node 2, a standby"),
+        "{:?}",
+        h2.lines
+    );
+    let _w1 = join(&nats.urls, &nats.token, "w1", &["--num-cpus", "2"]);
+    wait_until("three nodes", || nodes(&h1.http).len() == 3);
+    let task1 = |at: &Node| {
+        raylab(&[
+            "submit",
+            "--quiet",
+            "--address",
+            &at.http,
+            guests::TASK1,
+            "--",
+            "--n",
+            "4",
+            "--work-ms",
+            "0",
+        ])
+    };
+    // The standby runs no job: it points at the active head (once it has
+    // read the lease).
+    wait_until("the standby points at the active head", || {
+        let out = task1(&h2);
+        assert!(!out.status.success(), "{}", show(&out));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("standby"), "{said}");
+        said.contains(&h1.http)
+    });
+    let out = task1(&h1);
+    assert!(out.status.success(), "{}", show(&out));
+    // kill -9 of the active head: the standby takes over within seconds,
+    // runs jobs (on the worker: it has no CPU) and answers joining nodes,
+    // with ids no head gave before.
+    h1.child.kill().unwrap();
+    h1.child.wait().unwrap();
+    wait_until("the standby takes jobs", || task1(&h2).status.success());
+    let _w2 = join(&nats.urls, &nats.token, "w2", &["--num-cpus", "1"]);
+    let ids: Vec<u64> = nodes(&h2.http)
+        .iter()
+        .filter(|n| n["name"] == "w2")
+        .filter_map(|n| n["id"].as_u64())
+        .collect();
+    assert_eq!(ids, [4], "{:?}", nodes(&h2.http));
 }
 
 /// Tasks running on a node, by its status.

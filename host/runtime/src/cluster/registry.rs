@@ -14,7 +14,7 @@
 //! counted dead for a moment that no one acted on is not fenced at all.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,11 +32,8 @@ const RECORDS_KEPT: Duration = Duration::from_secs(60);
 /// How long a joining node asks for a head that does not answer yet.
 const JOIN_WAIT: Duration = Duration::from_secs(10);
 
-/// The subject the head hands out node ids on.
-const JOIN: &str = "raylab.join";
-
-/// The head's own node id.
-pub(crate) const HEAD_ID: u16 = 1;
+/// The subject the active head hands out node ids on.
+pub(crate) const JOIN: &str = "raylab.join";
 
 /// What a node says of itself, every heartbeat.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -149,6 +146,8 @@ pub(crate) struct Registry {
     /// What this node does when it finds itself fenced (given its new
     /// incarnation).
     on_fenced: std::sync::OnceLock<Box<dyn Fn(u32) + Send + Sync>>,
+    /// A head's part in the lease (see `heads`); none on other nodes.
+    heads: Option<Arc<super::heads::Heads>>,
 }
 
 impl Registry {
@@ -184,28 +183,21 @@ impl Registry {
             .map_err(|e| connect(format!("the server refused this node: {e}")))?;
         let js = jetstream::new(client.clone());
         let kv = open_bucket(&js, cfg.replicas()).await?;
+        let mut heads = None;
         let id = if cfg.head {
-            let next = AtomicU16::new(HEAD_ID + 1);
-            let mut joins = client
-                .subscribe(JOIN)
-                .await
-                .map_err(|e| ClusterError::State(e.to_string()))?;
-            let replies = client.clone();
-            handle.spawn(async move {
-                while let Some(msg) = joins.next().await {
-                    let answer = protocol::answer_join(&msg.payload, || {
-                        next.fetch_add(1, Ordering::Relaxed)
-                    });
-                    if let protocol::JoinAnswer::Refused(why) = &answer {
-                        tracing::warn!("a node was refused: {why}");
-                    }
-                    if let Some(reply) = msg.reply {
-                        let answer = serde_json::to_vec(&answer).expect("serializes");
-                        let _ = replies.publish(reply, answer.into()).await;
-                    }
-                }
-            });
-            HEAD_ID
+            // A head takes its id from the counter itself (the first is 1),
+            // then the lease if it is free (see `heads`).
+            let ids = super::heads::open_ids(&js, cfg.replicas()).await?;
+            let id = super::heads::next_id(&ids).await?;
+            let me = super::heads::ActiveHead {
+                id,
+                name: cfg.name.clone(),
+                http: cfg.http.clone(),
+            };
+            let h = super::heads::Heads::start(&js, cfg.replicas(), ids, me, handle).await?;
+            h.serve_joins(&client, handle).await?;
+            heads = Some(h);
+            id
         } else {
             let ask = serde_json::to_vec(&protocol::JoinRequest {
                 name: cfg.name.clone(),
@@ -254,6 +246,7 @@ impl Registry {
             gone: Mutex::new(std::collections::HashSet::new()),
             incarnation: std::sync::atomic::AtomicU32::new(1),
             on_fenced: std::sync::OnceLock::new(),
+            heads,
         });
         let started_ms = unix_ms();
         let (name, http) = (cfg.name.clone(), cfg.http.clone());
@@ -404,7 +397,13 @@ impl Registry {
             http: http.clone(),
             total: usage.total.into_iter().collect(),
             available: usage.available.into_iter().collect(),
-            load: usage.load,
+            // A node with no CPU is infinitely loaded: JSON has no
+            // infinity (it would write null, which no node could read).
+            load: if usage.load.is_finite() {
+                usage.load
+            } else {
+                f64::MAX
+            },
             started_ms,
             heartbeat_ms: unix_ms(),
             draining: self.draining.load(Ordering::SeqCst),
@@ -572,10 +571,18 @@ impl Registry {
         }
     }
 
+    /// Whether this node is the active head (`None`: it is no head).
+    pub(crate) fn head_role(&self) -> Option<super::heads::HeadRole> {
+        self.heads.as_ref().map(|h| h.role())
+    }
+
     /// Leave the cluster: stop the heartbeat and take this node's record
     /// out, so that the others see it gone at once.
     pub(crate) async fn leave(&self) {
         self.stopped.store(true, Ordering::SeqCst);
+        if let Some(heads) = &self.heads {
+            heads.stop();
+        }
         let _ = self.kv.delete(self.id.to_string()).await;
     }
 }

@@ -161,6 +161,15 @@ impl Runtime {
             .unwrap_or_default()
     }
 
+    /// Whether this node is its cluster's active head or a standby (`None`:
+    /// it is no head, or in no cluster). Only the active head accepts jobs
+    /// and answers joining nodes; a standby takes over when the active
+    /// head's lease runs out (see `cluster::heads`).
+    #[cfg(feature = "cluster")]
+    pub fn head_role(&self) -> Option<crate::HeadRole> {
+        self.node.cluster.get().and_then(|c| c.registry.head_role())
+    }
+
     /// Every actor of the node (dead ones until their handles are gone).
     pub fn actors(&self) -> Vec<ActorInfo> {
         self.node.actors.list()

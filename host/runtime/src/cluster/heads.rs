@@ -1,0 +1,304 @@
+//! Heads: which of the cluster's heads is the active one, and node ids.
+//!
+//! A cluster may have several heads (`start --head` with `--nats` naming
+//! a running NATS cluster): one is active, the others stand by. The active
+//! head holds a lease, the key `active` of the JetStream bucket
+//! `raylab-head`, whose records expire [`LEASE`] after they are written:
+//! it writes it again every heartbeat, each time as an update of the
+//! revision it wrote last, so a write fails once another head holds it.
+//! A standby tries to make the key every heartbeat; it succeeds once the
+//! active head has been silent for [`LEASE`] (dead, or cut off), and takes
+//! over. Two heads never act at once: a head counts itself active only
+//! until [`LEASE`] less a heartbeat after its last successful write, so a
+//! head cut off from NATS stops acting before another can take its lease.
+//!
+//! What the active head does that a standby does not: it answers joining
+//! nodes (their id, and the protocol check) and accepts jobs (the HTTP API
+//! of a standby points at the active head). Node ids come from a counter in
+//! the bucket `raylab-ids` (never expiring), taken by compare-and-swap, so
+//! heads that follow each other never hand out one id twice.
+//!
+//! Not yet (issue 22, item 2): the jobs that ran on a head that died are
+//! lost with it; a new active head runs the jobs submitted to it.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, kv};
+use futures_util::StreamExt;
+
+use super::{ClusterError, HEARTBEAT, protocol};
+
+/// How long a head's lease lasts without being written again.
+pub(crate) const LEASE: Duration = Duration::from_secs(3);
+
+/// The lease's bucket and key.
+const LEASE_BUCKET: &str = "raylab-head";
+const ACTIVE: &str = "active";
+
+/// The node id counter's bucket and key.
+const IDS_BUCKET: &str = "raylab-ids";
+const NEXT_ID: &str = "next";
+
+/// What the lease says of the active head.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ActiveHead {
+    /// Its node id.
+    pub id: u16,
+    /// Its name.
+    pub name: String,
+    /// Its HTTP API, if it serves one.
+    pub http: Option<String>,
+}
+
+/// Whether this head is the active one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HeadRole {
+    /// It is: it accepts jobs and answers joining nodes.
+    Active,
+    /// Another is (as the lease last said, if it was read), or none is
+    /// right now; this one takes over when the active head's lease runs
+    /// out.
+    Standby(Option<ActiveHead>),
+}
+
+/// One head's part in the lease.
+pub(crate) struct Heads {
+    lease: kv::Store,
+    ids: kv::Store,
+    me: ActiveHead,
+    /// Whether it holds the lease, and until when it may act on it.
+    /// Lock order: a leaf.
+    held: Mutex<Option<Instant>>,
+    /// The lease as last read by a standby.
+    /// Lock order: a leaf.
+    seen: Mutex<Option<ActiveHead>>,
+    stopped: AtomicBool,
+}
+
+/// A bucket of `name` with records kept for `max_age` (`None`: for ever),
+/// made if it is not there (see `registry::open_bucket` for why by hand).
+async fn bucket(
+    js: &jetstream::Context,
+    name: &str,
+    max_age: Option<Duration>,
+    replicas: usize,
+) -> Result<kv::Store, ClusterError> {
+    if let Ok(kv) = js.get_key_value(name).await {
+        return Ok(kv);
+    }
+    let config = jetstream::stream::Config {
+        name: format!("KV_{name}"),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: 1,
+        max_age: max_age.unwrap_or_default(),
+        discard: jetstream::stream::DiscardPolicy::New,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    };
+    super::until_jetstream_ready(|| js.get_or_create_stream(config.clone()))
+        .await
+        .map_err(|e| ClusterError::State(format!("cannot make the bucket {name}: {e}")))?;
+    js.get_key_value(name)
+        .await
+        .map_err(|e| ClusterError::State(format!("cannot open the bucket {name}: {e}")))
+}
+
+/// The ids bucket.
+pub(crate) async fn open_ids(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<kv::Store, ClusterError> {
+    bucket(js, IDS_BUCKET, None, replicas).await
+}
+
+/// A node id not handed out before (the first is 1), from the counter in
+/// `ids`.
+pub(crate) async fn next_id(ids: &kv::Store) -> Result<u16, ClusterError> {
+    let state = |e: String| ClusterError::State(format!("node ids: {e}"));
+    for _ in 0..100 {
+        match ids.entry(NEXT_ID).await.map_err(|e| state(e.to_string()))? {
+            None => {
+                if ids.create(NEXT_ID, "2".into()).await.is_ok() {
+                    return Ok(1);
+                }
+            }
+            Some(entry) => {
+                let n: u16 = std::str::from_utf8(&entry.value)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| state("the counter is not a number".into()))?;
+                let next = n
+                    .checked_add(1)
+                    .ok_or_else(|| state("no ids left".into()))?;
+                if ids
+                    .update(NEXT_ID, next.to_string().into(), entry.revision)
+                    .await
+                    .is_ok()
+                {
+                    return Ok(n);
+                }
+            }
+        }
+    }
+    Err(state("the counter changed under every try".into()))
+}
+
+impl Heads {
+    /// A head's part in the lease, as node `me`: it tries to take the
+    /// lease at once (and says whether it did), then keeps it or waits
+    /// for it on `handle`.
+    pub(crate) async fn start(
+        js: &jetstream::Context,
+        replicas: usize,
+        ids: kv::Store,
+        me: ActiveHead,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<Arc<Heads>, ClusterError> {
+        let lease = bucket(js, LEASE_BUCKET, Some(LEASE), replicas).await?;
+        let heads = Arc::new(Heads {
+            lease,
+            ids,
+            me,
+            held: Mutex::new(None),
+            seen: Mutex::new(None),
+            stopped: AtomicBool::new(false),
+        });
+        let mut revision = heads.try_take().await;
+        let h = Arc::downgrade(&heads);
+        handle.spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT).await;
+                let Some(heads) = h.upgrade() else { break };
+                if heads.stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                revision = match revision {
+                    Some(rev) => heads.renew(rev).await,
+                    None => heads.try_take().await,
+                };
+            }
+        });
+        Ok(heads)
+    }
+
+    fn value(&self) -> bytes::Bytes {
+        serde_json::to_vec(&self.me).expect("serializes").into()
+    }
+
+    /// Make the lease's key (it is free): its revision if this head got it.
+    async fn try_take(&self) -> Option<u64> {
+        match self.lease.create(ACTIVE, self.value()).await {
+            Ok(rev) => {
+                *self.held.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Instant::now() + LEASE - HEARTBEAT);
+                tracing::warn!("this head ({}) is the cluster's active head", self.me.name);
+                Some(rev)
+            }
+            Err(_) => {
+                // What the lease says now (kept as it was when it cannot be
+                // read for a moment).
+                match self.lease.get(ACTIVE).await {
+                    Ok(Some(v)) => {
+                        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) =
+                            serde_json::from_slice::<ActiveHead>(&v).ok();
+                    }
+                    Ok(None) => *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = None,
+                    Err(e) => tracing::debug!("reading the head's lease: {e}"),
+                }
+                None
+            }
+        }
+    }
+
+    /// Write the lease again over `revision`: the new revision, or none
+    /// when another head holds it now (this one stands by from now).
+    async fn renew(&self, revision: u64) -> Option<u64> {
+        match self.lease.update(ACTIVE, self.value(), revision).await {
+            Ok(rev) => {
+                *self.held.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Instant::now() + LEASE - HEARTBEAT);
+                Some(rev)
+            }
+            // Another head wrote the lease since (or it ran out and went):
+            // this one stands by.
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                *self.held.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                tracing::warn!(
+                    "this head ({}) lost the cluster's lease: it stands by",
+                    self.me.name
+                );
+                None
+            }
+            // The write did not get through (NATS moving a leader, or this
+            // head cut off): this head stops acting once its lease may
+            // have run out (see `role`), and writes again over the same
+            // revision, which takes it back if no other head took it.
+            Err(e) => {
+                tracing::debug!("the head's lease: {e}");
+                Some(revision)
+            }
+        }
+    }
+
+    /// This head's role now.
+    pub(crate) fn role(&self) -> HeadRole {
+        match *self.held.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(until) if Instant::now() < until => HeadRole::Active,
+            // It held the lease and cannot write it now: no head is known
+            // to be active (this one may be again in a moment).
+            Some(_) => HeadRole::Standby(None),
+            None => HeadRole::Standby(self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+        }
+    }
+
+    /// Answer the joins of nodes on `client` while this head is active.
+    pub(crate) async fn serve_joins(
+        self: &Arc<Self>,
+        client: &async_nats::Client,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<(), ClusterError> {
+        let mut joins = client
+            .subscribe(super::registry::JOIN)
+            .await
+            .map_err(|e| ClusterError::State(e.to_string()))?;
+        let (replies, me) = (client.clone(), Arc::downgrade(self));
+        handle.spawn(async move {
+            while let Some(msg) = joins.next().await {
+                let Some(heads) = me.upgrade() else { break };
+                // A standby leaves joins to the active head.
+                if heads.role() != HeadRole::Active {
+                    continue;
+                }
+                let answer = match protocol::answer_join(&msg.payload, || 0) {
+                    protocol::JoinAnswer::Id(_) => match next_id(&heads.ids).await {
+                        Ok(id) => protocol::JoinAnswer::Id(id),
+                        Err(e) => protocol::JoinAnswer::Refused(e.to_string()),
+                    },
+                    refused => refused,
+                };
+                if let protocol::JoinAnswer::Refused(why) = &answer {
+                    tracing::warn!("a node was refused: {why}");
+                }
+                if let Some(reply) = msg.reply {
+                    let answer = serde_json::to_vec(&answer).expect("serializes");
+                    let _ = replies.publish(reply, answer.into()).await;
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Stop writing the lease (the node leaves): another head takes it
+    /// over once it runs out.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
