@@ -17,32 +17,99 @@ pub use format::{
     format_summary, format_tasks, summarize_tasks,
 };
 
-/// A client of a head.
+/// A client of a head, or of a cluster's heads.
 pub struct Client {
-    address: String,
+    /// The heads' addresses (`http://host:port`).
+    addresses: Vec<String>,
+    /// The one asked now.
+    at: std::sync::atomic::AtomicUsize,
     token: Option<String>,
+}
+
+/// How long a client of several heads keeps trying them while none
+/// answers as the active head (one takes over within seconds of the last
+/// one's death).
+const FAILOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Why one request to one head got no answer.
+enum Unanswered {
+    /// No head there (nothing listens, or the connection broke).
+    Gone(anyhow::Error),
+    /// Any other failure.
+    Failed(anyhow::Error),
 }
 
 impl Client {
     /// A client of the head at `address`: `http://host:port`, or
-    /// `host:port` as Ray writes it.
+    /// `host:port` as Ray writes it; or of the heads at a comma-separated
+    /// list of such addresses (see [`Client::request`]).
     pub fn new(address: &str, token: Option<String>) -> Self {
-        let address = address.trim_end_matches('/');
-        let address = if address.contains("://") {
-            address.to_string()
-        } else {
-            format!("http://{address}")
-        };
-        Client { address, token }
+        let addresses = address
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                let a = a.trim_end_matches('/');
+                if a.contains("://") {
+                    a.to_string()
+                } else {
+                    format!("http://{a}")
+                }
+            })
+            .collect();
+        Client {
+            addresses,
+            at: std::sync::atomic::AtomicUsize::new(0),
+            token,
+        }
     }
 
+    /// The address asked now.
+    fn address(&self) -> &str {
+        let at = self.at.load(std::sync::atomic::Ordering::Relaxed);
+        self.addresses
+            .get(at)
+            .map_or("http://127.0.0.1:8265", String::as_str)
+    }
+
+    /// `method path` at the head asked now; with several heads, a request
+    /// that finds no head there, or a standby (503), goes to the next
+    /// (for up to [`FAILOVER_WAIT`]), and the one that answers is asked
+    /// from then on.
     fn request(
         &self,
         method: &str,
         path: &str,
         body: Option<&[u8]>,
     ) -> anyhow::Result<(u16, Vec<u8>, Option<u64>)> {
-        let url = format!("{}{path}", self.address);
+        let several = self.addresses.len() > 1;
+        let deadline = std::time::Instant::now() + FAILOVER_WAIT;
+        loop {
+            let answer = self.request_at(self.address(), method, path, body);
+            let retry = match &answer {
+                Ok((503, ..)) | Err(Unanswered::Gone(_)) => {
+                    several && std::time::Instant::now() < deadline
+                }
+                _ => false,
+            };
+            if !retry {
+                return answer.map_err(|(Unanswered::Gone(e) | Unanswered::Failed(e))| e);
+            }
+            let next =
+                (self.at.load(std::sync::atomic::Ordering::Relaxed) + 1) % self.addresses.len();
+            self.at.store(next, std::sync::atomic::Ordering::Relaxed);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    fn request_at(
+        &self,
+        address: &str,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, Vec<u8>, Option<u64>), Unanswered> {
+        let url = format!("{address}{path}");
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
         let result = match (method, body) {
             ("GET", _) => {
@@ -68,12 +135,11 @@ impl Client {
         };
         let mut resp = result.map_err(|e| match e {
             ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
-                anyhow::anyhow!(
-                    "no raylab head at {} ({e}); start one with `raylab-host start`",
-                    self.address
-                )
+                Unanswered::Gone(anyhow::anyhow!(
+                    "no raylab head at {address} ({e}); start one with `raylab-host start`"
+                ))
             }
-            other => anyhow::anyhow!("request to {url} failed: {other}"),
+            other => Unanswered::Failed(anyhow::anyhow!("request to {url} failed: {other}")),
         })?;
         let code = resp.status().as_u16();
         let log_start = resp
@@ -81,7 +147,14 @@ impl Client {
             .get(api::LOG_START_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
-        let bytes = resp.body_mut().with_config().limit(1 << 30).read_to_vec()?;
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .map_err(|e| {
+                Unanswered::Gone(anyhow::anyhow!("reading the answer of {address}: {e}"))
+            })?;
         Ok((code, bytes, log_start))
     }
 

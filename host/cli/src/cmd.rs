@@ -18,7 +18,9 @@ pub(crate) mod state;
 /// Where the head is.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct AddressArgs {
-    /// The head's address.
+    /// The head's address; or the addresses of a cluster's heads,
+    /// comma-separated: requests go to the first that answers as the
+    /// active head, and move to another when it dies or stands by.
     #[arg(long, env = "RAYLAB_ADDRESS", default_value = "http://127.0.0.1:8265")]
     address: String,
     /// Bearer token of a head that requires one.

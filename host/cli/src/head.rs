@@ -447,13 +447,16 @@ async fn timeline(
 
 async fn list_jobs(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
     authorize(&app, &headers)?;
-    let jobs: Vec<api::Job> = all(app.runtime.jobs());
+    let jobs: Vec<api::Job> = all(app.runtime.cluster_jobs().await);
     Ok(json(jobs))
 }
 
-fn find_job(app: &App, id: api::JobId) -> Result<raylab::JobInfo, (StatusCode, String)> {
+/// Job `id` as this head knows it, or as the cluster's job table says
+/// (a head that keeps jobs in the cluster answers for every head's jobs).
+async fn find_job(app: &App, id: api::JobId) -> Result<raylab::JobInfo, (StatusCode, String)> {
     app.runtime
-        .job(id)
+        .cluster_job(id)
+        .await
         .ok_or((StatusCode::NOT_FOUND, format!("no job {id}")))
 }
 
@@ -463,7 +466,7 @@ async fn get_job(
     Path(id): Path<api::JobId>,
 ) -> Reply {
     authorize(&app, &headers)?;
-    Ok(json(api::Job::from(find_job(&app, id)?)))
+    Ok(json(api::Job::from(find_job(&app, id).await?)))
 }
 
 /// The longest a log request waits for new output.
@@ -483,20 +486,21 @@ async fn job_logs(
 ) -> Reply {
     authorize(&app, &headers)?;
     let offset = q.offset.unwrap_or(0);
-    let read = || {
+    let read = || async {
         app.runtime
-            .job_log(id, offset, LOG_CHUNK)
+            .cluster_job_log(id, offset, LOG_CHUNK)
+            .await
             .ok_or((StatusCode::NOT_FOUND, format!("no job {id}")))
     };
-    let mut log = read()?;
+    let mut log = read().await?;
     let wait = std::time::Duration::from_millis(q.wait_ms.unwrap_or(0)).min(LOG_WAIT_MAX);
     let until = tokio::time::Instant::now() + wait;
     while log.bytes.is_empty()
         && tokio::time::Instant::now() < until
-        && find_job(&app, id)?.status == JobStatus::Running
+        && find_job(&app, id).await?.status == JobStatus::Running
     {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        log = read()?;
+        log = read().await?;
     }
     Ok((
         [
@@ -520,7 +524,13 @@ async fn stop_job(
     Path(id): Path<api::JobId>,
 ) -> Reply {
     authorize(&app, &headers)?;
-    find_job(&app, id)?;
+    if app.runtime.job(id).is_none() {
+        find_job(&app, id).await?;
+        return Err((
+            StatusCode::CONFLICT,
+            format!("job {id} runs at another head: stop it at the cluster's active head"),
+        ));
+    }
     Ok(json(api::Stopped {
         stopped: app.runtime.stop_job(id),
     }))

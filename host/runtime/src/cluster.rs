@@ -19,6 +19,7 @@
 //! elsewhere; JetStream holds what must outlive a node or be shared by
 //! all: the registry, and (later) the job modules by content hash.
 
+pub(crate) mod durable;
 mod heads;
 mod placement;
 pub(crate) mod protocol;
@@ -67,6 +68,13 @@ pub struct ClusterConfig {
     pub http: Option<String>,
     /// Whether this node is the head: it hands out node ids.
     pub head: bool,
+    /// A head: keep its jobs in the cluster (their table, modules,
+    /// journals and logs in JetStream), so that another head carries them
+    /// on when it dies, and carry on the jobs of a head that died (see
+    /// `cluster::durable`). For a head whose NATS outlives it; pointless
+    /// when the head runs the only NATS server (its death ends the
+    /// cluster).
+    pub durable_jobs: bool,
     /// The host (name or address) this node serves bulk bytes on, for the
     /// other nodes to read them straight from it (an argument list or a
     /// result too big for one message): the address they reach it at. With

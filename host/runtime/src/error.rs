@@ -193,6 +193,15 @@ pub enum LoadError {
         /// The name.
         name: String,
     },
+    /// A head keeping its jobs in the cluster could not write this one
+    /// there (see `cluster::durable`).
+    #[error("job {name}: cannot keep it in the cluster's job table: {message}")]
+    Durable {
+        /// The job's name.
+        name: String,
+        /// Why.
+        message: String,
+    },
 }
 
 /// Why a driver run ended badly.

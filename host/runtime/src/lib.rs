@@ -144,7 +144,7 @@ pub const HEAD_LEASE: std::time::Duration = cluster::HEAD_LEASE;
 pub use config::{Config, ConfigBuilder, Isolation};
 pub use error::{ErrorKind, LoadError, RunError, StartError, TaskError};
 pub use exec::actors::{ActorInfo, ActorState};
-pub use exec::journal::{FileJournal, Journal, MAX_RECORDED, Recorded, Replay};
+pub use exec::journal::{FileJournal, Journal, MAX_RECORDED, Recorded, Recording, Replay};
 pub use node::{ResourceList, Runtime};
 pub use wasm::disk_cache;
 pub use wasm::engine::{

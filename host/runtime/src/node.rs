@@ -35,6 +35,8 @@ use crate::wasm::engine;
 use crate::wasm::modules::{self, Modules};
 use crate::wasm::sandbox::{Grants, HostState, Sandboxes, TICK};
 
+#[cfg(feature = "cluster")]
+mod durable;
 mod gpus;
 #[cfg(feature = "cluster")]
 mod join;
@@ -72,6 +74,9 @@ struct Node {
     /// What it runs for the other nodes of its cluster.
     #[cfg(feature = "cluster")]
     remote: std::sync::OnceLock<Arc<remote::Remote>>,
+    /// A head's jobs kept in the cluster (see `node::durable`).
+    #[cfg(feature = "cluster")]
+    durable: std::sync::OnceLock<Arc<durable::DurableJobs>>,
 }
 
 /// A node: the embedded raylab runtime, as `ray.init()` starts one.
@@ -248,6 +253,8 @@ impl Runtime {
             cluster: std::sync::OnceLock::new(),
             #[cfg(feature = "cluster")]
             remote: std::sync::OnceLock::new(),
+            #[cfg(feature = "cluster")]
+            durable: std::sync::OnceLock::new(),
         });
         if node.config.preemption {
             // The epoch ticker: it holds only a weak reference, and stops
@@ -505,6 +512,10 @@ impl Runtime {
         args: Vec<String>,
         timeout: Option<Duration>,
     ) -> Result<JobId, LoadError> {
+        #[cfg(feature = "cluster")]
+        if let Some(durable) = self.node.durable.get() {
+            return self.submit_durable(&durable.clone(), name, bytes, args, timeout);
+        }
         let id = self.node.jobs.next_id();
         let module = format!("{name}-{id}");
         self.load_for(id, &module, bytes)?;

@@ -199,6 +199,7 @@ pub(crate) fn start(args: StartArgs) -> anyhow::Result<i32> {
     // A node serves modules it has not seen yet: probe the GPUs now.
     runtime.probe_gpus();
     let head = args.address.is_none();
+    let durable_jobs = args.nats.is_some();
     // The cluster: a head starts its NATS server (or uses the one given);
     // a worker joins the one at --address.
     let mut nats = None;
@@ -267,6 +268,9 @@ pub(crate) fn start(args: StartArgs) -> anyhow::Result<i32> {
                 name,
                 http: Some(http),
                 head,
+                // Jobs outlive their head where NATS outlives it: a head on
+                // a NATS it did not start keeps them in JetStream.
+                durable_jobs: head && durable_jobs,
                 data_host: data_port.then_some(data_host),
             })
             .map_err(|e| {

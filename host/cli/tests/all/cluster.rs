@@ -649,6 +649,107 @@ fn a_standby_head_takes_over_when_the_active_head_dies() {
     assert_eq!(ids, [4], "{:?}", nodes(&h2.http));
 }
 
+/// How many times each task name finished on `node`, by its task table.
+fn finished_on(node: &Node) -> std::collections::HashMap<String, usize> {
+    let out = raylab(&[
+        "list",
+        "tasks",
+        "--state",
+        "finished",
+        "--json",
+        "--address",
+        &node.http,
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut done = std::collections::HashMap::new();
+    for row in rows {
+        *done
+            .entry(row["name"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    done
+}
+
+#[test]
+fn a_running_job_goes_on_at_the_standby_when_its_head_dies_and_no_finished_task_runs_again() {
+    let nats = NatsCluster::start();
+    let head = |name: &str| {
+        Node::start(
+            &[
+                "--nats",
+                &nats.urls,
+                "--cluster-token",
+                &nats.token,
+                "--node-name",
+                name,
+                "--num-cpus",
+                "0",
+                "--num-gpus",
+                "0",
+            ],
+            4,
+        )
+    };
+    let mut h1 = head("h1");
+    let h2 = head("h2");
+    assert!(h2.line("cluster: ").contains("a standby"), "{:?}", h2.lines);
+    let w1 = join(&nats.urls, &nats.token, "w1", &["--num-cpus", "2"]);
+    wait_until("three nodes", || nodes(&h1.http).len() == 3);
+    // Four tasks of 8 s on two CPUs: two waves. The client knows both
+    // heads.
+    let both = format!("{},{}", h1.http, h2.http);
+    let job = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
+        .args([
+            "submit",
+            "--quiet",
+            "--address",
+            &both,
+            guests::CLUSTER,
+            "--",
+        ])
+        .args(["count", "4", "8000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // kill -9 of the head once the first wave finished and the second
+    // runs.
+    wait_until("the first wave finished", || finished_on(&w1).len() == 2);
+    wait_until("the second wave runs", || running(&w1) == 2);
+    let first: Vec<String> = finished_on(&w1).into_keys().collect();
+    h1.child.kill().unwrap();
+    h1.child.wait().unwrap();
+    let out = job.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("count=4"), "{log}");
+    assert!(
+        log.contains("goes on at head h2 (was at head h1)")
+            && log.contains("the 2 calls it had finished are given back"),
+        "{log}"
+    );
+    // Every task finished once: the first wave's results came from the
+    // journal, the second wave's attempts on the dead head's behalf were
+    // ended (its origin died) and ran again for h2.
+    let done = finished_on(&w1);
+    for t in ["t0", "t1", "t2", "t3"] {
+        assert_eq!(
+            done.get(t),
+            Some(&1),
+            "{t}: {done:?} (first wave: {first:?})"
+        );
+    }
+    // The job table says where it ended, on either head's address.
+    let out = raylab(&["list", "jobs", "--json", "--address", &h2.http]);
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let job = jobs
+        .as_array()
+        .and_then(|js| js.iter().find(|j| j["name"] == "cluster"))
+        .unwrap_or_else(|| panic!("{jobs}"));
+    assert_eq!(job["status"], "SUCCEEDED", "{jobs}");
+}
+
 /// Tasks running on a node, by its status.
 fn running(node: &Node) -> u64 {
     let out = raylab(&["status", "--json", "--address", &node.http]);

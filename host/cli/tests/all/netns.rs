@@ -1,15 +1,15 @@
 //! The cluster across separate network stacks (issue 22, item 6): three
-//! NATS servers, a head and two workers, each in a network namespace of
+//! NATS servers, two heads and two workers, each in a network namespace of
 //! its own, joined by a bridge in a namespace of the test's own (nothing
 //! touches the machine's own network). One job after another survives
-//! `kill -9` of a worker, a 6 s partition of a worker (its link down), a
-//! 1 s link flap, and `kill -9` of a NATS server; each job's results are
-//! right and no task that finished runs again (each task's finished slices
-//! are counted in the cluster's timeline).
+//! `kill -9` of the active head (the standby carries the job on), `kill
+//! -9` of a worker, a 6 s partition of a worker (its link down), a 1 s
+//! link flap, and `kill -9` of a NATS server; each job's results are right
+//! and no task that finished runs again (counted in the workers' task
+//! tables for the head's death, in the cluster's timeline for the rest).
 //!
 //! Namespaces need root (CI runs as root); elsewhere the test says why it
-//! is skipped and passes. Not here yet: the head's own death (issue 22,
-//! item 2: head failover).
+//! is skipped and passes.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -283,6 +283,34 @@ fn finished_once(net: &Net, head: &Started, job: Child, n: usize, disrupted: Opt
     }
 }
 
+/// How many times each task name finished on `node`, by its own task
+/// table.
+fn finished_on(net: &Net, name: &str, node: &Started) -> HashMap<String, usize> {
+    let out = net
+        .raylab(
+            name,
+            &[
+                "list",
+                "tasks",
+                "--state",
+                "finished",
+                "--json",
+                "--address",
+                &node.http,
+            ],
+        )
+        .output()
+        .unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let mut done = HashMap::new();
+    for row in rows {
+        *done
+            .entry(row["name"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    done
+}
+
 /// Tasks running on `node`, by its own status.
 fn running(net: &Net, name: &str, node: &Started) -> u64 {
     let out = net
@@ -299,7 +327,7 @@ fn moved(net: &Net, head: &Started) -> u64 {
 }
 
 #[test]
-fn a_job_survives_the_loss_of_a_worker_a_partition_and_a_nats_server_across_namespaces() {
+fn a_job_survives_the_loss_of_the_head_a_worker_a_partition_and_a_nats_server_across_namespaces() {
     let mut net = match Net::new() {
         Ok(n) => n,
         Err(why) => {
@@ -314,6 +342,7 @@ fn a_job_survives_the_loss_of_a_worker_a_partition_and_a_nats_server_across_name
         ("head", 4),
         ("w1", 5),
         ("w2", 6),
+        ("head2", 7),
     ] {
         net.add(name, host).unwrap();
     }
@@ -349,23 +378,32 @@ fn a_job_survives_the_loss_of_a_worker_a_partition_and_a_nats_server_across_name
         servers.push(net.children.len() - 1);
     }
     let urls = "nats://10.231.0.1:4222,nats://10.231.0.2:4222,nats://10.231.0.3:4222";
-    let head = node(
-        &mut net,
-        "head",
-        &[
-            "start",
-            "--port",
-            "0",
-            "--nats",
-            urls,
-            "--cluster-token",
-            &token,
-            "--num-cpus",
-            "1",
-            "--num-gpus",
-            "0",
-        ],
-    );
+    // Two heads: the first takes the lease, the second stands by. They
+    // take no tasks, so that every task runs on a worker (and is counted
+    // there).
+    let start_head = |net: &mut Net, space: &str, name: &str| {
+        node(
+            net,
+            space,
+            &[
+                "start",
+                "--port",
+                "0",
+                "--nats",
+                urls,
+                "--cluster-token",
+                &token,
+                "--node-name",
+                name,
+                "--num-cpus",
+                "0",
+                "--num-gpus",
+                "0",
+            ],
+        )
+    };
+    let h1 = start_head(&mut net, "head", "h1");
+    let head = start_head(&mut net, "head2", "h2");
     let worker = |net: &mut Net, name: &str| {
         node(
             net,
@@ -385,13 +423,61 @@ fn a_job_survives_the_loss_of_a_worker_a_partition_and_a_nats_server_across_name
             ],
         )
     };
-    let _w1 = worker(&mut net, "w1");
+    let w1 = worker(&mut net, "w1");
     let w2 = worker(&mut net, "w2");
-    wait_until("three nodes alive", || {
-        status(&net, &head)["nodes"]
+    wait_until("four nodes alive", || {
+        status(&net, &h1)["nodes"]
             .as_array()
-            .is_some_and(|ns| ns.iter().filter(|n| n["alive"] == true).count() == 3)
+            .is_some_and(|ns| ns.iter().filter(|n| n["alive"] == true).count() == 4)
     });
+
+    // (d) kill -9 of the active head mid-job: the standby takes the lease
+    // and carries the job on; its finished tasks do not run again. Eight
+    // tasks of 8 s on four CPUs: two waves; the head dies while the second
+    // runs (longer than the workers take to see it dead and end its
+    // attempts there).
+    let both = format!("{},{}", h1.http, head.http);
+    let j = net
+        .raylab(
+            "head2",
+            &[
+                "submit",
+                "--quiet",
+                "--address",
+                &both,
+                guests::CLUSTER,
+                "--",
+                "count",
+                "8",
+                "8000",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let finished = |net: &Net| {
+        let mut all = finished_on(net, "w1", &w1);
+        for (name, n) in finished_on(net, "w2", &w2) {
+            *all.entry(name).or_default() += n;
+        }
+        all
+    };
+    wait_until("the first wave finished", || finished(&net).len() == 4);
+    wait_until("the second wave runs", || {
+        running(&net, "w1", &w1) + running(&net, "w2", &w2) == 4
+    });
+    net.kill(h1.child);
+    let out = j.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("count=8"), "{log}");
+    assert!(log.contains("goes on at head h2 (was at head h1)"), "{log}");
+    let done = finished(&net);
+    for i in 0..8 {
+        let t = format!("t{i}");
+        assert_eq!(done.get(&t), Some(&1), "{t}: {done:?}");
+    }
 
     // (a) kill -9 of a worker mid-job: its tasks run again elsewhere.
     let j = job(&net, &head, "10", "1500");

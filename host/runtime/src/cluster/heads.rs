@@ -80,7 +80,7 @@ pub(crate) struct Heads {
 
 /// A bucket of `name` with records kept for `max_age` (`None`: for ever),
 /// made if it is not there (see `registry::open_bucket` for why by hand).
-async fn bucket(
+pub(super) async fn bucket(
     js: &jetstream::Context,
     name: &str,
     max_age: Option<Duration>,

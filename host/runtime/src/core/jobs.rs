@@ -31,7 +31,7 @@ pub(crate) const TRIMMED_LOG_BYTES: usize = 64 << 10;
 const SHOWN_ARG: usize = 256;
 
 /// Where a job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum JobStatus {
     /// Its driver is running.
@@ -84,6 +84,10 @@ struct Ring {
     /// Bytes dropped from the front so far: the offset of `bytes[0]`.
     dropped: u64,
     capacity: usize,
+    /// Readers see the log up to here only (a durable job's log: up to
+    /// what is in JetStream, so that a head carrying the job on shows the
+    /// same bytes at the same offsets); `None`: all of it.
+    visible: Option<u64>,
 }
 
 impl Ring {
@@ -142,19 +146,45 @@ impl JobLog {
         self.ring().push(data);
     }
 
+    /// Readers see up to byte `end` only (`None`: all of it).
+    pub(crate) fn set_visible(&self, end: Option<u64>) {
+        self.ring().visible = end;
+    }
+
+    /// Start the log at byte `start` with `bytes` (what a durable log held
+    /// when another head carries its job on).
+    pub(crate) fn seed(&self, start: u64, bytes: &[u8]) {
+        let mut ring = self.ring();
+        ring.bytes.clear();
+        ring.dropped = start;
+        ring.push(bytes);
+    }
+
     /// Bytes held now.
     fn len(&self) -> usize {
         self.ring().bytes.len()
     }
 
     /// At most `max` bytes from offset `offset` on; from the oldest byte
-    /// kept if older ones were dropped.
+    /// kept if older ones were dropped; up to what readers may see.
     pub(crate) fn read(&self, offset: u64, max: usize) -> LogChunk {
+        self.read_to(offset, max, true)
+    }
+
+    /// [`JobLog::read`] of all that is there, seen by readers or not.
+    pub(crate) fn read_all(&self, offset: u64, max: usize) -> LogChunk {
+        self.read_to(offset, max, false)
+    }
+
+    fn read_to(&self, offset: u64, max: usize, visible: bool) -> LogChunk {
         let ring = self.ring();
-        let end = ring.dropped + ring.bytes.len() as u64;
+        let mut end = ring.dropped + ring.bytes.len() as u64;
+        if let Some(v) = ring.visible.filter(|_| visible) {
+            end = end.min(v.max(ring.dropped));
+        }
         let start = offset.clamp(ring.dropped, end);
         let from = (start - ring.dropped) as usize;
-        let to = (from + max).min(ring.bytes.len());
+        let to = (from + max).min((end - ring.dropped) as usize);
         LogChunk {
             start,
             bytes: ring.bytes.range(from..to).copied().collect(),
@@ -259,6 +289,34 @@ impl Jobs {
             },
         );
         stop
+    }
+
+    /// [`Jobs::end`] if job `id` is still the run whose stop flag is
+    /// `stop` (a durable job carried on by this head again is a new run of
+    /// the same id).
+    pub(crate) fn end_run(
+        &self,
+        id: JobId,
+        stop: &Arc<CancelFlag>,
+        result: &Result<i32, RunError>,
+        tasks: JobTasks,
+    ) -> bool {
+        let same = self
+            .lock()
+            .get(&id)
+            .is_some_and(|j| Arc::ptr_eq(&j.stop, stop));
+        if same {
+            self.end(id, result, tasks);
+        }
+        same
+    }
+
+    /// Note when job `id` was submitted (a job carried on from another
+    /// head keeps its time).
+    pub(crate) fn submitted_at(&self, id: JobId, ms: f64) {
+        if let Some(job) = self.lock().get_mut(&id) {
+            job.info.submitted_at = ms;
+        }
     }
 
     /// Where job `id`'s guests write (`None`: not a head job).

@@ -51,12 +51,19 @@ pub struct Recorded {
     pub result: Vec<u8>,
 }
 
-/// Where a driver's call results are kept, by call number.
+/// What [`Journal::record`] returns: done once the record is durable.
+pub type Recording =
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
+
+/// Where a driver's call results are kept, by call number: a file
+/// ([`FileJournal`], for `run --journal`), or JetStream (a head's jobs in
+/// a cluster, so that another head carries them on).
 pub trait Journal: Send + Sync {
-    /// Call `seq`'s record, if there is one.
+    /// Call `seq`'s record, if there is one (what the journal held when it
+    /// was opened, and what was recorded since: no I/O).
     fn recorded(&self, seq: u64) -> Option<Recorded>;
-    /// Keep call `seq`'s record (durably, before returning).
-    fn record(&self, seq: u64, recorded: &Recorded) -> std::io::Result<()>;
+    /// Keep call `seq`'s record; the future ends once it is durable.
+    fn record(&self, seq: u64, recorded: Recorded) -> Recording;
 }
 
 /// A journal in one file: records appended as they come (`seq`, the call's
@@ -138,7 +145,14 @@ impl Journal for FileJournal {
             .cloned()
     }
 
-    fn record(&self, seq: u64, recorded: &Recorded) -> std::io::Result<()> {
+    fn record(&self, seq: u64, recorded: Recorded) -> Recording {
+        let written = self.append(seq, recorded);
+        Box::pin(std::future::ready(written))
+    }
+}
+
+impl FileJournal {
+    fn append(&self, seq: u64, recorded: Recorded) -> std::io::Result<()> {
         let mut out = Vec::with_capacity(48 + recorded.result.len());
         out.extend_from_slice(&seq.to_le_bytes());
         out.extend_from_slice(&recorded.call);
@@ -152,7 +166,7 @@ impl Journal for FileJournal {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(seq, recorded.clone());
+            .insert(seq, recorded);
         Ok(())
     }
 }
@@ -287,7 +301,7 @@ impl Tasks {
                 call,
                 result: bytes.to_vec(),
             };
-            match log.record(seq, &rec) {
+            match log.record(seq, rec).await {
                 Ok(()) => {
                     recorded.fetch_add(1, Ordering::Relaxed);
                 }
@@ -321,8 +335,8 @@ mod tests {
             call: [2; 32],
             result: vec![7; 1000],
         };
-        j.record(0, &a).unwrap();
-        j.record(3, &b).unwrap();
+        j.append(0, a.clone()).unwrap();
+        j.append(3, b.clone()).unwrap();
         drop(j);
         // A crash mid-append leaves part of a record.
         std::fs::OpenOptions::new()
@@ -337,7 +351,7 @@ mod tests {
         assert_eq!(j.recorded(3), Some(b.clone()));
         assert_eq!(j.recorded(1), None);
         // The torn tail is gone: a new record reads back whole.
-        j.record(4, &b).unwrap();
+        j.append(4, b.clone()).unwrap();
         drop(j);
         assert_eq!(FileJournal::open(&path).unwrap().recorded(4), Some(b));
     }

@@ -26,6 +26,7 @@ impl Runtime {
     ///     name: "worker-1".into(),
     ///     http: None,
     ///     head: false,
+    ///     durable_jobs: false,
     ///     // Bulk bytes straight from this machine's address.
     ///     data_host: Some("10.0.0.2".into()),
     /// })?;
@@ -121,7 +122,18 @@ impl Runtime {
             .cluster
             .set(cluster.clone())
             .map_err(|_| ClusterError::State("this node has joined a cluster already".into()))?;
-        self.node.tasks.set_cluster(cluster);
+        self.node.tasks.set_cluster(cluster.clone());
+        if cfg.head && cfg.durable_jobs {
+            let store = self
+                .workers()
+                .block_on(crate::cluster::durable::Durable::open(
+                    cluster.registry.client(),
+                    cfg.replicas(),
+                ))?;
+            let durable = super::durable::DurableJobs::new(store, (id, cfg.name.clone()));
+            let _ = self.node.durable.set(durable.clone());
+            super::durable::watch_role(&self.node, durable);
+        }
         Ok(id)
     }
 

@@ -102,6 +102,21 @@ impl Remote {
             return Ok(found);
         }
         let _one = self.loading.lock().await;
+        // A head that keeps its jobs in the cluster numbers its parts of
+        // other nodes' jobs from the cluster's job ids too: it may carry
+        // on any job of the cluster under that job's id.
+        let fresh = match node.durable.get() {
+            Some(d)
+                if !self
+                    .guests
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains_key(&key) =>
+            {
+                Some(d.store.next_job_id().await.map_err(internal)?)
+            }
+            _ => None,
+        };
         let job = {
             let mut guests = self.guests.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(found) = known(&guests) {
@@ -110,7 +125,7 @@ impl Remote {
             guests
                 .entry(key)
                 .or_insert_with(|| {
-                    let id = node.jobs.next_id();
+                    let id = fresh.unwrap_or_else(|| node.jobs.next_id());
                     if let Some(c) = node.cluster.get() {
                         c.note_guest(id, h.origin, h.job);
                     }

@@ -1,0 +1,443 @@
+//! Durable jobs: what a head knows of the jobs submitted to it, kept in
+//! JetStream, so that another head carries them on when it dies (issue 22,
+//! item 2). A head keeps them there when its NATS is not its own child
+//! process (`start --head --nats URLS`; see [`ClusterConfig::durable_jobs`](super::ClusterConfig::durable_jobs)).
+//!
+//! | what | where |
+//! | --- | --- |
+//! | the job table: each job's name, arguments, module, time limit, status and the head running its driver | bucket `raylab-jobs`, key = the job's id, a [`JobRecord`] (JSON) |
+//! | job ids, unique in the cluster | the counter `next-job` of the bucket `raylab-ids`, taken by compare-and-swap |
+//! | the module | the cluster's module store, by SHA-256 (`wire::modules`) |
+//! | the driver's journal: its finished calls' results, by call number | stream `RAYLAB_JOURNAL`, subject `raylab.journal.<job>`, one message a call |
+//! | the job's log | stream `RAYLAB_LOGS`, subject `raylab.log.<job>`, one message a flush (every [`LOG_FLUSH`]), each with the offset of its first byte |
+//!
+//! Who may write a job's record: the head that runs its driver, over the
+//! revision it last wrote (a compare-and-swap), so a head that lost the
+//! cluster's lease and a job with it (another head carried the job on and
+//! wrote the record since) cannot overwrite what the new one says.
+//!
+//! Reads that must see every acknowledged write (a journal and a log read
+//! back by the head that carries a job on) go to each stream's leader
+//! (`MSG.GET`), not to any replica (a direct get may be answered by a
+//! replica a write or two behind).
+//!
+//! Limits: the journal and log streams keep [`STREAM_BYTES`] each, oldest
+//! first out; a job's journal goes when the job ends, its log after
+//! [`LOGS_KEPT`]. A journal record dropped for room runs its call again on
+//! replay; it is never answered wrongly.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv, stream};
+
+use super::ClusterError;
+use crate::core::jobs::JobStatus;
+use crate::exec::journal::{Journal, Recorded, Recording};
+use crate::ids::JobId;
+
+/// How often a running job's new output is written to its durable log.
+pub(crate) const LOG_FLUSH: Duration = Duration::from_millis(200);
+
+/// The most bytes of output one log message carries.
+const LOG_CHUNK: usize = 256 << 10;
+
+/// Bytes each of the journal and log streams keeps.
+pub(crate) const STREAM_BYTES: i64 = 1 << 30;
+
+/// How long a job's log is kept.
+pub(crate) const LOGS_KEPT: Duration = Duration::from_secs(24 * 3600);
+
+const JOBS_BUCKET: &str = "raylab-jobs";
+const NEXT_JOB: &str = "next-job";
+const JOURNAL: &str = "RAYLAB_JOURNAL";
+const LOGS: &str = "RAYLAB_LOGS";
+
+/// A job as the cluster keeps it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct JobRecord {
+    /// The job's name.
+    pub name: String,
+    /// Its driver's arguments.
+    pub args: Vec<String>,
+    /// Its module's SHA-256 (in the cluster's module store).
+    pub module: String,
+    /// The module's size, bytes.
+    pub module_bytes: usize,
+    /// Its time limit, seconds from submission.
+    pub timeout_s: Option<f64>,
+    /// When it was submitted, ms since the Unix epoch.
+    pub submitted_at: f64,
+    /// The node id of the head that runs its driver.
+    pub head: u16,
+    /// That head's name.
+    pub head_name: String,
+    /// Where it is.
+    pub status: JobStatus,
+    /// Its driver's exit status, once it ended.
+    pub exit_code: Option<i32>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it ended, ms since the Unix epoch.
+    pub ended_at: Option<f64>,
+    /// Times another head (or this one again) carried it on.
+    pub resumed: u32,
+    /// Tasks submitted and finished, as of its end.
+    pub tasks_submitted: u64,
+    /// Of those, finished or failed.
+    pub tasks_done: u64,
+}
+
+/// The head's handle on the durable job state.
+pub(crate) struct Durable {
+    js: jetstream::Context,
+    jobs: kv::Store,
+    ids: kv::Store,
+    journal: stream::Stream,
+    logs: stream::Stream,
+}
+
+fn state(what: &str, e: impl std::fmt::Display) -> String {
+    format!("the cluster's job table ({what}): {e}")
+}
+
+/// A stream of `name` on `subjects`, made if it is not there.
+async fn open_stream(
+    js: &jetstream::Context,
+    name: &str,
+    subjects: &str,
+    max_age: Duration,
+    replicas: usize,
+) -> Result<stream::Stream, ClusterError> {
+    let config = stream::Config {
+        name: name.into(),
+        subjects: vec![subjects.into()],
+        max_bytes: STREAM_BYTES,
+        max_age,
+        discard: stream::DiscardPolicy::Old,
+        allow_direct: true,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    };
+    super::until_jetstream_ready(|| js.get_or_create_stream(config.clone()))
+        .await
+        .map_err(|e| ClusterError::State(format!("cannot make the stream {name}: {e}")))
+}
+
+/// The messages of `subject` in `stream`, oldest first, from the stream's
+/// leader.
+async fn read_subject(stream: &stream::Stream, subject: &str) -> Result<Vec<Bytes>, String> {
+    let mut out = Vec::new();
+    let mut seq = 1u64;
+    loop {
+        let got = super::until_jetstream_ready(|| async {
+            match stream
+                .raw_message_builder()
+                .sequence(seq)
+                .next_by_subject(subject.to_string())
+                .send()
+                .await
+            {
+                Ok(m) => Ok(Some(m)),
+                Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => Ok(None),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await?;
+        let Some(m) = got else { return Ok(out) };
+        seq = m.sequence + 1;
+        out.push(m.payload);
+    }
+}
+
+type Bytes = bytes::Bytes;
+
+impl Durable {
+    /// Open (or make) the job table, the id counter and the streams, in
+    /// `replicas` replicas.
+    pub(crate) async fn open(
+        client: &async_nats::Client,
+        replicas: usize,
+    ) -> Result<Arc<Durable>, ClusterError> {
+        let js = jetstream::new(client.clone());
+        let jobs = super::heads::bucket(&js, JOBS_BUCKET, None, replicas).await?;
+        let ids = super::heads::open_ids(&js, replicas).await?;
+        let journal = open_stream(&js, JOURNAL, "raylab.journal.>", LOGS_KEPT, replicas).await?;
+        let logs = open_stream(&js, LOGS, "raylab.log.>", LOGS_KEPT, replicas).await?;
+        Ok(Arc::new(Durable {
+            js,
+            jobs,
+            ids,
+            journal,
+            logs,
+        }))
+    }
+
+    /// A job id no head handed out before (the first is 1).
+    pub(crate) async fn next_job_id(&self) -> Result<JobId, String> {
+        for _ in 0..100 {
+            let entry = self
+                .ids
+                .entry(NEXT_JOB)
+                .await
+                .map_err(|e| state("job ids", e))?;
+            match entry {
+                None => {
+                    if self.ids.create(NEXT_JOB, "2".into()).await.is_ok() {
+                        return Ok(JobId::new(1));
+                    }
+                }
+                Some(entry) => {
+                    let n: u64 = std::str::from_utf8(&entry.value)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(|| state("job ids", "the counter is not a number"))?;
+                    if self
+                        .ids
+                        .update(NEXT_JOB, (n + 1).to_string().into(), entry.revision)
+                        .await
+                        .is_ok()
+                    {
+                        return Ok(JobId::new(n));
+                    }
+                }
+            }
+        }
+        Err(state("job ids", "the counter changed under every try"))
+    }
+
+    /// Put job `id`'s first record (it is new): its revision.
+    pub(crate) async fn create(&self, id: JobId, record: &JobRecord) -> Result<u64, String> {
+        let value = serde_json::to_vec(record).expect("serializes");
+        super::until_jetstream_ready(|| self.jobs.create(id.to_string(), value.clone().into()))
+            .await
+            .map_err(|e| state("a new job", e))
+    }
+
+    /// Write job `id`'s record over `revision`: its new revision, or an
+    /// error when another head wrote it since (it carries the job now).
+    pub(crate) async fn update(
+        &self,
+        id: JobId,
+        record: &JobRecord,
+        revision: u64,
+    ) -> Result<u64, String> {
+        let value = serde_json::to_vec(record).expect("serializes");
+        super::until_jetstream_ready(|| async {
+            match self
+                .jobs
+                .update(id.to_string(), value.clone().into(), revision)
+                .await
+            {
+                Ok(rev) => Ok(Ok(rev)),
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    Ok(Err(format!("job {id} was carried on by another head")))
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .map_err(|e| state("a job's record", e))?
+    }
+
+    /// Job `id`'s record and its revision.
+    pub(crate) async fn get(&self, id: JobId) -> Result<Option<(JobRecord, u64)>, String> {
+        let entry = self
+            .jobs
+            .entry(id.to_string())
+            .await
+            .map_err(|e| state("reading a job", e))?;
+        Ok(entry.and_then(|e| {
+            let record = serde_json::from_slice(&e.value).ok()?;
+            Some((record, e.revision))
+        }))
+    }
+
+    /// Every job's record, by id.
+    pub(crate) async fn all(&self) -> Result<Vec<(JobId, JobRecord, u64)>, String> {
+        use futures_util::StreamExt;
+        let mut keys = self
+            .jobs
+            .keys()
+            .await
+            .map_err(|e| state("listing jobs", e))?;
+        let mut ids = Vec::new();
+        while let Some(key) = keys.next().await {
+            if let Ok(id) = key.map_err(|e| state("listing jobs", e))?.parse::<JobId>() {
+                ids.push(id);
+            }
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some((record, rev)) = self.get(id).await? {
+                out.push((id, record, rev));
+            }
+        }
+        out.sort_by_key(|(id, ..)| *id);
+        Ok(out)
+    }
+
+    /// Job `job`'s journal, with what it holds now.
+    pub(crate) async fn journal(&self, job: JobId) -> Result<Arc<StreamJournal>, String> {
+        let subject = format!("raylab.journal.{job}");
+        let mut entries = HashMap::new();
+        for m in read_subject(&self.journal, &subject).await? {
+            if let Some((seq, rec)) = decode_record(&m) {
+                entries.insert(seq, rec);
+            }
+        }
+        Ok(Arc::new(StreamJournal {
+            js: self.js.clone(),
+            subject,
+            entries: Mutex::new(entries),
+        }))
+    }
+
+    /// Drop job `job`'s journal (it ended).
+    pub(crate) async fn forget_journal(&self, job: JobId) {
+        if let Err(e) = self
+            .journal
+            .purge()
+            .filter(format!("raylab.journal.{job}"))
+            .await
+        {
+            tracing::debug!("dropping job {job}'s journal: {e}");
+        }
+    }
+
+    /// Write `bytes`, job `job`'s output from byte `start` on, to its
+    /// durable log.
+    pub(crate) async fn append_log(
+        &self,
+        job: JobId,
+        start: u64,
+        bytes: &[u8],
+    ) -> Result<(), String> {
+        for (i, part) in bytes.chunks(LOG_CHUNK).enumerate() {
+            let mut payload = Vec::with_capacity(8 + part.len());
+            payload.extend_from_slice(&(start + (i * LOG_CHUNK) as u64).to_le_bytes());
+            payload.extend_from_slice(part);
+            self.js
+                .publish(format!("raylab.log.{job}"), payload.into())
+                .await
+                .map_err(|e| e.to_string())?
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Job `job`'s durable log: the offset of its first byte kept, and the
+    /// bytes from there.
+    pub(crate) async fn log(&self, job: JobId) -> Result<(u64, Vec<u8>), String> {
+        let mut start = None;
+        let mut bytes = Vec::new();
+        for m in read_subject(&self.logs, &format!("raylab.log.{job}")).await? {
+            let Some(at) = m.get(..8) else { continue };
+            let at = u64::from_le_bytes(at.try_into().expect("8 bytes"));
+            let part = &m[8..];
+            let base = *start.get_or_insert(at);
+            let end = base + bytes.len() as u64;
+            if at > end {
+                // A gap (the front went for room while this was written):
+                // keep what follows it.
+                start = Some(at);
+                bytes.clear();
+                bytes.extend_from_slice(part);
+            } else if at + part.len() as u64 > end {
+                bytes.extend_from_slice(&part[(end - at) as usize..]);
+            }
+        }
+        Ok((start.unwrap_or(0), bytes))
+    }
+}
+
+/// A journal record as it is stored: the call number, the call's digest
+/// and the result, little endian.
+fn encode_record(seq: u64, rec: &Recorded) -> Vec<u8> {
+    let mut out = Vec::with_capacity(40 + rec.result.len());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&rec.call);
+    out.extend_from_slice(&rec.result);
+    out
+}
+
+fn decode_record(m: &[u8]) -> Option<(u64, Recorded)> {
+    let seq = u64::from_le_bytes(m.get(..8)?.try_into().ok()?);
+    let call: [u8; 32] = m.get(8..40)?.try_into().ok()?;
+    Some((
+        seq,
+        Recorded {
+            call,
+            result: m[40..].to_vec(),
+        },
+    ))
+}
+
+/// A job's journal in JetStream (see the module's docs).
+pub(crate) struct StreamJournal {
+    js: jetstream::Context,
+    subject: String,
+    /// Lock order: a leaf.
+    entries: Mutex<HashMap<u64, Recorded>>,
+}
+
+impl StreamJournal {
+    /// Calls recorded.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+impl Journal for StreamJournal {
+    fn recorded(&self, seq: u64) -> Option<Recorded> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&seq)
+            .cloned()
+    }
+
+    fn record(&self, seq: u64, recorded: Recorded) -> Recording {
+        let (js, subject) = (self.js.clone(), self.subject.clone());
+        let payload: Bytes = encode_record(seq, &recorded).into();
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(seq, recorded);
+        Box::pin(async move {
+            super::until_jetstream_ready(|| async {
+                js.publish(subject.clone(), payload.clone())
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .map(|_| ())
+            .map_err(std::io::Error::other)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_record_reads_back_as_it_was_written() {
+        let rec = Recorded {
+            call: [7; 32],
+            result: vec![1, 2, 3],
+        };
+        assert_eq!(decode_record(&encode_record(42, &rec)), Some((42, rec)));
+        let empty = Recorded {
+            call: [0; 32],
+            result: Vec::new(),
+        };
+        assert_eq!(decode_record(&encode_record(0, &empty)), Some((0, empty)));
+        assert_eq!(decode_record(&[1, 2, 3]), None);
+    }
+}

@@ -1,0 +1,556 @@
+//! A head's durable jobs (what is kept where: `cluster::durable`): it
+//! submits them with their record, journal and log in JetStream; when it
+//! becomes the cluster's active head it carries on every job whose record
+//! says it runs but that runs nowhere here (its head died, or lost the
+//! lease); when it stops being the active head it stops its own, for the
+//! next active head to carry on.
+//!
+//! Carrying a job on is replaying it: its driver starts again from its
+//! module and arguments, the calls the journal holds are answered from
+//! there (`exec::journal`), the rest run. Its log goes on from what the
+//! durable log holds, after a line saying so; readers of a durable job's
+//! log see only what is durable (at most [`LOG_FLUSH`] behind), so the
+//! bytes at an offset are the same on every head. What the driver printed
+//! before its head died it prints again when replayed (it runs again):
+//! those lines show twice, after the line that says it was carried on.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::cluster::durable::{Durable, JobRecord, LOG_FLUSH, StreamJournal};
+use crate::core::cancel::CancelFlag;
+use crate::core::control::JobId;
+use crate::core::jobs::{JobLog, JobStatus};
+use crate::error::{LoadError, RunError};
+use crate::exec::journal::{DriverJournal, Journal};
+use crate::wasm::modules;
+
+use super::{Node, Runtime};
+
+/// How long a job's end waits to write its last output to JetStream when
+/// it cannot (after that, the log is shown as it is here).
+const LAST_FLUSH: Duration = Duration::from_secs(5);
+
+/// A head's durable jobs.
+pub(crate) struct DurableJobs {
+    pub(crate) store: Arc<Durable>,
+    /// This head's node id and name.
+    me: (u16, String),
+    /// The jobs whose driver runs here.
+    /// Lock order: a leaf.
+    runs: Mutex<HashMap<JobId, Arc<Run>>>,
+}
+
+/// One run of a job's driver here.
+struct Run {
+    stop: Arc<CancelFlag>,
+    /// Stopped because this head is no longer the active one: the job goes
+    /// on elsewhere, and this run writes nothing of its end.
+    handed_over: AtomicBool,
+}
+
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// What a job's driver is started with.
+struct Start {
+    id: JobId,
+    module: String,
+    loaded: Arc<modules::Module>,
+    args: Vec<String>,
+    timeout: Option<Duration>,
+    record: JobRecord,
+    revision: u64,
+    journal: Arc<StreamJournal>,
+    run: Arc<Run>,
+    /// Where its durable log ends now (what readers may see).
+    log_end: u64,
+}
+
+impl DurableJobs {
+    pub(crate) fn new(store: Arc<Durable>, me: (u16, String)) -> Arc<DurableJobs> {
+        Arc::new(DurableJobs {
+            store,
+            me,
+            runs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Arc<Run>>> {
+        self.runs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Register a run of job `id` here (before its record says it runs:
+    /// see [`DurableJobs::carry_on`]).
+    fn register(&self, id: JobId, stop: Arc<CancelFlag>) -> Arc<Run> {
+        let run = Arc::new(Run {
+            stop,
+            handed_over: AtomicBool::new(false),
+        });
+        self.runs().insert(id, run.clone());
+        run
+    }
+
+    /// Stop every run here: this head is no longer the active one.
+    fn hand_over(&self) {
+        for (id, run) in self.runs().iter() {
+            tracing::warn!(
+                job = id.get(),
+                "this head is no longer active: its job stops here"
+            );
+            run.handed_over.store(true, Ordering::SeqCst);
+            run.stop.set();
+        }
+    }
+}
+
+impl Runtime {
+    /// `submit_job` on a head that keeps its jobs in the cluster.
+    pub(super) fn submit_durable(
+        self: &Arc<Self>,
+        durable: &Arc<DurableJobs>,
+        name: &str,
+        bytes: &[u8],
+        args: Vec<String>,
+        timeout: Option<Duration>,
+    ) -> Result<JobId, LoadError> {
+        let failed = |message: String| LoadError::Durable {
+            name: name.to_string(),
+            message,
+        };
+        let id = self
+            .workers()
+            .block_on(durable.store.next_job_id())
+            .map_err(failed)?;
+        let module = format!("{name}-{id}");
+        self.load_for(id, &module, bytes)?;
+        let node = self.node.clone();
+        let loaded = node.modules.get(&module).expect("just loaded");
+        let stop = node.jobs.start(id, name);
+        node.jobs.describe(id, &args, bytes.len());
+        let run = durable.register(id, stop);
+        let record = JobRecord {
+            name: name.to_string(),
+            args: args.clone(),
+            module: loaded.digest.clone(),
+            module_bytes: bytes.len(),
+            timeout_s: timeout.map(|t| t.as_secs_f64()),
+            submitted_at: unix_ms(),
+            head: durable.me.0,
+            head_name: durable.me.1.clone(),
+            status: JobStatus::Running,
+            exit_code: None,
+            error: None,
+            ended_at: None,
+            resumed: 0,
+            tasks_submitted: 0,
+            tasks_done: 0,
+        };
+        let made = self.workers().block_on(async {
+            let revision = durable.store.create(id, &record).await?;
+            let journal = durable.store.journal(id).await?;
+            Ok::<_, String>((revision, journal))
+        });
+        let (revision, journal) = match made {
+            Ok(made) => made,
+            Err(e) => {
+                durable.runs().remove(&id);
+                node.modules.remove(&module);
+                node.jobs
+                    .end(id, &Err(RunError::Internal(e.clone())), Default::default());
+                return Err(failed(e));
+            }
+        };
+        drive(
+            node,
+            durable.clone(),
+            Start {
+                id,
+                module,
+                loaded,
+                args,
+                timeout,
+                record,
+                revision,
+                journal,
+                run,
+                log_end: 0,
+            },
+        );
+        Ok(id)
+    }
+}
+
+/// Carry on, here, every job whose record says it runs and whose driver
+/// does not run here; each in the background. Called when this head has
+/// just become the active one.
+async fn carry_on(node: &Arc<Node>, durable: &Arc<DurableJobs>) {
+    let records = match durable.store.all().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("cannot read the cluster's jobs to carry them on: {e}");
+            return;
+        }
+    };
+    for (id, record, revision) in records {
+        if record.status != JobStatus::Running || durable.runs().contains_key(&id) {
+            continue;
+        }
+        if let Err(e) = carry_on_one(node, durable, id, record, revision).await {
+            tracing::warn!(job = id.get(), "cannot carry the job on: {e}");
+        }
+    }
+}
+
+async fn carry_on_one(
+    node: &Arc<Node>,
+    durable: &Arc<DurableJobs>,
+    id: JobId,
+    mut record: JobRecord,
+    revision: u64,
+) -> Result<(), String> {
+    let before = record.head_name.clone();
+    record.head = durable.me.0;
+    record.head_name = durable.me.1.clone();
+    record.resumed += 1;
+    // Claimed: from now on only this head writes the job's record.
+    let revision = durable.store.update(id, &record, revision).await?;
+    let stop = node.jobs.start(id, &record.name);
+    node.jobs.describe(id, &record.args, record.module_bytes);
+    node.jobs.submitted_at(id, record.submitted_at);
+    let run = durable.register(id, stop.clone());
+    let fail = |e: String| {
+        durable.runs().remove(&id);
+        node.jobs.end_run(
+            id,
+            &stop,
+            &Err(RunError::Internal(e.clone())),
+            Default::default(),
+        );
+        e
+    };
+    let log = node.jobs.output(id).expect("just started");
+    let (start, bytes) = durable.store.log(id).await.map_err(fail)?;
+    log.seed(start, &bytes);
+    let log_end = start + bytes.len() as u64;
+    log.set_visible(Some(log_end));
+    let journal = durable.store.journal(id).await.map_err(fail)?;
+    log.push(
+        format!(
+            "[raylab] job {id} goes on at head {} (was at head {before}): its driver runs again; \
+             the {} calls it had finished are given back from its journal, not run again\n",
+            durable.me.1,
+            journal.len(),
+        )
+        .as_bytes(),
+    );
+    let bytes = node
+        .cluster
+        .get()
+        .expect("a head in a cluster")
+        .wire
+        .module_bytes(&record.module)
+        .await
+        .map_err(fail)?;
+    let module = format!("{}-{id}", record.name);
+    let loaded = modules::load(
+        &node.engine,
+        &node.linker,
+        &node.sandboxes,
+        id,
+        &module,
+        &bytes,
+        node.config.cache_dir.as_deref(),
+        node.config.compiler.as_ref().map(|c| c.0.clone()),
+        node.config.task_memory,
+    )
+    .await
+    .map_err(|e| fail(e.to_string()))?;
+    node.modules
+        .insert(loaded)
+        .map_err(|e| fail(e.to_string()))?;
+    let loaded = node.modules.get(&module).expect("just loaded");
+    // The time limit counts from the job's submission.
+    let timeout = record.timeout_s.map(|t| {
+        let spent = (unix_ms() - record.submitted_at).max(0.0) / 1e3;
+        Duration::from_secs_f64((t - spent).max(0.001))
+    });
+    tracing::warn!(job = id.get(), from = %before, "carrying the job on here");
+    drive(
+        node.clone(),
+        durable.clone(),
+        Start {
+            id,
+            module,
+            loaded,
+            args: record.args.clone(),
+            timeout,
+            record,
+            revision,
+            journal,
+            run,
+            log_end,
+        },
+    );
+    Ok(())
+}
+
+/// Write job `id`'s new output to its durable log every [`LOG_FLUSH`]
+/// until `ended`, then what is left; readers see what is written. Ends by
+/// showing the whole log (after [`LAST_FLUSH`] of failed tries at most).
+async fn flush_log(
+    store: Arc<Durable>,
+    id: JobId,
+    log: JobLog,
+    mut written: u64,
+    mut ended: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut failing_since: Option<tokio::time::Instant> = None;
+    loop {
+        let last = *ended.borrow();
+        loop {
+            let chunk = log.read_all(written, 1 << 20);
+            written = written.max(chunk.start);
+            if chunk.bytes.is_empty() {
+                break;
+            }
+            match store.append_log(id, chunk.start, &chunk.bytes).await {
+                Ok(()) => {
+                    written = chunk.start + chunk.bytes.len() as u64;
+                    log.set_visible(Some(written));
+                    failing_since = None;
+                }
+                Err(e) => {
+                    tracing::debug!(job = id.get(), "writing the job's log: {e}");
+                    failing_since.get_or_insert_with(tokio::time::Instant::now);
+                    break;
+                }
+            }
+        }
+        let stuck = failing_since.is_some_and(|t| t.elapsed() >= LAST_FLUSH);
+        if last && (log.read_all(written, 1).bytes.is_empty() || stuck) {
+            break;
+        }
+        if stuck {
+            // JetStream is out of reach: show what is here rather than
+            // nothing (another head would show less).
+            log.set_visible(None);
+        }
+        let _ = tokio::time::timeout(LOG_FLUSH, ended.changed()).await;
+    }
+    log.set_visible(None);
+}
+
+/// Run a durable job's driver in the background (see the module's docs),
+/// then record its end.
+fn drive(node: Arc<Node>, durable: Arc<DurableJobs>, s: Start) {
+    let handle = node.handle.clone();
+    handle.spawn(async move {
+        let Start {
+            id,
+            module,
+            loaded,
+            args,
+            timeout,
+            mut record,
+            revision,
+            journal,
+            run,
+            log_end,
+        } = s;
+        let log = node.jobs.output(id).expect("a started job");
+        log.set_visible(Some(log_end));
+        let (ended_tx, ended) = tokio::sync::watch::channel(false);
+        let flusher = node
+            .handle
+            .spawn(flush_log(durable.store.clone(), id, log, log_end, ended));
+        let limits = crate::exec::driver::Limits {
+            memory: node.config.driver_memory,
+            timeout,
+        };
+        let journal = Arc::new(DriverJournal::new(journal as Arc<dyn Journal>));
+        let result = crate::exec::driver::run(
+            &node.sandboxes,
+            loaded,
+            &args,
+            id,
+            run.stop.clone(),
+            limits,
+            Some(journal.clone()),
+        )
+        .await;
+        // As a job on one head ends (`submit_job`), and first the results
+        // already there go into the journal.
+        node.tasks.cancel_job(id);
+        journal.settle().await;
+        node.modules.remove(&module);
+        if let Some(cluster) = node.cluster.get() {
+            cluster.wire.job_ended(id).await;
+        }
+        node.tasks.forget_lineage(id);
+        node.tasks.remove_groups_of(id);
+        let tasks = node.control.lock().end_job(id);
+        let _ = ended_tx.send(true);
+        let _ = flusher.await;
+        let handed_over = run.handed_over.load(Ordering::SeqCst);
+        let result = if handed_over {
+            Err(RunError::Internal(
+                "this head stopped being the cluster's active head: the job goes on at the \
+                 active head"
+                    .into(),
+            ))
+        } else {
+            result
+        };
+        if !handed_over {
+            // The job's end, for every head to see (unless another head
+            // carries it on now: then this run's end is not the job's).
+            record.status = match &result {
+                _ if run.stop.is_set() => JobStatus::Stopped,
+                Ok(0) => JobStatus::Succeeded,
+                _ => JobStatus::Failed,
+            };
+            record.exit_code = result.as_ref().ok().copied();
+            record.error = result.as_ref().err().map(ToString::to_string);
+            record.ended_at = Some(unix_ms());
+            record.tasks_submitted = tasks.submitted;
+            record.tasks_done = tasks.done;
+            match durable.store.update(id, &record, revision).await {
+                Ok(_) => durable.store.forget_journal(id).await,
+                Err(e) => tracing::warn!(job = id.get(), "the job's end is not recorded: {e}"),
+            }
+        }
+        node.jobs.end_run(id, &run.stop, &result, tasks);
+        let mut runs = durable.runs();
+        if runs.get(&id).is_some_and(|r| Arc::ptr_eq(r, &run)) {
+            runs.remove(&id);
+        }
+    });
+}
+
+/// Watch this head's role: carry jobs on when it becomes the active head,
+/// hand its own over when it stops being it. Runs while the node lives.
+pub(super) fn watch_role(node: &Arc<Node>, durable: Arc<DurableJobs>) {
+    let weak = Arc::downgrade(node);
+    node.handle.spawn(async move {
+        let mut was_active = false;
+        loop {
+            let Some(node) = weak.upgrade() else { break };
+            let Some(cluster) = node.cluster.get() else {
+                break;
+            };
+            let active = cluster.registry.head_role() == Some(crate::cluster::HeadRole::Active);
+            if active && !was_active {
+                carry_on(&node, &durable).await;
+            } else if !active && was_active {
+                durable.hand_over();
+            }
+            was_active = active;
+            drop(node);
+            tokio::time::sleep(crate::cluster::HEARTBEAT).await;
+        }
+    });
+}
+
+impl JobRecord {
+    /// The job as the API shows it.
+    fn info(&self, id: JobId) -> crate::JobInfo {
+        crate::JobInfo {
+            id,
+            name: self.name.clone(),
+            status: self.status,
+            exit_code: self.exit_code,
+            error: self.error.clone(),
+            submitted_at: self.submitted_at,
+            ended_at: self.ended_at,
+            origin: None,
+            origin_job: None,
+            args: self.args.clone(),
+            module_bytes: self.module_bytes,
+            tasks_submitted: self.tasks_submitted,
+            tasks_done: self.tasks_done,
+        }
+    }
+}
+
+/// Reading jobs on a head that keeps them in the cluster: what this head
+/// knows, and what the cluster's job table says of the jobs other heads
+/// run or ran. A job whose record names another head is shown as the
+/// record says (this head may have run it before it was carried on).
+impl Runtime {
+    fn durable_jobs(&self) -> Option<&Arc<DurableJobs>> {
+        self.node.durable.get()
+    }
+
+    /// The cluster's record of job `id` where it names another head than
+    /// this one.
+    async fn record_elsewhere(&self, id: JobId) -> Option<JobRecord> {
+        let durable = self.durable_jobs()?;
+        match durable.store.get(id).await {
+            Ok(Some((record, _))) if record.head != durable.me.0 => Some(record),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::debug!("reading job {id}'s record: {e}");
+                None
+            }
+        }
+    }
+
+    /// Every job, oldest first: [`Runtime::jobs`], and on a head that keeps
+    /// its jobs in the cluster, the cluster's other jobs too (those other
+    /// heads run or ran).
+    pub async fn cluster_jobs(&self) -> Vec<crate::JobInfo> {
+        let mut jobs = self.jobs();
+        let Some(durable) = self.durable_jobs() else {
+            return jobs;
+        };
+        let records = match durable.store.all().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!("reading the cluster's jobs: {e}");
+                return jobs;
+            }
+        };
+        for (id, record, _) in records {
+            let local = jobs.iter().position(|j| j.id == id && j.origin.is_none());
+            match local {
+                Some(i) if record.head != durable.me.0 => jobs[i] = record.info(id),
+                Some(_) => {}
+                None => jobs.push(record.info(id)),
+            }
+        }
+        jobs.sort_by_key(|j| j.id);
+        jobs
+    }
+
+    /// One job: [`Runtime::job`], or the cluster's record of it.
+    pub async fn cluster_job(&self, id: JobId) -> Option<crate::JobInfo> {
+        match self.record_elsewhere(id).await {
+            Some(record) => Some(record.info(id)),
+            None => self.job(id),
+        }
+    }
+
+    /// [`Runtime::job_log`], or the job's durable log where another head
+    /// runs or ran it.
+    pub async fn cluster_job_log(
+        &self,
+        id: JobId,
+        offset: u64,
+        max: usize,
+    ) -> Option<crate::LogChunk> {
+        if self.record_elsewhere(id).await.is_none() {
+            return self.job_log(id, offset, max);
+        }
+        let durable = self.durable_jobs()?;
+        let (start, bytes) = durable.store.log(id).await.ok()?;
+        let log = JobLog::new(crate::JOB_LOG_BYTES);
+        log.seed(start, &bytes);
+        Some(log.read(offset, max))
+    }
+}
