@@ -108,7 +108,10 @@ impl Net {
         cmd.args(["netns", "exec", &self.space(name)])
             .arg(env!("CARGO_BIN_EXE_raylab-host"))
             .args(args)
-            .env("RAYLAB_CACHE_DIR", test_cache());
+            .env("RAYLAB_CACHE_DIR", test_cache())
+            // The heads' APIs listen on their namespace's address (for
+            // clients in other namespaces), which takes a token.
+            .env("RAYLAB_TOKEN", format!("api{}", std::process::id()));
         cmd
     }
 
@@ -381,12 +384,14 @@ fn a_job_survives_the_loss_of_the_head_a_worker_a_partition_and_a_nats_server_ac
     // Two heads: the first takes the lease, the second stands by. They
     // take no tasks, so that every task runs on a worker (and is counted
     // there).
-    let start_head = |net: &mut Net, space: &str, name: &str| {
+    let start_head = |net: &mut Net, space: &str, name: &str, host: &str| {
         node(
             net,
             space,
             &[
                 "start",
+                "--host",
+                host,
                 "--port",
                 "0",
                 "--nats",
@@ -402,8 +407,8 @@ fn a_job_survives_the_loss_of_the_head_a_worker_a_partition_and_a_nats_server_ac
             ],
         )
     };
-    let h1 = start_head(&mut net, "head", "h1");
-    let head = start_head(&mut net, "head2", "h2");
+    let h1 = start_head(&mut net, "head", "h1", "10.231.0.4");
+    let head = start_head(&mut net, "head2", "h2", "10.231.0.7");
     let worker = |net: &mut Net, name: &str| {
         node(
             net,
