@@ -18,8 +18,8 @@
 //! the bucket `raylab-ids` (never expiring), taken by compare-and-swap, so
 //! heads that follow each other never hand out one id twice.
 //!
-//! Not yet (issue 22, item 2): the jobs that ran on a head that died are
-//! lost with it; a new active head runs the jobs submitted to it.
+//! A head that becomes active also carries on the jobs of the head before
+//! it (`cluster::durable`, `node::durable`).
 
 use std::sync::Arc;
 use std::sync::Mutex;
