@@ -42,7 +42,8 @@ enum Unanswered {
 impl Client {
     /// A client of the head at `address`: `http://host:port`, or
     /// `host:port` as Ray writes it; or of the heads at a comma-separated
-    /// list of such addresses (see [`Client::request`]).
+    /// list of such addresses: a request that finds no head at one, or a
+    /// standby (503), goes to the next, for up to 30 s.
     pub fn new(address: &str, token: Option<String>) -> Self {
         let addresses = address
             .split(',')
