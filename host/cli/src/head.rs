@@ -454,6 +454,13 @@ async fn list_jobs(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
 /// Job `id` as this head knows it, or as the cluster's job table says
 /// (a head that keeps jobs in the cluster answers for every head's jobs).
 async fn find_job(app: &App, id: api::JobId) -> Result<raylab::JobInfo, (StatusCode, String)> {
+    if app.runtime.job_went_elsewhere(id).await {
+        // A client of several heads asks the next one.
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("job {id} went on at the cluster's active head: ask it"),
+        ));
+    }
     app.runtime
         .cluster_job(id)
         .await
@@ -486,6 +493,7 @@ async fn job_logs(
 ) -> Reply {
     authorize(&app, &headers)?;
     let offset = q.offset.unwrap_or(0);
+    find_job(&app, id).await?;
     let read = || async {
         app.runtime
             .cluster_job_log(id, offset, LOG_CHUNK)

@@ -96,6 +96,9 @@ pub(crate) struct Durable {
     ids: kv::Store,
     journal: stream::Stream,
     logs: stream::Stream,
+    /// The records of jobs that ended, as read (they do not change).
+    /// Lock order: a leaf.
+    ended: Mutex<HashMap<JobId, (JobRecord, u64)>>,
 }
 
 fn state(what: &str, e: impl std::fmt::Display) -> String {
@@ -172,7 +175,12 @@ impl Durable {
             ids,
             journal,
             logs,
+            ended: Mutex::new(HashMap::new()),
         }))
+    }
+
+    fn ended_lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, (JobRecord, u64)>> {
+        self.ended.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A job id no head handed out before (the first is 1).
@@ -271,7 +279,15 @@ impl Durable {
         }
         let mut out = Vec::new();
         for id in ids {
-            if let Some((record, rev)) = self.get(id).await? {
+            let known = self.ended_lock().get(&id).cloned();
+            if let Some((record, rev)) = known {
+                out.push((id, record, rev));
+            } else if let Some((record, rev)) = self.get(id).await? {
+                // A job's record does not change once it says the job
+                // ended.
+                if record.status != JobStatus::Running {
+                    self.ended_lock().insert(id, (record.clone(), rev));
+                }
                 out.push((id, record, rev));
             }
         }

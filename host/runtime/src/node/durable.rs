@@ -41,6 +41,10 @@ pub(crate) struct DurableJobs {
     /// The jobs whose driver runs here.
     /// Lock order: a leaf.
     runs: Mutex<HashMap<JobId, Arc<Run>>>,
+    /// Jobs this head stopped because it stopped being the active head
+    /// (until it carries them on again).
+    /// Lock order: a leaf.
+    handed_over: Mutex<std::collections::HashSet<JobId>>,
 }
 
 /// One run of a job's driver here.
@@ -78,6 +82,7 @@ impl DurableJobs {
             store,
             me,
             runs: Mutex::new(HashMap::new()),
+            handed_over: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -93,7 +98,12 @@ impl DurableJobs {
             handed_over: AtomicBool::new(false),
         });
         self.runs().insert(id, run.clone());
+        self.handed().remove(&id);
         run
+    }
+
+    fn handed(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<JobId>> {
+        self.handed_over.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stop every run here: this head is no longer the active one.
@@ -105,6 +115,7 @@ impl DurableJobs {
             );
             run.handed_over.store(true, Ordering::SeqCst);
             run.stop.set();
+            self.handed().insert(*id);
         }
     }
 }
@@ -433,20 +444,27 @@ fn drive(node: Arc<Node>, durable: Arc<DurableJobs>, s: Start) {
     });
 }
 
-/// Watch this head's role: carry jobs on when it becomes the active head,
-/// hand its own over when it stops being it. Runs while the node lives.
+/// How often the active head looks for jobs that run nowhere (one it
+/// claimed and could not start, say, while a NATS server died).
+const RESCAN: Duration = Duration::from_secs(5);
+
+/// Watch this head's role: carry jobs on when it becomes the active head
+/// (and every [`RESCAN`] while it is), hand its own over when it stops
+/// being it. Runs while the node lives.
 pub(super) fn watch_role(node: &Arc<Node>, durable: Arc<DurableJobs>) {
     let weak = Arc::downgrade(node);
     node.handle.spawn(async move {
         let mut was_active = false;
+        let mut scanned = tokio::time::Instant::now();
         loop {
             let Some(node) = weak.upgrade() else { break };
             let Some(cluster) = node.cluster.get() else {
                 break;
             };
             let active = cluster.registry.head_role() == Some(crate::cluster::HeadRole::Active);
-            if active && !was_active {
+            if active && (!was_active || scanned.elapsed() >= RESCAN) {
                 carry_on(&node, &durable).await;
+                scanned = tokio::time::Instant::now();
             } else if !active && was_active {
                 durable.hand_over();
             }
@@ -526,6 +544,17 @@ impl Runtime {
         }
         jobs.sort_by_key(|j| j.id);
         jobs
+    }
+
+    /// Whether job `id` went on at another head that this head cannot name
+    /// (it stopped the job when it stopped being the active head, and the
+    /// cluster's job table is out of its reach): ask the active head.
+    pub async fn job_went_elsewhere(&self, id: JobId) -> bool {
+        let Some(durable) = self.durable_jobs() else {
+            return false;
+        };
+        let handed = durable.handed().contains(&id);
+        handed && self.record_elsewhere(id).await.is_none()
     }
 
     /// One job: [`Runtime::job`], or the cluster's record of it.
