@@ -31,6 +31,10 @@ pub struct Client {
 /// one's death).
 const FAILOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long a client of several heads waits for one head's answer to a
+/// `GET` before it asks the next.
+const GET_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why one request to one head got no answer.
 enum Unanswered {
     /// No head there (nothing listens, or the connection broke).
@@ -114,7 +118,16 @@ impl Client {
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
         let result = match (method, body) {
             ("GET", _) => {
-                let mut r = ureq::get(&url).config().http_status_as_error(false).build();
+                // A head that stopped (SIGSTOP, a machine that hangs)
+                // answers nothing: a client of several heads asks the next.
+                // (Not for POSTs: a submit's answer waits for the module to
+                // compile, and must not be sent twice.)
+                let wait = (self.addresses.len() > 1).then_some(GET_WAIT);
+                let mut r = ureq::get(&url)
+                    .config()
+                    .http_status_as_error(false)
+                    .timeout_recv_response(wait)
+                    .build();
                 if let Some(a) = &auth {
                     r = r.header("Authorization", a);
                 }
@@ -135,11 +148,12 @@ impl Client {
             }
         };
         let mut resp = result.map_err(|e| match e {
-            ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
-                Unanswered::Gone(anyhow::anyhow!(
-                    "no raylab head at {address} ({e}); start one with `raylab-host start`"
-                ))
-            }
+            ureq::Error::Io(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::Timeout(_) => Unanswered::Gone(anyhow::anyhow!(
+                "no raylab head at {address} ({e}); start one with `raylab-host start`"
+            )),
             other => Unanswered::Failed(anyhow::anyhow!("request to {url} failed: {other}")),
         })?;
         let code = resp.status().as_u16();

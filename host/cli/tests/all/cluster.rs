@@ -671,8 +671,23 @@ fn finished_on(node: &Node) -> std::collections::HashMap<String, usize> {
     done
 }
 
-#[test]
-fn a_running_job_goes_on_at_the_standby_when_its_head_dies_and_no_finished_task_runs_again() {
+/// What befalls the active head mid-job in [`job_through_head_failover`].
+enum Befalls {
+    /// `kill -9`.
+    Death,
+    /// SIGSTOP until the standby carries the job on, then SIGCONT: it
+    /// finds its lease gone.
+    Stop,
+}
+
+/// Two heads (the first active) and a worker with two CPUs; a job of four
+/// 8 s tasks (two waves), submitted by a client that knows both heads;
+/// `what` befalls the active head while the second wave runs. The job ends
+/// with every result, its log says where it went on, and each task
+/// finished once on the worker (the first wave's results came from the
+/// journal; the second wave's attempts on the first head's behalf were
+/// ended when the worker saw it dead, and ran again for the standby).
+fn job_through_head_failover(what: Befalls) {
     let nats = NatsCluster::start();
     let head = |name: &str| {
         Node::start(
@@ -696,8 +711,6 @@ fn a_running_job_goes_on_at_the_standby_when_its_head_dies_and_no_finished_task_
     assert!(h2.line("cluster: ").contains("a standby"), "{:?}", h2.lines);
     let w1 = join(&nats.urls, &nats.token, "w1", &["--num-cpus", "2"]);
     wait_until("three nodes", || nodes(&h1.http).len() == 3);
-    // Four tasks of 8 s on two CPUs: two waves. The client knows both
-    // heads.
     let both = format!("{},{}", h1.http, h2.http);
     let job = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
         .args([
@@ -713,13 +726,22 @@ fn a_running_job_goes_on_at_the_standby_when_its_head_dies_and_no_finished_task_
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // kill -9 of the head once the first wave finished and the second
-    // runs.
     wait_until("the first wave finished", || finished_on(&w1).len() == 2);
     wait_until("the second wave runs", || running(&w1) == 2);
-    let first: Vec<String> = finished_on(&w1).into_keys().collect();
-    h1.child.kill().unwrap();
-    h1.child.wait().unwrap();
+    match what {
+        Befalls::Death => {
+            h1.child.kill().unwrap();
+            h1.child.wait().unwrap();
+        }
+        Befalls::Stop => {
+            signal(&h1, "STOP");
+            // The worker ends the stopped head's tasks (it counts it dead)
+            // and the standby runs them again.
+            wait_until("the worker ends h1's tasks", || running(&w1) == 0);
+            wait_until("h2 carries the job on", || running(&w1) == 2);
+            signal(&h1, "CONT");
+        }
+    }
     let out = job.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", show(&out));
     let log = String::from_utf8_lossy(&out.stdout);
@@ -729,25 +751,35 @@ fn a_running_job_goes_on_at_the_standby_when_its_head_dies_and_no_finished_task_
             && log.contains("the 2 calls it had finished are given back"),
         "{log}"
     );
-    // Every task finished once: the first wave's results came from the
-    // journal, the second wave's attempts on the dead head's behalf were
-    // ended (its origin died) and ran again for h2.
     let done = finished_on(&w1);
     for t in ["t0", "t1", "t2", "t3"] {
-        assert_eq!(
-            done.get(t),
-            Some(&1),
-            "{t}: {done:?} (first wave: {first:?})"
-        );
+        assert_eq!(done.get(t), Some(&1), "{t}: {done:?}");
     }
-    // The job table says where it ended, on either head's address.
-    let out = raylab(&["list", "jobs", "--json", "--address", &h2.http]);
-    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let job = jobs
-        .as_array()
-        .and_then(|js| js.iter().find(|j| j["name"] == "cluster"))
-        .unwrap_or_else(|| panic!("{jobs}"));
-    assert_eq!(job["status"], "SUCCEEDED", "{jobs}");
+    // The job table says how it ended, at either head (the first, woken,
+    // answers from the table too).
+    let heads: &[&Node] = match what {
+        Befalls::Death => &[&h2],
+        Befalls::Stop => &[&h2, &h1],
+    };
+    for at in heads {
+        let out = raylab(&["list", "jobs", "--json", "--address", &at.http]);
+        let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let job = jobs
+            .as_array()
+            .and_then(|js| js.iter().find(|j| j["name"] == "cluster"))
+            .unwrap_or_else(|| panic!("{jobs}"));
+        assert_eq!(job["status"], "SUCCEEDED", "{jobs}");
+    }
+}
+
+#[test]
+fn a_running_job_goes_on_at_the_standby_when_its_head_dies_and_no_finished_task_runs_again() {
+    job_through_head_failover(Befalls::Death);
+}
+
+#[test]
+fn a_head_stopped_mid_job_hands_it_over_and_acts_no_more_when_it_wakes() {
+    job_through_head_failover(Befalls::Stop);
 }
 
 /// Tasks running on a node, by its status.

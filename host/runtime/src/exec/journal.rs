@@ -183,7 +183,15 @@ pub(crate) struct DriverJournal {
     /// Writes under way (each waits for its task's result).
     /// Lock order: a leaf.
     writes: Mutex<tokio::task::JoinSet<()>>,
+    /// Whether the driver may submit now; when it says no (the job's
+    /// head is no longer the cluster's active head, and another carries
+    /// the job on), a call fails with its reason instead of running.
+    gate: Option<Gate>,
 }
+
+/// See [`DriverJournal`]'s `gate`: `Err(why)` when the driver may not
+/// submit.
+pub(crate) type Gate = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// What a journaled run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -229,6 +237,16 @@ impl DriverJournal {
             replayed: AtomicU64::new(0),
             recorded: Arc::new(AtomicU64::new(0)),
             writes: Mutex::new(tokio::task::JoinSet::new()),
+            gate: None,
+        }
+    }
+
+    /// A driver's use of `journal`, submitting only while `gate` says it
+    /// may.
+    pub(crate) fn gated(journal: Arc<dyn Journal>, gate: Gate) -> Self {
+        DriverJournal {
+            gate: Some(gate),
+            ..DriverJournal::new(journal)
         }
     }
 
@@ -257,6 +275,9 @@ impl Tasks {
         args: Vec<u8>,
         options: wit::TaskOptions,
     ) -> Result<ObjectId, TaskError> {
+        if let Some(Err(why)) = journal.gate.as_ref().map(|may| may()) {
+            return Err(TaskError::for_task(ErrorKind::Cancelled, function, why));
+        }
         let seq = journal.next.fetch_add(1, Ordering::Relaxed);
         let call = digest(function, &args);
         let job = caller.job;

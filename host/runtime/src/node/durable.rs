@@ -24,7 +24,7 @@ use crate::core::cancel::CancelFlag;
 use crate::core::control::JobId;
 use crate::core::jobs::{JobLog, JobStatus};
 use crate::error::{LoadError, RunError};
-use crate::exec::journal::{DriverJournal, Journal};
+use crate::exec::journal::{DriverJournal, Gate, Journal};
 use crate::wasm::modules;
 
 use super::{Node, Runtime};
@@ -320,10 +320,16 @@ async fn flush_log(
     log: JobLog,
     mut written: u64,
     mut ended: tokio::sync::watch::Receiver<bool>,
+    may: Arc<Gate>,
 ) {
     let mut failing_since: Option<tokio::time::Instant> = None;
     loop {
         let last = *ended.borrow();
+        // A head that is not the active one writes nothing more: the job's
+        // log goes on at the head that carries the job on.
+        if may().is_err() {
+            break;
+        }
         loop {
             let chunk = log.read_all(written, 1 << 20);
             written = written.max(chunk.start);
@@ -376,15 +382,37 @@ fn drive(node: Arc<Node>, durable: Arc<DurableJobs>, s: Start) {
         } = s;
         let log = node.jobs.output(id).expect("a started job");
         log.set_visible(Some(log_end));
+        // A head that is not the active one submits nothing and writes
+        // nothing of the job: it goes on at the active head (this run
+        // stops once the role watch sees it; this closes the moment
+        // between).
+        let registry = node.cluster.get().map(|c| c.registry.clone());
+        let may: Arc<Gate> = Arc::new(Box::new(move || {
+            match registry.as_ref().and_then(|r| r.head_role()) {
+                Some(crate::cluster::HeadRole::Active) => Ok(()),
+                _ => Err("this head is no longer the cluster's active head: the \
+                                      job goes on at the active head"
+                    .to_string()),
+            }
+        }));
         let (ended_tx, ended) = tokio::sync::watch::channel(false);
-        let flusher = node
-            .handle
-            .spawn(flush_log(durable.store.clone(), id, log, log_end, ended));
+        let flusher = node.handle.spawn(flush_log(
+            durable.store.clone(),
+            id,
+            log,
+            log_end,
+            ended,
+            may.clone(),
+        ));
         let limits = crate::exec::driver::Limits {
             memory: node.config.driver_memory,
             timeout,
         };
-        let journal = Arc::new(DriverJournal::new(journal as Arc<dyn Journal>));
+        let gate = {
+            let may = may.clone();
+            Box::new(move || may())
+        };
+        let journal = Arc::new(DriverJournal::gated(journal as Arc<dyn Journal>, gate));
         let result = crate::exec::driver::run(
             &node.sandboxes,
             loaded,
@@ -408,7 +436,12 @@ fn drive(node: Arc<Node>, durable: Arc<DurableJobs>, s: Start) {
         let tasks = node.control.lock().end_job(id);
         let _ = ended_tx.send(true);
         let _ = flusher.await;
-        let handed_over = run.handed_over.load(Ordering::SeqCst);
+        // Not the active head now (even if the role watch has not seen it
+        // yet): the run's end is not the job's.
+        let handed_over = run.handed_over.load(Ordering::SeqCst) || may().is_err();
+        if handed_over {
+            durable.handed().insert(id);
+        }
         let result = if handed_over {
             Err(RunError::Internal(
                 "this head stopped being the cluster's active head: the job goes on at the \
