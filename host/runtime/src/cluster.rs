@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 pub(crate) use heads::LEASE as HEAD_LEASE;
+pub(crate) use heads::Tenure;
 pub use heads::{ActiveHead, HeadRole};
 pub use registry::NodeInfo;
 pub(crate) use registry::{Registry, Usage};

@@ -89,6 +89,11 @@ pub(crate) struct JobRecord {
     pub tasks_done: u64,
 }
 
+/// Another head wrote a job's record since this one last did: it carries
+/// the job now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Claimed;
+
 /// The head's handle on the durable job state.
 pub(crate) struct Durable {
     js: jetstream::Context,
@@ -224,14 +229,15 @@ impl Durable {
             .map_err(|e| state("a new job", e))
     }
 
-    /// Write job `id`'s record over `revision`: its new revision, or an
-    /// error when another head wrote it since (it carries the job now).
+    /// Write job `id`'s record over `revision`: its new revision, or
+    /// [`Claimed`] when another head wrote it since (it carries the job
+    /// now).
     pub(crate) async fn update(
         &self,
         id: JobId,
         record: &JobRecord,
         revision: u64,
-    ) -> Result<u64, String> {
+    ) -> Result<Result<u64, Claimed>, String> {
         let value = serde_json::to_vec(record).expect("serializes");
         super::until_jetstream_ready(|| async {
             match self
@@ -240,14 +246,12 @@ impl Durable {
                 .await
             {
                 Ok(rev) => Ok(Ok(rev)),
-                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                    Ok(Err(format!("job {id} was carried on by another head")))
-                }
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(Err(Claimed)),
                 Err(e) => Err(e),
             }
         })
         .await
-        .map_err(|e| state("a job's record", e))?
+        .map_err(|e| state("a job's record", e))
     }
 
     /// Job `id`'s record and its revision.

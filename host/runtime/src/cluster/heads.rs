@@ -64,6 +64,21 @@ pub enum HeadRole {
     Standby(Option<ActiveHead>),
 }
 
+/// Whether a head may act as the active one (see [`Heads::tenure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tenure {
+    /// It holds the lease.
+    Active,
+    /// It held the lease and cannot write it now (NATS moving a leader,
+    /// or this head cut off): another head may take it once it runs out,
+    /// so this one does nothing now, and goes on if its next write gets
+    /// through.
+    Unsure,
+    /// It does not hold the lease (another head took it, or it never had
+    /// it).
+    Over,
+}
+
 /// One head's part in the lease.
 pub(crate) struct Heads {
     lease: kv::Store,
@@ -244,6 +259,15 @@ impl Heads {
                 tracing::debug!("the head's lease: {e}");
                 Some(revision)
             }
+        }
+    }
+
+    /// Where this head's tenure as the active head stands.
+    pub(crate) fn tenure(&self) -> Tenure {
+        match *self.held.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(until) if Instant::now() < until => Tenure::Active,
+            Some(_) => Tenure::Unsure,
+            None => Tenure::Over,
         }
     }
 

@@ -571,6 +571,11 @@ impl Registry {
         }
     }
 
+    /// Where this head's tenure stands (`None`: it is no head).
+    pub(crate) fn head_tenure(&self) -> Option<super::heads::Tenure> {
+        self.heads.as_ref().map(|h| h.tenure())
+    }
+
     /// Whether this node is the active head (`None`: it is no head).
     pub(crate) fn head_role(&self) -> Option<super::heads::HeadRole> {
         self.heads.as_ref().map(|h| h.role())

@@ -183,15 +183,26 @@ pub(crate) struct DriverJournal {
     /// Writes under way (each waits for its task's result).
     /// Lock order: a leaf.
     writes: Mutex<tokio::task::JoinSet<()>>,
-    /// Whether the driver may submit now; when it says no (the job's
-    /// head is no longer the cluster's active head, and another carries
-    /// the job on), a call fails with its reason instead of running.
+    /// Whether the driver may submit now: a call waits while it says
+    /// "not now" (the job's head is unsure of its lease for a moment), and
+    /// fails with its reason when it says never (another head carries the
+    /// job on).
     gate: Option<Gate>,
 }
 
-/// See [`DriverJournal`]'s `gate`: `Err(why)` when the driver may not
-/// submit.
-pub(crate) type Gate = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
+/// See [`DriverJournal`]'s `gate`.
+pub(crate) type Gate = Box<dyn Fn() -> GateSays + Send + Sync>;
+
+/// What a driver's gate says of its next call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum GateSays {
+    /// Submit.
+    Go,
+    /// Not now: wait (a head unsure of its lease for a moment).
+    Wait,
+    /// Never: fail the call, for this reason.
+    Stop(String),
+}
 
 /// What a journaled run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -275,8 +286,28 @@ impl Tasks {
         args: Vec<u8>,
         options: wit::TaskOptions,
     ) -> Result<ObjectId, TaskError> {
-        if let Some(Err(why)) = journal.gate.as_ref().map(|may| may()) {
-            return Err(TaskError::for_task(ErrorKind::Cancelled, function, why));
+        if let Some(may) = &journal.gate {
+            loop {
+                match may() {
+                    GateSays::Go => break,
+                    // The driver's own thread (the pool has one for it)
+                    // waits, as if it computed; a stopped job stops
+                    // waiting.
+                    GateSays::Wait if !caller.cancelled.is_set() => {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                    GateSays::Wait => {
+                        return Err(TaskError::for_task(
+                            ErrorKind::Cancelled,
+                            function,
+                            "the job was stopped",
+                        ));
+                    }
+                    GateSays::Stop(why) => {
+                        return Err(TaskError::for_task(ErrorKind::Cancelled, function, why));
+                    }
+                }
+            }
         }
         let seq = journal.next.fetch_add(1, Ordering::Relaxed);
         let call = digest(function, &args);

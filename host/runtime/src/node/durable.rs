@@ -19,12 +19,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::cluster::Tenure;
+use crate::cluster::durable::Claimed;
 use crate::cluster::durable::{Durable, JobRecord, LOG_FLUSH, StreamJournal};
 use crate::core::cancel::CancelFlag;
 use crate::core::control::JobId;
 use crate::core::jobs::{JobLog, JobStatus};
 use crate::error::{LoadError, RunError};
-use crate::exec::journal::{DriverJournal, Gate, Journal};
+use crate::exec::journal::{DriverJournal, Gate, GateSays, Journal};
 use crate::wasm::modules;
 
 use super::{Node, Runtime};
@@ -230,7 +232,10 @@ async fn carry_on_one(
     record.head_name = durable.me.1.clone();
     record.resumed += 1;
     // Claimed: from now on only this head writes the job's record.
-    let revision = durable.store.update(id, &record, revision).await?;
+    let revision = match durable.store.update(id, &record, revision).await? {
+        Ok(revision) => revision,
+        Err(Claimed) => return Err(format!("job {id} was claimed by another head")),
+    };
     let stop = node.jobs.start(id, &record.name);
     node.jobs.describe(id, &record.args, record.module_bytes);
     node.jobs.submitted_at(id, record.submitted_at);
@@ -326,9 +331,15 @@ async fn flush_log(
     loop {
         let last = *ended.borrow();
         // A head that is not the active one writes nothing more: the job's
-        // log goes on at the head that carries the job on.
-        if may().is_err() {
-            break;
+        // log goes on at the head that carries the job on (and one unsure
+        // of its lease writes nothing until it is sure).
+        match may() {
+            GateSays::Go => {}
+            GateSays::Stop(_) => break,
+            GateSays::Wait => {
+                let _ = tokio::time::timeout(LOG_FLUSH, ended.changed()).await;
+                continue;
+            }
         }
         loop {
             let chunk = log.read_all(written, 1 << 20);
@@ -388,11 +399,14 @@ fn drive(node: Arc<Node>, durable: Arc<DurableJobs>, s: Start) {
         // between).
         let registry = node.cluster.get().map(|c| c.registry.clone());
         let may: Arc<Gate> = Arc::new(Box::new(move || {
-            match registry.as_ref().and_then(|r| r.head_role()) {
-                Some(crate::cluster::HeadRole::Active) => Ok(()),
-                _ => Err("this head is no longer the cluster's active head: the \
-                                      job goes on at the active head"
-                    .to_string()),
+            match registry.as_ref().and_then(|r| r.head_tenure()) {
+                Some(Tenure::Active) => GateSays::Go,
+                Some(Tenure::Unsure) => GateSays::Wait,
+                _ => GateSays::Stop(
+                    "this head is no longer the cluster's active head: the job goes on at the \
+                     active head"
+                        .to_string(),
+                ),
             }
         }));
         let (ended_tx, ended) = tokio::sync::watch::channel(false);
@@ -437,23 +451,12 @@ fn drive(node: Arc<Node>, durable: Arc<DurableJobs>, s: Start) {
         let _ = ended_tx.send(true);
         let _ = flusher.await;
         // Not the active head now (even if the role watch has not seen it
-        // yet): the run's end is not the job's.
-        let handed_over = run.handed_over.load(Ordering::SeqCst) || may().is_err();
-        if handed_over {
-            durable.handed().insert(id);
-        }
-        let result = if handed_over {
-            Err(RunError::Internal(
-                "this head stopped being the cluster's active head: the job goes on at the \
-                 active head"
-                    .into(),
-            ))
-        } else {
-            result
-        };
+        // yet), or another head claimed the job: the run's end is not the
+        // job's.
+        let mut handed_over =
+            run.handed_over.load(Ordering::SeqCst) || matches!(may(), GateSays::Stop(_));
         if !handed_over {
-            // The job's end, for every head to see (unless another head
-            // carries it on now: then this run's end is not the job's).
+            // The job's end, for every head to see.
             record.status = match &result {
                 _ if run.stop.is_set() => JobStatus::Stopped,
                 Ok(0) => JobStatus::Succeeded,
@@ -465,11 +468,20 @@ fn drive(node: Arc<Node>, durable: Arc<DurableJobs>, s: Start) {
             record.tasks_submitted = tasks.submitted;
             record.tasks_done = tasks.done;
             match durable.store.update(id, &record, revision).await {
-                Ok(_) => durable.store.forget_journal(id).await,
+                Ok(Ok(_)) => durable.store.forget_journal(id).await,
+                Ok(Err(Claimed)) => handed_over = true,
                 Err(e) => tracing::warn!(job = id.get(), "the job's end is not recorded: {e}"),
             }
         }
-        node.jobs.end_run(id, &run.stop, &result, tasks);
+        if handed_over {
+            // The job is not over: it goes on at the active head (this one
+            // again, maybe). Its entry here stays as it was, running, until
+            // a run of it starts here again; the API shows the cluster's
+            // record of it meanwhile.
+            durable.handed().insert(id);
+        } else {
+            node.jobs.end_run(id, &run.stop, &result, tasks);
+        }
         let mut runs = durable.runs();
         if runs.get(&id).is_some_and(|r| Arc::ptr_eq(r, &run)) {
             runs.remove(&id);
@@ -494,11 +506,16 @@ pub(super) fn watch_role(node: &Arc<Node>, durable: Arc<DurableJobs>) {
             let Some(cluster) = node.cluster.get() else {
                 break;
             };
-            let active = cluster.registry.head_role() == Some(crate::cluster::HeadRole::Active);
+            // Carry jobs on when this head becomes the active one; hand its
+            // own over once its tenure is over (not while it is unsure of
+            // its lease for a moment: its runs wait then).
+            let tenure = cluster.registry.head_tenure();
+            let active = tenure == Some(Tenure::Active);
             if active && (!was_active || scanned.elapsed() >= RESCAN) {
                 carry_on(&node, &durable).await;
                 scanned = tokio::time::Instant::now();
-            } else if !active && was_active {
+            }
+            if tenure == Some(Tenure::Over) {
                 durable.hand_over();
             }
             was_active = active;
@@ -586,8 +603,7 @@ impl Runtime {
         let Some(durable) = self.durable_jobs() else {
             return false;
         };
-        let handed = durable.handed().contains(&id);
-        handed && self.record_elsewhere(id).await.is_none()
+        durable.handed().contains(&id) && durable.store.get(id).await.is_err()
     }
 
     /// One job: [`Runtime::job`], or the cluster's record of it.
