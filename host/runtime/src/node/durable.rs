@@ -2,8 +2,10 @@
 //! submits them with their record, journal and log in JetStream; when it
 //! becomes the cluster's active head it carries on every job whose record
 //! says it runs but that runs nowhere here (its head died, or lost the
-//! lease); when it stops being the active head it stops its own, for the
-//! next active head to carry on.
+//! lease); when its tenure is over (another head took the lease, or it
+//! ran out) it stops its own, for the active head to carry on. While it is
+//! unsure of its lease (a write did not get through) its drivers' calls
+//! and log writes wait.
 //!
 //! Carrying a job on is replaying it: its driver starts again from its
 //! module and arguments, the calls the journal holds are answered from
