@@ -299,19 +299,53 @@ impl Durable {
         Ok(out)
     }
 
-    /// Job `job`'s journal, with what it holds now.
-    pub(crate) async fn journal(&self, job: JobId) -> Result<Arc<StreamJournal>, String> {
+    /// Forget the records and logs of the oldest ended jobs beyond the
+    /// newest `keep` (the cluster's job table stays bounded, as a head's
+    /// own does).
+    pub(crate) async fn trim(&self, keep: usize) -> Result<(), String> {
+        let ended: Vec<JobId> = self
+            .all()
+            .await?
+            .into_iter()
+            .filter(|(_, r, _)| r.status != JobStatus::Running)
+            .map(|(id, ..)| id)
+            .collect();
+        let over = ended.len().saturating_sub(keep);
+        for id in &ended[..over] {
+            self.jobs
+                .purge(id.to_string())
+                .await
+                .map_err(|e| state("forgetting a job", e))?;
+            self.ended_lock().remove(id);
+            if let Err(e) = self.logs.purge().filter(format!("raylab.log.{id}")).await {
+                tracing::debug!("dropping job {id}'s log: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Job `job`'s journal, with what it holds now; its writes go out
+    /// from a task on `handle`.
+    pub(crate) async fn journal(
+        &self,
+        job: JobId,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<Arc<StreamJournal>, String> {
         let subject = format!("raylab.journal.{job}");
         let mut entries = HashMap::new();
         for m in read_subject(&self.journal, &subject).await? {
-            if let Some((seq, rec)) = decode_record(&m) {
+            for (seq, rec) in decode_records(&m) {
                 entries.insert(seq, rec);
             }
         }
+        let (queue, queued) = tokio::sync::mpsc::unbounded_channel();
+        let (acked_tx, acked) = tokio::sync::watch::channel(0u64);
+        handle.spawn(write_journal(self.js.clone(), subject, queued, acked_tx));
         Ok(Arc::new(StreamJournal {
-            js: self.js.clone(),
-            subject,
             entries: Mutex::new(entries),
+            queue,
+            next: std::sync::atomic::AtomicU64::new(1),
+            acked,
         }))
     }
 
@@ -374,34 +408,92 @@ impl Durable {
     }
 }
 
-/// A journal record as it is stored: the call number, the call's digest
-/// and the result, little endian.
-fn encode_record(seq: u64, rec: &Recorded) -> Vec<u8> {
-    let mut out = Vec::with_capacity(40 + rec.result.len());
+/// The most bytes of records one journal message carries.
+const JOURNAL_BATCH: usize = 512 << 10;
+
+/// Journal records as they are stored: each the call number, the result's
+/// length, the call's digest and the result, little endian; one message
+/// carries the records that were waiting when it was written (a driver
+/// whose calls finish by the thousand a second writes tens of messages a
+/// second, not thousands).
+fn encode_record(seq: u64, rec: &Recorded, out: &mut Vec<u8>) {
     out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&(rec.result.len() as u64).to_le_bytes());
     out.extend_from_slice(&rec.call);
     out.extend_from_slice(&rec.result);
+}
+
+/// The records of one message (up to the first damaged one).
+fn decode_records(mut m: &[u8]) -> Vec<(u64, Recorded)> {
+    let mut out = Vec::new();
+    while let Some(head) = m.get(..48) {
+        let seq = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+        let len = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes")) as usize;
+        let call: [u8; 32] = head[16..48].try_into().expect("32 bytes");
+        let Some(result) = m.get(48..48usize.saturating_add(len)) else {
+            break;
+        };
+        out.push((
+            seq,
+            Recorded {
+                call,
+                result: result.to_vec(),
+            },
+        ));
+        m = &m[48 + len..];
+    }
     out
 }
 
-fn decode_record(m: &[u8]) -> Option<(u64, Recorded)> {
-    let seq = u64::from_le_bytes(m.get(..8)?.try_into().ok()?);
-    let call: [u8; 32] = m.get(8..40)?.try_into().ok()?;
-    Some((
-        seq,
-        Recorded {
-            call,
-            result: m[40..].to_vec(),
-        },
-    ))
+/// A record waiting to be written: its place in the queue, and itself.
+type Queued = (u64, u64, Recorded);
+
+/// Write a journal's queued records to `subject`, as many as are waiting
+/// (up to [`JOURNAL_BATCH`] bytes) in each message, and say up to which
+/// place in the queue they are acknowledged. Ends when the journal goes.
+async fn write_journal(
+    js: jetstream::Context,
+    subject: String,
+    mut queued: tokio::sync::mpsc::UnboundedReceiver<Queued>,
+    acked: tokio::sync::watch::Sender<u64>,
+) {
+    let mut batch = Vec::new();
+    while queued.recv_many(&mut batch, 4096).await > 0 {
+        let mut rest = batch.drain(..).peekable();
+        while rest.peek().is_some() {
+            let mut payload = Vec::new();
+            let mut last = 0;
+            while let Some((at, seq, rec)) = rest.next_if(|_| payload.len() < JOURNAL_BATCH) {
+                encode_record(seq, &rec, &mut payload);
+                last = at;
+            }
+            let payload: Bytes = payload.into();
+            let sent = super::until_jetstream_ready(|| async {
+                js.publish(subject.clone(), payload.clone())
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+            if let Err(e) = sent {
+                // Those calls run again if the driver is replayed.
+                tracing::warn!("cannot write to the journal {subject}: {e}");
+            }
+            acked.send_replace(last);
+        }
+    }
 }
 
 /// A job's journal in JetStream (see the module's docs).
 pub(crate) struct StreamJournal {
-    js: jetstream::Context,
-    subject: String,
     /// Lock order: a leaf.
     entries: Mutex<HashMap<u64, Recorded>>,
+    queue: tokio::sync::mpsc::UnboundedSender<Queued>,
+    /// The next record's place in the queue.
+    next: std::sync::atomic::AtomicU64,
+    /// Up to which place the queue is written.
+    acked: tokio::sync::watch::Receiver<u64>,
 }
 
 impl StreamJournal {
@@ -421,23 +513,20 @@ impl Journal for StreamJournal {
     }
 
     fn record(&self, seq: u64, recorded: Recorded) -> Recording {
-        let (js, subject) = (self.js.clone(), self.subject.clone());
-        let payload: Bytes = encode_record(seq, &recorded).into();
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(seq, recorded);
+        let at = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // In the queue's order of places: taken under the map's lock.
+        {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = self.queue.send((at, seq, recorded.clone()));
+            entries.insert(seq, recorded);
+        }
+        let mut acked = self.acked.clone();
         Box::pin(async move {
-            super::until_jetstream_ready(|| async {
-                js.publish(subject.clone(), payload.clone())
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .await
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .map(|_| ())
-            .map_err(std::io::Error::other)
+            acked
+                .wait_for(|done| *done >= at)
+                .await
+                .map(|_| ())
+                .map_err(|_| std::io::Error::other("the journal's writer is gone"))
         })
     }
 }
@@ -447,17 +536,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_journal_record_reads_back_as_it_was_written() {
-        let rec = Recorded {
+    fn journal_records_read_back_as_they_were_written_several_to_a_message() {
+        let a = Recorded {
             call: [7; 32],
             result: vec![1, 2, 3],
         };
-        assert_eq!(decode_record(&encode_record(42, &rec)), Some((42, rec)));
         let empty = Recorded {
             call: [0; 32],
             result: Vec::new(),
         };
-        assert_eq!(decode_record(&encode_record(0, &empty)), Some((0, empty)));
-        assert_eq!(decode_record(&[1, 2, 3]), None);
+        let mut m = Vec::new();
+        encode_record(42, &a, &mut m);
+        encode_record(0, &empty, &mut m);
+        assert_eq!(
+            decode_records(&m),
+            vec![(42, a.clone()), (0, empty.clone())]
+        );
+        // A damaged tail loses only itself.
+        m.extend_from_slice(&[9; 30]);
+        assert_eq!(decode_records(&m).len(), 2);
+        assert!(decode_records(&[1, 2, 3]).is_empty());
     }
 }

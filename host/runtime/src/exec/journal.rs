@@ -68,13 +68,22 @@ pub trait Journal: Send + Sync {
 
 /// A journal in one file: records appended as they come (`seq`, the call's
 /// digest, the result's length and bytes, little endian), read back whole
-/// when it is opened; a record cut short by a crash is dropped.
+/// when it is opened; a record cut short by a crash is dropped. Records
+/// are written by a thread of the journal's own, all those waiting at once
+/// and then one `fsync` (a group commit: one `fsync` a record held a
+/// driver to ~4,500 calls a second).
 pub struct FileJournal {
     path: PathBuf,
     /// Lock order: a leaf.
-    file: Mutex<std::fs::File>,
-    /// Lock order: a leaf.
     entries: Mutex<HashMap<u64, Recorded>>,
+    /// To the writer: a record's place in the queue and its bytes.
+    /// Lock order: a leaf (after `entries`).
+    queue: Mutex<std::sync::mpsc::Sender<(u64, Vec<u8>)>>,
+    /// The next record's place in the queue.
+    next: AtomicU64,
+    /// Up to which place the queue is durable (`Err` once a write
+    /// failed: the journal keeps nothing more).
+    durable: tokio::sync::watch::Receiver<Result<u64, String>>,
 }
 
 impl FileJournal {
@@ -113,10 +122,27 @@ impl FileJournal {
             // read back whole.
             file.set_len(whole as u64)?;
         }
+        let (queue, queued) = std::sync::mpsc::channel::<(u64, Vec<u8>)>();
+        let (done, durable) = tokio::sync::watch::channel(Ok(0));
+        let mut file = file;
+        std::thread::Builder::new()
+            .name("raylab-journal".into())
+            .spawn(move || {
+                while let Ok((mut last, mut bytes)) = queued.recv() {
+                    while let Ok((at, more)) = queued.try_recv() {
+                        bytes.extend_from_slice(&more);
+                        last = at;
+                    }
+                    let written = file.write_all(&bytes).and_then(|()| file.sync_data());
+                    let _ = done.send_replace(written.map(|()| last).map_err(|e| e.to_string()));
+                }
+            })?;
         Ok(FileJournal {
             path: path.to_path_buf(),
-            file: Mutex::new(file),
             entries: Mutex::new(entries),
+            queue: Mutex::new(queue),
+            next: AtomicU64::new(1),
+            durable,
         })
     }
 
@@ -146,29 +172,41 @@ impl Journal for FileJournal {
     }
 
     fn record(&self, seq: u64, recorded: Recorded) -> Recording {
-        let written = self.append(seq, recorded);
-        Box::pin(std::future::ready(written))
+        let bytes = encode(seq, &recorded);
+        let at = {
+            // Places are taken in the queue's order.
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            let at = self.next.fetch_add(1, Ordering::Relaxed);
+            let _ = self
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .send((at, bytes));
+            entries.insert(seq, recorded);
+            at
+        };
+        let mut durable = self.durable.clone();
+        Box::pin(async move {
+            let state = durable
+                .wait_for(|d| d.as_ref().map_or(true, |&up_to| up_to >= at))
+                .await
+                .map_err(|_| std::io::Error::other("the journal's writer is gone"))?;
+            match &*state {
+                Ok(_) => Ok(()),
+                Err(e) => Err(std::io::Error::other(e.clone())),
+            }
+        })
     }
 }
 
-impl FileJournal {
-    fn append(&self, seq: u64, recorded: Recorded) -> std::io::Result<()> {
-        let mut out = Vec::with_capacity(48 + recorded.result.len());
-        out.extend_from_slice(&seq.to_le_bytes());
-        out.extend_from_slice(&recorded.call);
-        out.extend_from_slice(&(recorded.result.len() as u64).to_le_bytes());
-        out.extend_from_slice(&recorded.result);
-        {
-            let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-            file.write_all(&out)?;
-            file.sync_data()?;
-        }
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(seq, recorded);
-        Ok(())
-    }
+/// A record as the file keeps it.
+fn encode(seq: u64, recorded: &Recorded) -> Vec<u8> {
+    let mut out = Vec::with_capacity(48 + recorded.result.len());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&recorded.call);
+    out.extend_from_slice(&(recorded.result.len() as u64).to_le_bytes());
+    out.extend_from_slice(&recorded.result);
+    out
 }
 
 /// A driver's use of its journal (attached to its instance).
@@ -372,6 +410,16 @@ impl Tasks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl FileJournal {
+        /// Record, and wait until it is durable.
+        fn append(&self, seq: u64, recorded: Recorded) -> std::io::Result<()> {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(self.record(seq, recorded))
+        }
+    }
 
     #[test]
     fn a_file_journal_reads_back_what_it_kept_and_drops_a_torn_record() {

@@ -168,7 +168,7 @@ impl Runtime {
         };
         let made = self.workers().block_on(async {
             let revision = durable.store.create(id, &record).await?;
-            let journal = durable.store.journal(id).await?;
+            let journal = durable.store.journal(id, &node.handle).await?;
             Ok::<_, String>((revision, journal))
         });
         let (revision, journal) = match made {
@@ -257,7 +257,11 @@ async fn carry_on_one(
     log.seed(start, &bytes);
     let log_end = start + bytes.len() as u64;
     log.set_visible(Some(log_end));
-    let journal = durable.store.journal(id).await.map_err(fail)?;
+    let journal = durable
+        .store
+        .journal(id, &node.handle)
+        .await
+        .map_err(fail)?;
     log.push(
         format!(
             "[raylab] job {id} goes on at head {} (was at head {before}): its driver runs again; \
@@ -470,7 +474,12 @@ fn drive(node: Arc<Node>, durable: Arc<DurableJobs>, s: Start) {
             record.tasks_submitted = tasks.submitted;
             record.tasks_done = tasks.done;
             match durable.store.update(id, &record, revision).await {
-                Ok(Ok(_)) => durable.store.forget_journal(id).await,
+                Ok(Ok(_)) => {
+                    durable.store.forget_journal(id).await;
+                    if let Err(e) = durable.store.trim(node.config.keep_finished_jobs).await {
+                        tracing::debug!("trimming the cluster's job table: {e}");
+                    }
+                }
                 Ok(Err(Claimed)) => handed_over = true,
                 Err(e) => tracing::warn!(job = id.get(), "the job's end is not recorded: {e}"),
             }
