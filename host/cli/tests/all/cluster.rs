@@ -745,6 +745,10 @@ fn job_through_head_failover(what: Befalls) {
     let out = job.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", show(&out));
     let log = String::from_utf8_lossy(&out.stdout);
+    // The client followed the log from one head to the other: each line
+    // once (offsets agree on both heads).
+    assert_eq!(log.matches("count=").count(), 1, "{log}");
+    assert_eq!(log.matches("goes on at head").count(), 1, "{log}");
     assert!(log.contains("count=4"), "{log}");
     assert!(
         log.contains("goes on at head h2 (was at head h1)")

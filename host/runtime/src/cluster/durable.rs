@@ -134,11 +134,16 @@ async fn open_stream(
         .map_err(|e| ClusterError::State(format!("cannot make the stream {name}: {e}")))
 }
 
-/// The messages of `subject` in `stream`, oldest first, from the stream's
-/// leader.
-async fn read_subject(stream: &stream::Stream, subject: &str) -> Result<Vec<Bytes>, String> {
+/// The messages of `subject` in `stream` from stream sequence `from` on,
+/// oldest first, from the stream's leader; and the sequence to read from
+/// next time.
+async fn read_subject(
+    stream: &stream::Stream,
+    subject: &str,
+    from: u64,
+) -> Result<(Vec<Bytes>, u64), String> {
     let mut out = Vec::new();
-    let mut seq = 1u64;
+    let mut seq = from.max(1);
     loop {
         let got = super::until_jetstream_ready(|| async {
             match stream
@@ -154,9 +159,43 @@ async fn read_subject(stream: &stream::Stream, subject: &str) -> Result<Vec<Byte
             }
         })
         .await?;
-        let Some(m) = got else { return Ok(out) };
+        let Some(m) = got else {
+            return Ok((out, seq));
+        };
         seq = m.sequence + 1;
         out.push(m.payload);
+    }
+}
+
+/// A job's durable log as read so far (see [`Durable::read_log`]).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct DurableLog {
+    /// The offset of `bytes[0]` in the job's output.
+    pub start: u64,
+    /// The last bytes read (at most [`crate::JOB_LOG_BYTES`]).
+    pub bytes: Vec<u8>,
+    /// The stream sequence to read on from.
+    next: u64,
+}
+
+impl DurableLog {
+    /// Add a message's bytes, `part` from offset `at` on.
+    fn add(&mut self, at: u64, part: &[u8]) {
+        let end = self.start + self.bytes.len() as u64;
+        if self.bytes.is_empty() || at > end {
+            // The first bytes, or a gap (the front went for room while
+            // this was written): keep what follows.
+            self.start = at;
+            self.bytes.clear();
+            self.bytes.extend_from_slice(part);
+        } else if at + part.len() as u64 > end {
+            self.bytes.extend_from_slice(&part[(end - at) as usize..]);
+        }
+        let over = self.bytes.len().saturating_sub(crate::JOB_LOG_BYTES);
+        if over > 0 {
+            self.bytes.drain(..over);
+            self.start += over as u64;
+        }
     }
 }
 
@@ -333,7 +372,7 @@ impl Durable {
     ) -> Result<Arc<StreamJournal>, String> {
         let subject = format!("raylab.journal.{job}");
         let mut entries = HashMap::new();
-        for m in read_subject(&self.journal, &subject).await? {
+        for m in read_subject(&self.journal, &subject, 1).await?.0 {
             for (seq, rec) in decode_records(&m) {
                 entries.insert(seq, rec);
             }
@@ -386,25 +425,22 @@ impl Durable {
     /// Job `job`'s durable log: the offset of its first byte kept, and the
     /// bytes from there.
     pub(crate) async fn log(&self, job: JobId) -> Result<(u64, Vec<u8>), String> {
-        let mut start = None;
-        let mut bytes = Vec::new();
-        for m in read_subject(&self.logs, &format!("raylab.log.{job}")).await? {
+        let mut log = DurableLog::default();
+        self.read_log(job, &mut log).await?;
+        Ok((log.start, log.bytes))
+    }
+
+    /// Add to `log` what job `job`'s durable log has gained since it was
+    /// last read into it.
+    pub(crate) async fn read_log(&self, job: JobId, log: &mut DurableLog) -> Result<(), String> {
+        let (messages, next) =
+            read_subject(&self.logs, &format!("raylab.log.{job}"), log.next).await?;
+        for m in messages {
             let Some(at) = m.get(..8) else { continue };
-            let at = u64::from_le_bytes(at.try_into().expect("8 bytes"));
-            let part = &m[8..];
-            let base = *start.get_or_insert(at);
-            let end = base + bytes.len() as u64;
-            if at > end {
-                // A gap (the front went for room while this was written):
-                // keep what follows it.
-                start = Some(at);
-                bytes.clear();
-                bytes.extend_from_slice(part);
-            } else if at + part.len() as u64 > end {
-                bytes.extend_from_slice(&part[(end - at) as usize..]);
-            }
+            log.add(u64::from_le_bytes(at.try_into().expect("8 bytes")), &m[8..]);
         }
-        Ok((start.unwrap_or(0), bytes))
+        log.next = next;
+        Ok(())
     }
 }
 
@@ -534,6 +570,19 @@ impl Journal for StreamJournal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_durable_log_read_in_parts_is_the_output_at_its_offsets() {
+        let mut log = DurableLog::default();
+        log.add(0, b"hello ");
+        log.add(6, b"world");
+        // A part written again (a flush retried) adds only what is new.
+        log.add(3, b"lo world!");
+        assert_eq!((log.start, &log.bytes[..]), (0, &b"hello world!"[..]));
+        // A gap: what follows it is kept, at its offset.
+        log.add(100, b"later");
+        assert_eq!((log.start, &log.bytes[..]), (100, &b"later"[..]));
+    }
 
     #[test]
     fn journal_records_read_back_as_they_were_written_several_to_a_message() {

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use crate::cluster::Tenure;
 use crate::cluster::durable::Claimed;
-use crate::cluster::durable::{Durable, JobRecord, LOG_FLUSH, StreamJournal};
+use crate::cluster::durable::{Durable, DurableLog, JobRecord, LOG_FLUSH, StreamJournal};
 use crate::core::cancel::CancelFlag;
 use crate::core::control::JobId;
 use crate::core::jobs::{JobLog, JobStatus};
@@ -49,7 +49,14 @@ pub(crate) struct DurableJobs {
     /// (until it carries them on again).
     /// Lock order: a leaf.
     handed_over: Mutex<std::collections::HashSet<JobId>>,
+    /// Other heads' jobs' logs as last read here (a follower of such a job
+    /// reads only what is new each time).
+    /// Lock order: a leaf.
+    logs: Mutex<HashMap<JobId, DurableLog>>,
 }
+
+/// How many other heads' jobs' logs a head keeps read.
+const LOGS_CACHED: usize = 16;
 
 /// One run of a job's driver here.
 struct Run {
@@ -87,6 +94,7 @@ impl DurableJobs {
             me,
             runs: Mutex::new(HashMap::new()),
             handed_over: Mutex::new(std::collections::HashSet::new()),
+            logs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -637,9 +645,23 @@ impl Runtime {
             return self.job_log(id, offset, max);
         }
         let durable = self.durable_jobs()?;
-        let (start, bytes) = durable.store.log(id).await.ok()?;
+        let mut read = durable
+            .logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id)
+            .unwrap_or_default();
+        durable.store.read_log(id, &mut read).await.ok()?;
         let log = JobLog::new(crate::JOB_LOG_BYTES);
-        log.seed(start, &bytes);
+        log.seed(read.start, &read.bytes);
+        let mut logs = durable.logs.lock().unwrap_or_else(|p| p.into_inner());
+        if logs.len() >= LOGS_CACHED && !logs.contains_key(&id) {
+            let any = logs.keys().next().copied();
+            if let Some(any) = any {
+                logs.remove(&any);
+            }
+        }
+        logs.insert(id, read);
         Some(log.read(offset, max))
     }
 }
