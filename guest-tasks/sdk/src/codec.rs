@@ -210,6 +210,35 @@ fn cast<T: 'static, U: 'static>(value: U) -> T {
 
 /// Append `value`'s encoding to `out`: the packed form for the bulk types
 /// (see the module docs), MessagePack through serde for everything else.
+/// `value`'s encoding as a short header and the bytes `value` already
+/// holds that follow it, for the types whose encoding is that (a byte
+/// vector, a vector of numbers, a [`PackedVec`](crate::PackedVec)): a put
+/// then hands the host those bytes where they are. `None` for the others.
+pub(crate) fn split_value<T: 'static>(value: &T) -> Result<Option<(Vec<u8>, &[u8])>> {
+    let any = value as &dyn Any;
+    let mut head = Vec::with_capacity(6);
+    if let Some(v) = any.downcast_ref::<Vec<u8>>() {
+        write_bin_header(&mut head, v.len())?;
+        return Ok(Some((head, v)));
+    }
+    macro_rules! packed {
+        ($($t:ty),*) => {$(
+            if let Some(v) = any.downcast_ref::<Vec<$t>>() {
+                let Some(body) = <$t as Packable>::slice_as_le_bytes(v) else { return Ok(None) };
+                write_ext_header(&mut head, <$t as Packable>::EXT, body.len())?;
+                return Ok(Some((head, body)));
+            }
+            if let Some(v) = any.downcast_ref::<crate::PackedVec<$t>>() {
+                let Some(body) = <$t as Packable>::slice_as_le_bytes(&v.0) else { return Ok(None) };
+                write_bin_header(&mut head, body.len())?;
+                return Ok(Some((head, body)));
+            }
+        )*};
+    }
+    packed!(f64, f32, i64, u64, i32, u32, i16, u16, i8);
+    Ok(None)
+}
+
 pub(crate) fn encode_value<T: Serialize + 'static>(value: &T, out: &mut Vec<u8>) -> Result<()> {
     let id = TypeId::of::<T>();
     if id == TypeId::of::<Vec<u8>>() {

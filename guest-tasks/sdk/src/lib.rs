@@ -270,11 +270,23 @@ pub fn submit<A: Serialize, T>(
 /// Store a value in the object store (`ray.put`). The bulk types are
 /// stored packed ([`codec`]).
 pub fn put<T: Serialize + 'static>(value: &T) -> Result<ObjectRef<T>> {
+    // A big byte or number vector goes to the host from where it is: no
+    // copy of it in the guest's memory first.
+    if let Some((head, body)) = codec::split_value(value)?
+        && body.len() >= SPLIT_PUT
+    {
+        let id = rt::put_split(&head, body)?;
+        return Ok(ObjectRef::from_owned_id(id));
+    }
     let mut bytes = Vec::new();
     codec::encode_value(value, &mut bytes)?;
     let id = rt::put(&bytes)?;
     Ok(ObjectRef::from_owned_id(id))
 }
+
+/// The smallest payload [`put`] hands the host from where it is (below
+/// it, one encoding buffer costs less than a second host call's setup).
+const SPLIT_PUT: usize = 64 << 10;
 
 pub(crate) fn get_bytes(id: u64, timeout: Option<Duration>) -> Result<Vec<u8>> {
     Ok(rt::get(id, timeout.map(|t| t.as_millis() as u64))?)

@@ -293,6 +293,9 @@ impl<'de, T> Deserialize<'de> for ByRef<T> {
     }
 }
 
+/// The size of the pieces [`ObjectRef::get_into`] reads a big vector in.
+pub(crate) const GATHER_PIECE: usize = 256 << 10;
+
 /// The header of a MessagePack `bin` at the start of `head` (its first
 /// five bytes or fewer): `(header length, payload length)`, or `None` if
 /// `head` does not start with one.
@@ -340,7 +343,33 @@ impl<T: Packable + DeserializeOwned> ObjectRef<PackedVec<T>> {
     /// Append the whole vector to `out`, decoding its bytes straight into
     /// it: one copy into memory the caller has already (a gather of many
     /// results into one vector; [`get`] would make a vector per result).
+    /// A big vector comes in pieces of 256 KiB through one
+    /// small buffer: the whole of its bytes is never in this sandbox's
+    /// memory besides `out` (fresh memory costs more to touch than to copy
+    /// into).
     pub fn get_into(&self, out: &mut Vec<T>) -> Result<()> {
+        let head = rt::get_range(self.id, 0, 5, None)?;
+        if let Some((skip, len)) = bin_header(&head)
+            && len % T::SIZE == 0
+            && len >= GATHER_PIECE
+        {
+            out.reserve(len / T::SIZE);
+            let piece = GATHER_PIECE - GATHER_PIECE % T::SIZE;
+            let mut at = 0;
+            while at < len {
+                let n = piece.min(len - at);
+                let bytes = rt::get_range(self.id, (skip + at) as u64, n as u64, None)?;
+                if bytes.len() != n {
+                    return Err(Error::invalid(format!(
+                        "object {} changed size while it was read",
+                        self.id
+                    )));
+                }
+                out.extend(bytes.chunks_exact(T::SIZE).map(T::get_le));
+                at += n;
+            }
+            return Ok(());
+        }
         let bytes = get_bytes(self.id, None)?;
         match bin_header(&bytes) {
             Some((skip, len)) if len % T::SIZE == 0 && bytes.len() >= skip + len => {

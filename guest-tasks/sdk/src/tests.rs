@@ -926,3 +926,33 @@ fn an_error_debugs_as_one_line_with_its_kind() {
         "no-such-function: task `nope`: no such function"
     );
 }
+
+/// What a split put hands the host is, header then body, the bytes a
+/// whole put would have sent.
+fn split_is_whole<T: Serialize + 'static>(value: &T) {
+    let (head, body) = crate::codec::split_value(value)
+        .unwrap()
+        .expect("a type whose encoding splits");
+    let mut whole = Vec::new();
+    crate::codec::encode_value(value, &mut whole).unwrap();
+    assert_eq!([&head[..], body].concat(), whole);
+    assert!(head.len() <= 6);
+}
+
+#[test]
+fn a_byte_or_number_vector_is_put_from_where_it_is_as_the_same_bytes() {
+    split_is_whole(&vec![7u8; 70_000]);
+    split_is_whole(&vec![1u8; 3]);
+    split_is_whole(&vec![0.5f64; 100_000]);
+    split_is_whole(&vec![-3i64; 9]);
+    split_is_whole(&vec![2.5f32; 1]);
+    split_is_whole(&PackedVec(vec![1.25f64; 200_000]));
+    split_is_whole(&PackedVec(vec![9u16; 40_000]));
+    // Other types are encoded whole.
+    assert!(
+        crate::codec::split_value(&"text".to_string())
+            .unwrap()
+            .is_none()
+    );
+    assert!(crate::codec::split_value(&(1u8, 2u8)).unwrap().is_none());
+}

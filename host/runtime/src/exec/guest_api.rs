@@ -109,6 +109,24 @@ pub(crate) fn add_to_linker(
 
     let s = services.clone();
     i.func_wrap(
+        "put-split",
+        move |mut store: StoreContextMut<'_, HostState>,
+              (head, body): (Vec<u8>, wasmtime::component::WasmList<u8>)|
+              -> wasmtime::Result<(WitResult<u64>,)> {
+            // One copy of the body, from the guest's memory straight behind
+            // the header (lifting it whole first would copy it twice).
+            let body = body.as_le_slice(&store);
+            let mut data = Vec::with_capacity(head.len() + body.len());
+            data.extend_from_slice(&head);
+            data.extend_from_slice(body);
+            let state = store.data_mut();
+            let r = s.objects().and_then(|o| o.put(state.ctx.job, data));
+            Ok((owned(state, r),))
+        },
+    )?;
+
+    let s = services.clone();
+    i.func_wrap(
         "put",
         move |mut store: StoreContextMut<'_, HostState>,
               (data,): (Vec<u8>,)|
