@@ -534,8 +534,9 @@ async fn stop_job(
     authorize(&app, &headers)?;
     if app.runtime.job(id).is_none() {
         find_job(&app, id).await?;
+        // A client of several heads asks the next.
         return Err((
-            StatusCode::CONFLICT,
+            StatusCode::SERVICE_UNAVAILABLE,
             format!("job {id} runs at another head: stop it at the cluster's active head"),
         ));
     }

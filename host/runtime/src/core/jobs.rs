@@ -311,6 +311,20 @@ impl Jobs {
         same
     }
 
+    /// Forget job `id` while it runs (a job this head handed over, which
+    /// another head carries on now); false if there is no such job, or it
+    /// ended, or it is a part of another node's job.
+    pub(crate) fn forget_running(&self, id: JobId) -> bool {
+        let mut jobs = self.lock();
+        let running = jobs
+            .get(&id)
+            .is_some_and(|j| j.info.status == JobStatus::Running && j.info.origin.is_none());
+        if running {
+            jobs.remove(&id);
+        }
+        running
+    }
+
     /// Note when job `id` was submitted (a job carried on from another
     /// head keeps its time).
     pub(crate) fn submitted_at(&self, id: JobId, ms: f64) {
@@ -501,6 +515,23 @@ mod tests {
         assert_eq!(kept(ids[7]).bytes.len(), 10 << 20, "the newest is whole");
         let total: usize = ids.iter().map(|&id| kept(id).bytes.len()).sum();
         assert!(total <= FINISHED_LOGS_BYTES, "{total}");
+    }
+
+    #[test]
+    fn only_a_running_job_of_this_node_is_forgotten_while_it_runs() {
+        let jobs = Jobs::new(10);
+        let (a, b, c) = (JobId::new(1), JobId::new(2), JobId::new(3));
+        jobs.start(a, "a");
+        jobs.start(b, "b");
+        jobs.end(b, &Ok(0), JobTasks::default());
+        jobs.start_for(c, "part", Some((7, JobId::new(9))));
+        assert!(jobs.forget_running(a));
+        assert!(jobs.get(a).is_none());
+        // An ended job, and a part of another node's job, stay.
+        assert!(!jobs.forget_running(b));
+        assert!(!jobs.forget_running(c));
+        assert!(jobs.get(b).is_some() && jobs.get(c).is_some());
+        assert!(!jobs.forget_running(JobId::new(4)));
     }
 
     #[test]

@@ -537,11 +537,30 @@ pub(super) fn watch_role(node: &Arc<Node>, durable: Arc<DurableJobs>) {
             if tenure == Some(Tenure::Over) {
                 durable.hand_over();
             }
+            forget_carried_on(&node, &durable).await;
             was_active = active;
             drop(node);
             tokio::time::sleep(crate::cluster::HEARTBEAT).await;
         }
     });
+}
+
+/// Jobs this head handed over that another head has claimed since: their
+/// entries here (left running) go, and the API shows the cluster's record
+/// of them.
+async fn forget_carried_on(node: &Arc<Node>, durable: &DurableJobs) {
+    let handed: Vec<JobId> = durable.handed().iter().copied().collect();
+    for id in handed {
+        if durable.runs().contains_key(&id) {
+            continue;
+        }
+        if let Ok(Some((record, _))) = durable.store.get(id).await
+            && record.head != durable.me.0
+        {
+            node.jobs.forget_running(id);
+            durable.handed().remove(&id);
+        }
+    }
 }
 
 impl JobRecord {
