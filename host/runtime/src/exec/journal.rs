@@ -218,9 +218,11 @@ pub(crate) struct DriverJournal {
     replayed: AtomicU64,
     /// Results recorded this run.
     recorded: Arc<AtomicU64>,
-    /// Writes under way (each waits for its task's result).
+    /// The writer of this run's records, once a call has run: the calls
+    /// go to it, and it waits for their results, all in one task (a task
+    /// a call cost a no-op call as much again).
     /// Lock order: a leaf.
-    writes: Mutex<tokio::task::JoinSet<()>>,
+    writer: Mutex<Option<Writer>>,
     /// Whether the driver may submit now: a call waits while it says
     /// "not now" (the job's head is unsure of its lease for a moment), and
     /// fails with its reason when it says never (another head carries the
@@ -285,7 +287,7 @@ impl DriverJournal {
             next: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
             recorded: Arc::new(AtomicU64::new(0)),
-            writes: Mutex::new(tokio::task::JoinSet::new()),
+            writer: Mutex::new(None),
             gate: None,
         }
     }
@@ -302,13 +304,79 @@ impl DriverJournal {
     /// Wait for the writes of results already there (those of tasks still
     /// running end with the run: cancel them first); what the run did.
     pub(crate) async fn settle(&self) -> Replay {
-        let mut writes =
-            std::mem::take(&mut *self.writes.lock().unwrap_or_else(|p| p.into_inner()));
-        while writes.join_next().await.is_some() {}
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((calls, task)) = writer {
+            drop(calls);
+            let _ = task.await;
+        }
         Replay {
             replayed: self.replayed.load(Ordering::Relaxed),
             recorded: self.recorded.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// A call whose result is to be recorded.
+struct Call {
+    seq: u64,
+    call: [u8; 32],
+    job: crate::ids::JobId,
+    /// Its result, pinned for the writer (released once read).
+    result: ObjectId,
+}
+
+/// A run's writer: where its calls go, and its task.
+type Writer = (
+    tokio::sync::mpsc::UnboundedSender<Call>,
+    tokio::task::JoinHandle<()>,
+);
+
+/// Record each call's result once it is there, for as long as calls come
+/// (and then those still waited for).
+async fn write_records(
+    tasks: Arc<Tasks>,
+    log: Arc<dyn Journal>,
+    recorded: Arc<AtomicU64>,
+    mut calls: tokio::sync::mpsc::UnboundedReceiver<Call>,
+) {
+    use futures_util::StreamExt;
+    let mut waiting = futures_util::stream::FuturesUnordered::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            call = calls.recv(), if open => match call {
+                Some(c) => waiting.push(write_one(tasks.clone(), log.clone(), recorded.clone(), c)),
+                None => open = false,
+            },
+            Some(()) = waiting.next(), if !waiting.is_empty() => {}
+            else => break,
+        }
+    }
+}
+
+/// Record one call's result once it is there (a plain value up to
+/// [`MAX_RECORDED`]: others run again on replay).
+async fn write_one(tasks: Arc<Tasks>, log: Arc<dyn Journal>, recorded: Arc<AtomicU64>, c: Call) {
+    let _ = tasks.until_ready(c.job, c.result).await;
+    let bytes = match tasks.control().lock().lookup(c.result, c.job) {
+        Ok(Lookup::Ready(bytes)) => Some(bytes),
+        _ => None,
+    };
+    tasks.control().lock().release_all(&[c.result]);
+    let Some(bytes) = bytes else { return };
+    let plain = msgpack::find_refs(&bytes).is_ok_and(|r| r.is_empty());
+    if !plain || bytes.len() > MAX_RECORDED {
+        return;
+    }
+    let rec = Recorded {
+        call: c.call,
+        result: bytes.to_vec(),
+    };
+    match log.record(c.seq, rec).await {
+        Ok(()) => {
+            recorded.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => tracing::warn!("cannot record call {} in the journal: {e}", c.seq),
     }
 }
 
@@ -370,39 +438,23 @@ impl Tasks {
         // The write's own reference, so that the result is there to read
         // whatever the driver does with its own.
         self.control().lock().pin(&[result]);
-        let (tasks, log, recorded) = (
-            self.clone(),
-            journal.journal.clone(),
-            journal.recorded.clone(),
-        );
-        let write = async move {
-            let _ = tasks.until_ready(job, result).await;
-            let bytes = match tasks.control().lock().lookup(result, job) {
-                Ok(Lookup::Ready(bytes)) => Some(bytes),
-                _ => None,
-            };
-            tasks.control().lock().release_all(&[result]);
-            let Some(bytes) = bytes else { return };
-            let plain = msgpack::find_refs(&bytes).is_ok_and(|r| r.is_empty());
-            if !plain || bytes.len() > MAX_RECORDED {
-                return;
-            }
-            let rec = Recorded {
-                call,
-                result: bytes.to_vec(),
-            };
-            match log.record(seq, rec).await {
-                Ok(()) => {
-                    recorded.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => tracing::warn!("cannot record call {seq} in the journal: {e}"),
-            }
-        };
-        journal
-            .writes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .spawn_on(write, self.handle());
+        let mut writer = journal.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let (calls, _) = writer.get_or_insert_with(|| {
+            let (calls, queued) = tokio::sync::mpsc::unbounded_channel();
+            let task = self.handle().spawn(write_records(
+                self.clone(),
+                journal.journal.clone(),
+                journal.recorded.clone(),
+                queued,
+            ));
+            (calls, task)
+        });
+        let _ = calls.send(Call {
+            seq,
+            call,
+            job,
+            result,
+        });
         Ok(result)
     }
 }
