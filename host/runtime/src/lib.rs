@@ -61,7 +61,7 @@
 //! | exec | `objects` | put/get/wait for guests, lending the CPU while blocked | cancel, control, error, msgpack, object_store, resources, sandbox, tasks, workers |
 //! | exec | `actors` | actors: long-lived sandboxes, ordered (or, for async actors, concurrent) calls, restarts, handles; placed on and called from any node of a cluster | bindings, cancel, control, error, ids, modules, msgpack, object_store, resources, sandbox, tasks, timeline |
 //! | exec | `driver` | running a module's `wasi:cli/run` | cancel, control, error, journal, modules, sandbox |
-//! | exec | `journal` | durable execution: a driver's call results kept by call number and given back to a replayed driver | bindings, error, msgpack, object_store, sandbox, tasks |
+//! | exec | `journal` | durable execution: a driver's call results kept by call number and given back to a replayed driver | bindings, error, ids, msgpack, object_store, sandbox, tasks |
 //! | exec | `guest_api` | the `raylab:runtime/runtime` host functions | actors, bindings, error, gpu, ids, journal, objects, resources, sandbox, tasks |
 //! | cluster | `cluster` | a cluster over NATS: registry (ids, heartbeats, the view of the nodes, incarnations), the heads' lease, durable jobs (the job table, journals and logs in JetStream), placement across nodes, the wire (tasks, chunked bytes, object reads, modules by SHA-256) | bindings, engine, error, ids, jobs, journal, object_store, resources, sandbox, tasks, timeline |
 //! | node | `config` | the runtime's settings and their builder | engine, gpu, modules, sandbox |
