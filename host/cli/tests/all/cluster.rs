@@ -582,23 +582,7 @@ fn an_actor_whose_node_dies_is_made_again_on_a_live_node_when_it_may_restart() {
 #[test]
 fn a_standby_head_takes_over_when_the_active_head_dies() {
     let nats = NatsCluster::start();
-    let head = |name: &str| {
-        Node::start(
-            &[
-                "--nats",
-                &nats.urls,
-                "--cluster-token",
-                &nats.token,
-                "--node-name",
-                name,
-                "--num-cpus",
-                "0",
-                "--num-gpus",
-                "0",
-            ],
-            4,
-        )
-    };
+    let head = |name: &str| head_on(&nats, name);
     let mut h1 = head("h1");
     assert!(h1.line("cluster: ").ends_with("(this head is node 1)"));
     let h2 = head("h2");
@@ -649,26 +633,30 @@ fn a_standby_head_takes_over_when_the_active_head_dies() {
     assert_eq!(ids, [4], "{:?}", nodes(&h2.http));
 }
 
+/// A head named `name` on the NATS cluster `nats`, taking no tasks.
+fn head_on(nats: &NatsCluster, name: &str) -> Node {
+    Node::start(
+        &[
+            "--nats",
+            &nats.urls,
+            "--cluster-token",
+            &nats.token,
+            "--node-name",
+            name,
+            "--num-cpus",
+            "0",
+            "--num-gpus",
+            "0",
+        ],
+        4,
+    )
+}
+
 /// How many times each task name finished on `node`, by its task table.
 fn finished_on(node: &Node) -> std::collections::HashMap<String, usize> {
-    let out = raylab(&[
-        "list",
-        "tasks",
-        "--state",
-        "finished",
-        "--json",
-        "--address",
-        &node.http,
-    ]);
+    let out = raylab(&crate::finished_tasks_args(&node.http));
     assert!(out.status.success(), "{}", show(&out));
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let mut done = std::collections::HashMap::new();
-    for row in rows {
-        *done
-            .entry(row["name"].as_str().unwrap_or_default().to_string())
-            .or_default() += 1;
-    }
-    done
+    crate::count_finished(&out.stdout)
 }
 
 /// What befalls the active head mid-job in [`job_through_head_failover`].
@@ -689,23 +677,7 @@ enum Befalls {
 /// ended when the worker saw it dead, and ran again for the standby).
 fn job_through_head_failover(what: Befalls) {
     let nats = NatsCluster::start();
-    let head = |name: &str| {
-        Node::start(
-            &[
-                "--nats",
-                &nats.urls,
-                "--cluster-token",
-                &nats.token,
-                "--node-name",
-                name,
-                "--num-cpus",
-                "0",
-                "--num-gpus",
-                "0",
-            ],
-            4,
-        )
-    };
+    let head = |name: &str| head_on(&nats, name);
     let mut h1 = head("h1");
     let h2 = head("h2");
     assert!(h2.line("cluster: ").contains("a standby"), "{:?}", h2.lines);

@@ -112,6 +112,33 @@ pub fn fails_with(args: &[&str], needle: &str) -> String {
     stderr.into_owned()
 }
 
+/// The arguments of `list tasks` for the finished tasks of the node at
+/// `http`, as JSON.
+pub fn finished_tasks_args(http: &str) -> [&str; 7] {
+    [
+        "list",
+        "tasks",
+        "--state",
+        "finished",
+        "--json",
+        "--address",
+        http,
+    ]
+}
+
+/// How many times each task name finished, from the JSON that
+/// [`finished_tasks_args`] asks for (nothing if it is not that).
+pub fn count_finished(json: &[u8]) -> std::collections::HashMap<String, usize> {
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(json).unwrap_or_default();
+    let mut done = std::collections::HashMap::new();
+    for row in rows {
+        *done
+            .entry(row["name"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    done
+}
+
 /// stdout and stderr of a run, for assertion messages.
 pub fn show(out: &Output) -> String {
     format!(

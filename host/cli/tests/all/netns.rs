@@ -290,28 +290,10 @@ fn finished_once(net: &Net, head: &Started, job: Child, n: usize, disrupted: Opt
 /// table.
 fn finished_on(net: &Net, name: &str, node: &Started) -> HashMap<String, usize> {
     let out = net
-        .raylab(
-            name,
-            &[
-                "list",
-                "tasks",
-                "--state",
-                "finished",
-                "--json",
-                "--address",
-                &node.http,
-            ],
-        )
+        .raylab(name, &crate::finished_tasks_args(&node.http))
         .output()
         .unwrap();
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    let mut done = HashMap::new();
-    for row in rows {
-        *done
-            .entry(row["name"].as_str().unwrap_or_default().to_string())
-            .or_default() += 1;
-    }
-    done
+    crate::count_finished(&out.stdout)
 }
 
 /// Tasks running on `node`, by its own status.

@@ -34,7 +34,7 @@ use async_nats::jetstream::{self, kv, stream};
 
 use super::ClusterError;
 use crate::core::jobs::JobStatus;
-use crate::exec::journal::{Journal, Recorded, Recording};
+use crate::exec::journal::{self, Journal, Recorded, Recording, Records};
 use crate::ids::JobId;
 
 /// How often a running job's new output is written to its durable log.
@@ -229,35 +229,11 @@ impl Durable {
 
     /// A job id no head handed out before (the first is 1).
     pub(crate) async fn next_job_id(&self) -> Result<JobId, String> {
-        for _ in 0..100 {
-            let entry = self
-                .ids
-                .entry(NEXT_JOB)
-                .await
-                .map_err(|e| state("job ids", e))?;
-            match entry {
-                None => {
-                    if self.ids.create(NEXT_JOB, "2".into()).await.is_ok() {
-                        return Ok(JobId::new(1));
-                    }
-                }
-                Some(entry) => {
-                    let n: u64 = std::str::from_utf8(&entry.value)
-                        .ok()
-                        .and_then(|s| s.parse().ok())
-                        .ok_or_else(|| state("job ids", "the counter is not a number"))?;
-                    if self
-                        .ids
-                        .update(NEXT_JOB, (n + 1).to_string().into(), entry.revision)
-                        .await
-                        .is_ok()
-                    {
-                        return Ok(JobId::new(n));
-                    }
-                }
-            }
-        }
-        Err(state("job ids", "the counter changed under every try"))
+        // The detached actors' job (`DETACHED_JOB`) is the last id.
+        super::heads::take_next(&self.ids, NEXT_JOB, u64::MAX)
+            .await
+            .map(JobId::new)
+            .map_err(|e| state("job ids", e))
     }
 
     /// Put job `id`'s first record (it is new): its revision.
@@ -373,19 +349,11 @@ impl Durable {
         let subject = format!("raylab.journal.{job}");
         let mut entries = HashMap::new();
         for m in read_subject(&self.journal, &subject, 1).await?.0 {
-            for (seq, rec) in decode_records(&m) {
-                entries.insert(seq, rec);
-            }
+            entries.extend(journal::decode(&m).0);
         }
-        let (queue, queued) = tokio::sync::mpsc::unbounded_channel();
-        let (acked_tx, acked) = tokio::sync::watch::channel(0u64);
-        handle.spawn(write_journal(self.js.clone(), subject, queued, acked_tx));
-        Ok(Arc::new(StreamJournal {
-            entries: Mutex::new(entries),
-            queue,
-            next: std::sync::atomic::AtomicU64::new(1),
-            acked,
-        }))
+        let (records, writer) = Records::new(entries);
+        handle.spawn(write_journal(self.js.clone(), subject, writer));
+        Ok(Arc::new(StreamJournal { records }))
     }
 
     /// Drop job `job`'s journal (it ended).
@@ -447,51 +415,15 @@ impl Durable {
 /// The most bytes of records one journal message carries.
 const JOURNAL_BATCH: usize = 512 << 10;
 
-/// Journal records as they are stored: each the call number, the result's
-/// length, the call's digest and the result, little endian; one message
-/// carries the records that were waiting when it was written (a driver
-/// whose calls finish by the thousand a second writes tens of messages a
-/// second, not thousands).
-fn encode_record(seq: u64, rec: &Recorded, out: &mut Vec<u8>) {
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(&(rec.result.len() as u64).to_le_bytes());
-    out.extend_from_slice(&rec.call);
-    out.extend_from_slice(&rec.result);
-}
-
-/// The records of one message (up to the first damaged one).
-fn decode_records(mut m: &[u8]) -> Vec<(u64, Recorded)> {
-    let mut out = Vec::new();
-    while let Some(head) = m.get(..48) {
-        let seq = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
-        let len = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes")) as usize;
-        let call: [u8; 32] = head[16..48].try_into().expect("32 bytes");
-        let Some(result) = m.get(48..48usize.saturating_add(len)) else {
-            break;
-        };
-        out.push((
-            seq,
-            Recorded {
-                call,
-                result: result.to_vec(),
-            },
-        ));
-        m = &m[48 + len..];
-    }
-    out
-}
-
-/// A record waiting to be written: its place in the queue, and itself.
-type Queued = (u64, u64, Recorded);
-
-/// Write a journal's queued records to `subject`, as many as are waiting
-/// (up to [`JOURNAL_BATCH`] bytes) in each message, and say up to which
-/// place in the queue they are acknowledged. Ends when the journal goes.
+/// Write a journal's queued records ([`journal::encode`]d) to `subject`:
+/// one message carries the records that were waiting when it was written,
+/// up to [`JOURNAL_BATCH`] bytes (a driver whose calls finish by the
+/// thousand a second writes tens of messages a second, not thousands).
+/// Ends when the journal goes.
 async fn write_journal(
     js: jetstream::Context,
     subject: String,
-    mut queued: tokio::sync::mpsc::UnboundedReceiver<Queued>,
-    acked: tokio::sync::watch::Sender<u64>,
+    (mut queued, acked): journal::RecordWriter,
 ) {
     let mut batch = Vec::new();
     while queued.recv_many(&mut batch, 4096).await > 0 {
@@ -499,8 +431,8 @@ async fn write_journal(
         while rest.peek().is_some() {
             let mut payload = Vec::new();
             let mut last = 0;
-            while let Some((at, seq, rec)) = rest.next_if(|_| payload.len() < JOURNAL_BATCH) {
-                encode_record(seq, &rec, &mut payload);
+            while let Some((at, bytes)) = rest.next_if(|_| payload.len() < JOURNAL_BATCH) {
+                payload.extend_from_slice(&bytes);
                 last = at;
             }
             let payload: Bytes = payload.into();
@@ -516,54 +448,30 @@ async fn write_journal(
                 // Those calls run again if the driver is replayed.
                 tracing::warn!("cannot write to the journal {subject}: {e}");
             }
-            acked.send_replace(last);
+            let _ = acked.send_replace(Ok(last));
         }
     }
 }
 
 /// A job's journal in JetStream (see the module's docs).
 pub(crate) struct StreamJournal {
-    /// Lock order: a leaf.
-    entries: Mutex<HashMap<u64, Recorded>>,
-    queue: tokio::sync::mpsc::UnboundedSender<Queued>,
-    /// The next record's place in the queue.
-    next: std::sync::atomic::AtomicU64,
-    /// Up to which place the queue is written.
-    acked: tokio::sync::watch::Receiver<u64>,
+    records: Records,
 }
 
 impl StreamJournal {
     /// Calls recorded.
     pub(crate) fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.records.len()
     }
 }
 
 impl Journal for StreamJournal {
     fn recorded(&self, seq: u64) -> Option<Recorded> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&seq)
-            .cloned()
+        self.records.recorded(seq)
     }
 
     fn record(&self, seq: u64, recorded: Recorded) -> Recording {
-        let at = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // In the queue's order of places: taken under the map's lock.
-        {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = self.queue.send((at, seq, recorded.clone()));
-            entries.insert(seq, recorded);
-        }
-        let mut acked = self.acked.clone();
-        Box::pin(async move {
-            acked
-                .wait_for(|done| *done >= at)
-                .await
-                .map(|_| ())
-                .map_err(|_| std::io::Error::other("the journal's writer is gone"))
-        })
+        self.records.record(seq, recorded)
     }
 }
 
@@ -594,16 +502,16 @@ mod tests {
             call: [0; 32],
             result: Vec::new(),
         };
-        let mut m = Vec::new();
-        encode_record(42, &a, &mut m);
-        encode_record(0, &empty, &mut m);
+        let mut m = journal::encode(42, &a);
+        m.extend(journal::encode(0, &empty));
+        let whole = m.len();
         assert_eq!(
-            decode_records(&m),
-            vec![(42, a.clone()), (0, empty.clone())]
+            journal::decode(&m),
+            (vec![(42, a.clone()), (0, empty.clone())], whole)
         );
         // A damaged tail loses only itself.
         m.extend_from_slice(&[9; 30]);
-        assert_eq!(decode_records(&m).len(), 2);
-        assert!(decode_records(&[1, 2, 3]).is_empty());
+        assert_eq!(journal::decode(&m).0.len(), 2);
+        assert!(journal::decode(&[1, 2, 3]).0.is_empty());
     }
 }

@@ -136,24 +136,33 @@ pub(crate) async fn open_ids(
 /// A node id not handed out before (the first is 1), from the counter in
 /// `ids`.
 pub(crate) async fn next_id(ids: &kv::Store) -> Result<u16, ClusterError> {
-    let state = |e: String| ClusterError::State(format!("node ids: {e}"));
+    let id = take_next(ids, NEXT_ID, u64::from(u16::MAX))
+        .await
+        .map_err(|e| ClusterError::State(format!("node ids: {e}")))?;
+    Ok(u16::try_from(id).expect("below u16::MAX"))
+}
+
+/// The next number of the counter `key` in `ids` (the first is 1; the
+/// counter ends below `end`), taken by compare-and-swap, so that no number
+/// is handed out twice (node ids here, job ids in `durable`).
+pub(crate) async fn take_next(ids: &kv::Store, key: &str, end: u64) -> Result<u64, String> {
     for _ in 0..100 {
-        match ids.entry(NEXT_ID).await.map_err(|e| state(e.to_string()))? {
+        match ids.entry(key).await.map_err(|e| e.to_string())? {
             None => {
-                if ids.create(NEXT_ID, "2".into()).await.is_ok() {
+                if ids.create(key, "2".into()).await.is_ok() {
                     return Ok(1);
                 }
             }
             Some(entry) => {
-                let n: u16 = std::str::from_utf8(&entry.value)
+                let n: u64 = std::str::from_utf8(&entry.value)
                     .ok()
                     .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| state("the counter is not a number".into()))?;
-                let next = n
-                    .checked_add(1)
-                    .ok_or_else(|| state("no ids left".into()))?;
+                    .ok_or("the counter is not a number")?;
+                if n >= end {
+                    return Err("no ids left".into());
+                }
                 if ids
-                    .update(NEXT_ID, next.to_string().into(), entry.revision)
+                    .update(key, (n + 1).to_string().into(), entry.revision)
                     .await
                     .is_ok()
                 {
@@ -162,7 +171,7 @@ pub(crate) async fn next_id(ids: &kv::Store) -> Result<u16, ClusterError> {
             }
         }
     }
-    Err(state("the counter changed under every try".into()))
+    Err("the counter changed under every try".into())
 }
 
 impl Heads {

@@ -206,7 +206,8 @@ pub(crate) struct Jobs {
     keep_finished: usize,
 }
 
-fn unix_ms() -> f64 {
+/// Now, ms since the Unix epoch (as job records say when).
+pub(crate) fn unix_ms() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64() * 1e3)

@@ -66,104 +66,52 @@ pub trait Journal: Send + Sync {
     fn record(&self, seq: u64, recorded: Recorded) -> Recording;
 }
 
-/// A journal in one file: records appended as they come (`seq`, the call's
-/// digest, the result's length and bytes, little endian), read back whole
-/// when it is opened; a record cut short by a crash is dropped. Records
-/// are written by a thread of the journal's own, all those waiting at once
-/// and then one `fsync` (a group commit: one `fsync` a record held a
-/// driver to ~4,500 calls a second).
-pub struct FileJournal {
-    path: PathBuf,
+/// What both journals share (a file, JetStream): the records by call
+/// number (those read back and those kept since), and a queue of their
+/// encodings ([`encode`]) to the journal's writer, which writes all those
+/// waiting at once (a group commit: one `fsync` a record held a driver to
+/// ~4,500 calls a second) and says up to which place in the queue they are
+/// durable.
+pub(crate) struct Records {
     /// Lock order: a leaf.
     entries: Mutex<HashMap<u64, Recorded>>,
-    /// To the writer: a record's place in the queue and its bytes.
-    /// Lock order: a leaf (after `entries`).
-    queue: Mutex<std::sync::mpsc::Sender<(u64, Vec<u8>)>>,
+    /// To the writer: a record's place in the queue and its encoding.
+    queue: tokio::sync::mpsc::UnboundedSender<(u64, Vec<u8>)>,
     /// The next record's place in the queue.
     next: AtomicU64,
-    /// Up to which place the queue is durable (`Err` once a write
-    /// failed: the journal keeps nothing more).
+    /// Up to which place the queue is durable (`Err` once a write failed:
+    /// the journal keeps nothing more).
     durable: tokio::sync::watch::Receiver<Result<u64, String>>,
 }
 
-impl FileJournal {
-    /// Open (or make) the journal at `path`.
-    pub fn open(path: &Path) -> std::io::Result<FileJournal> {
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        let mut entries = HashMap::new();
-        let mut at = 0usize;
-        let whole = loop {
-            let Some(head) = bytes.get(at..at + 48) else {
-                break at;
-            };
-            let seq = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
-            let call: [u8; 32] = head[8..40].try_into().expect("32 bytes");
-            let len = u64::from_le_bytes(head[40..48].try_into().expect("8 bytes")) as usize;
-            let Some(result) = bytes.get(at + 48..at + 48 + len) else {
-                break at;
-            };
-            entries.insert(
-                seq,
-                Recorded {
-                    call,
-                    result: result.to_vec(),
-                },
-            );
-            at += 48 + len;
-        };
-        if whole < bytes.len() {
-            // A record a crash cut short: drop it, so the next append is
-            // read back whole.
-            file.set_len(whole as u64)?;
-        }
-        let (queue, queued) = std::sync::mpsc::channel::<(u64, Vec<u8>)>();
+/// The writer's side of [`Records`]: the encodings, in order of place, and
+/// where it says up to which place they are durable.
+pub(crate) type RecordWriter = (
+    tokio::sync::mpsc::UnboundedReceiver<(u64, Vec<u8>)>,
+    tokio::sync::watch::Sender<Result<u64, String>>,
+);
+
+impl Records {
+    /// Records holding `entries`, and the writer's side of their queue.
+    pub(crate) fn new(entries: HashMap<u64, Recorded>) -> (Records, RecordWriter) {
+        let (queue, queued) = tokio::sync::mpsc::unbounded_channel();
         let (done, durable) = tokio::sync::watch::channel(Ok(0));
-        let mut file = file;
-        std::thread::Builder::new()
-            .name("raylab-journal".into())
-            .spawn(move || {
-                while let Ok((mut last, mut bytes)) = queued.recv() {
-                    while let Ok((at, more)) = queued.try_recv() {
-                        bytes.extend_from_slice(&more);
-                        last = at;
-                    }
-                    let written = file.write_all(&bytes).and_then(|()| file.sync_data());
-                    let _ = done.send_replace(written.map(|()| last).map_err(|e| e.to_string()));
-                }
-            })?;
-        Ok(FileJournal {
-            path: path.to_path_buf(),
+        let records = Records {
             entries: Mutex::new(entries),
-            queue: Mutex::new(queue),
+            queue,
             next: AtomicU64::new(1),
             durable,
-        })
-    }
-
-    /// Its file.
-    pub fn path(&self) -> &Path {
-        &self.path
+        };
+        (records, (queued, done))
     }
 
     /// Calls recorded.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// Whether nothing is recorded.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl Journal for FileJournal {
-    fn recorded(&self, seq: u64) -> Option<Recorded> {
+    /// See [`Journal::recorded`].
+    pub(crate) fn recorded(&self, seq: u64) -> Option<Recorded> {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -171,17 +119,14 @@ impl Journal for FileJournal {
             .cloned()
     }
 
-    fn record(&self, seq: u64, recorded: Recorded) -> Recording {
+    /// See [`Journal::record`].
+    pub(crate) fn record(&self, seq: u64, recorded: Recorded) -> Recording {
         let bytes = encode(seq, &recorded);
         let at = {
             // Places are taken in the queue's order.
             let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
             let at = self.next.fetch_add(1, Ordering::Relaxed);
-            let _ = self
-                .queue
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .send((at, bytes));
+            let _ = self.queue.send((at, bytes));
             entries.insert(seq, recorded);
             at
         };
@@ -199,14 +144,111 @@ impl Journal for FileJournal {
     }
 }
 
-/// A record as the file keeps it.
-fn encode(seq: u64, recorded: &Recorded) -> Vec<u8> {
+/// A record as journals keep it: `seq`, the call's digest, the result's
+/// length and bytes, little endian.
+pub(crate) fn encode(seq: u64, recorded: &Recorded) -> Vec<u8> {
     let mut out = Vec::with_capacity(48 + recorded.result.len());
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&recorded.call);
     out.extend_from_slice(&(recorded.result.len() as u64).to_le_bytes());
     out.extend_from_slice(&recorded.result);
     out
+}
+
+/// The records [`encode`]d one after another in `bytes`, and how many of
+/// its bytes they take (a record cut short ends them).
+pub(crate) fn decode(bytes: &[u8]) -> (Vec<(u64, Recorded)>, usize) {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while let Some(head) = bytes.get(at..at + 48) {
+        let seq = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+        let call: [u8; 32] = head[8..40].try_into().expect("32 bytes");
+        let len = u64::from_le_bytes(head[40..48].try_into().expect("8 bytes")) as usize;
+        let Some(result) = (at + 48)
+            .checked_add(len)
+            .and_then(|end| bytes.get(at + 48..end))
+        else {
+            break;
+        };
+        out.push((
+            seq,
+            Recorded {
+                call,
+                result: result.to_vec(),
+            },
+        ));
+        at += 48 + len;
+    }
+    (out, at)
+}
+
+/// A journal in one file: records appended as they come ([`encode`]), read
+/// back whole when it is opened; a record cut short by a crash is dropped.
+/// A thread of the journal's own writes them (see [`Records`]).
+pub struct FileJournal {
+    path: PathBuf,
+    records: Records,
+}
+
+impl FileJournal {
+    /// Open (or make) the journal at `path`.
+    pub fn open(path: &Path) -> std::io::Result<FileJournal> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let (entries, whole) = decode(&bytes);
+        if whole < bytes.len() {
+            // A record a crash cut short: drop it, so the next append is
+            // read back whole.
+            file.set_len(whole as u64)?;
+        }
+        let (records, (mut queued, done)) = Records::new(entries.into_iter().collect());
+        std::thread::Builder::new()
+            .name("raylab-journal".into())
+            .spawn(move || {
+                while let Some((mut last, mut bytes)) = queued.blocking_recv() {
+                    while let Ok((at, more)) = queued.try_recv() {
+                        bytes.extend_from_slice(&more);
+                        last = at;
+                    }
+                    let written = file.write_all(&bytes).and_then(|()| file.sync_data());
+                    let _ = done.send_replace(written.map(|()| last).map_err(|e| e.to_string()));
+                }
+            })?;
+        Ok(FileJournal {
+            path: path.to_path_buf(),
+            records,
+        })
+    }
+
+    /// Its file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Calls recorded.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Journal for FileJournal {
+    fn recorded(&self, seq: u64) -> Option<Recorded> {
+        self.records.recorded(seq)
+    }
+
+    fn record(&self, seq: u64, recorded: Recorded) -> Recording {
+        self.records.record(seq, recorded)
+    }
 }
 
 /// A driver's use of its journal (attached to its instance).

@@ -26,7 +26,7 @@ use crate::cluster::durable::Claimed;
 use crate::cluster::durable::{Durable, DurableLog, JobRecord, LOG_FLUSH, StreamJournal};
 use crate::core::cancel::CancelFlag;
 use crate::core::control::JobId;
-use crate::core::jobs::{JobLog, JobStatus};
+use crate::core::jobs::{JobLog, JobStatus, unix_ms};
 use crate::error::{LoadError, RunError};
 use crate::exec::journal::{DriverJournal, Gate, GateSays, Journal};
 use crate::wasm::modules;
@@ -64,12 +64,6 @@ struct Run {
     /// Stopped because this head is no longer the active one: the job goes
     /// on elsewhere, and this run writes nothing of its end.
     handed_over: AtomicBool,
-}
-
-fn unix_ms() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
 /// What a job's driver is started with.
@@ -597,6 +591,11 @@ impl Runtime {
     /// this one.
     async fn record_elsewhere(&self, id: JobId) -> Option<JobRecord> {
         let durable = self.durable_jobs()?;
+        // A job of this head's own (it runs here, or ran here to its end)
+        // needs no read of the table: a follower polls it often.
+        if self.node.jobs.get(id).is_some() && !durable.handed().contains(&id) {
+            return None;
+        }
         match durable.store.get(id).await {
             Ok(Some((record, _))) if record.head != durable.me.0 => Some(record),
             Ok(_) => None,
