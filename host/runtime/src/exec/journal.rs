@@ -182,9 +182,11 @@ pub(crate) fn decode(bytes: &[u8]) -> (Vec<(u64, Recorded)>, usize) {
     (out, at)
 }
 
-/// A journal in one file: records appended as they come ([`encode`]), read
-/// back whole when it is opened; a record cut short by a crash is dropped.
-/// A thread of the journal's own writes them (see [`Records`]).
+/// A journal in one file: records appended as they come (`seq`, the
+/// call's digest, the result's length and bytes, little endian), read back
+/// whole when it is opened; a record cut short by a crash is dropped. A
+/// thread of the journal's own writes all the records waiting at once,
+/// then one `fsync` (a group commit).
 pub struct FileJournal {
     path: PathBuf,
     records: Records,
