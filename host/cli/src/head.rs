@@ -358,24 +358,6 @@ async fn submit_job(
     body: axum::body::Body,
 ) -> Reply {
     authorize(&app, &headers)?;
-    // While no head is active (the active one died, or this one cannot
-    // write its lease for a moment), wait a little for one.
-    let deadline = tokio::time::Instant::now() + 2 * raylab::HEAD_LEASE;
-    while app.runtime.head_role() == Some(raylab::HeadRole::Standby(None))
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    // A standby head runs no jobs: it says where the active one is.
-    if let Some(raylab::HeadRole::Standby(active)) = app.runtime.head_role() {
-        let there = active
-            .and_then(|a| a.http.map(|h| format!(" at {h} ({})", a.name)))
-            .unwrap_or_else(|| " (none right now: one takes over within seconds)".into());
-        return Err((
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("this head is a standby: submit to the cluster's active head{there}"),
-        ));
-    }
     use futures_util::StreamExt;
     let mut stream = body.into_data_stream();
     let mut bytes = Vec::new();
@@ -395,6 +377,26 @@ async fn submit_job(
         if total <= app.max_upload {
             bytes.extend_from_slice(&chunk);
         }
+    }
+    // (After the upload is read: a head that answers mid-upload leaves
+    // the client with a broken pipe, not the reason.)
+    // While no head is active (the active one died, or this one cannot
+    // write its lease for a moment), wait a little for one.
+    let deadline = tokio::time::Instant::now() + 2 * raylab::HEAD_LEASE;
+    while app.runtime.head_role() == Some(raylab::HeadRole::Standby(None))
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // A standby head runs no jobs: it says where the active one is.
+    if let Some(raylab::HeadRole::Standby(active)) = app.runtime.head_role() {
+        let there = active
+            .and_then(|a| a.http.map(|h| format!(" at {h} ({})", a.name)))
+            .unwrap_or_else(|| " (none right now: one takes over within seconds)".into());
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("this head is a standby: submit to the cluster's active head{there}"),
+        ));
     }
     if total > app.max_upload {
         return Err((
