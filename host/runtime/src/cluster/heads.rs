@@ -145,15 +145,34 @@ pub(crate) async fn next_id(ids: &kv::Store) -> Result<u16, ClusterError> {
 /// The next number of the counter `key` in `ids` (the first is 1; the
 /// counter ends below `end`), taken by compare-and-swap, so that no number
 /// is handed out twice (node ids here, job ids in `durable`).
+///
+/// A write another writer beat is tried again at once; one that did not
+/// get through (the bucket's stream electing a leader after a NATS server
+/// died: seconds) is tried again after a pause, for up to
+/// [`COUNTER_PATIENCE`]. A write that landed though its answer was lost
+/// costs one number, never a number twice: the next try reads past it.
 pub(crate) async fn take_next(ids: &kv::Store, key: &str, end: u64) -> Result<u64, String> {
-    for _ in 0..100 {
-        match ids.entry(key).await.map_err(|e| e.to_string())? {
-            None => {
-                if ids.create(key, "2".into()).await.is_ok() {
-                    return Ok(1);
-                }
+    let give_up = Instant::now() + COUNTER_PATIENCE;
+    let mut last = String::from("the counter changed under every try");
+    let mut pause = Duration::from_millis(20);
+    for _ in 0..1000 {
+        if Instant::now() > give_up {
+            break;
+        }
+        let beaten = match ids.entry(key).await {
+            Err(e) => {
+                last = e.to_string();
+                false
             }
-            Some(entry) => {
+            Ok(None) => match ids.create(key, "2".into()).await {
+                Ok(_) => return Ok(1),
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => true,
+                Err(e) => {
+                    last = e.to_string();
+                    false
+                }
+            },
+            Ok(Some(entry)) => {
                 let n: u64 = std::str::from_utf8(&entry.value)
                     .ok()
                     .and_then(|s| s.parse().ok())
@@ -161,18 +180,30 @@ pub(crate) async fn take_next(ids: &kv::Store, key: &str, end: u64) -> Result<u6
                 if n >= end {
                     return Err("no ids left".into());
                 }
-                if ids
+                match ids
                     .update(key, (n + 1).to_string().into(), entry.revision)
                     .await
-                    .is_ok()
                 {
-                    return Ok(n);
+                    Ok(_) => return Ok(n),
+                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => true,
+                    Err(e) => {
+                        last = e.to_string();
+                        false
+                    }
                 }
             }
+        };
+        if !beaten {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
         }
     }
-    Err("the counter changed under every try".into())
+    Err(last)
 }
+
+/// How long [`take_next`] keeps trying while the counter's bucket cannot
+/// be written.
+const COUNTER_PATIENCE: Duration = Duration::from_secs(20);
 
 impl Heads {
     /// A head's part in the lease, as node `me`: it tries to take the
@@ -226,6 +257,14 @@ impl Heads {
                 Some(rev)
             }
             Err(_) => {
+                // A create that landed though its answer was lost (a NATS
+                // server dying under it) made the lease this head's.
+                if let Some(rev) = self.own_revision().await {
+                    *self.held.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(Instant::now() + LEASE - HEARTBEAT);
+                    tracing::warn!("this head ({}) is the cluster's active head", self.me.name);
+                    return Some(rev);
+                }
                 // What the lease says now (kept as it was when it cannot be
                 // read for a moment).
                 match self.lease.get(ACTIVE).await {
@@ -251,8 +290,16 @@ impl Heads {
                 Some(rev)
             }
             // Another head wrote the lease since (or it ran out and went):
-            // this one stands by.
+            // this one stands by. Unless the lease is this head's own
+            // write: one that landed though its answer was lost (a NATS
+            // server killed under it), after which this head wrote again
+            // over the revision before it. Taking that for a loss made a
+            // lone head hand over its own jobs and carry them on again.
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                if let Some(rev) = self.own_revision().await {
+                    tracing::debug!("the head's lease: its last write had landed");
+                    return Some(rev);
+                }
                 *self.held.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 tracing::warn!(
                     "this head ({}) lost the cluster's lease: it stands by",
@@ -269,6 +316,17 @@ impl Heads {
                 Some(revision)
             }
         }
+    }
+
+    /// The lease's revision if what it holds now is this head's own entry
+    /// (its node id is the cluster's to this process alone).
+    async fn own_revision(&self) -> Option<u64> {
+        let entry = self.lease.entry(ACTIVE).await.ok()??;
+        if entry.operation != kv::Operation::Put {
+            return None;
+        }
+        let holder: ActiveHead = serde_json::from_slice(&entry.value).ok()?;
+        (holder.id == self.me.id && holder.name == self.me.name).then_some(entry.revision)
     }
 
     /// Where this head's tenure as the active head stands.
