@@ -299,10 +299,12 @@ pub fn get<T: DeserializeOwned + 'static>(r: &ObjectRef<T>) -> Result<T> {
 
 /// Wait for all objects and decode them, in order (`ray.get(list)`).
 pub fn get_all<T: DeserializeOwned + 'static>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
-    // Block once for all of them rather than once per object.
+    // One host call for all of them rather than one per object.
     let ids: Vec<u64> = refs.iter().map(|r| r.id).collect();
-    rt::wait(&ids, ids.len() as u32, None)?;
-    refs.iter().map(get).collect()
+    rt::get_many(&ids, None)?
+        .into_iter()
+        .map(codec::decode_owned)
+        .collect()
 }
 
 /// `(ready, not_ready)` references, as [`wait`] returns them.

@@ -1,6 +1,6 @@
 //! Errors of remote tasks reach the caller as values naming the task and
 //! the guest's message; the driver keeps running.
-use raylab_guest::{ErrorKind, TaskOptions, remote, submit, tasks};
+use raylab_guest::{ErrorKind, TaskOptions, get_all, remote, submit, tasks};
 
 #[remote]
 fn divide(a: i64, b: i64) -> Result<i64, String> {
@@ -49,6 +49,22 @@ fn main() {
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::TaskFailed);
     println!("bad args: {e}");
+
+    // `get_all` (one `get-many` call): values in the order given, a ref
+    // given twice read twice; with failures, the error of the first failed
+    // one in that order, after all are done.
+    let ok = divide::remote(12, 4);
+    let refs = vec![ok.clone(), divide::remote(10, 5), ok];
+    assert_eq!(get_all(&refs).unwrap(), vec![3, 2, 3]);
+    let refs = vec![
+        divide::remote(6, 3),
+        divide::remote(7, 0),
+        divide::remote(8, 0),
+    ];
+    let e = get_all(&refs).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::TaskFailed);
+    assert!(e.message.contains("cannot divide 7 by zero"), "{e}");
+    println!("get_all: {e}");
 
     // Still healthy afterwards.
     assert_eq!(divide::remote(10, 2).get().unwrap(), 5);

@@ -13,7 +13,6 @@
 //! arguments hold ([`Pending`]), so the bookkeeping is unit-tested on its
 //! own. Callers get [`Start`]s back and run them; nothing here spawns.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::core::cancel::CancelFlag;
@@ -126,7 +125,7 @@ pub(crate) struct Core<P> {
     /// Result object -> how to stop the actor call producing it, for
     /// calls not finished (see `calls`).
     calls: crate::ids::ObjectMap<Arc<CallStop>>,
-    jobs: HashMap<JobId, JobCount>,
+    jobs: crate::ids::IdMap<JobCount, JobId>,
     submitted: u64,
     finished: u64,
     failed: u64,
@@ -161,7 +160,7 @@ impl<P> Control<P> {
             producers: Default::default(),
             children: Default::default(),
             calls: Default::default(),
-            jobs: HashMap::new(),
+            jobs: Default::default(),
             submitted: 0,
             finished: 0,
             failed: 0,

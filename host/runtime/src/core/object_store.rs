@@ -26,7 +26,6 @@
 //! object holds up the node's bookkeeping while it is written, which is the
 //! price of never failing where disk would do.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -200,7 +199,7 @@ fn elsewhere(id: ObjectId) -> TaskError {
 pub(crate) struct ObjectStore {
     entries: crate::ids::IdMap<Entry, ObjectId>,
     /// Bytes of ready objects per job, and the most one job may hold.
-    job_used: HashMap<JobId, usize>,
+    job_used: crate::ids::IdMap<usize, JobId>,
     job_capacity: usize,
     next_id: u64,
     /// Objects created so far.
@@ -235,7 +234,7 @@ impl ObjectStore {
     pub(crate) fn new(capacity: usize) -> Self {
         ObjectStore {
             entries: crate::ids::IdMap::default(),
-            job_used: HashMap::new(),
+            job_used: Default::default(),
             job_capacity: usize::MAX,
             next_id: 1,
             created: 0,

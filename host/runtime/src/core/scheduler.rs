@@ -109,7 +109,7 @@ struct Instances {
     live: usize,
     cap: usize,
     job_cap: usize,
-    per_job: HashMap<JobId, usize>,
+    per_job: crate::ids::IdMap<usize, JobId>,
 }
 
 impl Instances {
@@ -168,7 +168,7 @@ impl<P> Scheduler<P> {
                 live: 0,
                 cap: usize::MAX,
                 job_cap: usize::MAX,
-                per_job: HashMap::new(),
+                per_job: Default::default(),
             },
             groups: BTreeMap::new(),
             pending_groups: 0,

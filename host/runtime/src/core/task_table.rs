@@ -43,7 +43,7 @@ pub struct TaskRow {
     /// Its job.
     pub job: JobId,
     /// Its name (the function, or the name its options gave).
-    pub name: String,
+    pub name: Arc<str>,
     /// Its state.
     pub state: TaskState,
     /// The node it ran on (this one, unless it was sent to another).
@@ -109,14 +109,14 @@ impl TaskTable {
         self: &Arc<Self>,
         id: u64,
         job: JobId,
-        name: &str,
+        name: impl Into<Arc<str>>,
         memory_quota: u64,
         time_limit_ms: Option<u64>,
     ) -> RowGuard {
         let row = TaskRow {
             id,
             job,
-            name: name.to_string(),
+            name: name.into(),
             state: TaskState::Pending,
             node: None,
             submitted_ms: now_ms(),
@@ -266,14 +266,14 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(not_run.len(), 1);
-        assert_eq!(not_run[0].name, "cube");
+        assert_eq!(&*not_run[0].name, "cube");
         assert!(
             only(TaskFilter {
                 name: Some("squ".into()),
                 ..Default::default()
             })
             .iter()
-            .all(|r| r.name == "square")
+            .all(|r| &*r.name == "square")
         );
     }
 

@@ -16,7 +16,8 @@ pub(crate) const CAPACITY: usize = 100_000;
 
 #[derive(Debug, Clone)]
 struct Event {
-    name: String,
+    /// Shared with the task's record (no copy per task).
+    name: std::sync::Arc<str>,
     job: JobId,
     task: u64,
     lane: u32,
@@ -166,9 +167,20 @@ pub(crate) struct Timeline {
     events: Mutex<VecDeque<Event>>,
     /// Lock order: a leaf.
     lanes: Mutex<HashMap<ThreadId, u32>>,
+    /// This timeline among the process's (see [`Timeline::lane`]).
+    serial: u64,
     /// Lanes of their own (an actor's), by number, with their names.
     /// Lock order: a leaf (after `events`).
     named: Mutex<HashMap<u32, String>>,
+}
+
+/// Serial numbers of timelines, for the lane each thread caches.
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+thread_local! {
+    /// The calling thread's lane in the timeline with this serial number
+    /// (a task asks once per task: a lock and a map look-up saved).
+    static LANE: std::cell::Cell<(u64, u32)> = const { std::cell::Cell::new((0, 0)) };
 }
 
 /// The first number of a named lane (worker lanes count from 0).
@@ -184,6 +196,7 @@ impl Default for Timeline {
             events: Mutex::new(VecDeque::new()),
             lanes: Mutex::new(HashMap::new()),
             named: Mutex::new(HashMap::new()),
+            serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 }
@@ -196,9 +209,17 @@ impl Timeline {
 
     /// The lane of the calling thread (workers numbered in order of first use).
     pub(crate) fn lane(&self) -> u32 {
-        let mut lanes = self.lanes.lock().expect("lock");
-        let n = lanes.len() as u32;
-        *lanes.entry(std::thread::current().id()).or_insert(n)
+        let (serial, lane) = LANE.get();
+        if serial == self.serial {
+            return lane;
+        }
+        let lane = {
+            let mut lanes = self.lanes.lock().expect("lock");
+            let n = lanes.len() as u32;
+            *lanes.entry(std::thread::current().id()).or_insert(n)
+        };
+        LANE.set((self.serial, lane));
+        lane
     }
 
     /// A lane of its own, shown as `name` (an actor's, for its method
@@ -214,7 +235,7 @@ impl Timeline {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn record(
         &self,
-        name: &str,
+        name: impl Into<std::sync::Arc<str>>,
         job: JobId,
         task: u64,
         lane: u32,
@@ -227,8 +248,9 @@ impl Timeline {
         if events.len() >= CAPACITY {
             events.pop_front();
         }
+        let name = name.into();
         events.push_back(Event {
-            name: name.to_string(),
+            name,
             job,
             task,
             lane,
@@ -272,7 +294,7 @@ impl Timeline {
             .map(|(e, job)| {
                 lanes.insert(e.lane);
                 TraceEvent::Slice(Slice {
-                    name: e.name.clone(),
+                    name: e.name.to_string(),
                     cat: "task".into(),
                     ts: (e.start_us as i64 + shift_us).max(0),
                     dur: e.dur_us,

@@ -157,6 +157,24 @@ pub(crate) fn add_to_linker(
 
     let s = services.clone();
     i.func_wrap_async(
+        "get-many",
+        move |store: StoreContextMut<'_, HostState>, (ids, timeout_ms): (Vec<u64>, Option<u64>)| {
+            let ids: Vec<ObjectId> = ids.into_iter().map(ObjectId::new).collect();
+            let caller = store.data().caller();
+            let objects = s.objects();
+            Box::new(async move {
+                let r: WitResult<Vec<Arc<Vec<u8>>>> = match objects {
+                    Ok(o) => o.get_many(caller, &ids, timeout(timeout_ms)).await,
+                    Err(e) => Err(e),
+                }
+                .map_err(Into::into);
+                Ok((r,))
+            })
+        },
+    )?;
+
+    let s = services.clone();
+    i.func_wrap_async(
         "get-range",
         move |store: StoreContextMut<'_, HostState>,
               (id, offset, len, timeout_ms): (u64, u64, u64, Option<u64>)| {
@@ -253,8 +271,8 @@ pub(crate) fn add_to_linker(
             let c = &store.data().ctx;
             Ok((wit::TaskContext {
                 task_id: c.id,
-                module: c.module.clone(),
-                function: c.function.clone(),
+                module: c.module.to_string(),
+                function: c.function.to_string(),
                 attempt: c.attempt,
                 gpu_ids: c.gpu_ids.clone(),
                 resources: amounts(&c.demand),
@@ -362,8 +380,8 @@ pub(crate) fn add_to_linker(
          (level, message): (wit::LogLevel, String)|
          -> wasmtime::Result<()> {
             let state = store.data_mut();
-            let task = state.ctx.name.as_str();
-            let module = state.ctx.module.as_str();
+            let task = &*state.ctx.name;
+            let module = &*state.ctx.module;
             match level {
                 wit::LogLevel::Trace => {
                     tracing::trace!(target: "raylab::guest", module, task, "{message}")

@@ -73,6 +73,12 @@ pub(crate) struct Module {
     /// Its driver entry (`wasi:cli/run`), if it has one.
     pub(crate) run: Option<ComponentExportIndex>,
     pub(crate) functions: Vec<String>,
+    /// The same names, shared: every task of a function shares its name
+    /// (in its record, its sandbox's context, its row and timeline slice)
+    /// instead of copying it a few times per task.
+    names: Vec<Arc<str>>,
+    /// `name`, shared (each task's sandbox context names its module).
+    pub(crate) shared_name: Arc<str>,
     /// Whether it imports the GPU broker.
     pub(crate) uses_gpu: bool,
     /// Idle instances for warm tasks; they own no references, so dropping
@@ -277,12 +283,14 @@ pub(crate) async fn load(
         .map_err(|e| link_err(format!("{e:#}")))?;
     let mut module = Module {
         name: name.to_string(),
+        shared_name: Arc::from(name),
         digest: engine::digest(bytes),
         job,
         pre,
         task,
         run,
         functions: Vec::new(),
+        names: Vec::new(),
         uses_gpu,
         warm: Mutex::new(Vec::new()),
         spare: Mutex::new(None),
@@ -310,6 +318,7 @@ pub(crate) async fn load(
                     trap_message(&e, &store.data().last_error)
                 ),
             })?;
+        module.names = names.iter().map(|n| Arc::from(n.as_str())).collect();
         module.functions = names;
     }
     tracing::debug!(module = name, functions = ?module.functions, driver = module.run.is_some(), "loaded");
@@ -375,7 +384,7 @@ impl Modules {
         job: JobId,
         caller: &str,
         function: &str,
-    ) -> Result<(Arc<Module>, String), TaskError> {
+    ) -> Result<(Arc<Module>, Arc<str>), TaskError> {
         let (module, fname) = match function.split_once('/') {
             Some((m, f)) => (
                 self.get(m).filter(|m| m.job == job).ok_or_else(|| {
@@ -420,7 +429,11 @@ impl Modules {
                 ),
             ));
         }
-        Ok((module, fname.to_string()))
+        let fname = match module.names.iter().find(|n| ***n == *fname) {
+            Some(n) => n.clone(),
+            None => Arc::from(fname),
+        };
+        Ok((module, fname))
     }
 }
 

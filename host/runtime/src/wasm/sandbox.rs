@@ -51,9 +51,9 @@ pub(crate) struct DirGrant {
 pub(crate) struct TaskCtx {
     pub(crate) id: TaskId,
     pub(crate) job: JobId,
-    pub(crate) module: String,
-    pub(crate) function: String,
-    pub(crate) name: String,
+    pub(crate) module: Arc<str>,
+    pub(crate) function: Arc<str>,
+    pub(crate) name: Arc<str>,
     pub(crate) attempt: u32,
     pub(crate) demand: Resources,
     pub(crate) gpu_ids: Vec<u32>,
@@ -80,9 +80,9 @@ impl TaskCtx {
     /// (`TaskCtx { is_driver: true, ..TaskCtx::new(..) }`).
     pub(crate) fn new(
         job: JobId,
-        module: impl Into<String>,
-        function: impl Into<String>,
-        name: impl Into<String>,
+        module: impl Into<Arc<str>>,
+        function: impl Into<Arc<str>>,
+        name: impl Into<Arc<str>>,
         cancelled: Arc<CancelFlag>,
     ) -> Self {
         TaskCtx {
@@ -169,7 +169,7 @@ pub(crate) struct HostState {
     /// The task's name as the network refusal names it (the WASI context
     /// is built once per store; a store made ahead of its task learns the
     /// name when it gets one). Lock order: a leaf.
-    who: Arc<Mutex<String>>,
+    who: Arc<Mutex<Arc<str>>>,
     /// Its stdout and stderr.
     output: [Lines; 2],
     /// What the layer that runs the instance attaches to it (an actor's
@@ -363,7 +363,7 @@ impl Sandboxes {
             .allow_udp(true)
             .allow_ip_name_lookup(false)
             .socket_addr_check(move |addr, use_| {
-                let who = named.lock().map(|n| n.clone()).unwrap_or_default();
+                let who = named.lock().map(|n| n.to_string()).unwrap_or_default();
                 let line = format!(
                     "raylab: `{who}` was refused {use_:?} {addr}: raylab grants guests no network\n"
                 );
@@ -455,7 +455,7 @@ impl Sandboxes {
     pub(crate) fn reuse(&self, store: &mut Store<HostState>, ctx: TaskCtx) {
         let state = store.data_mut();
         if let Ok(mut who) = state.who.lock() {
-            who.clone_from(&ctx.name);
+            *who = ctx.name.clone();
         }
         state.limiter.cap = ctx.memory_cap;
         state.ctx = ctx;

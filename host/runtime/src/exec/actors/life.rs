@@ -399,9 +399,8 @@ impl Actors {
         {
             let ctx = &mut store.data_mut().ctx;
             ctx.id = call.id;
-            ctx.function.clone_from(&call.function);
-            ctx.name.clear();
-            ctx.name.push_str(call.name());
+            ctx.function = Arc::from(call.function.as_str());
+            ctx.name = Arc::from(call.name());
             ctx.attempt = actor.restarts.load(Ordering::Relaxed) + 1;
             if actor.timeout.is_some() {
                 ctx.deadline = actor.timeout.map(|t| (Instant::now() + t, t));

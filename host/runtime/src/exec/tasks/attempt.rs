@@ -41,8 +41,9 @@ impl Attempt {
 }
 
 impl Tasks {
-    /// Run one task to completion, with retries.
-    pub(super) async fn run(self: Arc<Self>, start: Start<TaskSpec>) {
+    /// Run one task to completion, with retries. Returns a task its end
+    /// made startable, for this worker to run next (see [`Tasks::start`]).
+    pub(super) async fn run(self: &Arc<Self>, start: Start<TaskSpec>) -> Option<Start<TaskSpec>> {
         let Start {
             id,
             demand,
@@ -63,13 +64,14 @@ impl Tasks {
         let (name, job) = (spec.name.clone(), spec.job);
         let record = |state: &'static str, attempts: u32| {
             self.timeline
-                .record(&name, job, id, lane, started_us, state, attempts)
+                .record(name.clone(), job, id, lane, started_us, state, attempts)
         };
         let args = match self.resolve_args(&mut spec) {
             Ok(a) => a,
             Err(e) => {
                 record("failed", 0);
-                return self.finish(&spec, &demand, &gpus, Err(e), Default::default(), None);
+                let starts = self.finish(&spec, &demand, &gpus, Err(e), Default::default(), None);
+                return self.start_but_one(starts);
             }
         };
         if let Some((node, options, wanted)) = spec
@@ -80,8 +82,8 @@ impl Tasks {
             let recipe = Recipe {
                 job: spec.job,
                 module: spec.module.clone(),
-                function: spec.function.clone(),
-                name: spec.name.clone(),
+                function: spec.function.to_string(),
+                name: spec.name.to_string(),
                 args: Arc::new(args),
                 options,
                 demand: wanted,
@@ -106,7 +108,8 @@ impl Tasks {
                     *carried.entry(*id).or_insert(0) += 1;
                 }
             }
-            return self.finish(&spec, &demand, &gpus, outcome, carried, last);
+            let starts = self.finish(&spec, &demand, &gpus, outcome, carried, last);
+            return self.start_but_one(starts);
         }
         if let Some(body) = spec.body.take() {
             let grant = Grant {
@@ -117,7 +120,7 @@ impl Tasks {
                 cancel: spec.cancelled.clone(),
             };
             body(grant).await;
-            return self.finish(
+            let starts = self.finish(
                 &spec,
                 &demand,
                 &gpus,
@@ -125,6 +128,7 @@ impl Tasks {
                 Default::default(),
                 None,
             );
+            return self.start_but_one(starts);
         }
         let mut attempt = 1;
         loop {
@@ -138,7 +142,7 @@ impl Tasks {
                 placement: spec.placement,
                 ..TaskCtx::new(
                     spec.job,
-                    spec.module.name.clone(),
+                    spec.module.shared_name.clone(),
                     spec.function.clone(),
                     spec.name.clone(),
                     spec.cancelled.clone(),
@@ -190,12 +194,12 @@ impl Tasks {
                 },
                 attempt,
             );
-            self.finish(&spec, &demand, &gpus, outcome, owned, Some(figures));
+            let starts = self.finish(&spec, &demand, &gpus, outcome, owned, Some(figures));
             if let (Some(store), Some(instance)) = (store, reusable) {
                 let limit = 2 * self.handle.metrics().num_workers();
                 spec.module.keep_warm(store, instance, limit);
             }
-            return;
+            return self.start_but_one(starts);
         }
     }
 
@@ -267,11 +271,11 @@ impl Tasks {
     /// completion of the result object, because references in the result
     /// are owned by the instance until the object takes them.
     pub(super) async fn attempt(&self, spec: &TaskSpec, ctx: TaskCtx, args: &[u8]) -> Attempt {
-        let crashed = |m: String| TaskError::for_task(ErrorKind::TaskCrashed, &spec.name, m);
+        let crashed = |m: String| TaskError::for_task(ErrorKind::TaskCrashed, &*spec.name, m);
         let Some(exports) = &spec.module.task else {
             let e = TaskError::for_task(
                 ErrorKind::NoSuchFunction,
-                &spec.name,
+                &*spec.name,
                 "module exports no remote functions",
             );
             return Attempt::failed(e, None);
@@ -341,7 +345,7 @@ impl Tasks {
             Ok((Err(message),)) => (
                 Err(TaskError::for_task(
                     ErrorKind::TaskFailed,
-                    &spec.name,
+                    &*spec.name,
                     message,
                 )),
                 true,
@@ -377,7 +381,7 @@ impl Tasks {
         }
     }
 
-    /// Record the outcome of a task and start what can run now.
+    /// Record the outcome of a task; returns the tasks that can start now.
     pub(super) fn finish(
         self: &Arc<Self>,
         spec: &TaskSpec,
@@ -386,7 +390,7 @@ impl Tasks {
         outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
         owned: crate::ids::ObjectMap<u32>,
         last: Option<Figures>,
-    ) {
+    ) -> Vec<Start<TaskSpec>> {
         match &outcome {
             Ok((bytes, _)) => {
                 tracing::debug!(task = %spec.name, id = spec.id, bytes = bytes.len(), "finished")
@@ -394,10 +398,8 @@ impl Tasks {
             Err(e) => tracing::debug!(task = %spec.name, id = spec.id, "failed: {e}"),
         }
         self.table.finished(&spec.row, outcome.is_ok(), last);
-        let starts = self
-            .control
+        self.control
             .lock()
-            .finish(spec, demand, gpus, outcome, owned);
-        self.start(starts, false);
+            .finish(spec, demand, gpus, outcome, owned)
     }
 }

@@ -65,8 +65,11 @@ impl Tasks {
         mut strategy: Strategy,
     ) -> Result<ObjectId, TaskError> {
         let (module, fname) = self.modules.resolve(caller.job, &caller.module, function)?;
-        let name = bounded_name(options.name.as_deref().unwrap_or(&fname));
-        let invalid = |m: String| TaskError::for_task(ErrorKind::InvalidArgument, name.clone(), m);
+        let name: Arc<str> = match options.name.as_deref() {
+            None if fname.len() <= super::MAX_NAME => fname.clone(),
+            given => Arc::from(bounded_name(given.unwrap_or(&fname))),
+        };
+        let invalid = |m: String| TaskError::for_task(ErrorKind::InvalidArgument, &*name, m);
         let mut demand = Resources::none();
         demand
             .set("CPU", options.num_cpus.unwrap_or(1.0))
@@ -125,7 +128,7 @@ impl Tasks {
                     // No live node can hold it: it waits for one to join
                     // (as in Ray; `status` says so), unless pinned.
                     Err(m) if matches!(strategy, Strategy::Affinity { soft: false, .. }) => {
-                        return Err(TaskError::for_task(ErrorKind::Infeasible, name, m));
+                        return Err(TaskError::for_task(ErrorKind::Infeasible, &*name, m));
                     }
                     Err(m) => {
                         tracing::warn!(task = %name, "waits for a node that can hold it: {m}");
@@ -186,7 +189,7 @@ impl Tasks {
         let row = self.table.submitted(
             id,
             job,
-            &name,
+            name.clone(),
             memory_cap,
             timeout.map(|t| t.as_millis() as u64),
         );
@@ -211,8 +214,12 @@ impl Tasks {
             row,
             placement,
         });
-        // The task holds its mirrors now (or never will).
-        self.control.lock().release_all(&mirrors);
+        // The task holds its mirrors now (or never will). (No lock when
+        // there are none: a second lock per submit made the driver wait on
+        // the workers' finishing tasks.)
+        if !mirrors.is_empty() {
+            self.control.lock().release_all(&mirrors);
+        }
         let (result, starts) = submitted?;
         self.start(starts, true);
         Ok(result)
