@@ -297,7 +297,10 @@ pub fn get<T: DeserializeOwned + 'static>(r: &ObjectRef<T>) -> Result<T> {
     codec::decode_owned(get_bytes(r.id, None)?)
 }
 
-/// Wait for all objects and decode them, in order (`ray.get(list)`).
+/// Wait for all objects and decode them, in order (`ray.get(list)`): one
+/// host call for the whole list (`get-many`). If any of their tasks
+/// failed, the error is that of the first failed one in `refs`' order,
+/// once all are done.
 pub fn get_all<T: DeserializeOwned + 'static>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
     // One host call for all of them rather than one per object.
     let ids: Vec<u64> = refs.iter().map(|r| r.id).collect();
