@@ -970,6 +970,32 @@ def _get_one(ref, timeout):
     return value
 
 
+def _get_many(refs, timeout):
+    """``get`` of a list of plain refs in one runtime call (``get-many``),
+    or None for the ref-by-ref path: a ref of another kind (lost, pending,
+    a placement group's), or an error the runtime gave for the list, which
+    the ref-by-ref path then raises in Ray's order (the first ref's first)."""
+    if len(refs) < 2 or _rt is None:
+        return None
+    for r in refs:
+        if type(r) is not ObjectRef or getattr(r, "_raylab_group", None) is not None:
+            return None
+    try:
+        datas = _rt.get_many([r._raylab_id for r in refs], _timeout_ms(timeout))
+    except _Err:
+        return None
+    values = []
+    for r in refs:
+        # Ready: dropping it needs no check (see `_codec.HELD`).
+        r._raylab_done = True
+    for data in datas:
+        value = _codec.decode(data)
+        if type(value) is _codec.Raised:
+            raise exceptions.RayTaskError(value.task, value.text, value.error, **(value.where or {})).as_instanceof_cause()
+        values.append(value)
+    return values
+
+
 def get(object_refs, timeout=None):
     """The value of one ref, or the values of a list of refs (in order).
     Raises the task's error (see ``raylab.exceptions``); ``timeout`` in
@@ -988,6 +1014,9 @@ def get(object_refs, timeout=None):
         if not _is_ref(r):
             raise TypeError("Attempting to call `get` on the value %s, which is not an ray.ObjectRef." % (r,))
     timeout = _get_timeout(timeout)
+    values = _get_many(object_refs, timeout)
+    if values is not None:
+        return values
     if timeout is None:
         return [_get_one(r, None) for r in object_refs]
     deadline = _time.monotonic() + timeout
