@@ -965,6 +965,11 @@ def _get_one(ref, timeout):
     if group is not None:
         # `pg.ready()`: Ray's value is the group.
         return group
+    return _result(value)
+
+
+def _result(value):
+    """A decoded task result: the value, or the task's error raised."""
     if type(value) is _codec.Raised:
         raise exceptions.RayTaskError(value.task, value.text, value.error, **(value.where or {})).as_instanceof_cause()
     return value
@@ -977,23 +982,18 @@ def _get_many(refs, timeout):
     the ref-by-ref path then raises in Ray's order (the first ref's first)."""
     if len(refs) < 2 or _rt is None:
         return None
-    for r in refs:
-        if type(r) is not ObjectRef or getattr(r, "_raylab_group", None) is not None:
-            return None
+    # Exactly `ObjectRef`: the lost, pending and placement-group kinds are
+    # subclasses.
+    if any(type(r) is not ObjectRef for r in refs):
+        return None
     try:
         datas = _rt.get_many([r._raylab_id for r in refs], _timeout_ms(timeout))
     except _Err:
         return None
-    values = []
     for r in refs:
         # Ready: dropping it needs no check (see `_codec.HELD`).
         r._raylab_done = True
-    for data in datas:
-        value = _codec.decode(data)
-        if type(value) is _codec.Raised:
-            raise exceptions.RayTaskError(value.task, value.text, value.error, **(value.where or {})).as_instanceof_cause()
-        values.append(value)
-    return values
+    return [_result(_codec.decode(data)) for data in datas]
 
 
 def get(object_refs, timeout=None):

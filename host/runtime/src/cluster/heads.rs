@@ -249,34 +249,34 @@ impl Heads {
 
     /// Make the lease's key (it is free): its revision if this head got it.
     async fn try_take(&self) -> Option<u64> {
-        match self.lease.create(ACTIVE, self.value()).await {
-            Ok(rev) => {
-                *self.held.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(Instant::now() + LEASE - HEARTBEAT);
-                tracing::warn!("this head ({}) is the cluster's active head", self.me.name);
-                Some(rev)
-            }
-            Err(_) => {
-                // A create that landed though its answer was lost (a NATS
-                // server dying under it) made the lease this head's.
-                if let Some(rev) = self.own_revision().await {
-                    *self.held.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(Instant::now() + LEASE - HEARTBEAT);
-                    tracing::warn!("this head ({}) is the cluster's active head", self.me.name);
-                    return Some(rev);
+        let rev = match self.lease.create(ACTIVE, self.value()).await {
+            Ok(rev) => rev,
+            // A create that landed though its answer was lost (a NATS
+            // server dying under it) made the lease this head's.
+            Err(_) => match self.own_revision().await {
+                Some(rev) => rev,
+                None => {
+                    self.note_holder().await;
+                    return None;
                 }
-                // What the lease says now (kept as it was when it cannot be
-                // read for a moment).
-                match self.lease.get(ACTIVE).await {
-                    Ok(Some(v)) => {
-                        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) =
-                            serde_json::from_slice::<ActiveHead>(&v).ok();
-                    }
-                    Ok(None) => *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = None,
-                    Err(e) => tracing::debug!("reading the head's lease: {e}"),
-                }
-                None
+            },
+        };
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Instant::now() + LEASE - HEARTBEAT);
+        tracing::warn!("this head ({}) is the cluster's active head", self.me.name);
+        Some(rev)
+    }
+
+    /// Note which head the lease names now, for this standby's role.
+    async fn note_holder(&self) {
+        // Kept as it was when the lease cannot be read for a moment.
+        match self.lease.get(ACTIVE).await {
+            Ok(Some(v)) => {
+                *self.seen.lock().unwrap_or_else(|p| p.into_inner()) =
+                    serde_json::from_slice::<ActiveHead>(&v).ok();
             }
+            Ok(None) => *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = None,
+            Err(e) => tracing::debug!("reading the head's lease: {e}"),
         }
     }
 

@@ -100,8 +100,9 @@ struct Call {
     /// The caller's job (which owns the result).
     job: JobId,
     method: String,
-    /// `C.method`, as the module exports it.
-    function: String,
+    /// `C.method`, as the module exports it (shared with the context of
+    /// the instance that runs it).
+    function: Arc<str>,
     args: Vec<u8>,
     layout: ArgsLayout,
     deps: Vec<ObjectId>,
@@ -494,7 +495,7 @@ impl Actors {
             id: self.next_call.fetch_add(1, Ordering::Relaxed),
             job,
             method: method.to_string(),
-            function,
+            function: Arc::from(function),
             args,
             layout,
             deps,

@@ -74,14 +74,8 @@ impl Objects {
                 ),
             ));
         }
-        match self.control.lock().lookup(id, job)? {
-            Lookup::Ready(b) => Ok(b),
-            Lookup::Failed(e) => Err((*e).clone()),
-            Lookup::Pending => Err(TaskError::new(
-                ErrorKind::Internal,
-                format!("object {id} pending after wait"),
-            )),
-        }
+        let read = self.control.lock().lookup(id, job)?;
+        value(read).unwrap_or_else(|| Err(pending_after_wait(id)))
     }
 
     /// `get-many` for `caller`: the bytes of every one of `ids`, in order,
@@ -114,14 +108,11 @@ impl Objects {
         {
             let mut control = self.control.lock();
             for (i, &id) in ids.iter().enumerate() {
-                values.push(match control.lookup(id, job)? {
-                    Lookup::Ready(b) => Some(Ok(b)),
-                    Lookup::Failed(e) => Some(Err((*e).clone())),
-                    Lookup::Pending => {
-                        pending.push(i);
-                        None
-                    }
-                });
+                let v = value(control.lookup(id, job)?);
+                if v.is_none() {
+                    pending.push(i);
+                }
+                values.push(v);
             }
         }
         if !pending.is_empty() {
@@ -141,14 +132,8 @@ impl Objects {
             let mut control = self.control.lock();
             for i in pending {
                 let id = ids[i];
-                values[i] = Some(match control.lookup(id, job)? {
-                    Lookup::Ready(b) => Ok(b),
-                    Lookup::Failed(e) => Err((*e).clone()),
-                    Lookup::Pending => Err(TaskError::new(
-                        ErrorKind::Internal,
-                        format!("object {id} pending after wait"),
-                    )),
-                });
+                let v = value(control.lookup(id, job)?);
+                values[i] = Some(v.unwrap_or_else(|| Err(pending_after_wait(id))));
             }
         }
         values
@@ -324,4 +309,20 @@ impl Objects {
         // The sender lives in the scheduler until granted.
         let _ = rx.await;
     }
+}
+
+/// An object's value as `get` returns it, or `None` while it is pending.
+fn value(read: Lookup) -> Option<Result<Arc<Vec<u8>>, TaskError>> {
+    match read {
+        Lookup::Ready(b) => Some(Ok(b)),
+        Lookup::Failed(e) => Some(Err((*e).clone())),
+        Lookup::Pending => None,
+    }
+}
+
+fn pending_after_wait(id: ObjectId) -> TaskError {
+    TaskError::new(
+        ErrorKind::Internal,
+        format!("object {id} pending after wait"),
+    )
 }

@@ -303,17 +303,6 @@ impl Tasks {
         }
     }
 
-    /// Start all of `starts` but one, which is returned for the caller to
-    /// run itself.
-    fn start_but_one(
-        self: &Arc<Self>,
-        mut starts: Vec<Start<TaskSpec>>,
-    ) -> Option<Start<TaskSpec>> {
-        let first = starts.pop();
-        self.start(starts, false);
-        first
-    }
-
     /// Run `first`, then the tasks that each end hands on (see `start`).
     async fn run_chain(self: Arc<Self>, first: Start<TaskSpec>) {
         let mut next = Some(first);

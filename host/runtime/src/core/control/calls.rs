@@ -20,8 +20,9 @@ use crate::error::{ErrorKind, TaskError};
 /// its end, and its result stands.
 #[derive(Debug)]
 pub(crate) struct CallStop {
-    /// `NAME.method`, as the error names it.
-    pub(crate) name: String,
+    /// `NAME.method`, as the error names it (shared with the context of
+    /// the instance that runs the call).
+    pub(crate) name: std::sync::Arc<str>,
     state: AtomicU8,
     /// Wakes the actor's instance (in `next-calls`) to hear of it.
     wake: Arc<Notify>,
@@ -41,7 +42,7 @@ impl CallStop {
     /// A queued call `name` of the actor woken by `wake`.
     pub(crate) fn new(name: String, wake: Arc<Notify>) -> Self {
         CallStop {
-            name,
+            name: name.into(),
             state: AtomicU8::new(QUEUED),
             wake,
         }

@@ -399,8 +399,8 @@ impl Actors {
         {
             let ctx = &mut store.data_mut().ctx;
             ctx.id = call.id;
-            ctx.function = Arc::from(call.function.as_str());
-            ctx.name = Arc::from(call.name());
+            ctx.function = call.function.clone();
+            ctx.name = call.stop.name.clone();
             ctx.attempt = actor.restarts.load(Ordering::Relaxed) + 1;
             if actor.timeout.is_some() {
                 ctx.deadline = actor.timeout.map(|t| (Instant::now() + t, t));
@@ -408,7 +408,7 @@ impl Actors {
             }
         }
         self.sandboxes.renew(store);
-        let function = call.function.clone();
+        let function = call.function.to_string();
         let started = self.timeline.now_us();
         mailbox.run_outer(call, started);
         // The deadline moves only for an actor with a time limit.

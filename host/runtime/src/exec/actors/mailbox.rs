@@ -327,7 +327,7 @@ impl Actors {
     /// `call`'s span on the actor's timeline lane, from `started`.
     pub(super) fn record(&self, actor: &Actor, call: &Call, started: u64, state: &'static str) {
         self.timeline.record(
-            call.name(),
+            call.stop.name.clone(),
             call.job,
             call.id,
             actor.lane,
@@ -468,7 +468,7 @@ impl Actors {
                 };
                 mail.calls.push(wit::ActorCall {
                     id: call.id,
-                    function: call.function.clone(),
+                    function: call.function.to_string(),
                     args,
                 });
                 mailbox.running(call, self.timeline.now_us());

@@ -70,8 +70,7 @@ impl Tasks {
             Ok(a) => a,
             Err(e) => {
                 record("failed", 0);
-                let starts = self.finish(&spec, &demand, &gpus, Err(e), Default::default(), None);
-                return self.start_but_one(starts);
+                return self.finish(&spec, &demand, &gpus, Err(e), Default::default(), None);
             }
         };
         if let Some((node, options, wanted)) = spec
@@ -108,8 +107,7 @@ impl Tasks {
                     *carried.entry(*id).or_insert(0) += 1;
                 }
             }
-            let starts = self.finish(&spec, &demand, &gpus, outcome, carried, last);
-            return self.start_but_one(starts);
+            return self.finish(&spec, &demand, &gpus, outcome, carried, last);
         }
         if let Some(body) = spec.body.take() {
             let grant = Grant {
@@ -120,7 +118,7 @@ impl Tasks {
                 cancel: spec.cancelled.clone(),
             };
             body(grant).await;
-            let starts = self.finish(
+            return self.finish(
                 &spec,
                 &demand,
                 &gpus,
@@ -128,7 +126,6 @@ impl Tasks {
                 Default::default(),
                 None,
             );
-            return self.start_but_one(starts);
         }
         let mut attempt = 1;
         loop {
@@ -194,12 +191,12 @@ impl Tasks {
                 },
                 attempt,
             );
-            let starts = self.finish(&spec, &demand, &gpus, outcome, owned, Some(figures));
+            let next = self.finish(&spec, &demand, &gpus, outcome, owned, Some(figures));
             if let (Some(store), Some(instance)) = (store, reusable) {
                 let limit = 2 * self.handle.metrics().num_workers();
                 spec.module.keep_warm(store, instance, limit);
             }
-            return self.start_but_one(starts);
+            return next;
         }
     }
 
@@ -381,7 +378,9 @@ impl Tasks {
         }
     }
 
-    /// Record the outcome of a task; returns the tasks that can start now.
+    /// Record the outcome of a task and start what can run now, all but
+    /// one, which is returned for this worker to run next (see
+    /// [`Tasks::start`]).
     pub(super) fn finish(
         self: &Arc<Self>,
         spec: &TaskSpec,
@@ -390,7 +389,7 @@ impl Tasks {
         outcome: Result<(Vec<u8>, Vec<ObjectId>), TaskError>,
         owned: crate::ids::ObjectMap<u32>,
         last: Option<Figures>,
-    ) -> Vec<Start<TaskSpec>> {
+    ) -> Option<Start<TaskSpec>> {
         match &outcome {
             Ok((bytes, _)) => {
                 tracing::debug!(task = %spec.name, id = spec.id, bytes = bytes.len(), "finished")
@@ -398,8 +397,12 @@ impl Tasks {
             Err(e) => tracing::debug!(task = %spec.name, id = spec.id, "failed: {e}"),
         }
         self.table.finished(&spec.row, outcome.is_ok(), last);
-        self.control
+        let mut starts = self
+            .control
             .lock()
-            .finish(spec, demand, gpus, outcome, owned)
+            .finish(spec, demand, gpus, outcome, owned);
+        let next = starts.pop();
+        self.start(starts, false);
+        next
     }
 }
