@@ -101,7 +101,22 @@ pub(crate) struct Scheduler<P> {
     /// The GPU devices each created group holds, per bundle: `(device,
     /// share not held by a task now)` (see `groups`).
     group_gpus: HashMap<ObjectId, Vec<DeviceShares>>,
+    /// The queue of the last class that emptied, kept for the next new
+    /// class (see [`Scheduler::retire_class`]).
+    spare: VecDeque<Queued<P>>,
 }
+
+/// The most bytes of queue a [`Scheduler`] keeps for reuse once its class
+/// empties.
+///
+/// A class's queue grows by doubling, each time into memory the process
+/// has not touched: measured, growing the queue of a batch of 20,000
+/// no-op tasks was half of the driver's time in `submit` (the kernel
+/// zeroing fresh pages), and a class that empties and comes back (a
+/// driver submitting batch after batch) paid it every time. Keeping one
+/// queue makes the next batch's growth free, for at most this much idle
+/// memory.
+const SPARE_QUEUE_BYTES: usize = 8 << 20;
 
 /// Sandboxes held by started tasks (running or blocked), in all and per
 /// job, and the most of each.
@@ -162,6 +177,7 @@ impl<P> Scheduler<P> {
             queued_cpu: 0,
             next_seq: 0,
             resuming: VecDeque::new(),
+            spare: VecDeque::new(),
             running: 0,
             blocked: 0,
             instances: Instances {
@@ -327,11 +343,15 @@ impl<P> Scheduler<P> {
             Some(class) => class.tasks.push_back(q),
             None => {
                 let demand = q.demand.clone();
+                let mut tasks = std::mem::take(&mut self.spare);
+                let job = q.job;
+                let sandbox = q.sandbox;
+                tasks.push_back(q);
                 self.classes.push(Class {
-                    job: q.job,
+                    job,
                     demand,
-                    sandbox: q.sandbox,
-                    tasks: VecDeque::from([q]),
+                    sandbox,
+                    tasks,
                 });
             }
         }
@@ -413,7 +433,7 @@ impl<P> Scheduler<P> {
             let Some((_, i)) = pick else { break };
             let q = self.classes[i].tasks.pop_front().expect("non-empty");
             if self.classes[i].tasks.is_empty() {
-                self.classes.swap_remove(i);
+                self.retire_class(i);
             }
             self.queued -= 1;
             self.queued_cpu -= q.demand.cpu_fixed();
@@ -496,6 +516,16 @@ impl<P> Scheduler<P> {
         self.running -= 1;
     }
 
+    /// Drop the empty class `i`, keeping its queue's memory for the next
+    /// new class when it is the largest yet within [`SPARE_QUEUE_BYTES`].
+    fn retire_class(&mut self, i: usize) {
+        let tasks = self.classes.swap_remove(i).tasks;
+        let bytes = tasks.capacity() * std::mem::size_of::<Queued<P>>();
+        if tasks.capacity() > self.spare.capacity() && bytes <= SPARE_QUEUE_BYTES {
+            self.spare = tasks;
+        }
+    }
+
     /// Take a task that has not started out of the scheduler (cancel).
     pub(crate) fn remove(&mut self, id: TaskId) -> Option<P> {
         if let Some(p) = self.remove_waiting(id) {
@@ -508,7 +538,7 @@ impl<P> Scheduler<P> {
             .find_map(|(ci, c)| c.tasks.iter().position(|q| q.id == id).map(|ti| (ci, ti)))?;
         let q = self.classes[ci].tasks.remove(ti).expect("found");
         if self.classes[ci].tasks.is_empty() {
-            self.classes.swap_remove(ci);
+            self.retire_class(ci);
         }
         self.queued -= 1;
         self.queued_cpu -= q.demand.cpu_fixed();

@@ -179,6 +179,9 @@ impl TaskTable {
                 r.duration_ms = r.started_ms.map(|s| (now_ms() - s).max(0.0));
                 if t.done.len() == KEEP {
                     t.done.pop_front();
+                } else if t.done.capacity() == 0 {
+                    // The whole bound at once (see `Timeline::record`).
+                    t.done.reserve_exact(KEEP);
                 }
                 t.done.push_back(r);
             }
@@ -289,5 +292,8 @@ mod tests {
         });
         assert_eq!(all.len(), KEEP);
         assert_eq!(all[0].id, KEEP as u64 + 9);
+        // Reserved whole at the first finished task, never grown.
+        let capacity = table.inner.lock().unwrap().done.capacity();
+        assert!((KEEP..2 * KEEP).contains(&capacity), "{capacity}");
     }
 }

@@ -174,3 +174,35 @@ fn a_job_at_its_sandbox_share_waits_and_leaves_room_for_others() {
         "job 1's others wait; nothing fails"
     );
 }
+
+#[test]
+fn a_new_class_reuses_the_queue_of_one_that_emptied() {
+    // A driver's second batch queues into the memory its first batch's
+    // queue grew (no growth by doubling into fresh pages again).
+    let mut s = Scheduler::new(cpu(1.0));
+    for id in 1..=1000 {
+        s.add(id, JobId::new(0), cpu(1.0), 0, ());
+    }
+    let mut started = s.dispatch();
+    while let Some(t) = started.pop() {
+        s.finish(JobId::new(0), &t.demand, &t.gpus);
+        started = s.dispatch();
+    }
+    assert_eq!(s.counts().waiting_for_resources, 0);
+    assert!(s.spare.capacity() >= 999, "kept: {}", s.spare.capacity());
+    // Another job's class takes it.
+    s.add(1001, JobId::new(1), cpu(1.0), 0, ());
+    assert_eq!(s.spare.capacity(), 0);
+    assert!(s.classes[0].tasks.capacity() >= 999);
+    // A queue past the bound is not kept.
+    let big = SPARE_QUEUE_BYTES / std::mem::size_of::<Queued<()>>() + 1;
+    let mut s = Scheduler::new(cpu(1.0));
+    for id in 1..=big as u64 {
+        s.add(id, JobId::new(0), cpu(1.0), 0, ());
+    }
+    while s
+        .remove(s.classes.first().map_or(0, |c| c.tasks[0].id))
+        .is_some()
+    {}
+    assert_eq!(s.spare.capacity(), 0);
+}
