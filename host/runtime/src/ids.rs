@@ -94,7 +94,8 @@ pub(crate) const DETACHED_JOB: JobId = JobId(u64::MAX);
 /// oldest touch a few cache lines instead of one random line of a table of
 /// megabytes each. Measured against a full multiplicative hash (Fibonacci
 /// hashing, whose low bits scatter neighbours over the whole table), warm
-/// no-op tasks ran faster: see BENCHMARKS.md, "Id tables in id order".
+/// no-op tasks ran faster: see BENCHMARKS.md, "Warm throughput: fresh memory and
+/// cache lines".
 /// The tag still comes from the mix, so ids that share their low bits
 /// (the same counter on two nodes) are told apart by it.
 #[derive(Default, Clone, Copy)]
