@@ -140,7 +140,35 @@ fn die_on_closed_pipe() {
     }
 }
 
+/// Transparent huge pages off for this process (and what it starts),
+/// unless `MIMALLOC_ALLOW_THP` says otherwise (mimalloc's own switch:
+/// `=1` keeps them).
+///
+/// mimalloc asks for huge pages for its heap (`MADV_HUGEPAGE`), and most
+/// distributions honour that. A huge page is zeroed whole on its first
+/// touch, and on a VM whose balloon hands free memory back to the
+/// hypervisor (free page reporting, common on cloud VMs) that first touch
+/// also faults in the hypervisor, 2 MB at a time. Measured on such a VM
+/// (BENCHMARKS.md, "Huge pages off"): with huge pages, Task 2's put of
+/// 8 MB took 1.3 ms when the memory had just been used and up to 77 ms
+/// when not, and its printed speedup was 0.34-0.96x (median 0.55x after a
+/// pause); without, 0.92-1.43x (median 1.24x). Warm no-op tasks ran 2-3x
+/// faster after a pause, and 6-15% slower in back-to-back runs whose memory
+/// had just been used; idle RSS drops from 34 to 20 MiB.
+fn no_transparent_huge_pages() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+        return;
+    }
+    // SAFETY: `prctl(PR_SET_THP_DISABLE)` takes integers only and sets a
+    // flag of this process's memory map; no memory of ours is touched.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 fn main() -> ExitCode {
+    no_transparent_huge_pages();
     ensure_runtime_dir();
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAYLAB_LOG")
         // wgpu-hal reports probing failures (no EGL display, say) as errors;
