@@ -366,6 +366,9 @@ impl Cluster {
         }
         let max_retries = task.task.options.max_retries.unwrap_or(3);
         let mut attempt = 0;
+        // Sent again to the same node (see `Lost::Message`): the
+        // references of its arguments went there already.
+        let mut again = false;
         loop {
             attempt += 1;
             // The first node's count is the task's reservation (see
@@ -374,7 +377,9 @@ impl Cluster {
             if counted {
                 self.note_sent(node, &task.task.demand, true);
             }
-            (task.export)(node).await;
+            if !again {
+                (task.export)(node).await;
+            }
             let registry = self.registry.clone();
             let cancel = task.cancel.clone();
             let outcome = self
@@ -393,8 +398,16 @@ impl Cluster {
             let why = match outcome {
                 Ok(bytes) => return Forwarded::Done(Ok(bytes)),
                 Err(Lost::Task(e)) => return Forwarded::Done(Err(e)),
-                Err(Lost::Node(why)) => why,
+                Err(Lost::Message(why)) if attempt <= max_retries => {
+                    // The node is alive and does not hold it: the same
+                    // node takes it again.
+                    tracing::warn!(task = %task.task.name, attempt, "{why}; sending it again");
+                    again = true;
+                    continue;
+                }
+                Err(Lost::Node(why) | Lost::Message(why)) => why,
             };
+            again = false;
             tracing::warn!(task = %task.task.name, attempt, "{why}");
             let lost = |more: String| {
                 TaskError::for_task(
@@ -533,7 +546,7 @@ impl Placement for Cluster {
         Box::pin(async move {
             answer.await.map_err(|lost| match lost {
                 Lost::Task(e) => e,
-                Lost::Node(why) => TaskError::new(ErrorKind::ActorDied, why),
+                Lost::Node(why) | Lost::Message(why) => TaskError::new(ErrorKind::ActorDied, why),
             })
         })
     }

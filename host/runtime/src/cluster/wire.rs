@@ -8,6 +8,11 @@
 //!   reply is its outcome (NATS answers "no responders" at once when the
 //!   node is gone);
 //! * `raylab.node.{id}.cancel`: cancel a task it took;
+//! * `raylab.node.{id}.holds`: whether it still holds a task it was sent
+//!   (took it and has not answered yet): how a sender finds out that the
+//!   request or its answer was lost in transit (a NATS server died with it
+//!   in flight), so that it sends the task again instead of waiting for an
+//!   answer that will never come;
 //! * `raylab.node.{id}.blob`: a chunk of bytes this node offers (an
 //!   argument list or a result too big for one message: they are never
 //!   loaded whole into one message, whatever the server's size limit);
@@ -245,7 +250,20 @@ pub(crate) enum Lost {
     Task(TaskError),
     /// The node is gone (it did not answer, or died while running it).
     Node(String),
+    /// The node is alive but does not hold the task: the request or its
+    /// answer was lost on the way (see [`Wire::run`]). Sending it again is
+    /// safe: the task is not running there.
+    Message(String),
 }
+
+/// How long a sender waits for a task's answer before it starts asking
+/// the node whether it still holds the task, and how often it asks.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+
+/// How many answers in a row of "I do not hold it" make a task lost in
+/// transit (one could cross the request's arrival; two, a probe apart,
+/// cannot).
+const PROBES_TO_LOSE: u32 = 2;
 
 /// Bytes offered, and since when.
 type Offered = (Arc<Vec<u8>>, std::time::Instant);
@@ -267,6 +285,11 @@ pub(crate) struct Wire {
     outbox: tokio::sync::mpsc::UnboundedSender<actors::Outgoing>,
     /// This node's data port, if it has one (see `direct`).
     direct: Option<direct::Direct>,
+    /// Tasks other nodes sent here that are not answered yet, by (node,
+    /// its key): what `holds` answers from. Recorded as the request
+    /// arrives, before the task is spawned.
+    /// Lock order: a leaf.
+    taken: Mutex<std::collections::HashSet<(u16, u64)>>,
 }
 
 impl Wire {
@@ -291,6 +314,7 @@ impl Wire {
             blobs: Mutex::new(HashMap::new()),
             next_blob: AtomicU64::new(1),
             answers: Mutex::new(HashMap::new()),
+            taken: Mutex::new(std::collections::HashSet::new()),
             outbox: Wire::outbox(client.clone(), id, handle),
         });
         let sub = |s: String| {
@@ -304,6 +328,7 @@ impl Wire {
         };
         let mut runs = sub(subject(id, "run")).await?;
         let mut cancels = sub(subject(id, "cancel")).await?;
+        let mut holds = sub(subject(id, "holds")).await?;
         let mut chunks = sub(subject(id, "blob")).await?;
         let mut ended = sub("raylab.jobs.ended".into()).await?;
         let mut timelines = sub(subject(id, "timeline")).await?;
@@ -335,8 +360,37 @@ impl Wire {
         let h = handle.clone();
         handle.spawn(async move {
             while let Some(msg) = runs.next().await {
+                // Held from now on (see `holds`), before the task is spawned.
+                let key = decode::<RunHeader>(&msg.payload)
+                    .ok()
+                    .map(|(h, _)| (h.origin, h.key));
+                if let Some(key) = key {
+                    w.taken_now(key, true);
+                }
                 let (w, s) = (w.clone(), s.clone());
-                h.spawn(async move { w.take(msg, s).await });
+                h.spawn(async move {
+                    w.clone().take(msg, s).await;
+                    if let Some(key) = key {
+                        w.taken_now(key, false);
+                    }
+                });
+            }
+        });
+        let (w, c) = (wire.clone(), client.clone());
+        handle.spawn(async move {
+            while let Some(msg) = holds.next().await {
+                let (Some(reply), Ok(key)) = (
+                    msg.reply,
+                    serde_json::from_slice::<(u16, u64)>(&msg.payload),
+                ) else {
+                    continue;
+                };
+                let held = w
+                    .taken
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(&key);
+                let _ = c.publish(reply, vec![u8::from(held)].into()).await;
             }
         });
         let s = serve.clone();
@@ -404,11 +458,46 @@ impl Wire {
         Ok(wire)
     }
 
+    /// Record that task `key` (of node, key there) is held here (`true`)
+    /// or answered (`false`).
+    fn taken_now(&self, key: (u16, u64), held: bool) {
+        let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
+        if held {
+            taken.insert(key);
+        } else {
+            taken.remove(&key);
+        }
+    }
+
+    /// Whether `node` says it holds task `key` of this node: `None` when it
+    /// does not answer within a second (slow, or dead: `alive` decides).
+    async fn holds(&self, node: u16, key: u64) -> Option<bool> {
+        let body = serde_json::to_vec(&(self.id, key)).expect("serializes");
+        let asked = tokio::time::timeout(
+            Duration::from_secs(1),
+            self.client.request(subject(node, "holds"), body.into()),
+        )
+        .await;
+        match asked {
+            Ok(Ok(msg)) => msg.payload.first().map(|b| *b == 1),
+            _ => None,
+        }
+    }
+
     /// Run a task on `node` for `job`; resolves to its result bytes. One
     /// request, whose reply is the outcome (NATS answers at once when no
     /// node listens there). `alive` says whether that node is still alive
     /// (checked while waiting); `cancel` resolves when the task is
     /// cancelled here.
+    ///
+    /// Core NATS delivers at most once: a request, or its answer, that was
+    /// on a server when it died is gone, and the node it was for is still
+    /// alive. So while it waits, the sender asks the node every
+    /// [`PROBE_EVERY`] whether it still holds the task; [`PROBES_TO_LOSE`]
+    /// "no"s in a row make it [`Lost::Message`] (the caller sends it again).
+    /// Measured before this: a job whose tasks were in flight when one of
+    /// three servers was killed waited for them forever, in about one run
+    /// of the failover test in ten.
     pub(crate) async fn run(
         &self,
         node: u16,
@@ -430,6 +519,9 @@ impl Wire {
                 .timeout(None),
         );
         tokio::pin!(request, cancel);
+        let sent = tokio::time::Instant::now();
+        let mut last_probe = sent;
+        let mut misses = 0;
         let answer = loop {
             tokio::select! {
                 answer = &mut request => break answer,
@@ -445,6 +537,21 @@ impl Wire {
                     if !alive() {
                         self.withdraw(&payload);
                         return Err(Lost::Node(format!("node {node} died while running it")));
+                    }
+                    if last_probe.elapsed() >= PROBE_EVERY {
+                        last_probe = tokio::time::Instant::now();
+                        match self.holds(node, key).await {
+                            Some(false) => misses += 1,
+                            Some(true) => misses = 0,
+                            None => {}
+                        }
+                        if misses >= PROBES_TO_LOSE {
+                            self.withdraw(&payload);
+                            return Err(Lost::Message(format!(
+                                "node {node} lost the task on the way (neither it nor its answer got through in {:.0} s)",
+                                sent.elapsed().as_secs_f64()
+                            )));
+                        }
                     }
                 }
             }
