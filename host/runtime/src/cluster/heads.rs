@@ -32,7 +32,17 @@ use futures_util::StreamExt;
 use super::{ClusterError, HEARTBEAT, protocol};
 
 /// How long a head's lease lasts without being written again.
-pub(crate) const LEASE: Duration = Duration::from_secs(3);
+///
+/// Longer than JetStream may take to elect a new leader for the lease's
+/// stream when the server that led it dies: a follower waits 4-9 s for a
+/// lost leader before it campaigns (nats-server's raft election timeout),
+/// and no write gets through meanwhile. With a lease of 3 s, a lone head
+/// lost its lease in about one server death in three (the failover test,
+/// `a_job_survives_kill_9_of_one_nats_server`, failed 3 runs in 8): it
+/// stood by, took the lease back, and ran its own jobs' drivers again from
+/// their journals, printing their output twice. The price: a standby
+/// takes over this long after the active head dies.
+pub(crate) const LEASE: Duration = Duration::from_secs(12);
 
 /// The lease's bucket and key.
 const LEASE_BUCKET: &str = "raylab-head";
