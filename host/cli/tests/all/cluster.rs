@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use crate::{fails_with, guests, raylab, show, test_cache, wait_until};
+use crate::{fails_with, guests, output_within, raylab, show, test_cache, wait_until};
 
 /// A node process (head or worker), killed when dropped.
 struct Node {
@@ -522,7 +522,7 @@ fn an_object_is_freed_everywhere_once_no_node_references_it() {
         job.try_wait().unwrap().is_none(),
         "freed before the job ended"
     );
-    let out = job.wait_with_output().unwrap();
+    let out = output_within("the job", job, 180);
     assert!(out.status.success(), "{}", show(&out));
 }
 
@@ -544,7 +544,7 @@ fn objects_lost_with_their_node_are_rebuilt_from_their_lineage() {
         after == "after=head 42" || after == "after=w1 42",
         "{after}"
     );
-    let out = job.wait_with_output().unwrap();
+    let out = output_within("the job", job, 180);
     assert!(out.status.success(), "{}", show(&out));
     let out = raylab(&["status", "--json", "--address", &head.http]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -575,7 +575,7 @@ fn an_actor_whose_node_dies_is_made_again_on_a_live_node_when_it_may_restart() {
     let why = next();
     assert_eq!(lost, "lost=ErrorKind::ActorDied", "{why}");
     assert!(why.contains("w2"), "{why}");
-    let out = job.wait_with_output().unwrap();
+    let out = output_within("the job", job, 180);
     assert!(out.status.success(), "{}", show(&out));
 }
 
@@ -714,7 +714,7 @@ fn job_through_head_failover(what: Befalls) {
             signal(&h1, "CONT");
         }
     }
-    let out = job.wait_with_output().unwrap();
+    let out = output_within("the job", job, 180);
     assert!(out.status.success(), "{}", show(&out));
     let log = String::from_utf8_lossy(&out.stdout);
     // The client followed the log from one head to the other: each line
@@ -790,7 +790,7 @@ fn a_killed_node_loses_no_task_and_a_stopped_one_finishes_its_own() {
     let job = submit_in_background(&head, &["spread", "6", "1500"]);
     wait_until("w2 runs tasks", || running(&w2) > 0);
     w2.child.kill().unwrap();
-    let out = job.wait_with_output().unwrap();
+    let out = output_within("the job", job, 180);
     assert!(out.status.success(), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let spread = stdout
@@ -815,7 +815,7 @@ fn a_killed_node_loses_no_task_and_a_stopped_one_finishes_its_own() {
     wait_until("w1 runs tasks", || running(&w1) > 0);
     let out = raylab(&["stop", "--address", &w1.http]);
     assert!(out.status.success(), "{}", show(&out));
-    let out = job.wait_with_output().unwrap();
+    let out = output_within("the job", job, 180);
     assert!(out.status.success(), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("spread=head,head,w1,w1"), "{stdout}");
@@ -855,7 +855,7 @@ fn a_node_counted_dead_comes_back_as_a_new_incarnation_without_its_old_work() {
     std::thread::sleep(std::time::Duration::from_secs(6));
     signal(&w2, "CONT");
     // Its tasks ran again elsewhere: each result once, none of w2's.
-    let out = job.wait_with_output().unwrap();
+    let out = output_within("the job", job, 180);
     assert!(out.status.success(), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let spread = stdout
@@ -899,7 +899,7 @@ fn a_task_no_node_can_hold_waits_for_one_to_join() {
     );
     // A node with the resource joins: the task runs there.
     let _late = join(&url, &token, "w3", &["--resources", r#"{"late": 1}"#]);
-    let out = job.wait_with_output().unwrap();
+    let out = output_within("the job", job, 180);
     assert!(out.status.success(), "{}", show(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("late=w3"),
@@ -923,7 +923,7 @@ fn an_object_only_a_dead_node_held_is_lost_naming_the_node() {
     }
     w2.child.kill().unwrap();
     seen.extend(lines.map(Result::unwrap));
-    let out = job.wait_with_output().unwrap();
+    let out = output_within("the job", job, 180);
     assert!(out.status.success(), "{}", show(&out));
     let stdout = seen.join("\n");
     assert!(
@@ -1101,11 +1101,11 @@ fn a_job_survives_kill_9_of_one_nats_server() {
     let first = &mut nats.servers[0];
     first.kill().unwrap();
     first.wait().unwrap();
-    let out = job.wait_with_output().unwrap();
+    let out = output_within("the job", job, 180);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(text.matches("results equal: yes").count(), 2, "{text}");
     // And the cluster goes on with two servers.
-    let out = task1("0").wait_with_output().unwrap();
+    let out = output_within("the job after the failover", task1("0"), 180);
     assert!(out.status.success(), "{}", show(&out));
 }

@@ -56,6 +56,23 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Wait for `child` (stdout and stderr piped) at most `secs` seconds: past
+/// that it is killed and the test fails, naming `what` and showing what it
+/// printed, instead of hanging the suite. (Its output is read once it
+/// ends: for commands that print less than a pipe holds.)
+pub fn output_within(what: &str, mut child: std::process::Child, secs: u64) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("{what}: still running after {secs} s\n{}", show(&out));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
 /// Run `raylab-host` with `args`, sharing one compile cache across tests.
 pub fn raylab(args: &[&str]) -> Output {
     raylab_in(args, &[])
