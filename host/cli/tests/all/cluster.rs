@@ -22,10 +22,16 @@ struct Node {
 impl Node {
     /// `raylab-host start` with `args`, reading its first `lines` lines.
     fn start(args: &[&str], lines: usize) -> Node {
+        Node::start_env(args, lines, &[])
+    }
+
+    /// [`Node::start`] with more environment variables.
+    fn start_env(args: &[&str], lines: usize, env: &[(&str, &str)]) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
             .args(["start", "--port", "0", "--nats-port", "0"])
             .args(args)
             .env("RAYLAB_CACHE_DIR", test_cache())
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -956,6 +962,48 @@ fn a_head_with_no_cpus_runs_drivers_and_leaves_every_task_to_the_workers() {
     let out = submit(&head, &["spread", "6"]);
     assert_eq!(out["driver"], "head", "the driver still runs on the head");
     assert_eq!(out["spread"], "w1,w1,w1,w1,w1,w1", "no task on the head");
+}
+
+#[test]
+fn a_task_request_lost_on_the_way_is_sent_again() {
+    // The worker drops the first two task requests it gets, as a NATS
+    // server that dies with them in flight does (core NATS delivers at most
+    // once). The head asks the worker whether it holds them, hears no, and
+    // sends them again: the job ends instead of waiting forever.
+    let head = Node::start(&["--num-cpus", "0", "--num-gpus", "0"], 4);
+    let join_line = head
+        .line("join with: raylab-host start --address ")
+        .to_string();
+    let (url, token) = join_line.split_once(" --cluster-token ").unwrap();
+    let _w1 = Node::start_env(
+        &[
+            "--address",
+            url,
+            "--cluster-token",
+            token,
+            "--node-name",
+            "w1",
+            "--num-cpus",
+            "2",
+            "--num-gpus",
+            "0",
+        ],
+        3,
+        &[("RAYLAB_FAULT_DROP_RUNS", "2")],
+    );
+    wait_until("two nodes", || nodes(&head.http).len() == 2);
+    let job = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
+        .args(["submit", "--quiet", "--address", &head.http])
+        .args([guests::CLUSTER, "--", "spread", "4"])
+        .env("RAYLAB_CACHE_DIR", test_cache())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_within("the job with two lost requests", job, 120);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("spread=w1,w1,w1,w1"), "{stdout}");
 }
 
 #[test]

@@ -358,8 +358,20 @@ impl Wire {
         let w = wire.clone();
         let s = serve.clone();
         let h = handle.clone();
+        // Fault injection for tests: `RAYLAB_FAULT_DROP_RUNS=N` drops the
+        // first N task requests this node gets, as a NATS server that dies
+        // with them in flight does.
+        let mut drop_runs: u32 = std::env::var("RAYLAB_FAULT_DROP_RUNS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
         handle.spawn(async move {
             while let Some(msg) = runs.next().await {
+                if drop_runs > 0 {
+                    drop_runs -= 1;
+                    tracing::warn!("dropped a task request (RAYLAB_FAULT_DROP_RUNS)");
+                    continue;
+                }
                 // Held from now on (see `holds`), before the task is spawned.
                 let key = decode::<RunHeader>(&msg.payload)
                     .ok()
