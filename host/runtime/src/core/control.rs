@@ -52,7 +52,7 @@ pub(crate) trait Pending {
 #[derive(Debug, Clone)]
 struct Producer {
     task: TaskId,
-    name: String,
+    name: Arc<str>,
     cancel: Arc<CancelFlag>,
     job: JobId,
     /// The task that submitted it (none: the driver).
@@ -97,7 +97,8 @@ struct JobCount {
 pub(crate) struct NewTask<'a> {
     pub(crate) id: TaskId,
     pub(crate) job: JobId,
-    pub(crate) name: &'a str,
+    /// Shared with the task's record (no copy per task).
+    pub(crate) name: Arc<str>,
     pub(crate) demand: Resources,
     pub(crate) cancel: Arc<CancelFlag>,
     /// Top-level references: dependencies the task waits for.

@@ -218,9 +218,17 @@ impl Resources {
         }
     }
 
-    /// Whether `demand` fits into `self`.
+    /// Whether `demand` fits into `self`. (Field by field: the scheduler
+    /// asks this of every queued class at every step, and matching each
+    /// amount's name showed in profiles of short tasks.)
     pub(crate) fn fits(&self, demand: &Resources) -> bool {
-        demand.amounts().all(|(name, v)| v <= self.get_fixed(name))
+        demand.cpu <= self.cpu
+            && demand.gpu <= self.gpu
+            && demand.memory <= self.memory
+            && demand
+                .custom
+                .iter()
+                .all(|(name, v)| *v <= self.custom.get(name).copied().unwrap_or(0))
     }
 
     /// The first resource of `demand` that `self` can never satisfy, as
@@ -435,6 +443,10 @@ mod tests {
         assert_eq!(node.shortfall(&demand), Some(("accel".into(), 2.0, 1.0)));
         let other = Resources::none().with("nope", 1.0);
         assert_eq!(node.shortfall(&other), Some(("nope".into(), 1.0, 0.0)));
+        // `fits` agrees with `shortfall`, custom amounts included.
+        assert!(!node.fits(&demand) && !node.fits(&other));
+        assert!(node.fits(&Resources::none().with("CPU", 2.0).with("accel", 1.0)));
+        assert!(!node.fits(&Resources::none().with("memory", 1.0)));
         assert!(Resources::none().set("CPU", -1.0).is_err());
         assert!(Resources::none().set("CPU", f64::NAN).is_err());
     }

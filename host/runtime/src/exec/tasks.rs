@@ -173,6 +173,8 @@ pub(crate) struct Tasks {
     label: std::sync::RwLock<Arc<str>>,
     /// Spare instances alive (see [`Tasks::make_spare`]).
     spares: Arc<std::sync::atomic::AtomicUsize>,
+    /// The worker threads of `handle` (fixed; asked once, not per task).
+    workers: usize,
 }
 
 /// Tasks a worker runs one after the other before it yields (see
@@ -192,6 +194,7 @@ impl Tasks {
         defaults: TaskDefaults,
     ) -> Self {
         Tasks {
+            workers: handle.metrics().num_workers(),
             control,
             modules,
             sandboxes,

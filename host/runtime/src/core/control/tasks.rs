@@ -28,13 +28,13 @@ impl<P: Pending> Core<P> {
         if !t.forwarded {
             self.sched
                 .check_feasible(&t.demand)
-                .map_err(|m| TaskError::for_task(ErrorKind::Infeasible, t.name, m))?;
+                .map_err(|m| TaskError::for_task(ErrorKind::Infeasible, &*t.name, m))?;
         }
         let alive = self.job_tasks(t.job).alive;
         if alive >= t.max_alive {
             return Err(TaskError::for_task(
                 ErrorKind::TooManyTasks,
-                t.name,
+                &*t.name,
                 format!(
                     "not submitted: {alive} tasks of this job are already pending (the node's limit of pending tasks per job)"
                 ),
@@ -47,7 +47,7 @@ impl<P: Pending> Core<P> {
             result,
             Producer {
                 task: t.id,
-                name: t.name.to_string(),
+                name: t.name,
                 cancel: t.cancel,
                 job: t.job,
                 parent: t.parent,

@@ -47,7 +47,7 @@ fn submit(c: &mut Core<T>, id: TaskId, job: JobId, deps: &[ObjectId]) -> (Object
         NewTask {
             id,
             job,
-            name: &name,
+            name: name.as_str().into(),
             demand: Resources::none().with("CPU", 1.0),
             cancel: Arc::default(),
             deps,
@@ -145,7 +145,7 @@ fn the_pending_task_cap_is_per_job() {
             NewTask {
                 id: 4,
                 job: JobId::new(1),
-                name: "over",
+                name: "over".into(),
                 demand: Resources::none(),
                 cancel: Arc::default(),
                 deps: &[],
@@ -194,7 +194,7 @@ fn cancel_fails_a_queued_task_at_once_and_a_running_one_by_flag() {
             NewTask {
                 id: 1,
                 job: JobId::new(0),
-                name: "r",
+                name: "r".into(),
                 demand: Resources::none().with("CPU", 1.0),
                 cancel: flag.clone(),
                 deps: &[],
@@ -257,7 +257,7 @@ fn child(c: &mut Core<T>, id: TaskId, parent: TaskId) -> (ObjectId, Vec<Start<T>
         NewTask {
             id,
             job: JobId::new(0),
-            name: &name,
+            name: name.as_str().into(),
             demand: Resources::none().with("CPU", 1.0),
             cancel: Arc::default(),
             deps: &[],
@@ -490,7 +490,7 @@ mod stress {
                 NewTask {
                     id,
                     job,
-                    name: &name,
+                    name: name.as_str().into(),
                     demand: cpu(),
                     cancel: cancel.clone(),
                     deps,

@@ -193,7 +193,7 @@ impl Tasks {
             );
             let next = self.finish(&spec, &demand, &gpus, outcome, owned, Some(figures));
             if let (Some(store), Some(instance)) = (store, reusable) {
-                let limit = 2 * self.handle.metrics().num_workers();
+                let limit = 2 * self.workers;
                 spec.module.keep_warm(store, instance, limit);
             }
             return next;

@@ -169,7 +169,7 @@ impl Tasks {
         let new = NewTask {
             id,
             job,
-            name: &name,
+            name: name.clone(),
             demand,
             cancel: cancelled.clone(),
             deps: &deps,
