@@ -361,7 +361,10 @@ impl Runtime {
 
     /// The remote functions of a loaded module.
     pub fn functions(&self, module: &str) -> Option<Vec<String>> {
-        self.node.modules.get(module).map(|m| m.functions.clone())
+        self.node
+            .modules
+            .get(module)
+            .map(|m| m.functions.iter().map(|f| f.to_string()).collect())
     }
 
     /// Whether a module of that name is loaded (a job's is `NAME-ID`

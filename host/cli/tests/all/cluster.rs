@@ -75,7 +75,12 @@ impl Drop for Node {
 
 /// A head (1 CPU, no GPU) and how to join it: (head, NATS URL, token).
 fn head() -> (Node, String, String) {
-    let head = Node::start(&["--num-cpus", "1", "--num-gpus", "0"], 4);
+    head_with_cpus("1")
+}
+
+/// [`head`] with `cpus` CPUs.
+fn head_with_cpus(cpus: &str) -> (Node, String, String) {
+    let head = Node::start(&["--num-cpus", cpus, "--num-gpus", "0"], 4);
     let join = head
         .line("join with: raylab-host start --address ")
         .to_string();
@@ -948,12 +953,8 @@ fn an_object_only_a_dead_node_held_is_lost_naming_the_node() {
 #[test]
 fn a_head_with_no_cpus_runs_drivers_and_leaves_every_task_to_the_workers() {
     // Ray's way to keep work off a head: `--num-cpus 0`.
-    let head = Node::start(&["--num-cpus", "0", "--num-gpus", "0"], 4);
-    let join_line = head
-        .line("join with: raylab-host start --address ")
-        .to_string();
-    let (url, token) = join_line.split_once(" --cluster-token ").unwrap();
-    let _w1 = join(url, token, "w1", &["--num-cpus", "2", "--num-gpus", "0"]);
+    let (head, url, token) = head_with_cpus("0");
+    let _w1 = join(&url, &token, "w1", &["--num-cpus", "2", "--num-gpus", "0"]);
     wait_until("two nodes", || nodes(&head.http).len() == 2);
     assert_eq!(
         nodes(&head.http)[0]["total"]["CPU"].as_f64().unwrap_or(0.0),
@@ -970,17 +971,13 @@ fn a_task_request_lost_on_the_way_is_sent_again() {
     // server that dies with them in flight does (core NATS delivers at most
     // once). The head asks the worker whether it holds them, hears no, and
     // sends them again: the job ends instead of waiting forever.
-    let head = Node::start(&["--num-cpus", "0", "--num-gpus", "0"], 4);
-    let join_line = head
-        .line("join with: raylab-host start --address ")
-        .to_string();
-    let (url, token) = join_line.split_once(" --cluster-token ").unwrap();
+    let (head, url, token) = head_with_cpus("0");
     let _w1 = Node::start_env(
         &[
             "--address",
-            url,
+            &url,
             "--cluster-token",
-            token,
+            &token,
             "--node-name",
             "w1",
             "--num-cpus",

@@ -286,8 +286,8 @@ pub(crate) struct Wire {
     /// This node's data port, if it has one (see `direct`).
     direct: Option<direct::Direct>,
     /// Tasks other nodes sent here that are not answered yet, by (node,
-    /// its key): what `holds` answers from. Recorded as the request
-    /// arrives, before the task is spawned.
+    /// its key): what `holds` answers from. Recorded as a request is
+    /// taken (see [`Wire::take`]).
     /// Lock order: a leaf.
     taken: Mutex<std::collections::HashSet<(u16, u64)>>,
 }
@@ -372,20 +372,8 @@ impl Wire {
                     tracing::warn!("dropped a task request (RAYLAB_FAULT_DROP_RUNS)");
                     continue;
                 }
-                // Held from now on (see `holds`), before the task is spawned.
-                let key = decode::<RunHeader>(&msg.payload)
-                    .ok()
-                    .map(|(h, _)| (h.origin, h.key));
-                if let Some(key) = key {
-                    w.taken_now(key, true);
-                }
                 let (w, s) = (w.clone(), s.clone());
-                h.spawn(async move {
-                    w.clone().take(msg, s).await;
-                    if let Some(key) = key {
-                        w.taken_now(key, false);
-                    }
-                });
+                h.spawn(async move { w.take(msg, s).await });
             }
         });
         let (w, c) = (wire.clone(), client.clone());
@@ -597,20 +585,30 @@ impl Wire {
         let Some(reply) = msg.reply.clone() else {
             return;
         };
+        let mut held = None;
         let outcome = match decode::<RunHeader>(&msg.payload) {
             Err(e) => {
                 Err(TaskError::new(ErrorKind::Internal, format!("a bad request: {e}")).into())
             }
-            Ok((header, inline)) => match self.receive(&header.args, inline).await {
-                Ok(args) => serve.run(Incoming { header, args }, self.clone()).await,
-                Err(e) => Err(TaskError::new(
-                    ErrorKind::Internal,
-                    format!("cannot receive its arguments: {e}"),
-                )
-                .into()),
-            },
+            Ok((header, inline)) => {
+                // Held from now until answered (see `holds`).
+                let key = (header.origin, header.key);
+                self.taken_now(key, true);
+                held = Some(key);
+                match self.receive(&header.args, inline).await {
+                    Ok(args) => serve.run(Incoming { header, args }, self.clone()).await,
+                    Err(e) => Err(TaskError::new(
+                        ErrorKind::Internal,
+                        format!("cannot receive its arguments: {e}"),
+                    )
+                    .into()),
+                }
+            }
         };
         self.answer(reply, outcome).await;
+        if let Some(key) = held {
+            self.taken_now(key, false);
+        }
     }
 
     /// The parts of this node's timeline that `nodes` ran (of job `job`,

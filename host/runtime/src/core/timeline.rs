@@ -244,6 +244,8 @@ impl Timeline {
         attempts: u32,
     ) {
         let dur_us = self.now_us().saturating_sub(start_us);
+        // Made before the lock (a name given as `&str` is copied here).
+        let name = name.into();
         let mut events = self.events.lock().expect("lock");
         if events.len() >= CAPACITY {
             events.pop_front();
@@ -255,7 +257,6 @@ impl Timeline {
             // of a node running no-op tasks).
             events.reserve_exact(CAPACITY);
         }
-        let name = name.into();
         events.push_back(Event {
             name,
             job,

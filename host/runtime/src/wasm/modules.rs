@@ -72,11 +72,10 @@ pub(crate) struct Module {
     pub(crate) task: Option<TaskExports>,
     /// Its driver entry (`wasi:cli/run`), if it has one.
     pub(crate) run: Option<ComponentExportIndex>,
-    pub(crate) functions: Vec<String>,
-    /// The same names, shared: every task of a function shares its name
-    /// (in its record, its sandbox's context, its row and timeline slice)
-    /// instead of copying it a few times per task.
-    names: Vec<Arc<str>>,
+    /// Its remote functions' names, shared: every task of a function
+    /// shares its name (in its record, its sandbox's context, its row and
+    /// timeline slice) instead of copying it a few times per task.
+    pub(crate) functions: Vec<Arc<str>>,
     /// `name`, shared (each task's sandbox context names its module).
     pub(crate) shared_name: Arc<str>,
     /// Whether it imports the GPU broker.
@@ -290,7 +289,6 @@ pub(crate) async fn load(
         task,
         run,
         functions: Vec::new(),
-        names: Vec::new(),
         uses_gpu,
         warm: Mutex::new(Vec::new()),
         spare: Mutex::new(None),
@@ -318,8 +316,7 @@ pub(crate) async fn load(
                     trap_message(&e, &store.data().last_error)
                 ),
             })?;
-        module.names = names.iter().map(|n| Arc::from(n.as_str())).collect();
-        module.functions = names;
+        module.functions = names.iter().map(|n| Arc::from(n.as_str())).collect();
     }
     tracing::debug!(module = name, functions = ?module.functions, driver = module.run.is_some(), "loaded");
     compiled.remember(name);
@@ -429,7 +426,7 @@ impl Modules {
                 ),
             ));
         }
-        let fname = match module.names.iter().find(|n| ***n == *fname) {
+        let fname = match module.functions.iter().find(|n| ***n == *fname) {
             Some(n) => n.clone(),
             None => Arc::from(fname),
         };
@@ -442,7 +439,7 @@ impl Module {
     /// name when it lists `*` (a runtime that dispatches names itself:
     /// Python's functions arrive by value with each call).
     pub(crate) fn exports(&self, name: &str) -> bool {
-        self.functions.iter().any(|f| f == name || f == "*")
+        self.functions.iter().any(|f| &**f == name || &**f == "*")
     }
 }
 
