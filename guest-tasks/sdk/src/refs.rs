@@ -310,7 +310,8 @@ pub(crate) fn bin_header(head: &[u8]) -> Option<(usize, usize)> {
 
 impl<T: Packable + DeserializeOwned> ObjectRef<PackedVec<T>> {
     /// Elements `range` of a packed vector, copying only those bytes into
-    /// this sandbox (the rest of the object stays in the store). Waits for
+    /// this sandbox (the rest of the object stays in the store), in pieces
+    /// straight into the returned vector. Waits for
     /// the object like [`get`]. A range outside the vector is an
     /// [`ErrorKind::InvalidArgument`] error.
     pub fn get_range(&self, range: std::ops::Range<usize>) -> Result<Vec<T>> {
@@ -331,13 +332,35 @@ impl<T: Packable + DeserializeOwned> ObjectRef<PackedVec<T>> {
                 "range {range:?} is outside the vector (len {count})"
             )));
         }
-        let bytes = rt::get_range(
-            self.id,
-            (skip + range.start * T::SIZE) as u64,
-            (range.len() * T::SIZE) as u64,
-            None,
+        let mut out = Vec::with_capacity(range.len());
+        self.read_pieces(
+            skip + range.start * T::SIZE,
+            range.len() * T::SIZE,
+            &mut out,
         )?;
-        Ok(bytes.chunks_exact(T::SIZE).map(T::get_le).collect())
+        Ok(out)
+    }
+
+    /// Append the `len` bytes at `offset` of the object to `out`, decoded,
+    /// reading them in pieces of [`GATHER_PIECE`] through one small buffer:
+    /// a big range never sits in this sandbox's memory twice (its fresh
+    /// pages cost more to touch than the copy itself, see [`codec`]).
+    fn read_pieces(&self, offset: usize, len: usize, out: &mut Vec<T>) -> Result<()> {
+        let piece = (GATHER_PIECE - GATHER_PIECE % T::SIZE).max(T::SIZE);
+        let mut at = 0;
+        while at < len {
+            let n = piece.min(len - at);
+            let bytes = rt::get_range(self.id, (offset + at) as u64, n as u64, None)?;
+            if bytes.len() != n {
+                return Err(Error::invalid(format!(
+                    "object {} changed size while it was read",
+                    self.id
+                )));
+            }
+            out.extend(bytes.chunks_exact(T::SIZE).map(T::get_le));
+            at += n;
+        }
+        Ok(())
     }
 
     /// Append the whole vector to `out`, decoding its bytes straight into
@@ -354,21 +377,7 @@ impl<T: Packable + DeserializeOwned> ObjectRef<PackedVec<T>> {
             && len >= GATHER_PIECE
         {
             out.reserve(len / T::SIZE);
-            let piece = GATHER_PIECE - GATHER_PIECE % T::SIZE;
-            let mut at = 0;
-            while at < len {
-                let n = piece.min(len - at);
-                let bytes = rt::get_range(self.id, (skip + at) as u64, n as u64, None)?;
-                if bytes.len() != n {
-                    return Err(Error::invalid(format!(
-                        "object {} changed size while it was read",
-                        self.id
-                    )));
-                }
-                out.extend(bytes.chunks_exact(T::SIZE).map(T::get_le));
-                at += n;
-            }
-            return Ok(());
+            return self.read_pieces(skip, len, out);
         }
         let bytes = get_bytes(self.id, None)?;
         match bin_header(&bytes) {

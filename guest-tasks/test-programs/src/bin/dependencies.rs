@@ -167,6 +167,14 @@ fn main() {
         println!("slice{n}={part:?} empty={} tail={tail:?}", empty.len());
         let e = slice::remote(&data, n - 1, n + 1).get().unwrap_err();
         println!("slice{n} outside: {}", e.message);
+        // All but the ends: more than one of the pieces get_range reads in
+        // (256 KiB) when n is big, each landing where it belongs.
+        let inner = slice::remote(&data, 1, n - 1).get().unwrap();
+        assert_eq!(inner.len() as u64, n - 2, "slice{n} inner length");
+        assert!(
+            inner.iter().enumerate().all(|(i, &x)| x == (i + 1) as f64),
+            "slice{n} inner elements"
+        );
     }
     // A ByRef to an object that is not ready yet: the task starts anyway
     // and waits inside get_range.
