@@ -23,6 +23,56 @@ pub(super) fn native_task2_seconds(runs: usize) -> (f64, f64) {
     (median(xs), checksum)
 }
 
+/// Task2's math natively on every core, as the guest's parallel phase
+/// does it: the same data in two chunks per core, taken by `threads`
+/// threads as they come free, each chunk's results a vector of their own
+/// (fresh memory, like a chunk task's), then joined into one. Returns
+/// `(sequential, parallel)` seconds of one run, measured back to back in
+/// this process: their ratio is the speedup this machine gives plain
+/// threads at this moment, the yardstick of the guest's (a VM whose
+/// hypervisor runs its vCPUs on less than a core each shows it here too).
+pub(super) fn native_task2_parallel_seconds(data: &[f64], threads: usize) -> (f64, f64) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let start = Instant::now();
+    let seq: Vec<f64> = data.iter().map(|&x| task2::calc_std(x)).collect();
+    let seq_s = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let chunks = 2 * threads.max(1);
+    let step = data.len().div_ceil(chunks).max(1);
+    let next = AtomicUsize::new(0);
+    let mut parts: Vec<(usize, Vec<f64>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(chunk) = data.chunks(step).nth(i) else {
+                            break mine;
+                        };
+                        mine.push((i, chunk.iter().map(|&x| task2::calc_std(x)).collect()));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a native task2 thread panicked"))
+            .collect()
+    });
+    parts.sort_by_key(|(i, _)| *i);
+    let mut par = Vec::with_capacity(data.len());
+    for (_, part) in &parts {
+        par.extend_from_slice(part);
+    }
+    let par_s = start.elapsed().as_secs_f64();
+    assert!(
+        std::hint::black_box(&par) == &seq,
+        "native parallel task2 differs from sequential"
+    );
+    (seq_s, par_s)
+}
+
 /// Bandwidth of a plain copy of 100 MB between warm buffers.
 pub(super) fn memcpy_gbps(runs: usize) -> f64 {
     let src = vec![0xabu8; 100_000_000];
