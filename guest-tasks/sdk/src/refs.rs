@@ -310,8 +310,7 @@ pub(crate) fn bin_header(head: &[u8]) -> Option<(usize, usize)> {
 
 impl<T: Packable + DeserializeOwned> ObjectRef<PackedVec<T>> {
     /// Elements `range` of a packed vector, copying only those bytes into
-    /// this sandbox (the rest of the object stays in the store), in pieces
-    /// straight into the returned vector. Waits for
+    /// this sandbox (the rest of the object stays in the store). Waits for
     /// the object like [`get`]. A range outside the vector is an
     /// [`ErrorKind::InvalidArgument`] error.
     pub fn get_range(&self, range: std::ops::Range<usize>) -> Result<Vec<T>> {
@@ -332,35 +331,19 @@ impl<T: Packable + DeserializeOwned> ObjectRef<PackedVec<T>> {
                 "range {range:?} is outside the vector (len {count})"
             )));
         }
-        let mut out = Vec::with_capacity(range.len());
-        self.read_pieces(
-            skip + range.start * T::SIZE,
-            range.len() * T::SIZE,
-            &mut out,
+        // The range in one host call, then decoded. Reading it in pieces
+        // straight into the vector (as `get_into` does) made the read
+        // itself faster but Task 2's chunk tasks slower end to end (chunk
+        // phase 49-51 -> 55-57 ms, two interleaved runs of 10-12 rounds):
+        // the freed buffer is the warm memory the result is then encoded
+        // into.
+        let bytes = rt::get_range(
+            self.id,
+            (skip + range.start * T::SIZE) as u64,
+            (range.len() * T::SIZE) as u64,
+            None,
         )?;
-        Ok(out)
-    }
-
-    /// Append the `len` bytes at `offset` of the object to `out`, decoded,
-    /// reading them in pieces of [`GATHER_PIECE`] through one small buffer:
-    /// a big range never sits in this sandbox's memory twice (its fresh
-    /// pages cost more to touch than the copy itself, see [`codec`]).
-    fn read_pieces(&self, offset: usize, len: usize, out: &mut Vec<T>) -> Result<()> {
-        let piece = (GATHER_PIECE - GATHER_PIECE % T::SIZE).max(T::SIZE);
-        let mut at = 0;
-        while at < len {
-            let n = piece.min(len - at);
-            let bytes = rt::get_range(self.id, (offset + at) as u64, n as u64, None)?;
-            if bytes.len() != n {
-                return Err(Error::invalid(format!(
-                    "object {} changed size while it was read",
-                    self.id
-                )));
-            }
-            out.extend(bytes.chunks_exact(T::SIZE).map(T::get_le));
-            at += n;
-        }
-        Ok(())
+        Ok(bytes.chunks_exact(T::SIZE).map(T::get_le).collect())
     }
 
     /// Append the whole vector to `out`, decoding its bytes straight into
@@ -377,7 +360,21 @@ impl<T: Packable + DeserializeOwned> ObjectRef<PackedVec<T>> {
             && len >= GATHER_PIECE
         {
             out.reserve(len / T::SIZE);
-            return self.read_pieces(skip, len, out);
+            let piece = GATHER_PIECE - GATHER_PIECE % T::SIZE;
+            let mut at = 0;
+            while at < len {
+                let n = piece.min(len - at);
+                let bytes = rt::get_range(self.id, (skip + at) as u64, n as u64, None)?;
+                if bytes.len() != n {
+                    return Err(Error::invalid(format!(
+                        "object {} changed size while it was read",
+                        self.id
+                    )));
+                }
+                out.extend(bytes.chunks_exact(T::SIZE).map(T::get_le));
+                at += n;
+            }
+            return Ok(());
         }
         let bytes = get_bytes(self.id, None)?;
         match bin_header(&bytes) {

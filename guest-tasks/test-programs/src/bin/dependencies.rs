@@ -167,8 +167,8 @@ fn main() {
         println!("slice{n}={part:?} empty={} tail={tail:?}", empty.len());
         let e = slice::remote(&data, n - 1, n + 1).get().unwrap_err();
         println!("slice{n} outside: {}", e.message);
-        // All but the ends: more than one of the pieces get_range reads in
-        // (256 KiB) when n is big, each landing where it belongs.
+        // All but the ends (800 KB when n is 100,000): every element where
+        // it belongs.
         let inner = slice::remote(&data, 1, n - 1).get().unwrap();
         assert_eq!(inner.len() as u64, n - 2, "slice{n} inner length");
         assert!(
