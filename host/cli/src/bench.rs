@@ -25,7 +25,7 @@ mod cluster;
 mod data;
 mod gpu;
 mod lab;
-mod native;
+pub(crate) mod native;
 mod python;
 mod tasks;
 

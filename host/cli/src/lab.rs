@@ -350,8 +350,30 @@ pub fn lab(args: &LabArgs) -> anyhow::Result<i32> {
             eprintln!("error: `raylab-host {}` failed ({status})", argv.join(" "));
             return Ok(status.code().unwrap_or(1));
         }
+        if title.starts_with("Task 2:") {
+            native_yardstick();
+        }
     }
     Ok(0)
+}
+
+/// After Task 2: the speedup plain native threads get on this machine at
+/// this moment, with the same math and data outside any sandbox, so that
+/// a low speedup printed by Task 2 can be told apart from a machine that
+/// gives its cores little time (a shared VM can give two vCPUs one core's
+/// worth for a while: BENCHMARKS.md, "What this machine gives two
+/// threads").
+fn native_yardstick() {
+    let data = raylab_labkit::task2::data(1_000_000, 42);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (seq, par) = crate::bench::native::native_task2_parallel_seconds(&data, threads);
+    println!(
+        "yardstick: task2's formula in plain Rust (std's math) on {threads} native threads, \
+         here and now: sequential {:.3} s, parallel {:.3} s, speedup {:.2}x",
+        seq,
+        par,
+        seq / par
+    );
 }
 
 #[cfg(test)]

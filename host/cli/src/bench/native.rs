@@ -31,7 +31,7 @@ pub(super) fn native_task2_seconds(runs: usize) -> (f64, f64) {
 /// this process: their ratio is the speedup this machine gives plain
 /// threads at this moment, the yardstick of the guest's (a VM whose
 /// hypervisor runs its vCPUs on less than a core each shows it here too).
-pub(super) fn native_task2_parallel_seconds(data: &[f64], threads: usize) -> (f64, f64) {
+pub(crate) fn native_task2_parallel_seconds(data: &[f64], threads: usize) -> (f64, f64) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let start = Instant::now();
     let seq: Vec<f64> = data.iter().map(|&x| task2::calc_std(x)).collect();

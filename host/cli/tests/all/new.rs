@@ -261,6 +261,17 @@ fn an_installed_binary_runs_the_lab_and_bench_from_anywhere() {
     ] {
         assert!(stdout.contains(want), "{want}: {stdout}");
     }
+    // After Task 2's speedup: what native threads get here at that moment.
+    let at = |what: &str| {
+        stdout
+            .find(what)
+            .unwrap_or_else(|| panic!("{what}: {stdout}"))
+    };
+    let yardstick = at("yardstick: task2's formula in plain Rust (std's math) on ");
+    assert!(
+        at("== Task 2:") < yardstick && yardstick < at("== Task 3:"),
+        "{stdout}"
+    );
     // bench finds them there too.
     let out = sandbox.sh(
         outside,
