@@ -364,15 +364,15 @@ pub fn lab(args: &LabArgs) -> anyhow::Result<i32> {
 /// worth for a while: BENCHMARKS.md, "What this machine gives two
 /// threads").
 fn native_yardstick() {
-    let data = raylab_labkit::task2::data(1_000_000, 42);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (seq, par) = crate::bench::native::native_task2_parallel_seconds(&data, threads);
+    use crate::bench::native;
+    let run = native::task2(&native::task2_data());
     println!(
-        "yardstick: task2's formula in plain Rust (std's math) on {threads} native threads, \
+        "yardstick: task2's formula in plain Rust (std's math) on {} native threads, \
          here and now: sequential {:.3} s, parallel {:.3} s, speedup {:.2}x",
-        seq,
-        par,
-        seq / par
+        run.threads,
+        run.seq,
+        run.par,
+        run.seq / run.par
     );
 }
 

@@ -12,17 +12,16 @@ pub(super) fn task2(
     args: &BenchArgs,
     add: &mut impl FnMut(Figure),
 ) -> anyhow::Result<()> {
-    let (native, native_sum) = native::native_task2_seconds(args.runs);
     let per = args.per_element.to_string();
     let mut seq = Vec::new();
     let mut par = Vec::new();
     let mut each = Vec::new();
     let mut guest_sum = 0.0;
-    // The guest's speedup and native threads' on the same math, run by run
-    // in turn: both depend on how much of two cores this machine gives at
-    // the moment, which on a shared VM changes by the second.
-    let data = raylab_labkit::task2::data(1_000_000, 42);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The guest's runs and native ones on the same math in turn: both
+    // depend on how much of two cores this machine gives at the moment,
+    // which on a shared VM changes by the second.
+    let data = native::task2_data();
+    let (mut native, mut native_sum, mut threads) = (Vec::new(), 0.0, 1);
     let (mut speedup, mut native_speedup) = (Vec::new(), Vec::new());
     for _ in 0..args.runs {
         let out = b.output("task2", &[], &["--per-element", &per])?;
@@ -35,9 +34,12 @@ pub(super) fn task2(
         speedup.push(s / p);
         each.push(parse_after(&out, "per-task time:")?);
         guest_sum = parse_after(&out, "checksum:")?;
-        let (s, p) = native::native_task2_parallel_seconds(&data, threads);
-        native_speedup.push(s / p);
+        let run = native::task2(&data);
+        native.push(run.seq);
+        native_speedup.push(run.seq / run.par);
+        (native_sum, threads) = (run.checksum, run.threads);
     }
+    let native = median(native);
     let (seq, par, each) = (median(seq), median(par), median(each));
     let (speedup, native_speedup) = (median(speedup), median(native_speedup));
     if ((guest_sum - native_sum) / native_sum).abs() > 1e-9 {

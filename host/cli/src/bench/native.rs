@@ -9,39 +9,43 @@ use raylab_labkit::task2;
 
 use super::median;
 
-pub(super) fn native_task2_seconds(runs: usize) -> (f64, f64) {
-    // The same seeded data and formula as task2 (labkit), with std's math.
-    let data = task2::data(1_000_000, 42);
-    let mut xs = Vec::new();
-    let mut checksum = 0.0;
-    for _ in 0..runs {
-        let start = Instant::now();
-        let out: Vec<f64> = data.iter().map(|&x| task2::calc_std(x)).collect();
-        xs.push(start.elapsed().as_secs_f64());
-        checksum = std::hint::black_box(out).iter().sum();
-    }
-    (median(xs), checksum)
+/// One native run of task2's math over the lab's data (the seeded
+/// million elements, the formula of `raylab-labkit` with std's math).
+pub(crate) struct Task2Run {
+    /// Seconds on one thread.
+    pub(crate) seq: f64,
+    /// Seconds on every core (see [`task2()`]).
+    pub(crate) par: f64,
+    /// The sum of the results, to check the guest's against.
+    pub(crate) checksum: f64,
+    /// The threads of the parallel run.
+    pub(crate) threads: usize,
 }
 
-/// Task2's math natively on every core, as the guest's parallel phase
-/// does it: the same data in two chunks per core, taken by `threads`
-/// threads as they come free, each chunk's results a vector of their own
-/// (fresh memory, like a chunk task's), then joined into one. Returns
-/// `(sequential, parallel)` seconds of one run, measured back to back in
-/// this process: their ratio is the speedup this machine gives plain
-/// threads at this moment, the yardstick of the guest's (a VM whose
-/// hypervisor runs its vCPUs on less than a core each shows it here too).
-pub(crate) fn native_task2_parallel_seconds(data: &[f64], threads: usize) -> (f64, f64) {
+/// The lab's task2 data.
+pub(crate) fn task2_data() -> Vec<f64> {
+    task2::data(1_000_000, 42)
+}
+
+/// Task2's math natively on one thread, then on every core as the guest's
+/// parallel phase does it: the same data in two chunks per core, taken by
+/// the threads as they come free, each chunk's results a vector of their
+/// own (fresh memory, like a chunk task's), then joined into one. Measured
+/// back to back in this process, `seq / par` is the speedup this machine
+/// gives plain threads at this moment, the yardstick of the guest's (a VM
+/// whose hypervisor runs its vCPUs on less than a core each shows it here
+/// too).
+pub(crate) fn task2(data: &[f64]) -> Task2Run {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = cores();
     let start = Instant::now();
     let seq: Vec<f64> = data.iter().map(|&x| task2::calc_std(x)).collect();
     let seq_s = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let chunks = 2 * threads.max(1);
-    let step = data.len().div_ceil(chunks).max(1);
+    let step = data.len().div_ceil(2 * threads).max(1);
     let next = AtomicUsize::new(0);
     let mut parts: Vec<(usize, Vec<f64>)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads.max(1))
+        let workers: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
                     let mut mine = Vec::new();
@@ -70,7 +74,12 @@ pub(crate) fn native_task2_parallel_seconds(data: &[f64], threads: usize) -> (f6
         std::hint::black_box(&par) == &seq,
         "native parallel task2 differs from sequential"
     );
-    (seq_s, par_s)
+    Task2Run {
+        seq: seq_s,
+        par: par_s,
+        checksum: seq.iter().sum(),
+        threads,
+    }
 }
 
 /// Bandwidth of a plain copy of 100 MB between warm buffers.
@@ -96,6 +105,10 @@ pub(super) fn machine() -> String {
                 .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{cores} cores, {cpu}")
+    format!("{} cores, {cpu}", cores())
+}
+
+/// The cores this process may use.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
