@@ -17,6 +17,8 @@ struct Node {
     /// What it printed after its address.
     lines: Vec<String>,
     _stdout: BufReader<std::process::ChildStdout>,
+    /// Its log (stderr), shown when it did not print what a test expects.
+    log: tempfile::NamedTempFile,
 }
 
 impl Node {
@@ -27,13 +29,14 @@ impl Node {
 
     /// [`Node::start`] with more environment variables.
     fn start_env(args: &[&str], lines: usize, env: &[(&str, &str)]) -> Node {
+        let log = tempfile::NamedTempFile::new().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_raylab-host"))
             .args(["start", "--port", "0", "--nats-port", "0"])
             .args(args)
             .env("RAYLAB_CACHE_DIR", test_cache())
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -47,13 +50,14 @@ impl Node {
             .rsplit(' ')
             .next()
             .filter(|a| a.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {read:?}"))
+            .unwrap_or_else(|| panic!("no address in {read:?}\n{}", log_tail(&log)))
             .to_string();
         Node {
             child,
             http,
             lines: read,
             _stdout: stdout,
+            log,
         }
     }
 
@@ -62,8 +66,18 @@ impl Node {
         self.lines
             .iter()
             .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix:?} in {:?}", self.lines))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {:?}\n{}", self.lines, log_tail(&self.log)))
     }
+}
+
+/// The end of a node's log, for a failure message.
+fn log_tail(log: &tempfile::NamedTempFile) -> String {
+    let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+    let start = text.len().saturating_sub(4000);
+    let start = (start..text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    format!("its log:\n{}", &text[start..])
 }
 
 impl Drop for Node {
